@@ -1,0 +1,50 @@
+# The pipeline's commands. `make up` brings everything up, `make test` runs every test.
+# Both install what is missing (Debian packages, Maven Central jars) and clean up after
+# themselves; see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+TOPIC ?= order-events
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: up
+up: ## bring the whole pipeline up (Postgres, Kafka, Connect + Debezium, services, connectors)
+	@scripts/up.sh
+
+.PHONY: down
+down: ## stop everything `make up` started (data stays in .stack/)
+	@scripts/down.sh
+
+.PHONY: test
+test: ## run every test against the real stack (starts it if needed, stops what it started)
+	@scripts/test.sh
+
+.PHONY: install
+install: ## install missing prerequisites (Debian packages, jars from Maven Central)
+	@scripts/install.sh
+
+.PHONY: connectors
+connectors: ## register (or update) the Debezium connectors and wait until RUNNING
+	@scripts/register-connectors.sh
+
+.PHONY: status
+status: ## processes, connector/task states, replication slot lag, consumer group lag
+	@scripts/status.sh
+
+.PHONY: tail
+tail: ## follow a topic with kcat: make tail TOPIC=order-events
+	@scripts/tail.sh $(TOPIC)
+
+.PHONY: build
+build: ## build the Go programs into bin/
+	@scripts/services.sh build
+
+.PHONY: vet
+vet: ## gofmt and go vet every module
+	@scripts/test.sh --vet-only
+
+.PHONY: clean
+clean: down ## stop everything and delete the stack's data, logs and jars (.stack/) and bin/
+	rm -rf .stack bin

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Apache Kafka (KRaft, single node) for the native stack, data in .stack/kafka.
+#   scripts/kafka.sh start   format storage on first use, start the broker, create the saga topics
+#   scripts/kafka.sh stop    stop the broker recorded in .stack/pids/kafka.pid
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+LOG=$LOGS/kafka.log
+DIR=$STACK/kafka
+CONF=$DIR/server.properties
+
+ready() { kcat -b "$KAFKA_BOOTSTRAP" -L -m 2; }
+
+configure() {
+  mkdir -p "$DIR/data"
+  {
+    cat "$ROOT/infra/kafka/server.properties"
+    echo "log.dirs=$DIR/data"
+    echo "listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+    echo "advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
+    echo "controller.quorum.bootstrap.servers=$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+  } > "$CONF"
+  if [ ! -f "$DIR/data/meta.properties" ]; then
+    say "formatting Kafka storage in ${DIR#$ROOT/}/data"
+    kafka_tool kafka.tools.StorageTool format --config "$CONF" --standalone \
+      --cluster-id "$(kafka_tool kafka.tools.StorageTool random-uuid)" >/dev/null
+  fi
+}
+
+create_topics() {
+  local t
+  for t in $SAGA_TOPICS; do
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
+      --create --if-not-exists --topic "$t" --partitions "$TOPIC_PARTITIONS" --replication-factor 1 >/dev/null
+  done
+  echo "    topics: $SAGA_TOPICS ($TOPIC_PARTITIONS partitions each)"
+}
+
+case ${1:-start} in
+  start)
+    if alive kafka; then echo "    kafka already running on $KAFKA_BOOTSTRAP"; exit 0; fi
+    port_in_use "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another program (set KAFKA_PORT=...)"
+    configure
+    say "starting Kafka on $KAFKA_BOOTSTRAP"
+    # shellcheck disable=SC2086
+    nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
+      -cp "$(kafka_classpath)" kafka.Kafka "$CONF" >"$LOG" 2>&1 &
+    echo $! > "$PIDS/kafka.pid"
+    wait_for kafka 90 "$LOG" ready
+    create_topics ;;
+  stop)
+    if alive kafka; then
+      say "stopping Kafka"
+      pid=$(cat "$PIDS/kafka.pid"); kill "$pid"
+      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$PIDS/kafka.pid" ;;
+  *) die "usage: $0 start|stop" ;;
+esac

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Registers (or updates) every connector in connectors/*.json with Kafka Connect's REST API
+# and waits until each connector and its task are RUNNING. Idempotent: PUT /connectors/{name}/config
+# creates the connector or updates it in place.
+#   scripts/register-connectors.sh [connectors/order-outbox.json ...]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=("$ROOT"/connectors/*.json)
+
+curl -fsS "$CONNECT_URL/" >/dev/null || die "Kafka Connect is not answering on $CONNECT_URL (run: make up)"
+
+state() {
+  curl -fsS "$CONNECT_URL/connectors/$1/status" 2>/dev/null \
+    | jq -r '[.connector.state] + [.tasks[]?.state] | if length < 2 then "STARTING" else (unique | join(",")) end'
+}
+
+for f in "${files[@]}"; do
+  name=$(jq -r .name "$f")
+  db=$(jq -r '.config["database.dbname"]' "$f")
+  pub=$(jq -r '.config["publication.name"]' "$f")
+  # The publication belongs to the service's schema (its messaging migration creates it).
+  if ! psql_admin "$db" -tAc "select 1 from pg_publication where pubname = '$pub'" | grep -q 1; then
+    die "$db has no publication $pub yet: start the service that owns $db first (it migrates its database)"
+  fi
+  jq .config "$f" | curl -fsS -X PUT -H 'Content-Type: application/json' --data @- \
+    "$CONNECT_URL/connectors/$name/config" >/dev/null || die "Kafka Connect refused $f"
+  start=$SECONDS
+  while :; do
+    s=$(state "$name")
+    [ "$s" = RUNNING ] && break
+    if [[ $s == *FAILED* ]] || (( SECONDS - start > 60 )); then
+      curl -fsS "$CONNECT_URL/connectors/$name/status" | jq -r '.connector.trace // empty, (.tasks[]?.trace // empty)' | head -30 >&2
+      die "connector $name is $s (log: $LOGS/connect.log)"
+    fi
+    printf '\r    waiting for connector %s ... %s %ds' "$name" "$s" $((SECONDS - start))
+    sleep 1
+  done
+  printf '\r    connector %-20s RUNNING (task RUNNING)            \n' "$name"
+done

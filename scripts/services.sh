@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds and runs the Go programs of the pipeline on the native stack.
+#   scripts/services.sh start [name...]   build into bin/ and start (default: all), wait for /readyz
+#   scripts/services.sh stop  [name...]   stop (SIGTERM, then SIGKILL after 15 s)
+#   scripts/services.sh build             build only
+# Each program reads its settings from the environment (see README); the defaults match
+# the native stack, so nothing needs to be set here.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# name:port, in start order (the gateway simulator before the payment service).
+ALL="gatewaysim:8089 order:8080 inventory:8081 payment:8082"
+
+port_of() { local s; for s in $ALL; do [ "${s%%:*}" = "$1" ] && echo "${s##*:}"; done; }
+names() { if [ $# -gt 0 ]; then echo "$@"; else local s; for s in $ALL; do echo "${s%%:*}"; done; fi; }
+
+build() {
+  local n
+  mkdir -p "$ROOT/bin"
+  for n in $(names "$@"); do
+    (cd "$ROOT/services/$n" && go build -o "$ROOT/bin/$n" "./cmd/$n") || die "build of $n failed"
+  done
+}
+
+start_one() {
+  local n=$1 port; port=$(port_of "$n")
+  if alive "$n"; then echo "    $n already running on :$port"; return; fi
+  port_in_use "$port" && die "port $port is in use by another program (stop it, or override the service's *_HTTP_ADDR)"
+  nohup "$ROOT/bin/$n" >"$LOGS/$n.log" 2>&1 &
+  echo $! > "$PIDS/$n.pid"
+  wait_for "$n" 60 "$LOGS/$n.log" curl -fsS "http://127.0.0.1:$port/readyz"
+}
+
+stop_one() {
+  local n=$1 pid
+  alive "$n" || { rm -f "$PIDS/$n.pid"; return; }
+  pid=$(cat "$PIDS/$n.pid"); kill "$pid"
+  for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$PIDS/$n.pid"
+}
+
+cmd=${1:-start}; shift || true
+case $cmd in
+  build) say "building services"; build "$@" ;;
+  start)
+    say "building services"; build "$@"
+    for n in $(names "$@"); do say "starting $n on 127.0.0.1:$(port_of "$n")"; start_one "$n"; done ;;
+  stop)
+    for n in $(names "$@"); do alive "$n" && say "stopping $n"; stop_one "$n"; done ;;
+  *) die "usage: $0 start|stop|build [name...]" ;;
+esac

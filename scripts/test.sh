@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make test`: every test of every module, against the real stack.
+#   1. gofmt and go vet on every module of go.work;
+#   2. the stack: reuse what runs, start what does not (scripts/up.sh);
+#   3. go test in every module (integration tests talk to the real Postgres, Kafka, Debezium);
+#   4. docker-compose.yml parsed by `docker compose config -q` when the client has compose;
+#   5. stop exactly the components this run started.
+#   scripts/test.sh --vet-only   step 1 only
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+mapfile -t modules < <(go work edit -json | jq -r '.Use[].DiskPath')
+
+say "gofmt and go vet (${#modules[@]} modules)"
+unformatted=$(gofmt -l "${modules[@]}")
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+for m in "${modules[@]}"; do (cd "$m" && go vet ./...) || die "go vet failed in $m"; done
+[ "${1:-}" = --vet-only ] && exit 0
+
+components="postgres kafka connect gatewaysim order inventory payment"
+started=()
+for c in $components; do alive "$c" || started+=("$c"); done
+cleanup() {
+  local rc=$? c
+  [ ${#started[@]} -eq 0 ] && exit $rc
+  say "stopping what this test run started: ${started[*]}"
+  for c in gatewaysim order inventory payment; do
+    [[ " ${started[*]} " == *" $c "* ]] && "$ROOT/scripts/services.sh" stop "$c"
+  done
+  for c in connect kafka postgres; do
+    [[ " ${started[*]} " == *" $c "* ]] && "$ROOT/scripts/$c.sh" stop
+  done
+  exit $rc
+}
+trap cleanup EXIT
+"$ROOT/scripts/up.sh" >"$LOGS/test-up.log" 2>&1 || { cat "$LOGS/test-up.log"; die "the stack did not come up"; }
+say "stack up (log: ${LOGS#$ROOT/}/test-up.log)"
+
+failed=()
+for m in "${modules[@]}"; do
+  say "go test $m"
+  (cd "$m" && go test -count=1 -timeout 20m ./...) || failed+=("$m")
+done
+
+say "docker-compose.yml"
+if docker compose version >/dev/null 2>&1; then
+  docker compose -f "$ROOT/docker-compose.yml" config -q && echo "    docker compose config -q: ok" || failed+=(docker-compose.yml)
+else
+  echo "    skipped: this docker client has no compose plugin ('docker compose version' fails)"
+fi
+
+[ ${#failed[@]} -eq 0 ] || die "tests failed in: ${failed[*]}"
+say "all tests passed"
