@@ -1,0 +1,496 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/gatewaysim"
+	"outboxsaga.dev/gatewaysim/httpapi"
+)
+
+// charge is the JSON a client sees; Code is set on 402 answers.
+type charge struct {
+	ChargeID       string `json:"chargeId"`
+	OrderID        string `json:"orderId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
+	Status         string `json:"status"`
+	Code           string `json:"code"`
+	CreatedAt      string `json:"createdAt"`
+	UpdatedAt      string `json:"updatedAt"`
+}
+
+type apiError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func newServer(t *testing.T, cfg gatewaysim.Config) *httptest.Server {
+	t.Helper()
+	h, err := httpapi.NewHandler(gatewaysim.NewLedger(cfg), zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("NewHandler: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func defaultConfig() gatewaysim.Config {
+	return gatewaysim.Config{TimeoutDelay: 20 * time.Millisecond, FlakyFailures: 2}
+}
+
+// call sends body (a string is sent as is, anything else as JSON) and returns
+// the status and the response body.
+func call(t *testing.T, srv *httptest.Server, method, path string, body any) (int, []byte) {
+	t.Helper()
+	status, data, err := tryCall(srv, method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, data
+}
+
+// tryCall is call for goroutines other than the test's.
+func tryCall(srv *httptest.Server, method, path string, body any) (int, []byte, error) {
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			return 0, nil, fmt.Errorf("marshal: %w", err)
+		}
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, r)
+	if err != nil {
+		return 0, nil, fmt.Errorf("new request: %w", err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read body: %w", err)
+	}
+	return resp.StatusCode, data, nil
+}
+
+func decodeInto[T any](t *testing.T, data []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("decode %q: %v", data, err)
+	}
+	return v
+}
+
+func chargeReq(orderID, key, token string) map[string]any {
+	return map[string]any{
+		"orderId": orderID, "idempotencyKey": key,
+		"amount": 39000, "currency": "KRW", "token": token,
+	}
+}
+
+func voidReq(orderID, key string) map[string]any {
+	return map[string]any{"orderId": orderID, "idempotencyKey": key}
+}
+
+func listCharges(t *testing.T, srv *httptest.Server, orderID string) []charge {
+	t.Helper()
+	status, body := call(t, srv, http.MethodGet, "/charges?orderId="+orderID, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /charges: status %d, body %s", status, body)
+	}
+	return decodeInto[[]charge](t, body)
+}
+
+func TestChargeTokens(t *testing.T) {
+	tests := []struct {
+		name       string
+		token      string
+		wantStatus int
+		wantCharge string
+		wantCode   string
+	}{
+		{name: "ok approves", token: gatewaysim.TokenOK, wantStatus: http.StatusCreated, wantCharge: "APPROVED"},
+		{name: "declined", token: gatewaysim.TokenDeclined, wantStatus: http.StatusPaymentRequired, wantCharge: "DECLINED", wantCode: "CARD_DECLINED"},
+		{name: "timeout approves late", token: gatewaysim.TokenTimeout, wantStatus: http.StatusCreated, wantCharge: "APPROVED"},
+		{name: "unknown token", token: "tok_nope", wantStatus: http.StatusPaymentRequired, wantCharge: "DECLINED", wantCode: "INVALID_TOKEN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, defaultConfig())
+
+			status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "pay:o1", tt.token))
+			if status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %s)", status, tt.wantStatus, body)
+			}
+			got := decodeInto[charge](t, body)
+			if got.Status != tt.wantCharge || got.Code != tt.wantCode {
+				t.Errorf("charge status/code = %s/%q, want %s/%q", got.Status, got.Code, tt.wantCharge, tt.wantCode)
+			}
+			if !strings.HasPrefix(got.ChargeID, "ch_") || got.Amount != 39000 || got.Currency != "KRW" || got.OrderID != "o1" {
+				t.Errorf("unexpected charge %+v", got)
+			}
+
+			list := listCharges(t, srv, "o1")
+			if len(list) != 1 || list[0].ChargeID != got.ChargeID || list[0].Status != tt.wantCharge {
+				t.Errorf("ledger = %+v, want the one charge %s", list, got.ChargeID)
+			}
+		})
+	}
+}
+
+func TestChargeIdempotent(t *testing.T) {
+	tests := []struct {
+		name        string
+		token       string
+		firstStatus int
+		wantStatus  string
+	}{
+		{name: "approved", token: gatewaysim.TokenOK, firstStatus: http.StatusCreated, wantStatus: "APPROVED"},
+		{name: "declined", token: gatewaysim.TokenDeclined, firstStatus: http.StatusPaymentRequired, wantStatus: "DECLINED"},
+		{name: "timeout", token: gatewaysim.TokenTimeout, firstStatus: http.StatusCreated, wantStatus: "APPROVED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, defaultConfig())
+
+			status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", tt.token))
+			if status != tt.firstStatus {
+				t.Fatalf("first status = %d, want %d (body %s)", status, tt.firstStatus, body)
+			}
+			first := decodeInto[charge](t, body)
+
+			// The second try may even carry other terms: the key wins.
+			again := chargeReq("o1", "k1", gatewaysim.TokenOK)
+			again["amount"] = 1
+			status, body = call(t, srv, http.MethodPost, "/charges", again)
+			if status != http.StatusOK {
+				t.Fatalf("second status = %d, want 200 (body %s)", status, body)
+			}
+			second := decodeInto[charge](t, body)
+			if second.ChargeID != first.ChargeID || second.Status != tt.wantStatus || second.Amount != 39000 {
+				t.Errorf("second = %+v, want the first %+v", second, first)
+			}
+			if list := listCharges(t, srv, "o1"); len(list) != 1 {
+				t.Errorf("ledger has %d charges, want 1", len(list))
+			}
+		})
+	}
+}
+
+func TestChargeIdempotentConcurrent(t *testing.T) {
+	srv := newServer(t, defaultConfig())
+
+	const n = 20
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, body, err := tryCall(srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenTimeout))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var c charge
+			if err := json.Unmarshal(body, &c); err != nil {
+				t.Errorf("decode %q: %v", body, err)
+			}
+			ids[i] = c.ChargeID
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("charge ids differ: %v", ids)
+		}
+	}
+	if list := listCharges(t, srv, "o1"); len(list) != 1 {
+		t.Errorf("ledger has %d charges, want 1", len(list))
+	}
+}
+
+func TestChargeFlaky(t *testing.T) {
+	srv := newServer(t, defaultConfig())
+
+	want := []int{http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusCreated, http.StatusOK}
+	var got []int
+	for range want {
+		status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenFlaky))
+		got = append(got, status)
+		if status == http.StatusServiceUnavailable {
+			if e := decodeInto[apiError](t, body); e.Code != "GATEWAY_UNAVAILABLE" {
+				t.Errorf("503 code = %q, want GATEWAY_UNAVAILABLE", e.Code)
+			}
+			if list := listCharges(t, srv, "o1"); len(list) != 0 {
+				t.Errorf("a 503 recorded a charge: %+v", list)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("statuses = %v, want %v", got, want)
+	}
+
+	// Every key has its own count.
+	if status, _ := call(t, srv, http.MethodPost, "/charges", chargeReq("o2", "k2", gatewaysim.TokenFlaky)); status != http.StatusServiceUnavailable {
+		t.Errorf("new key: status = %d, want 503", status)
+	}
+}
+
+func TestTimeoutVoidedBeforeApproval(t *testing.T) {
+	srv := newServer(t, gatewaysim.Config{TimeoutDelay: 300 * time.Millisecond})
+
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		status, body, err := tryCall(srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenTimeout))
+		done <- answer{status, body, err}
+	}()
+	time.Sleep(50 * time.Millisecond) // Let the charge start waiting.
+
+	status, body := call(t, srv, http.MethodPost, "/charges/void", voidReq("o1", "k1"))
+	if status != http.StatusOK {
+		t.Fatalf("void status = %d, want 200 (body %s)", status, body)
+	}
+	voided := decodeInto[charge](t, body)
+	if voided.Status != "VOIDED" || voided.Amount != 0 {
+		t.Errorf("void = %+v, want a VOIDED placeholder of amount 0", voided)
+	}
+
+	late := <-done
+	if late.err != nil {
+		t.Fatal(late.err)
+	}
+	if late.status != http.StatusOK {
+		t.Fatalf("late charge status = %d, want 200 (body %s)", late.status, late.body)
+	}
+	if c := decodeInto[charge](t, late.body); c.ChargeID != voided.ChargeID || c.Status != "VOIDED" {
+		t.Errorf("late charge = %+v, want the placeholder %s", c, voided.ChargeID)
+	}
+	list := listCharges(t, srv, "o1")
+	if len(list) != 1 || list[0].Status != "VOIDED" {
+		t.Errorf("ledger = %+v, want one VOIDED charge", list)
+	}
+}
+
+func TestTimeoutClientGoneStillApproves(t *testing.T) {
+	srv := newServer(t, gatewaysim.Config{TimeoutDelay: 10 * time.Second})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	data, err := json.Marshal(chargeReq("o1", "k1", gatewaysim.TokenTimeout))
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/charges", bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	if resp, err := srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("got an answer (%d), want the client to time out", resp.StatusCode)
+	}
+
+	// The answer is lost but the money is taken.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		list := listCharges(t, srv, "o1")
+		if len(list) == 1 && list[0].Status == "APPROVED" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger = %+v, want one APPROVED charge", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestVoid(t *testing.T) {
+	tests := []struct {
+		name       string
+		token      string // charge first with this token; "" charges nothing
+		wantStatus string
+		wantAmount int64
+	}{
+		{name: "approved becomes voided", token: gatewaysim.TokenOK, wantStatus: "VOIDED", wantAmount: 39000},
+		{name: "declined stays declined", token: gatewaysim.TokenDeclined, wantStatus: "DECLINED", wantAmount: 39000},
+		{name: "no charge leaves a placeholder", token: "", wantStatus: "VOIDED", wantAmount: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, defaultConfig())
+			if tt.token != "" {
+				call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", tt.token))
+			}
+
+			var ids []string
+			for range 2 { // Voiding is idempotent.
+				status, body := call(t, srv, http.MethodPost, "/charges/void", voidReq("o1", "k1"))
+				if status != http.StatusOK {
+					t.Fatalf("void status = %d, want 200 (body %s)", status, body)
+				}
+				c := decodeInto[charge](t, body)
+				if c.Status != tt.wantStatus || c.Amount != tt.wantAmount {
+					t.Errorf("void = %+v, want status %s amount %d", c, tt.wantStatus, tt.wantAmount)
+				}
+				ids = append(ids, c.ChargeID)
+			}
+			if ids[0] != ids[1] {
+				t.Errorf("void returned two charges: %v", ids)
+			}
+
+			// A charge after the void never approves.
+			status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenOK))
+			if c := decodeInto[charge](t, body); status != http.StatusOK || c.Status != tt.wantStatus {
+				t.Errorf("charge after void = %d %+v, want 200 %s", status, c, tt.wantStatus)
+			}
+			if list := listCharges(t, srv, "o1"); len(list) != 1 {
+				t.Errorf("ledger has %d charges, want 1", len(list))
+			}
+		})
+	}
+}
+
+func TestListCharges(t *testing.T) {
+	srv := newServer(t, defaultConfig())
+	call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenOK))
+	call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k2", gatewaysim.TokenDeclined))
+	call(t, srv, http.MethodPost, "/charges", chargeReq("o2", "k3", gatewaysim.TokenOK))
+
+	tests := []struct {
+		name     string
+		query    string
+		wantKeys []string
+	}{
+		{name: "one order", query: "?orderId=o1", wantKeys: []string{"k1", "k2"}},
+		{name: "other order", query: "?orderId=o2", wantKeys: []string{"k3"}},
+		{name: "all", query: "", wantKeys: []string{"k1", "k2", "k3"}},
+		{name: "unknown order", query: "?orderId=o9", wantKeys: []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := call(t, srv, http.MethodGet, "/charges"+tt.query, nil)
+			if status != http.StatusOK {
+				t.Fatalf("status = %d, want 200", status)
+			}
+			if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+				t.Fatalf("body %s is not an array", body)
+			}
+			keys := []string{}
+			for _, c := range decodeInto[[]charge](t, body) {
+				keys = append(keys, c.IdempotencyKey)
+				if c.CreatedAt == "" || c.UpdatedAt == "" {
+					t.Errorf("charge %s lacks timestamps", c.ChargeID)
+				}
+			}
+			if !slices.Equal(keys, tt.wantKeys) {
+				t.Errorf("keys = %v, want %v", keys, tt.wantKeys)
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name       string
+		path       string
+		body       string
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "missing orderId", path: "/charges", body: `{"idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "missing key", path: "/charges", body: `{"orderId":"o","amount":1,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "zero amount", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":0,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "negative amount", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":-5,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "bad currency", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"krw","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "missing token", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "unknown field", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok","extra":1}`, wantStatus: 400, wantCode: "INVALID_JSON"},
+		{name: "malformed", path: "/charges", body: `{"orderId":`, wantStatus: 400, wantCode: "INVALID_JSON"},
+		{name: "wrong type", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":"1","currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_JSON"},
+		{name: "trailing data", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok"} {}`, wantStatus: 400, wantCode: "INVALID_JSON"},
+		{name: "empty body", path: "/charges", body: ``, wantStatus: 400, wantCode: "INVALID_JSON"},
+		{name: "too large", path: "/charges", body: `{"orderId":"` + strings.Repeat("x", 1<<20) + `"}`, wantStatus: 413, wantCode: "BODY_TOO_LARGE"},
+		{name: "void missing key", path: "/charges/void", body: `{"orderId":"o"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "void missing orderId", path: "/charges/void", body: `{"idempotencyKey":"k"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
+		{name: "void unknown field", path: "/charges/void", body: `{"orderId":"o","idempotencyKey":"k","amount":1}`, wantStatus: 400, wantCode: "INVALID_JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, defaultConfig())
+
+			status, body := call(t, srv, http.MethodPost, tt.path, tt.body)
+			if status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %s)", status, tt.wantStatus, body)
+			}
+			if e := decodeInto[apiError](t, body); e.Code != tt.wantCode || e.Error == "" {
+				t.Errorf("error = %+v, want code %s and a message", e, tt.wantCode)
+			}
+			if list := listCharges(t, srv, ""); len(list) != 0 {
+				t.Errorf("bad input recorded %+v", list)
+			}
+		})
+	}
+}
+
+func TestOperationalEndpoints(t *testing.T) {
+	srv := newServer(t, defaultConfig())
+	call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenOK))
+	call(t, srv, http.MethodPost, "/charges/void", voidReq("o1", "k1"))
+
+	tests := []struct {
+		name       string
+		path       string
+		wantStatus int
+		wantInBody []string
+	}{
+		{name: "healthz", path: "/healthz", wantStatus: http.StatusOK},
+		{name: "readyz", path: "/readyz", wantStatus: http.StatusOK},
+		{name: "metrics", path: "/metrics", wantStatus: http.StatusOK, wantInBody: []string{
+			`gatewaysim_charges_total{outcome="approved",token="tok_ok"} 1`,
+			`gatewaysim_voids_total{outcome="voided"} 1`,
+		}},
+		{name: "unknown path", path: "/nope", wantStatus: http.StatusNotFound, wantInBody: []string{`"code":"NOT_FOUND"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := call(t, srv, http.MethodGet, tt.path, nil)
+			if status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", status, tt.wantStatus)
+			}
+			for _, s := range tt.wantInBody {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("body lacks %q:\n%s", s, body)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,335 @@
+// Package gatewaysim simulates a card payment gateway: an in-memory ledger of
+// charges keyed by idempotency key, with test tokens that approve, decline,
+// fail transiently or answer too late.
+package gatewaysim
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Test tokens and their behaviour. Any other token is declined with
+// DeclineInvalidToken.
+const (
+	// TokenOK approves the charge.
+	TokenOK = "tok_ok"
+	// TokenDeclined records a declined charge (DeclineCardDeclined).
+	TokenDeclined = "tok_declined"
+	// TokenFlaky fails with ErrUnavailable for the first FlakyFailures
+	// attempts of an idempotency key, then approves.
+	TokenFlaky = "tok_flaky"
+	// TokenTimeout holds the request for TimeoutDelay (or until the caller
+	// gives up), then approves anyway unless the key was voided meanwhile.
+	TokenTimeout = "tok_timeout"
+)
+
+// Decline codes recorded on declined charges.
+const (
+	// DeclineCardDeclined is the issuer's refusal.
+	DeclineCardDeclined = "CARD_DECLINED"
+	// DeclineInvalidToken is given for a token the gateway does not know.
+	DeclineInvalidToken = "INVALID_TOKEN"
+)
+
+// Status is the state of a charge in the ledger.
+type Status string
+
+// Charge statuses.
+const (
+	// StatusApproved means the money was taken.
+	StatusApproved Status = "APPROVED"
+	// StatusDeclined means no money was taken.
+	StatusDeclined Status = "DECLINED"
+	// StatusVoided means an approved charge was given back, or the key was
+	// voided before any charge existed.
+	StatusVoided Status = "VOIDED"
+)
+
+// ErrUnavailable reports a transient gateway failure; the caller may retry
+// with the same idempotency key.
+var ErrUnavailable = errors.New("gateway temporarily unavailable")
+
+// ValidationError reports a request field that is missing or malformed.
+type ValidationError struct {
+	Field   string // the JSON name of the field
+	Problem string
+}
+
+// Error implements error.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Field, e.Problem)
+}
+
+// Charge is one entry of the ledger. There is at most one per idempotency key.
+type Charge struct {
+	ID             string    `json:"chargeId"` // "ch_<random>"
+	OrderID        string    `json:"orderId"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+	Amount         int64     `json:"amount"` // minor units; 0 for a void placeholder
+	Currency       string    `json:"currency"`
+	Status         Status    `json:"status"`
+	DeclineCode    string    `json:"declineCode,omitempty"` // set when DECLINED
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// ChargeRequest asks the gateway to take money.
+type ChargeRequest struct {
+	OrderID        string
+	IdempotencyKey string
+	Amount         int64
+	Currency       string
+	Token          string
+}
+
+// Validate reports the first invalid field as a *ValidationError.
+func (r ChargeRequest) Validate() error {
+	switch {
+	case r.OrderID == "":
+		return &ValidationError{Field: "orderId", Problem: "is required"}
+	case r.IdempotencyKey == "":
+		return &ValidationError{Field: "idempotencyKey", Problem: "is required"}
+	case r.Amount <= 0:
+		return &ValidationError{Field: "amount", Problem: "must be positive"}
+	case !isCurrency(r.Currency):
+		return &ValidationError{Field: "currency", Problem: "must be a three-letter ISO 4217 code"}
+	case r.Token == "":
+		return &ValidationError{Field: "token", Problem: "is required"}
+	}
+	return nil
+}
+
+// VoidRequest asks the gateway to give back the charge of an idempotency key.
+type VoidRequest struct {
+	OrderID        string
+	IdempotencyKey string
+}
+
+// Validate reports the first invalid field as a *ValidationError.
+func (r VoidRequest) Validate() error {
+	switch {
+	case r.OrderID == "":
+		return &ValidationError{Field: "orderId", Problem: "is required"}
+	case r.IdempotencyKey == "":
+		return &ValidationError{Field: "idempotencyKey", Problem: "is required"}
+	}
+	return nil
+}
+
+// ChargeResult is the outcome of Ledger.Charge.
+type ChargeResult struct {
+	Charge Charge
+	// Replayed is true when the key already had a charge, which is returned
+	// unchanged.
+	Replayed bool
+}
+
+// VoidOutcome tells what Ledger.Void did.
+type VoidOutcome string
+
+// Void outcomes.
+const (
+	// VoidVoided means an approved charge became VOIDED.
+	VoidVoided VoidOutcome = "voided"
+	// VoidUnchanged means the charge was already VOIDED or DECLINED.
+	VoidUnchanged VoidOutcome = "unchanged"
+	// VoidPlaceholder means no charge existed; a VOIDED placeholder now
+	// blocks any later approval of the key.
+	VoidPlaceholder VoidOutcome = "placeholder"
+)
+
+// VoidResult is the outcome of Ledger.Void.
+type VoidResult struct {
+	Charge  Charge
+	Outcome VoidOutcome
+}
+
+// Config sets the behaviour of the test tokens.
+type Config struct {
+	// TimeoutDelay is how long TokenTimeout holds a request.
+	TimeoutDelay time.Duration
+	// FlakyFailures is how many attempts of a key TokenFlaky fails.
+	FlakyFailures int
+}
+
+// Ledger is the gateway's in-memory record of charges. It is safe for
+// concurrent use.
+type Ledger struct {
+	cfg Config
+	now func() time.Time
+
+	mu       sync.Mutex
+	byKey    map[string]*Charge
+	attempts map[string]int // failed TokenFlaky attempts per key
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger(cfg Config) *Ledger {
+	return &Ledger{
+		cfg:      cfg,
+		now:      func() time.Time { return time.Now().UTC() },
+		byKey:    make(map[string]*Charge),
+		attempts: make(map[string]int),
+	}
+}
+
+// Charge takes money for req according to its token. A key that already has a
+// charge gets that charge back (Replayed), never a second one. A declined
+// charge is recorded and returned without error.
+func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
+	if err := req.Validate(); err != nil {
+		return ChargeResult{}, err
+	}
+	if c, ok := l.lookup(req.IdempotencyKey); ok {
+		return ChargeResult{Charge: c, Replayed: true}, nil
+	}
+
+	status, declineCode := StatusApproved, ""
+	switch req.Token {
+	case TokenOK:
+	case TokenDeclined:
+		status, declineCode = StatusDeclined, DeclineCardDeclined
+	case TokenFlaky:
+		if l.failFlaky(req.IdempotencyKey) {
+			return ChargeResult{}, ErrUnavailable
+		}
+	case TokenTimeout:
+		l.hold(ctx)
+	default:
+		status, declineCode = StatusDeclined, DeclineInvalidToken
+	}
+	return l.insert(req, status, declineCode), nil
+}
+
+// Void gives back the charge of req's idempotency key. It is idempotent.
+func (l *Ledger) Void(req VoidRequest) (VoidResult, error) {
+	if err := req.Validate(); err != nil {
+		return VoidResult{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	now := l.now()
+	c, ok := l.byKey[req.IdempotencyKey]
+	switch {
+	case !ok:
+		c = &Charge{
+			ID:             newChargeID(),
+			OrderID:        req.OrderID,
+			IdempotencyKey: req.IdempotencyKey,
+			Status:         StatusVoided,
+			CreatedAt:      now,
+			UpdatedAt:      now,
+		}
+		l.byKey[req.IdempotencyKey] = c
+		return VoidResult{Charge: *c, Outcome: VoidPlaceholder}, nil
+	case c.Status == StatusApproved:
+		c.Status = StatusVoided
+		c.UpdatedAt = now
+		return VoidResult{Charge: *c, Outcome: VoidVoided}, nil
+	default:
+		return VoidResult{Charge: *c, Outcome: VoidUnchanged}, nil
+	}
+}
+
+// List returns the charges of orderID, or all charges when orderID is empty,
+// oldest first. The result is never nil.
+func (l *Ledger) List(orderID string) []Charge {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	out := make([]Charge, 0, len(l.byKey))
+	for _, c := range l.byKey {
+		if orderID == "" || c.OrderID == orderID {
+			out = append(out, *c)
+		}
+	}
+	slices.SortFunc(out, func(a, b Charge) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+func (l *Ledger) lookup(key string) (Charge, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	c, ok := l.byKey[key]
+	if !ok {
+		return Charge{}, false
+	}
+	return *c, true
+}
+
+// failFlaky counts an attempt of key and reports whether it must fail.
+func (l *Ledger) failFlaky(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	if l.attempts[key] >= l.cfg.FlakyFailures {
+		return false
+	}
+	l.attempts[key]++
+	return true
+}
+
+// hold waits for the timeout delay or until ctx is done, whichever is first.
+func (l *Ledger) hold(ctx context.Context) {
+	t := time.NewTimer(l.cfg.TimeoutDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// insert records a new charge unless the key got one meanwhile (a concurrent
+// request or a void), in which case that one is returned as a replay.
+func (l *Ledger) insert(req ChargeRequest, status Status, declineCode string) ChargeResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	if c, ok := l.byKey[req.IdempotencyKey]; ok {
+		return ChargeResult{Charge: *c, Replayed: true}
+	}
+	now := l.now()
+	c := &Charge{
+		ID:             newChargeID(),
+		OrderID:        req.OrderID,
+		IdempotencyKey: req.IdempotencyKey,
+		Amount:         req.Amount,
+		Currency:       req.Currency,
+		Status:         status,
+		DeclineCode:    declineCode,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	l.byKey[req.IdempotencyKey] = c
+	delete(l.attempts, req.IdempotencyKey)
+	return ChargeResult{Charge: *c}
+}
+
+func newChargeID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+).
+	return "ch_" + hex.EncodeToString(b)
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
