@@ -1,0 +1,53 @@
+// Package fault is the one error type the services' domains return to say what kind
+// of failure happened: a client mistake, a missing thing, a conflict. The HTTP layer
+// maps these codes to statuses in exactly one place (messaging/httpapi.WriteError);
+// any other error is an internal one.
+package fault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are stable strings: HTTP clients see them in `{"code": ...}`.
+const (
+	Invalid      = "invalid"      // the request is malformed or breaks a rule
+	NotFound     = "not_found"    // the thing asked for does not exist
+	Conflict     = "conflict"     // the request clashes with the current state
+	Unauthorized = "unauthorized" // a credential is missing or wrong
+	TooLarge     = "too_large"    // the request body is over the limit
+	Unavailable  = "unavailable"  // a dependency is down; try again
+	Internal     = "internal"     // anything else
+)
+
+// Error is a domain error with a machine-readable code and a message meant for the
+// caller (it must not leak internals).
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Code returns the code of the first *Error in err's chain, or Internal.
+func Code(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	return Internal
+}
+
+// Message returns the caller-facing message of the first *Error in err's chain, or a
+// generic text for internal errors (whose details belong in the log only).
+func Message(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,59 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+)
+
+// Message is what a consumer hands to a handler: the decoded envelope and where it came from.
+// For a message that could not be decoded, only Topic, Partition, Offset, Key, Headers and Value
+// are set.
+type Message struct {
+	Envelope
+
+	Topic       string
+	Partition   int32
+	Offset      int64
+	Key         string
+	Headers     map[string]string
+	Value       []byte
+	Traceparent Traceparent
+}
+
+// Handler processes one message. A nil error means done: the consumer may move past it.
+type Handler func(ctx context.Context, m *Message) error
+
+// Middleware wraps a Handler.
+type Middleware func(Handler) Handler
+
+// Chain wraps h in mws; the first middleware is the outermost, so
+// Chain(h, a, b) runs a, then b, then h.
+func Chain(h Handler, mws ...Middleware) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct {
+	err error
+}
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not retryable: a poison message (undecodable, schema-invalid, unknown
+// type, or a business rule that will fail the same way every time). Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

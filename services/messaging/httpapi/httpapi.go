@@ -1,0 +1,172 @@
+// Package httpapi holds the HTTP pieces every service shares: JSON decoding with
+// clear client errors, the single mapping from fault codes to HTTP statuses, the
+// operator guard, and the health, readiness and metrics endpoints.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging/fault"
+)
+
+// MaxBodyBytes is the largest request body any endpoint accepts.
+const MaxBodyBytes = 1 << 20
+
+// statusOf is the one place where a domain error becomes an HTTP status.
+var statusOf = map[string]int{
+	fault.Invalid:      http.StatusBadRequest,
+	fault.NotFound:     http.StatusNotFound,
+	fault.Conflict:     http.StatusConflict,
+	fault.Unauthorized: http.StatusUnauthorized,
+	fault.TooLarge:     http.StatusRequestEntityTooLarge,
+	fault.Unavailable:  http.StatusServiceUnavailable,
+	fault.Internal:     http.StatusInternalServerError,
+}
+
+// WriteError answers `{"error": ..., "code": ...}` with the status of err's fault
+// code. Internal errors are logged with their details and answered generically.
+func WriteError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
+	code := fault.Code(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
+	}
+	WriteJSON(w, status, map[string]string{"error": fault.Message(err), "code": code})
+}
+
+// WriteJSON answers v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// DecodeJSON reads one JSON object from the request body into v. Unknown fields,
+// trailing data, a wrong type and a body over MaxBodyBytes are client errors whose
+// message says what is wrong.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return fault.Errorf(fault.Invalid, "request body must hold a single JSON object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fault.Errorf(fault.Invalid, "request body must hold a single JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var (
+		syntax   *json.SyntaxError
+		typeErr  *json.UnmarshalTypeError
+		tooLarge *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return fault.Errorf(fault.TooLarge, "request body is over %d bytes", MaxBodyBytes)
+	case errors.Is(err, io.EOF):
+		return fault.Errorf(fault.Invalid, "request body is empty; a JSON object is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fault.Errorf(fault.Invalid, "malformed JSON: the body ends too early")
+	case errors.As(err, &syntax):
+		return fault.Errorf(fault.Invalid, "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
+	case errors.As(err, &typeErr):
+		return fault.Errorf(fault.Invalid, "field %q must be a JSON %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fault.Errorf(fault.Invalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return fault.Errorf(fault.Invalid, "malformed JSON: %s", err.Error())
+	}
+}
+
+// RequireAdmin guards operator endpoints with `Authorization: Bearer <token>`. With
+// an empty token the endpoints are open (local development; the service logs a
+// warning at start, see WarnIfOpen).
+func RequireAdmin(token string, log zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if token == "" {
+			return next
+		}
+		want := []byte("Bearer " + token)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got := []byte(r.Header.Get("Authorization"))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				WriteError(w, r, log, fault.Errorf(fault.Unauthorized, "operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// WarnIfOpen logs a warning when operator endpoints run without a token.
+func WarnIfOpen(token string, log zerolog.Logger) {
+	if token == "" {
+		log.Warn().Msg("ADMIN_TOKEN is not set: operator endpoints (stock, dead letters) are open to anyone who can reach this port")
+	}
+}
+
+// Check is one readiness probe: it returns nil when the dependency answers.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// MountHealth adds GET /healthz (the process runs), GET /readyz (every check passes
+// within 2 s; 503 with the failing ones otherwise) and GET /metrics (Prometheus).
+func MountHealth(r chi.Router, g prometheus.Gatherer, checks ...Check) {
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		failed := map[string]string{}
+		for _, c := range checks {
+			if err := c.Probe(ctx); err != nil {
+				failed[c.Name] = err.Error()
+			}
+		}
+		if len(failed) > 0 {
+			WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failed": failed})
+			return
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+}
+
+// NotFound answers unknown routes in the JSON error shape.
+func NotFound(log zerolog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, log, fault.Errorf(fault.NotFound, "no route %s %s", r.Method, r.URL.Path))
+	}
+}
+
+// MethodNotAllowed answers a known route called with the wrong method.
+func MethodNotAllowed(log zerolog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{
+			"error": fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path), "code": "method_not_allowed"})
+	}
+}

@@ -1,0 +1,235 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"outboxsaga.dev/messaging"
+)
+
+// DeadLetter is a stored poison message.
+type DeadLetter struct {
+	ID          int64
+	Service     string
+	EventID     string // "" when the message was undecodable
+	EventType   string // "" when the message was undecodable
+	Topic       string
+	Partition   int32
+	Offset      int64
+	Key         string
+	Headers     map[string]string
+	Value       []byte
+	Error       string
+	Attempts    int
+	CreatedAt   time.Time
+	ReplayedAt  *time.Time // nil until replayed
+	ReplayError string     // "" when the last replay succeeded (or none happened)
+}
+
+// Message rebuilds the raw Kafka message (undecoded: Envelope is empty) for a replay through a
+// handler chain that decodes it.
+func (d DeadLetter) Message() *messaging.Message {
+	return &messaging.Message{
+		Topic:     d.Topic,
+		Partition: d.Partition,
+		Offset:    d.Offset,
+		Key:       d.Key,
+		Headers:   d.Headers,
+		Value:     d.Value,
+	}
+}
+
+// deadLetteredData is the data of a DeadLettered event (schemas/DeadLettered.v1.json).
+type deadLetteredData struct {
+	Service   string `json:"service"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Key       string `json:"key"`
+	EventID   string `json:"eventId"`
+	EventType string `json:"eventType"`
+	Error     string `json:"error"`
+	Attempts  int    `json:"attempts"`
+}
+
+// DeadLetters stores, lists and replays a service's dead letters.
+type DeadLetters struct {
+	db *sql.DB
+}
+
+// NewDeadLetters returns the dead letters of the service database db.
+func NewDeadLetters(db *sql.DB) *DeadLetters {
+	return &DeadLetters{db: db}
+}
+
+// Store saves m with the error that made the consumer give up, and in the same transaction emits
+// a DeadLettered event through the outbox (aggregate type "dead-letter", key = m's key or
+// "unknown"). m may be undecodable: only Topic, Partition, Offset, Key, Headers and Value are
+// needed. Storing the same Kafka record (service, topic, partition, offset) again returns the
+// existing id and emits nothing.
+func (d *DeadLetters) Store(ctx context.Context, service string, m *messaging.Message, cause error, attempts int) (int64, error) {
+	errText := "unknown error"
+	if cause != nil {
+		errText = text(cause.Error())
+	}
+	key := text(m.Key)
+	headers := make(map[string]string, len(m.Headers))
+	for k, v := range m.Headers {
+		headers[text(k)] = text(v)
+	}
+	headersJSON, err := json.Marshal(headers)
+	if err != nil {
+		return 0, fmt.Errorf("store dead letter %s/%d/%d: headers: %w", m.Topic, m.Partition, m.Offset, err)
+	}
+	var id int64
+	err = WithTx(ctx, d.db, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO dead_letters (service, event_id, event_type, topic, partition, "offset", key, headers, value, error, attempts)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (service, topic, partition, "offset") DO NOTHING
+			RETURNING id`,
+			service, text(m.EventID), text(m.EventType), m.Topic, m.Partition, m.Offset, key,
+			string(headersJSON), m.Value, errText, attempts).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tx.QueryRowContext(ctx,
+				`SELECT id FROM dead_letters WHERE service = $1 AND topic = $2 AND partition = $3 AND "offset" = $4`,
+				service, m.Topic, m.Partition, m.Offset).Scan(&id)
+		}
+		if err != nil {
+			return err
+		}
+		return emitDeadLettered(ctx, tx, service, m, key, errText, attempts)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store dead letter %s/%d/%d: %w", m.Topic, m.Partition, m.Offset, err)
+	}
+	return id, nil
+}
+
+// emitDeadLettered writes the DeadLettered event of a new dead letter to the outbox.
+func emitDeadLettered(ctx context.Context, tx *sql.Tx, service string, m *messaging.Message, key, errText string, attempts int) error {
+	tp := m.Traceparent.Child()
+	if m.Traceparent.IsZero() {
+		tp = messaging.NewTraceparent()
+	}
+	aggregateID := key
+	if aggregateID == "" {
+		aggregateID = "unknown"
+	}
+	e, err := messaging.NewEnvelope("dead-letter", aggregateID, "DeadLettered", 1, deadLetteredData{
+		Service:   service,
+		Topic:     m.Topic,
+		Partition: m.Partition,
+		Offset:    m.Offset,
+		Key:       key,
+		EventID:   text(m.EventID),
+		EventType: text(m.EventType),
+		Error:     errText,
+		Attempts:  attempts,
+	}, tp)
+	if err != nil {
+		return err
+	}
+	return InsertOutbox(ctx, tx, e, tp)
+}
+
+// List returns up to limit dead letters, newest first.
+func (d *DeadLetters) List(ctx context.Context, limit int) ([]DeadLetter, error) {
+	rows, err := d.db.QueryContext(ctx, selectDeadLetter+` ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []DeadLetter
+	for rows.Next() {
+		dl, err := scanDeadLetter(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list dead letters: %w", err)
+		}
+		out = append(out, dl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns the dead letter id; the error wraps sql.ErrNoRows when there is none.
+func (d *DeadLetters) Get(ctx context.Context, id int64) (DeadLetter, error) {
+	dl, err := scanDeadLetter(d.db.QueryRowContext(ctx, selectDeadLetter+` WHERE id = $1`, id))
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("get dead letter %d: %w", id, err)
+	}
+	return dl, nil
+}
+
+// MarkReplayed records a replay of dead letter id and its outcome (replayErr nil = success).
+// The error wraps sql.ErrNoRows when there is no such dead letter.
+func (d *DeadLetters) MarkReplayed(ctx context.Context, id int64, replayErr error) error {
+	var errText sql.NullString
+	if replayErr != nil {
+		errText = sql.NullString{String: text(replayErr.Error()), Valid: true}
+	}
+	res, err := d.db.ExecContext(ctx, `UPDATE dead_letters SET replayed_at = now(), replay_error = $2 WHERE id = $1`, id, errText)
+	if err != nil {
+		return fmt.Errorf("mark dead letter %d replayed: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("mark dead letter %d replayed: %w", id, errors.Join(err, sql.ErrNoRows))
+	}
+	return nil
+}
+
+// Replay runs dead letter id's stored bytes through h and records the outcome. h must decode the
+// message and must not dead-letter it again (leave the DeadLetter middleware out), so that a
+// failing replay returns its error. The returned error is h's, or one of storage.
+func (d *DeadLetters) Replay(ctx context.Context, id int64, h messaging.Handler) error {
+	dl, err := d.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	replayErr := h(ctx, dl.Message())
+	if err := d.MarkReplayed(ctx, id, replayErr); err != nil {
+		return errors.Join(replayErr, err)
+	}
+	if replayErr != nil {
+		return fmt.Errorf("replay dead letter %d: %w", id, replayErr)
+	}
+	return nil
+}
+
+const selectDeadLetter = `SELECT id, service, event_id, event_type, topic, partition, "offset", key, headers, value,
+	error, attempts, created_at, replayed_at, replay_error FROM dead_letters`
+
+// scanDeadLetter reads one row of selectDeadLetter.
+func scanDeadLetter(row interface{ Scan(...any) error }) (DeadLetter, error) {
+	var (
+		dl          DeadLetter
+		headers     []byte
+		replayedAt  sql.NullTime
+		replayError sql.NullString
+	)
+	err := row.Scan(&dl.ID, &dl.Service, &dl.EventID, &dl.EventType, &dl.Topic, &dl.Partition, &dl.Offset, &dl.Key,
+		&headers, &dl.Value, &dl.Error, &dl.Attempts, &dl.CreatedAt, &replayedAt, &replayError)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	if err := json.Unmarshal(headers, &dl.Headers); err != nil {
+		return DeadLetter{}, fmt.Errorf("headers of dead letter %d: %w", dl.ID, err)
+	}
+	if replayedAt.Valid {
+		dl.ReplayedAt = &replayedAt.Time
+	}
+	dl.ReplayError = replayError.String
+	return dl, nil
+}
+
+// text makes s storable in a Postgres text or jsonb value: valid UTF-8, no NUL.
+func text(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}

@@ -1,0 +1,50 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+)
+
+// MarkProcessed records m's event id in the inbox (processed_events) in the caller's transaction.
+// first is false when the event was processed before: the caller must then do nothing.
+func MarkProcessed(ctx context.Context, tx *sql.Tx, m *messaging.Message) (first bool, err error) {
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO processed_events (event_id, event_type, topic) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING`,
+		m.EventID, m.EventType, m.Topic)
+	if err != nil {
+		return false, fmt.Errorf("mark processed %s: %w", m.EventID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("mark processed %s: %w", m.EventID, err)
+	}
+	return n == 1, nil
+}
+
+// TxHandler handles a message inside a transaction that Transactional opened; every write,
+// outbox rows included (InsertOutbox), goes through tx.
+type TxHandler func(ctx context.Context, tx *sql.Tx, m *messaging.Message) error
+
+// Transactional runs h in one transaction together with the inbox check: a message whose event
+// id was processed before is skipped (nil error, so its offset moves on), otherwise the inbox row,
+// h's changes and h's outbox rows commit or roll back together.
+func Transactional(db *sql.DB, h TxHandler) messaging.Handler {
+	return func(ctx context.Context, m *messaging.Message) error {
+		return WithTx(ctx, db, func(tx *sql.Tx) error {
+			first, err := MarkProcessed(ctx, tx, m)
+			if err != nil {
+				return err
+			}
+			if !first {
+				zerolog.Ctx(ctx).Debug().Str("eventId", m.EventID).Msg("duplicate event skipped")
+				return nil
+			}
+			return h(ctx, tx, m)
+		})
+	}
+}

@@ -1,0 +1,71 @@
+// Package pgtest gives tests a fresh Postgres database of their own.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	// Registers the "postgres" driver.
+	_ "github.com/lib/pq"
+)
+
+// DefaultAdminURL is used when PG_ADMIN_URL is unset: the local stack's superuser (make up).
+const DefaultAdminURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// MustOpenTestDB creates a database with a random name through the admin connection at
+// PG_ADMIN_URL (a postgres:// URL, default DefaultAdminURL), returns a connection pool to it, and
+// drops it when the test ends. If Postgres does not answer the test fails, unless
+// SKIP_INTEGRATION=1, in which case it is skipped.
+func MustOpenTestDB(tb testing.TB) *sql.DB {
+	tb.Helper()
+	if os.Getenv("SKIP_INTEGRATION") == "1" {
+		tb.Skip("SKIP_INTEGRATION=1: skipping a test that needs Postgres")
+	}
+	adminURL := os.Getenv("PG_ADMIN_URL")
+	if adminURL == "" {
+		adminURL = DefaultAdminURL
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		tb.Fatalf("PG_ADMIN_URL: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := sql.Open("postgres", adminURL)
+	if err != nil {
+		tb.Fatalf("open %s: %v", u.Redacted(), err)
+	}
+	if err := admin.PingContext(ctx); err != nil {
+		admin.Close()
+		tb.Fatalf("Postgres at %s does not answer (%v): run `make up` (or set SKIP_INTEGRATION=1)", u.Redacted(), err)
+	}
+
+	var suffix [6]byte
+	rand.Read(suffix[:])
+	name := "test_" + hex.EncodeToString(suffix[:])
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		tb.Fatalf("create database %s: %v", name, err)
+	}
+	u.Path = "/" + name
+	db, err := sql.Open("postgres", u.String())
+	if err != nil {
+		tb.Fatalf("open %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+		admin.Close()
+	})
+	return db
+}

@@ -1,0 +1,359 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/schemas"
+)
+
+// openDB returns a fresh, migrated database whose outbox INSERTs are copied to outbox_seen by a
+// trigger, so a test can see what Debezium would read from the WAL.
+func openDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db := pgtest.MustOpenTestDB(t)
+	ctx := context.Background()
+	if err := postgres.MigrateMessaging(ctx, db); err != nil {
+		t.Fatalf("MigrateMessaging: %v", err)
+	}
+	_, err := db.ExecContext(ctx, `
+		CREATE TABLE outbox_seen (LIKE outbox);
+		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN INSERT INTO outbox_seen SELECT NEW.*; RETURN NEW; END $$;
+		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
+	if err != nil {
+		t.Fatalf("create outbox_seen: %v", err)
+	}
+	return db
+}
+
+func count(t *testing.T, db *sql.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func TestMigrate(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	ctx := context.Background()
+	fsys := fstest.MapFS{
+		"0002_b.sql": {Data: []byte(`INSERT INTO things VALUES (2);`)},
+		"0001_a.sql": {Data: []byte(`CREATE TABLE things (n int); INSERT INTO things VALUES (1);`)},
+		"README.md":  {Data: []byte(`not a migration`)},
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = postgres.Migrate(ctx, db, "svc", fsys) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent Migrate: %v", err)
+	}
+	if err := postgres.Migrate(ctx, db, "svc", fsys); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM things`); n != 2 {
+		t.Fatalf("things has %d rows, want 2 (each migration once)", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM schema_migrations WHERE source = 'svc'`); n != 2 {
+		t.Fatalf("schema_migrations has %d rows for svc, want 2", n)
+	}
+
+	bad := fstest.MapFS{"0003_bad.sql": {Data: []byte(`CREATE TABLE half (n int); SELECT nope;`)}}
+	if err := postgres.Migrate(ctx, db, "svc", bad); err == nil {
+		t.Fatal("Migrate of a broken script = nil, want error")
+	}
+	if n := count(t, db, `SELECT count(*) FROM pg_tables WHERE tablename = 'half'`); n != 0 {
+		t.Fatal("a failed migration left a table behind")
+	}
+}
+
+func TestMigrateMessaging(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`DO $$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'debezium') THEN CREATE ROLE debezium; END IF; END $$`); err != nil {
+		t.Fatalf("create role debezium: %v", err)
+	}
+	for range 2 {
+		if err := postgres.MigrateMessaging(ctx, db); err != nil {
+			t.Fatalf("MigrateMessaging: %v", err)
+		}
+	}
+	tests := []struct {
+		name  string
+		query string
+		want  int
+	}{
+		{name: "tables", query: `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('outbox', 'debezium_heartbeat', 'processed_events', 'dead_letters')`, want: 4},
+		{name: "publication", query: `SELECT count(*) FROM pg_publication_tables WHERE pubname = 'dbz_outbox'`, want: 2},
+		{name: "outbox replica identity default", query: `SELECT count(*) FROM pg_class WHERE relname = 'outbox' AND relreplident = 'd'`, want: 1},
+		{name: "debezium reads outbox", query: `SELECT count(*) WHERE has_table_privilege('debezium', 'outbox', 'SELECT')`, want: 1},
+		{name: "debezium writes heartbeat", query: `SELECT count(*) WHERE has_table_privilege('debezium', 'debezium_heartbeat', 'INSERT, UPDATE')`, want: 1},
+		{name: "debezium cannot write outbox", query: `SELECT count(*) WHERE has_table_privilege('debezium', 'outbox', 'INSERT')`, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := count(t, db, tt.query); got != tt.want {
+				t.Fatalf("%s = %d, want %d", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWithTx(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`CREATE TABLE t (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO t VALUES (1)`)
+		return err
+	}
+	boom := errors.New("boom")
+	tests := []struct {
+		name      string
+		fn        func(*sql.Tx) error
+		wantErr   error
+		wantPanic bool
+		wantRows  int
+	}{
+		{name: "commit", fn: insert, wantRows: 1},
+		{name: "error rolls back", fn: func(tx *sql.Tx) error { _ = insert(tx); return boom }, wantErr: boom},
+		{name: "panic rolls back", fn: func(tx *sql.Tx) error { _ = insert(tx); panic("boom") }, wantPanic: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := db.Exec(`TRUNCATE t`); err != nil {
+				t.Fatal(err)
+			}
+			func() {
+				defer func() {
+					if p := recover(); (p != nil) != tt.wantPanic {
+						t.Fatalf("panic = %v, want panic: %v", p, tt.wantPanic)
+					}
+				}()
+				if err := postgres.WithTx(ctx, db, tt.fn); !errors.Is(err, tt.wantErr) {
+					t.Fatalf("WithTx() = %v, want %v", err, tt.wantErr)
+				}
+			}()
+			if n := count(t, db, `SELECT count(*) FROM t`); n != tt.wantRows {
+				t.Fatalf("t has %d rows, want %d", n, tt.wantRows)
+			}
+		})
+	}
+}
+
+func TestInsertOutbox(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	tp := messaging.NewTraceparent()
+	e, err := messaging.NewEnvelope("payment", "o1", "PaymentFailed", 1,
+		map[string]any{"orderId": "o1", "reason": "CARD_DECLINED", "amount": 39000, "currency": "KRW"}, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error { return postgres.InsertOutbox(ctx, tx, e, tp) }); err != nil {
+		t.Fatalf("InsertOutbox: %v", err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM outbox`); n != 0 {
+		t.Fatalf("outbox has %d rows, want 0 (deleted in the same tx)", n)
+	}
+	var aggType, aggID, typ, traceparent string
+	var payload []byte
+	err = db.QueryRow(`SELECT aggregatetype, aggregateid, type, payload, traceparent FROM outbox_seen WHERE id = $1`, e.EventID).
+		Scan(&aggType, &aggID, &typ, &payload, &traceparent)
+	if err != nil {
+		t.Fatalf("read outbox_seen: %v", err)
+	}
+	if aggType != "payment" || aggID != "o1" || typ != "PaymentFailed" || traceparent != tp.String() {
+		t.Fatalf("row = %s %s %s %s", aggType, aggID, typ, traceparent)
+	}
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate("PaymentFailed", 1, payload); err != nil {
+		t.Fatalf("payload does not match its schema: %v\n%s", err, payload)
+	}
+
+	rolledBack, _ := messaging.NewEnvelope("payment", "o2", "PaymentFailed", 1, map[string]any{}, tp)
+	_ = postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+		if err := postgres.InsertOutbox(ctx, tx, rolledBack, tp); err != nil {
+			return err
+		}
+		return errors.New("business change failed")
+	})
+	if n := count(t, db, `SELECT count(*) FROM outbox_seen WHERE id = $1`, rolledBack.EventID); n != 0 {
+		t.Fatal("an outbox row of a rolled-back tx is visible")
+	}
+
+	wrongTrace := e
+	wrongTrace.EventID = "3f2a1b4c-0000-4000-8000-000000000001"
+	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+		return postgres.InsertOutbox(ctx, tx, wrongTrace, messaging.NewTraceparent())
+	}); err == nil {
+		t.Fatal("InsertOutbox with a traceparent of another trace = nil, want error")
+	}
+}
+
+func message(eventType string) *messaging.Message {
+	tp := messaging.NewTraceparent()
+	e, _ := messaging.NewEnvelope("order", "o1", eventType, 1, map[string]any{"orderId": "o1"}, tp)
+	return &messaging.Message{Envelope: e, Topic: "order-events", Key: "o1", Traceparent: tp}
+}
+
+func TestTransactional(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`CREATE TABLE effects (event_id uuid)`); err != nil {
+		t.Fatal(err)
+	}
+	fail := true
+	h := postgres.Transactional(db, func(ctx context.Context, tx *sql.Tx, m *messaging.Message) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO effects VALUES ($1)`, m.EventID); err != nil {
+			return err
+		}
+		if fail {
+			return errors.New("transient")
+		}
+		return nil
+	})
+	m := message("OrderCreated")
+
+	if err := h(ctx, m); err == nil {
+		t.Fatal("failing handler returned nil")
+	}
+	if n := count(t, db, `SELECT count(*) FROM processed_events`); n != 0 {
+		t.Fatal("inbox row committed although the handler failed")
+	}
+	fail = false
+	for range 3 {
+		if err := h(ctx, m); err != nil {
+			t.Fatalf("handler: %v", err)
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM effects`); n != 1 {
+		t.Fatalf("effects has %d rows after 3 deliveries, want 1", n)
+	}
+	var first bool
+	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) (err error) {
+		first, err = postgres.MarkProcessed(ctx, tx, message("OrderCreated"))
+		return err
+	}); err != nil || !first {
+		t.Fatalf("MarkProcessed of a new event = %v, %v; want true", first, err)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	dls := postgres.NewDeadLetters(db)
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		m    *messaging.Message
+	}{
+		{name: "decoded", m: message("OrderShipped")},
+		{name: "undecodable", m: &messaging.Message{Topic: "order-events", Partition: 2, Offset: 7, Key: "k\x00\xff",
+			Headers: map[string]string{"id": "x\x00"}, Value: []byte{0x00, 0xff, '{'}}},
+		{name: "no key", m: &messaging.Message{Topic: "order-events", Partition: 1, Offset: 9, Value: []byte(`nope`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.m.Offset += 100 // distinct records
+			cause := messaging.Permanent(errors.New("poison"))
+			id, err := dls.Store(ctx, "inventory", tt.m, cause, 3)
+			if err != nil {
+				t.Fatalf("Store: %v", err)
+			}
+			again, err := dls.Store(ctx, "inventory", tt.m, cause, 3)
+			if err != nil || again != id {
+				t.Fatalf("second Store = %d, %v; want %d (idempotent)", again, err, id)
+			}
+			dl, err := dls.Get(ctx, id)
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			if dl.Topic != tt.m.Topic || dl.Offset != tt.m.Offset || string(dl.Value) != string(tt.m.Value) ||
+				dl.Attempts != 3 || dl.Error != "poison" || dl.Service != "inventory" || dl.EventID != tt.m.EventID {
+				t.Fatalf("Get = %+v", dl)
+			}
+
+			var payloads [][]byte
+			rows, err := db.Query(`SELECT payload FROM outbox_seen WHERE type = 'DeadLettered' AND payload->'data'->>'offset' = $1`, dl.Offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var p []byte
+				if err := rows.Scan(&p); err != nil {
+					t.Fatal(err)
+				}
+				payloads = append(payloads, p)
+			}
+			if len(payloads) != 1 {
+				t.Fatalf("%d DeadLettered events, want 1", len(payloads))
+			}
+			if err := v.Validate("DeadLettered", 1, payloads[0]); err != nil {
+				t.Fatalf("DeadLettered does not match its schema: %v\n%s", err, payloads[0])
+			}
+			var e messaging.Envelope
+			if err := json.Unmarshal(payloads[0], &e); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]string{true: "unknown", false: dl.Key}[dl.Key == ""]; e.AggregateID != want {
+				t.Fatalf("DeadLettered aggregateId = %q, want %q", e.AggregateID, want)
+			}
+		})
+	}
+
+	list, err := dls.List(ctx, 10)
+	if err != nil || len(list) != len(tests) {
+		t.Fatalf("List = %d rows, %v; want %d", len(list), err, len(tests))
+	}
+	if list[0].ID < list[1].ID {
+		t.Fatal("List is not newest first")
+	}
+
+	id := list[0].ID
+	replayErr := errors.New("still broken")
+	if err := dls.Replay(ctx, id, func(context.Context, *messaging.Message) error { return replayErr }); !errors.Is(err, replayErr) {
+		t.Fatalf("Replay = %v, want %v", err, replayErr)
+	}
+	dl, _ := dls.Get(ctx, id)
+	if dl.ReplayedAt == nil || dl.ReplayError != "still broken" {
+		t.Fatalf("after failed replay: %v %q", dl.ReplayedAt, dl.ReplayError)
+	}
+	var seen *messaging.Message
+	if err := dls.Replay(ctx, id, func(_ context.Context, m *messaging.Message) error { seen = m; return nil }); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	dl, _ = dls.Get(ctx, id)
+	if dl.ReplayError != "" || seen == nil || string(seen.Value) != string(dl.Value) || seen.Key != dl.Key {
+		t.Fatalf("after replay: %q, message %+v", dl.ReplayError, seen)
+	}
+	if _, err := dls.Get(ctx, 999999); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("Get(missing) = %v, want sql.ErrNoRows", err)
+	}
+	if err := dls.MarkReplayed(ctx, 999999, nil); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("MarkReplayed(missing) = %v, want sql.ErrNoRows", err)
+	}
+}
