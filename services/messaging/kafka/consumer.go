@@ -1,0 +1,246 @@
+// Package kafka is the consumer runtime of every service: a sarama consumer group that hands each
+// message to a messaging.Handler, and the middleware that makes handling safe (decode and
+// validate, recover, retry, dead-letter, log, metrics).
+//
+// Delivery is at least once. An offset is marked only after the handler returned nil, which for a
+// postgres.Transactional handler means after its transaction committed; marked offsets are
+// committed every second and when the consumer stops. A crash between a commit and the offset
+// commit redelivers the message, and the inbox (processed_events) turns the redelivery into a
+// no-op. Services never produce to Kafka: their events leave through the outbox.
+//
+// A service's handler chain, outermost first:
+//
+//	h := messaging.Chain(router.Dispatch,
+//		kafka.Log(logger),                 // one line per message, with its outcome
+//		kafka.Metrics(registry),           // counters, latency, lag
+//		kafka.DeadLetter(deadLetters, svc), // give up: store, emit DeadLettered, move on
+//		kafka.Retry(5, 200*time.Millisecond, 5*time.Second),
+//		kafka.Recover(),                   // a panic becomes an error (and is retried)
+//		kafka.Decode(validator),           // bytes → Envelope; poison is Permanent
+//	)
+//
+// Decode sits inside DeadLetter so that undecodable and schema-invalid messages take the same
+// dead-letter path as any other poison and never stop a partition.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+)
+
+// NewConfig returns the sarama configuration the services use: start from the oldest offset when
+// the group has none, sticky partition assignment, offsets marked by the runtime and committed
+// every second, consumer errors returned to the runtime, and no topic auto-creation (consumers
+// wait for the topics instead).
+func NewConfig(clientID string) *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = clientID
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Offsets.AutoCommit.Enable = true
+	cfg.Consumer.Offsets.AutoCommit.Interval = time.Second
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	cfg.Consumer.Return.Errors = true
+	cfg.Metadata.AllowAutoTopicCreation = false
+	return cfg
+}
+
+// Consumer consumes Topics as member of consumer group Group and runs Handler for every message,
+// one goroutine per claimed partition, so the messages of one key (one order) are handled in order.
+// Handler receives raw messages (Value, Key, Headers, ...) and must decode them: put Decode in its
+// chain. Set the fields, then call Run; do not copy a Consumer after that.
+type Consumer struct {
+	Brokers []string
+	Group   string
+	Topics  []string
+	// Service names the client (sarama ClientID) and the log lines.
+	Service string
+	Handler messaging.Handler
+	Logger  zerolog.Logger
+	// Config overrides NewConfig(Service) when set.
+	Config *sarama.Config
+	// MaxBackoff caps the wait before rejoining after an error; 0 means 10s.
+	MaxBackoff time.Duration
+
+	mu       sync.Mutex
+	joined   bool
+	notReady error
+}
+
+// Run consumes until ctx is done, then returns nil after the group's offsets are committed. It
+// rejoins with exponential backoff on every error: brokers down, topics not created yet, or a
+// handler that returned an error (its message is not marked and comes again).
+func (c *Consumer) Run(ctx context.Context) error {
+	if len(c.Brokers) == 0 || c.Group == "" || len(c.Topics) == 0 || c.Handler == nil {
+		return errors.New("kafka consumer: Brokers, Group, Topics and Handler are required")
+	}
+	cfg := c.Config
+	if cfg == nil {
+		cfg = NewConfig(c.Service)
+	}
+	maxBackoff := c.MaxBackoff
+	if maxBackoff == 0 {
+		maxBackoff = 10 * time.Second
+	}
+	c.setReady(false, errors.New("not joined yet"))
+	log := c.Logger.With().Str("group", c.Group).Strs("topics", c.Topics).Logger()
+	for failures := 1; ; failures++ {
+		joined, err := c.session(ctx, cfg, log)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if joined {
+			failures = 1
+		}
+		c.setReady(false, err)
+		wait := backoff(failures, 500*time.Millisecond, maxBackoff)
+		log.Warn().Err(err).Dur("retryIn", wait).Msg("consumer group stopped; rejoining")
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// Ready returns nil while the consumer is a member of its group, and otherwise the reason it is
+// not (for /readyz).
+func (c *Consumer) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.joined {
+		return nil
+	}
+	if c.notReady == nil {
+		return errors.New("kafka consumer not running")
+	}
+	return fmt.Errorf("kafka consumer: %w", c.notReady)
+}
+
+func (c *Consumer) setReady(joined bool, why error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.joined, c.notReady = joined, why
+}
+
+// session joins the group and consumes until ctx is done or something fails. joined reports
+// whether a group session was set up at least once.
+func (c *Consumer) session(ctx context.Context, cfg *sarama.Config, log zerolog.Logger) (joined bool, err error) {
+	group, err := sarama.NewConsumerGroup(c.Brokers, c.Group, cfg)
+	if err != nil {
+		return false, fmt.Errorf("connect group %s: %w", c.Group, err)
+	}
+	defer func() {
+		if cerr := group.Close(); cerr != nil {
+			log.Warn().Err(cerr).Msg("close consumer group")
+		}
+	}()
+	go func() {
+		for err := range group.Errors() {
+			log.Warn().Err(err).Msg("consumer group error")
+		}
+	}()
+	h := &groupHandler{c: c, log: log}
+	for {
+		if err := group.Consume(ctx, c.Topics, h); err != nil {
+			return h.joined.Load(), fmt.Errorf("consume: %w", err)
+		}
+		if ctx.Err() != nil {
+			return h.joined.Load(), nil
+		}
+		if err := h.failure(); err != nil {
+			return h.joined.Load(), err
+		}
+	}
+}
+
+// groupHandler is the sarama.ConsumerGroupHandler of one group connection.
+type groupHandler struct {
+	c      *Consumer
+	log    zerolog.Logger
+	joined atomic.Bool
+
+	mu     sync.Mutex
+	failed error
+}
+
+// Setup marks the consumer ready once partitions are assigned (possibly none).
+func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.joined.Store(true)
+	h.c.setReady(true, nil)
+	h.log.Info().Int32("generation", sess.GenerationID()).Interface("claims", sess.Claims()).Msg("joined consumer group")
+	return nil
+}
+
+// Cleanup runs after every ConsumeClaim returned.
+func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	return nil
+}
+
+// ConsumeClaim handles one partition's messages in order and marks each one after its handler
+// returned nil. A handler error ends the session without marking, so the message comes again
+// after the consumer rejoins.
+func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := context.WithValue(sess.Context(), highWaterMarkKey{}, claim.HighWaterMarkOffset)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if err := h.c.Handler(ctx, newMessage(msg)); err != nil {
+				if ctx.Err() != nil {
+					return nil // rebalance or shutdown: not marked, handled again later
+				}
+				err = fmt.Errorf("handle %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
+				h.mu.Lock()
+				h.failed = err
+				h.mu.Unlock()
+				return err
+			}
+			sess.MarkMessage(msg, "")
+		}
+	}
+}
+
+// failure returns (and clears) the error that ended the last session, if a handler failed.
+func (h *groupHandler) failure() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	err := h.failed
+	h.failed = nil
+	return err
+}
+
+// newMessage copies a Kafka record into an undecoded Message.
+func newMessage(msg *sarama.ConsumerMessage) *messaging.Message {
+	headers := make(map[string]string, len(msg.Headers))
+	for _, rh := range msg.Headers {
+		if rh != nil {
+			headers[string(rh.Key)] = string(rh.Value)
+		}
+	}
+	m := &messaging.Message{
+		Topic:     msg.Topic,
+		Partition: msg.Partition,
+		Offset:    msg.Offset,
+		Key:       string(msg.Key),
+		Headers:   headers,
+		Value:     msg.Value,
+	}
+	if tp, err := messaging.ParseTraceparent(headers["traceparent"]); err == nil {
+		m.Traceparent = tp
+	}
+	return m
+}
+
+// highWaterMarkKey carries the claim's HighWaterMarkOffset func to Metrics (consumer lag).
+type highWaterMarkKey struct{}

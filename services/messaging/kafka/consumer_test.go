@@ -1,0 +1,264 @@
+package kafka_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/schemas"
+)
+
+// brokers returns KAFKA_BROKERS (default 127.0.0.1:9092) and an admin client, failing the test
+// when Kafka does not answer (skipping it when SKIP_INTEGRATION=1).
+func brokers(t *testing.T) ([]string, sarama.ClusterAdmin) {
+	t.Helper()
+	if os.Getenv("SKIP_INTEGRATION") == "1" {
+		t.Skip("SKIP_INTEGRATION=1: skipping a test that needs Kafka")
+	}
+	list := []string{"127.0.0.1:9092"}
+	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
+		list = strings.Split(env, ",")
+	}
+	admin, err := sarama.NewClusterAdmin(list, sarama.NewConfig())
+	if err != nil {
+		t.Fatalf("Kafka at %v does not answer (%v): run `make up` (or set SKIP_INTEGRATION=1)", list, err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	return list, admin
+}
+
+func randomName(prefix string) string {
+	var b [4]byte
+	rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// createTopic creates a one-partition topic, deleted when the test ends.
+func createTopic(t *testing.T, admin sarama.ClusterAdmin, topic string) {
+	t.Helper()
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	t.Cleanup(func() { _ = admin.DeleteTopic(topic) })
+}
+
+// produce sends values to partition 0 of topic, in order, keyed "o1" (test code only: services
+// never produce).
+func produce(t *testing.T, brokerList []string, topic string, values ...[]byte) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	p, err := sarama.NewSyncProducer(brokerList, cfg)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer p.Close()
+	for _, v := range values {
+		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("o1"), Value: sarama.ByteEncoder(v),
+			Headers: []sarama.RecordHeader{{Key: []byte("traceparent"), Value: []byte(messaging.NewTraceparent().String())}}}
+		if _, _, err := p.SendMessage(msg); err != nil {
+			t.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
+}
+
+// event returns a valid OrderCompleted envelope and its id.
+func event(t *testing.T) ([]byte, string) {
+	t.Helper()
+	e, err := messaging.NewEnvelope("order", "o1", "OrderCompleted", 1, orderCompleted(), messaging.NewTraceparent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, e.EventID
+}
+
+// recorder is a handler that records the event ids it handled, failing chosen ids a number of times.
+type recorder struct {
+	mu      sync.Mutex
+	fail    map[string]int // event id → failures left
+	calls   map[string]int
+	handled []string
+}
+
+func newRecorder() *recorder {
+	return &recorder{fail: map[string]int{}, calls: map[string]int{}}
+}
+
+func (r *recorder) handle(_ context.Context, m *messaging.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[m.EventID]++
+	if r.fail[m.EventID] > 0 {
+		r.fail[m.EventID]--
+		return errors.New("transient failure")
+	}
+	r.handled = append(r.handled, m.EventID)
+	return nil
+}
+
+func (r *recorder) snapshot() (handled []string, calls map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	calls = make(map[string]int, len(r.calls))
+	for k, v := range r.calls {
+		calls[k] = v
+	}
+	return slices.Clone(r.handled), calls
+}
+
+// waitFor polls cond for up to a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// start runs c until the test ends and checks that Run returns nil.
+func start(t *testing.T, c *kafka.Consumer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+}
+
+func committedOffset(t *testing.T, admin sarama.ClusterAdmin, group, topic string) int64 {
+	t.Helper()
+	res, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+	if err != nil {
+		t.Fatalf("list offsets of %s: %v", group, err)
+	}
+	block := res.GetBlock(topic, 0)
+	if block == nil {
+		return -1
+	}
+	return block.Offset
+}
+
+func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
+	brokerList, admin := brokers(t)
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, group := randomName("test-events"), randomName("test-group")
+	createTopic(t, admin, topic)
+
+	first, firstID := event(t)
+	flaky, flakyID := event(t)
+	last, lastID := event(t)
+	produce(t, brokerList, topic, first, []byte("not json"), flaky, last)
+
+	rec := newRecorder()
+	rec.fail[flakyID] = 2
+	router := messaging.NewRouter()
+	router.Handle("OrderCompleted", 1, rec.handle)
+	store := &memStore{}
+	logger := zerolog.New(zerolog.NewTestWriter(t))
+	c := &kafka.Consumer{
+		Brokers: brokerList, Group: group, Topics: []string{topic}, Service: "test", Logger: logger,
+		Handler: messaging.Chain(router.Dispatch,
+			kafka.Log(logger), kafka.Metrics(prometheus.NewRegistry()), kafka.DeadLetter(store, "test"),
+			kafka.Retry(5, 10*time.Millisecond, 50*time.Millisecond), kafka.Recover(), kafka.Decode(v)),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+
+	waitFor(t, "the last event", func() bool {
+		handled, _ := rec.snapshot()
+		return slices.Contains(handled, lastID)
+	})
+	if err := c.Ready(); err != nil {
+		t.Errorf("Ready() = %v while consuming", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+
+	handled, calls := rec.snapshot()
+	if want := []string{firstID, flakyID, lastID}; !slices.Equal(handled, want) {
+		t.Fatalf("handled %v, want %v in order", handled, want)
+	}
+	if calls[flakyID] != 3 {
+		t.Fatalf("flaky event called %d times, want 3 (two failures, one success)", calls[flakyID])
+	}
+	dead := store.all()
+	if len(dead) != 1 || dead[0].offset != 1 || dead[0].value != "not json" || !messaging.IsPermanent(dead[0].cause) {
+		t.Fatalf("dead letters %+v, want the poison at offset 1", dead)
+	}
+	if got := committedOffset(t, admin, group, topic); got != 4 {
+		t.Fatalf("committed offset %d, want 4 (every message marked)", got)
+	}
+}
+
+func TestConsumerWaitsForTopicAndRedeliversUnmarked(t *testing.T) {
+	brokerList, admin := brokers(t)
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, group := randomName("test-events"), randomName("test-group")
+
+	rec := newRecorder()
+	router := messaging.NewRouter()
+	router.Handle("OrderCompleted", 1, rec.handle)
+	c := &kafka.Consumer{
+		Brokers: brokerList, Group: group, Topics: []string{topic}, Service: "test",
+		Logger: zerolog.New(zerolog.NewTestWriter(t)), MaxBackoff: 500 * time.Millisecond,
+		// No Retry and no DeadLetter: a failure reaches the consumer, which must not mark the offset.
+		Handler: messaging.Chain(router.Dispatch, kafka.Decode(v)),
+	}
+	start(t, c)
+	time.Sleep(time.Second) // the consumer starts before its topic exists
+	if c.Ready() == nil {
+		t.Error("Ready() = nil before the topic exists")
+	}
+	createTopic(t, admin, topic)
+	raw, id := event(t)
+	rec.fail[id] = 1
+	produce(t, brokerList, topic, raw)
+
+	waitFor(t, "the event after its failure", func() bool {
+		handled, _ := rec.snapshot()
+		return slices.Contains(handled, id)
+	})
+	if _, calls := rec.snapshot(); calls[id] != 2 {
+		t.Fatalf("event called %d times, want 2 (failed, then redelivered)", calls[id])
+	}
+}

@@ -1,0 +1,81 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"outboxsaga.dev/messaging"
+)
+
+// Metrics counts messages by event type and outcome, times the handler, counts retries and dead
+// letters, and sets the consumer lag (high-water mark − offset − 1) per topic and partition.
+// Calling it twice with the same registry reuses the collectors.
+func Metrics(reg prometheus.Registerer) messaging.Middleware {
+	handled := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "messaging_events_handled_total",
+		Help: "Messages handled, by event type and outcome (ok, dead_lettered, error).",
+	}, []string{"event_type", "outcome"}))
+	latency := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "messaging_handler_duration_seconds",
+		Help:    "Time to handle one message, retries included.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"event_type"}))
+	retries := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "messaging_retries_total",
+		Help: "Handler retries, by event type.",
+	}, []string{"event_type"}))
+	deadLetters := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "messaging_dead_letters_total",
+		Help: "Messages stored as dead letters, by event type.",
+	}, []string{"event_type"}))
+	lag := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "messaging_consumer_lag",
+		Help: "Messages behind the partition's high-water mark after the one being handled.",
+	}, []string{"topic", "partition"}))
+
+	return func(next messaging.Handler) messaging.Handler {
+		return func(ctx context.Context, m *messaging.Message) error {
+			if hwm, ok := ctx.Value(highWaterMarkKey{}).(func() int64); ok {
+				lag.WithLabelValues(m.Topic, itoa(m.Partition)).Set(float64(max(hwm()-m.Offset-1, 0)))
+			}
+			start := time.Now()
+			ctx, rep := withReport(ctx)
+			err := next(ctx, m)
+			eventType := "unknown" // not a producer-supplied string: keeps label cardinality bounded
+			if rep.valid {
+				eventType = m.EventType
+			}
+			latency.WithLabelValues(eventType).Observe(time.Since(start).Seconds())
+			handled.WithLabelValues(eventType, rep.outcome(err)).Inc()
+			if rep.attempts > 1 {
+				retries.WithLabelValues(eventType).Add(float64(rep.attempts - 1))
+			}
+			if rep.deadLettered {
+				deadLetters.WithLabelValues(eventType).Inc()
+			}
+			return err
+		}
+	}
+}
+
+// register registers c, or returns the collector registered before under the same description.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a name clash with a different metric: a programming error
+	}
+	return c
+}
+
+func itoa(p int32) string {
+	return strconv.Itoa(int(p))
+}
