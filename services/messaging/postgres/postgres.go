@@ -11,7 +11,7 @@ import (
 
 // WithTx runs fn in a transaction. It rolls back when fn returns an error or panics (the panic
 // goes on), and otherwise returns the commit's error.
-func WithTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (err error) {
+func WithTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin tx: %w", err)
