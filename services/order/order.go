@@ -1,0 +1,257 @@
+// Package order is the order service's domain: an order, the rules a new order must meet, and
+// the two ways a pending order ends (completed or canceled), each with the event it emits.
+//
+// The functions here decide and never persist: they return the new state and the events to
+// emit as values, and the callers (httpapi, saga) write both in one transaction.
+package order
+
+import (
+	"encoding/json"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+
+	"outboxsaga.dev/messaging/fault"
+)
+
+// AggregateType is the outbox aggregate type of every order event; Debezium routes it to the
+// topic order-events.
+const AggregateType = "order"
+
+// EventVersion is the version of every event this service emits.
+const EventVersion = 1
+
+// Types of the events an order emits.
+const (
+	EventCreated   = "OrderCreated"
+	EventCompleted = "OrderCompleted"
+	EventCanceled  = "OrderCanceled"
+)
+
+// MaxItems is the most lines one order may have.
+const MaxItems = 100
+
+// Status is where an order is in its saga.
+type Status string
+
+// An order starts PENDING and ends exactly once, COMPLETED or CANCELED.
+const (
+	Pending   Status = "PENDING"
+	Completed Status = "COMPLETED"
+	Canceled  Status = "CANCELED"
+)
+
+// Terminal reports whether s is an end state, which nothing may change again.
+func (s Status) Terminal() bool {
+	return s == Completed || s == Canceled
+}
+
+// Reason says why an order was canceled.
+type Reason string
+
+// Cancellation reasons; an order that is not canceled has none.
+const (
+	OutOfStock    Reason = "OUT_OF_STOCK"
+	PaymentFailed Reason = "PAYMENT_FAILED"
+	Timeout       Reason = "TIMEOUT"
+)
+
+// Item is one line of an order. UnitPrice is in minor units of the order's currency.
+type Item struct {
+	SKU       string `json:"sku"`
+	Qty       int64  `json:"qty"`
+	UnitPrice int64  `json:"unitPrice"`
+}
+
+// Draft is what a customer asks for; New turns a valid one into an Order.
+type Draft struct {
+	CustomerID   string
+	Currency     string
+	PaymentToken string
+	Items        []Item
+}
+
+// Order is a customer's order and where its saga stands.
+type Order struct {
+	ID           uuid.UUID
+	CustomerID   string
+	Status       Status
+	Reason       Reason // empty unless Status is Canceled
+	Items        []Item
+	Amount       int64 // sum of Qty*UnitPrice, minor units
+	Currency     string
+	PaymentToken string
+	// TraceID is the trace the order's saga runs in, so that steps started without an incoming
+	// message (the deadline sweeper) still join it.
+	TraceID    string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	DeadlineAt time.Time // a still PENDING order is canceled with Timeout after this
+}
+
+// Event is an event an order emits, before it is put into an envelope: its type and its data
+// (CreatedData, CompletedData or CanceledData).
+type Event struct {
+	Type string
+	Data any
+}
+
+// CreatedData is the data of OrderCreated.
+type CreatedData struct {
+	OrderID      string `json:"orderId"`
+	CustomerID   string `json:"customerId"`
+	Items        []Item `json:"items"`
+	Amount       int64  `json:"amount"`
+	Currency     string `json:"currency"`
+	PaymentToken string `json:"paymentToken"`
+}
+
+// CompletedData is the data of OrderCompleted.
+type CompletedData struct {
+	OrderID  string `json:"orderId"`
+	Items    []Item `json:"items"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+// CanceledData is the data of OrderCanceled.
+type CanceledData struct {
+	OrderID string `json:"orderId"`
+	Reason  Reason `json:"reason"`
+	Items   []Item `json:"items"`
+}
+
+// TimelineEntry is one event in an order's saga timeline: one the order emitted (Source
+// "order-service") or one it consumed (Source = the topic it came from).
+type TimelineEntry struct {
+	EventID    string          `json:"eventId"`
+	EventType  string          `json:"eventType"`
+	Source     string          `json:"source"`
+	OccurredAt time.Time       `json:"occurredAt"`
+	RecordedAt time.Time       `json:"recordedAt"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// SourceSelf is the timeline source of the events the order service emits itself.
+const SourceSelf = "order-service"
+
+// New validates d and returns a PENDING order with id id, placed at now, that times out after
+// deadline, and the OrderCreated event that starts its saga. A broken rule is a fault.Invalid
+// whose message names the field.
+func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, Event, error) {
+	if err := d.validate(); err != nil {
+		return Order{}, Event{}, err
+	}
+	amount, err := total(d.Items)
+	if err != nil {
+		return Order{}, Event{}, err
+	}
+	o := Order{
+		ID:           id,
+		CustomerID:   d.CustomerID,
+		Status:       Pending,
+		Items:        append([]Item(nil), d.Items...),
+		Amount:       amount,
+		Currency:     d.Currency,
+		PaymentToken: d.PaymentToken,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+		DeadlineAt:   now.Add(deadline),
+	}
+	return o, Event{Type: EventCreated, Data: CreatedData{
+		OrderID:      id.String(),
+		CustomerID:   o.CustomerID,
+		Items:        o.Items,
+		Amount:       o.Amount,
+		Currency:     o.Currency,
+		PaymentToken: o.PaymentToken,
+	}}, nil
+}
+
+// validate checks every rule of a new order except the total (see total).
+func (d Draft) validate() error {
+	switch {
+	case d.CustomerID == "":
+		return fault.Errorf(fault.Invalid, "customerId is required")
+	case !isCurrency(d.Currency):
+		return fault.Errorf(fault.Invalid, "currency must be 3 uppercase letters (ISO 4217), got %q", d.Currency)
+	case d.PaymentToken == "":
+		return fault.Errorf(fault.Invalid, "paymentToken is required")
+	case len(d.Items) == 0:
+		return fault.Errorf(fault.Invalid, "items must hold at least 1 item")
+	case len(d.Items) > MaxItems:
+		return fault.Errorf(fault.Invalid, "items must hold at most %d items, got %d", MaxItems, len(d.Items))
+	}
+	for i, it := range d.Items {
+		switch {
+		case it.SKU == "":
+			return fault.Errorf(fault.Invalid, "items[%d].sku is required", i)
+		case it.Qty < 1:
+			return fault.Errorf(fault.Invalid, "items[%d].qty must be at least 1", i)
+		case it.UnitPrice < 0:
+			return fault.Errorf(fault.Invalid, "items[%d].unitPrice must not be negative", i)
+		}
+	}
+	return nil
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// total sums qty*unitPrice over items, refusing a total that does not fit an int64 rather than
+// letting it wrap into a small or negative charge. Items must be validated (qty ≥ 1, price ≥ 0).
+func total(items []Item) (int64, error) {
+	var sum int64
+	for i, it := range items {
+		if it.UnitPrice > 0 && it.Qty > math.MaxInt64/it.UnitPrice {
+			return 0, fault.Errorf(fault.Invalid, "items[%d]: qty × unitPrice is too large", i)
+		}
+		line := it.Qty * it.UnitPrice
+		if sum > math.MaxInt64-line {
+			return 0, fault.Errorf(fault.Invalid, "items: the order total is too large")
+		}
+		sum += line
+	}
+	return sum, nil
+}
+
+// Complete ends a pending order as COMPLETED at now and returns the OrderCompleted event. On a
+// terminal order it changes nothing and reports ok=false (ignored): a late event never moves an
+// order that has ended.
+func (o *Order) Complete(now time.Time) (e Event, ok bool) {
+	if o.Status != Pending {
+		return Event{}, false
+	}
+	o.Status, o.UpdatedAt = Completed, now
+	return Event{Type: EventCompleted, Data: CompletedData{
+		OrderID:  o.ID.String(),
+		Items:    o.Items,
+		Amount:   o.Amount,
+		Currency: o.Currency,
+	}}, true
+}
+
+// Cancel ends a pending order as CANCELED for reason at now and returns the OrderCanceled event,
+// from which the other services compensate what they did. On a terminal order it changes
+// nothing and reports ok=false (ignored), like Complete.
+func (o *Order) Cancel(reason Reason, now time.Time) (e Event, ok bool) {
+	if o.Status != Pending {
+		return Event{}, false
+	}
+	o.Status, o.Reason, o.UpdatedAt = Canceled, reason, now
+	return Event{Type: EventCanceled, Data: CanceledData{
+		OrderID: o.ID.String(),
+		Reason:  reason,
+		Items:   o.Items,
+	}}, true
+}

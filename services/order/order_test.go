@@ -1,0 +1,213 @@
+package order_test
+
+import (
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"outboxsaga.dev/messaging/fault"
+	"outboxsaga.dev/order"
+)
+
+func validDraft() order.Draft {
+	return order.Draft{
+		CustomerID:   "U1",
+		Currency:     "KRW",
+		PaymentToken: "tok_ok",
+		Items: []order.Item{
+			{SKU: "A100", Qty: 2, UnitPrice: 15000},
+			{SKU: "B200", Qty: 1, UnitPrice: 9000},
+		},
+	}
+}
+
+func TestNew(t *testing.T) {
+	id := uuid.New()
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	items := func(n int) []order.Item {
+		out := make([]order.Item, n)
+		for i := range out {
+			out[i] = order.Item{SKU: "A", Qty: 1, UnitPrice: 1}
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		edit       func(*order.Draft)
+		wantAmount int64
+		wantErr    string // part of the fault.Invalid message; "" = valid
+	}{
+		{name: "valid", edit: func(*order.Draft) {}, wantAmount: 39000},
+		{name: "free item", edit: func(d *order.Draft) { d.Items = []order.Item{{SKU: "A", Qty: 3, UnitPrice: 0}} }, wantAmount: 0},
+		{name: "100 items", edit: func(d *order.Draft) { d.Items = items(100) }, wantAmount: 100},
+		{name: "no customer", edit: func(d *order.Draft) { d.CustomerID = "" }, wantErr: "customerId is required"},
+		{name: "lowercase currency", edit: func(d *order.Draft) { d.Currency = "krw" }, wantErr: "currency must be 3 uppercase letters"},
+		{name: "long currency", edit: func(d *order.Draft) { d.Currency = "KRWX" }, wantErr: "currency must be 3 uppercase letters"},
+		{name: "no currency", edit: func(d *order.Draft) { d.Currency = "" }, wantErr: "currency must be 3 uppercase letters"},
+		{name: "no token", edit: func(d *order.Draft) { d.PaymentToken = "" }, wantErr: "paymentToken is required"},
+		{name: "no items", edit: func(d *order.Draft) { d.Items = nil }, wantErr: "items must hold at least 1 item"},
+		{name: "101 items", edit: func(d *order.Draft) { d.Items = items(101) }, wantErr: "items must hold at most 100 items"},
+		{name: "empty sku", edit: func(d *order.Draft) { d.Items[1].SKU = "" }, wantErr: "items[1].sku is required"},
+		{name: "zero qty", edit: func(d *order.Draft) { d.Items[0].Qty = 0 }, wantErr: "items[0].qty must be at least 1"},
+		{name: "negative price", edit: func(d *order.Draft) { d.Items[1].UnitPrice = -1 }, wantErr: "items[1].unitPrice must not be negative"},
+		{
+			name:    "line overflow",
+			edit:    func(d *order.Draft) { d.Items[0] = order.Item{SKU: "A", Qty: 2, UnitPrice: math.MaxInt64/2 + 1} },
+			wantErr: "items[0]: qty × unitPrice is too large",
+		},
+		{
+			name: "total overflow",
+			edit: func(d *order.Draft) {
+				d.Items = []order.Item{{SKU: "A", Qty: 1, UnitPrice: math.MaxInt64}, {SKU: "B", Qty: 1, UnitPrice: 1}}
+			},
+			wantErr: "the order total is too large",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validDraft()
+			tt.edit(&d)
+			o, e, err := order.New(id, d, now, 30*time.Second)
+			if tt.wantErr != "" {
+				if fault.Code(err) != fault.Invalid || !strings.Contains(fault.Message(err), tt.wantErr) {
+					t.Fatalf("New() error = %v, want %s containing %q", err, fault.Invalid, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New() error = %v", err)
+			}
+			want := order.Order{
+				ID: id, CustomerID: d.CustomerID, Status: order.Pending, Items: d.Items, Amount: tt.wantAmount,
+				Currency: d.Currency, PaymentToken: d.PaymentToken,
+				CreatedAt: now, UpdatedAt: now, DeadlineAt: now.Add(30 * time.Second),
+			}
+			if !reflect.DeepEqual(o, want) {
+				t.Fatalf("New() order = %+v, want %+v", o, want)
+			}
+			wantEvent := order.Event{Type: order.EventCreated, Data: order.CreatedData{
+				OrderID: id.String(), CustomerID: d.CustomerID, Items: d.Items, Amount: tt.wantAmount,
+				Currency: d.Currency, PaymentToken: d.PaymentToken,
+			}}
+			if !reflect.DeepEqual(e, wantEvent) {
+				t.Fatalf("New() event = %+v, want %+v", e, wantEvent)
+			}
+		})
+	}
+}
+
+func TestTransitions(t *testing.T) {
+	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	later := created.Add(time.Second)
+	tests := []struct {
+		name       string
+		from       order.Status
+		fromReason order.Reason
+		act        func(*order.Order) (order.Event, bool)
+		wantStatus order.Status
+		wantReason order.Reason
+		wantEvent  func(o order.Order) order.Event // nil: ignored
+	}{
+		{
+			name: "complete pending", from: order.Pending,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Complete(later) },
+			wantStatus: order.Completed,
+			wantEvent: func(o order.Order) order.Event {
+				return order.Event{Type: order.EventCompleted, Data: order.CompletedData{
+					OrderID: o.ID.String(), Items: o.Items, Amount: o.Amount, Currency: o.Currency}}
+			},
+		},
+		{
+			name: "cancel pending out of stock", from: order.Pending,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.OutOfStock, later) },
+			wantStatus: order.Canceled, wantReason: order.OutOfStock,
+			wantEvent: func(o order.Order) order.Event {
+				return order.Event{Type: order.EventCanceled, Data: order.CanceledData{
+					OrderID: o.ID.String(), Reason: order.OutOfStock, Items: o.Items}}
+			},
+		},
+		{
+			name: "cancel pending payment failed", from: order.Pending,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
+			wantStatus: order.Canceled, wantReason: order.PaymentFailed,
+			wantEvent: func(o order.Order) order.Event {
+				return order.Event{Type: order.EventCanceled, Data: order.CanceledData{
+					OrderID: o.ID.String(), Reason: order.PaymentFailed, Items: o.Items}}
+			},
+		},
+		{
+			name: "cancel pending timeout", from: order.Pending,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.Timeout, later) },
+			wantStatus: order.Canceled, wantReason: order.Timeout,
+			wantEvent: func(o order.Order) order.Event {
+				return order.Event{Type: order.EventCanceled, Data: order.CanceledData{
+					OrderID: o.ID.String(), Reason: order.Timeout, Items: o.Items}}
+			},
+		},
+		{
+			name: "complete completed is ignored", from: order.Completed,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Complete(later) },
+			wantStatus: order.Completed,
+		},
+		{
+			name: "complete canceled is ignored", from: order.Canceled, fromReason: order.Timeout,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Complete(later) },
+			wantStatus: order.Canceled, wantReason: order.Timeout,
+		},
+		{
+			name: "cancel completed is ignored", from: order.Completed,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
+			wantStatus: order.Completed,
+		},
+		{
+			name: "cancel canceled keeps the first reason", from: order.Canceled, fromReason: order.OutOfStock,
+			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.Timeout, later) },
+			wantStatus: order.Canceled, wantReason: order.OutOfStock,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, _, err := order.New(uuid.New(), validDraft(), created, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Status, o.Reason = tt.from, tt.fromReason
+			e, ok := tt.act(&o)
+			if o.Status != tt.wantStatus || o.Reason != tt.wantReason {
+				t.Fatalf("after: %s %q, want %s %q", o.Status, o.Reason, tt.wantStatus, tt.wantReason)
+			}
+			if tt.wantEvent == nil {
+				if ok || !reflect.DeepEqual(e, order.Event{}) || !o.UpdatedAt.Equal(created) {
+					t.Fatalf("terminal order moved: ok=%v event=%+v updatedAt=%v", ok, e, o.UpdatedAt)
+				}
+				return
+			}
+			if !ok || !reflect.DeepEqual(e, tt.wantEvent(o)) {
+				t.Fatalf("event = %+v (ok=%v), want %+v", e, ok, tt.wantEvent(o))
+			}
+			if !o.UpdatedAt.Equal(later) {
+				t.Fatalf("updatedAt = %v, want %v", o.UpdatedAt, later)
+			}
+		})
+	}
+}
+
+func TestStatusTerminal(t *testing.T) {
+	tests := []struct {
+		status order.Status
+		want   bool
+	}{
+		{order.Pending, false},
+		{order.Completed, true},
+		{order.Canceled, true},
+	}
+	for _, tt := range tests {
+		if got := tt.status.Terminal(); got != tt.want {
+			t.Errorf("%s.Terminal() = %v, want %v", tt.status, got, tt.want)
+		}
+	}
+}
