@@ -1,0 +1,425 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging/fault"
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/postgres"
+)
+
+// openDB returns a fresh, migrated database and its connection string.
+func openDB(t *testing.T) (*sql.DB, string) {
+	t.Helper()
+	db := pgtest.MustOpenTestDB(t)
+	if err := postgres.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db, dsn(t, db)
+}
+
+// dsn rebuilds the connection string of a pgtest database (pgtest hands out only the pool).
+func dsn(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	admin := os.Getenv("PG_ADMIN_URL")
+	if admin == "" {
+		admin = pgtest.DefaultAdminURL
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// newOrder returns a valid pending order placed at now (to the microsecond, as Postgres keeps it).
+func newOrder(t *testing.T, now time.Time, deadline time.Duration) order.Order {
+	t.Helper()
+	o, _, err := order.New(uuid.New(), order.Draft{
+		CustomerID: "U1", Currency: "KRW", PaymentToken: "tok_ok",
+		Items: []order.Item{{SKU: "A100", Qty: 2, UnitPrice: 15000}, {SKU: "B200", Qty: 1, UnitPrice: 9000}},
+	}, now.UTC().Truncate(time.Microsecond), deadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	return o
+}
+
+func insert(t *testing.T, db *sql.DB, orders *postgres.Orders, o order.Order, idem postgres.Idempotency) bool {
+	t.Helper()
+	var inserted bool
+	err := msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) (err error) {
+		inserted, err = orders.Insert(context.Background(), tx, o, idem)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	return inserted
+}
+
+func count(t *testing.T, db *sql.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func TestMigrateTwice(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	for range 2 {
+		if err := postgres.Migrate(context.Background(), db); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
+		AND tablename IN ('orders', 'order_items', 'order_timeline', 'outbox', 'processed_events', 'dead_letters')`); n != 6 {
+		t.Fatalf("%d of 6 tables exist", n)
+	}
+}
+
+func TestInsertAndGet(t *testing.T) {
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	ctx := context.Background()
+	o := newOrder(t, time.Now(), 30*time.Second)
+	if !insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"}) {
+		t.Fatal("Insert() = false, want true")
+	}
+	got, err := orders.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if !reflect.DeepEqual(got, o) {
+		t.Fatalf("Get() = %+v, want %+v", got, o)
+	}
+	if _, err := orders.Get(ctx, uuid.New()); fault.Code(err) != fault.NotFound {
+		t.Fatalf("Get(unknown) error = %v, want %s", err, fault.NotFound)
+	}
+}
+
+func TestInsertIdempotencyKey(t *testing.T) {
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	ctx := context.Background()
+	first := newOrder(t, time.Now(), time.Minute)
+	idem := postgres.Idempotency{Key: "key-1", RequestHash: "hash-1"}
+	if !insert(t, db, orders, first, idem) {
+		t.Fatal("first Insert() = false")
+	}
+	second := newOrder(t, time.Now(), time.Minute)
+	if insert(t, db, orders, second, postgres.Idempotency{Key: "key-1", RequestHash: "hash-2"}) {
+		t.Fatal("Insert() with a taken key = true")
+	}
+	if n := count(t, db, `SELECT count(*) FROM order_items WHERE order_id = $1`, second.ID); n != 0 {
+		t.Fatalf("the refused order left %d items", n)
+	}
+	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+		id, hash, err := orders.ByIdempotencyKey(ctx, tx, "key-1")
+		if err != nil || id != first.ID || hash != "hash-1" {
+			t.Errorf("ByIdempotencyKey() = %s, %q, %v; want %s, hash-1", id, hash, err, first.ID)
+		}
+		if _, _, err := orders.ByIdempotencyKey(ctx, tx, "nope"); fault.Code(err) != fault.NotFound {
+			t.Errorf("ByIdempotencyKey(unknown) error = %v, want %s", err, fault.NotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Orders without a key never conflict with each other.
+	for range 2 {
+		if !insert(t, db, orders, newOrder(t, time.Now(), time.Minute), postgres.Idempotency{RequestHash: "h"}) {
+			t.Fatal("Insert() without a key = false")
+		}
+	}
+}
+
+func TestInsertIdempotencyKeyConcurrently(t *testing.T) {
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	const racers = 8
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		inserted int
+	)
+	for range racers {
+		wg.Go(func() {
+			o := newOrder(t, time.Now(), time.Minute)
+			err := msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
+				ok, err := orders.Insert(context.Background(), tx, o, postgres.Idempotency{Key: "race", RequestHash: "h"})
+				if ok {
+					mu.Lock()
+					inserted++
+					mu.Unlock()
+				}
+				return err
+			})
+			if err != nil {
+				t.Errorf("Insert: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if inserted != 1 || count(t, db, `SELECT count(*) FROM orders`) != 1 {
+		t.Fatalf("%d racers inserted, %d orders exist; want 1 and 1", inserted, count(t, db, `SELECT count(*) FROM orders`))
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	ctx := context.Background()
+	o := newOrder(t, time.Now(), time.Minute)
+	insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+	later := o.CreatedAt.Add(time.Second)
+	boom := errors.New("boom")
+
+	tests := []struct {
+		name       string
+		id         uuid.UUID
+		fn         func(*order.Order) error
+		wantCode   string // fault code of the error; "" = no error
+		wantErr    error
+		wantStatus order.Status
+	}{
+		{name: "unknown order", id: uuid.New(), fn: func(*order.Order) error { return nil }, wantCode: fault.NotFound, wantStatus: order.Pending},
+		{name: "fn fails", id: o.ID, fn: func(o *order.Order) error { o.Complete(later); return boom }, wantErr: boom, wantStatus: order.Pending},
+		{name: "complete", id: o.ID, fn: func(o *order.Order) error { o.Complete(later); return nil }, wantStatus: order.Completed},
+		{name: "late cancel", id: o.ID, fn: func(o *order.Order) error { o.Cancel(order.PaymentFailed, later); return nil }, wantStatus: order.Completed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+				_, err := orders.Update(ctx, tx, tt.id, tt.fn)
+				return err
+			})
+			switch {
+			case tt.wantCode != "" && fault.Code(err) != tt.wantCode:
+				t.Fatalf("Update() error = %v, want %s", err, tt.wantCode)
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("Update() error = %v, want %v", err, tt.wantErr)
+			case tt.wantCode == "" && tt.wantErr == nil && err != nil:
+				t.Fatalf("Update() error = %v", err)
+			}
+			got, err := orders.Get(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tt.wantStatus {
+				t.Fatalf("status = %s, want %s", got.Status, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func TestUpdateExpired(t *testing.T) {
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	ctx := context.Background()
+	now := time.Now()
+	expired := newOrder(t, now.Add(-time.Minute), 30*time.Second)
+	alsoExpired := newOrder(t, now.Add(-2*time.Minute), 30*time.Second)
+	fresh := newOrder(t, now, 30*time.Second)
+	done := newOrder(t, now.Add(-time.Minute), 30*time.Second)
+	done.Complete(now.Add(-50 * time.Second))
+	for _, o := range []order.Order{expired, alsoExpired, fresh, done} {
+		insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+	}
+
+	// Another sweeper holds alsoExpired: this one must skip it, not wait.
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec(`SELECT 1 FROM orders WHERE id = $1 FOR UPDATE`, alsoExpired.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	sweep := func() []uuid.UUID {
+		var ids []uuid.UUID
+		err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+			got, err := orders.UpdateExpired(ctx, tx, now, 100, func(o *order.Order) error {
+				if len(o.Items) != 2 {
+					t.Errorf("expired order %s came with %d items, want 2", o.ID, len(o.Items))
+				}
+				o.Cancel(order.Timeout, now)
+				return nil
+			})
+			for _, o := range got {
+				ids = append(ids, o.ID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("UpdateExpired: %v", err)
+		}
+		return ids
+	}
+	if got := sweep(); !reflect.DeepEqual(got, []uuid.UUID{expired.ID}) {
+		t.Fatalf("first sweep canceled %v, want only %s", got, expired.ID)
+	}
+	holder.Rollback()
+	if got := sweep(); !reflect.DeepEqual(got, []uuid.UUID{alsoExpired.ID}) {
+		t.Fatalf("second sweep canceled %v, want only %s", got, alsoExpired.ID)
+	}
+	if got := sweep(); len(got) != 0 {
+		t.Fatalf("third sweep canceled %v, want none", got)
+	}
+	for _, tt := range []struct {
+		o    order.Order
+		want order.Status
+	}{{expired, order.Canceled}, {alsoExpired, order.Canceled}, {fresh, order.Pending}, {done, order.Completed}} {
+		got, err := orders.Get(ctx, tt.o.ID)
+		if err != nil || got.Status != tt.want {
+			t.Errorf("order %s: %s, %v; want %s", tt.o.ID, got.Status, err, tt.want)
+		}
+	}
+}
+
+func TestTimeline(t *testing.T) {
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	ctx := context.Background()
+	o := newOrder(t, time.Now(), time.Minute)
+	insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+	occurred := time.Now().UTC().Truncate(time.Microsecond)
+	entries := []order.TimelineEntry{
+		{EventID: uuid.NewString(), EventType: "OrderCreated", Source: order.SourceSelf, OccurredAt: occurred, Data: json.RawMessage(`{"orderId": "x"}`)},
+		{EventID: uuid.NewString(), EventType: "StockReserved", Source: "inventory-events", OccurredAt: occurred, Data: json.RawMessage(`{"orderId": "y"}`)},
+	}
+	for _, e := range append(entries, entries[1]) { // the second one is redelivered
+		if err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error { return orders.Record(ctx, tx, o.ID, e) }); err != nil {
+			t.Fatalf("Record: %v", err)
+		}
+	}
+	got, err := orders.Timeline(ctx, o.ID)
+	if err != nil {
+		t.Fatalf("Timeline: %v", err)
+	}
+	if len(got) != len(entries) {
+		t.Fatalf("Timeline has %d entries, want %d", len(got), len(entries))
+	}
+	for i, e := range got {
+		want := entries[i]
+		if e.EventID != want.EventID || e.EventType != want.EventType || e.Source != want.Source ||
+			!e.OccurredAt.Equal(want.OccurredAt) || e.RecordedAt.IsZero() || string(e.Data) != string(want.Data) {
+			t.Errorf("entry %d = %+v, want %+v", i, e, want)
+		}
+	}
+
+	empty := newOrder(t, time.Now(), time.Minute)
+	insert(t, db, orders, empty, postgres.Idempotency{RequestHash: "h"})
+	if got, err := orders.Timeline(ctx, empty.ID); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("Timeline(no events) = %v, %v; want an empty, non-nil slice", got, err)
+	}
+	if _, err := orders.Timeline(ctx, uuid.New()); fault.Code(err) != fault.NotFound {
+		t.Fatalf("Timeline(unknown) error = %v, want %s", err, fault.NotFound)
+	}
+}
+
+func TestStatusListener(t *testing.T) {
+	db, dsn := openDB(t)
+	orders := postgres.NewOrders(db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, err := postgres.NewStatusListener(dsn, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("NewStatusListener: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+
+	watched := newOrder(t, time.Now(), time.Minute)
+	other := newOrder(t, time.Now(), time.Minute)
+	insert(t, db, orders, watched, postgres.Idempotency{RequestHash: "h"})
+	insert(t, db, orders, other, postgres.Idempotency{RequestHash: "h"})
+	wake, stop := l.Subscribe(watched.ID)
+	defer stop()
+
+	// The listener connects in the background: keep announcing until it hears.
+	deadline := time.After(10 * time.Second)
+	for {
+		if _, err := db.Exec(`SELECT pg_notify($1, $2)`, postgres.StatusChannel, other.ID.String()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`SELECT pg_notify($1, $2)`, postgres.StatusChannel, watched.ID.String()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-wake:
+		case <-time.After(200 * time.Millisecond):
+			continue
+		case <-deadline:
+			t.Fatal("no wake-up within 10s")
+		}
+		break
+	}
+
+	// A committed status change wakes the subscriber; a rolled-back one does not.
+	drain(wake)
+	_ = msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
+		if _, err := orders.Update(context.Background(), tx, watched.ID, func(o *order.Order) error {
+			o.Cancel(order.Timeout, time.Now())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return errors.New("roll back")
+	})
+	select {
+	case <-wake:
+		t.Fatal("woken by a rolled-back change")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
+		_, err := orders.Update(context.Background(), tx, watched.ID, func(o *order.Order) error {
+			o.Complete(time.Now())
+			return nil
+		})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake-up after a committed status change")
+	}
+	cancel()
+	<-done
+}
+
+func drain(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
