@@ -1,0 +1,38 @@
+package saga
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"outboxsaga.dev/inventory"
+)
+
+// metrics counts the saga's decisions.
+type metrics struct {
+	reservations *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		reservations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inventory_reservations_total",
+			Help: "Saga decisions on reservations, by outcome (reserved, failed, released, committed, ignored).",
+		}, []string{"outcome"}),
+	}
+	if err := reg.Register(m.reservations); err != nil {
+		return nil, fmt.Errorf("register reservation metrics: %w", err)
+	}
+	// Every outcome is exported from the start, so a rate() over a fresh process sees zeros
+	// rather than missing series.
+	for _, o := range []inventory.Outcome{inventory.OutcomeReserved, inventory.OutcomeFailed,
+		inventory.OutcomeReleased, inventory.OutcomeCommitted, inventory.OutcomeIgnored} {
+		m.reservations.WithLabelValues(string(o))
+	}
+	return m, nil
+}
+
+// observe counts one committed decision.
+func (m *metrics) observe(o inventory.Outcome) {
+	m.reservations.WithLabelValues(string(o)).Inc()
+}
