@@ -1,0 +1,201 @@
+// Package saga holds the order service's saga steps: one handler per event type it consumes
+// from inventory-events and payment-events, the Router that lists them, and the deadline
+// sweeper that cancels orders whose saga did not end in time.
+//
+// Every step runs in one transaction (messaging/postgres.Transactional): the inbox row, the
+// order's new state, the events it emits (outbox) and the timeline rows commit together, so a
+// redelivered event changes nothing and a late one never moves an order that has ended.
+package saga
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/fault"
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/postgres"
+)
+
+// Topics the order service consumes.
+const (
+	TopicInventory = "inventory-events"
+	TopicPayment   = "payment-events"
+)
+
+// Steps runs the saga steps against the order database.
+type Steps struct {
+	db      *sql.DB
+	orders  *postgres.Orders
+	metrics *Metrics
+	log     zerolog.Logger
+	now     func() time.Time
+}
+
+// NewSteps returns the saga steps over db. log receives one line per step.
+func NewSteps(db *sql.DB, orders *postgres.Orders, metrics *Metrics, log zerolog.Logger) *Steps {
+	return &Steps{db: db, orders: orders, metrics: metrics, log: log, now: time.Now}
+}
+
+// Router returns the router of every event type the order service consumes. Anything else on
+// its topics is poison (the Router dead-letters it).
+func (s *Steps) Router() *messaging.Router {
+	r := messaging.NewRouter()
+	r.Handle("StockReservationFailed", 1, s.StockReservationFailed)
+	r.Handle("PaymentAuthorized", 1, s.PaymentAuthorized)
+	r.Handle("PaymentFailed", 1, s.PaymentFailed)
+	// Events that move nothing here but belong to the order's timeline.
+	r.Handle("StockReserved", 1, s.Record)
+	r.Handle("StockReleased", 1, s.Record)
+	r.Handle("StockCommitted", 1, s.Record)
+	r.Handle("PaymentVoided", 1, s.Record)
+	return r
+}
+
+// StockReservationFailed cancels the order as OUT_OF_STOCK: inventory reserved nothing, so
+// there is nothing to compensate, but OrderCanceled tells payment not to charge.
+func (s *Steps) StockReservationFailed(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, func(o *order.Order, now time.Time) (order.Event, bool) {
+		return o.Cancel(order.OutOfStock, now)
+	})
+}
+
+// PaymentAuthorized completes the order; OrderCompleted tells inventory to commit the
+// reservation.
+func (s *Steps) PaymentAuthorized(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, func(o *order.Order, now time.Time) (order.Event, bool) {
+		return o.Complete(now)
+	})
+}
+
+// PaymentFailed cancels the order as PAYMENT_FAILED; OrderCanceled tells inventory to release
+// the reservation.
+func (s *Steps) PaymentFailed(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, func(o *order.Order, now time.Time) (order.Event, bool) {
+		return o.Cancel(order.PaymentFailed, now)
+	})
+}
+
+// Record adds an event that changes nothing about the order (StockReserved, StockReleased,
+// StockCommitted, PaymentVoided) to the order's timeline.
+func (s *Steps) Record(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, nil)
+}
+
+// decision is what a step does to a locked order at now: the event to emit, and false when the
+// order is terminal and the step is ignored.
+type decision func(o *order.Order, now time.Time) (order.Event, bool)
+
+// outcome is what one step did, for the log and the metrics after its transaction committed.
+type outcome struct {
+	ran     bool // false: a redelivery the inbox skipped
+	order   order.Order
+	emitted messaging.Envelope // zero when nothing was emitted
+	ignored bool               // the step would move the order, but it had ended already
+}
+
+// apply runs decide (nil: only record) on the order m is about, in one transaction with the
+// inbox check, the timeline and the outbox.
+func (s *Steps) apply(ctx context.Context, m *messaging.Message, decide decision) error {
+	log := s.log.With().Str("orderId", m.AggregateID).Str("eventId", m.EventID).
+		Str("eventType", m.EventType).Str("traceId", m.TraceID).Logger()
+	id, err := orderID(m)
+	if err != nil {
+		return err
+	}
+	var out outcome
+	step := msgpg.Transactional(s.db, func(ctx context.Context, tx *sql.Tx, m *messaging.Message) (err error) {
+		out, err = s.step(ctx, tx, m, id, decide)
+		return err
+	})
+	if err := step(ctx, m); err != nil {
+		return err
+	}
+	switch {
+	case !out.ran:
+		log.Info().Msg("duplicate event skipped")
+	case out.ignored:
+		log.Info().Str("status", string(out.order.Status)).Msg("late event recorded; order already ended, ignored")
+	case out.emitted.EventID != "":
+		s.metrics.terminal(out.order)
+		log.Info().Str("status", string(out.order.Status)).Str("reason", string(out.order.Reason)).
+			Str("emitted", out.emitted.EventType).Str("emittedEventId", out.emitted.EventID).Msg("order ended")
+	default:
+		log.Info().Str("status", string(out.order.Status)).Msg("event recorded")
+	}
+	return nil
+}
+
+// step is apply's transaction.
+func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id uuid.UUID, decide decision) (outcome, error) {
+	now := s.now().UTC()
+	var (
+		e       order.Event
+		changed bool
+	)
+	o, err := s.orders.Update(ctx, tx, id, func(o *order.Order) error {
+		if decide != nil {
+			e, changed = decide(o, now)
+		}
+		return nil
+	})
+	if fault.Code(err) == fault.NotFound {
+		// Not a race with the order's creation: OrderCreated commits before it is published.
+		return outcome{}, messaging.Permanent(fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err))
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	err = s.orders.Record(ctx, tx, id, order.TimelineEntry{
+		EventID: m.EventID, EventType: m.EventType, Source: m.Topic, OccurredAt: m.OccurredAt, Data: m.Data,
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	out := outcome{ran: true, order: o, ignored: decide != nil && !changed}
+	if changed {
+		if out.emitted, err = s.orders.Emit(ctx, tx, o, e, nextSpan(m)); err != nil {
+			return outcome{}, err
+		}
+	}
+	return out, nil
+}
+
+// orderID returns the order m is about. Every saga event carries it as data.orderId and as
+// aggregate id (the Kafka key); a message where they disagree or that is no uuid is poison.
+func orderID(m *messaging.Message) (uuid.UUID, error) {
+	var data struct {
+		OrderID string `json:"orderId"`
+	}
+	if err := json.Unmarshal(m.Data, &data); err != nil {
+		return uuid.Nil, messaging.Permanent(fmt.Errorf("%s %s: decode data: %w", m.EventType, m.EventID, err))
+	}
+	id, err := uuid.Parse(data.OrderID)
+	if err != nil {
+		return uuid.Nil, messaging.Permanent(fmt.Errorf("%s %s: order id %q: %w", m.EventType, m.EventID, data.OrderID, err))
+	}
+	if m.AggregateID != data.OrderID {
+		return uuid.Nil, messaging.Permanent(fmt.Errorf("%s %s: aggregate id %q is not data.orderId %q",
+			m.EventType, m.EventID, m.AggregateID, data.OrderID))
+	}
+	return id, nil
+}
+
+// nextSpan returns the traceparent of what a step emits: a child of the incoming message's.
+func nextSpan(m *messaging.Message) messaging.Traceparent {
+	if !m.Traceparent.IsZero() {
+		return m.Traceparent.Child()
+	}
+	// kafka.Decode always sets Traceparent; a message handed over some other way may not have it.
+	if tp, err := messaging.NewTraceparentIn(m.TraceID); err == nil {
+		return tp
+	}
+	return messaging.NewTraceparent()
+}
