@@ -1,0 +1,227 @@
+// Package gatewayhttp is the payment.Gateway of the card gateway's HTTP API (POST /charges,
+// POST /charges/void): a per-call timeout, and retries with exponential backoff and jitter on
+// transient failures. Every attempt of a call sends the same idempotency key, so a retry never
+// charges twice.
+package gatewayhttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"outboxsaga.dev/payment"
+)
+
+// maxResponseBytes caps what is read of a gateway response.
+const maxResponseBytes = 1 << 20
+
+// Config sets where the gateway is and how patiently it is called.
+type Config struct {
+	// URL is the gateway's base URL, e.g. http://127.0.0.1:8089.
+	URL string
+	// Timeout bounds one HTTP call; 0 means 2s.
+	Timeout time.Duration
+	// Attempts is how many calls one Charge or Void makes at most; 0 means 4.
+	Attempts int
+	// Backoff is the wait before the second attempt, doubled before each further one (capped at
+	// 2s), half of it random; 0 means 100ms.
+	Backoff time.Duration
+}
+
+// Client calls the gateway. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	http    *http.Client
+	metrics *metrics
+}
+
+// New returns a client of the gateway at cfg.URL whose metrics are registered on reg.
+func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("gateway client: URL is required")
+	}
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 100 * time.Millisecond
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway client metrics: %w", err)
+	}
+	// The per-call timeout lives in each request's context, not here, so that a caller's own
+	// deadline and ours are told apart.
+	return &Client{cfg: cfg, http: &http.Client{}, metrics: m}, nil
+}
+
+type chargeBody struct {
+	OrderID        string `json:"orderId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
+	Token          string `json:"token"`
+}
+
+type voidBody struct {
+	OrderID        string `json:"orderId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+// Charge asks for req's money. A declined charge is a result with status DECLINED; a repeated
+// key returns the ledger's existing charge, whatever its status.
+func (c *Client) Charge(ctx context.Context, req payment.ChargeRequest) (payment.ChargeResult, error) {
+	body := chargeBody(req)
+	res, err := c.retry(ctx, "charge", func(ctx context.Context) (payment.ChargeResult, error) {
+		return c.post(ctx, "/charges", body)
+	})
+	if err != nil {
+		return payment.ChargeResult{}, fmt.Errorf("charge %s: %w", req.IdempotencyKey, err)
+	}
+	return res, nil
+}
+
+// Void gives back the charge of key, or leaves a VOIDED placeholder when there is none.
+func (c *Client) Void(ctx context.Context, orderID, key string) (payment.ChargeResult, error) {
+	body := voidBody{OrderID: orderID, IdempotencyKey: key}
+	res, err := c.retry(ctx, "void", func(ctx context.Context) (payment.ChargeResult, error) {
+		return c.post(ctx, "/charges/void", body)
+	})
+	if err != nil {
+		return payment.ChargeResult{}, fmt.Errorf("void %s: %w", key, err)
+	}
+	return res, nil
+}
+
+// retry runs call up to Attempts times while it fails transiently, each under the per-call
+// timeout, and returns its last result.
+func (c *Client) retry(ctx context.Context, op string, call func(context.Context) (payment.ChargeResult, error)) (payment.ChargeResult, error) {
+	var (
+		res payment.ChargeResult
+		err error
+	)
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+		res, err = call(callCtx)
+		cancel()
+		c.metrics.observe(op, res, err, time.Since(start))
+		if ctx.Err() != nil {
+			// The caller is going away; its own deadline is not the gateway's fault.
+			return payment.ChargeResult{}, fmt.Errorf("attempt %d: %w (last error: %v)", attempt, ctx.Err(), err)
+		}
+		if !payment.IsTransient(err) || attempt >= c.cfg.Attempts {
+			return res, err
+		}
+		if !sleep(ctx, c.backoff(attempt)) {
+			return payment.ChargeResult{}, fmt.Errorf("attempt %d: %w (last error: %v)", attempt, ctx.Err(), err)
+		}
+	}
+}
+
+// backoff returns the wait after the given failed attempt: Backoff doubled per attempt, capped at
+// 2s, half of it random so that many orders failing at once do not retry in step.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := min(c.cfg.Backoff<<(attempt-1), 2*time.Second)
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// chargeReply is the gateway's view of a charge (plus the decline code on a 402).
+type chargeReply struct {
+	ChargeID    string `json:"chargeId"`
+	Status      string `json:"status"`
+	DeclineCode string `json:"declineCode"`
+	Code        string `json:"code"`
+	Error       string `json:"error"`
+}
+
+// post sends one request and classifies its outcome.
+func (c *Client) post(ctx context.Context, path string, body any) (payment.ChargeResult, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return payment.ChargeResult{}, fmt.Errorf("marshal request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+path, bytes.NewReader(raw))
+	if err != nil {
+		return payment.ChargeResult{}, fmt.Errorf("%w: build request: %w", payment.ErrGatewayRejected, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return payment.ChargeResult{}, classify(ctx, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return payment.ChargeResult{}, classify(ctx, err)
+	}
+
+	var reply chargeReply
+	_ = json.Unmarshal(data, &reply) // an error body may not be JSON; the status says enough
+	switch {
+	case resp.StatusCode == http.StatusGatewayTimeout:
+		return payment.ChargeResult{}, fmt.Errorf("%w: status %d %s", payment.ErrGatewayTimeout, resp.StatusCode, reply.Error)
+	case resp.StatusCode >= 500:
+		return payment.ChargeResult{}, fmt.Errorf("%w: status %d %s", payment.ErrGatewayUnavailable, resp.StatusCode, reply.Error)
+	case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusCreated, resp.StatusCode == http.StatusPaymentRequired:
+		return result(resp.StatusCode, reply)
+	default:
+		return payment.ChargeResult{}, fmt.Errorf("%w: status %d %s %s", payment.ErrGatewayRejected, resp.StatusCode, reply.Code, reply.Error)
+	}
+}
+
+// result turns a charge reply into a ChargeResult. A reply that names no charge or an unknown
+// status leaves the charge's fate unknown, hence a transient error.
+func result(status int, reply chargeReply) (payment.ChargeResult, error) {
+	res := payment.ChargeResult{ChargeID: reply.ChargeID, Status: payment.ChargeStatus(reply.Status), DeclineCode: reply.DeclineCode}
+	if res.DeclineCode == "" {
+		res.DeclineCode = reply.Code
+	}
+	switch res.Status {
+	case payment.ChargeApproved, payment.ChargeDeclined, payment.ChargeVoided:
+	default:
+		return payment.ChargeResult{}, fmt.Errorf("%w: status %d with charge status %q", payment.ErrGatewayUnavailable, status, reply.Status)
+	}
+	if res.ChargeID == "" {
+		return payment.ChargeResult{}, fmt.Errorf("%w: status %d without a charge id", payment.ErrGatewayUnavailable, status)
+	}
+	return res, nil
+}
+
+// classify sorts a failed round trip: the call's deadline passed → ErrGatewayTimeout; anything
+// else (connection refused or reset) → ErrGatewayUnavailable. The caller's own cancellation is
+// told apart in retry.
+func classify(callCtx context.Context, err error) error {
+	switch {
+	case errors.Is(callCtx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", payment.ErrGatewayTimeout, err)
+	default:
+		return fmt.Errorf("%w: %w", payment.ErrGatewayUnavailable, err)
+	}
+}
+
+// sleep waits for d or until ctx is done; it reports whether the full wait passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,291 @@
+// Package payment is the payment service's domain: a payment per order, the charge it asks of a
+// card gateway, and the transitions that the saga's events and the gateway's answers cause.
+//
+// The functions here decide and never do I/O: each returns the new state and the events to emit
+// as values; the saga handlers persist both in one transaction.
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is where a payment stands.
+type Status string
+
+// Payment statuses. AUTHORIZING is the only one that is waiting on the gateway; FAILED, VOIDED
+// and CANCELED never change again, and AUTHORIZED only becomes VOIDED.
+const (
+	StatusAuthorizing Status = "AUTHORIZING"
+	StatusAuthorized  Status = "AUTHORIZED"
+	StatusFailed      Status = "FAILED"
+	StatusVoided      Status = "VOIDED"
+	StatusCanceled    Status = "CANCELED"
+)
+
+// Reasons a payment failed, as PaymentFailed carries them (schemas/PaymentFailed.v1.json).
+const (
+	ReasonCardDeclined   = "CARD_DECLINED"
+	ReasonGatewayError   = "GATEWAY_ERROR"
+	ReasonGatewayTimeout = "GATEWAY_TIMEOUT"
+)
+
+// Event types this service emits.
+const (
+	EventPaymentAuthorized = "PaymentAuthorized"
+	EventPaymentFailed     = "PaymentFailed"
+	EventPaymentVoided     = "PaymentVoided"
+)
+
+// AggregateType routes this service's events to the payment-events topic.
+const AggregateType = "payment"
+
+// Payment is the payment of one order.
+type Payment struct {
+	OrderID  string
+	Status   Status
+	Amount   int64 // minor units
+	Currency string
+	Token    string
+	// PgTxnID is the gateway's charge id, once the gateway answered.
+	PgTxnID string
+	// Reason says why a payment FAILED.
+	Reason string
+	// CancelRequested records an OrderCanceled that arrived while the charge was in flight: the
+	// charging step voids an approval as soon as it has recorded it.
+	CancelRequested bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Terms are what a StockReserved asks to be charged.
+type Terms struct {
+	OrderID  string
+	Amount   int64
+	Currency string
+	Token    string
+}
+
+// IdempotencyKey is the gateway key of an order's charge. It is the same for every attempt and
+// every redelivery, so the gateway never charges an order twice.
+func IdempotencyKey(orderID string) string {
+	return "pay:" + orderID
+}
+
+// ChargeStatus is the state of a charge in the gateway's ledger.
+type ChargeStatus string
+
+// Charge statuses as the gateway reports them.
+const (
+	ChargeApproved ChargeStatus = "APPROVED"
+	ChargeDeclined ChargeStatus = "DECLINED"
+	ChargeVoided   ChargeStatus = "VOIDED"
+)
+
+// ChargeRequest asks the gateway to take money.
+type ChargeRequest struct {
+	OrderID        string
+	IdempotencyKey string
+	Amount         int64
+	Currency       string
+	Token          string
+}
+
+// ChargeResult is the gateway's record of a charge: what it did, not what was asked.
+type ChargeResult struct {
+	ChargeID string
+	Status   ChargeStatus
+	// DeclineCode is the gateway's reason for a DECLINED charge (CARD_DECLINED, INVALID_TOKEN, ...).
+	DeclineCode string
+}
+
+// Gateway is the card gateway. A declined charge is a result, not an error. Errors wrap
+// ErrGatewayTimeout or ErrGatewayUnavailable when trying again may succeed (the charge's fate is
+// then unknown), and ErrGatewayRejected when the gateway refused the request itself.
+type Gateway interface {
+	// Charge takes money once per idempotency key: a repeated key returns the existing charge.
+	Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error)
+	// Void gives back the charge of key; for a key without a charge it leaves a VOIDED
+	// placeholder so that a late approval never lands.
+	Void(ctx context.Context, orderID, key string) (ChargeResult, error)
+}
+
+// Gateway error classes.
+var (
+	ErrGatewayTimeout     = errors.New("gateway did not answer in time")
+	ErrGatewayUnavailable = errors.New("gateway unavailable")
+	ErrGatewayRejected    = errors.New("gateway rejected the request")
+)
+
+// IsTransient reports whether err leaves a charge's fate unknown, so that trying again (with the
+// same idempotency key) may succeed.
+func IsTransient(err error) bool {
+	return errors.Is(err, ErrGatewayTimeout) || errors.Is(err, ErrGatewayUnavailable)
+}
+
+// Event is an event to emit, as a value: its type and its data (marshaled into the envelope).
+type Event struct {
+	Type string
+	Data any
+}
+
+// PaymentAuthorized is the data of a PaymentAuthorized event.
+type PaymentAuthorized struct {
+	OrderID  string `json:"orderId"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	PgTxnID  string `json:"pgTxnId"`
+}
+
+// PaymentFailed is the data of a PaymentFailed event.
+type PaymentFailed struct {
+	OrderID  string `json:"orderId"`
+	Reason   string `json:"reason"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+// PaymentVoided is the data of a PaymentVoided event.
+type PaymentVoided struct {
+	OrderID  string `json:"orderId"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	PgTxnID  string `json:"pgTxnId"`
+}
+
+// Admit decides what a StockReserved does with the order's payment as found (nil: none yet). It
+// returns the payment to store (nil: store nothing) and whether to ask the gateway for the charge.
+//
+// A new payment starts AUTHORIZING. An AUTHORIZING one is charged again: a crash came between the
+// gateway's answer and its recording, and the idempotency key makes the repeat safe. A canceled
+// order is never charged, and a payment that already has its answer is left as it is.
+func Admit(found *Payment, t Terms) (store *Payment, charge bool) {
+	if found == nil {
+		return &Payment{
+			OrderID:  t.OrderID,
+			Status:   StatusAuthorizing,
+			Amount:   t.Amount,
+			Currency: t.Currency,
+			Token:    t.Token,
+		}, true
+	}
+	return nil, found.Status == StatusAuthorizing
+}
+
+// ChargeRequest returns the gateway request of p.
+func (p Payment) ChargeRequest() ChargeRequest {
+	return ChargeRequest{
+		OrderID:        p.OrderID,
+		IdempotencyKey: IdempotencyKey(p.OrderID),
+		Amount:         p.Amount,
+		Currency:       p.Currency,
+		Token:          p.Token,
+	}
+}
+
+// Outcome is how a charge ended, as the charging step saw it: the gateway's result, or the error
+// that remained after every attempt.
+type Outcome struct {
+	Result ChargeResult
+	Err    error
+}
+
+// Unknown reports whether the gateway may have taken the money without telling: the charge must
+// be voided before the payment is recorded as failed.
+func (o Outcome) Unknown() bool {
+	return o.Err != nil && IsTransient(o.Err)
+}
+
+// Settle records a charge's outcome on an AUTHORIZING payment: approved → AUTHORIZED and
+// PaymentAuthorized; declined, voided or failed → FAILED and PaymentFailed. A payment in any
+// other status already has its answer: it is returned unchanged, with no events.
+func (p Payment) Settle(o Outcome) (Payment, []Event) {
+	if p.Status != StatusAuthorizing {
+		return p, nil
+	}
+	if o.Err != nil {
+		reason := ReasonGatewayError
+		if errors.Is(o.Err, ErrGatewayTimeout) {
+			reason = ReasonGatewayTimeout
+		}
+		return p.fail(reason)
+	}
+	p.PgTxnID = o.Result.ChargeID
+	switch o.Result.Status {
+	case ChargeApproved:
+		p.Status = StatusAuthorized
+		return p, []Event{{Type: EventPaymentAuthorized, Data: PaymentAuthorized{
+			OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency, PgTxnID: p.PgTxnID,
+		}}}
+	case ChargeDeclined:
+		return p.fail(ReasonCardDeclined)
+	default:
+		// VOIDED: an earlier attempt gave up and voided the key, then crashed before recording it.
+		return p.fail(ReasonGatewayError)
+	}
+}
+
+func (p Payment) fail(reason string) (Payment, []Event) {
+	p.Status = StatusFailed
+	p.Reason = reason
+	return p, []Event{{Type: EventPaymentFailed, Data: PaymentFailed{
+		OrderID: p.OrderID, Reason: reason, Amount: p.Amount, Currency: p.Currency,
+	}}}
+}
+
+// VoidPending reports whether p holds money for an order that was canceled while its charge was
+// in flight.
+func (p Payment) VoidPending() bool {
+	return p.Status == StatusAuthorized && p.CancelRequested
+}
+
+// Void records the gateway's void of an AUTHORIZED payment: VOIDED and PaymentVoided. A payment
+// in any other status is returned unchanged, with no events (someone voided it first). It is an
+// error if the gateway still reports money taken.
+func (p Payment) Void(res ChargeResult) (Payment, []Event, error) {
+	if p.Status != StatusAuthorized {
+		return p, nil, nil
+	}
+	if res.Status != ChargeVoided {
+		return p, nil, fmt.Errorf("void payment of order %s: gateway reports charge %s as %s", p.OrderID, res.ChargeID, res.Status)
+	}
+	p.Status = StatusVoided
+	return p, []Event{{Type: EventPaymentVoided, Data: PaymentVoided{
+		OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency, PgTxnID: p.PgTxnID,
+	}}}, nil
+}
+
+// CancelAction is what an OrderCanceled asks the saga step to do beyond storing the payment.
+type CancelAction int
+
+// Cancel actions.
+const (
+	// CancelDone: nothing more to do (the cancel is recorded, deferred, or moot).
+	CancelDone CancelAction = iota
+	// CancelVoid: the payment holds money; void it at the gateway, then record it with Void.
+	CancelVoid
+)
+
+// Cancel decides what an OrderCanceled does with the order's payment as found (nil: none yet). It
+// returns the payment to store (nil: store nothing) and what else to do.
+//
+// No payment yet → CANCELED, so a later StockReserved charges nothing. AUTHORIZING → the cancel is
+// remembered and the charging step voids when it finishes. AUTHORIZED → void. FAILED, VOIDED and
+// CANCELED hold no money: nothing to do.
+func Cancel(found *Payment, orderID string) (store *Payment, act CancelAction) {
+	if found == nil {
+		return &Payment{OrderID: orderID, Status: StatusCanceled}, CancelDone
+	}
+	switch found.Status {
+	case StatusAuthorizing:
+		p := *found
+		p.CancelRequested = true
+		return &p, CancelDone
+	case StatusAuthorized:
+		return nil, CancelVoid
+	default:
+		return nil, CancelDone
+	}
+}

@@ -1,0 +1,166 @@
+// Package postgres stores payments in the payment service's database: the payments table, its
+// migrations, and the read-only inbox probe the charging step needs.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"outboxsaga.dev/messaging/fault"
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/payment"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate applies the shared messaging migrations (outbox, inbox, dead letters), then the
+// payment service's own.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	if err := msgpg.MigrateMessaging(ctx, db); err != nil {
+		return fmt.Errorf("migrate messaging: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("payment migrations: %w", err)
+	}
+	if err := msgpg.Migrate(ctx, db, "payment", sub); err != nil {
+		return fmt.Errorf("migrate payment: %w", err)
+	}
+	return nil
+}
+
+// Processed reports whether the event id is in the inbox, without marking it. The charging step
+// needs this: it must not mark its event before the gateway answered, yet must not charge for an
+// event that took effect already. Marking stays with messaging/postgres.MarkProcessed.
+func Processed(ctx context.Context, tx *sql.Tx, eventID string) (bool, error) {
+	var done bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)`, eventID).Scan(&done)
+	if err != nil {
+		return false, fmt.Errorf("probe inbox for %s: %w", eventID, err)
+	}
+	return done, nil
+}
+
+// Payments is the repository of payments.
+type Payments struct {
+	db *sql.DB
+}
+
+// NewPayments returns the payments stored in db.
+func NewPayments(db *sql.DB) *Payments {
+	return &Payments{db: db}
+}
+
+const selectPayment = `SELECT order_id, status, amount, currency, token, pg_txn_id, reason, cancel_requested,
+	created_at, updated_at FROM payments WHERE order_id = $1`
+
+// Get returns the payment of orderID; a fault.NotFound error when there is none.
+func (r *Payments) Get(ctx context.Context, orderID string) (payment.Payment, error) {
+	p, err := scan(r.db.QueryRowContext(ctx, selectPayment, orderID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return payment.Payment{}, fault.Errorf(fault.NotFound, "no payment for order %s", orderID)
+	}
+	if err != nil {
+		return payment.Payment{}, fmt.Errorf("get payment %s: %w", orderID, err)
+	}
+	return p, nil
+}
+
+// Decide is a domain decision on the payment of an order as found (nil: none yet): it returns the
+// payment to store, or nil to store nothing. It may run twice (see Upsert), so it must only decide.
+type Decide func(found *payment.Payment) (*payment.Payment, error)
+
+// Upsert locks the payment of orderID (FOR UPDATE), runs decide on it and stores what decide
+// returns: an update of the locked row, or an insert when there was none. If a concurrent
+// transaction inserts the row first, Upsert waits for it and decides again on its row.
+func (r *Payments) Upsert(ctx context.Context, tx *sql.Tx, orderID string, decide Decide) error {
+	for {
+		found, err := lock(ctx, tx, orderID)
+		if err != nil {
+			return fmt.Errorf("lock payment %s: %w", orderID, err)
+		}
+		next, err := decide(found)
+		if err != nil || next == nil {
+			return err
+		}
+		if found != nil {
+			if *next == *found {
+				return nil // nothing changed; keep updated_at honest
+			}
+			return update(ctx, tx, *next)
+		}
+		inserted, err := insert(ctx, tx, *next)
+		if err != nil || inserted {
+			return err
+		}
+	}
+}
+
+// Update locks the payment of orderID (FOR UPDATE), lets fn change it and writes it back. A
+// missing payment is a fault.NotFound error.
+func (r *Payments) Update(ctx context.Context, tx *sql.Tx, orderID string, fn func(p *payment.Payment) error) error {
+	return r.Upsert(ctx, tx, orderID, func(found *payment.Payment) (*payment.Payment, error) {
+		if found == nil {
+			return nil, fault.Errorf(fault.NotFound, "no payment for order %s", orderID)
+		}
+		p := *found
+		if err := fn(&p); err != nil {
+			return nil, err
+		}
+		return &p, nil
+	})
+}
+
+// lock returns the payment of orderID locked FOR UPDATE, or nil when there is none.
+func lock(ctx context.Context, tx *sql.Tx, orderID string) (*payment.Payment, error) {
+	p, err := scan(tx.QueryRowContext(ctx, selectPayment+` FOR UPDATE`, orderID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// insert stores a new payment; inserted is false when the order has one already.
+func insert(ctx context.Context, tx *sql.Tx, p payment.Payment) (inserted bool, err error) {
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO payments (order_id, status, amount, currency, token, pg_txn_id, reason, cancel_requested)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (order_id) DO NOTHING`,
+		p.OrderID, p.Status, p.Amount, p.Currency, p.Token, p.PgTxnID, p.Reason, p.CancelRequested)
+	if err != nil {
+		return false, fmt.Errorf("insert payment %s: %w", p.OrderID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert payment %s: %w", p.OrderID, err)
+	}
+	return n == 1, nil
+}
+
+// update writes p back over its row.
+func update(ctx context.Context, tx *sql.Tx, p payment.Payment) error {
+	_, err := tx.ExecContext(ctx, `
+		UPDATE payments SET status = $2, amount = $3, currency = $4, token = $5, pg_txn_id = $6, reason = $7,
+			cancel_requested = $8, updated_at = now()
+		WHERE order_id = $1`,
+		p.OrderID, p.Status, p.Amount, p.Currency, p.Token, p.PgTxnID, p.Reason, p.CancelRequested)
+	if err != nil {
+		return fmt.Errorf("update payment %s: %w", p.OrderID, err)
+	}
+	return nil
+}
+
+func scan(row *sql.Row) (payment.Payment, error) {
+	var p payment.Payment
+	err := row.Scan(&p.OrderID, &p.Status, &p.Amount, &p.Currency, &p.Token, &p.PgTxnID, &p.Reason,
+		&p.CancelRequested, &p.CreatedAt, &p.UpdatedAt)
+	return p, err
+}
