@@ -1,0 +1,109 @@
+// Package debezium talks to the Kafka Connect REST API that runs the Debezium
+// connectors: connector and task states, and waiting until they run. The pipeline
+// tests, `make status` style tooling and the chaos tool use it; the services do not.
+package debezium
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client is a Kafka Connect REST client.
+type Client struct {
+	BaseURL string // e.g. http://127.0.0.1:8083
+	HTTP    *http.Client
+}
+
+// NewClient returns a Client for the Connect worker at baseURL.
+func NewClient(baseURL string) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// State is the state of one connector or task as Connect reports it.
+type State struct {
+	State string `json:"state"`
+	Trace string `json:"trace,omitempty"`
+}
+
+// Status is GET /connectors/{name}/status.
+type Status struct {
+	Name      string `json:"name"`
+	Connector State  `json:"connector"`
+	Tasks     []struct {
+		ID int `json:"id"`
+		State
+	} `json:"tasks"`
+}
+
+// Running reports whether the connector and at least one task, and every task, run.
+func (s Status) Running() bool {
+	if s.Connector.State != "RUNNING" || len(s.Tasks) == 0 {
+		return false
+	}
+	for _, t := range s.Tasks {
+		if t.State.State != "RUNNING" {
+			return false
+		}
+	}
+	return true
+}
+
+// Connectors lists the registered connector names.
+func (c *Client) Connectors(ctx context.Context) ([]string, error) {
+	var names []string
+	if err := c.get(ctx, "/connectors", &names); err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+// Status returns the state of connector name and its tasks.
+func (c *Client) Status(ctx context.Context, name string) (Status, error) {
+	var s Status
+	err := c.get(ctx, "/connectors/"+name+"/status", &s)
+	return s, err
+}
+
+// WaitRunning polls until every named connector and its tasks are RUNNING, or ctx
+// ends; the error then names the last state seen.
+func (c *Client) WaitRunning(ctx context.Context, names ...string) error {
+	for _, name := range names {
+		var last string
+		for {
+			s, err := c.Status(ctx, name)
+			if err == nil && s.Running() {
+				break
+			}
+			last = fmt.Sprintf("%+v (err %v)", s, err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("connector %s not running: last seen %s: %w", name, last, ctx.Err())
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: decode: %w", path, err)
+	}
+	return nil
+}

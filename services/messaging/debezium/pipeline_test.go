@@ -1,0 +1,454 @@
+package debezium_test
+
+// These tests run against the real native stack (make up): PostgreSQL, Kafka, and
+// Kafka Connect with the three Debezium connectors of connectors/. They write to
+// order_db's outbox with aggregatetype "cdctest", so their events go to the topic
+// cdctest-events, which no service consumes.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/debezium"
+	"outboxsaga.dev/messaging/postgres"
+)
+
+const testTopic = "cdctest-events"
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// dbURL is the URL of database db as role (whose dev password is its name).
+func dbURL(role, db string) string {
+	pass := role
+	if role == "postgres" {
+		pass = env("PG_SUPERPASS", "postgres")
+	}
+	return fmt.Sprintf("postgres://%s:%s@%s:%s/%s?sslmode=disable", role, pass,
+		env("PG_HOST", "127.0.0.1"), env("PG_PORT", "5432"), db)
+}
+
+func mustOpen(tb testing.TB, role, db string) *sql.DB {
+	tb.Helper()
+	conn, err := sql.Open("postgres", dbURL(role, db))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	if err := conn.Ping(); err != nil {
+		tb.Fatalf("connect to %s as %s: %v (is the stack up? run: make up)", db, role, err)
+	}
+	return conn
+}
+
+func mustConnect(tb testing.TB) *debezium.Client {
+	tb.Helper()
+	c := debezium.NewClient(env("CONNECT_URL", "http://127.0.0.1:8083"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitRunning(ctx, "order-outbox"); err != nil {
+		tb.Fatalf("the order-outbox connector must run (make up): %v", err)
+	}
+	return c
+}
+
+// record is one Kafka record as the tests look at it.
+type record struct {
+	Key     string
+	Headers map[string]string
+	Value   []byte
+	Offset  int64
+}
+
+// topicReader reads testTopic from the offset it had when the reader was made.
+type topicReader struct {
+	consumer sarama.PartitionConsumer
+}
+
+func mustTopicReader(tb testing.TB) *topicReader {
+	tb.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Consumer.Return.Errors = true
+	brokers := strings.Split(env("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		tb.Fatalf("kafka at %v: %v (is the stack up? run: make up)", brokers, err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// One partition: the order of the topic is the order of commits in order_db.
+	err = admin.CreateTopic(testTopic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		tb.Fatalf("create %s: %v", testTopic, err)
+	}
+	var start int64
+	for i := 0; ; i++ { // metadata of a new topic takes a moment
+		if start, err = client.GetOffset(testTopic, 0, sarama.OffsetNewest); err == nil || i == 50 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+		_ = client.RefreshMetadata(testTopic)
+	}
+	if err != nil {
+		tb.Fatalf("offset of %s: %v", testTopic, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pc, err := consumer.ConsumePartition(testTopic, 0, start)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { pc.Close() })
+	return &topicReader{consumer: pc}
+}
+
+// readUntil hands each record to done until done returns true or the timeout passes,
+// and returns the records read.
+func (r *topicReader) readUntil(tb testing.TB, timeout time.Duration, done func(record) bool) []record {
+	tb.Helper()
+	var got []record
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-r.consumer.Messages():
+			h := map[string]string{}
+			for _, rh := range m.Headers {
+				h[string(rh.Key)] = string(rh.Value)
+			}
+			rec := record{Key: string(m.Key), Headers: h, Value: m.Value, Offset: m.Offset}
+			got = append(got, rec)
+			if done(rec) {
+				return got
+			}
+		case err := <-r.consumer.Errors():
+			tb.Fatalf("consume %s: %v", testTopic, err)
+		case <-deadline:
+			return got
+		}
+	}
+}
+
+func newEvent(tb testing.TB, aggregateID, eventType string, data any) (messaging.Envelope, messaging.Traceparent) {
+	tb.Helper()
+	tp := messaging.NewTraceparent()
+	e, err := messaging.NewEnvelope("cdctest", aggregateID, eventType, 1, data, tp)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e, tp
+}
+
+func TestOutboxInsertReachesTopic(t *testing.T) {
+	mustConnect(t)
+	db := mustOpen(t, "order_svc", "order_db")
+	reader := mustTopicReader(t)
+	ctx := context.Background()
+	orderID := uuid.NewString()
+
+	committed, committedTP := newEvent(t, orderID, "OrderCreated", map[string]any{"orderId": orderID, "amount": 39000, "note": nil})
+	rolledBack, rolledBackTP := newEvent(t, orderID, "OrderCanceled", map[string]any{"orderId": orderID})
+	marker, markerTP := newEvent(t, orderID, "OrderCompleted", map[string]any{"orderId": orderID})
+
+	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+		return postgres.InsertOutbox(ctx, tx, committed, committedTP)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	errAbort := errors.New("abort on purpose")
+	err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+		if err := postgres.InsertOutbox(ctx, tx, rolledBack, rolledBackTP); err != nil {
+			return err
+		}
+		return errAbort
+	})
+	if !errors.Is(err, errAbort) {
+		t.Fatalf("rolled-back tx: got %v, want the abort error", err)
+	}
+	// The marker commits after the rollback; on a one-partition topic fed in commit
+	// order, once it arrives the rolled-back event would already have arrived.
+	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+		return postgres.InsertOutbox(ctx, tx, marker, markerTP)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	got := reader.readUntil(t, 30*time.Second, func(r record) bool {
+		return r.Headers["id"] == marker.EventID
+	})
+	byID := map[string]record{}
+	for _, r := range got {
+		byID[r.Headers["id"]] = r
+	}
+	if _, ok := byID[marker.EventID]; !ok {
+		t.Fatalf("the marker event never reached %s (got %d records)", testTopic, len(got))
+	}
+	if _, ok := byID[rolledBack.EventID]; ok {
+		t.Errorf("the event of a rolled-back transaction reached %s", testTopic)
+	}
+	r, ok := byID[committed.EventID]
+	if !ok {
+		t.Fatalf("the committed event %s never reached %s", committed.EventID, testTopic)
+	}
+	if r.Key != orderID {
+		t.Errorf("key = %q, want the aggregate id %q", r.Key, orderID)
+	}
+	wantHeaders := map[string]string{"id": committed.EventID, "eventType": "OrderCreated", "traceparent": committedTP.String()}
+	for k, want := range wantHeaders {
+		if r.Headers[k] != want {
+			t.Errorf("header %s = %q, want %q", k, r.Headers[k], want)
+		}
+	}
+	// The value is the envelope itself as a JSON object: not a string holding JSON,
+	// not wrapped in a Connect schema envelope.
+	var value map[string]json.RawMessage
+	if err := json.Unmarshal(r.Value, &value); err != nil {
+		t.Fatalf("value is not a JSON object: %v: %s", err, r.Value)
+	}
+	if _, wrapped := value["schema"]; wrapped {
+		t.Fatalf("value carries a Connect schema wrapper: %s", r.Value)
+	}
+	var got1 messaging.Envelope
+	if err := json.Unmarshal(r.Value, &got1); err != nil {
+		t.Fatal(err)
+	}
+	var gotData, wantData any
+	_ = json.Unmarshal(got1.Data, &gotData)
+	_ = json.Unmarshal(committed.Data, &wantData)
+	if fmt.Sprint(gotData) != fmt.Sprint(wantData) {
+		t.Errorf("data = %v, want %v (null fields kept)", gotData, wantData)
+	}
+	got1.Data, committed.Data = nil, nil
+	if !got1.OccurredAt.Equal(committed.OccurredAt) {
+		t.Errorf("occurredAt = %v, want %v", got1.OccurredAt, committed.OccurredAt)
+	}
+	got1.OccurredAt, committed.OccurredAt = time.Time{}, time.Time{}
+	if fmt.Sprintf("%+v", got1) != fmt.Sprintf("%+v", committed) {
+		t.Errorf("envelope = %+v\nwant       %+v", got1, committed)
+	}
+}
+
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for ; dir != "/"; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "scripts", "connect.sh")); err == nil {
+			return dir
+		}
+	}
+	tb.Fatal("repository root (with scripts/connect.sh) not found")
+	return ""
+}
+
+// killConnect SIGKILLs the Kafka Connect worker that scripts/connect.sh started.
+func killConnect(tb testing.TB, root string) {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join(root, ".stack", "pids", "connect.pid"))
+	if err != nil {
+		tb.Fatalf("no pid file of the native Connect worker: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		tb.Fatalf("kill connect %d: %v", pid, err)
+	}
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestConnectCrashLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills Kafka Connect")
+	}
+	root := repoRoot(t)
+	connect := mustConnect(t)
+	db := mustOpen(t, "order_svc", "order_db")
+	reader := mustTopicReader(t)
+	ctx := context.Background()
+	runID := "crash-" + uuid.NewString()
+
+	const total, perStatement = 1000, 10
+	// Rows go in as multi-row INSERT statements (10 rows, one statement, one LSN range)
+	// followed by their DELETE, in one transaction each, like InsertOutbox does row by row.
+	insertBatch := func(batch int) error {
+		return postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+			var (
+				vals []string
+				args []any
+				ids  []string
+			)
+			for i := 0; i < perStatement; i++ {
+				e, tp := newEvent(t, runID, "CrashProbe", map[string]any{"n": batch*perStatement + i})
+				payload, _ := json.Marshal(e)
+				n := len(args)
+				vals = append(vals, fmt.Sprintf("($%d, 'cdctest', $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5))
+				args = append(args, e.EventID, runID, e.EventType, string(payload), tp.String())
+				ids = append(ids, e.EventID)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) VALUES `+
+				strings.Join(vals, ", "), args...); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, pq.Array(ids))
+			return err
+		})
+	}
+
+	restarted := make(chan error, 1)
+	for b := 0; b < total/perStatement; b++ {
+		if b == 30 { // 300 rows in: kill Connect, go on inserting, restart it meanwhile
+			killConnect(t, root)
+			t.Logf("SIGKILLed Kafka Connect after %d rows", b*perStatement)
+			go func() {
+				out, err := exec.Command(filepath.Join(root, "scripts", "connect.sh"), "start").CombinedOutput()
+				if err != nil {
+					err = fmt.Errorf("%v: %s", err, out)
+				}
+				restarted <- err
+			}()
+		}
+		if err := insertBatch(b); err != nil {
+			t.Fatalf("insert batch %d: %v", b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatalf("restart connect: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := connect.WaitRunning(wctx, "order-outbox", "inventory-outbox", "payment-outbox"); err != nil {
+		t.Fatal(err)
+	}
+
+	seen := map[string]int{}
+	reader.readUntil(t, 120*time.Second, func(r record) bool {
+		if r.Key == runID {
+			seen[r.Headers["id"]]++
+		}
+		return len(seen) == total
+	})
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	t.Logf("distinct events received: %d of %d; duplicates (at-least-once redelivery after the crash): %d", len(seen), total, dups)
+	if len(seen) != total {
+		t.Fatalf("lost %d events across the Connect crash", total-len(seen))
+	}
+}
+
+func TestIdleSlotAdvances(t *testing.T) {
+	mustConnect(t)
+	admin := mustOpen(t, "postgres", "postgres")
+	const slot = "payment_outbox" // payment_db stays idle in this test
+	var before string
+	if err := admin.QueryRow(`SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&before); err != nil {
+		t.Fatalf("slot %s: %v", slot, err)
+	}
+	// Write WAL elsewhere in the cluster: without heartbeats the idle database's slot
+	// would never confirm past it, and the WAL would pile up behind it.
+	if _, err := admin.Exec(`CREATE TEMP TABLE wal_filler AS SELECT g FROM generate_series(1, 10000) g`); err != nil {
+		t.Fatal(err)
+	}
+	var target string
+	if err := admin.QueryRow(`SELECT pg_current_wal_lsn()::text`).Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	// heartbeat.interval.ms is 5 s in connectors/payment-outbox.json: allow four.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var passed bool
+		if err := admin.QueryRow(`SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1`, slot, target).Scan(&passed); err != nil {
+			t.Fatal(err)
+		}
+		if passed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s did not confirm past %s within 20 s (was at %s)", slot, target, before)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func TestRolesAreConfined(t *testing.T) {
+	dbs := map[string]string{"order_db": "order_svc", "inventory_db": "inventory_svc", "payment_db": "payment_svc"}
+	for db, owner := range dbs {
+		t.Run("debezium writes no business table in "+db, func(t *testing.T) {
+			dbz := mustOpen(t, "debezium", db)
+			// Privileges as the catalog sees them: only the heartbeat table is writable.
+			rows, err := dbz.Query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'debezium_heartbeat'
+				  AND (has_table_privilege('debezium', c.oid, 'INSERT') OR has_table_privilege('debezium', c.oid, 'UPDATE')
+				    OR has_table_privilege('debezium', c.oid, 'DELETE') OR has_table_privilege('debezium', c.oid, 'TRUNCATE'))`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var name string
+				_ = rows.Scan(&name)
+				t.Errorf("debezium may write %s.%s", db, name)
+			}
+			// And in practice: the outbox and the inbox refuse it.
+			for _, stmt := range []string{
+				`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) VALUES (gen_random_uuid(), 'x', 'x', 'x', '{}', 'x')`,
+				`DELETE FROM processed_events`,
+			} {
+				_, err := dbz.Exec(stmt)
+				var pqErr *pq.Error
+				if !errors.As(err, &pqErr) || pqErr.Code != "42501" {
+					t.Errorf("%s as debezium: got %v, want permission denied (42501)", stmt, err)
+				}
+			}
+		})
+		for other := range dbs {
+			if other == db {
+				continue
+			}
+			t.Run(owner+" cannot connect to "+other, func(t *testing.T) {
+				conn, err := sql.Open("postgres", dbURL(owner, other))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				err = conn.Ping()
+				var pqErr *pq.Error
+				if !errors.As(err, &pqErr) || pqErr.Code != "42501" {
+					t.Errorf("connect as %s to %s: got %v, want permission denied (42501)", owner, other, err)
+				}
+			})
+		}
+	}
+}
