@@ -1,0 +1,251 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"reflect"
+	"testing"
+
+	"outboxsaga.dev/inventory"
+	"outboxsaga.dev/inventory/postgres"
+	"outboxsaga.dev/messaging/fault"
+	messagingpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+)
+
+func openDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db := pgtest.MustOpenTestDB(t)
+	if err := postgres.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("Migrate() error = %v", err)
+	}
+	return db
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	db := openDB(t)
+	if err := postgres.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("second Migrate() error = %v", err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE source = 'inventory'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("inventory migrations recorded = %d, want 1", n)
+	}
+}
+
+func TestStockStore(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	store := postgres.NewStockStore(db)
+
+	if _, err := store.Stock(ctx, "A100"); fault.Code(err) != fault.NotFound {
+		t.Fatalf("Stock(unknown) error = %v, want %s", err, fault.NotFound)
+	}
+	got, err := store.SetAvailable(ctx, "A100", 10)
+	if err != nil {
+		t.Fatalf("SetAvailable() error = %v", err)
+	}
+	if want := (inventory.Stock{SKU: "A100", Available: 10}); got != want {
+		t.Errorf("SetAvailable() = %+v, want %+v", got, want)
+	}
+
+	mustExec(t, db, `UPDATE stock SET reserved = 2, sold = 3 WHERE sku = 'A100'`)
+	got, err = store.SetAvailable(ctx, "A100", 7)
+	if err != nil {
+		t.Fatalf("SetAvailable() again error = %v", err)
+	}
+	want := inventory.Stock{SKU: "A100", Available: 7, Reserved: 2, Sold: 3}
+	if got != want {
+		t.Errorf("SetAvailable() again = %+v, want %+v (reserved and sold untouched)", got, want)
+	}
+	if got, err := store.Stock(ctx, "A100"); err != nil || got != want {
+		t.Errorf("Stock() = %+v, %v; want %+v", got, err, want)
+	}
+
+	for _, tt := range []struct {
+		name string
+		sku  string
+		n    int64
+	}{
+		{name: "negative", sku: "A100", n: -1},
+		{name: "bad sku", sku: "A 100", n: 1},
+	} {
+		if _, err := store.SetAvailable(ctx, tt.sku, tt.n); fault.Code(err) != fault.Invalid {
+			t.Errorf("SetAvailable(%s) error = %v, want %s", tt.name, err, fault.Invalid)
+		}
+	}
+	if got, _ := store.Stock(ctx, "A100"); got != want {
+		t.Errorf("after rejected writes Stock() = %+v, want %+v", got, want)
+	}
+}
+
+func TestStockChecksRejectNegativeCounts(t *testing.T) {
+	db := openDB(t)
+	mustExec(t, db, `INSERT INTO stock (sku, available) VALUES ('A', 1)`)
+	for _, q := range []string{
+		`UPDATE stock SET available = -1`,
+		`UPDATE stock SET reserved = -1`,
+		`UPDATE stock SET sold = -1`,
+	} {
+		if _, err := db.Exec(q); err == nil {
+			t.Errorf("%s: no error, want a check violation", q)
+		}
+	}
+}
+
+func TestCreateReservation(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	mustExec(t, db, `INSERT INTO stock (sku, available) VALUES ('A', 5), ('B', 1)`)
+	order := inventory.Order{ID: "o1", Items: []inventory.Item{{SKU: "B", Qty: 1, UnitPrice: 10}, {SKU: "A", Qty: 2, UnitPrice: 20}}}
+
+	var seen map[string]inventory.Stock
+	reserve := func(_ inventory.Reservation, stock map[string]inventory.Stock) (inventory.Change, error) {
+		seen = stock
+		return inventory.Reserve(order, stock)
+	}
+	c, created := inTx(t, db, func(tx *sql.Tx) (inventory.Change, bool, error) {
+		return postgres.CreateReservation(ctx, tx, "o1", []string{"A", "B", "C"}, reserve)
+	})
+	if !created || c.Outcome != inventory.OutcomeReserved {
+		t.Fatalf("CreateReservation() = %v, created %v; want reserved", c.Outcome, created)
+	}
+	wantSeen := map[string]inventory.Stock{"A": {SKU: "A", Available: 5}, "B": {SKU: "B", Available: 1}}
+	if !reflect.DeepEqual(seen, wantSeen) {
+		t.Errorf("decide saw stock %v, want %v (unknown SKU C absent)", seen, wantSeen)
+	}
+	r, err := postgres.Reservation(ctx, db, "o1")
+	if err != nil {
+		t.Fatalf("Reservation() error = %v", err)
+	}
+	if want := (inventory.Reservation{OrderID: "o1", Status: inventory.Reserved, Items: order.Items}); !reflect.DeepEqual(r, want) {
+		t.Errorf("Reservation() = %+v, want %+v", r, want)
+	}
+	assertStock(t, db, "A", 3, 2, 0)
+	assertStock(t, db, "B", 0, 1, 0)
+
+	called := false
+	_, created = inTx(t, db, func(tx *sql.Tx) (inventory.Change, bool, error) {
+		return postgres.CreateReservation(ctx, tx, "o1", []string{"A", "B"}, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
+			called = true
+			return inventory.Change{}, nil
+		})
+	})
+	if created || called {
+		t.Errorf("second CreateReservation(): created %v, decide called %v; want neither", created, called)
+	}
+	assertStock(t, db, "A", 3, 2, 0)
+}
+
+func TestCreateReservationDecideErrorWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	err := messagingpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+		_, _, err := postgres.CreateReservation(ctx, tx, "o1", nil, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
+			return inventory.Reserve(inventory.Order{ID: "o1"}, nil)
+		})
+		return err
+	})
+	if fault.Code(err) != fault.Invalid {
+		t.Fatalf("error = %v, want %s", err, fault.Invalid)
+	}
+	if _, err := postgres.Reservation(ctx, db, "o1"); !errors.Is(err, postgres.ErrNoReservation) {
+		t.Errorf("Reservation() error = %v, want ErrNoReservation", err)
+	}
+}
+
+func TestUpdateReservation(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	mustExec(t, db, `INSERT INTO stock (sku, available, reserved) VALUES ('A', 1, 2)`)
+	mustExec(t, db, `INSERT INTO reservations (order_id, status, items) VALUES
+		('held', 'RESERVED', '[{"sku":"A","qty":2,"unitPrice":5}]'),
+		('done', 'COMMITTED', '[{"sku":"A","qty":1,"unitPrice":5}]')`)
+
+	_, err := updateInTx(ctx, db, "missing", inventory.Commit)
+	if !errors.Is(err, postgres.ErrNoReservation) {
+		t.Fatalf("UpdateReservation(missing) error = %v, want ErrNoReservation", err)
+	}
+
+	c, err := updateInTx(ctx, db, "done", inventory.Commit)
+	if err != nil || c.Outcome != inventory.OutcomeIgnored {
+		t.Fatalf("UpdateReservation(done) = %v, %v; want ignored", c.Outcome, err)
+	}
+	assertStock(t, db, "A", 1, 2, 0)
+
+	c, err = updateInTx(ctx, db, "held", inventory.Commit)
+	if err != nil || c.Outcome != inventory.OutcomeCommitted {
+		t.Fatalf("UpdateReservation(held) = %v, %v; want committed", c.Outcome, err)
+	}
+	assertStock(t, db, "A", 1, 0, 2)
+	r, err := postgres.Reservation(ctx, db, "held")
+	if err != nil || r.Status != inventory.Committed {
+		t.Errorf("Reservation(held) = %+v, %v; want COMMITTED", r, err)
+	}
+}
+
+func TestIsTransient(t *testing.T) {
+	db := openDB(t)
+	_, err := db.Exec(`DO $$ BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'deadlock_detected'; END $$`)
+	if !postgres.IsTransient(err) {
+		t.Errorf("IsTransient(deadlock) = false, want true (err %v)", err)
+	}
+	_, err = db.Exec(`DO $$ BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'serialization_failure'; END $$`)
+	if !postgres.IsTransient(err) {
+		t.Errorf("IsTransient(serialization failure) = false, want true (err %v)", err)
+	}
+	_, err = db.Exec(`SELECT * FROM no_such_table`)
+	if postgres.IsTransient(err) {
+		t.Errorf("IsTransient(undefined table) = true, want false")
+	}
+}
+
+func updateInTx(ctx context.Context, db *sql.DB, orderID string, decide postgres.Decide) (inventory.Change, error) {
+	var c inventory.Change
+	err := messagingpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+		var err error
+		c, err = postgres.UpdateReservation(ctx, tx, orderID, decide)
+		return err
+	})
+	return c, err
+}
+
+func inTx(t *testing.T, db *sql.DB, fn func(*sql.Tx) (inventory.Change, bool, error)) (inventory.Change, bool) {
+	t.Helper()
+	var (
+		c       inventory.Change
+		created bool
+	)
+	err := messagingpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
+		var err error
+		c, created, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transaction error = %v", err)
+	}
+	return c, created
+}
+
+func mustExec(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func assertStock(t *testing.T, db *sql.DB, sku string, available, reserved, sold int64) {
+	t.Helper()
+	got, err := postgres.NewStockStore(db).Stock(context.Background(), sku)
+	if err != nil {
+		t.Fatalf("Stock(%s) error = %v", sku, err)
+	}
+	want := inventory.Stock{SKU: sku, Available: available, Reserved: reserved, Sold: sold}
+	if got != want {
+		t.Errorf("stock = %+v, want %+v", got, want)
+	}
+}
