@@ -27,13 +27,14 @@ const MaxBodyBytes = 1 << 20
 
 // statusOf is the one place where a domain error becomes an HTTP status.
 var statusOf = map[string]int{
-	fault.Invalid:      http.StatusBadRequest,
-	fault.NotFound:     http.StatusNotFound,
-	fault.Conflict:     http.StatusConflict,
-	fault.Unauthorized: http.StatusUnauthorized,
-	fault.TooLarge:     http.StatusRequestEntityTooLarge,
-	fault.Unavailable:  http.StatusServiceUnavailable,
-	fault.Internal:     http.StatusInternalServerError,
+	fault.Invalid:       http.StatusBadRequest,
+	fault.NotFound:      http.StatusNotFound,
+	fault.Conflict:      http.StatusConflict,
+	fault.Unauthorized:  http.StatusUnauthorized,
+	fault.TooLarge:      http.StatusRequestEntityTooLarge,
+	fault.Unprocessable: http.StatusUnprocessableEntity,
+	fault.Unavailable:   http.StatusServiceUnavailable,
+	fault.Internal:      http.StatusInternalServerError,
 }
 
 // WriteError answers `{"error": ..., "code": ...}` with the status of err's fault

@@ -1,0 +1,172 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/fault"
+	"outboxsaga.dev/messaging/httpapi"
+	"outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+)
+
+func TestDecodeJSON(t *testing.T) {
+	type body struct {
+		Name string `json:"name"`
+		Qty  int    `json:"qty"`
+	}
+	tests := []struct {
+		name     string
+		in       string
+		wantCode string // "" = no error
+		wantMsg  string
+	}{
+		{"ok", `{"name":"a","qty":1}`, "", ""},
+		{"empty", ``, fault.Invalid, "empty"},
+		{"malformed", `{"name":`, fault.Invalid, "malformed JSON"},
+		{"syntax", `{"name" "a"}`, fault.Invalid, "malformed JSON at byte"},
+		{"unknown field", `{"name":"a","color":"red"}`, fault.Invalid, `unknown field "color"`},
+		{"wrong type", `{"qty":"one"}`, fault.Invalid, `field "qty" must be a JSON int`},
+		{"two objects", `{"name":"a"}{"name":"b"}`, fault.Invalid, "single JSON object"},
+		{"too large", `{"name":"` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`, fault.TooLarge, "over"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.in))
+			var b body
+			err := httpapi.DecodeJSON(httptest.NewRecorder(), r, &b)
+			if tt.wantCode == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if fault.Code(err) != tt.wantCode || !strings.Contains(fault.Message(err), tt.wantMsg) {
+				t.Fatalf("got %v (code %s), want code %s with %q", err, fault.Code(err), tt.wantCode, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestWriteErrorStatuses(t *testing.T) {
+	tests := []struct {
+		err        error
+		wantStatus int
+		wantBody   string
+	}{
+		{fault.Errorf(fault.Invalid, "qty must be at least 1"), 400, `{"code":"invalid","error":"qty must be at least 1"}`},
+		{fault.Errorf(fault.NotFound, "no order"), 404, `{"code":"not_found","error":"no order"}`},
+		{fault.Errorf(fault.Conflict, "key reused"), 409, `{"code":"conflict","error":"key reused"}`},
+		{errors.New("pq: connection refused"), 500, `{"code":"internal","error":"internal error"}`},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		httpapi.WriteError(w, httptest.NewRequest("GET", "/", nil), zerolog.Nop(), tt.err)
+		if w.Code != tt.wantStatus || strings.TrimSpace(w.Body.String()) != tt.wantBody {
+			t.Errorf("%v: got %d %s, want %d %s", tt.err, w.Code, w.Body, tt.wantStatus, tt.wantBody)
+		}
+	}
+}
+
+func TestRequireAdmin(t *testing.T) {
+	tests := []struct {
+		token, header string
+		want          int
+	}{
+		{"", "", 200},
+		{"s3cret", "", 401},
+		{"s3cret", "Bearer wrong", 401},
+		{"s3cret", "Bearer s3cret", 200},
+	}
+	for _, tt := range tests {
+		h := httpapi.RequireAdmin(tt.token, zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.header != "" {
+			r.Header.Set("Authorization", tt.header)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tt.want {
+			t.Errorf("token %q header %q: got %d, want %d", tt.token, tt.header, w.Code, tt.want)
+		}
+	}
+}
+
+func TestMountHealth(t *testing.T) {
+	r := chi.NewRouter()
+	down := errors.New("kafka: no brokers")
+	httpapi.MountHealth(r, prometheus.NewRegistry(), httpapi.Check{Name: "kafka", Probe: func(context.Context) error { return down }})
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 200} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != want {
+			t.Errorf("%s: got %d, want %d", path, w.Code, want)
+		}
+	}
+}
+
+func TestDeadLetterEndpoints(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	ctx := context.Background()
+	if err := postgres.MigrateMessaging(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewDeadLetters(db)
+	id, err := store.Store(ctx, "test", &messaging.Message{Topic: "order-events", Partition: 1, Offset: 7, Key: "o1", Value: []byte("not json")}, errors.New("undecodable"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := true
+	replay := func(context.Context, *messaging.Message) error {
+		if fail {
+			return errors.New("still broken")
+		}
+		return nil
+	}
+	r := chi.NewRouter()
+	httpapi.MountDeadLetters(r, store, replay, "tok", zerolog.Nop())
+
+	do := func(method, path, auth string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return w
+	}
+	if w := do("GET", "/dead-letters", ""); w.Code != 401 {
+		t.Fatalf("without token: %d", w.Code)
+	}
+	if w := do("GET", "/dead-letters", "tok"); w.Code != 200 || !strings.Contains(w.Body.String(), `"value":"not json"`) {
+		t.Fatalf("list: %d %s", w.Code, w.Body)
+	}
+	if w := do("GET", "/dead-letters?limit=0", "tok"); w.Code != 400 {
+		t.Fatalf("limit=0: %d", w.Code)
+	}
+	path := "/dead-letters/" + strconv.FormatInt(id, 10) + "/replay"
+	if w := do("POST", path, "tok"); w.Code != 422 || !strings.Contains(w.Body.String(), "still broken") {
+		t.Fatalf("failing replay: %d %s", w.Code, w.Body)
+	}
+	fail = false
+	if w := do("POST", path, "tok"); w.Code != 200 {
+		t.Fatalf("replay: %d %s", w.Code, w.Body)
+	}
+	if w := do("POST", "/dead-letters/999999/replay", "tok"); w.Code != 404 {
+		t.Fatalf("missing: %d %s", w.Code, w.Body)
+	}
+	dl, err := store.Get(ctx, id)
+	if err != nil || dl.ReplayedAt == nil || dl.ReplayError != "" {
+		t.Fatalf("after replay: %+v %v", dl, err)
+	}
+}
