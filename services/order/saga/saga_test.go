@@ -1,0 +1,485 @@
+package saga_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/kafka"
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/postgres"
+	"outboxsaga.dev/order/saga"
+	"outboxsaga.dev/schemas"
+)
+
+// env is one test's database, repository and saga, wired as in app.Run.
+type env struct {
+	t         *testing.T
+	db        *sql.DB
+	orders    *postgres.Orders
+	steps     *saga.Steps
+	metrics   *saga.Metrics
+	reg       *prometheus.Registry
+	validator *schemas.Validator
+	deliver   messaging.Handler
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := pgtest.MustOpenTestDB(t)
+	ctx := context.Background()
+	if err := postgres.Migrate(ctx, db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	// Outbox rows are deleted in their own transaction; a trigger keeps a copy of what Debezium
+	// would read from the WAL.
+	_, err := db.ExecContext(ctx, `
+		CREATE TABLE outbox_seen (LIKE outbox);
+		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN INSERT INTO outbox_seen SELECT NEW.*; RETURN NEW; END $$;
+		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
+	if err != nil {
+		t.Fatalf("create outbox_seen: %v", err)
+	}
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := saga.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := postgres.NewOrders(db)
+	steps := saga.NewSteps(db, orders, metrics, zerolog.Nop())
+	return &env{
+		t: t, db: db, orders: orders, steps: steps, metrics: metrics, reg: reg, validator: v,
+		// What the consumer runs for each record, minus retry, dead letters, logs and metrics.
+		deliver: messaging.Chain(steps.Router().Dispatch, kafka.Decode(v)),
+	}
+}
+
+// place stores a new pending order as POST /orders does, with its OrderCreated event.
+func (e *env) place(createdAt time.Time, deadline time.Duration) order.Order {
+	e.t.Helper()
+	o, ev, err := order.New(uuid.New(), order.Draft{
+		CustomerID: "U1", Currency: "KRW", PaymentToken: "tok_ok",
+		Items: []order.Item{{SKU: "A100", Qty: 2, UnitPrice: 15000}, {SKU: "B200", Qty: 1, UnitPrice: 9000}},
+	}, createdAt.UTC().Truncate(time.Microsecond), deadline)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tp := messaging.NewTraceparent()
+	o.TraceID = tp.TraceID()
+	err = msgpg.WithTx(context.Background(), e.db, func(tx *sql.Tx) error {
+		if _, err := e.orders.Insert(context.Background(), tx, o, postgres.Idempotency{RequestHash: "h"}); err != nil {
+			return err
+		}
+		_, err := e.orders.Emit(context.Background(), tx, o, ev, tp)
+		return err
+	})
+	if err != nil {
+		e.t.Fatalf("place order: %v", err)
+	}
+	return o
+}
+
+// setStatus forces o into status (for late-event tests).
+func (e *env) setStatus(o order.Order, status order.Status, reason order.Reason) {
+	e.t.Helper()
+	if _, err := e.db.Exec(`UPDATE orders SET status = $2, reason = $3 WHERE id = $1`, o.ID, status, reason); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// record builds the Kafka record another service's outbox would produce for o, as the consumer
+// hands it to its handler chain: raw value, key, headers and the traceparent from the headers.
+func record(t *testing.T, o order.Order, eventType string) *messaging.Message {
+	t.Helper()
+	topic, aggregateType := saga.TopicInventory, "inventory"
+	id := o.ID.String()
+	var data any
+	switch eventType {
+	case "StockReserved":
+		data = map[string]any{"orderId": id, "items": o.Items, "amount": o.Amount, "currency": o.Currency, "paymentToken": o.PaymentToken}
+	case "StockReservationFailed":
+		data = map[string]any{"orderId": id, "reason": "OUT_OF_STOCK", "skus": []string{"A100"}}
+	case "StockReleased", "StockCommitted":
+		data = map[string]any{"orderId": id, "items": o.Items}
+	case "PaymentAuthorized", "PaymentVoided":
+		topic, aggregateType = saga.TopicPayment, "payment"
+		data = map[string]any{"orderId": id, "amount": o.Amount, "currency": o.Currency, "pgTxnId": "pg_1"}
+	case "PaymentFailed":
+		topic, aggregateType = saga.TopicPayment, "payment"
+		data = map[string]any{"orderId": id, "reason": "CARD_DECLINED", "amount": o.Amount, "currency": o.Currency}
+	default:
+		t.Fatalf("no test record for %s", eventType)
+	}
+	tp, err := messaging.NewTraceparentIn(o.TraceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rawRecord(t, topic, aggregateType, id, eventType, data, tp)
+}
+
+func rawRecord(t *testing.T, topic, aggregateType, key, eventType string, data any, tp messaging.Traceparent) *messaging.Message {
+	t.Helper()
+	e, err := messaging.NewEnvelope(aggregateType, key, eventType, 1, data, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &messaging.Message{
+		Topic: topic, Partition: 0, Offset: 42, Key: key, Value: value, Traceparent: tp,
+		Headers: map[string]string{"id": e.EventID, "eventType": eventType, "traceparent": tp.String()},
+	}
+}
+
+// redeliver returns the same Kafka record again, undecoded, as after a crash before the offset
+// commit.
+func redeliver(m *messaging.Message) *messaging.Message {
+	return &messaging.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key,
+		Headers: m.Headers, Value: m.Value, Traceparent: m.Traceparent}
+}
+
+// emitted is one outbox row, as Debezium would read it.
+type emitted struct {
+	Type, AggregateType, AggregateID, Traceparent string
+	Envelope                                      messaging.Envelope
+}
+
+// outbox returns what was written to the outbox for order id, oldest first, each checked
+// against its schema.
+func (e *env) outbox(id uuid.UUID) []emitted {
+	e.t.Helper()
+	rows, err := e.db.Query(`SELECT type, aggregatetype, aggregateid, traceparent, payload FROM outbox_seen
+		WHERE aggregateid = $1 ORDER BY created_at, payload->>'occurredAt'`, id.String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []emitted
+	for rows.Next() {
+		var (
+			em      emitted
+			payload []byte
+		)
+		if err := rows.Scan(&em.Type, &em.AggregateType, &em.AggregateID, &em.Traceparent, &payload); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := e.validator.Validate(em.Type, 1, payload); err != nil {
+			e.t.Fatalf("emitted %s does not match its schema: %v\n%s", em.Type, err, payload)
+		}
+		if err := json.Unmarshal(payload, &em.Envelope); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, em)
+	}
+	return out
+}
+
+func (e *env) count(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.QueryRow(query, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func (e *env) get(id uuid.UUID) order.Order {
+	e.t.Helper()
+	o, err := e.orders.Get(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o
+}
+
+func (e *env) timelineTypes(id uuid.UUID) []string {
+	e.t.Helper()
+	entries, err := e.orders.Timeline(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var types []string
+	for _, en := range entries {
+		types = append(types, en.EventType+"@"+en.Source)
+	}
+	return types
+}
+
+func TestSteps(t *testing.T) {
+	tests := []struct {
+		event      string
+		wantStatus order.Status
+		wantReason order.Reason
+		wantEmit   string // "" = nothing emitted
+	}{
+		{event: "StockReservationFailed", wantStatus: order.Canceled, wantReason: order.OutOfStock, wantEmit: order.EventCanceled},
+		{event: "PaymentAuthorized", wantStatus: order.Completed, wantEmit: order.EventCompleted},
+		{event: "PaymentFailed", wantStatus: order.Canceled, wantReason: order.PaymentFailed, wantEmit: order.EventCanceled},
+		{event: "StockReserved", wantStatus: order.Pending},
+		{event: "StockReleased", wantStatus: order.Pending},
+		{event: "StockCommitted", wantStatus: order.Pending},
+		{event: "PaymentVoided", wantStatus: order.Pending},
+	}
+	for _, tt := range tests {
+		t.Run(tt.event, func(t *testing.T) {
+			e := newEnv(t)
+			o := e.place(time.Now(), time.Minute)
+			m := record(t, o, tt.event)
+			if err := e.deliver(context.Background(), m); err != nil {
+				t.Fatalf("deliver %s: %v", tt.event, err)
+			}
+
+			got := e.get(o.ID)
+			if got.Status != tt.wantStatus || got.Reason != tt.wantReason {
+				t.Fatalf("order is %s %q, want %s %q", got.Status, got.Reason, tt.wantStatus, tt.wantReason)
+			}
+			if n := e.count(`SELECT count(*) FROM processed_events WHERE event_id = $1 AND topic = $2`, m.EventID, m.Topic); n != 1 {
+				t.Fatalf("inbox has %d rows for the event, want 1", n)
+			}
+			wantTimeline := []string{"OrderCreated@order-service", tt.event + "@" + m.Topic}
+			out := e.outbox(o.ID)
+			if tt.wantEmit == "" {
+				if len(out) != 1 {
+					t.Fatalf("outbox has %d events, want only OrderCreated", len(out))
+				}
+			} else {
+				wantTimeline = append(wantTimeline, tt.wantEmit+"@order-service")
+				if len(out) != 2 || out[1].Type != tt.wantEmit {
+					t.Fatalf("outbox = %+v, want OrderCreated then %s", out, tt.wantEmit)
+				}
+				em := out[1]
+				if em.AggregateType != "order" || em.AggregateID != o.ID.String() || em.Envelope.TraceID != o.TraceID {
+					t.Fatalf("emitted %+v: want aggregate order/%s in trace %s", em, o.ID, o.TraceID)
+				}
+				if tp, err := messaging.ParseTraceparent(em.Traceparent); err != nil || tp.TraceID() != o.TraceID || tp.SpanID() == m.Traceparent.SpanID() {
+					t.Fatalf("emitted traceparent %q: want a child span of %s", em.Traceparent, m.Traceparent)
+				}
+				var data struct {
+					Reason string `json:"reason"`
+				}
+				_ = json.Unmarshal(em.Envelope.Data, &data)
+				if data.Reason != string(tt.wantReason) {
+					t.Fatalf("emitted reason %q, want %q", data.Reason, tt.wantReason)
+				}
+			}
+			if got := e.timelineTypes(o.ID); !slices.Equal(got, wantTimeline) {
+				t.Fatalf("timeline = %v, want %v", got, wantTimeline)
+			}
+		})
+	}
+}
+
+func TestRedeliveryChangesNothing(t *testing.T) {
+	for _, event := range []string{"PaymentAuthorized", "PaymentFailed", "StockReservationFailed", "StockReserved"} {
+		t.Run(event, func(t *testing.T) {
+			e := newEnv(t)
+			o := e.place(time.Now(), time.Minute)
+			m := record(t, o, event)
+			if err := e.deliver(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			before := e.get(o.ID)
+			snapshot := func() [3]int {
+				return [3]int{
+					e.count(`SELECT count(*) FROM outbox_seen`),
+					e.count(`SELECT count(*) FROM order_timeline`),
+					e.count(`SELECT count(*) FROM processed_events`),
+				}
+			}
+			want := snapshot()
+			for range 3 {
+				if err := e.deliver(context.Background(), redeliver(m)); err != nil {
+					t.Fatalf("redelivery: %v", err)
+				}
+			}
+			if got := snapshot(); got != want {
+				t.Fatalf("after redelivery (outbox, timeline, inbox) = %v, want %v", got, want)
+			}
+			if after := e.get(o.ID); after.Status != before.Status || !after.UpdatedAt.Equal(before.UpdatedAt) {
+				t.Fatalf("redelivery moved the order: %+v → %+v", before, after)
+			}
+		})
+	}
+}
+
+func TestLateEventsNeverMoveATerminalOrder(t *testing.T) {
+	tests := []struct {
+		name   string
+		status order.Status
+		reason order.Reason
+		event  string
+	}{
+		{name: "payment failed after completed", status: order.Completed, event: "PaymentFailed"},
+		{name: "out of stock after completed", status: order.Completed, event: "StockReservationFailed"},
+		{name: "authorized after timeout", status: order.Canceled, reason: order.Timeout, event: "PaymentAuthorized"},
+		{name: "authorized after out of stock", status: order.Canceled, reason: order.OutOfStock, event: "PaymentAuthorized"},
+		{name: "payment failed after timeout", status: order.Canceled, reason: order.Timeout, event: "PaymentFailed"},
+		{name: "second out of stock", status: order.Canceled, reason: order.OutOfStock, event: "StockReservationFailed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			o := e.place(time.Now(), time.Minute)
+			e.setStatus(o, tt.status, tt.reason)
+			m := record(t, o, tt.event)
+			if err := e.deliver(context.Background(), m); err != nil {
+				t.Fatalf("deliver: %v", err)
+			}
+			got := e.get(o.ID)
+			if got.Status != tt.status || got.Reason != tt.reason {
+				t.Fatalf("order is %s %q, want it to stay %s %q", got.Status, got.Reason, tt.status, tt.reason)
+			}
+			if out := e.outbox(o.ID); len(out) != 1 {
+				t.Fatalf("a late event emitted %d events", len(out)-1)
+			}
+			// Recorded, though ignored: the timeline shows what arrived.
+			want := []string{"OrderCreated@order-service", tt.event + "@" + m.Topic}
+			if got := e.timelineTypes(o.ID); !slices.Equal(got, want) {
+				t.Fatalf("timeline = %v, want %v", got, want)
+			}
+			if n := testutil.CollectAndCount(e.reg, "order_saga_outcomes_total"); n != 0 {
+				t.Fatalf("an ignored event was counted as an outcome (%d series)", n)
+			}
+		})
+	}
+}
+
+func TestPoisonMessages(t *testing.T) {
+	e := newEnv(t)
+	o := e.place(time.Now(), time.Minute)
+	unknown := o
+	unknown.ID = uuid.New()
+	tp, _ := messaging.NewTraceparentIn(o.TraceID)
+
+	tests := []struct {
+		name    string
+		m       *messaging.Message
+		wantErr error // also wrapped; nil = any error
+	}{
+		{name: "unknown order", m: record(t, unknown, "PaymentAuthorized")},
+		{name: "unknown order, timeline-only event", m: record(t, unknown, "StockReserved")},
+		{name: "order id is no uuid", m: rawRecord(t, saga.TopicPayment, "payment", "o-1", "PaymentAuthorized",
+			map[string]any{"orderId": "o-1", "amount": 1, "currency": "KRW", "pgTxnId": "pg"}, tp)},
+		{name: "key is not the order id", m: rawRecord(t, saga.TopicPayment, "payment", uuid.NewString(), "PaymentAuthorized",
+			map[string]any{"orderId": o.ID.String(), "amount": 1, "currency": "KRW", "pgTxnId": "pg"}, tp)},
+		{name: "event type not consumed here", m: rawRecord(t, "order-events", "order", o.ID.String(), "OrderCompleted",
+			map[string]any{"orderId": o.ID.String(), "items": o.Items, "amount": 1, "currency": "KRW"}, tp), wantErr: messaging.ErrNoRoute},
+		{name: "schema violation", m: rawRecord(t, saga.TopicPayment, "payment", o.ID.String(), "PaymentFailed",
+			map[string]any{"orderId": o.ID.String(), "reason": "BAD_LUCK", "amount": 1, "currency": "KRW"}, tp)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := e.deliver(context.Background(), tt.m)
+			if !messaging.IsPermanent(err) || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
+				t.Fatalf("deliver() = %v, want a Permanent error (%v)", err, tt.wantErr)
+			}
+		})
+	}
+	if n := e.count(`SELECT count(*) FROM processed_events`); n != 0 {
+		t.Fatalf("poison left %d inbox rows, want 0 (rolled back, to be dead-lettered)", n)
+	}
+	if n := e.count(`SELECT count(*) FROM order_timeline`); n != 1 {
+		t.Fatalf("poison left timeline rows: %d, want only OrderCreated", n)
+	}
+	if got := e.get(o.ID); got.Status != order.Pending {
+		t.Fatalf("poison moved the order to %s", got.Status)
+	}
+}
+
+func TestSweeper(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	expired := e.place(time.Now().Add(-time.Minute), 30*time.Second)
+	fresh := e.place(time.Now(), time.Minute)
+	completed := e.place(time.Now().Add(-time.Minute), 30*time.Second)
+	e.setStatus(completed, order.Completed, "")
+	sweeper := saga.NewSweeper(e.db, e.orders, e.metrics, zerolog.Nop(), time.Hour)
+
+	n, err := sweeper.Sweep(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep() = %d, %v; want 1", n, err)
+	}
+	tests := []struct {
+		o          order.Order
+		wantStatus order.Status
+		wantReason order.Reason
+		wantEmit   int
+	}{
+		{o: expired, wantStatus: order.Canceled, wantReason: order.Timeout, wantEmit: 1},
+		{o: fresh, wantStatus: order.Pending},
+		{o: completed, wantStatus: order.Completed},
+	}
+	for _, tt := range tests {
+		got := e.get(tt.o.ID)
+		if got.Status != tt.wantStatus || got.Reason != tt.wantReason {
+			t.Errorf("order %s is %s %q, want %s %q", tt.o.ID, got.Status, got.Reason, tt.wantStatus, tt.wantReason)
+		}
+		if out := e.outbox(tt.o.ID); len(out)-1 != tt.wantEmit {
+			t.Errorf("order %s: %d events emitted by the sweep, want %d", tt.o.ID, len(out)-1, tt.wantEmit)
+		}
+	}
+	out := e.outbox(expired.ID)
+	if last := out[len(out)-1]; last.Type != order.EventCanceled || last.Envelope.TraceID != expired.TraceID {
+		t.Fatalf("sweep emitted %s in trace %s, want OrderCanceled in the order's trace %s", last.Type, last.Envelope.TraceID, expired.TraceID)
+	}
+	wantMetric := `
+		# HELP order_saga_outcomes_total Orders that reached a terminal status, by status and cancellation reason.
+		# TYPE order_saga_outcomes_total counter
+		order_saga_outcomes_total{reason="TIMEOUT",status="CANCELED"} 1
+	`
+	if err := testutil.GatherAndCompare(e.reg, strings.NewReader(wantMetric), "order_saga_outcomes_total"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A payment authorization that arrives after the timeout changes nothing.
+	if err := e.deliver(ctx, record(t, expired, "PaymentAuthorized")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(expired.ID); got.Status != order.Canceled || got.Reason != order.Timeout {
+		t.Fatalf("late authorization moved a timed-out order to %s", got.Status)
+	}
+	if n, err := sweeper.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("second Sweep() = %d, %v; want 0", n, err)
+	}
+}
+
+func TestSweeperRun(t *testing.T) {
+	e := newEnv(t)
+	o := e.place(time.Now(), 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- saga.NewSweeper(e.db, e.orders, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.get(o.ID).Status != order.Canceled {
+		if time.Now().After(deadline) {
+			t.Fatal("the running sweeper did not cancel an expired order within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v, want nil after cancel", err)
+	}
+}
