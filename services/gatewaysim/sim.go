@@ -25,7 +25,7 @@ const (
 	// TokenFlaky fails with ErrUnavailable for the first FlakyFailures
 	// attempts of an idempotency key, then approves.
 	TokenFlaky = "tok_flaky"
-	// TokenTimeout holds the request for TimeoutDelay (or until the caller
+	// TokenTimeout holds every request of its key for TimeoutDelay (or until the caller
 	// gives up), then approves anyway unless the key was voided meanwhile.
 	TokenTimeout = "tok_timeout"
 )
@@ -167,7 +167,14 @@ type Ledger struct {
 
 	mu       sync.Mutex
 	byKey    map[string]*Charge
-	attempts map[string]int // failed TokenFlaky attempts per key
+	attempts map[string]int            // failed TokenFlaky attempts per key
+	pending  map[string]*pendingCharge // TokenTimeout charges in progress
+}
+
+// pendingCharge is a TokenTimeout charge the gateway is still working on.
+type pendingCharge struct {
+	done   chan struct{} // closed once result is set
+	result ChargeResult
 }
 
 // NewLedger returns an empty ledger.
@@ -177,6 +184,7 @@ func NewLedger(cfg Config) *Ledger {
 		now:      func() time.Time { return time.Now().UTC() },
 		byKey:    make(map[string]*Charge),
 		attempts: make(map[string]int),
+		pending:  make(map[string]*pendingCharge),
 	}
 }
 
@@ -201,7 +209,7 @@ func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 			return ChargeResult{}, ErrUnavailable
 		}
 	case TokenTimeout:
-		l.hold(ctx)
+		return l.slow(ctx, req)
 	default:
 		status, declineCode = StatusDeclined, DeclineInvalidToken
 	}
@@ -280,13 +288,35 @@ func (l *Ledger) failFlaky(key string) bool {
 	return true
 }
 
-// hold waits for the timeout delay or until ctx is done, whichever is first.
-func (l *Ledger) hold(ctx context.Context) {
-	t := time.NewTimer(l.cfg.TimeoutDelay)
-	defer t.Stop()
+// slow is TokenTimeout: the gateway works on the charge for TimeoutDelay whatever
+// the caller does, then approves it (unless the key was voided meanwhile). Every
+// request for the key waits for that, or until its own ctx ends: a caller whose
+// timeout is shorter than the delay never gets an answer in time, and a retry after
+// the delay gets the recorded charge. It is the worst case of a real gateway: the
+// money is taken while the answer is lost.
+func (l *Ledger) slow(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
+	l.mu.Lock()
+	p, waiting := l.pending[req.IdempotencyKey]
+	if !waiting {
+		p = &pendingCharge{done: make(chan struct{})}
+		l.pending[req.IdempotencyKey] = p
+		time.AfterFunc(l.cfg.TimeoutDelay, func() {
+			res := l.insert(req, StatusApproved, "")
+			l.mu.Lock()
+			p.result = res
+			delete(l.pending, req.IdempotencyKey)
+			l.mu.Unlock()
+			close(p.done)
+		})
+	}
+	l.mu.Unlock()
 	select {
-	case <-t.C:
+	case <-p.done:
+		res := p.result
+		res.Replayed = res.Replayed || waiting // a second request of the key gets the first one's charge
+		return res, nil
 	case <-ctx.Done():
+		return ChargeResult{}, ctx.Err()
 	}
 }
 

@@ -303,7 +303,8 @@ func TestTimeoutVoidedBeforeApproval(t *testing.T) {
 }
 
 func TestTimeoutClientGoneStillApproves(t *testing.T) {
-	srv := newServer(t, gatewaysim.Config{TimeoutDelay: 10 * time.Second})
+	// The gateway keeps working for the whole delay although the client left at 50 ms.
+	srv := newServer(t, gatewaysim.Config{TimeoutDelay: 300 * time.Millisecond})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -320,6 +321,9 @@ func TestTimeoutClientGoneStillApproves(t *testing.T) {
 		t.Fatalf("got an answer (%d), want the client to time out", resp.StatusCode)
 	}
 
+	if list := listCharges(t, srv, "o1"); len(list) != 0 {
+		t.Fatalf("ledger = %+v before the delay ended, want nothing yet", list)
+	}
 	// The answer is lost but the money is taken.
 	deadline := time.Now().Add(2 * time.Second)
 	for {

@@ -30,7 +30,7 @@ import (
 
 type config struct {
 	Addr          string        `default:"127.0.0.1:8089"`
-	TimeoutDelay  time.Duration `split_words:"true" default:"10s"`
+	TimeoutDelay  time.Duration `split_words:"true" default:"20s"`
 	FlakyFailures int           `split_words:"true" default:"2"`
 	LogLevel      string        `split_words:"true" default:"info"`
 }
