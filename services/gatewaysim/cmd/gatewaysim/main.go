@@ -3,7 +3,7 @@
 // Configuration comes from the environment:
 //
 //	GATEWAYSIM_ADDR            listen address (default 127.0.0.1:8089)
-//	GATEWAYSIM_TIMEOUT_DELAY   how long tok_timeout holds a request (default 10s)
+//	GATEWAYSIM_TIMEOUT_DELAY   how long tok_timeout takes to approve (default 20s, longer than the payment service waits in all)
 //	GATEWAYSIM_FLAKY_FAILURES  how many attempts of a key tok_flaky fails (default 2)
 //	GATEWAYSIM_LOG_LEVEL       zerolog level (default info)
 package main
