@@ -1,0 +1,802 @@
+package saga_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/inventory"
+	"outboxsaga.dev/inventory/postgres"
+	"outboxsaga.dev/inventory/saga"
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/schemas"
+)
+
+// captureOutbox copies every outbox row into outbox_seen as it is inserted. InsertOutbox deletes
+// its row in the same transaction, so this trigger is how a test sees what a step emitted.
+const captureOutbox = `
+CREATE TABLE outbox_seen (seq bigserial PRIMARY KEY, id uuid, aggregatetype text, aggregateid text,
+  type text, payload jsonb, traceparent text);
+CREATE FUNCTION capture_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO outbox_seen (id, aggregatetype, aggregateid, type, payload, traceparent)
+  VALUES (NEW.id, NEW.aggregatetype, NEW.aggregateid, NEW.type, NEW.payload, NEW.traceparent);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER capture_outbox AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION capture_outbox();`
+
+// fixture is a migrated test database and the saga handler chain the consumer would run,
+// minus retry and dead letters: decode and schema validation, then the Router.
+type fixture struct {
+	db        *sql.DB
+	handle    messaging.Handler
+	reg       *prometheus.Registry
+	validator *schemas.Validator
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db := pgtest.MustOpenTestDB(t)
+	// Postgres allows about 100 connections for every test database together.
+	db.SetMaxOpenConns(20)
+	if err := postgres.Migrate(ctx, db); err != nil {
+		t.Fatalf("Migrate() error = %v", err)
+	}
+	if _, err := db.ExecContext(ctx, captureOutbox); err != nil {
+		t.Fatalf("install outbox capture: %v", err)
+	}
+	validator, err := schemas.New()
+	if err != nil {
+		t.Fatalf("schemas.New() error = %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	router, err := saga.NewRouter(db, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatalf("NewRouter() error = %v", err)
+	}
+	return &fixture{
+		db:        db,
+		handle:    messaging.Chain(router.Dispatch, kafka.Decode(validator)),
+		reg:       reg,
+		validator: validator,
+	}
+}
+
+// record is a Kafka record as Debezium's outbox router produces it.
+type record struct {
+	key     string
+	value   []byte
+	headers map[string]string
+	env     messaging.Envelope
+	tp      messaging.Traceparent
+}
+
+// event builds the record of an order event in a new trace.
+func event(t *testing.T, eventType, orderID string, data any) record {
+	t.Helper()
+	tp := messaging.NewTraceparent()
+	env, err := messaging.NewEnvelope("order", orderID, eventType, 1, data, tp)
+	if err != nil {
+		t.Fatalf("NewEnvelope() error = %v", err)
+	}
+	value, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return record{
+		key:     orderID,
+		value:   value,
+		headers: map[string]string{"id": env.EventID, "eventType": eventType, "traceparent": tp.String()},
+		env:     env,
+		tp:      tp,
+	}
+}
+
+// deliver hands r to the chain as the consumer does: a fresh, undecoded Message per delivery.
+func (f *fixture) deliver(r record) error {
+	tp, _ := messaging.ParseTraceparent(r.headers["traceparent"])
+	return f.handle(context.Background(), &messaging.Message{
+		Topic:       "order-events",
+		Partition:   0,
+		Offset:      1,
+		Key:         r.key,
+		Headers:     r.headers,
+		Value:       r.value,
+		Traceparent: tp,
+	})
+}
+
+func (f *fixture) mustDeliver(t *testing.T, r record) {
+	t.Helper()
+	if err := f.deliver(r); err != nil {
+		t.Fatalf("deliver %s: %v", r.env.EventType, err)
+	}
+}
+
+type item = map[string]any
+
+func orderCreated(t *testing.T, orderID string, items ...item) record {
+	return event(t, saga.OrderCreated, orderID, map[string]any{
+		"orderId": orderID, "customerId": "U1", "items": items,
+		"amount": 39000, "currency": "KRW", "paymentToken": "tok_ok",
+	})
+}
+
+func orderCanceled(t *testing.T, orderID, reason string, items ...item) record {
+	return event(t, saga.OrderCanceled, orderID, map[string]any{"orderId": orderID, "reason": reason, "items": items})
+}
+
+func orderCompleted(t *testing.T, orderID string, items ...item) record {
+	return event(t, saga.OrderCompleted, orderID, map[string]any{
+		"orderId": orderID, "items": items, "amount": 39000, "currency": "KRW",
+	})
+}
+
+func line(sku string, qty int) item {
+	return item{"sku": sku, "qty": qty, "unitPrice": 15000}
+}
+
+func (f *fixture) setStock(t *testing.T, sku string, available int64) {
+	t.Helper()
+	if _, err := postgres.NewStockStore(f.db).SetAvailable(context.Background(), sku, available); err != nil {
+		t.Fatalf("SetAvailable(%s) error = %v", sku, err)
+	}
+}
+
+func (f *fixture) stock(t *testing.T, sku string) inventory.Stock {
+	t.Helper()
+	st, err := postgres.NewStockStore(f.db).Stock(context.Background(), sku)
+	if err != nil {
+		t.Fatalf("Stock(%s) error = %v", sku, err)
+	}
+	return st
+}
+
+// status returns the order's reservation status, or "" when it has none.
+func (f *fixture) status(t *testing.T, orderID string) inventory.Status {
+	t.Helper()
+	r, err := postgres.Reservation(context.Background(), f.db, orderID)
+	if errors.Is(err, postgres.ErrNoReservation) {
+		return ""
+	}
+	if err != nil {
+		t.Fatalf("Reservation(%s) error = %v", orderID, err)
+	}
+	return r.Status
+}
+
+func (f *fixture) inbox(t *testing.T) int {
+	t.Helper()
+	return f.count(t, `SELECT count(*) FROM processed_events`)
+}
+
+func (f *fixture) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := f.db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// emitted returns the envelopes the steps wrote to the outbox for orderID, in order, after
+// checking each row against the contract: schema-valid, routed to inventory-events, keyed by
+// the order, and traced as a child of the event that caused it.
+func (f *fixture) emitted(t *testing.T, orderID string, causes ...record) []messaging.Envelope {
+	t.Helper()
+	rows, err := f.db.Query(`SELECT id, aggregatetype, aggregateid, type, payload, traceparent
+		FROM outbox_seen WHERE aggregateid = $1 ORDER BY seq`, orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []messaging.Envelope
+	for rows.Next() {
+		var (
+			id, aggType, aggID, typ, tpText string
+			payload                         []byte
+		)
+		if err := rows.Scan(&id, &aggType, &aggID, &typ, &payload, &tpText); err != nil {
+			t.Fatal(err)
+		}
+		var env messaging.Envelope
+		if err := json.Unmarshal(payload, &env); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.validator.Validate(typ, 1, payload); err != nil {
+			t.Errorf("emitted %s does not match its schema: %v", typ, err)
+		}
+		if aggType != inventory.AggregateType || env.EventID != id || env.EventType != typ || env.AggregateID != orderID {
+			t.Errorf("outbox row (%s, %s, %s, %s) does not match envelope %+v", id, aggType, aggID, typ, env)
+		}
+		tp, err := messaging.ParseTraceparent(tpText)
+		if err != nil || tp.TraceID() != env.TraceID {
+			t.Errorf("outbox traceparent %q is not in trace %s", tpText, env.TraceID)
+		}
+		if i := len(out); i < len(causes) {
+			if env.TraceID != causes[i].tp.TraceID() || tp.SpanID() == causes[i].tp.SpanID() {
+				t.Errorf("%s traceparent %s: want a child of %s", typ, tp, causes[i].tp)
+			}
+		}
+		out = append(out, env)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func types(envs []messaging.Envelope) []string {
+	out := make([]string, len(envs))
+	for i, e := range envs {
+		out[i] = e.EventType
+	}
+	return out
+}
+
+func dataOf(t *testing.T, e messaging.Envelope) map[string]any {
+	t.Helper()
+	var d map[string]any
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestOrderCreated(t *testing.T) {
+	tests := []struct {
+		name       string
+		items      []item
+		wantStatus inventory.Status
+		wantStock  map[string]inventory.Stock
+		wantEvent  string
+		wantData   map[string]any
+	}{
+		{
+			name:       "every item available",
+			items:      []item{line("A", 2), line("B", 1)},
+			wantStatus: inventory.Reserved,
+			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 3, Reserved: 2}, "B": {SKU: "B", Available: 0, Reserved: 1}},
+			wantEvent:  inventory.StockReservedEvent,
+			wantData: map[string]any{
+				"orderId": "o1", "amount": 39000.0, "currency": "KRW", "paymentToken": "tok_ok",
+				"items": []any{
+					map[string]any{"sku": "A", "qty": 2.0, "unitPrice": 15000.0},
+					map[string]any{"sku": "B", "qty": 1.0, "unitPrice": 15000.0},
+				},
+			},
+		},
+		{
+			name:       "one item short: nothing is reserved",
+			items:      []item{line("A", 2), line("B", 2)},
+			wantStatus: inventory.Failed,
+			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 5}, "B": {SKU: "B", Available: 1}},
+			wantEvent:  inventory.StockReservationFailedEvent,
+			wantData:   map[string]any{"orderId": "o1", "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
+		},
+		{
+			name:       "unknown sku",
+			items:      []item{line("A", 1), line("NOPE", 1)},
+			wantStatus: inventory.Failed,
+			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 5}},
+			wantEvent:  inventory.StockReservationFailedEvent,
+			wantData:   map[string]any{"orderId": "o1", "reason": "OUT_OF_STOCK", "skus": []any{"NOPE"}},
+		},
+		{
+			name:       "repeated sku is summed",
+			items:      []item{line("B", 1), line("B", 1)},
+			wantStatus: inventory.Failed,
+			wantStock:  map[string]inventory.Stock{"B": {SKU: "B", Available: 1}},
+			wantEvent:  inventory.StockReservationFailedEvent,
+			wantData:   map[string]any{"orderId": "o1", "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.setStock(t, "A", 5)
+			f.setStock(t, "B", 1)
+			created := orderCreated(t, "o1", tt.items...)
+			f.mustDeliver(t, created)
+
+			if got := f.status(t, "o1"); got != tt.wantStatus {
+				t.Errorf("status = %s, want %s", got, tt.wantStatus)
+			}
+			for sku, want := range tt.wantStock {
+				if got := f.stock(t, sku); got != want {
+					t.Errorf("stock %s = %+v, want %+v", sku, got, want)
+				}
+			}
+			if n := f.count(t, `SELECT count(*) FROM processed_events WHERE event_id = $1`, created.env.EventID); n != 1 {
+				t.Errorf("inbox rows for the event = %d, want 1", n)
+			}
+			events := f.emitted(t, "o1", created)
+			if len(events) != 1 || events[0].EventType != tt.wantEvent {
+				t.Fatalf("emitted %v, want [%s]", types(events), tt.wantEvent)
+			}
+			if got := dataOf(t, events[0]); !reflect.DeepEqual(got, tt.wantData) {
+				t.Errorf("data = %v, want %v", got, tt.wantData)
+			}
+			if want := "o1#" + tt.wantEvent + "#1"; events[0].IdempotencyKey != want {
+				t.Errorf("idempotencyKey = %s, want %s", events[0].IdempotencyKey, want)
+			}
+		})
+	}
+}
+
+func TestTransitions(t *testing.T) {
+	tests := []struct {
+		name       string
+		next       func(t *testing.T) record
+		wantStatus inventory.Status
+		wantStock  inventory.Stock
+		wantEvent  string
+	}{
+		{
+			name:       "canceled releases",
+			next:       func(t *testing.T) record { return orderCanceled(t, "o1", "PAYMENT_FAILED", line("A", 2)) },
+			wantStatus: inventory.Released,
+			wantStock:  inventory.Stock{SKU: "A", Available: 5},
+			wantEvent:  inventory.StockReleasedEvent,
+		},
+		{
+			name:       "completed commits",
+			next:       func(t *testing.T) record { return orderCompleted(t, "o1", line("A", 2)) },
+			wantStatus: inventory.Committed,
+			wantStock:  inventory.Stock{SKU: "A", Available: 3, Sold: 2},
+			wantEvent:  inventory.StockCommittedEvent,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.setStock(t, "A", 5)
+			created := orderCreated(t, "o1", line("A", 2))
+			f.mustDeliver(t, created)
+			next := tt.next(t)
+			f.mustDeliver(t, next)
+
+			if got := f.status(t, "o1"); got != tt.wantStatus {
+				t.Errorf("status = %s, want %s", got, tt.wantStatus)
+			}
+			if got := f.stock(t, "A"); got != tt.wantStock {
+				t.Errorf("stock = %+v, want %+v", got, tt.wantStock)
+			}
+			events := f.emitted(t, "o1", created, next)
+			if got, want := types(events), []string{inventory.StockReservedEvent, tt.wantEvent}; !reflect.DeepEqual(got, want) {
+				t.Fatalf("emitted %v, want %v", got, want)
+			}
+			wantData := map[string]any{"orderId": "o1", "items": []any{map[string]any{"sku": "A", "qty": 2.0, "unitPrice": 15000.0}}}
+			if got := dataOf(t, events[1]); !reflect.DeepEqual(got, wantData) {
+				t.Errorf("data = %v, want %v", got, wantData)
+			}
+			if n := f.inbox(t); n != 2 {
+				t.Errorf("inbox rows = %d, want 2", n)
+			}
+		})
+	}
+}
+
+// Every event redelivered with the same event id is skipped by the inbox: no state change, no
+// second event.
+func TestRedeliveryChangesNothing(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps func(t *testing.T) []record // the last one is redelivered
+		want  inventory.Stock
+	}{
+		{
+			name:  "OrderCreated",
+			steps: func(t *testing.T) []record { return []record{orderCreated(t, "o1", line("A", 2))} },
+			want:  inventory.Stock{SKU: "A", Available: 3, Reserved: 2},
+		},
+		{
+			name: "OrderCanceled",
+			steps: func(t *testing.T) []record {
+				return []record{orderCreated(t, "o1", line("A", 2)), orderCanceled(t, "o1", "TIMEOUT", line("A", 2))}
+			},
+			want: inventory.Stock{SKU: "A", Available: 5},
+		},
+		{
+			name: "OrderCompleted",
+			steps: func(t *testing.T) []record {
+				return []record{orderCreated(t, "o1", line("A", 2)), orderCompleted(t, "o1", line("A", 2))}
+			},
+			want: inventory.Stock{SKU: "A", Available: 3, Sold: 2},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.setStock(t, "A", 5)
+			steps := tt.steps(t)
+			for _, r := range steps {
+				f.mustDeliver(t, r)
+			}
+			status := f.status(t, "o1")
+			f.mustDeliver(t, steps[len(steps)-1])
+			f.mustDeliver(t, steps[len(steps)-1])
+
+			if got := f.stock(t, "A"); got != tt.want {
+				t.Errorf("stock = %+v, want %+v", got, tt.want)
+			}
+			if got := f.status(t, "o1"); got != status {
+				t.Errorf("status = %s, want %s", got, status)
+			}
+			if got := len(f.emitted(t, "o1")); got != len(steps) {
+				t.Errorf("emitted %d events, want %d", got, len(steps))
+			}
+			if got := f.inbox(t); got != len(steps) {
+				t.Errorf("inbox rows = %d, want %d", got, len(steps))
+			}
+		})
+	}
+}
+
+// An OrderCreated for an order inventory has seen, under a new event id (the producer emitted it
+// twice), is recorded in the inbox and reserves nothing.
+func TestOrderCreatedTwiceUnderNewEventID(t *testing.T) {
+	f := newFixture(t)
+	f.setStock(t, "A", 5)
+	f.mustDeliver(t, orderCreated(t, "o1", line("A", 2)))
+	f.mustDeliver(t, orderCreated(t, "o1", line("A", 2)))
+
+	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Available: 3, Reserved: 2}); got != want {
+		t.Errorf("stock = %+v, want %+v", got, want)
+	}
+	if got := types(f.emitted(t, "o1")); !reflect.DeepEqual(got, []string{inventory.StockReservedEvent}) {
+		t.Errorf("emitted %v, want one StockReserved", got)
+	}
+	if got := f.inbox(t); got != 2 {
+		t.Errorf("inbox rows = %d, want 2", got)
+	}
+}
+
+// Late and out-of-order events never move a terminal reservation and never hold stock for a
+// terminal order (invariant 2).
+func TestLateEventsNeverMoveATerminalState(t *testing.T) {
+	tests := []struct {
+		name       string
+		stock      int64
+		events     func(t *testing.T) []record
+		wantStatus inventory.Status
+		wantStock  inventory.Stock
+		wantEvents []string
+	}{
+		{
+			name:  "cancel after commit",
+			stock: 5,
+			events: func(t *testing.T) []record {
+				return []record{orderCreated(t, "o1", line("A", 2)), orderCompleted(t, "o1", line("A", 2)), orderCanceled(t, "o1", "TIMEOUT", line("A", 2))}
+			},
+			wantStatus: inventory.Committed,
+			wantStock:  inventory.Stock{SKU: "A", Available: 3, Sold: 2},
+			wantEvents: []string{inventory.StockReservedEvent, inventory.StockCommittedEvent},
+		},
+		{
+			name:  "complete after release",
+			stock: 5,
+			events: func(t *testing.T) []record {
+				return []record{orderCreated(t, "o1", line("A", 2)), orderCanceled(t, "o1", "TIMEOUT", line("A", 2)), orderCompleted(t, "o1", line("A", 2))}
+			},
+			wantStatus: inventory.Released,
+			wantStock:  inventory.Stock{SKU: "A", Available: 5},
+			wantEvents: []string{inventory.StockReservedEvent, inventory.StockReleasedEvent},
+		},
+		{
+			name:  "cancel after a failed reservation releases nothing",
+			stock: 1,
+			events: func(t *testing.T) []record {
+				return []record{orderCreated(t, "o1", line("A", 2)), orderCanceled(t, "o1", "OUT_OF_STOCK", line("A", 2))}
+			},
+			wantStatus: inventory.Failed,
+			wantStock:  inventory.Stock{SKU: "A", Available: 1},
+			wantEvents: []string{inventory.StockReservationFailedEvent},
+		},
+		{
+			name:  "complete after a failed reservation sells nothing",
+			stock: 1,
+			events: func(t *testing.T) []record {
+				return []record{orderCreated(t, "o1", line("A", 2)), orderCompleted(t, "o1", line("A", 2))}
+			},
+			wantStatus: inventory.Failed,
+			wantStock:  inventory.Stock{SKU: "A", Available: 1},
+			wantEvents: []string{inventory.StockReservationFailedEvent},
+		},
+		{
+			name:  "created after cancel reserves nothing",
+			stock: 5,
+			events: func(t *testing.T) []record {
+				return []record{orderCanceled(t, "o1", "TIMEOUT", line("A", 2)), orderCreated(t, "o1", line("A", 2))}
+			},
+			wantStatus: inventory.Released,
+			wantStock:  inventory.Stock{SKU: "A", Available: 5},
+			wantEvents: nil,
+		},
+		{
+			name:  "complete without a reservation",
+			stock: 5,
+			events: func(t *testing.T) []record {
+				return []record{orderCompleted(t, "o1", line("A", 2))}
+			},
+			wantStatus: "",
+			wantStock:  inventory.Stock{SKU: "A", Available: 5},
+			wantEvents: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.setStock(t, "A", tt.stock)
+			events := tt.events(t)
+			for _, r := range events {
+				f.mustDeliver(t, r)
+			}
+			if got := f.status(t, "o1"); got != tt.wantStatus {
+				t.Errorf("status = %q, want %q", got, tt.wantStatus)
+			}
+			if got := f.stock(t, "A"); got != tt.wantStock {
+				t.Errorf("stock = %+v, want %+v", got, tt.wantStock)
+			}
+			if got := types(f.emitted(t, "o1")); !slices.Equal(got, tt.wantEvents) {
+				t.Errorf("emitted %v, want %v", got, tt.wantEvents)
+			}
+			if got := f.inbox(t); got != len(events) {
+				t.Errorf("inbox rows = %d, want %d (every event is recorded)", got, len(events))
+			}
+		})
+	}
+}
+
+// Poison is Permanent (so the consumer dead-letters it without retrying) and writes nothing,
+// not even the inbox row.
+func TestPoisonIsPermanentAndWritesNothing(t *testing.T) {
+	mismatch := func(t *testing.T) record {
+		r := orderCreated(t, "o1", line("A", 1))
+		var env map[string]any
+		_ = json.Unmarshal(r.value, &env)
+		env["data"].(map[string]any)["orderId"] = "o2"
+		r.value, _ = json.Marshal(env)
+		return r
+	}
+	unknownType := func(t *testing.T) record {
+		return event(t, "OrderShipped", "o1", map[string]any{"orderId": "o1"})
+	}
+	undecodable := func(t *testing.T) record {
+		r := orderCreated(t, "o1", line("A", 1))
+		r.value = []byte("{not json")
+		return r
+	}
+	tests := []struct {
+		name   string
+		record func(t *testing.T) record
+	}{
+		{name: "data names another order", record: mismatch},
+		{name: "unknown event type", record: unknownType},
+		{name: "undecodable value", record: undecodable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.setStock(t, "A", 5)
+			err := f.deliver(tt.record(t))
+			if !messaging.IsPermanent(err) {
+				t.Fatalf("deliver() error = %v, want a Permanent error", err)
+			}
+			if got := f.inbox(t); got != 0 {
+				t.Errorf("inbox rows = %d, want 0", got)
+			}
+			if got := f.count(t, `SELECT count(*) FROM reservations`); got != 0 {
+				t.Errorf("reservations = %d, want 0", got)
+			}
+			if got := f.stock(t, "A"); got != (inventory.Stock{SKU: "A", Available: 5}) {
+				t.Errorf("stock = %+v, want untouched", got)
+			}
+		})
+	}
+}
+
+func TestRouterHandlesExactlyTheOrderEvents(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	router, err := saga.NewRouter(db, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		eventType string
+		version   int
+		routed    bool
+	}{
+		{eventType: saga.OrderCreated, version: 1, routed: true},
+		{eventType: saga.OrderCanceled, version: 1, routed: true},
+		{eventType: saga.OrderCompleted, version: 1, routed: true},
+		{eventType: saga.OrderCreated, version: 2},
+		{eventType: "StockReserved", version: 1},
+		{eventType: "PaymentFailed", version: 1},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s v%d", tt.eventType, tt.version), func(t *testing.T) {
+			m := &messaging.Message{Envelope: messaging.Envelope{EventID: uuid.NewString(), EventType: tt.eventType, EventVersion: tt.version}}
+			err := router.Dispatch(context.Background(), m)
+			if noRoute := errors.Is(err, messaging.ErrNoRoute); noRoute == tt.routed {
+				t.Errorf("Dispatch() error = %v, want routed %v", err, tt.routed)
+			}
+		})
+	}
+}
+
+// 100 orders race for 10 units of one SKU: exactly 10 win, nothing is oversold, and no handler
+// fails (a deadlock or serialization failure would have to be retried, not leaked).
+func TestConcurrentReservations(t *testing.T) {
+	const orders, available = 100, 10
+	f := newFixture(t)
+	f.setStock(t, "HOT", available)
+	records := make([]record, orders)
+	for i := range records {
+		records[i] = orderCreated(t, fmt.Sprintf("o%03d", i), line("HOT", 1))
+	}
+
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Int32
+		start  = make(chan struct{})
+	)
+	for _, r := range records {
+		wg.Go(func() {
+			<-start
+			if err := f.deliver(r); err != nil {
+				failed.Add(1)
+				t.Errorf("deliver %s: %v", r.key, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d handlers failed", failed.Load())
+	}
+
+	if got, want := f.stock(t, "HOT"), (inventory.Stock{SKU: "HOT", Available: 0, Reserved: available}); got != want {
+		t.Errorf("stock = %+v, want %+v", got, want)
+	}
+	byStatus := map[inventory.Status]int{}
+	rows, err := f.db.Query(`SELECT status, count(*) FROM reservations GROUP BY status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			s inventory.Status
+			n int
+		)
+		if err := rows.Scan(&s, &n); err != nil {
+			t.Fatal(err)
+		}
+		byStatus[s] = n
+	}
+	if want := map[inventory.Status]int{inventory.Reserved: available, inventory.Failed: orders - available}; !reflect.DeepEqual(byStatus, want) {
+		t.Errorf("reservations by status = %v, want %v", byStatus, want)
+	}
+	if got := f.inbox(t); got != orders {
+		t.Errorf("inbox rows = %d, want %d", got, orders)
+	}
+	if got := f.count(t, `SELECT count(*) FROM outbox_seen WHERE type = $1`, inventory.StockReservedEvent); got != available {
+		t.Errorf("StockReserved emitted = %d, want %d", got, available)
+	}
+
+	want := fmt.Sprintf(`
+# HELP inventory_reservations_total Saga decisions on reservations, by outcome (reserved, failed, released, committed, ignored).
+# TYPE inventory_reservations_total counter
+inventory_reservations_total{outcome="committed"} 0
+inventory_reservations_total{outcome="failed"} %d
+inventory_reservations_total{outcome="ignored"} 0
+inventory_reservations_total{outcome="released"} 0
+inventory_reservations_total{outcome="reserved"} %d
+`, orders-available, available)
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "inventory_reservations_total"); err != nil {
+		t.Errorf("metrics: %v", err)
+	}
+}
+
+// Orders that list the same SKUs in opposite orders lock the rows in one (SKU) order, so they
+// never deadlock, and all-or-nothing holds per order.
+func TestConcurrentMultiSKUOrdersDoNotDeadlock(t *testing.T) {
+	const orders = 60
+	f := newFixture(t)
+	f.setStock(t, "A", 40)
+	f.setStock(t, "B", 1000)
+	var wg sync.WaitGroup
+	for i := range orders {
+		items := []item{line("A", 1), line("B", 1)}
+		if i%2 == 1 {
+			items = []item{line("B", 1), line("A", 1)}
+		}
+		r := orderCreated(t, fmt.Sprintf("o%03d", i), items...)
+		wg.Go(func() {
+			if err := f.deliver(r); err != nil {
+				t.Errorf("deliver %s: %v", r.key, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	reserved := f.count(t, `SELECT count(*) FROM reservations WHERE status = 'RESERVED'`)
+	if reserved != 40 {
+		t.Errorf("reserved orders = %d, want 40", reserved)
+	}
+	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Available: 0, Reserved: 40}); got != want {
+		t.Errorf("stock A = %+v, want %+v", got, want)
+	}
+	if got, want := f.stock(t, "B"), (inventory.Stock{SKU: "B", Available: 960, Reserved: 40}); got != want {
+		t.Errorf("stock B = %+v, want %+v (all or nothing: B moves only with A)", got, want)
+	}
+}
+
+// A serialization failure or deadlock rolls the step back and runs it again; one that persists
+// is returned as a retryable (not Permanent) error, so the consumer retries it later.
+func TestTransientConflicts(t *testing.T) {
+	tests := []struct {
+		name       string
+		failures   int
+		wantErr    bool
+		wantStatus inventory.Status
+	}{
+		{name: "one conflict is retried in place", failures: 1, wantStatus: inventory.Reserved},
+		{name: "a lasting conflict is returned, retryable", failures: 1000, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.setStock(t, "A", 5)
+			// A sequence is not transactional: it counts attempts across rollbacks.
+			_, err := f.db.Exec(fmt.Sprintf(`
+				CREATE SEQUENCE attempts;
+				CREATE FUNCTION conflict() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN
+				  IF nextval('attempts') <= %d THEN
+				    RAISE EXCEPTION 'simulated conflict' USING ERRCODE = 'deadlock_detected';
+				  END IF;
+				  RETURN NEW;
+				END $$;
+				CREATE TRIGGER conflict BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION conflict();`, tt.failures))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			err = f.deliver(orderCreated(t, "o1", line("A", 2)))
+			if (err != nil) != tt.wantErr || messaging.IsPermanent(err) {
+				t.Fatalf("deliver() error = %v, wantErr %v (never Permanent)", err, tt.wantErr)
+			}
+			if got := f.status(t, "o1"); got != tt.wantStatus {
+				t.Errorf("status = %q, want %q", got, tt.wantStatus)
+			}
+			wantInbox, wantStock := 1, inventory.Stock{SKU: "A", Available: 3, Reserved: 2}
+			if tt.wantErr {
+				wantInbox, wantStock = 0, inventory.Stock{SKU: "A", Available: 5}
+			}
+			if got := f.inbox(t); got != wantInbox {
+				t.Errorf("inbox rows = %d, want %d", got, wantInbox)
+			}
+			if got := f.stock(t, "A"); got != wantStock {
+				t.Errorf("stock = %+v, want %+v", got, wantStock)
+			}
+		})
+	}
+}
