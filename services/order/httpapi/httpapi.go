@@ -1,0 +1,256 @@
+// Package httpapi serves the order service over HTTP (chi): placing an order (idempotently),
+// reading an order and its saga timeline, streaming its status (Server-Sent Events), and the
+// health and metrics endpoints.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/fault"
+	msghttp "outboxsaga.dev/messaging/httpapi"
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/postgres"
+)
+
+// maxIdempotencyKeyLen bounds the Idempotency-Key header (a UUID needs 36).
+const maxIdempotencyKeyLen = 255
+
+// Orders is what the API needs from the order repository; *postgres.Orders implements it.
+type Orders interface {
+	Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem postgres.Idempotency) (bool, error)
+	ByIdempotencyKey(ctx context.Context, tx *sql.Tx, key string) (uuid.UUID, string, error)
+	Emit(ctx context.Context, tx *sql.Tx, o order.Order, e order.Event, tp messaging.Traceparent) (messaging.Envelope, error)
+	Get(ctx context.Context, id uuid.UUID) (order.Order, error)
+	Timeline(ctx context.Context, id uuid.UUID) ([]order.TimelineEntry, error)
+}
+
+// Watcher wakes a status stream when its order's status may have changed;
+// *postgres.StatusListener implements it.
+type Watcher interface {
+	Subscribe(id uuid.UUID) (<-chan struct{}, func())
+}
+
+// Config is what the API is built from.
+type Config struct {
+	DB      *sql.DB // transactions of POST /orders
+	Orders  Orders
+	Watcher Watcher
+	// Deadline is how long a new order's saga may take before it is canceled with TIMEOUT.
+	Deadline time.Duration
+	Log      zerolog.Logger
+	// Registry takes the API's metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	// Checks are the readiness probes of /readyz.
+	Checks []msghttp.Check
+}
+
+// NewRouter returns the service's routes. It returns the chi router so that app can mount more
+// (the operator endpoints).
+func NewRouter(cfg Config) (chi.Router, error) {
+	created := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orders_created_total",
+		Help: "Orders placed (an idempotent replay of a request is not counted again).",
+	})
+	if err := cfg.Registry.Register(created); err != nil {
+		return nil, fmt.Errorf("register http metrics: %w", err)
+	}
+	h := &handler{db: cfg.DB, orders: cfg.Orders, watcher: cfg.Watcher, deadline: cfg.Deadline, log: cfg.Log, created: created}
+	r := chi.NewRouter()
+	r.NotFound(msghttp.NotFound(cfg.Log))
+	r.MethodNotAllowed(msghttp.MethodNotAllowed(cfg.Log))
+	msghttp.MountHealth(r, cfg.Registry, cfg.Checks...)
+	r.Post("/orders", h.create)
+	r.Get("/orders/{id}", h.get)
+	r.Get("/orders/{id}/events", h.events)
+	r.Get("/orders/{id}/stream", h.stream)
+	return r, nil
+}
+
+type handler struct {
+	db       *sql.DB
+	orders   Orders
+	watcher  Watcher
+	deadline time.Duration
+	log      zerolog.Logger
+	created  prometheus.Counter
+}
+
+// createRequest is the body of POST /orders.
+type createRequest struct {
+	CustomerID   string       `json:"customerId"`
+	Currency     string       `json:"currency"`
+	PaymentToken string       `json:"paymentToken"`
+	Items        []order.Item `json:"items"`
+}
+
+// hash identifies the request's content whatever its formatting or field order: re-encoding the
+// decoded struct is canonical.
+func (req createRequest) hash() string {
+	canonical, _ := json.Marshal(req) // plain strings and numbers: cannot fail
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+// createdView is the answer of POST /orders.
+type createdView struct {
+	OrderID string `json:"orderId"`
+	Status  string `json:"status"`
+}
+
+// orderView is the JSON of an order (GET /orders/{id} and the status stream).
+type orderView struct {
+	OrderID    string       `json:"orderId"`
+	Status     string       `json:"status"`
+	Reason     string       `json:"reason"`
+	CustomerID string       `json:"customerId"`
+	Items      []order.Item `json:"items"`
+	Amount     int64        `json:"amount"`
+	Currency   string       `json:"currency"`
+	CreatedAt  time.Time    `json:"createdAt"`
+	UpdatedAt  time.Time    `json:"updatedAt"`
+}
+
+func viewOf(o order.Order) orderView {
+	return orderView{
+		OrderID:    o.ID.String(),
+		Status:     string(o.Status),
+		Reason:     string(o.Reason),
+		CustomerID: o.CustomerID,
+		Items:      o.Items,
+		Amount:     o.Amount,
+		Currency:   o.Currency,
+		CreatedAt:  o.CreatedAt,
+		UpdatedAt:  o.UpdatedAt,
+	}
+}
+
+// create places an order: the order, its items, its timeline entry and OrderCreated commit in
+// one transaction. With an Idempotency-Key, a retry of the same request answers the order placed
+// first (the same 202 body) and writes nothing; the same key with another request is a conflict.
+func (h *handler) create(w http.ResponseWriter, r *http.Request) {
+	var req createRequest
+	if err := msghttp.DecodeJSON(w, r, &req); err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKeyLen {
+		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "Idempotency-Key must be at most %d bytes", maxIdempotencyKeyLen))
+		return
+	}
+	o, e, err := order.New(uuid.New(), order.Draft{
+		CustomerID:   req.CustomerID,
+		Currency:     req.Currency,
+		PaymentToken: req.PaymentToken,
+		Items:        req.Items,
+	}, time.Now().UTC(), h.deadline)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	tp := requestTrace(r)
+	o.TraceID = tp.TraceID()
+	id, err := h.place(r.Context(), o, e, tp, postgres.Idempotency{Key: key, RequestHash: req.hash()})
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	if id == o.ID {
+		h.created.Inc()
+		h.log.Info().Str("orderId", id.String()).Str("traceId", o.TraceID).Int64("amount", o.Amount).
+			Str("currency", o.Currency).Msg("order placed")
+	}
+	w.Header().Set("Location", "/orders/"+id.String())
+	msghttp.WriteJSON(w, http.StatusAccepted, createdView{OrderID: id.String(), Status: string(order.Pending)})
+}
+
+// place stores o and emits e in one transaction and returns o's id, or, when idem's key was used
+// before for the same request, the id of that order (and writes nothing).
+func (h *handler) place(ctx context.Context, o order.Order, e order.Event, tp messaging.Traceparent, idem postgres.Idempotency) (uuid.UUID, error) {
+	id := o.ID
+	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
+		inserted, err := h.orders.Insert(ctx, tx, o, idem)
+		if err != nil {
+			return err
+		}
+		if inserted {
+			_, err := h.orders.Emit(ctx, tx, o, e, tp)
+			return err
+		}
+		// Insert waited for a concurrent first use of the key to commit, so the order is there.
+		prev, prevHash, err := h.orders.ByIdempotencyKey(ctx, tx, idem.Key)
+		if err != nil {
+			return err
+		}
+		if prevHash != idem.RequestHash {
+			return fault.Errorf(fault.Conflict,
+				"Idempotency-Key %q was already used for a different request (order %s); send a new key for a new order", idem.Key, prev)
+		}
+		id = prev
+		return nil
+	})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("place order: %w", err)
+	}
+	return id, nil
+}
+
+// requestTrace continues the caller's trace (the traceparent header) or starts one.
+func requestTrace(r *http.Request) messaging.Traceparent {
+	if tp, err := messaging.ParseTraceparent(r.Header.Get("traceparent")); err == nil {
+		return tp.Child()
+	}
+	return messaging.NewTraceparent()
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	o, err := h.orders.Get(r.Context(), id)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	msghttp.WriteJSON(w, http.StatusOK, viewOf(o))
+}
+
+func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	timeline, err := h.orders.Timeline(r.Context(), id)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	msghttp.WriteJSON(w, http.StatusOK, timeline)
+}
+
+// pathID returns the {id} of the path; one that is no UUID names no order (404).
+func pathID(r *http.Request) (uuid.UUID, error) {
+	raw := chi.URLParam(r, "id")
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		return uuid.Nil, fault.Errorf(fault.NotFound, "order %q not found", raw)
+	}
+	return id, nil
+}

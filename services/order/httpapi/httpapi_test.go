@@ -1,0 +1,509 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	msghttp "outboxsaga.dev/messaging/httpapi"
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/httpapi"
+	"outboxsaga.dev/order/postgres"
+	"outboxsaga.dev/schemas"
+)
+
+const validBody = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":2,"unitPrice":15000},{"sku":"B200","qty":1,"unitPrice":9000}]}`
+
+// api is one test's server over a fresh, migrated database.
+type api struct {
+	t      *testing.T
+	db     *sql.DB
+	orders *postgres.Orders
+	srv    *httptest.Server
+}
+
+func newAPI(t *testing.T) *api {
+	t.Helper()
+	db := pgtest.MustOpenTestDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := postgres.Migrate(ctx, db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	// A copy of every outbox INSERT, i.e. of what Debezium would read from the WAL.
+	_, err := db.ExecContext(ctx, `
+		CREATE TABLE outbox_seen (LIKE outbox);
+		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN INSERT INTO outbox_seen SELECT NEW.*; RETURN NEW; END $$;
+		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
+	if err != nil {
+		t.Fatalf("create outbox_seen: %v", err)
+	}
+	listener, err := postgres.NewStatusListener(dsn(t, db), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = listener.Run(ctx) }()
+	orders := postgres.NewOrders(db)
+	router, err := httpapi.NewRouter(httpapi.Config{
+		DB: db, Orders: orders, Watcher: listener, Deadline: 30 * time.Second,
+		Log: zerolog.Nop(), Registry: prometheus.NewRegistry(),
+		Checks: []msghttp.Check{{Name: "postgres", Probe: db.PingContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(router)
+	t.Cleanup(srv.Close)
+	return &api{t: t, db: db, orders: orders, srv: srv}
+}
+
+// dsn rebuilds the connection string of a pgtest database (pgtest hands out only the pool).
+func dsn(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	admin := os.Getenv("PG_ADMIN_URL")
+	if admin == "" {
+		admin = pgtest.DefaultAdminURL
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// do sends a request and returns the status, headers and body.
+func (a *api) do(method, path, body string, headers map[string]string) (int, http.Header, string) {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := a.srv.Client().Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return res.StatusCode, res.Header, string(b)
+}
+
+// create posts body and returns the new order id, failing unless the answer is 202.
+func (a *api) create(body string, headers map[string]string) string {
+	a.t.Helper()
+	status, h, resp := a.do(http.MethodPost, "/orders", body, headers)
+	if status != http.StatusAccepted {
+		a.t.Fatalf("POST /orders = %d %s, want 202", status, resp)
+	}
+	var got struct{ OrderID, Status string }
+	if err := json.Unmarshal([]byte(resp), &got); err != nil {
+		a.t.Fatal(err)
+	}
+	if got.Status != "PENDING" || h.Get("Location") != "/orders/"+got.OrderID {
+		a.t.Fatalf("POST /orders answered %s with Location %q", resp, h.Get("Location"))
+	}
+	return got.OrderID
+}
+
+func (a *api) count(query string, args ...any) int {
+	a.t.Helper()
+	var n int
+	if err := a.db.QueryRow(query, args...).Scan(&n); err != nil {
+		a.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// written counts what requests wrote: orders, items, timeline rows, outbox rows.
+func (a *api) written() [4]int {
+	a.t.Helper()
+	return [4]int{
+		a.count(`SELECT count(*) FROM orders`),
+		a.count(`SELECT count(*) FROM order_items`),
+		a.count(`SELECT count(*) FROM order_timeline`),
+		a.count(`SELECT count(*) FROM outbox_seen`),
+	}
+}
+
+func TestCreateOrder(t *testing.T) {
+	a := newAPI(t)
+	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	id := a.create(validBody, map[string]string{"traceparent": caller})
+
+	status, _, body := a.do(http.MethodGet, "/orders/"+id, "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /orders/%s = %d %s", id, status, body)
+	}
+	var got struct {
+		OrderID, Status, Reason, CustomerID, Currency string
+		Items                                         []order.Item
+		Amount                                        int64
+		CreatedAt, UpdatedAt                          time.Time
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	wantItems := []order.Item{{SKU: "A100", Qty: 2, UnitPrice: 15000}, {SKU: "B200", Qty: 1, UnitPrice: 9000}}
+	if got.OrderID != id || got.Status != "PENDING" || got.Reason != "" || got.CustomerID != "U1" || got.Currency != "KRW" ||
+		got.Amount != 39000 || fmt.Sprint(got.Items) != fmt.Sprint(wantItems) || got.CreatedAt.IsZero() || !got.UpdatedAt.Equal(got.CreatedAt) {
+		t.Fatalf("GET /orders/%s = %s", id, body)
+	}
+	for _, field := range []string{`"orderId"`, `"status"`, `"reason"`, `"customerId"`, `"items"`, `"amount"`, `"currency"`, `"createdAt"`, `"updatedAt"`} {
+		if !strings.Contains(body, field) {
+			t.Errorf("GET /orders/{id} has no %s: %s", field, body)
+		}
+	}
+	if strings.Contains(body, "tok_ok") {
+		t.Errorf("GET /orders/{id} exposes the payment token: %s", body)
+	}
+
+	// The event left through the outbox, schema-valid, in the caller's trace.
+	var (
+		aggregateID, traceparent string
+		payload                  []byte
+	)
+	err := a.db.QueryRow(`SELECT aggregateid, traceparent, payload FROM outbox_seen WHERE type = 'OrderCreated'`).
+		Scan(&aggregateID, &traceparent, &payload)
+	if err != nil {
+		t.Fatalf("read OrderCreated from the outbox: %v", err)
+	}
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate("OrderCreated", 1, payload); err != nil {
+		t.Fatalf("OrderCreated does not match its schema: %v\n%s", err, payload)
+	}
+	tp, err := messaging.ParseTraceparent(traceparent)
+	if err != nil || aggregateID != id || tp.TraceID() != "4bf92f3577b34da6a3ce929d0e0e4736" || tp.String() == caller {
+		t.Fatalf("outbox row: aggregate %s, traceparent %s; want %s in the caller's trace, a new span", aggregateID, traceparent, id)
+	}
+	var e messaging.Envelope
+	if err := json.Unmarshal(payload, &e); err != nil {
+		t.Fatal(err)
+	}
+	var data order.CreatedData
+	if err := json.Unmarshal(e.Data, &data); err != nil || data.Amount != 39000 || data.PaymentToken != "tok_ok" || data.OrderID != id {
+		t.Fatalf("OrderCreated data = %s", e.Data)
+	}
+
+	status, _, body = a.do(http.MethodGet, "/orders/"+id+"/events", "", nil)
+	var timeline []order.TimelineEntry
+	if err := json.Unmarshal([]byte(body), &timeline); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /orders/%s/events = %d %s", id, status, body)
+	}
+	if len(timeline) != 1 || timeline[0].EventType != "OrderCreated" || timeline[0].EventID != e.EventID ||
+		timeline[0].Source != "order-service" || timeline[0].RecordedAt.IsZero() || string(timeline[0].Data) == "" {
+		t.Fatalf("timeline = %s", body)
+	}
+}
+
+func TestCreateWithoutTraceparentStartsATrace(t *testing.T) {
+	a := newAPI(t)
+	for _, tp := range []string{"", "garbage"} {
+		id := a.create(validBody, map[string]string{"traceparent": tp})
+		var traceID string
+		if err := a.db.QueryRow(`SELECT trace_id FROM orders WHERE id = $1`, id).Scan(&traceID); err != nil || len(traceID) != 32 {
+			t.Fatalf("trace id %q, %v; want a new one", traceID, err)
+		}
+	}
+}
+
+func TestCreateIdempotent(t *testing.T) {
+	a := newAPI(t)
+	key := map[string]string{"Idempotency-Key": "checkout-42"}
+	id := a.create(validBody, key)
+	before := a.written()
+
+	// The same request again, formatted differently, answers the same order and writes nothing.
+	reformatted := `{ "items": [{"unitPrice": 15000, "qty": 2, "sku": "A100"}, {"sku":"B200","qty":1,"unitPrice":9000}],
+		"paymentToken": "tok_ok", "currency": "KRW", "customerId": "U1" }`
+	for _, body := range []string{validBody, reformatted} {
+		if again := a.create(body, key); again != id {
+			t.Fatalf("replay answered order %s, want %s", again, id)
+		}
+	}
+	if after := a.written(); after != before {
+		t.Fatalf("replays wrote: (orders, items, timeline, outbox) %v → %v", before, after)
+	}
+
+	// The same key with another request is refused, and writes nothing.
+	other := strings.Replace(validBody, `"qty":2`, `"qty":3`, 1)
+	status, _, body := a.do(http.MethodPost, "/orders", other, key)
+	if status != http.StatusConflict || !strings.Contains(body, `"code":"conflict"`) || !strings.Contains(body, "checkout-42") {
+		t.Fatalf("same key, other body = %d %s; want 409 conflict naming the key", status, body)
+	}
+	if after := a.written(); after != before {
+		t.Fatalf("a conflicting request wrote: %v → %v", before, after)
+	}
+
+	// Without a key every request is a new order.
+	if a.create(validBody, nil) == a.create(validBody, nil) {
+		t.Fatal("two requests without a key answered the same order")
+	}
+}
+
+func TestCreateIdempotentConcurrently(t *testing.T) {
+	a := newAPI(t)
+	const racers = 10
+	ids := make([]string, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/orders", strings.NewReader(validBody))
+			req.Header.Set("Idempotency-Key", "race")
+			res, err := a.srv.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer res.Body.Close()
+			var got struct{ OrderID string }
+			_ = json.NewDecoder(res.Body).Decode(&got)
+			if res.StatusCode != http.StatusAccepted {
+				t.Errorf("racer %d: %d", i, res.StatusCode)
+			}
+			ids[i] = got.OrderID
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("racers got different orders: %v", ids)
+		}
+	}
+	if got := a.written(); got != [4]int{1, 2, 1, 1} {
+		t.Fatalf("(orders, items, timeline, outbox) = %v, want [1 2 1 1]", got)
+	}
+}
+
+func TestCreateRejected(t *testing.T) {
+	a := newAPI(t)
+	with := func(old, new string) string { return strings.Replace(validBody, old, new, 1) }
+	items := func(n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = `{"sku":"A","qty":1,"unitPrice":1}`
+		}
+		return `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[` + strings.Join(parts, ",") + `]}`
+	}
+	tests := []struct {
+		name       string
+		body       string
+		headers    map[string]string
+		wantStatus int
+		wantCode   string
+		wantMsg    string
+	}{
+		{name: "empty body", body: "", wantStatus: 400, wantCode: "invalid", wantMsg: "empty"},
+		{name: "malformed", body: `{"customerId":`, wantStatus: 400, wantCode: "invalid", wantMsg: "malformed JSON"},
+		{name: "not an object", body: `[1]`, wantStatus: 400, wantCode: "invalid"},
+		{name: "unknown field", body: with(`"customerId"`, `"coupon":"X","customerId"`), wantStatus: 400, wantCode: "invalid", wantMsg: `unknown field "coupon"`},
+		{name: "wrong type", body: with(`"qty":2`, `"qty":"2"`), wantStatus: 400, wantCode: "invalid", wantMsg: "qty"},
+		{name: "fractional qty", body: with(`"qty":2`, `"qty":1.5`), wantStatus: 400, wantCode: "invalid", wantMsg: "qty"},
+		{name: "trailing data", body: validBody + `{}`, wantStatus: 400, wantCode: "invalid", wantMsg: "single JSON object"},
+		{name: "too large", body: with(`"U1"`, `"`+strings.Repeat("x", msghttp.MaxBodyBytes)+`"`), wantStatus: 413, wantCode: "too_large"},
+		{name: "no customer", body: with(`"customerId":"U1"`, `"customerId":""`), wantStatus: 400, wantCode: "invalid", wantMsg: "customerId is required"},
+		{name: "bad currency", body: with(`"KRW"`, `"krw"`), wantStatus: 400, wantCode: "invalid", wantMsg: "currency must be 3 uppercase letters"},
+		{name: "no token", body: with(`"tok_ok"`, `""`), wantStatus: 400, wantCode: "invalid", wantMsg: "paymentToken is required"},
+		{name: "no items", body: items(0), wantStatus: 400, wantCode: "invalid", wantMsg: "items must hold at least 1 item"},
+		{name: "101 items", body: items(101), wantStatus: 400, wantCode: "invalid", wantMsg: "items must hold at most 100 items"},
+		{name: "empty sku", body: with(`"B200"`, `""`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[1].sku is required"},
+		{name: "zero qty", body: with(`"qty":2`, `"qty":0`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[0].qty must be at least 1"},
+		{name: "negative price", body: with(`"unitPrice":9000`, `"unitPrice":-1`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[1].unitPrice must not be negative"},
+		{name: "overflowing total", body: with(`"unitPrice":15000`, `"unitPrice":9223372036854775807`), wantStatus: 400, wantCode: "invalid", wantMsg: "too large"},
+		{name: "long idempotency key", body: validBody, headers: map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, wantStatus: 400, wantCode: "invalid", wantMsg: "Idempotency-Key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, h, body := a.do(http.MethodPost, "/orders", tt.body, tt.headers)
+			var got struct{ Error, Code string }
+			if err := json.Unmarshal([]byte(body), &got); err != nil || h.Get("Content-Type") != "application/json" {
+				t.Fatalf("error body %q (%s) is not the JSON error shape", body, h.Get("Content-Type"))
+			}
+			if status != tt.wantStatus || got.Code != tt.wantCode || !strings.Contains(got.Error, tt.wantMsg) {
+				t.Fatalf("POST /orders = %d %s; want %d %s containing %q", status, body, tt.wantStatus, tt.wantCode, tt.wantMsg)
+			}
+		})
+	}
+	if got := a.written(); got != [4]int{} {
+		t.Fatalf("rejected requests wrote (orders, items, timeline, outbox) = %v", got)
+	}
+}
+
+func TestReadNotFound(t *testing.T) {
+	a := newAPI(t)
+	tests := []struct {
+		name, method, path string
+		wantStatus         int
+		wantCode           string
+	}{
+		{name: "unknown order", method: http.MethodGet, path: "/orders/" + uuid.NewString(), wantStatus: 404, wantCode: "not_found"},
+		{name: "not a uuid", method: http.MethodGet, path: "/orders/42", wantStatus: 404, wantCode: "not_found"},
+		{name: "uuid without dashes", method: http.MethodGet, path: "/orders/" + strings.ReplaceAll(uuid.NewString(), "-", ""), wantStatus: 404, wantCode: "not_found"},
+		{name: "events of unknown order", method: http.MethodGet, path: "/orders/" + uuid.NewString() + "/events", wantStatus: 404, wantCode: "not_found"},
+		{name: "events, not a uuid", method: http.MethodGet, path: "/orders/x/events", wantStatus: 404, wantCode: "not_found"},
+		{name: "stream of unknown order", method: http.MethodGet, path: "/orders/" + uuid.NewString() + "/stream", wantStatus: 404, wantCode: "not_found"},
+		{name: "unknown route", method: http.MethodGet, path: "/nope", wantStatus: 404, wantCode: "not_found"},
+		{name: "wrong method", method: http.MethodDelete, path: "/orders/" + uuid.NewString(), wantStatus: 405, wantCode: "method_not_allowed"},
+		{name: "list orders is no route", method: http.MethodGet, path: "/orders", wantStatus: 405, wantCode: "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := a.do(tt.method, tt.path, "", nil)
+			var got struct{ Error, Code string }
+			if err := json.Unmarshal([]byte(body), &got); err != nil || status != tt.wantStatus || got.Code != tt.wantCode || got.Error == "" {
+				t.Fatalf("%s %s = %d %s; want %d %s", tt.method, tt.path, status, body, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	a := newAPI(t)
+	a.create(validBody, nil)
+	tests := []struct {
+		path     string
+		wantBody string
+	}{
+		{path: "/healthz", wantBody: `"ok"`},
+		{path: "/readyz", wantBody: `"ready"`},
+		{path: "/metrics", wantBody: "orders_created_total 1"},
+	}
+	for _, tt := range tests {
+		status, _, body := a.do(http.MethodGet, tt.path, "", nil)
+		if status != http.StatusOK || !strings.Contains(body, tt.wantBody) {
+			t.Errorf("GET %s = %d, want 200 containing %q:\n%s", tt.path, status, tt.wantBody, body)
+		}
+	}
+}
+
+// sse reads Server-Sent Events from a stream.
+type sse struct {
+	t   *testing.T
+	res *http.Response
+	r   *bufio.Reader
+}
+
+func (a *api) openStream(id string) *sse {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	a.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.srv.URL+"/orders/"+id+"/stream", nil)
+	res, err := a.srv.Client().Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		a.t.Fatalf("stream = %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	return &sse{t: a.t, res: res, r: bufio.NewReader(res.Body)}
+}
+
+// next returns the next event's name and data, or io.EOF when the server ended the stream.
+func (s *sse) next() (string, string, error) {
+	var name, data string
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			return "", "", err
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "" && name != "":
+			return name, data, nil
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = strings.TrimPrefix(line, "data: ")
+		}
+	}
+}
+
+func (s *sse) wantStatus(want string) {
+	s.t.Helper()
+	name, data, err := s.next()
+	if err != nil || name != "status" || !strings.Contains(data, `"status":"`+want+`"`) {
+		s.t.Fatalf("next event = %q %s, %v; want status %s", name, data, err, want)
+	}
+}
+
+func (s *sse) wantEnd() {
+	s.t.Helper()
+	if name, data, err := s.next(); err != io.EOF {
+		s.t.Fatalf("after the terminal status: %q %s, %v; want the stream to end", name, data, err)
+	}
+}
+
+func TestStream(t *testing.T) {
+	a := newAPI(t)
+	id := a.create(validBody, nil)
+	s := a.openStream(id)
+	s.wantStatus("PENDING")
+
+	// The saga completes the order while the stream is open.
+	complete := func() {
+		err := msgpg.WithTx(context.Background(), a.db, func(tx *sql.Tx) error {
+			_, err := a.orders.Update(context.Background(), tx, uuid.MustParse(id), func(o *order.Order) error {
+				o.Complete(time.Now())
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	// The listener may still be connecting: keep the change coming until it is seen. A second
+	// Complete is a no-op on the now terminal order.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	defer func() { close(stop); wg.Wait() }()
+	wg.Go(func() {
+		for {
+			complete()
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	})
+	s.wantStatus("COMPLETED")
+	s.wantEnd()
+
+	// A stream of an order that has ended sends its status and ends at once.
+	s = a.openStream(id)
+	s.wantStatus("COMPLETED")
+	s.wantEnd()
+}

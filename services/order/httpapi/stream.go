@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	msghttp "outboxsaga.dev/messaging/httpapi"
+	"outboxsaga.dev/order"
+)
+
+// keepAlive is how often an idle stream sends an SSE comment, so that proxies and clients do
+// not take a quiet stream for a dead one.
+const keepAlive = 15 * time.Second
+
+// stream answers GET /orders/{id}/stream with Server-Sent Events: `event: status` with the
+// order's JSON at once, then again on each status change; the stream ends when the order is
+// terminal or the client leaves.
+//
+// Changes arrive by Postgres LISTEN/NOTIFY (the Watcher): the transaction that changes a status
+// also runs pg_notify, so a stream reads the row only when something happened, whatever the
+// number of open streams, and sees a change as soon as it commits. Polling every stream's row
+// would cost a query per stream per interval and add up to an interval of delay.
+func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	// Subscribe before the first read, so a change committed in between still wakes us.
+	wake, stop := h.watcher.Subscribe(id)
+	defer stop()
+	o, err := h.orders.Get(r.Context(), id)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+
+	rc := http.NewResponseController(w)
+	// The server's write timeout is for ordinary requests; a stream lives as long as the saga.
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: pass events through unbuffered
+	w.WriteHeader(http.StatusOK)
+	log := h.log.With().Str("orderId", id.String()).Logger()
+	if err := sendStatus(w, rc, o); err != nil {
+		return
+	}
+
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for !o.Status.Terminal() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+		case <-wake:
+			now, err := h.orders.Get(r.Context(), id)
+			if err != nil {
+				if r.Context().Err() == nil {
+					log.Error().Err(err).Msg("status stream: read order")
+				}
+				return
+			}
+			if now.Status == o.Status {
+				continue
+			}
+			o = now
+			if err := sendStatus(w, rc, o); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// sendStatus writes one `status` event with o's JSON and flushes it to the client.
+func sendStatus(w io.Writer, rc *http.ResponseController, o order.Order) error {
+	data, err := json.Marshal(viewOf(o))
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "event: status\ndata: %s\n\n", data); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
