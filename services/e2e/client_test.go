@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// urls of the running services; overridable like the services' own addresses.
+type urls struct{ order, inventory, payment, gateway string }
+
+func stackURLs() urls {
+	return urls{
+		order:     env("ORDER_URL", "http://127.0.0.1:8080"),
+		inventory: env("INVENTORY_URL", "http://127.0.0.1:8081"),
+		payment:   env("PAYMENT_URL", "http://127.0.0.1:8082"),
+		gateway:   env("GATEWAY_URL", "http://127.0.0.1:8089"),
+	}
+}
+
+// call sends a JSON request and decodes a JSON answer into out (if non-nil); it
+// returns the status and the raw body.
+func call(tb testing.TB, method, url string, body any, headers map[string]string, out any) (int, []byte) {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v (is the pipeline up? run: make up)", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			tb.Fatalf("%s %s: decode %s: %v", method, url, raw, err)
+		}
+	}
+	return resp.StatusCode, raw
+}
+
+type item struct {
+	SKU       string `json:"sku"`
+	Qty       int    `json:"qty"`
+	UnitPrice int64  `json:"unitPrice"`
+}
+
+type orderRequest struct {
+	CustomerID   string `json:"customerId"`
+	Currency     string `json:"currency"`
+	PaymentToken string `json:"paymentToken"`
+	Items        []item `json:"items"`
+}
+
+type order struct {
+	OrderID    string `json:"orderId"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	CustomerID string `json:"customerId"`
+	Items      []item `json:"items"`
+	Amount     int64  `json:"amount"`
+	Currency   string `json:"currency"`
+}
+
+type stock struct {
+	SKU       string `json:"sku"`
+	Available int64  `json:"available"`
+	Reserved  int64  `json:"reserved"`
+	Sold      int64  `json:"sold"`
+}
+
+type charge struct {
+	ChargeID       string `json:"chargeId"`
+	OrderID        string `json:"orderId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	Amount         int64  `json:"amount"`
+	Status         string `json:"status"`
+}
+
+type payment struct {
+	OrderID string `json:"orderId"`
+	Status  string `json:"status"`
+	Amount  int64  `json:"amount"`
+	PgTxnID string `json:"pgTxnId"`
+	Reason  string `json:"reason"`
+}
+
+// newSKU returns a SKU no other test (or earlier run) uses, stocked with available units.
+func newSKU(tb testing.TB, u urls, available int64) string {
+	tb.Helper()
+	sku := "T-" + strings.ToUpper(uuid.NewString()[:8])
+	var s stock
+	if code, raw := call(tb, http.MethodPut, u.inventory+"/stock/"+sku, map[string]int64{"available": available}, adminHeader(), &s); code != http.StatusOK {
+		tb.Fatalf("PUT /stock/%s: %d %s", sku, code, raw)
+	}
+	return sku
+}
+
+func adminHeader() map[string]string {
+	if t := os.Getenv("ADMIN_TOKEN"); t != "" {
+		return map[string]string{"Authorization": "Bearer " + t}
+	}
+	return nil
+}
+
+func placeOrder(tb testing.TB, u urls, token string, items ...item) string {
+	tb.Helper()
+	var got struct {
+		OrderID string `json:"orderId"`
+		Status  string `json:"status"`
+	}
+	req := orderRequest{CustomerID: "U-e2e", Currency: "KRW", PaymentToken: token, Items: items}
+	code, raw := call(tb, http.MethodPost, u.order+"/orders", req, nil, &got)
+	if code != http.StatusAccepted || got.Status != "PENDING" || got.OrderID == "" {
+		tb.Fatalf("POST /orders: %d %s", code, raw)
+	}
+	return got.OrderID
+}
+
+func getOrder(tb testing.TB, u urls, id string) order {
+	tb.Helper()
+	var o order
+	if code, raw := call(tb, http.MethodGet, u.order+"/orders/"+id, nil, nil, &o); code != http.StatusOK {
+		tb.Fatalf("GET /orders/%s: %d %s", id, code, raw)
+	}
+	return o
+}
+
+func getStock(tb testing.TB, u urls, sku string) stock {
+	tb.Helper()
+	var s stock
+	if code, raw := call(tb, http.MethodGet, u.inventory+"/stock/"+sku, nil, nil, &s); code != http.StatusOK {
+		tb.Fatalf("GET /stock/%s: %d %s", sku, code, raw)
+	}
+	return s
+}
+
+func charges(tb testing.TB, u urls, orderID string) []charge {
+	tb.Helper()
+	var cs []charge
+	if code, raw := call(tb, http.MethodGet, u.gateway+"/charges?orderId="+orderID, nil, nil, &cs); code != http.StatusOK {
+		tb.Fatalf("GET /charges: %d %s", code, raw)
+	}
+	return cs
+}
+
+// eventually polls cond every 100 ms until it returns "" (met) or the timeout passes;
+// then it fails with cond's last description of what is still missing.
+func eventually(tb testing.TB, timeout time.Duration, cond func() string) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := cond()
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %s: %s", timeout, missing)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitTerminal waits until the order is COMPLETED or CANCELED and returns it.
+func waitTerminal(tb testing.TB, u urls, id string, timeout time.Duration) order {
+	tb.Helper()
+	var o order
+	eventually(tb, timeout, func() string {
+		o = getOrder(tb, u, id)
+		if o.Status == "COMPLETED" || o.Status == "CANCELED" {
+			return ""
+		}
+		return fmt.Sprintf("order %s is still %s", id, o.Status)
+	})
+	return o
+}
+
+// waitStock waits until the SKU's figures are exactly want.
+func waitStock(tb testing.TB, u urls, want stock, timeout time.Duration) {
+	tb.Helper()
+	eventually(tb, timeout, func() string {
+		got := getStock(tb, u, want.SKU)
+		if got != want {
+			return fmt.Sprintf("stock %+v, want %+v", got, want)
+		}
+		return ""
+	})
+}
