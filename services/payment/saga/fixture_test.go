@@ -1,0 +1,249 @@
+package saga
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/gatewaysim"
+	simhttp "outboxsaga.dev/gatewaysim/httpapi"
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/fault"
+	"outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/payment"
+	"outboxsaga.dev/payment/gatewayhttp"
+	"outboxsaga.dev/payment/postgres"
+	"outboxsaga.dev/schemas"
+)
+
+// fixture is a migrated test database, the gateway simulator in-process behind switches that
+// make it fail, and the saga steps wired to both.
+type fixture struct {
+	db        *sql.DB
+	h         *Handlers
+	ledger    *gatewaysim.Ledger
+	validator *schemas.Validator
+	// chargesDown and voidsDown make the gateway answer 503 (recording nothing).
+	chargesDown atomic.Bool
+	voidsDown   atomic.Bool
+	offset      atomic.Int64
+}
+
+// options tune the simulator and the gateway client of a fixture.
+type options struct {
+	simDelay       time.Duration // how long tok_timeout holds a charge
+	clientTimeout  time.Duration
+	clientAttempts int
+}
+
+func newFixture(t *testing.T, o options) *fixture {
+	t.Helper()
+	f := &fixture{db: pgtest.MustOpenTestDB(t)}
+	ctx := context.Background()
+	if err := postgres.Migrate(ctx, f.db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	// Outbox rows are deleted in their own transaction; this copy is what Debezium would read.
+	_, err := f.db.ExecContext(ctx, `
+		CREATE TABLE outbox_seen (seq bigserial PRIMARY KEY, aggregateid text, type text, payload jsonb, traceparent text);
+		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				INSERT INTO outbox_seen (aggregateid, type, payload, traceparent)
+				VALUES (NEW.aggregateid, NEW.type, NEW.payload, NEW.traceparent);
+				RETURN NEW;
+			END $$;
+		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
+	if err != nil {
+		t.Fatalf("create outbox_seen: %v", err)
+	}
+
+	f.ledger = gatewaysim.NewLedger(gatewaysim.Config{TimeoutDelay: cmpOr(o.simDelay, time.Second), FlakyFailures: 2})
+	sim, err := simhttp.NewHandler(f.ledger, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.URL.Path == "/charges" && f.chargesDown.Load()) || (r.URL.Path == "/charges/void" && f.voidsDown.Load()) {
+			http.Error(w, `{"error":"down","code":"GATEWAY_UNAVAILABLE"}`, http.StatusServiceUnavailable)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	reg := prometheus.NewRegistry()
+	gw, err := gatewayhttp.New(gatewayhttp.Config{
+		URL:      srv.URL,
+		Timeout:  cmpOr(o.clientTimeout, 2*time.Second),
+		Attempts: cmpOr(o.clientAttempts, 4),
+		Backoff:  5 * time.Millisecond,
+	}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h, err = New(f.db, gw, zerolog.New(zerolog.NewTestWriter(t)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.validator, err = schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func cmpOr[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}
+
+var items = []map[string]any{{"sku": "A100", "qty": 1, "unitPrice": 39000}}
+
+// message builds a raw Kafka message as the consumer hands it to its chain: value, key, headers,
+// and the traceparent parsed from the headers; the envelope is still undecoded.
+func (f *fixture) message(t *testing.T, topic, aggregateType, eventType, orderID string, data any) *messaging.Message {
+	t.Helper()
+	tp := messaging.NewTraceparent()
+	env, err := messaging.NewEnvelope(aggregateType, orderID, eventType, 1, data, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &messaging.Message{
+		Topic:       topic,
+		Offset:      f.offset.Add(1),
+		Key:         orderID,
+		Headers:     map[string]string{"id": env.EventID, "eventType": eventType, "traceparent": tp.String()},
+		Value:       value,
+		Traceparent: tp,
+	}
+}
+
+func (f *fixture) stockReserved(t *testing.T, orderID, token string) *messaging.Message {
+	return f.message(t, TopicInventory, "inventory", "StockReserved", orderID, map[string]any{
+		"orderId": orderID, "items": items, "amount": 39000, "currency": "KRW", "paymentToken": token,
+	})
+}
+
+func (f *fixture) orderCanceled(t *testing.T, orderID string) *messaging.Message {
+	return f.message(t, TopicOrder, "order", "OrderCanceled", orderID, map[string]any{
+		"orderId": orderID, "reason": "TIMEOUT", "items": items,
+	})
+}
+
+// deliver runs a copy of raw through the consumer's decoding and the Router, as the consumer
+// would on every (re)delivery.
+func (f *fixture) deliver(raw *messaging.Message) error {
+	m := *raw
+	return messaging.Chain(f.h.Router().Dispatch, kafka.Decode(f.validator))(context.Background(), &m)
+}
+
+// decoded returns raw decoded, for calling single steps.
+func (f *fixture) decoded(t *testing.T, raw *messaging.Message) *messaging.Message {
+	t.Helper()
+	var got *messaging.Message
+	err := kafka.Decode(f.validator)(func(_ context.Context, m *messaging.Message) error {
+		got = m
+		return nil
+	})(context.Background(), new(*raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func (f *fixture) mustDeliver(t *testing.T, raw *messaging.Message) {
+	t.Helper()
+	if err := f.deliver(raw); err != nil {
+		t.Fatalf("deliver %s: %v", raw.Headers["eventType"], err)
+	}
+}
+
+// payment returns the stored payment of orderID (status "" when there is none).
+func (f *fixture) payment(t *testing.T, orderID string) payment.Payment {
+	t.Helper()
+	p, err := postgres.NewPayments(f.db).Get(context.Background(), orderID)
+	if err != nil && fault.Code(err) != fault.NotFound {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// processed reports whether raw's event id is in the inbox.
+func (f *fixture) processed(t *testing.T, raw *messaging.Message) bool {
+	t.Helper()
+	var n int
+	if err := f.db.QueryRow(`SELECT count(*) FROM processed_events WHERE event_id = $1`, raw.Headers["id"]).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// events returns the events emitted for orderID, oldest first, after checking each against its
+// schema and its trace.
+func (f *fixture) events(t *testing.T, orderID string) []messaging.Envelope {
+	t.Helper()
+	rows, err := f.db.Query(`SELECT payload, traceparent FROM outbox_seen WHERE aggregateid = $1 ORDER BY seq`, orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []messaging.Envelope
+	for rows.Next() {
+		var (
+			payload []byte
+			header  string
+			env     messaging.Envelope
+		)
+		if err := rows.Scan(&payload, &header); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(payload, &env); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.validator.Validate(env.EventType, env.EventVersion, payload); err != nil {
+			t.Fatalf("%s does not match its schema: %v\n%s", env.EventType, err, payload)
+		}
+		tp, err := messaging.ParseTraceparent(header)
+		if err != nil || tp.TraceID() != env.TraceID {
+			t.Fatalf("%s: traceparent %q is not in trace %s", env.EventType, header, env.TraceID)
+		}
+		out = append(out, env)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func types(events []messaging.Envelope) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.EventType
+	}
+	return out
+}
+
+// charges returns the statuses of orderID's charges at the gateway.
+func (f *fixture) charges(orderID string) []gatewaysim.Status {
+	var out []gatewaysim.Status
+	for _, c := range f.ledger.List(orderID) {
+		out = append(out, c.Status)
+	}
+	return out
+}
