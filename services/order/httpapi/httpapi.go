@@ -56,6 +56,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Checks are the readiness probes of /readyz.
 	Checks []msghttp.Check
+	// Closing is closed when the server starts shutting down: open status streams end then,
+	// so that a graceful shutdown does not wait for sagas to finish. Nil never closes.
+	Closing <-chan struct{}
 }
 
 // NewRouter returns the service's routes. It returns the chi router so that app can mount more
@@ -68,7 +71,10 @@ func NewRouter(cfg Config) (chi.Router, error) {
 	if err := cfg.Registry.Register(created); err != nil {
 		return nil, fmt.Errorf("register http metrics: %w", err)
 	}
-	h := &handler{db: cfg.DB, orders: cfg.Orders, watcher: cfg.Watcher, deadline: cfg.Deadline, log: cfg.Log, created: created}
+	h := &handler{
+		db: cfg.DB, orders: cfg.Orders, watcher: cfg.Watcher, deadline: cfg.Deadline,
+		log: cfg.Log, created: created, closing: cfg.Closing,
+	}
 	r := chi.NewRouter()
 	r.NotFound(msghttp.NotFound(cfg.Log))
 	r.MethodNotAllowed(msghttp.MethodNotAllowed(cfg.Log))
@@ -87,6 +93,7 @@ type handler struct {
 	deadline time.Duration
 	log      zerolog.Logger
 	created  prometheus.Counter
+	closing  <-chan struct{}
 }
 
 // createRequest is the body of POST /orders.

@@ -17,7 +17,7 @@ const keepAlive = 15 * time.Second
 
 // stream answers GET /orders/{id}/stream with Server-Sent Events: `event: status` with the
 // order's JSON at once, then again on each status change; the stream ends when the order is
-// terminal or the client leaves.
+// terminal, the client leaves or the server shuts down.
 //
 // Changes arrive by Postgres LISTEN/NOTIFY (the Watcher): the transaction that changes a status
 // also runs pg_notify, so a stream reads the row only when something happened, whatever the
@@ -55,6 +55,8 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	for !o.Status.Terminal() {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-h.closing:
 			return
 		case <-tick.C:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {

@@ -37,7 +37,7 @@ func NewStatusListener(dsn string, log zerolog.Logger) (*StatusListener, error) 
 
 // Run delivers notifications until ctx is done, then closes the connection.
 func (s *StatusListener) Run(ctx context.Context) error {
-	defer s.listener.Close()
+	defer s.Close()
 	// A connection that died silently only shows when something is sent on it.
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
@@ -59,6 +59,11 @@ func (s *StatusListener) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// Close closes the connection. Closing twice, or after Run returned, is harmless.
+func (s *StatusListener) Close() {
+	_ = s.listener.Close() // the only error is "already closed"
 }
 
 // Subscribe returns a channel that receives a value whenever the status of order id may have
