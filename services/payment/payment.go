@@ -220,6 +220,8 @@ func (p Payment) Settle(o Outcome) (Payment, []Event) {
 			OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency, PgTxnID: p.PgTxnID,
 		}}}
 	case ChargeDeclined:
+		// Every decline (CARD_DECLINED, INVALID_TOKEN, ...) is CARD_DECLINED to the saga: the
+		// event's reason is a closed set; the gateway's own code goes to the log.
 		return p.fail(ReasonCardDeclined)
 	default:
 		// VOIDED: an earlier attempt gave up and voided the key, then crashed before recording it.

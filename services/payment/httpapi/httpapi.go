@@ -5,6 +5,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -51,8 +52,9 @@ type paymentView struct {
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
-	orderID := chi.URLParam(r, "orderId")
-	if len(orderID) > maxOrderIDLen || !utf8.ValidString(orderID) {
+	// chi hands over the raw (still escaped) segment when the path has escapes.
+	orderID, err := url.PathUnescape(chi.URLParam(r, "orderId"))
+	if err != nil || len(orderID) > maxOrderIDLen || !utf8.ValidString(orderID) {
 		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "order id must be valid UTF-8 of at most %d bytes", maxOrderIDLen))
 		return
 	}

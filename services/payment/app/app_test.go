@@ -1,0 +1,165 @@
+package app_test
+
+import (
+	"cmp"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/payment/app"
+)
+
+func TestLoadConfig(t *testing.T) {
+	defaults := app.Config{
+		HTTPAddr:           "127.0.0.1:8082",
+		DatabaseURL:        "postgres://payment_svc:payment_svc@127.0.0.1:5432/payment_db?sslmode=disable",
+		KafkaBrokers:       []string{"127.0.0.1:9092"},
+		ConsumerGroup:      "payment-service",
+		LogLevel:           "info",
+		HandlerMaxAttempts: 5,
+		GatewayURL:         "http://127.0.0.1:8089",
+		GatewayTimeout:     2 * time.Second,
+		GatewayAttempts:    4,
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    func(c *app.Config)
+		wantErr bool
+	}{
+		{name: "defaults"},
+		{name: "overrides", env: map[string]string{
+			"PAYMENT_HTTP_ADDR": "0.0.0.0:9000", "PAYMENT_KAFKA_BROKERS": "k1:9092,k2:9092",
+			"PAYMENT_GATEWAY_TIMEOUT": "500ms", "PAYMENT_GATEWAY_ATTEMPTS": "2",
+		}, want: func(c *app.Config) {
+			c.HTTPAddr, c.KafkaBrokers = "0.0.0.0:9000", []string{"k1:9092", "k2:9092"}
+			c.GatewayTimeout, c.GatewayAttempts = 500*time.Millisecond, 2
+		}},
+		{name: "shared admin token", env: map[string]string{"ADMIN_TOKEN": "shared"},
+			want: func(c *app.Config) { c.AdminToken = "shared" }},
+		{name: "own admin token wins", env: map[string]string{"ADMIN_TOKEN": "shared", "PAYMENT_ADMIN_TOKEN": "own"},
+			want: func(c *app.Config) { c.AdminToken = "own" }},
+		{name: "no attempts", env: map[string]string{"PAYMENT_GATEWAY_ATTEMPTS": "0"}, wantErr: true},
+		{name: "bad duration", env: map[string]string{"PAYMENT_GATEWAY_TIMEOUT": "soon"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"ADMIN_TOKEN", "PAYMENT_ADMIN_TOKEN"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			got, err := app.LoadConfig()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("LoadConfig error = %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			want := defaults
+			if tt.want != nil {
+				tt.want(&want)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("LoadConfig = %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestRun starts the whole service on a test database, with Kafka and the gateway unreachable
+// (so it touches nothing real), and stops it.
+func TestRun(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	var name string
+	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	dbURL, err := url.Parse(cmp.Or(os.Getenv("PG_ADMIN_URL"), pgtest.DefaultAdminURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL.Path = "/" + name
+	addr := freeAddr(t)
+
+	cfg := app.Config{
+		HTTPAddr:           addr,
+		DatabaseURL:        dbURL.String(),
+		KafkaBrokers:       []string{"127.0.0.1:1"},
+		ConsumerGroup:      "payment-app-test",
+		LogLevel:           "debug",
+		HandlerMaxAttempts: 1,
+		GatewayURL:         "http://127.0.0.1:1",
+		GatewayTimeout:     time.Second,
+		GatewayAttempts:    1,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t))) }()
+
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for status, _ := get(base + "/healthz"); status != http.StatusOK; status, _ = get(base + "/healthz") {
+		if time.Now().After(deadline) {
+			t.Fatal("service did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tests := []struct {
+		path       string
+		wantStatus int
+		wantPart   string
+	}{
+		{path: "/readyz", wantStatus: http.StatusServiceUnavailable, wantPart: `"kafka"`},
+		{path: "/payments/o1", wantStatus: http.StatusNotFound, wantPart: `"not_found"`},
+		{path: "/metrics", wantStatus: http.StatusOK, wantPart: "go_goroutines"},
+	}
+	for _, tt := range tests {
+		if status, body := get(base + tt.path); status != tt.wantStatus || !strings.Contains(body, tt.wantPart) {
+			t.Errorf("GET %s = %d %s, want %d containing %s", tt.path, status, body, tt.wantStatus, tt.wantPart)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil after cancel", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func get(u string) (int, string) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
