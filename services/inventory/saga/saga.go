@@ -67,7 +67,7 @@ type step func(ctx context.Context, tx *sql.Tx, m *messaging.Message) (inventory
 func (s *steps) handler(st step) messaging.Handler {
 	return func(ctx context.Context, m *messaging.Message) error {
 		var c inventory.Change
-		tx := messagingpg.Transactional(s.db, func(ctx context.Context, tx *sql.Tx, m *messaging.Message) error {
+		run := messagingpg.Transactional(s.db, func(ctx context.Context, tx *sql.Tx, m *messaging.Message) error {
 			var err error
 			if c, err = st(ctx, tx, m); err != nil {
 				return err
@@ -78,7 +78,7 @@ func (s *steps) handler(st step) messaging.Handler {
 			Str("eventType", m.EventType).Str("traceId", m.TraceID).Logger()
 		for attempt := 1; ; attempt++ {
 			c = inventory.Change{}
-			err := tx(ctx, m)
+			err := run(ctx, m)
 			if err == nil {
 				break
 			}
