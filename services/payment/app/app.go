@@ -102,19 +102,25 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db, Service),
 	)
-	consumer, err := newConsumer(db, cfg, log, reg)
+	consume, replay, err := handlers(db, cfg, log, reg)
 	if err != nil {
 		return err
+	}
+	consumer := &kafka.Consumer{
+		Brokers: cfg.KafkaBrokers,
+		Group:   cfg.ConsumerGroup,
+		Topics:  []string{saga.TopicInventory, saga.TopicOrder},
+		Service: Service,
+		Handler: consume,
+		Logger:  log,
 	}
 
 	api := httpapi.NewRouter(postgres.NewPayments(db), log, reg,
 		msghttp.Check{Name: "postgres", Probe: db.PingContext},
 		msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
 	)
-	// Operator endpoints (GET /dead-letters, POST /dead-letters/{id}/replay) are mounted here once
-	// messaging/httpapi.MountDeadLetters exists: on api, behind msghttp.RequireAdmin(cfg.AdminToken,
-	// log), with msgpg.NewDeadLetters(db) and newConsumer's chain less kafka.DeadLetter (a replay
-	// must report its failure, not dead-letter it again).
+	// Operator endpoints: GET /dead-letters, POST /dead-letters/{id}/replay (behind ADMIN_TOKEN).
+	msghttp.MountDeadLetters(api, msgpg.NewDeadLetters(db), replay, cfg.AdminToken, log)
 	msghttp.WarnIfOpen(cfg.AdminToken, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -131,26 +137,29 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	return serve(ctx, srv, ln, consumer, log)
 }
 
-// newConsumer builds the saga consumer: the gateway client, the saga steps and the middleware
-// chain around their Router.
-func newConsumer(db *sql.DB, cfg Config, log zerolog.Logger, reg *prometheus.Registry) (*kafka.Consumer, error) {
+// handlers builds the gateway client and the saga steps, and returns two chains around their
+// Router: consume, the consumer's (retries, then dead letters), and replay, the one dead-letter
+// replays run (no DeadLetter, so that a failing replay reports its error instead of being
+// dead-lettered again).
+func handlers(db *sql.DB, cfg Config, log zerolog.Logger, reg *prometheus.Registry) (consume, replay messaging.Handler, err error) {
 	gateway, err := gatewayhttp.New(gatewayhttp.Config{
 		URL:      cfg.GatewayURL,
 		Timeout:  cfg.GatewayTimeout,
 		Attempts: cfg.GatewayAttempts,
 	}, reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	steps, err := saga.New(db, gateway, log, reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	validator, err := schemas.New()
 	if err != nil {
-		return nil, fmt.Errorf("load schemas: %w", err)
+		return nil, nil, fmt.Errorf("load schemas: %w", err)
 	}
-	handler := messaging.Chain(steps.Router().Dispatch,
+	dispatch := steps.Router().Dispatch
+	consume = messaging.Chain(dispatch,
 		kafka.Log(log),
 		kafka.Metrics(reg),
 		kafka.DeadLetter(msgpg.NewDeadLetters(db), Service),
@@ -158,14 +167,12 @@ func newConsumer(db *sql.DB, cfg Config, log zerolog.Logger, reg *prometheus.Reg
 		kafka.Recover(),
 		kafka.Decode(validator),
 	)
-	return &kafka.Consumer{
-		Brokers: cfg.KafkaBrokers,
-		Group:   cfg.ConsumerGroup,
-		Topics:  []string{saga.TopicInventory, saga.TopicOrder},
-		Service: Service,
-		Handler: handler,
-		Logger:  log,
-	}, nil
+	replay = messaging.Chain(dispatch,
+		kafka.Log(log),
+		kafka.Recover(),
+		kafka.Decode(validator),
+	)
+	return consume, replay, nil
 }
 
 // serve runs the HTTP server and the consumer until ctx is canceled or one of them fails, then

@@ -3,18 +3,22 @@ package app_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/payment/app"
 )
@@ -104,6 +108,7 @@ func TestRun(t *testing.T) {
 		GatewayURL:         "http://127.0.0.1:1",
 		GatewayTimeout:     time.Second,
 		GatewayAttempts:    1,
+		AdminToken:         "secret",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -118,18 +123,33 @@ func TestRun(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	poison := &messaging.Message{Topic: "order-events", Partition: 0, Offset: 42, Key: "o1", Value: []byte("not json")}
+	id, err := msgpg.NewDeadLetters(db).Store(context.Background(), app.Service, poison, errors.New("decode envelope"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayPath := "/dead-letters/" + strconv.FormatInt(id, 10) + "/replay"
+
 	tests := []struct {
+		method     string
 		path       string
+		token      string
 		wantStatus int
 		wantPart   string
 	}{
-		{path: "/readyz", wantStatus: http.StatusServiceUnavailable, wantPart: `"kafka"`},
-		{path: "/payments/o1", wantStatus: http.StatusNotFound, wantPart: `"not_found"`},
-		{path: "/metrics", wantStatus: http.StatusOK, wantPart: "go_goroutines"},
+		{method: "GET", path: "/readyz", wantStatus: http.StatusServiceUnavailable, wantPart: `"kafka"`},
+		{method: "GET", path: "/payments/o1", wantStatus: http.StatusNotFound, wantPart: `"not_found"`},
+		{method: "GET", path: "/metrics", wantStatus: http.StatusOK, wantPart: "go_goroutines"},
+		{method: "GET", path: "/dead-letters", wantStatus: http.StatusUnauthorized, wantPart: `"unauthorized"`},
+		{method: "GET", path: "/dead-letters", token: "secret", wantStatus: http.StatusOK, wantPart: `"offset":42`},
+		{method: "POST", path: replayPath, wantStatus: http.StatusUnauthorized, wantPart: `"unauthorized"`},
+		// The stored record still does not decode: the replay fails and the dead letter stays.
+		{method: "POST", path: replayPath, token: "secret", wantStatus: http.StatusUnprocessableEntity},
 	}
 	for _, tt := range tests {
-		if status, body := get(base + tt.path); status != tt.wantStatus || !strings.Contains(body, tt.wantPart) {
-			t.Errorf("GET %s = %d %s, want %d containing %s", tt.path, status, body, tt.wantStatus, tt.wantPart)
+		status, body := do(t, tt.method, base+tt.path, tt.token)
+		if status != tt.wantStatus || !strings.Contains(body, tt.wantPart) {
+			t.Errorf("%s %s = %d %s, want %d containing %s", tt.method, tt.path, status, body, tt.wantStatus, tt.wantPart)
 		}
 	}
 
@@ -142,6 +162,24 @@ func TestRun(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+func do(t *testing.T, method, u, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 func get(u string) (int, string) {
