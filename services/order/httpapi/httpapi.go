@@ -171,31 +171,33 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	tp := requestTrace(r)
 	o.TraceID = tp.TraceID()
-	id, err := h.place(r.Context(), o, e, tp, postgres.Idempotency{Key: key, RequestHash: req.hash()})
+	id, created, err := h.place(r.Context(), o, e, tp, postgres.Idempotency{Key: key, RequestHash: req.hash()})
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	if id == o.ID {
+	if created.EventID != "" {
 		h.created.Inc()
-		h.log.Info().Str("orderId", id.String()).Str("traceId", o.TraceID).Int64("amount", o.Amount).
-			Str("currency", o.Currency).Msg("order placed")
+		h.log.Info().Str("orderId", id.String()).Str("eventId", created.EventID).Str("traceId", o.TraceID).
+			Int64("amount", o.Amount).Str("currency", o.Currency).Msg("order placed")
 	}
 	w.Header().Set("Location", "/orders/"+id.String())
 	msghttp.WriteJSON(w, http.StatusAccepted, createdView{OrderID: id.String(), Status: string(order.Pending)})
 }
 
-// place stores o and emits e in one transaction and returns o's id, or, when idem's key was used
-// before for the same request, the id of that order (and writes nothing).
-func (h *handler) place(ctx context.Context, o order.Order, e order.Event, tp messaging.Traceparent, idem postgres.Idempotency) (uuid.UUID, error) {
+// place stores o and emits e in one transaction and returns o's id and the emitted envelope, or,
+// when idem's key was used before for the same request, the id of that order and a zero
+// envelope (and writes nothing).
+func (h *handler) place(ctx context.Context, o order.Order, e order.Event, tp messaging.Traceparent, idem postgres.Idempotency) (uuid.UUID, messaging.Envelope, error) {
 	id := o.ID
+	var created messaging.Envelope
 	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
 		inserted, err := h.orders.Insert(ctx, tx, o, idem)
 		if err != nil {
 			return err
 		}
 		if inserted {
-			_, err := h.orders.Emit(ctx, tx, o, e, tp)
+			created, err = h.orders.Emit(ctx, tx, o, e, tp)
 			return err
 		}
 		// Insert waited for a concurrent first use of the key to commit, so the order is there.
@@ -211,9 +213,9 @@ func (h *handler) place(ctx context.Context, o order.Order, e order.Event, tp me
 		return nil
 	})
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("place order: %w", err)
+		return uuid.Nil, messaging.Envelope{}, fmt.Errorf("place order: %w", err)
 	}
-	return id, nil
+	return id, created, nil
 }
 
 // requestTrace continues the caller's trace (the traceparent header) or starts one.
