@@ -11,7 +11,7 @@ set -euo pipefail
 # name:port, in start order (the gateway simulator before the payment service).
 ALL="gatewaysim:8089 order:8080 inventory:8081 payment:8082"
 
-port_of() { local s; for s in $ALL; do [ "${s%%:*}" = "$1" ] && echo "${s##*:}"; done; }
+port_of() { local s; for s in $ALL; do if [ "${s%%:*}" = "$1" ]; then echo "${s##*:}"; return; fi; done; die "unknown service $1"; }
 names() { if [ $# -gt 0 ]; then echo "$@"; else local s; for s in $ALL; do echo "${s%%:*}"; done; fi; }
 
 build() {
