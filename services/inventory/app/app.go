@@ -5,28 +5,19 @@ package app
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
-
-	// Registers the "postgres" driver.
-	_ "github.com/lib/pq"
 
 	"outboxsaga.dev/inventory/httpapi"
 	"outboxsaga.dev/inventory/postgres"
 	"outboxsaga.dev/inventory/saga"
-	"outboxsaga.dev/messaging"
 	shared "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/kafka"
-	messagingpg "outboxsaga.dev/messaging/postgres"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/schemas"
 )
 
@@ -43,8 +34,6 @@ const (
 	// dbWait is how long Run waits for the database to answer at start (a container stack may
 	// start the service first).
 	dbWait = 30 * time.Second
-	// shutdownTimeout bounds how long in-flight HTTP requests get at shutdown.
-	shutdownTimeout = 5 * time.Second
 )
 
 // Config is the service's configuration, read from INVENTORY_* variables (see LoadConfig).
@@ -78,7 +67,7 @@ func LoadConfig() (Config, error) {
 // returns an error if the service cannot start (database, migrations, listen address) or if the
 // HTTP server or consumer fails.
 func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
-	db, err := openDB(ctx, cfg.DatabaseURL)
+	db, err := msgpg.Open(ctx, cfg.DatabaseURL, maxOpenConns, dbWait)
 	if err != nil {
 		return err
 	}
@@ -87,16 +76,27 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db, Service),
-	)
-
-	consumer, err := newConsumer(db, cfg, log, reg)
+	reg := shared.NewRegistry(db, Service)
+	router, err := saga.NewRouter(db, log, reg)
 	if err != nil {
 		return err
+	}
+	validator, err := schemas.New()
+	if err != nil {
+		return fmt.Errorf("load event schemas: %w", err)
+	}
+	deadLetters := msgpg.NewDeadLetters(db)
+	consume, replay := kafka.Handlers(router.Dispatch, kafka.HandlerConfig{
+		Service: Service, Validator: validator, DeadLetters: deadLetters,
+		MaxAttempts: cfg.HandlerMaxAttempts, Log: log, Registry: reg,
+	})
+	consumer := &kafka.Consumer{
+		Brokers: cfg.KafkaBrokers,
+		Group:   cfg.ConsumerGroup,
+		Topics:  []string{Topic},
+		Service: Service,
+		Handler: consume,
+		Logger:  log,
 	}
 	api := httpapi.NewRouter(postgres.NewStockStore(db), httpapi.Config{
 		AdminToken: cfg.AdminToken,
@@ -107,113 +107,17 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
 		},
 	})
-	// Operator dead-letter endpoints (GET /dead-letters, POST /dead-letters/{id}/replay) go here
-	// once messaging/httpapi.MountDeadLetters exists: mount it on api behind
-	// shared.RequireAdmin(cfg.AdminToken, log), with messagingpg.NewDeadLetters(db) and the
-	// replay chain of newConsumer (the consumer's chain without kafka.DeadLetter).
+	// Operator endpoints: GET /dead-letters, POST /dead-letters/{id}/replay (behind ADMIN_TOKEN).
+	shared.MountDeadLetters(api, deadLetters, replay, cfg.AdminToken, log)
 	shared.WarnIfOpen(cfg.AdminToken, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       time.Minute,
-	}
-	return serve(ctx, srv, ln, consumer, log)
-}
-
-// serve runs the HTTP server and the consumer until ctx is canceled or one of them fails, then
-// stops both.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, consumer *kafka.Consumer, log zerolog.Logger) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	consumerDone := make(chan error, 1)
-	go func() { consumerDone <- consumer.Run(ctx) }()
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", consumer.Brokers).Str("group", consumer.Group).Msg("inventory service started")
-
-	var runErr error
-	consumerStopped := false
-	select {
-	case <-ctx.Done():
-	case err := <-serveDone:
-		runErr = fmt.Errorf("http server: %w", err)
-	case err := <-consumerDone:
-		consumerStopped = true
-		runErr = fmt.Errorf("consumer stopped: %w", err)
-	}
-	cancel()
-
-	log.Info().Msg("shutting down")
-	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer stop()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
-	}
-	if !consumerStopped {
-		if err := <-consumerDone; err != nil {
-			runErr = errors.Join(runErr, fmt.Errorf("consumer: %w", err))
-		}
-	}
-	return runErr
-}
-
-// newConsumer builds the saga consumer of order-events. Its chain, outermost first: log,
-// metrics, dead-letter, retry, recover, decode (schema-validated), then the saga router.
-func newConsumer(db *sql.DB, cfg Config, log zerolog.Logger, reg *prometheus.Registry) (*kafka.Consumer, error) {
-	router, err := saga.NewRouter(db, log, reg)
-	if err != nil {
-		return nil, err
-	}
-	validator, err := schemas.New()
-	if err != nil {
-		return nil, fmt.Errorf("load event schemas: %w", err)
-	}
-	handler := messaging.Chain(router.Dispatch,
-		kafka.Log(log),
-		kafka.Metrics(reg),
-		kafka.DeadLetter(messagingpg.NewDeadLetters(db), Service),
-		kafka.Retry(cfg.HandlerMaxAttempts, 200*time.Millisecond, 5*time.Second),
-		kafka.Recover(),
-		kafka.Decode(validator),
-	)
-	return &kafka.Consumer{
-		Brokers: cfg.KafkaBrokers,
-		Group:   cfg.ConsumerGroup,
-		Topics:  []string{Topic},
-		Service: Service,
-		Handler: handler,
-		Logger:  log,
-	}, nil
-}
-
-// openDB opens the pool and waits up to dbWait for the database to answer.
-func openDB(ctx context.Context, url string) (*sql.DB, error) {
-	db, err := sql.Open("postgres", url)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(maxOpenConns / 2)
-	ctx, cancel := context.WithTimeout(ctx, dbWait)
-	defer cancel()
-	for {
-		err = db.PingContext(ctx)
-		if err == nil {
-			return db, nil
-		}
-		select {
-		case <-ctx.Done():
-			db.Close()
-			return nil, fmt.Errorf("database does not answer: %w", err)
-		case <-time.After(time.Second):
-		}
-	}
+	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", cfg.KafkaBrokers).Str("group", cfg.ConsumerGroup).
+		Msg("inventory service started")
+	err = shared.Serve(ctx, shared.NewServer(api), ln, shared.Part{Name: "consumer", Run: consumer.Run})
+	log.Info().Err(err).Msg("inventory service stopped")
+	return err
 }

@@ -5,23 +5,14 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
-	// Registers the "postgres" driver.
-	_ "github.com/lib/pq"
-
-	"outboxsaga.dev/messaging"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
@@ -38,8 +29,6 @@ const (
 	// dbWait is how long Run waits for the database at start (a container stack may start the
 	// service before Postgres answers).
 	dbWait = 30 * time.Second
-	// shutdownTimeout bounds how long in-flight HTTP requests get at shutdown.
-	shutdownTimeout = 5 * time.Second
 )
 
 // Config is the service's configuration, read from ORDER_* variables by LoadConfig. The
@@ -61,7 +50,6 @@ type Config struct {
 	SweepInterval time.Duration `split_words:"true" default:"1s"`
 	// DBMaxOpenConns caps the pool: a connection per claimed partition, the sweeper, HTTP.
 	DBMaxOpenConns int `envconfig:"DB_MAX_OPEN_CONNS" default:"20"`
-	DBMaxIdleConns int `envconfig:"DB_MAX_IDLE_CONNS" default:"10"`
 }
 
 // LoadConfig reads the configuration from the environment.
@@ -86,7 +74,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log = log.Level(level).With().Str("service", Service).Logger()
 
-	db, err := openDB(ctx, cfg)
+	db, err := msgpg.Open(ctx, cfg.DatabaseURL, cfg.DBMaxOpenConns, dbWait)
 	if err != nil {
 		return err
 	}
@@ -95,22 +83,22 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db, Service),
-	)
+	reg := msghttp.NewRegistry(db, Service)
 	metrics, err := saga.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
+	validator, err := schemas.New()
+	if err != nil {
+		return fmt.Errorf("load schemas: %w", err)
+	}
 	orders := postgres.NewOrders(db)
 	steps := saga.NewSteps(db, orders, metrics, log)
-	consume, replay, err := handlers(db, steps, cfg, log, reg)
-	if err != nil {
-		return err
-	}
+	deadLetters := msgpg.NewDeadLetters(db)
+	consume, replay := kafka.Handlers(steps.Router().Dispatch, kafka.HandlerConfig{
+		Service: Service, Validator: validator, DeadLetters: deadLetters,
+		MaxAttempts: cfg.HandlerMaxAttempts, Log: log, Registry: reg,
+	})
 	consumer := &kafka.Consumer{
 		Brokers: cfg.KafkaBrokers,
 		Group:   cfg.ConsumerGroup,
@@ -126,12 +114,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	defer listener.Close()
 
-	srv := &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second, // status streams lift it for themselves
-		IdleTimeout:       time.Minute,
-	}
+	srv := msghttp.NewServer(nil)
 	closing := make(chan struct{})
 	srv.RegisterOnShutdown(func() { close(closing) })
 	api, err := httpapi.NewRouter(httpapi.Config{
@@ -146,7 +129,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 	// Operator endpoints: GET /dead-letters, POST /dead-letters/{id}/replay (behind ADMIN_TOKEN).
-	msghttp.MountDeadLetters(api, msgpg.NewDeadLetters(db), replay, cfg.AdminToken, log)
+	msghttp.MountDeadLetters(api, deadLetters, replay, cfg.AdminToken, log)
 	msghttp.WarnIfOpen(cfg.AdminToken, log)
 	srv.Handler = api
 
@@ -156,107 +139,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", cfg.KafkaBrokers).Str("group", cfg.ConsumerGroup).
 		Dur("sagaDeadline", cfg.SagaDeadline).Msg("order service started")
-	err = serve(ctx, srv, ln,
-		part{"consumer", consumer.Run},
-		part{"deadline sweeper", sweeper.Run},
-		part{"status listener", listener.Run},
+	err = msghttp.Serve(ctx, srv, ln,
+		msghttp.Part{Name: "consumer", Run: consumer.Run},
+		msghttp.Part{Name: "deadline sweeper", Run: sweeper.Run},
+		msghttp.Part{Name: "status listener", Run: listener.Run},
 	)
 	log.Info().Err(err).Msg("order service stopped")
 	return err
-}
-
-// handlers returns the consumer's handler chain and the one dead-letter replays run: the same
-// without kafka.DeadLetter and kafka.Retry, so a replay that fails reports its error at once
-// instead of being dead-lettered again.
-func handlers(db *sql.DB, steps *saga.Steps, cfg Config, log zerolog.Logger, reg prometheus.Registerer) (consume, replay messaging.Handler, err error) {
-	validator, err := schemas.New()
-	if err != nil {
-		return nil, nil, fmt.Errorf("load schemas: %w", err)
-	}
-	dispatch := steps.Router().Dispatch
-	consume = messaging.Chain(dispatch,
-		kafka.Log(log),
-		kafka.Metrics(reg),
-		kafka.DeadLetter(msgpg.NewDeadLetters(db), Service),
-		kafka.Retry(cfg.HandlerMaxAttempts, 200*time.Millisecond, 5*time.Second),
-		kafka.Recover(),
-		kafka.Decode(validator),
-	)
-	replay = messaging.Chain(dispatch,
-		kafka.Log(log),
-		kafka.Metrics(reg),
-		kafka.Recover(),
-		kafka.Decode(validator),
-	)
-	return consume, replay, nil
-}
-
-// part is one long-running part of the service besides the HTTP server. Its run returns when
-// ctx is done; returning earlier means it failed.
-type part struct {
-	name string
-	run  func(ctx context.Context) error
-}
-
-// serve runs the HTTP server and parts until ctx is canceled or one of them stops, then stops
-// them all and returns their errors.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, parts ...part) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(parts)+2)
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Go(func() {
-			defer cancel() // one part stopping stops the service
-			if err := p.run(ctx); err != nil {
-				errs <- fmt.Errorf("%s: %w", p.name, err)
-			} else if ctx.Err() == nil {
-				errs <- fmt.Errorf("%s stopped unexpectedly", p.name)
-			}
-		})
-	}
-	wg.Go(func() {
-		defer cancel()
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			errs <- fmt.Errorf("http server: %w", err)
-		}
-	})
-
-	<-ctx.Done()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer stop()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		errs <- fmt.Errorf("http shutdown: %w", err)
-	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
-}
-
-// openDB opens the service database and waits up to dbWait for it to answer.
-func openDB(ctx context.Context, cfg Config) (*sql.DB, error) {
-	db, err := sql.Open("postgres", cfg.DatabaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	db.SetMaxOpenConns(cfg.DBMaxOpenConns)
-	db.SetMaxIdleConns(cfg.DBMaxIdleConns)
-	waitCtx, cancel := context.WithTimeout(ctx, dbWait)
-	defer cancel()
-	for {
-		err := db.PingContext(waitCtx)
-		if err == nil {
-			return db, nil
-		}
-		select {
-		case <-waitCtx.Done():
-			db.Close()
-			return nil, fmt.Errorf("database does not answer: %w", err)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }

@@ -83,7 +83,6 @@ func TestRun(t *testing.T) {
 		SagaDeadline:       time.Second,
 		SweepInterval:      50 * time.Millisecond,
 		DBMaxOpenConns:     5,
-		DBMaxIdleConns:     2,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

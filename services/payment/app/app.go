@@ -5,22 +5,14 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
-	// Registers the "postgres" driver.
-	_ "github.com/lib/pq"
-
-	"outboxsaga.dev/messaging"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
@@ -40,8 +32,6 @@ const (
 	dbWait = 30 * time.Second
 	// maxOpenConns caps the pool: a connection per claimed partition plus a few for HTTP.
 	maxOpenConns = 20
-	// shutdownTimeout bounds how long in-flight HTTP requests get at shutdown.
-	shutdownTimeout = 5 * time.Second
 )
 
 // Config is the service's configuration, read from PAYMENT_* variables by LoadConfig. The
@@ -87,7 +77,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log = log.Level(level).With().Str("service", Service).Logger()
 
-	db, err := openDB(ctx, cfg.DatabaseURL)
+	db, err := msgpg.Open(ctx, cfg.DatabaseURL, maxOpenConns, dbWait)
 	if err != nil {
 		return err
 	}
@@ -96,16 +86,28 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db, Service),
-	)
-	consume, replay, err := handlers(db, cfg, log, reg)
+	reg := msghttp.NewRegistry(db, Service)
+	gateway, err := gatewayhttp.New(gatewayhttp.Config{
+		URL:      cfg.GatewayURL,
+		Timeout:  cfg.GatewayTimeout,
+		Attempts: cfg.GatewayAttempts,
+	}, reg)
 	if err != nil {
 		return err
 	}
+	steps, err := saga.New(db, gateway, log, reg)
+	if err != nil {
+		return err
+	}
+	validator, err := schemas.New()
+	if err != nil {
+		return fmt.Errorf("load schemas: %w", err)
+	}
+	deadLetters := msgpg.NewDeadLetters(db)
+	consume, replay := kafka.Handlers(steps.Router().Dispatch, kafka.HandlerConfig{
+		Service: Service, Validator: validator, DeadLetters: deadLetters,
+		MaxAttempts: cfg.HandlerMaxAttempts, Log: log, Registry: reg,
+	})
 	consumer := &kafka.Consumer{
 		Brokers: cfg.KafkaBrokers,
 		Group:   cfg.ConsumerGroup,
@@ -120,116 +122,16 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
 	)
 	// Operator endpoints: GET /dead-letters, POST /dead-letters/{id}/replay (behind ADMIN_TOKEN).
-	msghttp.MountDeadLetters(api, msgpg.NewDeadLetters(db), replay, cfg.AdminToken, log)
+	msghttp.MountDeadLetters(api, deadLetters, replay, cfg.AdminToken, log)
 	msghttp.WarnIfOpen(cfg.AdminToken, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       time.Minute,
-	}
-	return serve(ctx, srv, ln, consumer, log)
-}
-
-// handlers builds the gateway client and the saga steps, and returns two chains around their
-// Router: consume, the consumer's (retries, then dead letters), and replay, the one dead-letter
-// replays run (no DeadLetter, so that a failing replay reports its error instead of being
-// dead-lettered again).
-func handlers(db *sql.DB, cfg Config, log zerolog.Logger, reg *prometheus.Registry) (consume, replay messaging.Handler, err error) {
-	gateway, err := gatewayhttp.New(gatewayhttp.Config{
-		URL:      cfg.GatewayURL,
-		Timeout:  cfg.GatewayTimeout,
-		Attempts: cfg.GatewayAttempts,
-	}, reg)
-	if err != nil {
-		return nil, nil, err
-	}
-	steps, err := saga.New(db, gateway, log, reg)
-	if err != nil {
-		return nil, nil, err
-	}
-	validator, err := schemas.New()
-	if err != nil {
-		return nil, nil, fmt.Errorf("load schemas: %w", err)
-	}
-	dispatch := steps.Router().Dispatch
-	consume = messaging.Chain(dispatch,
-		kafka.Log(log),
-		kafka.Metrics(reg),
-		kafka.DeadLetter(msgpg.NewDeadLetters(db), Service),
-		kafka.Retry(cfg.HandlerMaxAttempts, 200*time.Millisecond, 5*time.Second),
-		kafka.Recover(),
-		kafka.Decode(validator),
-	)
-	replay = messaging.Chain(dispatch,
-		kafka.Log(log),
-		kafka.Recover(),
-		kafka.Decode(validator),
-	)
-	return consume, replay, nil
-}
-
-// serve runs the HTTP server and the consumer until ctx is canceled or one of them fails, then
-// stops both.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, consumer *kafka.Consumer, log zerolog.Logger) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	consumed := make(chan error, 1)
-	go func() { consumed <- consumer.Run(ctx) }()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", consumer.Brokers).Str("group", consumer.Group).
+	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", cfg.KafkaBrokers).Str("group", cfg.ConsumerGroup).
 		Msg("payment service started")
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		runErr = fmt.Errorf("http server: %w", err)
-	case err := <-consumed:
-		runErr = fmt.Errorf("consumer stopped: %w", err)
-		consumed <- nil // already stopped; let the wait below pass
-	}
-	cancel()
-
-	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer stop()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
-	}
-	if err := <-consumed; err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("consumer: %w", err))
-	}
-	log.Info().Err(runErr).Msg("payment service stopped")
-	return runErr
-}
-
-// openDB opens the service database and waits up to dbWait for it to answer.
-func openDB(ctx context.Context, url string) (*sql.DB, error) {
-	db, err := sql.Open("postgres", url)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	db.SetMaxOpenConns(maxOpenConns)
-	waitCtx, cancel := context.WithTimeout(ctx, dbWait)
-	defer cancel()
-	for {
-		err := db.PingContext(waitCtx)
-		if err == nil {
-			return db, nil
-		}
-		select {
-		case <-waitCtx.Done():
-			db.Close()
-			return nil, fmt.Errorf("database does not answer: %w", err)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	err = msghttp.Serve(ctx, msghttp.NewServer(api), ln, msghttp.Part{Name: "consumer", Run: consumer.Run})
+	log.Info().Err(err).Msg("payment service stopped")
+	return err
 }

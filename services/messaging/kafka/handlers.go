@@ -1,0 +1,42 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+)
+
+// HandlerConfig is what Handlers needs to wrap a service's saga router.
+type HandlerConfig struct {
+	Service     string // names the service in dead letters
+	Validator   Validator
+	DeadLetters DeadLetterStore
+	// MaxAttempts is how often a message is tried before it is dead-lettered.
+	MaxAttempts int
+	Log         zerolog.Logger
+	Registry    prometheus.Registerer
+}
+
+// Handlers wraps dispatch (a service's saga router) in the two chains a service runs:
+//
+//   - consume, for the consumer: log, metrics, dead-letter, retry, recover, decode;
+//   - replay, for operator replays of dead letters: the same without dead-letter and
+//     retry, so a replay that fails again reports its error at once instead of being
+//     dead-lettered a second time.
+func Handlers(dispatch messaging.Handler, cfg HandlerConfig) (consume, replay messaging.Handler) {
+	logged, measured := Log(cfg.Log), Metrics(cfg.Registry)
+	decode := Decode(cfg.Validator)
+	consume = messaging.Chain(dispatch,
+		logged,
+		measured,
+		DeadLetter(cfg.DeadLetters, cfg.Service),
+		Retry(cfg.MaxAttempts, 200*time.Millisecond, 5*time.Second),
+		Recover(),
+		decode,
+	)
+	replay = messaging.Chain(dispatch, logged, measured, Recover(), decode)
+	return consume, replay
+}
