@@ -11,9 +11,12 @@ files=("$@")
 
 curl -fsS "$CONNECT_URL/" >/dev/null || die "Kafka Connect is not answering on $CONNECT_URL (run: make up)"
 
+# state NAME: RUNNING when the connector and all its tasks run, else what they are
+# (STARTING while Connect has not created them yet: status answers 404 for a moment).
 state() {
-  curl -fsS "$CONNECT_URL/connectors/$1/status" 2>/dev/null \
-    | jq -r '[.connector.state] + [.tasks[]?.state] | if length < 2 then "STARTING" else (unique | join(",")) end'
+  local status
+  status=$(curl -fsS "$CONNECT_URL/connectors/$1/status" 2>/dev/null) || { echo STARTING; return; }
+  jq -r '[.connector.state] + [.tasks[]?.state] | if length < 2 then "STARTING" else (unique | join(",")) end' <<<"$status"
 }
 
 for f in "${files[@]}"; do
