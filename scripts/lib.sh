@@ -8,8 +8,13 @@ LIB=$STACK/lib
 LOGS=$STACK/logs
 PIDS=$STACK/pids
 
+# STACK_PORT_OFFSET moves every port of the stack at once, so that a second stack can
+# run beside the first (give it its own STACK_DIR too), e.g. for a benchmark while
+# another stack takes chaos:  STACK_DIR=$PWD/.stack-b STACK_PORT_OFFSET=10000 make up
+OFFSET=${STACK_PORT_OFFSET:-0}
+
 PG_HOST=${PG_HOST:-127.0.0.1}
-PG_PORT=${PG_PORT:-5432}
+PG_PORT=${PG_PORT:-$((5432 + OFFSET))}
 PG_SUPERUSER=${PG_SUPERUSER:-postgres}
 PG_SUPERPASS=${PG_SUPERPASS:-postgres}
 PG_DATA=$STACK/pg/data
@@ -18,15 +23,39 @@ PG_SOCK=$STACK/pg/run
 PG_OS_USER=${PG_OS_USER:-postgres}
 
 KAFKA_HOST=${KAFKA_HOST:-127.0.0.1}
-KAFKA_PORT=${KAFKA_PORT:-9092}
-KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_PORT=${KAFKA_PORT:-$((9092 + OFFSET))}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((9093 + OFFSET))}
 KAFKA_BOOTSTRAP=$KAFKA_HOST:$KAFKA_PORT
 KAFKA_HEAP=${KAFKA_HEAP:--Xms256m -Xmx512m}
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 
-CONNECT_PORT=${CONNECT_PORT:-8083}
+CONNECT_PORT=${CONNECT_PORT:-$((8083 + OFFSET))}
 CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 CONNECT_HEAP=${CONNECT_HEAP:--Xms256m -Xmx768m}
+
+ORDER_PORT=$((8080 + OFFSET))
+INVENTORY_PORT=$((8081 + OFFSET))
+PAYMENT_PORT=$((8082 + OFFSET))
+GATEWAY_PORT=$((8089 + OFFSET))
+
+# setdefault NAME VALUE: exports NAME=VALUE unless the caller already set NAME.
+setdefault() { [ -n "${!1:-}" ] || printf -v "$1" '%s' "$2"; export "${1?}"; }
+
+# What the Go programs and the tests read. Each program's own defaults are the
+# offset-0 values; a variable the caller set wins.
+for svc in order inventory payment; do
+  P=$(echo "$svc" | tr 'a-z' 'A-Z'); port_var=${P}_PORT
+  setdefault "${P}_HTTP_ADDR" "127.0.0.1:${!port_var}"
+  setdefault "${P}_URL" "http://127.0.0.1:${!port_var}"
+  setdefault "${P}_DATABASE_URL" "postgres://${svc}_svc:${svc}_svc@$PG_HOST:$PG_PORT/${svc}_db?sslmode=disable"
+  setdefault "${P}_KAFKA_BROKERS" "$KAFKA_BOOTSTRAP"
+done
+setdefault GATEWAYSIM_ADDR "127.0.0.1:$GATEWAY_PORT"
+setdefault PAYMENT_GATEWAY_URL "http://127.0.0.1:$GATEWAY_PORT"
+setdefault GATEWAY_URL "$PAYMENT_GATEWAY_URL"
+setdefault KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
+setdefault PG_ADMIN_URL "postgres://$PG_SUPERUSER:$PG_SUPERPASS@$PG_HOST:$PG_PORT/postgres?sslmode=disable"
+export CONNECT_URL PG_HOST PG_PORT STACK_DIR=$STACK
 
 # Topics the saga uses; created explicitly so consumers never wait for a first event.
 SAGA_TOPICS="order-events inventory-events payment-events dead-letter-events"

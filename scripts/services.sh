@@ -3,13 +3,13 @@
 #   scripts/services.sh start [name...]   build into bin/ and start (default: all), wait for /readyz
 #   scripts/services.sh stop  [name...]   stop (SIGTERM, then SIGKILL after 15 s)
 #   scripts/services.sh build             build only
-# Each program reads its settings from the environment (see README); the defaults match
-# the native stack, so nothing needs to be set here.
+# Each program reads its settings from the environment; scripts/lib.sh exports the ones
+# that point it at this stack (ports move with STACK_PORT_OFFSET).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # name:port, in start order (the gateway simulator before the payment service).
-ALL="gatewaysim:8089 order:8080 inventory:8081 payment:8082"
+ALL="gatewaysim:$GATEWAY_PORT order:$ORDER_PORT inventory:$INVENTORY_PORT payment:$PAYMENT_PORT"
 
 port_of() { local s; for s in $ALL; do if [ "${s%%:*}" = "$1" ]; then echo "${s##*:}"; return; fi; done; die "unknown service $1"; }
 names() { if [ $# -gt 0 ]; then echo "$@"; else local s; for s in $ALL; do echo "${s%%:*}"; done; fi; }

@@ -20,17 +20,17 @@ say "registering connectors"
 cat <<MSG
 
 The pipeline is up ($(( SECONDS - start ))s). What runs where:
-  PostgreSQL      $PG_HOST:$PG_PORT   order_db, inventory_db, payment_db   (log .stack/logs/postgres.log)
+  PostgreSQL      $PG_HOST:$PG_PORT   order_db, inventory_db, payment_db   (log ${LOGS#$ROOT/}/postgres.log)
   Kafka (KRaft)   $KAFKA_BOOTSTRAP    topics: $SAGA_TOPICS
   Kafka Connect   $CONNECT_URL   connectors: order-outbox, inventory-outbox, payment-outbox
-  order           http://127.0.0.1:8080      inventory  http://127.0.0.1:8081
-  payment         http://127.0.0.1:8082      gateway simulator  http://127.0.0.1:8089
+  order           $ORDER_URL      inventory  $INVENTORY_URL
+  payment         $PAYMENT_URL      gateway simulator  $GATEWAY_URL
 
 Try it:
-  curl -s -X PUT localhost:8081/stock/A100 -d '{"available":100}'
-  curl -s -X POST localhost:8080/orders -H 'Content-Type: application/json' \\
+  curl -s -X PUT $INVENTORY_URL/stock/A100 -d '{"available":100}'
+  curl -s -X POST $ORDER_URL/orders -H 'Content-Type: application/json' \\
        -d '{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1,"unitPrice":15000}]}'
-  curl -s localhost:8080/orders/<orderId>          # PENDING → COMPLETED
+  curl -s $ORDER_URL/orders/<orderId>          # PENDING → COMPLETED
   make tail TOPIC=order-events                    # kcat: key, headers, value
   make status                                     # processes, connectors, slot lag, consumer lag
   make down                                       # stop everything started here

@@ -270,7 +270,7 @@ func repoRoot(tb testing.TB) string {
 // killConnect SIGKILLs the Kafka Connect worker that scripts/connect.sh started.
 func killConnect(tb testing.TB, root string) {
 	tb.Helper()
-	raw, err := os.ReadFile(filepath.Join(root, ".stack", "pids", "connect.pid"))
+	raw, err := os.ReadFile(filepath.Join(env("STACK_DIR", filepath.Join(root, ".stack")), "pids", "connect.pid"))
 	if err != nil {
 		tb.Fatalf("no pid file of the native Connect worker: %v", err)
 	}

@@ -49,6 +49,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -266,5 +267,17 @@ func (s *stream) want(t *testing.T, status string) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no %s on the stream within 10s", status)
+	}
+}
+
+// clearEnv unsets, for the test, every variable LoadConfig reads (make test exports the
+// stack's addresses, which would otherwise override the defaults under test).
+func clearEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "ORDER_") || k == "ADMIN_TOKEN" {
+			t.Setenv(k, "") // restores the value after the test
+			os.Unsetenv(k)
+		}
 	}
 }

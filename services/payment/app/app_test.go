@@ -58,10 +58,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"ADMIN_TOKEN", "PAYMENT_ADMIN_TOKEN"} {
-				t.Setenv(k, "")
-				os.Unsetenv(k)
-			}
+			clearEnv(t)
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -200,4 +197,16 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// clearEnv unsets, for the test, every variable LoadConfig reads (make test exports the
+// stack's addresses, which would otherwise override the defaults under test).
+func clearEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "PAYMENT_") || k == "ADMIN_TOKEN" {
+			t.Setenv(k, "") // restores the value after the test
+			os.Unsetenv(k)
+		}
+	}
 }
