@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -89,9 +88,10 @@ func clearEnv(t *testing.T) {
 // Run serves HTTP on a database of its own while the consumer waits for Kafka, and returns nil
 // once its context is canceled.
 func TestRunStartsAndStops(t *testing.T) {
+	_, dbURL := pgtest.MustOpenTestDBURL(t)
 	cfg := app.Config{
 		HTTPAddr:           freeAddr(t),
-		DatabaseURL:        testDatabaseURL(t),
+		DatabaseURL:        dbURL,
 		KafkaBrokers:       []string{freeAddr(t)}, // nothing listens: Kafka stays unreachable
 		ConsumerGroup:      "inventory-test",
 		HandlerMaxAttempts: 1,
@@ -121,25 +121,6 @@ func TestRunStartsAndStops(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run() did not return after cancel")
 	}
-}
-
-// testDatabaseURL creates a throwaway database and returns its URL.
-func testDatabaseURL(t *testing.T) string {
-	db := pgtest.MustOpenTestDB(t)
-	var name string
-	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
-	}
-	admin := os.Getenv("PG_ADMIN_URL")
-	if admin == "" {
-		admin = pgtest.DefaultAdminURL
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func freeAddr(t *testing.T) string {

@@ -27,19 +27,6 @@ import (
 	"outboxsaga.dev/schemas"
 )
 
-// captureOutbox copies every outbox row into outbox_seen as it is inserted. InsertOutbox deletes
-// its row in the same transaction, so this trigger is how a test sees what a step emitted.
-const captureOutbox = `
-CREATE TABLE outbox_seen (seq bigserial PRIMARY KEY, id uuid, aggregatetype text, aggregateid text,
-  type text, payload jsonb, traceparent text);
-CREATE FUNCTION capture_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO outbox_seen (id, aggregatetype, aggregateid, type, payload, traceparent)
-  VALUES (NEW.id, NEW.aggregatetype, NEW.aggregateid, NEW.type, NEW.payload, NEW.traceparent);
-  RETURN NEW;
-END $$;
-CREATE TRIGGER capture_outbox AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION capture_outbox();`
-
 // fixture is a migrated test database and the saga handler chain the consumer would run,
 // minus retry and dead letters: decode and schema validation, then the Router.
 type fixture struct {
@@ -58,9 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := postgres.Migrate(ctx, db); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
-	if _, err := db.ExecContext(ctx, captureOutbox); err != nil {
-		t.Fatalf("install outbox capture: %v", err)
-	}
+	pgtest.CaptureOutbox(t, db)
 	validator, err := schemas.New()
 	if err != nil {
 		t.Fatalf("schemas.New() error = %v", err)

@@ -24,14 +24,7 @@ func openDB(t *testing.T) *sql.DB {
 	if err := postgres.MigrateMessaging(ctx, db); err != nil {
 		t.Fatalf("MigrateMessaging: %v", err)
 	}
-	_, err := db.ExecContext(ctx, `
-		CREATE TABLE outbox_seen (LIKE outbox);
-		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN INSERT INTO outbox_seen SELECT NEW.*; RETURN NEW; END $$;
-		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
-	if err != nil {
-		t.Fatalf("create outbox_seen: %v", err)
-	}
+	pgtest.CaptureOutbox(t, db)
 	return db
 }
 

@@ -3,12 +3,10 @@ package app_test
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -71,11 +69,11 @@ func TestLoadConfig(t *testing.T) {
 // consumer keeps retrying (and /readyz says so) while HTTP, the sweeper and the status stream
 // work, and a test never joins the real consumer group.
 func TestRun(t *testing.T) {
-	db := pgtest.MustOpenTestDB(t)
+	_, dbURL := pgtest.MustOpenTestDBURL(t)
 	addr := freeAddr(t)
 	cfg := app.Config{
 		HTTPAddr:           addr,
-		DatabaseURL:        dsn(t, db),
+		DatabaseURL:        dbURL,
 		KafkaBrokers:       []string{"127.0.0.1:1"},
 		ConsumerGroup:      "order-app-test",
 		AdminToken:         "s3cret",
@@ -159,25 +157,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// dsn rebuilds the connection string of a pgtest database (pgtest hands out only the pool).
-func dsn(t *testing.T, db *sql.DB) string {
-	t.Helper()
-	admin := os.Getenv("PG_ADMIN_URL")
-	if admin == "" {
-		admin = pgtest.DefaultAdminURL
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var name string
-	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func waitUp(t *testing.T, base string, stopped <-chan error) {

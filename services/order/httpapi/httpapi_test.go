@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -42,22 +40,14 @@ type api struct {
 
 func newAPI(t *testing.T) *api {
 	t.Helper()
-	db := pgtest.MustOpenTestDB(t)
+	db, dbURL := pgtest.MustOpenTestDBURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := postgres.Migrate(ctx, db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	// A copy of every outbox INSERT, i.e. of what Debezium would read from the WAL.
-	_, err := db.ExecContext(ctx, `
-		CREATE TABLE outbox_seen (LIKE outbox);
-		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN INSERT INTO outbox_seen SELECT NEW.*; RETURN NEW; END $$;
-		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
-	if err != nil {
-		t.Fatalf("create outbox_seen: %v", err)
-	}
-	listener, err := postgres.NewStatusListener(dsn(t, db), zerolog.Nop())
+	pgtest.CaptureOutbox(t, db)
+	listener, err := postgres.NewStatusListener(dbURL, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,25 +64,6 @@ func newAPI(t *testing.T) *api {
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return &api{t: t, db: db, orders: orders, srv: srv}
-}
-
-// dsn rebuilds the connection string of a pgtest database (pgtest hands out only the pool).
-func dsn(t *testing.T, db *sql.DB) string {
-	t.Helper()
-	admin := os.Getenv("PG_ADMIN_URL")
-	if admin == "" {
-		admin = pgtest.DefaultAdminURL
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var name string
-	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // do sends a request and returns the status, headers and body.

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"net/url"
-	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -25,30 +23,11 @@ import (
 // openDB returns a fresh, migrated database and its connection string.
 func openDB(t *testing.T) (*sql.DB, string) {
 	t.Helper()
-	db := pgtest.MustOpenTestDB(t)
+	db, url := pgtest.MustOpenTestDBURL(t)
 	if err := postgres.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	return db, dsn(t, db)
-}
-
-// dsn rebuilds the connection string of a pgtest database (pgtest hands out only the pool).
-func dsn(t *testing.T, db *sql.DB) string {
-	t.Helper()
-	admin := os.Getenv("PG_ADMIN_URL")
-	if admin == "" {
-		admin = pgtest.DefaultAdminURL
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var name string
-	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return db, url
 }
 
 // newOrder returns a valid pending order placed at now (to the microsecond, as Postgres keeps it).

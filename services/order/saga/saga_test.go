@@ -44,16 +44,7 @@ func newEnv(t *testing.T) *env {
 	if err := postgres.Migrate(ctx, db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	// Outbox rows are deleted in their own transaction; a trigger keeps a copy of what Debezium
-	// would read from the WAL.
-	_, err := db.ExecContext(ctx, `
-		CREATE TABLE outbox_seen (LIKE outbox);
-		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN INSERT INTO outbox_seen SELECT NEW.*; RETURN NEW; END $$;
-		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
-	if err != nil {
-		t.Fatalf("create outbox_seen: %v", err)
-	}
+	pgtest.CaptureOutbox(t, db)
 	v, err := schemas.New()
 	if err != nil {
 		t.Fatal(err)

@@ -52,19 +52,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	if err := postgres.Migrate(ctx, f.db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	// Outbox rows are deleted in their own transaction; this copy is what Debezium would read.
-	_, err := f.db.ExecContext(ctx, `
-		CREATE TABLE outbox_seen (seq bigserial PRIMARY KEY, aggregateid text, type text, payload jsonb, traceparent text);
-		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN
-				INSERT INTO outbox_seen (aggregateid, type, payload, traceparent)
-				VALUES (NEW.aggregateid, NEW.type, NEW.payload, NEW.traceparent);
-				RETURN NEW;
-			END $$;
-		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
-	if err != nil {
-		t.Fatalf("create outbox_seen: %v", err)
-	}
+	pgtest.CaptureOutbox(t, f.db)
 
 	f.ledger = gatewaysim.NewLedger(gatewaysim.Config{TimeoutDelay: cmpOr(o.simDelay, time.Second), FlakyFailures: 2})
 	sim, err := simhttp.NewHandler(f.ledger, zerolog.Nop(), prometheus.NewRegistry())

@@ -18,11 +18,19 @@ import (
 // DefaultAdminURL is used when PG_ADMIN_URL is unset: the local stack's superuser (make up).
 const DefaultAdminURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-// MustOpenTestDB creates a database with a random name through the admin connection at
-// PG_ADMIN_URL (a postgres:// URL, default DefaultAdminURL), returns a connection pool to it, and
-// drops it when the test ends. If Postgres does not answer the test fails, unless
-// SKIP_INTEGRATION=1, in which case it is skipped.
+// MustOpenTestDB is MustOpenTestDBURL without the URL.
 func MustOpenTestDB(tb testing.TB) *sql.DB {
+	tb.Helper()
+	db, _ := MustOpenTestDBURL(tb)
+	return db
+}
+
+// MustOpenTestDBURL creates a database with a random name through the admin connection at
+// PG_ADMIN_URL (a postgres:// URL, default DefaultAdminURL), returns a connection pool to it and
+// its URL (for code that opens connections of its own, e.g. a LISTEN), and drops it when the test
+// ends. If Postgres does not answer the test fails, unless
+// SKIP_INTEGRATION=1, in which case it is skipped.
+func MustOpenTestDBURL(tb testing.TB) (*sql.DB, string) {
 	tb.Helper()
 	if os.Getenv("SKIP_INTEGRATION") == "1" {
 		tb.Skip("SKIP_INTEGRATION=1: skipping a test that needs Postgres")
@@ -67,5 +75,5 @@ func MustOpenTestDB(tb testing.TB) *sql.DB {
 		}
 		admin.Close()
 	})
-	return db
+	return db, u.String()
 }
