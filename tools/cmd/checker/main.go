@@ -1,0 +1,78 @@
+// Command checker waits until the pipeline is quiet, then checks the four invariants of
+// DESIGN.md for the orders and SKUs recorded by loadgen; it exits 1 on any violation:
+//
+//	go run ./cmd/checker -record /tmp/orders.json
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"outboxsaga.dev/tools/invariant"
+	"outboxsaga.dev/tools/load"
+)
+
+func main() {
+	ok, err := run()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "checker:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run() (bool, error) {
+	path := flag.String("record", "orders.json", "record written by loadgen")
+	timeout := flag.Duration("timeout", 3*time.Minute, "how long to wait for quiescence")
+	maxSlotLag := flag.Int64("max-slot-lag", 1<<20, "slot lag (bytes) that counts as quiet")
+	flag.Parse()
+	rec, err := load.ReadRecord(*path)
+	if err != nil {
+		return false, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	eps := EndpointsFromEnv()
+	kc, err := invariant.NewKafkaClient(eps.Brokers)
+	if err != nil {
+		return false, err
+	}
+	defer kc.Close()
+	c := &invariant.Checker{Endpoints: eps, Kafka: kc, MaxSlotLag: *maxSlotLag, Log: os.Stdout}
+	if err := c.Quiesce(ctx, rec, *timeout); err != nil {
+		fmt.Println("checker: quiescence:", err, "(checking anyway)")
+	}
+	res, err := c.Check(ctx, rec)
+	if err != nil {
+		return false, err
+	}
+	res.Print(os.Stdout)
+	return res.OK(), nil
+}
+
+// EndpointsFromEnv reads the stack's addresses the way scripts/lib.sh exports them.
+func EndpointsFromEnv() invariant.Endpoints {
+	return invariant.Endpoints{
+		OrderURL:     envOr("ORDER_URL", "http://127.0.0.1:8080"),
+		InventoryURL: envOr("INVENTORY_URL", "http://127.0.0.1:8081"),
+		PaymentURL:   envOr("PAYMENT_URL", "http://127.0.0.1:8082"),
+		GatewayURL:   envOr("GATEWAY_URL", "http://127.0.0.1:8089"),
+		Brokers:      strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
+		PGAdminURL:   envOr("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		AdminToken:   os.Getenv("ADMIN_TOKEN"),
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,58 @@
+// Command loadgen places orders on the running pipeline at a fixed rate and records every
+// accepted order (and its SKUs' initial stock) to a JSON file for the checker:
+//
+//	go run ./cmd/loadgen -rate 20 -count 600 -duration 1m -out /tmp/orders.json
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"outboxsaga.dev/tools/load"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg := load.Config{Progress: os.Stdout}
+	out := flag.String("out", "orders.json", "where to write the record of accepted orders")
+	flag.StringVar(&cfg.OrderURL, "order", envOr("ORDER_URL", "http://127.0.0.1:8080"), "order service URL")
+	flag.StringVar(&cfg.InventoryURL, "inventory", envOr("INVENTORY_URL", "http://127.0.0.1:8081"), "inventory service URL")
+	flag.Float64Var(&cfg.Rate, "rate", 20, "orders per second (open loop)")
+	flag.IntVar(&cfg.Concurrency, "concurrency", 32, "requests in flight at most")
+	flag.IntVar(&cfg.Count, "count", 600, "orders to place at most (0: no bound)")
+	flag.DurationVar(&cfg.Duration, "duration", time.Minute, "how long to place orders at most (0: no bound)")
+	flag.Parse()
+	cfg.AdminToken = os.Getenv("ADMIN_TOKEN")
+	if cfg.Count == 0 && cfg.Duration == 0 {
+		return fmt.Errorf("set -count or -duration: the run must be bounded")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rec, err := load.New(cfg).Run(ctx)
+	if err != nil {
+		return err
+	}
+	if err := rec.Save(*out); err != nil {
+		return err
+	}
+	fmt.Printf("loadgen: %d sent, %d accepted, %d errors, %d rejected; record in %s\n",
+		rec.Stats.Sent, rec.Stats.Accepted, rec.Stats.Errors, rec.Stats.Rejected, *out)
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

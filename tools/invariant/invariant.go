@@ -1,0 +1,184 @@
+// Package invariant checks the four invariants of DESIGN.md for the orders and SKUs a load run
+// recorded, reading only public surfaces: the services' HTTP APIs, the gateway's ledger and
+// the Kafka topics (plus the replication slots' lag, to know when the pipeline is quiet).
+package invariant
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/tools/load"
+)
+
+// Checker checks recorded orders against the running pipeline.
+type Checker struct {
+	Endpoints Endpoints
+	Kafka     sarama.Client
+	// Workers bounds the concurrent HTTP reads.
+	Workers int
+	// MaxSlotLag is the slot lag (bytes) below which the WAL side counts as quiet.
+	MaxSlotLag int64
+	// Log, when set, gets progress lines.
+	Log io.Writer
+}
+
+func (c *Checker) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
+func (c *Checker) workers() int { return max(c.Workers, 16) }
+
+// Quiesce waits until every recorded order is terminal, every consumer group's lag is 0 and
+// every slot's lag is under MaxSlotLag, or the timeout passes (then it says what is missing).
+func (c *Checker) Quiesce(ctx context.Context, rec *load.Record, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	pending := make([]string, 0, len(rec.Orders))
+	for _, o := range rec.Orders {
+		pending = append(pending, o.ID)
+	}
+	var missing string
+	for {
+		var err error
+		pending, err = c.stillPending(ctx, pending)
+		switch {
+		case err != nil:
+			missing = err.Error()
+		case len(pending) > 0:
+			missing = fmt.Sprintf("%d orders not terminal (e.g. %s)", len(pending), pending[0])
+		default:
+			missing = c.pipelineBusy(ctx)
+		}
+		if missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not quiet after %s: %s", timeout, missing)
+		}
+		c.logf("quiescence: waiting: %s", missing)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// stillPending returns the ids among ids whose order is not terminal yet.
+func (c *Checker) stillPending(ctx context.Context, ids []string) ([]string, error) {
+	terminal := make([]bool, len(ids))
+	err := parallel(ctx, len(ids), c.workers(), func(ctx context.Context, i int) error {
+		o, err := c.Endpoints.Order(ctx, ids[i])
+		if err != nil {
+			return err
+		}
+		terminal[i] = Terminal(o.Status)
+		return nil
+	})
+	if err != nil {
+		return ids, err
+	}
+	var out []string
+	for i, id := range ids {
+		if !terminal[i] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// pipelineBusy says what still moves: consumer lag or slot lag ("" when quiet).
+func (c *Checker) pipelineBusy(ctx context.Context) string {
+	lag, err := GroupLag(c.Kafka)
+	if err != nil {
+		return err.Error()
+	}
+	for _, g := range slices.Sorted(maps.Keys(lag)) {
+		if lag[g] > 0 {
+			return fmt.Sprintf("consumer group %s lags %d records", g, lag[g])
+		}
+	}
+	if c.Endpoints.PGAdminURL == "" {
+		return ""
+	}
+	slots, err := Slots(ctx, c.Endpoints.PGAdminURL)
+	if err != nil {
+		return err.Error()
+	}
+	for _, s := range slots {
+		if s.Lag > c.MaxSlotLag {
+			return fmt.Sprintf("slot %s lags %d bytes", s.Name, s.Lag)
+		}
+	}
+	return ""
+}
+
+// Snapshot is the business state of a run's orders and SKUs, as the public APIs show it.
+type Snapshot struct {
+	Orders  map[string]OrderView
+	Stock   map[string]StockView
+	Charges map[string][]Charge
+}
+
+// TakeSnapshot reads every recorded order, SKU and the ledger entries of every order.
+func (c *Checker) TakeSnapshot(ctx context.Context, rec *load.Record) (*Snapshot, error) {
+	s := &Snapshot{Orders: map[string]OrderView{}, Stock: map[string]StockView{}, Charges: map[string][]Charge{}}
+	orders := make([]OrderView, len(rec.Orders))
+	charges := make([][]Charge, len(rec.Orders))
+	err := parallel(ctx, len(rec.Orders), c.workers(), func(ctx context.Context, i int) error {
+		o, err := c.Endpoints.Order(ctx, rec.Orders[i].ID)
+		if err != nil {
+			return err
+		}
+		cs, err := c.Endpoints.Charges(ctx, rec.Orders[i].ID)
+		if err != nil {
+			return err
+		}
+		sort.Slice(cs, func(a, b int) bool { return cs[a].ChargeID < cs[b].ChargeID })
+		orders[i], charges[i] = o, cs
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot orders: %w", err)
+	}
+	for i, o := range rec.Orders {
+		s.Orders[o.ID] = orders[i]
+		s.Charges[o.ID] = charges[i]
+	}
+	for sku := range rec.Stock {
+		st, err := c.Endpoints.Stock(ctx, sku)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot stock: %w", err)
+		}
+		s.Stock[sku] = st
+	}
+	return s, nil
+}
+
+// Diff lists what differs between two snapshots (nil when equal).
+func (s *Snapshot) Diff(after *Snapshot) []string {
+	var out []string
+	for id, o := range s.Orders {
+		if a := after.Orders[id]; a != o {
+			out = append(out, fmt.Sprintf("order %s: %+v → %+v", id, o, a))
+		}
+		if !slices.Equal(s.Charges[id], after.Charges[id]) {
+			out = append(out, fmt.Sprintf("charges of %s: %+v → %+v", id, s.Charges[id], after.Charges[id]))
+		}
+	}
+	for sku, st := range s.Stock {
+		if a := after.Stock[sku]; a != st {
+			out = append(out, fmt.Sprintf("stock %s: %+v → %+v", sku, st, a))
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,209 @@
+package invariant
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	_ "github.com/lib/pq" // the slot-lag query
+)
+
+// SagaTopics are the topics the saga's events travel on.
+var SagaTopics = []string{"order-events", "inventory-events", "payment-events"}
+
+// Groups maps each consumer group to the topics it reads.
+var Groups = map[string][]string{
+	"order-service":     {"inventory-events", "payment-events"},
+	"inventory-service": {"order-events"},
+	"payment-service":   {"inventory-events", "order-events"},
+}
+
+// NewKafkaClient connects to brokers.
+func NewKafkaClient(brokers []string) (sarama.Client, error) {
+	cfg := sarama.NewConfig()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Consumer.Return.Errors = true
+	cfg.Metadata.Retry.Max = 10
+	c, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka %v: %w", brokers, err)
+	}
+	return c, nil
+}
+
+// Event is one saga record as the checker sees it.
+type Event struct {
+	ID   string
+	Type string
+	Key  string
+}
+
+// ScanTopics reads every saga topic from its oldest to its newest offset (as of the call) and
+// calls f for each record, serially.
+func ScanTopics(ctx context.Context, c sarama.Client, f func(Event)) (int, error) {
+	consumer, err := sarama.NewConsumerFromClient(c)
+	if err != nil {
+		return 0, fmt.Errorf("kafka consumer: %w", err)
+	}
+	defer consumer.Close()
+	var (
+		mu    sync.Mutex
+		total int
+		wg    sync.WaitGroup
+		errs  = make(chan error, 64)
+	)
+	for _, topic := range SagaTopics {
+		parts, err := c.Partitions(topic)
+		if err != nil {
+			return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+		}
+		for _, p := range parts {
+			oldest, err := c.GetOffset(topic, p, sarama.OffsetOldest)
+			if err != nil {
+				return 0, fmt.Errorf("oldest offset %s[%d]: %w", topic, p, err)
+			}
+			newest, err := c.GetOffset(topic, p, sarama.OffsetNewest)
+			if err != nil {
+				return 0, fmt.Errorf("newest offset %s[%d]: %w", topic, p, err)
+			}
+			if newest <= oldest {
+				continue
+			}
+			pc, err := consumer.ConsumePartition(topic, p, oldest)
+			if err != nil {
+				return 0, fmt.Errorf("consume %s[%d]: %w", topic, p, err)
+			}
+			wg.Go(func() {
+				defer pc.Close()
+				for {
+					select {
+					case <-ctx.Done():
+						errs <- fmt.Errorf("scan %s[%d]: %w", topic, p, ctx.Err())
+						return
+					case m := <-pc.Messages():
+						ev := eventOf(m)
+						mu.Lock()
+						total++
+						f(ev)
+						mu.Unlock()
+						if m.Offset >= newest-1 {
+							return
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return total, err
+	}
+	return total, nil
+}
+
+// eventOf takes the event id and type from the headers, or from the envelope when a header is missing.
+func eventOf(m *sarama.ConsumerMessage) Event {
+	ev := Event{Key: string(m.Key)}
+	for _, h := range m.Headers {
+		switch string(h.Key) {
+		case "id":
+			ev.ID = string(h.Value)
+		case "eventType":
+			ev.Type = string(h.Value)
+		}
+	}
+	if ev.ID == "" || ev.Type == "" {
+		var env struct {
+			EventID   string `json:"eventId"`
+			EventType string `json:"eventType"`
+		}
+		if json.Unmarshal(m.Value, &env) == nil {
+			ev.ID, ev.Type = env.EventID, env.EventType
+		}
+	}
+	return ev
+}
+
+// GroupLag sums, per consumer group, newest offset − committed offset over its topics' partitions.
+func GroupLag(c sarama.Client) (map[string]int64, error) {
+	admin, err := sarama.NewClusterAdminFromClient(c)
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin: %w", err)
+	}
+	if err := c.RefreshMetadata(SagaTopics...); err != nil {
+		return nil, fmt.Errorf("refresh metadata: %w", err)
+	}
+	out := map[string]int64{}
+	for group, topics := range Groups {
+		want := map[string][]int32{}
+		for _, t := range topics {
+			parts, err := c.Partitions(t)
+			if err != nil {
+				return nil, fmt.Errorf("partitions of %s: %w", t, err)
+			}
+			want[t] = parts
+		}
+		res, err := admin.ListConsumerGroupOffsets(group, want)
+		if err != nil {
+			return nil, fmt.Errorf("offsets of group %s: %w", group, err)
+		}
+		for t, parts := range want {
+			for _, p := range parts {
+				newest, err := c.GetOffset(t, p, sarama.OffsetNewest)
+				if err != nil {
+					return nil, fmt.Errorf("newest offset %s[%d]: %w", t, p, err)
+				}
+				committed := int64(0)
+				if b := res.GetBlock(t, p); b != nil && b.Offset >= 0 {
+					committed = b.Offset
+				}
+				out[group] += max(newest-committed, 0)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Slot is one replication slot's WAL figures.
+type Slot struct {
+	Name     string
+	Active   bool
+	Lag      int64 // current WAL − confirmed flush
+	Retained int64 // current WAL − restart LSN: what the slot keeps on disk
+	Status   string
+}
+
+// Slots reads pg_replication_slots.
+func Slots(ctx context.Context, pgURL string) ([]Slot, error) {
+	db, err := sql.Open("postgres", pgURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rows, err := db.QueryContext(ctx, `SELECT slot_name, active,
+		COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::bigint,
+		COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint,
+		COALESCE(wal_status, '')
+		FROM pg_replication_slots ORDER BY slot_name`)
+	if err != nil {
+		return nil, fmt.Errorf("query slots: %w", err)
+	}
+	defer rows.Close()
+	var out []Slot
+	for rows.Next() {
+		var s Slot
+		if err := rows.Scan(&s.Name, &s.Active, &s.Lag, &s.Retained, &s.Status); err != nil {
+			return nil, fmt.Errorf("scan slot: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,170 @@
+package invariant
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Endpoints are the public surfaces the checker reads.
+type Endpoints struct {
+	OrderURL     string
+	InventoryURL string
+	PaymentURL   string
+	GatewayURL   string
+	Brokers      []string
+	// PGAdminURL is used for one read only: the replication slots' lag (quiescence and WAL figures).
+	PGAdminURL string
+	AdminToken string
+}
+
+// OrderView is GET /orders/{id}.
+type OrderView struct {
+	OrderID string `json:"orderId"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Amount  int64  `json:"amount"`
+}
+
+// StockView is GET /stock/{sku}.
+type StockView struct {
+	SKU       string `json:"sku"`
+	Available int64  `json:"available"`
+	Reserved  int64  `json:"reserved"`
+	Sold      int64  `json:"sold"`
+}
+
+// Charge is one entry of the gateway's ledger (GET /charges).
+type Charge struct {
+	ChargeID string `json:"chargeId"`
+	OrderID  string `json:"orderId"`
+	Amount   int64  `json:"amount"`
+	Status   string `json:"status"`
+}
+
+// PaymentView is GET /payments/{orderId}.
+type PaymentView struct {
+	OrderID string `json:"orderId"`
+	Status  string `json:"status"`
+	Amount  int64  `json:"amount"`
+}
+
+// Terminal reports whether an order status is final.
+func Terminal(status string) bool { return status == "COMPLETED" || status == "CANCELED" }
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// getJSON GETs url into out; it returns the status (0 on a connection error).
+func getJSON(ctx context.Context, rawURL, token string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return 0, fmt.Errorf("build GET %s: %w", rawURL, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := httpClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", rawURL, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return res.StatusCode, fmt.Errorf("read GET %s: %w", rawURL, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return res.StatusCode, fmt.Errorf("GET %s: %d %s", rawURL, res.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return res.StatusCode, fmt.Errorf("decode GET %s: %w", rawURL, err)
+	}
+	return res.StatusCode, nil
+}
+
+// getRetry is getJSON retried for a while on connection errors and 5xx (a component restarting).
+func getRetry(ctx context.Context, rawURL, token string, out any) (int, error) {
+	var (
+		code int
+		err  error
+	)
+	for try := 0; try < 30; try++ {
+		code, err = getJSON(ctx, rawURL, token, out)
+		if err == nil || (code != 0 && code < 500) || ctx.Err() != nil {
+			return code, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return code, err
+}
+
+// Order reads one order.
+func (e Endpoints) Order(ctx context.Context, id string) (OrderView, error) {
+	var o OrderView
+	_, err := getRetry(ctx, e.OrderURL+"/orders/"+url.PathEscape(id), "", &o)
+	return o, err
+}
+
+// Stock reads one SKU.
+func (e Endpoints) Stock(ctx context.Context, sku string) (StockView, error) {
+	var s StockView
+	_, err := getRetry(ctx, e.InventoryURL+"/stock/"+url.PathEscape(sku), "", &s)
+	return s, err
+}
+
+// Charges reads the gateway's ledger for one order.
+func (e Endpoints) Charges(ctx context.Context, orderID string) ([]Charge, error) {
+	var cs []Charge
+	_, err := getRetry(ctx, e.GatewayURL+"/charges?orderId="+url.QueryEscape(orderID), "", &cs)
+	return cs, err
+}
+
+// Payment reads the payment service's view of one order (found=false on 404).
+func (e Endpoints) Payment(ctx context.Context, orderID string) (PaymentView, bool, error) {
+	var p PaymentView
+	code, err := getRetry(ctx, e.PaymentURL+"/payments/"+url.PathEscape(orderID), "", &p)
+	if code == http.StatusNotFound {
+		return p, false, nil
+	}
+	return p, err == nil, err
+}
+
+// DeadLetterCount counts a service's dead letters (GET /dead-letters?limit=1000).
+func (e Endpoints) DeadLetterCount(ctx context.Context, serviceURL string) (int, error) {
+	var dls []json.RawMessage
+	if _, err := getRetry(ctx, serviceURL+"/dead-letters?limit=1000", e.AdminToken, &dls); err != nil {
+		return 0, err
+	}
+	return len(dls), nil
+}
+
+// parallel runs f for every index in [0, n) with at most workers at once and returns the first error.
+func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		})
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
