@@ -21,6 +21,10 @@ down: ## stop everything `make up` started (data stays in .stack/)
 test: ## run every test against the real stack (starts it if needed, stops what it started)
 	@scripts/test.sh
 
+.PHONY: bench
+bench: ## benchmark the running stack (ceiling, rate steps, sustained run, hops, RSS) into docs/bench/
+	@scripts/bench.sh
+
 .PHONY: install
 install: ## install missing prerequisites (Debian packages, jars from Maven Central)
 	@scripts/install.sh

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmarks the saga pipeline of the native stack (tools/cmd/bench) and writes docs/bench/.
+# Brings the stack up first when the order service does not answer. Settings (env or flags):
+#   BENCH_RATES=50,100,200,300,400  BENCH_STEP_DURATION=20s  BENCH_DURATION=60s (the issue's target: 10m)
+#   BENCH_CEILING_DURATION=20s  BENCH_CEILING_WORKERS=8  BENCH_SUSTAIN_RATE=0 (auto)  BENCH_P99=250ms
+# Extra arguments go to the command: scripts/bench.sh -duration 10m
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+if ! curl -fsS "$ORDER_URL/readyz" >/dev/null 2>&1; then
+  say "the order service does not answer at $ORDER_URL; bringing the stack up"
+  "$ROOT/scripts/up.sh"
+fi
+export ROOT CONNECT_URL PG_ADMIN_URL KAFKA_BROKERS ORDER_URL INVENTORY_URL STACK_DIR TOPIC_PARTITIONS
+cd "$ROOT"
+exec go run ./tools/cmd/bench "$@"

@@ -1,0 +1,296 @@
+// Command bench measures the saga pipeline of a running native stack and writes the results to
+// docs/bench/: the bare-database ceiling, open-loop steps at fixed rates, a sustained run with
+// consumer and slot lag, the per-hop breakdown and the RSS of every process. `make bench` runs
+// it through scripts/bench.sh, which exports the stack's addresses (scripts/lib.sh).
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"outboxsaga.dev/tools/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the command line, with defaults from the environment.
+type config struct {
+	orderURL, inventoryURL, connectURL, adminURL, adminToken string
+	brokers                                                  []string
+	stackDir, outDir                                         string
+	rates                                                    []float64
+	step, sustain, ceilingFor, drain, p99                    time.Duration
+	sustainRate                                              float64
+	ceilingWorkers, skus, maxInFlight                        int
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+func parseConfig(args []string) (config, error) {
+	var (
+		c     config
+		rates string
+		fs    = flag.NewFlagSet("bench", flag.ContinueOnError)
+	)
+	root := env("ROOT", ".")
+	fs.StringVar(&c.orderURL, "order-url", env("ORDER_URL", "http://127.0.0.1:8080"), "order service")
+	fs.StringVar(&c.inventoryURL, "inventory-url", env("INVENTORY_URL", "http://127.0.0.1:8081"), "inventory service")
+	fs.StringVar(&c.connectURL, "connect-url", env("CONNECT_URL", "http://127.0.0.1:8083"), "Kafka Connect REST")
+	fs.StringVar(&c.adminURL, "pg-admin-url", env("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres superuser URL")
+	fs.StringVar(&c.stackDir, "stack-dir", env("STACK_DIR", filepath.Join(root, ".stack")), "the stack's directory (pids/)")
+	fs.StringVar(&c.outDir, "out", env("BENCH_OUT", filepath.Join(root, "docs", "bench")), "where the report goes")
+	fs.StringVar(&rates, "rates", env("BENCH_RATES", "50,100,200,300,400"), "open-loop step rates, orders/s")
+	fs.DurationVar(&c.step, "step", envDuration("BENCH_STEP_DURATION", 20*time.Second), "duration of each step")
+	fs.DurationVar(&c.sustain, "duration", envDuration("BENCH_DURATION", 60*time.Second), "duration of the sustained run (the issue's target: 10m)")
+	fs.DurationVar(&c.ceilingFor, "ceiling-duration", envDuration("BENCH_CEILING_DURATION", 20*time.Second), "duration of the ceiling")
+	fs.DurationVar(&c.drain, "drain", envDuration("BENCH_DRAIN", 30*time.Second), "wait for the last orders' terminal events")
+	fs.DurationVar(&c.p99, "p99", envDuration("BENCH_P99", 250*time.Millisecond), "p99 limit of a sustained rate")
+	sustainRate, _ := strconv.ParseFloat(env("BENCH_SUSTAIN_RATE", "0"), 64)
+	fs.Float64Var(&c.sustainRate, "sustain-rate", sustainRate, "rate of the sustained run; 0 = the highest step that held the p99 limit")
+	workers, _ := strconv.Atoi(env("BENCH_CEILING_WORKERS", "8"))
+	fs.IntVar(&c.ceilingWorkers, "ceiling-workers", workers, "concurrent sagas of the ceiling")
+	fs.IntVar(&c.skus, "skus", 32, "distinct SKUs the orders spread over")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", 4096, "open POSTs at most; sends beyond are skipped and counted")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.adminToken = env("ADMIN_TOKEN", "")
+	c.brokers = strings.Split(env("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
+	for _, r := range strings.Split(rates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil || v <= 0 {
+			return c, fmt.Errorf("rate %q: want a positive number", r)
+		}
+		c.rates = append(c.rates, v)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := parseConfig(args)
+	if err != nil {
+		return err
+	}
+	skus := make([]string, cfg.skus)
+	for i := range skus {
+		skus[i] = fmt.Sprintf("BENCH-%03d", i)
+	}
+	admin, err := sql.Open("postgres", cfg.adminURL)
+	if err != nil {
+		return fmt.Errorf("open admin database: %w", err)
+	}
+	defer admin.Close()
+	if err := admin.PingContext(ctx); err != nil {
+		return fmt.Errorf("postgres at %s: %w", redact(cfg.adminURL), err)
+	}
+	tracker, err := bench.NewTracker(cfg.brokers, bench.SagaTopics)
+	if err != nil {
+		return err
+	}
+	defer tracker.Close()
+	lag, err := bench.NewLagSampler(cfg.brokers, admin, nil, bench.SagaTopics)
+	if err != nil {
+		return err
+	}
+	defer lag.Close()
+	groups, err := lag.ServiceGroups()
+	if err != nil {
+		return err
+	}
+	lag, err = bench.NewLagSampler(cfg.brokers, admin, groups, bench.SagaTopics)
+	if err != nil {
+		return err
+	}
+	defer lag.Close()
+
+	rep := &bench.Report{Date: time.Now(), P99Limit: cfg.p99, StepHops: map[float64][]bench.Hop{}}
+	rep.Machine = machineFacts(ctx, admin, cfg.stackDir)
+	rep.Settings, rep.HopTimes.LogAppendTime = settings(ctx, admin, cfg)
+	pids := filepath.Join(cfg.stackDir, "pids")
+	if rep.IdleRSS, err = bench.ReadRSS(pids); err != nil {
+		return err
+	}
+	client := bench.NewHTTPClient()
+	if err := bench.SetStock(ctx, client, cfg.inventoryURL, cfg.adminToken, skus); err != nil {
+		return err
+	}
+	load := &bench.Load{OrderURL: cfg.orderURL, Tracker: tracker, SKUs: skus, MaxInFlight: cfg.maxInFlight,
+		Drain: cfg.drain, Client: client}
+	say("warm-up: 5 s at 20 orders/s (not reported)")
+	if _, err := load.Step(ctx, 20, 5*time.Second); err != nil {
+		return err
+	}
+
+	say("ceiling: the saga's transactions from Go, %d workers, %s", cfg.ceilingWorkers, cfg.ceilingFor)
+	if rep.Ceiling, err = bench.Ceiling(ctx, cfg.adminURL, cfg.ceilingWorkers, cfg.ceilingFor, skus); err != nil {
+		return err
+	}
+	say("ceiling: %.0f saga-equivalents/s", rep.Ceiling.PerSecond)
+
+	for _, rate := range cfg.rates {
+		say("step: %.0f orders/s for %s", rate, cfg.step)
+		st, err := load.Step(ctx, rate, cfg.step)
+		if err != nil {
+			return err
+		}
+		rep.Steps = append(rep.Steps, st)
+		say("  %.1f sagas/s, p50 %s p99 %s max %s, lost %d, skipped %d", st.Throughput,
+			st.Latency.P50.Round(time.Millisecond), st.Latency.P99.Round(time.Millisecond),
+			st.Latency.Max.Round(time.Millisecond), st.Lost, st.Skipped)
+		hops, times, err := bench.Hops(ctx, cfg.adminURL, tracker, st.Start)
+		if err != nil {
+			return err
+		}
+		rep.StepHops[rate], rep.HopTimes.CommitTimestamps = hops, times.CommitTimestamps
+		if st.Lost > 0 || st.Latency.P99 > 4*cfg.p99 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("steps stopped after %.0f orders/s: the pipeline fell behind", rate))
+			if err := settle(ctx, lag); err != nil {
+				return err
+			}
+			break
+		}
+	}
+
+	rate := cfg.sustainRate
+	if rate == 0 {
+		for _, st := range rep.Steps {
+			if held(st, cfg.p99) && st.Rate > rate {
+				rate = st.Rate
+			}
+		}
+	}
+	if rate > 0 {
+		say("sustained: %.0f orders/s for %s, sampling consumer and slot lag", rate, cfg.sustain)
+		sus, loadRSS, err := sustained(ctx, load, lag, rate, cfg)
+		if err != nil {
+			return err
+		}
+		rep.Sustained, rep.LoadRSS = sus, loadRSS
+		if rep.SusHops, _, err = bench.Hops(ctx, cfg.adminURL, tracker, sus.Step.Start); err != nil {
+			return err
+		}
+	} else {
+		rep.Notes = append(rep.Notes, "no step held the p99 limit with every order terminal: no sustained run")
+		if rep.LoadRSS, err = bench.ReadRSS(pids); err != nil {
+			return err
+		}
+	}
+
+	fmt.Println()
+	fmt.Println(rep.Table())
+	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", cfg.outDir, err)
+	}
+	md := filepath.Join(cfg.outDir, "RESULTS.md")
+	if err := os.WriteFile(md, []byte(rep.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", md, err)
+	}
+	png := filepath.Join(cfg.outDir, "latency-vs-rate.png")
+	if err := rep.Plot(png); err != nil {
+		return err
+	}
+	say("wrote %s and %s", md, png)
+	return nil
+}
+
+// held reports whether a step kept up: every order terminal, p99 within the limit and the
+// throughput within 5 % of the offered rate.
+func held(st bench.StepResult, p99 time.Duration) bool {
+	return st.Lost == 0 && st.Skipped == 0 && st.Latency.N > 0 && st.Latency.P99 <= p99 &&
+		st.Throughput >= 0.95*st.Rate
+}
+
+// sustained runs rate for cfg.sustain while sampling lag every 2 s and the RSS of every process
+// in the middle of the run.
+func sustained(ctx context.Context, load *bench.Load, lag *bench.LagSampler, rate float64, cfg config) (*bench.Sustained, []bench.RSS, error) {
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	lagDone := make(chan []bench.LagSample, 1)
+	go func() { lagDone <- lag.Run(sampleCtx, 2*time.Second) }()
+	rssDone := make(chan []bench.RSS, 1)
+	go func() {
+		select {
+		case <-time.After(cfg.sustain * 3 / 4):
+		case <-sampleCtx.Done():
+		}
+		r, _ := bench.ReadRSS(filepath.Join(cfg.stackDir, "pids"))
+		rssDone <- r
+	}()
+	st, err := load.Step(ctx, rate, cfg.sustain)
+	stopSampling()
+	samples := <-lagDone
+	rss := <-rssDone
+	if err != nil {
+		return nil, nil, err
+	}
+	// Only the samples taken while orders were sent judge flatness.
+	var cons, slot []int64
+	for _, s := range samples {
+		if s.At.Before(st.Start.Add(cfg.sustain)) {
+			cons = append(cons, s.Consumer)
+			slot = append(slot, s.Slot)
+		}
+	}
+	sus := &bench.Sustained{Step: st, Lag: samples}
+	sus.ConsumerFirst, sus.ConsumerLast, sus.ConsumerFlat = bench.Flatness(cons, int64(rate*3))
+	sus.SlotFirst, sus.SlotLast, sus.SlotFlat = bench.Flatness(slot, 16<<20)
+	sus.OK = held(st, cfg.p99) && sus.ConsumerFlat && sus.SlotFlat
+	return sus, rss, nil
+}
+
+// settle waits (at most 2 minutes) for the consumer lag to drain after an overloaded step.
+func settle(ctx context.Context, lag *bench.LagSampler) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		s, err := lag.Sample(ctx)
+		if err == nil && s.Consumer < 100 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return nil
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("==> "+format+"\n", args...)
+}
+
+func redact(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "…" + u[i:]
+		}
+	}
+	return u
+}
