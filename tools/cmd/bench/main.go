@@ -69,8 +69,8 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.outDir, "out", env("BENCH_OUT", filepath.Join(root, "docs", "bench")), "where the report goes")
 	fs.StringVar(&rates, "rates", env("BENCH_RATES", "50,100,200,300,400"), "open-loop step rates, orders/s")
 	fs.DurationVar(&c.step, "step", envDuration("BENCH_STEP_DURATION", 20*time.Second), "duration of each step")
-	fs.DurationVar(&c.sustain, "duration", envDuration("BENCH_DURATION", 60*time.Second), "duration of the sustained run (the issue's target: 10m)")
-	fs.DurationVar(&c.ceilingFor, "ceiling-duration", envDuration("BENCH_CEILING_DURATION", 20*time.Second), "duration of the ceiling")
+	fs.DurationVar(&c.sustain, "duration", envDuration("BENCH_DURATION", 60*time.Second), "duration of the sustained run (the issue's target: 10m; 0: skip it)")
+	fs.DurationVar(&c.ceilingFor, "ceiling-duration", envDuration("BENCH_CEILING_DURATION", 20*time.Second), "duration of the ceiling (0: skip it)")
 	fs.DurationVar(&c.drain, "drain", envDuration("BENCH_DRAIN", 30*time.Second), "wait for the last orders' terminal events")
 	fs.DurationVar(&c.p99, "p99", envDuration("BENCH_P99", 250*time.Millisecond), "p99 limit of a sustained rate")
 	sustainRate, _ := strconv.ParseFloat(env("BENCH_SUSTAIN_RATE", "0"), 64)
@@ -149,11 +149,13 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	say("ceiling: the saga's transactions from Go, %d workers, %s", cfg.ceilingWorkers, cfg.ceilingFor)
-	if rep.Ceiling, err = bench.Ceiling(ctx, cfg.adminURL, cfg.ceilingWorkers, cfg.ceilingFor, skus); err != nil {
-		return err
+	if cfg.ceilingFor > 0 {
+		say("ceiling: the saga's transactions from Go, %d workers, %s", cfg.ceilingWorkers, cfg.ceilingFor)
+		if rep.Ceiling, err = bench.Ceiling(ctx, cfg.adminURL, cfg.ceilingWorkers, cfg.ceilingFor, skus); err != nil {
+			return err
+		}
+		say("ceiling: %.0f saga-equivalents/s", rep.Ceiling.PerSecond)
 	}
-	say("ceiling: %.0f saga-equivalents/s", rep.Ceiling.PerSecond)
 
 	for _, rate := range cfg.rates {
 		say("step: %.0f orders/s for %s", rate, cfg.step)
@@ -187,7 +189,7 @@ func run(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	if rate > 0 {
+	if rate > 0 && cfg.sustain > 0 {
 		say("sustained: %.0f orders/s for %s, sampling consumer and slot lag", rate, cfg.sustain)
 		sus, loadRSS, err := sustained(ctx, load, lag, rate, cfg)
 		if err != nil {
