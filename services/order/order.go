@@ -8,7 +8,9 @@ package order
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -174,6 +176,10 @@ func (d Draft) validate() error {
 	switch {
 	case d.CustomerID == "":
 		return fault.Errorf(fault.Invalid, "customerId is required")
+	case hasControl(d.CustomerID):
+		return fault.Errorf(fault.Invalid, "customerId must not hold control characters")
+	case hasControl(d.PaymentToken):
+		return fault.Errorf(fault.Invalid, "paymentToken must not hold control characters")
 	case !isCurrency(d.Currency):
 		return fault.Errorf(fault.Invalid, "currency must be 3 uppercase letters (ISO 4217), got %q", d.Currency)
 	case d.PaymentToken == "":
@@ -187,6 +193,8 @@ func (d Draft) validate() error {
 		switch {
 		case it.SKU == "":
 			return fault.Errorf(fault.Invalid, "items[%d].sku is required", i)
+		case hasControl(it.SKU):
+			return fault.Errorf(fault.Invalid, "items[%d].sku must not hold control characters", i)
 		case it.Qty < 1:
 			return fault.Errorf(fault.Invalid, "items[%d].qty must be at least 1", i)
 		case it.UnitPrice < 0:
@@ -194,6 +202,12 @@ func (d Draft) validate() error {
 		}
 	}
 	return nil
+}
+
+// hasControl reports whether s holds a control character. PostgreSQL cannot store NUL in text,
+// and no identifier or token of ours contains one.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
 }
 
 func isCurrency(s string) bool {

@@ -6,6 +6,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -54,8 +56,9 @@ type paymentView struct {
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	// chi hands over the raw (still escaped) segment when the path has escapes.
 	orderID, err := url.PathUnescape(chi.URLParam(r, "orderId"))
-	if err != nil || len(orderID) > maxOrderIDLen || !utf8.ValidString(orderID) {
-		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "order id must be valid UTF-8 of at most %d bytes", maxOrderIDLen))
+	// PostgreSQL cannot store NUL in text; no order id holds a control character.
+	if err != nil || len(orderID) > maxOrderIDLen || !utf8.ValidString(orderID) || strings.ContainsFunc(orderID, unicode.IsControl) {
+		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "order id must be valid UTF-8 without control characters, of at most %d bytes", maxOrderIDLen))
 		return
 	}
 	p, err := h.payments.Get(r.Context(), orderID)

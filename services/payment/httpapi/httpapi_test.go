@@ -74,6 +74,7 @@ func TestAPI(t *testing.T) {
 		{name: "unknown order", method: "GET", path: "/payments/nope", wantStatus: 404, wantCode: "not_found"},
 		{name: "order id too long", method: "GET", path: "/payments/" + strings.Repeat("x", 129), wantStatus: 400, wantCode: "invalid"},
 		{name: "order id not UTF-8", method: "GET", path: "/payments/%ff", wantStatus: 400, wantCode: "invalid"},
+		{name: "order id with NUL", method: "GET", path: "/payments/o1%00", wantStatus: 400, wantCode: "invalid"},
 		{name: "no order id", method: "GET", path: "/payments/", wantStatus: 404, wantCode: "not_found"},
 		{name: "unknown route", method: "GET", path: "/orders/o1", wantStatus: 404, wantCode: "not_found"},
 		{name: "POST a payment", method: "POST", path: "/payments/o1", wantStatus: 405, wantCode: "method_not_allowed"},
