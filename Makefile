@@ -25,6 +25,10 @@ test: ## run every test against the real stack (starts it if needed, stops what 
 bench: ## benchmark the running stack (ceiling, rate steps, sustained run, hops, RSS) into docs/bench/
 	@scripts/bench.sh
 
+.PHONY: chaos
+chaos: ## kill components under load, replay, poison, fuzz; check the invariants (CYCLES=100 make chaos)
+	@scripts/chaos.sh
+
 .PHONY: install
 install: ## install missing prerequisites (Debian packages, jars from Maven Central)
 	@scripts/install.sh

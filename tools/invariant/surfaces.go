@@ -29,6 +29,9 @@ type OrderView struct {
 	Status  string `json:"status"`
 	Reason  string `json:"reason"`
 	Amount  int64  `json:"amount"`
+	// CreatedAt and UpdatedAt date the order's placement and its last status change.
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // StockView is GET /stock/{sku}.

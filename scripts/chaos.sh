@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make chaos`: the chaos run against the main native stack (tools/cmd/chaos).
+#   CYCLES=100 make chaos          kill cycles (default 20); report in docs/chaos/
+#   scripts/chaos.sh --short       the short variant of `make test` (3 cycles, ~2 minutes);
+#                                  its report goes to .stack/chaos-short/
+# It brings the stack up first (scripts/up.sh reuses what runs).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/up.sh" >"$LOGS/chaos-up.log" 2>&1 || { cat "$LOGS/chaos-up.log"; die "the stack did not come up"; }
+(cd "$ROOT/tools" && go build -o "$ROOT/bin/chaos" ./cmd/chaos) || die "build of tools/cmd/chaos failed"
+
+if [ "${1:-}" = --short ]; then
+  say "chaos, short variant (3 cycles, one replay, a little poison and fuzz)"
+  exec "$ROOT/bin/chaos" -root "$ROOT" -short -cycles "${CYCLES:-3}" -rate 10 -wal-outage 8s -fuzz 300 \
+    -report "$STACK/chaos-short"
+fi
+say "chaos: ${CYCLES:-20} cycles (log: ${LOGS#$ROOT/}/chaos.log)"
+"$ROOT/bin/chaos" -root "$ROOT" -cycles "${CYCLES:-20}" -report "$ROOT/docs/chaos" 2>&1 | tee "$LOGS/chaos.log"

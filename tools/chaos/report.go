@@ -1,0 +1,377 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"outboxsaga.dev/tools/load"
+)
+
+// Point is one bucket of the timeline.
+type Point struct {
+	At         time.Time
+	Throughput float64       // orders reaching a terminal status per second
+	P50, P99   time.Duration // order → terminal latency of the orders that became terminal in the bucket
+}
+
+const bucket = 5 * time.Second
+
+// timeline buckets the orders by the moment they became terminal (their updatedAt).
+func (r *Runner) timeline(ctx context.Context, rec *load.Record) ([]Point, error) {
+	snap, err := r.checker.TakeSnapshot(ctx, rec)
+	if err != nil {
+		return nil, fmt.Errorf("timeline: %w", err)
+	}
+	lat := map[int64][]time.Duration{}
+	for _, o := range snap.Orders {
+		if o.UpdatedAt.IsZero() || o.CreatedAt.IsZero() {
+			continue
+		}
+		b := o.UpdatedAt.Truncate(bucket).Unix()
+		lat[b] = append(lat[b], o.UpdatedAt.Sub(o.CreatedAt))
+	}
+	keys := make([]int64, 0, len(lat))
+	for k := range lat {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []Point
+	for _, k := range keys {
+		ls := lat[k]
+		slices.Sort(ls)
+		out = append(out, Point{At: time.Unix(k, 0), Throughput: float64(len(ls)) / bucket.Seconds(),
+			P50: percentile(ls, 0.50), P99: percentile(ls, 0.99)})
+	}
+	return out, nil
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return sorted[i]
+}
+
+// Plot draws throughput and latency over time with the kills marked, into path (PNG).
+func Plot(o *Outcome, path string) error {
+	if len(o.Timeline) == 0 {
+		return fmt.Errorf("plot: no timeline")
+	}
+	t0 := o.Timeline[0].At
+	secs := func(t time.Time) float64 { return t.Sub(t0).Seconds() }
+	tp, p50, p99 := plotter.XYs{}, plotter.XYs{}, plotter.XYs{}
+	maxTP, maxLat := 1.0, 1.0
+	for _, p := range o.Timeline {
+		tp = append(tp, plotter.XY{X: secs(p.At), Y: p.Throughput})
+		p50 = append(p50, plotter.XY{X: secs(p.At), Y: p.P50.Seconds()})
+		p99 = append(p99, plotter.XY{X: secs(p.At), Y: p.P99.Seconds()})
+		maxTP, maxLat = max(maxTP, p.Throughput), max(maxLat, p.P99.Seconds())
+	}
+	top := plot.New()
+	top.Title.Text = fmt.Sprintf("chaos run %s: %d kills (dashed lines)", o.Started.UTC().Format("2006-01-02 15:04"), len(o.Kills))
+	top.X.Label.Text = "seconds since start"
+	top.Y.Label.Text = "orders terminal / s"
+	bottom := plot.New()
+	bottom.X.Label.Text = "seconds since start"
+	bottom.Y.Label.Text = "order → terminal latency (s)"
+	for _, k := range o.Kills {
+		addKillMark(top, secs(k.At), maxTP, k.Component)
+		addKillMark(bottom, secs(k.At), maxLat, "")
+	}
+	if err := addLine(top, tp, "throughput", color.RGBA{B: 200, A: 255}); err != nil {
+		return err
+	}
+	if err := addLine(bottom, p50, "p50", color.RGBA{G: 150, A: 255}); err != nil {
+		return err
+	}
+	if err := addLine(bottom, p99, "p99", color.RGBA{R: 200, A: 255}); err != nil {
+		return err
+	}
+	top.Legend.Top, bottom.Legend.Top = true, true
+	const w, h = 14 * vg.Inch, 4 * vg.Inch
+	img := vgimgCanvas(w, 2*h)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(10), PadX: vg.Points(10), PadTop: vg.Points(5), PadBottom: vg.Points(5), PadLeft: vg.Points(5), PadRight: vg.Points(5)}
+	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, draw.New(img))
+	top.Draw(canvases[0][0])
+	bottom.Draw(canvases[1][0])
+	return savePNG(img, path)
+}
+
+func addLine(p *plot.Plot, xys plotter.XYs, name string, c color.Color) error {
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", name, err)
+	}
+	l.Color = c
+	l.Width = vg.Points(1.2)
+	p.Add(l)
+	p.Legend.Add(name, l)
+	return nil
+}
+
+func addKillMark(p *plot.Plot, x, height float64, label string) {
+	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: height}})
+	if err != nil {
+		return
+	}
+	l.Color = color.RGBA{R: 120, G: 120, B: 120, A: 255}
+	l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+	p.Add(l)
+	if label != "" {
+		if ls, err := plotter.NewLabels(plotter.XYLabels{XYs: []plotter.XY{{X: x, Y: height}}, Labels: []string{label[:min(3, len(label))]}}); err == nil {
+			p.Add(ls)
+		}
+	}
+}
+
+// WriteReport writes REPORT.md and timeline.png into dir.
+func WriteReport(o *Outcome, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report dir: %w", err)
+	}
+	if err := Plot(o, filepath.Join(dir, "timeline.png")); err != nil {
+		return err
+	}
+	var b strings.Builder
+	o.markdown(&b)
+	if err := os.WriteFile(filepath.Join(dir, "REPORT.md"), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func cmdOut(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return "(" + name + ": " + err.Error() + ")"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func (o *Outcome) markdown(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	r := o.Result
+	p("# Chaos report")
+	p("")
+	p("Written by `make chaos` (tools/cmd/chaos) on %s; the run took %s.", o.Started.UTC().Format(time.RFC3339), o.Finished.Sub(o.Started).Round(time.Second))
+	p("")
+	p("## Machine")
+	p("")
+	p("- `nproc`: %s; Go %s; %s", cmdOut("nproc"), runtime.Version(), cmdOut("uname", "-sr"))
+	p("- `free -m`:")
+	p("")
+	p("```")
+	p("%s", cmdOut("free", "-m"))
+	p("```")
+	p("")
+	p("- %s", firstLine(cmdOut("psql", "--version")))
+	p("- %s", firstLine(cmdOut("java", "-version")))
+	p("")
+	p("## Result")
+	p("")
+	verdict := "PASS"
+	if !o.Passed() {
+		verdict = "FAIL"
+	}
+	p("**%s**", verdict)
+	p("")
+	p("| figure | value |")
+	p("| --- | --- |")
+	p("| kill cycles | %d |", o.Cycles)
+	p("| kills (SIGKILL) | %d: %s |", len(o.Kills), o.killsPerComponent())
+	p("| orders placed (accepted, incl. %d probes) | %d |", o.probeCount(), len(o.Record.Orders))
+	p("| requests sent / failed while a component was down | %d / %d |", o.Record.Stats.Sent, o.Record.Stats.Errors)
+	if r != nil {
+		p("| terminal statuses | %s |", formatCounts(r.Statuses))
+		p("| Kafka records of these orders | %d |", r.KafkaRecords)
+		p("| Kafka-level duplicates seen (same event id delivered again) | %d |", r.KafkaDuplicates)
+		p("| business effects doubled (must be 0) | %d |", r.DoubledEffects)
+		p("| orders lost (must be 0) | %d |", r.Lost)
+		for n := 1; n <= 4; n++ {
+			p("| invariant %d violations (checked %d) | %d |", n, r.Checked[n], r.Count(n))
+		}
+	}
+	rec := o.recoveries()
+	p("| recovery kill → orders complete again, p50 / p99 / max | %s / %s / %s |", pct(rec, 0.5), pct(rec, 0.99), pct(rec, 1))
+	if o.QuiesceErr != "" {
+		p("| quiescence | %s |", o.QuiesceErr)
+	}
+	p("")
+	if r != nil && len(r.Violations) > 0 {
+		p("### Violations")
+		p("")
+		for _, v := range r.Violations {
+			p("- invariant %d, %s: %s", v.Invariant, v.Subject, v.Detail)
+		}
+		p("")
+	}
+	p("## Phases")
+	p("")
+	for _, ph := range []struct {
+		name string
+		res  PhaseResult
+	}{{"Replay (every group reset to the earliest offset)", o.Replay}, {"Poison and duplicates", o.Poison}, {"Second instance of each consumer", o.Extras}} {
+		if !ph.res.Ran {
+			p("- **%s**: not run in this variant", ph.name)
+			continue
+		}
+		p("- **%s**: %s — %s", ph.name, okWord(ph.res.OK()), ph.res.Summary)
+		for _, pr := range ph.res.Problems {
+			p("  - %s", pr)
+		}
+	}
+	p("- **Live API fuzz**: %s — %d requests, statuses %v", okWord(len(o.Fuzz.Problems) == 0), o.Fuzz.Requests, o.Fuzz.ByStatus)
+	for _, pr := range o.Fuzz.Problems {
+		p("  - %s", pr)
+	}
+	p("")
+	o.walMarkdown(p)
+	p("## Kills")
+	p("")
+	p("![timeline](timeline.png)")
+	p("")
+	p("| cycle | component | when | restarted after | orders complete again after |")
+	p("| --- | --- | --- | --- | --- |")
+	for _, k := range o.Kills {
+		rec := k.Recovery().Round(time.Millisecond).String()
+		if k.RecoveryErr != "" {
+			rec += " (" + k.RecoveryErr + ")"
+		}
+		if k.Note == "restart to start a rebalance" {
+			rec = "(not waited: the next kill lands in the rebalance)"
+		}
+		p("| %d | %s | %s | %s | %s |", k.Cycle, k.Component, k.Note, k.Restarted.Sub(k.At).Round(time.Millisecond), rec)
+	}
+}
+
+func (o *Outcome) walMarkdown(p func(string, ...any)) {
+	w := o.WAL
+	p("## WAL safety (Connect stopped under load)")
+	p("")
+	if !w.Ran {
+		p("not run")
+		p("")
+		return
+	}
+	p("Connect was stopped for %s while orders kept coming. `max_slot_wal_keep_size` = %s.", w.Outage, mib(w.MaxKeep))
+	p("")
+	p("| slot | peak WAL retained (current − restart_lsn) | peak lag (current − confirmed_flush) |")
+	p("| --- | --- | --- |")
+	names := make([]string, 0, len(w.Retained))
+	for n := range w.Retained {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p("| %s | %s | %s |", n, mib(w.Retained[n]), mib(w.PeakLag[n]))
+	}
+	p("")
+	p("- within max_slot_wal_keep_size: **%v**%s", w.WithinCap, ifNonEmpty(" (", w.Err, ")"))
+	p("- ingest before the outage: %.1f events/s reaching Kafka", w.IngestRate)
+	p("- catch-up after restart: %d events in %s = **%.1f events/s** (%.1fx the ingest rate); slot lag drained at %s/s",
+		w.Backlog, w.CatchUp.Round(time.Millisecond), w.CatchUpRate, w.CatchUpRate/max(w.IngestRate, 0.001), mib(int64(w.LagDrain)))
+	p("")
+}
+
+// Passed reports whether the run found nothing wrong.
+func (o *Outcome) Passed() bool {
+	return o.Result != nil && o.Result.OK() && o.Replay.OK() && o.Poison.OK() && o.Extras.OK() &&
+		len(o.Fuzz.Problems) == 0 && (!o.WAL.Ran || o.WAL.WithinCap)
+}
+
+func (o *Outcome) probeCount() int {
+	n := 0
+	for _, ord := range o.Record.Orders {
+		if strings.HasSuffix(ord.SKU, "-OK-0") && ord.Qty == 1 && ord.Token == "tok_ok" && ord.Amount == 1000 {
+			n++
+		}
+	}
+	return n
+}
+
+func (o *Outcome) recoveries() []time.Duration {
+	var out []time.Duration
+	for _, k := range o.Kills {
+		if k.Note != "restart to start a rebalance" {
+			out = append(out, k.Recovery())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (o *Outcome) killsPerComponent() string {
+	c := map[string]int{}
+	for _, k := range o.Kills {
+		c[k.Component]++
+	}
+	return formatCounts(c)
+}
+
+func formatCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func pct(sorted []time.Duration, p float64) string {
+	if len(sorted) == 0 {
+		return "-"
+	}
+	return percentile(sorted, p).Round(time.Millisecond).String()
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "PROBLEMS"
+}
+
+func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
+
+func ifNonEmpty(pre, s, post string) string {
+	if s == "" {
+		return ""
+	}
+	return pre + s + post
+}
+
+func vgimgCanvas(w, h vg.Length) *vgimg.Canvas { return vgimg.New(w, h) }
+
+func savePNG(c *vgimg.Canvas, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

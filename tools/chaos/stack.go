@@ -1,0 +1,173 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Components the chaos run kills.
+var Components = []string{"postgres", "kafka", "connect", "order", "inventory", "payment"}
+
+// Services are the consumer services (they can run a second instance).
+var Services = []string{"order", "inventory", "payment"}
+
+// Stack drives the native stack through its scripts and pid files.
+type Stack struct {
+	Root     string // the repository
+	StackDir string // .stack
+	Log      func(format string, args ...any)
+}
+
+func (s *Stack) pidFile(name string) string { return filepath.Join(s.StackDir, "pids", name+".pid") }
+
+// Pid returns the pid recorded for a component (0 when none).
+func (s *Stack) Pid(name string) int {
+	raw, err := os.ReadFile(s.pidFile(name))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	return pid
+}
+
+// Kill sends SIGKILL to the component recorded in its pid file.
+func (s *Stack) Kill(name string) error {
+	pid := s.Pid(name)
+	if pid <= 0 {
+		return fmt.Errorf("kill %s: no pid recorded", name)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill %s (pid %d): %w", name, pid, err)
+	}
+	waitGone(pid, 10*time.Second)
+	return nil
+}
+
+// waitGone waits until pid has exited (or the timeout passes).
+func waitGone(pid int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Start starts a component with its script and waits until it is ready; it retries for a minute
+// (a killed Postgres needs its orphaned backends gone before it starts again).
+func (s *Stack) Start(ctx context.Context, name string) error {
+	var args []string
+	switch name {
+	case "postgres", "kafka", "connect":
+		args = []string{filepath.Join(s.Root, "scripts", name+".sh"), "start"}
+	default:
+		args = []string{filepath.Join(s.Root, "scripts", "services.sh"), "start", name}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("start %s: %w: %s", name, err, lastLines(string(out), 10))
+		}
+		s.Log("start %s failed (%v); retrying", name, err)
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// Stop stops a component gracefully with its script.
+func (s *Stack) Stop(ctx context.Context, name string) error {
+	var args []string
+	switch name {
+	case "postgres", "kafka", "connect":
+		args = []string{filepath.Join(s.Root, "scripts", name+".sh"), "stop"}
+	default:
+		args = []string{filepath.Join(s.Root, "scripts", "services.sh"), "stop", name}
+	}
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("stop %s: %w: %s", name, err, lastLines(string(out), 10))
+	}
+	return nil
+}
+
+// Extra is a second instance of a consumer service (same database, same group, another port).
+type Extra struct {
+	Name string
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// StartExtra starts bin/<svc> on addr with the stack's environment and waits for /readyz.
+func (s *Stack) StartExtra(ctx context.Context, name, addr string) (*Extra, error) {
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("start second %s: %s is in use", name, addr)
+	}
+	logf, err := os.Create(filepath.Join(s.StackDir, "logs", name+"-extra.log"))
+	if err != nil {
+		return nil, fmt.Errorf("log of second %s: %w", name, err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(filepath.Join(s.Root, "bin", name))
+	cmd.Env = append(os.Environ(), strings.ToUpper(name)+"_HTTP_ADDR="+addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start second %s: %w", name, err)
+	}
+	go func() { _ = cmd.Wait() }()
+	e := &Extra{Name: name, Addr: addr, cmd: cmd}
+	if err := waitReady(ctx, "http://"+addr+"/readyz", 60*time.Second); err != nil {
+		e.Kill()
+		return nil, fmt.Errorf("second %s: %w", name, err)
+	}
+	return e, nil
+}
+
+// Kill sends SIGKILL to the extra instance.
+func (e *Extra) Kill() {
+	if e.cmd.Process != nil {
+		_ = e.cmd.Process.Kill()
+		waitGone(e.cmd.Process.Pid, 10*time.Second)
+	}
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s not ready after %s", url, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,123 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/tools/invariant"
+)
+
+// WALResult is what the Connect outage measured.
+type WALResult struct {
+	Ran       bool
+	Outage    time.Duration
+	MaxKeep   int64            // max_slot_wal_keep_size
+	Retained  map[string]int64 // peak WAL retained per slot during the outage (bytes)
+	PeakLag   map[string]int64 // peak slot lag (bytes)
+	WithinCap bool
+	// IngestRate is events/s reaching Kafka before the outage (the steady state), CatchUpRate the
+	// events/s reaching Kafka from restart until the slots' lag was small again.
+	IngestRate  float64
+	CatchUpRate float64
+	CatchUp     time.Duration
+	Backlog     int64 // events that reached Kafka during catch-up
+	LagDrain    float64
+	Err         string
+}
+
+// endOffsets sums the newest offsets of the saga topics: how many events Kafka holds.
+func (r *Runner) endOffsets() int64 {
+	var sum int64
+	_ = r.kafka.RefreshMetadata(invariant.SagaTopics...)
+	for _, t := range invariant.SagaTopics {
+		parts, err := r.kafka.Partitions(t)
+		if err != nil {
+			continue
+		}
+		for _, p := range parts {
+			if o, err := r.kafka.GetOffset(t, p, sarama.OffsetNewest); err == nil {
+				sum += o
+			}
+		}
+	}
+	return sum
+}
+
+// walOutage stops Connect under load, samples each slot's retained WAL, restarts Connect and
+// measures how fast the backlog drains compared with the ingest rate.
+func (r *Runner) walOutage(ctx context.Context) (WALResult, error) {
+	w := WALResult{Ran: true, Outage: r.cfg.WALOutage, MaxKeep: r.cfg.MaxSlotWALKeep,
+		Retained: map[string]int64{}, PeakLag: map[string]int64{}}
+	pg := r.cfg.Endpoints.PGAdminURL
+	start, t0 := r.endOffsets(), time.Now()
+	time.Sleep(5 * time.Second)
+	w.IngestRate = float64(r.endOffsets()-start) / time.Since(t0).Seconds()
+
+	r.logf("wal: stopping Connect for %s under load", w.Outage)
+	if err := r.cfg.Stack.Stop(ctx, "connect"); err != nil {
+		return w, err
+	}
+	until := time.Now().Add(w.Outage)
+	for time.Now().Before(until) {
+		r.sampleSlots(ctx, pg, &w)
+		time.Sleep(2 * time.Second)
+	}
+	r.sampleSlots(ctx, pg, &w)
+	var lagAtRestart int64
+	for _, l := range w.PeakLag {
+		lagAtRestart += l
+	}
+	before, restart := r.endOffsets(), time.Now()
+	if err := r.cfg.Stack.Start(ctx, "connect"); err != nil {
+		return w, err
+	}
+	// Caught up: every slot's lag under 1 MiB again (heartbeats keep it moving).
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		slots, err := invariant.Slots(ctx, pg)
+		if err == nil && allBelow(slots, 1<<20) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	w.CatchUp = time.Since(restart)
+	w.Backlog = r.endOffsets() - before
+	w.CatchUpRate = float64(w.Backlog) / w.CatchUp.Seconds()
+	w.LagDrain = float64(lagAtRestart) / w.CatchUp.Seconds()
+	w.WithinCap = true
+	for _, v := range w.Retained {
+		if w.MaxKeep > 0 && v > w.MaxKeep {
+			w.WithinCap = false
+		}
+	}
+	r.logf("wal: retained peak %v (cap %d), catch-up %s: %d events at %.0f/s (ingest %.0f/s)",
+		w.Retained, w.MaxKeep, w.CatchUp.Round(time.Millisecond), w.Backlog, w.CatchUpRate, w.IngestRate)
+	return w, nil
+}
+
+func (r *Runner) sampleSlots(ctx context.Context, pg string, w *WALResult) {
+	slots, err := invariant.Slots(ctx, pg)
+	if err != nil {
+		w.Err = err.Error()
+		return
+	}
+	for _, s := range slots {
+		w.Retained[s.Name] = max(w.Retained[s.Name], s.Retained)
+		w.PeakLag[s.Name] = max(w.PeakLag[s.Name], s.Lag)
+		if s.Status == "lost" || s.Status == "unreserved" {
+			w.Err = fmt.Sprintf("slot %s is %s", s.Name, s.Status)
+		}
+	}
+}
+
+func allBelow(slots []invariant.Slot, n int64) bool {
+	for _, s := range slots {
+		if s.Lag > n {
+			return false
+		}
+	}
+	return len(slots) > 0
+}

@@ -1,0 +1,138 @@
+// Command chaos runs the chaos scenario against the native stack (see package chaos) and writes
+// its report; it exits 1 when an invariant broke or a phase found a problem:
+//
+//	go run ./cmd/chaos -cycles 20 -report ../docs/chaos
+//	go run ./cmd/chaos -short -cycles 3 -report ../.stack/chaos-short
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"outboxsaga.dev/tools/chaos"
+	"outboxsaga.dev/tools/invariant"
+)
+
+func main() {
+	ok, err := run()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run() (bool, error) {
+	root := flag.String("root", "..", "the repository")
+	cycles := flag.Int("cycles", 20, "kill cycles")
+	rate := flag.Float64("rate", 15, "background load, orders per second")
+	short := flag.Bool("short", false, "the short variant of make test")
+	outage := flag.Duration("wal-outage", 40*time.Second, "how long Connect stays down for the WAL measurement")
+	fuzz := flag.Int("fuzz", 1500, "live API fuzz requests")
+	report := flag.String("report", "", "directory for REPORT.md and timeline.png (default <root>/docs/chaos)")
+	seed := flag.Uint64("seed", 0, "random seed (0: from the clock)")
+	flag.Parse()
+	absRoot, err := filepath.Abs(*root)
+	if err != nil {
+		return false, fmt.Errorf("root: %w", err)
+	}
+	if *report == "" {
+		*report = filepath.Join(absRoot, "docs", "chaos")
+	}
+	stackDir := envOr("STACK_DIR", filepath.Join(absRoot, ".stack"))
+	keep, err := maxSlotWALKeep(filepath.Join(absRoot, "infra", "postgres", "postgresql.conf"))
+	if err != nil {
+		return false, err
+	}
+	eps := invariant.Endpoints{
+		OrderURL:     envOr("ORDER_URL", "http://127.0.0.1:8080"),
+		InventoryURL: envOr("INVENTORY_URL", "http://127.0.0.1:8081"),
+		PaymentURL:   envOr("PAYMENT_URL", "http://127.0.0.1:8082"),
+		GatewayURL:   envOr("GATEWAY_URL", "http://127.0.0.1:8089"),
+		Brokers:      strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
+		PGAdminURL:   envOr("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		AdminToken:   os.Getenv("ADMIN_TOKEN"),
+	}
+	stack := &chaos.Stack{Root: absRoot, StackDir: stackDir}
+	stack.Log = func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }
+	r, err := chaos.NewRunner(chaos.Config{
+		Stack: stack, Endpoints: eps, Cycles: *cycles, Rate: *rate, Short: *short,
+		WALOutage: *outage, FuzzRequests: *fuzz, ReportDir: *report, MaxSlotWALKeep: keep,
+		Seed: *seed, Out: os.Stdout,
+	})
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	out, runErr := r.Run(ctx)
+	if out != nil && out.Result != nil {
+		out.Result.Print(os.Stdout)
+		if err := chaos.WriteReport(out, *report); err != nil {
+			return false, err
+		}
+		fmt.Printf("chaos: report in %s\n", filepath.Join(*report, "REPORT.md"))
+	}
+	if runErr != nil {
+		return false, runErr
+	}
+	return out.Passed(), nil
+}
+
+// maxSlotWALKeep reads max_slot_wal_keep_size (e.g. "2GB") from postgresql.conf, in bytes.
+func maxSlotWALKeep(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok || strings.TrimSpace(k) != "max_slot_wal_keep_size" {
+			continue
+		}
+		return parseSize(strings.Trim(strings.TrimSpace(strings.SplitN(v, "#", 2)[0]), "'"))
+	}
+	return 0, fmt.Errorf("%s sets no max_slot_wal_keep_size", path)
+}
+
+// parseSize parses a Postgres size such as 2GB, 512MB or 64kB (a bare number is MB).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"kB", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("size %q: %w", s, err)
+			}
+			return v * u.mult, nil
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	return v << 20, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
