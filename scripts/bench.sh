@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the saga pipeline of the native stack (tools/cmd/bench) and writes docs/bench/.
 # Brings the stack up first when the order service does not answer. Settings (env or flags):
-#   BENCH_RATES=50,100,200,300,400  BENCH_STEP_DURATION=20s  BENCH_DURATION=60s (the target: 10m)
+#   BENCH_RATES=25,50,100,200,300,400  BENCH_STEP_DURATION=20s  BENCH_DURATION=60s (the target: 10m)
 #   BENCH_CEILING_DURATION=20s  BENCH_CEILING_WORKERS=8  BENCH_SUSTAIN_RATE=0 (auto)  BENCH_P99=250ms
 # Extra arguments go to the command: scripts/bench.sh -duration 10m
 set -euo pipefail

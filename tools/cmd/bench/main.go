@@ -67,7 +67,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.adminURL, "pg-admin-url", env("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres superuser URL")
 	fs.StringVar(&c.stackDir, "stack-dir", env("STACK_DIR", filepath.Join(root, ".stack")), "the stack's directory (pids/)")
 	fs.StringVar(&c.outDir, "out", env("BENCH_OUT", filepath.Join(root, "docs", "bench")), "where the report goes")
-	fs.StringVar(&rates, "rates", env("BENCH_RATES", "50,100,200,300,400"), "open-loop step rates, orders/s")
+	fs.StringVar(&rates, "rates", env("BENCH_RATES", "25,50,100,200,300,400"), "open-loop step rates, orders/s")
 	fs.DurationVar(&c.step, "step", envDuration("BENCH_STEP_DURATION", 20*time.Second), "duration of each step")
 	fs.DurationVar(&c.sustain, "duration", envDuration("BENCH_DURATION", 60*time.Second), "duration of the sustained run (the issue's target: 10m; 0: skip it)")
 	fs.DurationVar(&c.ceilingFor, "ceiling-duration", envDuration("BENCH_CEILING_DURATION", 20*time.Second), "duration of the ceiling (0: skip it)")
@@ -189,6 +189,11 @@ func run(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	if rate == 0 && len(cfg.rates) > 0 {
+		rate = cfg.rates[0]
+		rep.Notes = append(rep.Notes, fmt.Sprintf(
+			"no step held the p99 limit with every order terminal; the sustained run uses the lowest step rate, %.0f orders/s", rate))
+	}
 	if rate > 0 && cfg.sustain > 0 {
 		say("sustained: %.0f orders/s for %s, sampling consumer and slot lag", rate, cfg.sustain)
 		sus, loadRSS, err := sustained(ctx, load, lag, rate, cfg)
@@ -200,7 +205,6 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		rep.Notes = append(rep.Notes, "no step held the p99 limit with every order terminal: no sustained run")
 		if rep.LoadRSS, err = bench.ReadRSS(pids); err != nil {
 			return err
 		}
