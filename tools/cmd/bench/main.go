@@ -172,7 +172,9 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		rep.StepHops[rate], rep.HopTimes.CommitTimestamps = hops, times.CommitTimestamps
-		if st.Lost > 0 || st.Latency.P99 > 4*cfg.p99 {
+		// Stop when the pipeline no longer keeps up (not on latency alone: on a shared machine a
+		// neighbour's burst can blow one step's p99 while the next still completes).
+		if st.Lost > 0 || st.Throughput < 0.8*st.Rate {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("steps stopped after %.0f orders/s: the pipeline fell behind", rate))
 			if err := settle(ctx, lag); err != nil {
 				return err
