@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make chaos`: the chaos run against the main native stack (tools/cmd/chaos).
 #   CYCLES=100 make chaos          kill cycles (default 20); report in docs/chaos/
+#   BUDGET=30m make chaos          stop cycling after 30 minutes (the report says how many ran)
 #   scripts/chaos.sh --short       the short variant of `make test` (3 cycles, ~2 minutes);
 #                                  its report goes to .stack/chaos-short/
 # It brings the stack up first (scripts/up.sh reuses what runs).
@@ -17,4 +18,4 @@ if [ "${1:-}" = --short ]; then
     -report "$STACK/chaos-short"
 fi
 say "chaos: ${CYCLES:-20} cycles (log: ${LOGS#$ROOT/}/chaos.log)"
-"$ROOT/bin/chaos" -root "$ROOT" -cycles "${CYCLES:-20}" -report "$ROOT/docs/chaos" 2>&1 | tee "$LOGS/chaos.log"
+"$ROOT/bin/chaos" -root "$ROOT" -cycles "${CYCLES:-20}" -budget "${BUDGET:-0}" -report "$ROOT/docs/chaos" 2>&1 | tee "$LOGS/chaos.log"

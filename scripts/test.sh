@@ -3,8 +3,10 @@
 #   1. gofmt and go vet on every module of go.work;
 #   2. the stack: reuse what runs, start what does not (scripts/up.sh);
 #   3. go test in every module (integration tests talk to the real Postgres, Kafka, Debezium);
-#   4. docker-compose.yml parsed by `docker compose config -q` (or compose-go without the plugin);
-#   5. stop exactly the components this run started.
+#   4. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
+#      every topic, a little poison and fuzz; the four invariants checked after);
+#   5. docker-compose.yml parsed by `docker compose config -q` (or compose-go without the plugin);
+#   6. stop exactly the components this run started.
 #   scripts/test.sh --vet-only   step 1 only
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -42,6 +44,15 @@ for m in "${modules[@]}"; do
   say "go test $m"
   (cd "$m" && go test -count=1 -timeout 20m ./...) || failed+=("$m")
 done
+
+if [ ${#failed[@]} -eq 0 ]; then
+  say "short chaos run (log: ${LOGS#$ROOT/}/chaos-short.log)"
+  "$ROOT/scripts/chaos.sh" --short >"$LOGS/chaos-short.log" 2>&1 \
+    && grep -E '^(checked|invariant)' "$LOGS/chaos-short.log" | sed 's/^/    /' \
+    || { tail -40 "$LOGS/chaos-short.log"; failed+=(chaos-short); }
+else
+  say "short chaos run skipped: go tests failed"
+fi
 
 say "docker-compose.yml"
 if docker compose version >/dev/null 2>&1; then

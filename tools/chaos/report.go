@@ -187,6 +187,10 @@ func (o *Outcome) markdown(b *strings.Builder) {
 	p("")
 	p("## Result")
 	p("")
+	if o.Cycles < o.Asked {
+		p("Only %d of the %d cycles asked for fitted the time budget.", o.Cycles, o.Asked)
+		p("")
+	}
 	verdict := "PASS"
 	if !o.Passed() {
 		verdict = "FAIL"
@@ -195,7 +199,7 @@ func (o *Outcome) markdown(b *strings.Builder) {
 	p("")
 	p("| figure | value |")
 	p("| --- | --- |")
-	p("| kill cycles | %d |", o.Cycles)
+	p("| kill cycles | %d (asked: %d) |", o.Cycles, o.Asked)
 	p("| kills (SIGKILL) | %d: %s |", len(o.Kills), o.killsPerComponent())
 	p("| orders placed (accepted, incl. %d probes) | %d |", o.probeCount(), len(o.Record.Orders))
 	p("| requests sent / failed while a component was down | %d / %d |", o.Record.Stats.Sent, o.Record.Stats.Errors)

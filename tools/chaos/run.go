@@ -31,6 +31,9 @@ type Config struct {
 	WALOutage time.Duration
 	// FuzzRequests is how many random requests the live fuzz sends.
 	FuzzRequests int
+	// Budget bounds the kill cycles' time: when it is spent, the run stops cycling (0: no bound)
+	// and the report says how many cycles ran.
+	Budget time.Duration
 	// ReportDir takes REPORT.md and timeline.png.
 	ReportDir string
 	// MaxSlotWALKeep is max_slot_wal_keep_size in bytes (from infra/postgres/postgresql.conf).
@@ -56,7 +59,8 @@ func (k Kill) Recovery() time.Duration { return k.Recovered.Sub(k.At) }
 // Outcome is everything the run measured, for the report.
 type Outcome struct {
 	Started, Finished time.Time
-	Cycles            int
+	Cycles            int // cycles run
+	Asked             int // cycles asked for
 	Kills             []Kill
 	Record            *load.Record
 	Result            *invariant.Result
@@ -114,7 +118,7 @@ func (r *Runner) logf(format string, args ...any) {
 // Run runs the whole chaos scenario and returns what it measured. An error means the run could
 // not be carried out (a component did not come back); violations are in the outcome.
 func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
-	out := &Outcome{Started: time.Now(), Cycles: r.cfg.Cycles}
+	out := &Outcome{Started: time.Now(), Cycles: r.cfg.Cycles, Asked: r.cfg.Cycles}
 	r.prefix = fmt.Sprintf("C%06X", r.rng.IntN(1<<24))
 	gen := load.New(load.Config{
 		OrderURL: r.cfg.Endpoints.OrderURL, InventoryURL: r.cfg.Endpoints.InventoryURL,
@@ -176,9 +180,16 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 // underLoad runs the kill cycles, the second-instance phase and the WAL phase while load runs.
 func (r *Runner) underLoad(ctx context.Context, out *Outcome) error {
 	time.Sleep(3 * time.Second)
+	start := time.Now()
+	out.Cycles = 0
 	for i := 1; i <= r.cfg.Cycles; i++ {
+		if r.cfg.Budget > 0 && time.Since(start) > r.cfg.Budget {
+			r.logf("time budget %s spent after %d of %d cycles", r.cfg.Budget, i-1, r.cfg.Cycles)
+			break
+		}
 		kills, err := r.cycle(ctx, i)
 		out.Kills = append(out.Kills, kills...)
+		out.Cycles = i
 		if err != nil {
 			return err
 		}

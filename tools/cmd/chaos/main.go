@@ -41,6 +41,7 @@ func run() (bool, error) {
 	fuzz := flag.Int("fuzz", 1500, "live API fuzz requests")
 	report := flag.String("report", "", "directory for REPORT.md and timeline.png (default <root>/docs/chaos)")
 	seed := flag.Uint64("seed", 0, "random seed (0: from the clock)")
+	budget := flag.Duration("budget", 0, "stop cycling after this long (0: run every cycle)")
 	flag.Parse()
 	absRoot, err := filepath.Abs(*root)
 	if err != nil {
@@ -68,7 +69,7 @@ func run() (bool, error) {
 	r, err := chaos.NewRunner(chaos.Config{
 		Stack: stack, Endpoints: eps, Cycles: *cycles, Rate: *rate, Short: *short,
 		WALOutage: *outage, FuzzRequests: *fuzz, ReportDir: *report, MaxSlotWALKeep: keep,
-		Seed: *seed, Out: os.Stdout,
+		Seed: *seed, Budget: *budget, Out: os.Stdout,
 	})
 	if err != nil {
 		return false, err
