@@ -61,6 +61,7 @@ type Outcome struct {
 	Started, Finished time.Time
 	Cycles            int // cycles run
 	Asked             int // cycles asked for
+	Probes            int // probe orders placed to measure recovery
 	Kills             []Kill
 	Record            *load.Record
 	Result            *invariant.Result
@@ -149,6 +150,7 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	}
 	r.mu.Lock()
 	rec.Orders = append(rec.Orders, r.probes...)
+	out.Probes = len(r.probes)
 	r.mu.Unlock()
 	out.Record = rec
 	r.logf("load stopped: %d sent, %d accepted, %d errors (component down), %d rejected",

@@ -24,6 +24,8 @@ type WALResult struct {
 	CatchUpRate float64
 	CatchUp     time.Duration
 	Backlog     int64 // events that reached Kafka during catch-up
+	StoppedAt   time.Time
+	RestartedAt time.Time
 	LagDrain    float64
 	Err         string
 }
@@ -57,6 +59,7 @@ func (r *Runner) walOutage(ctx context.Context) (WALResult, error) {
 	w.IngestRate = float64(r.endOffsets()-start) / time.Since(t0).Seconds()
 
 	r.logf("wal: stopping Connect for %s under load", w.Outage)
+	w.StoppedAt = time.Now()
 	if err := r.cfg.Stack.Stop(ctx, "connect"); err != nil {
 		return w, err
 	}
@@ -71,6 +74,7 @@ func (r *Runner) walOutage(ctx context.Context) (WALResult, error) {
 		lagAtRestart += l
 	}
 	before, restart := r.endOffsets(), time.Now()
+	w.RestartedAt = restart
 	if err := r.cfg.Stack.Start(ctx, "connect"); err != nil {
 		return w, err
 	}
