@@ -132,26 +132,23 @@ type Snapshot struct {
 func (c *Checker) TakeSnapshot(ctx context.Context, rec *load.Record) (*Snapshot, error) {
 	s := &Snapshot{Orders: map[string]OrderView{}, Stock: map[string]StockView{}, Charges: map[string][]Charge{}}
 	orders := make([]OrderView, len(rec.Orders))
-	charges := make([][]Charge, len(rec.Orders))
 	err := parallel(ctx, len(rec.Orders), c.workers(), func(ctx context.Context, i int) error {
 		o, err := c.Endpoints.Order(ctx, rec.Orders[i].ID)
-		if err != nil {
-			return err
-		}
-		cs, err := c.Endpoints.Charges(ctx, rec.Orders[i].ID)
-		if err != nil {
-			return err
-		}
-		sort.Slice(cs, func(a, b int) bool { return cs[a].ChargeID < cs[b].ChargeID })
-		orders[i], charges[i] = o, cs
-		return nil
+		orders[i] = o
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot orders: %w", err)
 	}
+	ledger, err := c.Endpoints.AllCharges(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot ledger: %w", err)
+	}
 	for i, o := range rec.Orders {
+		cs := ledger[o.ID]
+		sort.Slice(cs, func(a, b int) bool { return cs[a].ChargeID < cs[b].ChargeID })
 		s.Orders[o.ID] = orders[i]
-		s.Charges[o.ID] = charges[i]
+		s.Charges[o.ID] = cs
 	}
 	for sku := range rec.Stock {
 		st, err := c.Endpoints.Stock(ctx, sku)

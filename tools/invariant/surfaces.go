@@ -50,6 +50,21 @@ type Charge struct {
 	Status   string `json:"status"`
 }
 
+// AllCharges reads the gateway's whole ledger in one request (GET /charges without orderId),
+// grouped by order id: one request instead of one per order (the simulator scans its ledger
+// on every query).
+func (e Endpoints) AllCharges(ctx context.Context) (map[string][]Charge, error) {
+	var cs []Charge
+	if _, err := getRetry(ctx, e.GatewayURL+"/charges", "", &cs); err != nil {
+		return nil, err
+	}
+	out := map[string][]Charge{}
+	for _, c := range cs {
+		out[c.OrderID] = append(out[c.OrderID], c)
+	}
+	return out, nil
+}
+
 // PaymentView is GET /payments/{orderId}.
 type PaymentView struct {
 	OrderID string `json:"orderId"`
