@@ -100,9 +100,9 @@ func (r *Runner) progress(g *load.Generator) func() {
 // start), and checks that the state of every order, SKU and charge is unchanged afterwards.
 func (r *Runner) replay(ctx context.Context, rec *load.Record) PhaseResult {
 	res := PhaseResult{Ran: true}
-	before, err := r.checker.TakeSnapshot(ctx, rec)
+	before, err := r.checker.SettledSnapshot(ctx, rec, 3*time.Second, 2*time.Minute)
 	if err != nil {
-		return PhaseResult{Ran: true, Problems: []string{err.Error()}}
+		return PhaseResult{Ran: true, Problems: []string{"before replay: " + err.Error()}}
 	}
 	var replayed int64
 	for _, svc := range Services {
@@ -124,9 +124,9 @@ func (r *Runner) replay(ctx context.Context, rec *load.Record) PhaseResult {
 	if err := r.checker.Quiesce(ctx, rec, 3*time.Minute); err != nil {
 		res.Problems = append(res.Problems, "after replay: "+err.Error())
 	}
-	after, err := r.checker.TakeSnapshot(ctx, rec)
+	after, err := r.checker.SettledSnapshot(ctx, rec, 3*time.Second, 2*time.Minute)
 	if err != nil {
-		return PhaseResult{Ran: true, Problems: append(res.Problems, err.Error())}
+		return PhaseResult{Ran: true, Problems: append(res.Problems, "after replay: "+err.Error())}
 	}
 	diff := before.Diff(after)
 	res.Problems = append(res.Problems, limit(diff, 20)...)
@@ -233,9 +233,9 @@ func (r *Runner) poison(ctx context.Context, rec *load.Record) PhaseResult {
 			res.Problems = append(res.Problems, fmt.Sprintf("%s holds %d of its %d poison records as dead letters", svc, n, want[svc]))
 		}
 	}
-	after, err := r.checker.TakeSnapshot(ctx, rec)
+	after, err := r.checker.SettledSnapshot(ctx, rec, 3*time.Second, 2*time.Minute)
 	if err != nil {
-		return PhaseResult{Ran: true, Problems: append(res.Problems, err.Error())}
+		return PhaseResult{Ran: true, Problems: append(res.Problems, "after replay: "+err.Error())}
 	}
 	diff := before.Diff(after)
 	res.Problems = append(res.Problems, limit(diff, 20)...)

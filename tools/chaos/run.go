@@ -165,6 +165,8 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	out.Fuzz = r.fuzz(ctx)
 	if err := r.checker.Quiesce(ctx, rec, 2*time.Minute); err != nil {
 		out.QuiesceErr = err.Error()
+	} else if _, err := r.checker.SettledSnapshot(ctx, rec, 3*time.Second, 2*time.Minute); err != nil {
+		out.QuiesceErr = err.Error()
 	}
 	res, err := r.checker.Check(ctx, rec)
 	if err != nil {

@@ -179,3 +179,36 @@ func (s *Snapshot) Diff(after *Snapshot) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SettledSnapshot takes snapshots settle apart until two in a row are equal, or timeout passes
+// (then it returns the last one and says so). Quiesce cannot see an event that is committed to
+// its service's outbox but not yet on Kafka: a slot's confirmed position moves only with
+// Connect's offset flushes, so a small slot lag does not prove everything was published, and the
+// last compensations (a stock commit or release, a void) may still be on their way.
+func (c *Checker) SettledSnapshot(ctx context.Context, rec *load.Record, settle, timeout time.Duration) (*Snapshot, error) {
+	deadline := time.Now().Add(timeout)
+	last, err := c.TakeSnapshot(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(settle):
+		}
+		next, err := c.TakeSnapshot(ctx, rec)
+		if err != nil {
+			return nil, err
+		}
+		diff := last.Diff(next)
+		if len(diff) == 0 {
+			return next, nil
+		}
+		if time.Now().After(deadline) {
+			return next, fmt.Errorf("state still changing after %s: %s", timeout, diff[0])
+		}
+		c.logf("quiescence: waiting: state still changing (%s)", diff[0])
+		last = next
+	}
+}

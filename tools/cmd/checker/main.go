@@ -48,6 +48,8 @@ func run() (bool, error) {
 	c := &invariant.Checker{Endpoints: eps, Kafka: kc, MaxSlotLag: *maxSlotLag, Log: os.Stdout}
 	if err := c.Quiesce(ctx, rec, *timeout); err != nil {
 		fmt.Println("checker: quiescence:", err, "(checking anyway)")
+	} else if _, err := c.SettledSnapshot(ctx, rec, 3*time.Second, *timeout); err != nil {
+		fmt.Println("checker: quiescence:", err, "(checking anyway)")
 	}
 	res, err := c.Check(ctx, rec)
 	if err != nil {
