@@ -212,3 +212,30 @@ func (c *Checker) SettledSnapshot(ctx context.Context, rec *load.Record, settle,
 		last = next
 	}
 }
+
+// AwaitInvariants runs Check every few seconds until it finds no violation or timeout passes.
+// Before a comparison (the replay phase's "before" snapshot) this is the strongest sign that
+// every compensation has landed: a terminal order holding a reservation or a canceled order with
+// an APPROVED charge means an event is still on its way. A real violation simply outlasts the
+// timeout and is reported by the final check.
+func (c *Checker) AwaitInvariants(ctx context.Context, rec *load.Record, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		res, err := c.Check(ctx, rec)
+		if err != nil {
+			return err
+		}
+		if res.OK() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d invariant violations after %s", len(res.Violations), timeout)
+		}
+		c.logf("quiescence: waiting: %d invariant violations still open (compensations on their way?)", len(res.Violations))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
+	}
+}
