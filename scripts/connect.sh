@@ -30,7 +30,7 @@ case ${1:-start} in
     # shellcheck disable=SC2086
     nohup java $CONNECT_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
-      -cp "$(kafka_classpath)" org.apache.kafka.connect.cli.ConnectDistributed "$CONF" >"$LOG" 2>&1 &
+      -cp "$(kafka_classpath)" org.apache.kafka.connect.cli.ConnectDistributed "$CONF" >>"$LOG" 2>&1 &
     echo $! > "$PIDS/connect.pid"
     wait_for connect 120 "$LOG" ready ;;
   stop)

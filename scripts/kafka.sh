@@ -28,9 +28,13 @@ configure() {
 
 # LogAppendTime: a record's timestamp is the broker's append time, so the outbox commit → Kafka
 # hop (envelope occurredAt → record timestamp) can be measured (make bench).
+# Only the missing ones: each TopicCommand is a JVM start (seconds on a small box), and a restart
+# after a crash should not pay for that.
 create_topics() {
-  local t
+  local t have
+  have=$(kcat -b "$KAFKA_BOOTSTRAP" -L -J -m 5 | jq -r '.topics[].topic')
   for t in $SAGA_TOPICS; do
+    grep -qx "$t" <<<"$have" && continue
     kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
       --create --if-not-exists --topic "$t" --partitions "$TOPIC_PARTITIONS" --replication-factor 1 \
       --config message.timestamp.type=LogAppendTime >/dev/null
@@ -47,7 +51,7 @@ case ${1:-start} in
     # shellcheck disable=SC2086
     nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
-      -cp "$(kafka_classpath)" kafka.Kafka "$CONF" >"$LOG" 2>&1 &
+      -cp "$(kafka_classpath)" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
     echo $! > "$PIDS/kafka.pid"
     wait_for kafka 90 "$LOG" ready
     create_topics ;;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the Go programs of the pipeline on the native stack.
 #   scripts/services.sh start [name...]   build into bin/ and start (default: all), wait for /readyz
+#                                         (SERVICES_NO_BUILD=1: start the binaries in bin/ as they are;
+#                                         the chaos tool restarts killed services that way)
 #   scripts/services.sh stop  [name...]   stop (SIGTERM, then SIGKILL after 15 s)
 #   scripts/services.sh build             build only
 # Each program reads its settings from the environment; scripts/lib.sh exports the ones
@@ -26,7 +28,7 @@ start_one() {
   local n=$1 port; port=$(port_of "$n")
   if alive "$n"; then echo "    $n already running on :$port"; return; fi
   port_in_use "$port" && die "port $port is in use by another program (stop it, or override the service's *_HTTP_ADDR)"
-  nohup "$ROOT/bin/$n" >"$LOGS/$n.log" 2>&1 &
+  nohup "$ROOT/bin/$n" >>"$LOGS/$n.log" 2>&1 &
   echo $! > "$PIDS/$n.pid"
   wait_for "$n" 60 "$LOGS/$n.log" curl -fsS "http://127.0.0.1:$port/readyz"
 }
@@ -44,7 +46,11 @@ cmd=${1:-start}; shift || true
 case $cmd in
   build) say "building services"; build "$@" ;;
   start)
-    say "building services"; build "$@"
+    if [ "${SERVICES_NO_BUILD:-}" = 1 ]; then
+      for n in $(names "$@"); do [ -x "$ROOT/bin/$n" ] || build "$n"; done
+    else
+      say "building services"; build "$@"
+    fi
     for n in $(names "$@"); do say "starting $n on 127.0.0.1:$(port_of "$n")"; start_one "$n"; done ;;
   stop)
     for n in $(names "$@"); do alive "$n" && say "stopping $n"; stop_one "$n"; done ;;

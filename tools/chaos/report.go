@@ -216,6 +216,7 @@ func (o *Outcome) markdown(b *strings.Builder) {
 		p("| Kafka-level duplicates seen (same event id delivered again) | %d |", r.KafkaDuplicates)
 		p("| business effects doubled (must be 0) | %d |", r.DoubledEffects)
 		p("| orders lost (must be 0) | %d |", r.Lost)
+		p("| saga events of these orders in a service's dead letters (must be 0) | %d |", r.DeadLettered)
 		for n := 1; n <= 4; n++ {
 			p("| invariant %d violations (checked %d) | %d |", n, r.Checked[n], r.Count(n))
 		}

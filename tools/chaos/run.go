@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,6 +94,9 @@ type Runner struct {
 	mu      sync.Mutex
 	probes  []load.Order
 	prefix  string
+	// targets is what the next cycles kill: a shuffled round of Components at a time.
+	targets []string
+	rounds  int
 }
 
 // NewRunner connects to Kafka and returns a runner.
@@ -214,7 +218,7 @@ func (r *Runner) underLoad(ctx context.Context, out *Outcome) error {
 // restarts a consumer service so that the kill lands during a consumer-group rebalance.
 func (r *Runner) cycle(ctx context.Context, n int) ([]Kill, error) {
 	time.Sleep(time.Duration(500+r.rng.IntN(2500)) * time.Millisecond)
-	target := Components[r.rng.IntN(len(Components))]
+	target := r.nextTarget()
 	var kills []Kill
 	note := "random moment under load"
 	if n%3 == 0 {
@@ -230,6 +234,25 @@ func (r *Runner) cycle(ctx context.Context, n int) ([]Kill, error) {
 	}
 	k, err := r.killAndRecover(ctx, n, target, note)
 	return append(kills, k), err
+}
+
+// nextTarget returns the component the next cycle kills: rounds of every component in a random
+// order, so that each is killed about as often as the others. The first round starts with
+// PostgreSQL, so that even the three cycles of the short variant lose the database once (the
+// fault that found the dead-lettering of good events on an outage).
+func (r *Runner) nextTarget() string {
+	if len(r.targets) == 0 {
+		r.targets = slices.Clone(Components)
+		r.rng.Shuffle(len(r.targets), func(i, j int) { r.targets[i], r.targets[j] = r.targets[j], r.targets[i] })
+		if r.rounds == 0 {
+			i := slices.Index(r.targets, "postgres")
+			r.targets[0], r.targets[i] = r.targets[i], r.targets[0]
+		}
+		r.rounds++
+	}
+	t := r.targets[0]
+	r.targets = r.targets[1:]
+	return t
 }
 
 // killAndRecover SIGKILLs name, restarts it and waits until a probe order completes.

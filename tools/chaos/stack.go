@@ -76,7 +76,9 @@ func (s *Stack) Start(ctx context.Context, name string) error {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "SERVICES_NO_BUILD=1") // chaos.sh built them before the run
+		out, err := cmd.CombinedOutput()
 		if err == nil {
 			return nil
 		}

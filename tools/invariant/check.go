@@ -31,8 +31,11 @@ type Result struct {
 	// the same type for one order, a second charge, more sold than completed.
 	DoubledEffects int
 	// Lost counts orders that did not reach a terminal status or whose events never reached Kafka.
-	Lost     int
-	Statuses map[string]int // "COMPLETED", "CANCELED/PAYMENT_FAILED", ...
+	Lost int
+	// DeadLettered counts saga events of these orders that a service put in its dead letters
+	// (must be 0: a real event of a real order is never poison, so its step was never applied).
+	DeadLettered int
+	Statuses     map[string]int // "COMPLETED", "CANCELED/PAYMENT_FAILED", ...
 }
 
 // Count returns the number of violations of invariant n.
@@ -48,13 +51,13 @@ func (r *Result) Count(n int) int {
 
 // Print writes one line per invariant and every violation.
 func (r *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "checked %d orders, %d SKUs; kafka: %d records, %d duplicate deliveries; doubled effects %d; lost %d\n",
-		r.Orders, r.SKUs, r.KafkaRecords, r.KafkaDuplicates, r.DoubledEffects, r.Lost)
+	fmt.Fprintf(w, "checked %d orders, %d SKUs; kafka: %d records, %d duplicate deliveries; doubled effects %d; lost %d; dead-lettered saga events %d\n",
+		r.Orders, r.SKUs, r.KafkaRecords, r.KafkaDuplicates, r.DoubledEffects, r.Lost, r.DeadLettered)
 	names := map[int]string{
 		1: "one terminal status, never changes",
 		2: "stock conserved, no reservation held by a terminal order",
 		3: "at most one charge, none APPROVED when canceled, one of the amount when completed",
-		4: "every event on its topic, every event id in effect at most once",
+		4: "every event on its topic, every event id in effect at most once, none dead-lettered",
 	}
 	for n := 1; n <= 4; n++ {
 		fmt.Fprintf(w, "invariant %d (%s): checked %d, violations %d\n", n, names[n], r.Checked[n], r.Count(n))
@@ -95,6 +98,9 @@ func (c *Checker) Check(ctx context.Context, rec *load.Record) (*Result, error) 
 		c.checkEvents(o, v2, events[o.ID], r, add)
 	}
 	c.checkStock(rec, second, r, add)
+	if err := c.checkDeadLetters(ctx, rec, r, add); err != nil {
+		return nil, err
+	}
 	sort.SliceStable(r.Violations, func(a, b int) bool { return r.Violations[a].Invariant < r.Violations[b].Invariant })
 	return r, nil
 }
@@ -247,4 +253,32 @@ func (c *Checker) checkStock(rec *load.Record, s *Snapshot, r *Result, add addFu
 			add(2, sku, "sold %d, completed orders hold %d", st.Sold, sold[sku])
 		}
 	}
+}
+
+// checkDeadLetters: invariant 4 from the consumers' side. Every event of a recorded order is a
+// real saga event, never poison: one in a service's dead letters is a step that never took
+// effect (the compensations that follow may hide it from the other invariants).
+func (c *Checker) checkDeadLetters(ctx context.Context, rec *load.Record, r *Result, add addFunc) error {
+	ours := make(map[string]bool, len(rec.Orders))
+	for _, o := range rec.Orders {
+		ours[o.ID] = true
+	}
+	for _, svc := range []struct{ name, url string }{
+		{"order", c.Endpoints.OrderURL}, {"inventory", c.Endpoints.InventoryURL}, {"payment", c.Endpoints.PaymentURL},
+	} {
+		dls, err := c.Endpoints.DeadLetters(ctx, svc.url)
+		if err != nil {
+			return fmt.Errorf("dead letters of %s: %w", svc.name, err)
+		}
+		if len(dls) == MaxDeadLetters {
+			c.logf("dead letters of %s: only the newest %d were read", svc.name, MaxDeadLetters)
+		}
+		for _, d := range dls {
+			if ours[d.Key] {
+				r.DeadLettered++
+				add(4, d.Key, "%s %s dead-lettered by %s: %s", d.EventType, d.EventID, svc.name, d.Error)
+			}
+		}
+	}
+	return nil
 }

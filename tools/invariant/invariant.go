@@ -229,7 +229,8 @@ func (c *Checker) AwaitInvariants(ctx context.Context, rec *load.Record, timeout
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d invariant violations after %s", len(res.Violations), timeout)
+			v := res.Violations[0]
+			return fmt.Errorf("%d invariant violations after %s, e.g. invariant %d %s: %s", len(res.Violations), timeout, v.Invariant, v.Subject, v.Detail)
 		}
 		c.logf("quiescence: waiting: %d invariant violations still open (compensations on their way?)", len(res.Violations))
 		select {

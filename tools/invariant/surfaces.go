@@ -151,13 +151,25 @@ func (e Endpoints) Payment(ctx context.Context, orderID string) (PaymentView, bo
 	return p, err == nil, err
 }
 
-// DeadLetterCount counts a service's dead letters (GET /dead-letters?limit=1000).
-func (e Endpoints) DeadLetterCount(ctx context.Context, serviceURL string) (int, error) {
-	var dls []json.RawMessage
-	if _, err := getRetry(ctx, serviceURL+"/dead-letters?limit=1000", e.AdminToken, &dls); err != nil {
-		return 0, err
-	}
-	return len(dls), nil
+// DeadLetter is one entry of a service's GET /dead-letters.
+type DeadLetter struct {
+	ID        int64  `json:"id"`
+	Service   string `json:"service"`
+	EventID   string `json:"eventId"`
+	EventType string `json:"eventType"`
+	Topic     string `json:"topic"`
+	Key       string `json:"key"`
+	Error     string `json:"error"`
+}
+
+// MaxDeadLetters is the most GET /dead-letters returns at once (newest first).
+const MaxDeadLetters = 1000
+
+// DeadLetters reads a service's newest dead letters (at most MaxDeadLetters).
+func (e Endpoints) DeadLetters(ctx context.Context, serviceURL string) ([]DeadLetter, error) {
+	var dls []DeadLetter
+	_, err := getRetry(ctx, fmt.Sprintf("%s/dead-letters?limit=%d", serviceURL, MaxDeadLetters), e.AdminToken, &dls)
+	return dls, err
 }
 
 // parallel runs f for every index in [0, n) with at most workers at once and returns the first error.

@@ -14,7 +14,7 @@
 //		kafka.Log(logger),                 // one line per message, with its outcome
 //		kafka.Metrics(registry),           // counters, latency, lag
 //		kafka.DeadLetter(deadLetters, svc), // give up: store, emit DeadLettered, move on
-//		kafka.Retry(5, 200*time.Millisecond, 5*time.Second),
+//		kafka.Retry(5, 200*time.Millisecond, 5*time.Second, postgres.IsUnavailable),
 //		kafka.Recover(),                   // a panic becomes an error (and is retried)
 //		kafka.Decode(validator),           // bytes → Envelope; poison is Permanent
 //	)
@@ -38,7 +38,7 @@ import (
 )
 
 // NewConfig returns the sarama configuration the services use: start from the oldest offset when
-// the group has none, sticky partition assignment, offsets marked by the runtime and committed
+// the group has none, sticky partition assignment, a 6 s session timeout, offsets marked by the runtime and committed
 // every second, consumer errors returned to the runtime, and no topic auto-creation (consumers
 // wait for the topics instead).
 func NewConfig(clientID string) *sarama.Config {
@@ -48,6 +48,10 @@ func NewConfig(clientID string) *sarama.Config {
 	cfg.Consumer.Offsets.AutoCommit.Enable = true
 	cfg.Consumer.Offsets.AutoCommit.Interval = time.Second
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	// A crashed member holds its partitions until its session times out; 6 s (the broker's
+	// group.min.session.timeout.ms) instead of sarama's 10 s shortens that stall.
+	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
+	cfg.Consumer.Group.Heartbeat.Interval = 2 * time.Second
 	cfg.Consumer.Return.Errors = true
 	cfg.Metadata.AllowAutoTopicCreation = false
 	return cfg

@@ -193,7 +193,7 @@ func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
 		Brokers: brokerList, Group: group, Topics: []string{topic}, Service: "test", Logger: logger,
 		Handler: messaging.Chain(router.Dispatch,
 			kafka.Log(logger), kafka.Metrics(prometheus.NewRegistry()), kafka.DeadLetter(store, "test"),
-			kafka.Retry(5, 10*time.Millisecond, 50*time.Millisecond), kafka.Recover(), kafka.Decode(v)),
+			kafka.Retry(5, 10*time.Millisecond, 50*time.Millisecond, nil), kafka.Recover(), kafka.Decode(v)),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

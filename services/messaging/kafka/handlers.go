@@ -16,6 +16,10 @@ type HandlerConfig struct {
 	DeadLetters DeadLetterStore
 	// MaxAttempts is how often a message is tried before it is dead-lettered.
 	MaxAttempts int
+	// Unavailable tells a dependency's outage from a failure of the message (for the services:
+	// messaging/postgres.IsUnavailable). Such errors are retried until the dependency is back
+	// and never dead-letter the message. Nil: every error counts against MaxAttempts.
+	Unavailable func(error) bool
 	Log         zerolog.Logger
 	Registry    prometheus.Registerer
 }
@@ -33,7 +37,7 @@ func Handlers(dispatch messaging.Handler, cfg HandlerConfig) (consume, replay me
 		logged,
 		measured,
 		DeadLetter(cfg.DeadLetters, cfg.Service),
-		Retry(cfg.MaxAttempts, 200*time.Millisecond, 5*time.Second),
+		Retry(cfg.MaxAttempts, 200*time.Millisecond, 5*time.Second, cfg.Unavailable),
 		Recover(),
 		decode,
 	)

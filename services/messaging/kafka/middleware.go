@@ -69,19 +69,31 @@ func Recover() messaging.Middleware {
 
 // Retry runs the handler up to maxAttempts times while it fails with a non-Permanent error,
 // waiting initial, 2×initial, ... capped at max, each with jitter (half fixed, half random).
-// It stops early when ctx is done and returns the last error.
-func Retry(maxAttempts int, initial, max time.Duration) messaging.Middleware {
+// An error for which unavailable reports true (a dependency such as the database is down or
+// unreachable: the message is not at fault) does not count against maxAttempts: Retry keeps
+// trying until the handler succeeds, so an outage never sends good messages to the dead
+// letters. unavailable may be nil. Retry stops early when ctx is done and returns the last error.
+func Retry(maxAttempts int, initial, max time.Duration, unavailable func(error) bool) messaging.Middleware {
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
 			ctx, rep := withReport(ctx)
+			failures := 0 // that count against maxAttempts
 			for attempt := 1; ; attempt++ {
 				rep.attempts = attempt
 				err := next(ctx, m)
-				if err == nil || messaging.IsPermanent(err) || attempt >= maxAttempts || ctx.Err() != nil {
+				if err == nil || messaging.IsPermanent(err) || ctx.Err() != nil {
+					return err
+				}
+				down := unavailable != nil && unavailable(err)
+				if !down {
+					failures++
+				}
+				if failures >= maxAttempts {
 					return err
 				}
 				wait := backoff(attempt, initial, max)
-				zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt).Dur("retryIn", wait).Msg("handler failed; retrying")
+				zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt).Bool("dependencyDown", down).
+					Dur("retryIn", wait).Msg("handler failed; retrying")
 				if !sleep(ctx, wait) {
 					return err
 				}

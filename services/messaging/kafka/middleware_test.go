@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -60,6 +61,12 @@ func failing(n int, err error, calls *int) messaging.Handler {
 	}
 }
 
+// errDown stands for a dependency's outage; isDown classifies it (as postgres.IsUnavailable does
+// for the database).
+var errDown = errors.New("database down")
+
+func isDown(err error) bool { return errors.Is(err, errDown) }
+
 func TestRetry(t *testing.T) {
 	transient := errors.New("transient")
 	tests := []struct {
@@ -73,11 +80,12 @@ func TestRetry(t *testing.T) {
 		{name: "fails twice then succeeds", failures: 2, err: transient, wantCalls: 3},
 		{name: "exhausted", failures: 10, err: transient, wantCalls: 4, wantErr: true},
 		{name: "permanent is not retried", failures: 10, err: messaging.Permanent(transient), wantCalls: 1, wantErr: true},
+		{name: "an outage outlasting maxAttempts is waited out", failures: 12, err: fmt.Errorf("commit: %w", errDown), wantCalls: 13},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls int
-			h := messaging.Chain(failing(tt.failures, tt.err, &calls), kafka.Retry(4, time.Millisecond, 4*time.Millisecond))
+			h := messaging.Chain(failing(tt.failures, tt.err, &calls), kafka.Retry(4, time.Millisecond, 4*time.Millisecond, isDown))
 			err := h(context.Background(), &messaging.Message{})
 			if (err != nil) != tt.wantErr || calls != tt.wantCalls {
 				t.Fatalf("err = %v, calls = %d; want error %v, calls %d", err, calls, tt.wantErr, tt.wantCalls)
@@ -93,7 +101,7 @@ func TestRetryStopsWhenContextDone(t *testing.T) {
 		calls++
 		cancel()
 		return errors.New("transient")
-	}, kafka.Retry(10, time.Hour, time.Hour))
+	}, kafka.Retry(10, time.Hour, time.Hour, nil))
 	done := make(chan error)
 	go func() { done <- h(ctx, &messaging.Message{}) }()
 	select {
@@ -128,13 +136,14 @@ func TestDeadLetter(t *testing.T) {
 		{name: "permanent stored at once", failures: 10, err: messaging.Permanent(transient), wantStored: true, wantAttempts: 1},
 		{name: "exhausted retries stored", failures: 10, err: transient, wantStored: true, wantAttempts: 3},
 		{name: "store failing twice is retried", failures: 10, err: messaging.Permanent(transient), storeFailures: 2, wantStored: true, wantAttempts: 1},
+		{name: "an outage is never dead-lettered", failures: 10, err: errDown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := &memStore{failures: tt.storeFailures}
 			var calls int
 			h := messaging.Chain(failing(tt.failures, tt.err, &calls),
-				kafka.DeadLetter(store, "svc"), kafka.Retry(3, time.Millisecond, time.Millisecond))
+				kafka.DeadLetter(store, "svc"), kafka.Retry(3, time.Millisecond, time.Millisecond, isDown))
 			if err := h(context.Background(), &messaging.Message{Offset: 5}); err != nil {
 				t.Fatalf("handler = %v, want nil (dead-lettered or handled)", err)
 			}
@@ -231,7 +240,7 @@ func TestMetrics(t *testing.T) {
 	var calls int
 	h := messaging.Chain(failing(1, errors.New("transient"), &calls),
 		kafka.Metrics(reg),
-		kafka.DeadLetter(store, "svc"), kafka.Retry(3, time.Millisecond, time.Millisecond), kafka.Decode(v))
+		kafka.DeadLetter(store, "svc"), kafka.Retry(3, time.Millisecond, time.Millisecond, nil), kafka.Decode(v))
 	ctx := context.Background()
 	if err := h(ctx, &messaging.Message{Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}); err != nil {
 		t.Fatal(err)

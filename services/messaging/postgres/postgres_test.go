@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -348,5 +349,61 @@ func TestDeadLetters(t *testing.T) {
 	}
 	if err := dls.MarkReplayed(ctx, 999999, nil); !errors.Is(err, sql.ErrNoRows) {
 		t.Fatalf("MarkReplayed(missing) = %v, want sql.ErrNoRows", err)
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+
+	// A backend terminated under a session: what a killed or restarting Postgres looks like.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatalf("conn: %v", err)
+	}
+	defer conn.Close()
+	var pid int
+	if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatalf("backend pid: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatalf("terminate backend: %v", err)
+	}
+	_, terminated := conn.ExecContext(ctx, `SELECT 1`)
+
+	// Nothing listens on port 1.
+	down, err := sql.Open("postgres", "postgres://nobody:x@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer down.Close()
+	refused := down.PingContext(ctx)
+
+	_, syntax := db.ExecContext(ctx, `SELEKT 1`)
+	_, dup := db.ExecContext(ctx, `INSERT INTO processed_events (event_id, event_type, topic) VALUES ($1, 'x', 't'), ($1, 'x', 't')`,
+		"4bf92f35-77b3-4da6-a3ce-929d0e0e4736")
+
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "nil", err: nil},
+		{name: "terminated backend", err: terminated, want: true},
+		{name: "connection refused", err: refused, want: true},
+		{name: "wrapped and joined", err: errors.Join(errors.New("rollback"), fmt.Errorf("commit tx: %w", refused)), want: true},
+		{name: "syntax error", err: syntax},
+		{name: "unique violation", err: dup},
+		{name: "plain error", err: errors.New("gateway said no")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.want && tt.err == nil {
+				t.Fatal("the provoked error is nil")
+			}
+			if got := postgres.IsUnavailable(tt.err); got != tt.want {
+				t.Fatalf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }

@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	deadLetters := msgpg.NewDeadLetters(db)
 	consume, replay := kafka.Handlers(steps.Router().Dispatch, kafka.HandlerConfig{
 		Service: Service, Validator: validator, DeadLetters: deadLetters,
-		MaxAttempts: cfg.HandlerMaxAttempts, Log: log, Registry: reg,
+		MaxAttempts: cfg.HandlerMaxAttempts, Unavailable: msgpg.IsUnavailable, Log: log, Registry: reg,
 	})
 	consumer := &kafka.Consumer{
 		Brokers: cfg.KafkaBrokers,
