@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -348,10 +351,15 @@ func (r *Runner) deadLettersWithPrefix(ctx context.Context, svc, prefix string) 
 // at the end of the run, show whether the rebalances lost or doubled anything.
 func (r *Runner) secondInstances(ctx context.Context) PhaseResult {
 	res := PhaseResult{Ran: true}
-	ports := map[string]string{"order": "127.0.0.1:8180", "inventory": "127.0.0.1:8181", "payment": "127.0.0.1:8182"}
+	urls := map[string]string{"order": r.cfg.Endpoints.OrderURL, "inventory": r.cfg.Endpoints.InventoryURL, "payment": r.cfg.Endpoints.PaymentURL}
 	var extras []*Extra
 	for _, svc := range Services {
-		e, err := r.cfg.Stack.StartExtra(ctx, svc, ports[svc])
+		addr, err := besideAddr(urls[svc], 100)
+		if err != nil {
+			res.Problems = append(res.Problems, err.Error())
+			continue
+		}
+		e, err := r.cfg.Stack.StartExtra(ctx, svc, addr)
 		if err != nil {
 			res.Problems = append(res.Problems, err.Error())
 			continue
@@ -387,6 +395,20 @@ func (r *Runner) secondInstances(ctx context.Context) PhaseResult {
 	}
 	res.Summary = fmt.Sprintf("%d second instances joined their groups under load; SIGKILLed one %s instance mid-load; then the second instances were SIGKILLed (more rebalances)", len(extras), victim)
 	return res
+}
+
+// besideAddr returns host:port+delta for a service URL: where its second instance listens (8180
+// beside 8080, and so on; it moves with STACK_PORT_OFFSET like the service does).
+func besideAddr(serviceURL string, delta int) (string, error) {
+	u, err := url.Parse(serviceURL)
+	if err != nil {
+		return "", fmt.Errorf("service url %q: %w", serviceURL, err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return "", fmt.Errorf("service url %q has no port", serviceURL)
+	}
+	return net.JoinHostPort(u.Hostname(), strconv.Itoa(port+delta)), nil
 }
 
 func limit(s []string, n int) []string {

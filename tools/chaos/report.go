@@ -298,7 +298,7 @@ func (o *Outcome) walMarkdown(p func(string, ...any)) {
 	p("")
 	p("- within max_slot_wal_keep_size: **%v**%s", w.WithinCap, ifNonEmpty(" (", w.Err, ")"))
 	p("- ingest before the outage: %.1f events/s reaching Kafka", w.IngestRate)
-	p("- catch-up after restart: %d events in %s = **%.1f events/s** (%.1fx the ingest rate); slot lag drained at %s/s",
+	p("- catch-up after restart (Connect's start included; done when every saga topic has received an event written after the restart): %d events in %s = **%.1f events/s** (%.1fx the ingest rate); slot lag drained at %s/s",
 		w.Backlog, w.CatchUp.Round(time.Millisecond), w.CatchUpRate, w.CatchUpRate/max(w.IngestRate, 0.001), mib(int64(w.LagDrain)))
 	p("")
 }

@@ -2,7 +2,10 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -73,19 +76,20 @@ func (r *Runner) walOutage(ctx context.Context) (WALResult, error) {
 	for _, l := range w.PeakLag {
 		lagAtRestart += l
 	}
+	from, err := r.partitionEnds()
+	if err != nil {
+		return w, err
+	}
 	before, restart := r.endOffsets(), time.Now()
 	w.RestartedAt = restart
 	if err := r.cfg.Stack.Start(ctx, "connect"); err != nil {
 		return w, err
 	}
-	// Caught up: every slot's lag under 1 MiB again (heartbeats keep it moving).
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		slots, err := invariant.Slots(ctx, pg)
-		if err == nil && allBelow(slots, 1<<20) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
+	// Caught up: every saga topic has received an event written after the restart, so the events
+	// written before it (the backlog; WAL order is commit order) are all on Kafka. The slots'
+	// lag cannot tell this: their confirmed position moves only with Connect's offset flushes.
+	if err := r.awaitNewerThan(ctx, from, restart, 3*time.Minute); err != nil {
+		w.Err = err.Error()
 	}
 	w.CatchUp = time.Since(restart)
 	w.Backlog = r.endOffsets() - before
@@ -117,11 +121,76 @@ func (r *Runner) sampleSlots(ctx context.Context, pg string, w *WALResult) {
 	}
 }
 
-func allBelow(slots []invariant.Slot, n int64) bool {
-	for _, s := range slots {
-		if s.Lag > n {
-			return false
+// partitionEnds returns the newest offset of every partition of the saga topics.
+func (r *Runner) partitionEnds() (map[string]map[int32]int64, error) {
+	out := map[string]map[int32]int64{}
+	for _, t := range invariant.SagaTopics {
+		parts, err := r.kafka.Partitions(t)
+		if err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", t, err)
+		}
+		out[t] = map[int32]int64{}
+		for _, p := range parts {
+			o, err := r.kafka.GetOffset(t, p, sarama.OffsetNewest)
+			if err != nil {
+				return nil, fmt.Errorf("newest offset %s[%d]: %w", t, p, err)
+			}
+			out[t][p] = o
 		}
 	}
-	return len(slots) > 0
+	return out, nil
+}
+
+// awaitNewerThan reads the saga topics from the offsets in from until each topic has delivered
+// an event whose envelope occurredAt is after t, or timeout passes.
+func (r *Runner) awaitNewerThan(ctx context.Context, from map[string]map[int32]int64, t time.Time, timeout time.Duration) error {
+	consumer, err := sarama.NewConsumerFromClient(r.kafka)
+	if err != nil {
+		return fmt.Errorf("kafka consumer: %w", err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	seen := make(chan string, 64)
+	for topic, parts := range from {
+		for p, off := range parts {
+			pc, err := consumer.ConsumePartition(topic, p, off)
+			if err != nil {
+				return fmt.Errorf("consume %s[%d]: %w", topic, p, err)
+			}
+			go func() {
+				defer pc.Close()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case m := <-pc.Messages():
+						var env struct {
+							OccurredAt time.Time `json:"occurredAt"`
+						}
+						if json.Unmarshal(m.Value, &env) == nil && env.OccurredAt.After(t) {
+							select {
+							case seen <- topic:
+							case <-ctx.Done():
+							}
+							return
+						}
+					}
+				}
+			}()
+		}
+	}
+	waiting := map[string]bool{}
+	for topic := range from {
+		waiting[topic] = true
+	}
+	for len(waiting) > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no event newer than the restart on %v after %s", slices.Sorted(maps.Keys(waiting)), timeout)
+		case topic := <-seen:
+			delete(waiting, topic)
+		}
+	}
+	return nil
 }
