@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/tools/invariant"
 )
 
 // LagSample is the pipeline's backlog at one instant.
@@ -54,20 +56,9 @@ func (s *LagSampler) Close() error {
 // Sample reads both lags once.
 func (s *LagSampler) Sample(ctx context.Context) (LagSample, error) {
 	out := LagSample{At: time.Now()}
-	hwm := map[string]map[int32]int64{}
-	for _, topic := range s.topics {
-		parts, err := s.client.Partitions(topic)
-		if err != nil {
-			return out, fmt.Errorf("partitions of %s: %w", topic, err)
-		}
-		hwm[topic] = map[int32]int64{}
-		for _, p := range parts {
-			off, err := s.client.GetOffset(topic, p, sarama.OffsetNewest)
-			if err != nil {
-				return out, fmt.Errorf("high-water mark of %s/%d: %w", topic, p, err)
-			}
-			hwm[topic][p] = off
-		}
+	hwm, err := invariant.HighWaterMarks(s.client, s.topics)
+	if err != nil {
+		return out, err
 	}
 	for _, g := range s.groups {
 		resp, err := s.admin.ListConsumerGroupOffsets(g, nil)
@@ -82,7 +73,7 @@ func (s *LagSampler) Sample(ctx context.Context) (LagSample, error) {
 			}
 		}
 	}
-	err := s.db.QueryRowContext(ctx, `
+	err = s.db.QueryRowContext(ctx, `
 		SELECT COALESCE(max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), 0)::bigint
 		FROM pg_replication_slots WHERE slot_type = 'logical' AND database NOT LIKE 'bench_%'`).Scan(&out.Slot)
 	if err != nil {

@@ -33,19 +33,19 @@ type WALResult struct {
 	Err         string
 }
 
-// endOffsets sums the newest offsets of the saga topics: how many events Kafka holds.
+// endOffsets sums the newest offsets of the saga topics: how many events Kafka holds (0 when
+// Kafka cannot say; the figures are then off, not the run).
 func (r *Runner) endOffsets() int64 {
-	var sum int64
 	_ = r.kafka.RefreshMetadata(invariant.SagaTopics...)
-	for _, t := range invariant.SagaTopics {
-		parts, err := r.kafka.Partitions(t)
-		if err != nil {
-			continue
-		}
-		for _, p := range parts {
-			if o, err := r.kafka.GetOffset(t, p, sarama.OffsetNewest); err == nil {
-				sum += o
-			}
+	hwm, err := invariant.HighWaterMarks(r.kafka, invariant.SagaTopics)
+	if err != nil {
+		r.logf("wal: %v", err)
+		return 0
+	}
+	var sum int64
+	for _, parts := range hwm {
+		for _, o := range parts {
+			sum += o
 		}
 	}
 	return sum
@@ -76,7 +76,7 @@ func (r *Runner) walOutage(ctx context.Context) (WALResult, error) {
 	for _, l := range w.PeakLag {
 		lagAtRestart += l
 	}
-	from, err := r.partitionEnds()
+	from, err := invariant.HighWaterMarks(r.kafka, invariant.SagaTopics)
 	if err != nil {
 		return w, err
 	}
@@ -119,26 +119,6 @@ func (r *Runner) sampleSlots(ctx context.Context, pg string, w *WALResult) {
 			w.Err = fmt.Sprintf("slot %s is %s", s.Name, s.Status)
 		}
 	}
-}
-
-// partitionEnds returns the newest offset of every partition of the saga topics.
-func (r *Runner) partitionEnds() (map[string]map[int32]int64, error) {
-	out := map[string]map[int32]int64{}
-	for _, t := range invariant.SagaTopics {
-		parts, err := r.kafka.Partitions(t)
-		if err != nil {
-			return nil, fmt.Errorf("partitions of %s: %w", t, err)
-		}
-		out[t] = map[int32]int64{}
-		for _, p := range parts {
-			o, err := r.kafka.GetOffset(t, p, sarama.OffsetNewest)
-			if err != nil {
-				return nil, fmt.Errorf("newest offset %s[%d]: %w", t, p, err)
-			}
-			out[t][p] = o
-		}
-	}
-	return out, nil
 }
 
 // awaitNewerThan reads the saga topics from the offsets in from until each topic has delivered

@@ -170,6 +170,26 @@ func GroupLag(c sarama.Client) (map[string]int64, error) {
 	return out, nil
 }
 
+// HighWaterMarks returns the newest offset of every partition of topics.
+func HighWaterMarks(c sarama.Client, topics []string) (map[string]map[int32]int64, error) {
+	out := make(map[string]map[int32]int64, len(topics))
+	for _, t := range topics {
+		parts, err := c.Partitions(t)
+		if err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", t, err)
+		}
+		out[t] = make(map[int32]int64, len(parts))
+		for _, p := range parts {
+			o, err := c.GetOffset(t, p, sarama.OffsetNewest)
+			if err != nil {
+				return nil, fmt.Errorf("newest offset %s[%d]: %w", t, p, err)
+			}
+			out[t][p] = o
+		}
+	}
+	return out, nil
+}
+
 // Slot is one replication slot's WAL figures.
 type Slot struct {
 	Name     string
