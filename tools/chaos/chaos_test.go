@@ -2,8 +2,11 @@ package chaos
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestBesideAddr(t *testing.T) {
@@ -38,5 +41,29 @@ func TestNextTargetRounds(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("round %d killed %v, want each of %v once", round, got, want)
 		}
+	}
+}
+
+func TestPlot(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
+	o := &Outcome{Started: t0}
+	for i := range 400 {
+		at := t0.Add(time.Duration(i) * 5 * time.Second)
+		o.Timeline = append(o.Timeline, Point{At: at, Throughput: float64(10 + i%30),
+			P50: time.Duration(100+i%50) * time.Millisecond, P99: time.Duration(1+i%30) * time.Second})
+		if i%3 == 0 {
+			o.Kills = append(o.Kills, Kill{Cycle: i / 3, Component: Components[i%len(Components)], At: at})
+		}
+	}
+	o.WAL = WALResult{Ran: true, StoppedAt: t0.Add(1800 * time.Second), RestartedAt: t0.Add(1840 * time.Second)}
+	path := filepath.Join(t.TempDir(), "timeline.png")
+	if dir := os.Getenv("CHAOS_PLOT_DIR"); dir != "" { // to look at it
+		path = filepath.Join(dir, "timeline.png")
+	}
+	if err := Plot(o, path); err != nil {
+		t.Fatalf("Plot: %v", err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() < 10_000 {
+		t.Fatalf("timeline.png: %v, %v", st, err)
 	}
 }

@@ -87,30 +87,44 @@ func Plot(o *Outcome, path string) error {
 		maxTP, maxLat = max(maxTP, p.Throughput), max(maxLat, p.P99.Seconds())
 	}
 	top := plot.New()
-	top.Title.Text = fmt.Sprintf("chaos run %s: %d kills (dashed lines)", o.Started.UTC().Format("2006-01-02 15:04"), len(o.Kills))
+	top.Title.Text = fmt.Sprintf("chaos run %s: %d kills (dashed lines, one color per component)", o.Started.UTC().Format("2006-01-02 15:04"), len(o.Kills))
 	top.X.Label.Text = "seconds since start"
 	top.Y.Label.Text = "orders terminal / s"
 	bottom := plot.New()
 	bottom.X.Label.Text = "seconds since start"
 	bottom.Y.Label.Text = "order → terminal latency (s)"
+	inLegend := map[string]bool{}
 	for _, k := range o.Kills {
-		addKillMark(top, secs(k.At), maxTP, k.Component)
-		addKillMark(bottom, secs(k.At), maxLat, "")
+		c := killColors[k.Component]
+		l := addMark(top, secs(k.At), maxTP, c)
+		addMark(bottom, secs(k.At), maxLat, c)
+		if l != nil && !inLegend[k.Component] {
+			inLegend[k.Component] = true
+			top.Legend.Add("kill "+k.Component, l)
+		}
 	}
 	if o.WAL.Ran && !o.WAL.StoppedAt.IsZero() {
-		addKillMark(top, secs(o.WAL.StoppedAt), maxTP, "Connect stopped (WAL)")
-		addKillMark(top, secs(o.WAL.RestartedAt), maxTP, "restarted")
+		gray := color.NRGBA{R: 90, G: 90, B: 90, A: 255}
+		addMark(top, secs(o.WAL.StoppedAt), maxTP, gray)
+		addMark(top, secs(o.WAL.RestartedAt), maxTP, gray)
+		addText(top, secs(o.WAL.StoppedAt), maxTP*1.05, "Connect stopped (WAL) ")
+		addText(top, secs(o.WAL.RestartedAt), maxTP*1.12, "and restarted")
 	}
-	if err := addLine(top, tp, "throughput", color.RGBA{B: 200, A: 255}); err != nil {
+	// The data over the marks.
+	if err := addLine(top, tp, "throughput", color.Black); err != nil {
 		return err
 	}
-	if err := addLine(bottom, p50, "p50", color.RGBA{G: 150, A: 255}); err != nil {
+	if err := addLine(bottom, p50, "p50", color.RGBA{G: 120, A: 255}); err != nil {
 		return err
 	}
 	if err := addLine(bottom, p99, "p99", color.RGBA{R: 200, A: 255}); err != nil {
 		return err
 	}
+	// Room above the data for the legends.
+	top.Y.Min, top.Y.Max = 0, maxTP*1.7
+	bottom.Y.Min, bottom.Y.Max = 0, maxLat*1.3
 	top.Legend.Top, bottom.Legend.Top = true, true
+	top.Legend.Padding = vg.Points(2)
 	const w, h = 14 * vg.Inch, 4 * vg.Inch
 	img := vgimgCanvas(w, 2*h)
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(10), PadX: vg.Points(10), PadTop: vg.Points(5), PadBottom: vg.Points(5), PadLeft: vg.Points(5), PadRight: vg.Points(5)}
@@ -132,19 +146,39 @@ func addLine(p *plot.Plot, xys plotter.XYs, name string, c color.Color) error {
 	return nil
 }
 
-func addKillMark(p *plot.Plot, x, height float64, label string) {
+// killColors tells the components' kill marks apart.
+var killColors = map[string]color.Color{
+	"postgres":  color.NRGBA{R: 31, G: 119, B: 180, A: 170},
+	"kafka":     color.NRGBA{R: 255, G: 127, B: 14, A: 200},
+	"connect":   color.NRGBA{R: 148, G: 103, B: 189, A: 200},
+	"order":     color.NRGBA{R: 44, G: 160, B: 44, A: 170},
+	"inventory": color.NRGBA{R: 140, G: 86, B: 75, A: 170},
+	"payment":   color.NRGBA{R: 227, G: 119, B: 194, A: 200},
+}
+
+// addMark draws a dashed vertical line at x from 0 to height and returns it (nil if it could not).
+func addMark(p *plot.Plot, x, height float64, c color.Color) *plotter.Line {
 	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: height}})
+	if err != nil {
+		return nil
+	}
+	l.Color = c
+	l.Width = vg.Points(1)
+	l.Dashes = []vg.Length{vg.Points(3), vg.Points(2)}
+	p.Add(l)
+	return l
+}
+
+// addText writes text ending at (x, y).
+func addText(p *plot.Plot, x, y float64, text string) {
+	ls, err := plotter.NewLabels(plotter.XYLabels{XYs: []plotter.XY{{X: x, Y: y}}, Labels: []string{text}})
 	if err != nil {
 		return
 	}
-	l.Color = color.RGBA{R: 120, G: 120, B: 120, A: 255}
-	l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
-	p.Add(l)
-	if label != "" {
-		if ls, err := plotter.NewLabels(plotter.XYLabels{XYs: []plotter.XY{{X: x, Y: height}}, Labels: []string{shortLabel(label)}}); err == nil {
-			p.Add(ls)
-		}
+	for i := range ls.TextStyle {
+		ls.TextStyle[i].XAlign = draw.XRight
 	}
+	p.Add(ls)
 }
 
 // WriteReport writes REPORT.md and timeline.png into dir.
@@ -378,14 +412,4 @@ func savePNG(c *vgimg.Canvas, path string) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// shortLabel abbreviates a component's name for the plot (kills are many); other marks stay whole.
-func shortLabel(s string) string {
-	for _, c := range Components {
-		if s == c {
-			return s[:3]
-		}
-	}
-	return s
 }
