@@ -71,7 +71,8 @@ type Consumer struct {
 	Logger  zerolog.Logger
 	// Config overrides NewConfig(Service) when set.
 	Config *sarama.Config
-	// MaxBackoff caps the wait before rejoining after an error; 0 means 10s.
+	// MaxBackoff caps the wait before rejoining after an error; 0 means 5 s (a broker back from a
+	// crash should not wait long for its consumers).
 	MaxBackoff time.Duration
 
 	mu       sync.Mutex
@@ -92,7 +93,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	maxBackoff := c.MaxBackoff
 	if maxBackoff == 0 {
-		maxBackoff = 10 * time.Second
+		maxBackoff = 5 * time.Second
 	}
 	c.setReady(false, errors.New("not joined yet"))
 	log := c.Logger.With().Str("group", c.Group).Strs("topics", c.Topics).Logger()
