@@ -124,6 +124,7 @@ func Plot(o *Outcome, path string) error {
 	top.Y.Min, top.Y.Max = 0, maxTP*1.7
 	bottom.Y.Min, bottom.Y.Max = 0, maxLat*1.3
 	top.Legend.Top, bottom.Legend.Top = true, true
+	top.Legend.Left = true // the WAL marks' labels are at the right end
 	top.Legend.Padding = vg.Points(2)
 	const w, h = 14 * vg.Inch, 4 * vg.Inch
 	img := vgimgCanvas(w, 2*h)
@@ -243,7 +244,7 @@ func (o *Outcome) markdown(b *strings.Builder) {
 	p("| kill cycles | %d (asked: %d) |", o.Cycles, o.Asked)
 	p("| kills (SIGKILL) | %d: %s |", len(o.Kills), o.killsPerComponent())
 	p("| orders placed (accepted, incl. %d probes) | %d |", o.probeCount(), len(o.Record.Orders))
-	p("| requests sent / failed while a component was down | %d / %d |", o.Record.Stats.Sent, o.Record.Stats.Errors)
+	p("| requests sent / failed while a component was down / not sent (all workers busy) | %d / %d / %d |", o.Record.Stats.Sent, o.Record.Stats.Errors, o.Record.Stats.Dropped)
 	if r != nil {
 		p("| terminal statuses | %s |", formatCounts(r.Statuses))
 		p("| Kafka records of these orders | %d |", r.KafkaRecords)
