@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -130,6 +131,8 @@ func (r *Runner) awaitNewerThan(ctx context.Context, from map[string]map[int32]i
 	}
 	defer consumer.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
+	var readers sync.WaitGroup
+	defer readers.Wait() // before consumer.Close: every partition consumer closed first
 	defer cancel()
 	seen := make(chan string, 64)
 	for topic, parts := range from {
@@ -138,7 +141,7 @@ func (r *Runner) awaitNewerThan(ctx context.Context, from map[string]map[int32]i
 			if err != nil {
 				return fmt.Errorf("consume %s[%d]: %w", topic, p, err)
 			}
-			go func() {
+			readers.Go(func() {
 				defer pc.Close()
 				for {
 					select {
@@ -157,7 +160,7 @@ func (r *Runner) awaitNewerThan(ctx context.Context, from map[string]map[int32]i
 						}
 					}
 				}
-			}()
+			})
 		}
 	}
 	waiting := map[string]bool{}
