@@ -3,6 +3,9 @@ package schemas_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 
 	"outboxsaga.dev/schemas"
@@ -14,23 +17,25 @@ func validData() map[string]struct {
 	data          map[string]any
 } {
 	type d = map[string]any
+	const orderID = "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c"
 	items := []any{d{"sku": "A100", "qty": 2, "unitPrice": 15000}}
 	return map[string]struct {
 		aggregateType string
 		data          map[string]any
 	}{
-		"OrderCreated":           {"order", d{"orderId": "o1", "customerId": "U1", "items": items, "amount": 30000, "currency": "KRW", "paymentToken": "tok_ok"}},
-		"OrderCompleted":         {"order", d{"orderId": "o1", "items": items, "amount": 30000, "currency": "KRW"}},
-		"OrderCanceled":          {"order", d{"orderId": "o1", "reason": "TIMEOUT", "items": items}},
-		"StockReserved":          {"inventory", d{"orderId": "o1", "items": items, "amount": 30000, "currency": "KRW", "paymentToken": "tok_ok"}},
-		"StockReservationFailed": {"inventory", d{"orderId": "o1", "reason": "OUT_OF_STOCK", "skus": []any{"A100"}}},
-		"StockReleased":          {"inventory", d{"orderId": "o1", "items": items}},
-		"StockCommitted":         {"inventory", d{"orderId": "o1", "items": items}},
-		"PaymentAuthorized":      {"payment", d{"orderId": "o1", "amount": 30000, "currency": "KRW", "pgTxnId": "pg_1"}},
-		"PaymentFailed":          {"payment", d{"orderId": "o1", "reason": "CARD_DECLINED", "amount": 30000, "currency": "KRW"}},
-		"PaymentVoided":          {"payment", d{"orderId": "o1", "amount": 30000, "currency": "USD", "pgTxnId": "pg_1"}},
+		"OrderCreated":           {"order", d{"orderId": orderID, "customerId": "U1", "items": items, "amount": 30000, "currency": "KRW", "paymentToken": "tok_ok"}},
+		"OrderCompleted":         {"order", d{"orderId": orderID, "items": items, "amount": 30000, "currency": "KRW"}},
+		"OrderCanceled":          {"order", d{"orderId": orderID, "reason": "TIMEOUT", "items": items}},
+		"StockReserved":          {"inventory", d{"orderId": orderID, "items": items, "amount": 30000, "currency": "KRW", "paymentToken": "tok_ok"}},
+		"StockReservationFailed": {"inventory", d{"orderId": orderID, "reason": "OUT_OF_STOCK", "skus": []any{"A100"}}},
+		"StockReleased":          {"inventory", d{"orderId": orderID, "items": items}},
+		"StockCommitted":         {"inventory", d{"orderId": orderID, "items": items}},
+		"PaymentAuthorized":      {"payment", d{"orderId": orderID, "amount": 30000, "currency": "KRW", "pgTxnId": "pg_1"}},
+		"PaymentFailed":          {"payment", d{"orderId": orderID, "reason": "CARD_DECLINED", "amount": 30000, "currency": "KRW"}},
+		"PaymentVoided":          {"payment", d{"orderId": orderID, "amount": 30000, "currency": "USD", "pgTxnId": "pg_1"}},
 		"DeadLettered": {"dead-letter", d{"service": "inventory", "topic": "order-events", "partition": 0, "offset": 42,
-			"key": "o1", "eventId": "", "eventType": "", "error": "decode: invalid character", "attempts": 1}},
+			"key": orderID, "keyBytes": 36, "eventId": "", "eventType": "", "error": "decode: invalid character", "attempts": 1,
+			"valueExcerpt": "not json", "valueBytes": 8}},
 	}
 }
 
@@ -41,10 +46,10 @@ func envelope(eventType, aggregateType string, data map[string]any) map[string]a
 		"eventType":      eventType,
 		"eventVersion":   1,
 		"aggregateType":  aggregateType,
-		"aggregateId":    "o1",
+		"aggregateId":    "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c",
 		"occurredAt":     "2025-01-02T03:04:05.123456Z",
 		"traceId":        "4bf92f3577b34da6a3ce929d0e0e4736",
-		"idempotencyKey": "o1#" + eventType + "#1",
+		"idempotencyKey": "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c#" + eventType + "#1",
 		"data":           data,
 	}
 }
@@ -66,6 +71,7 @@ func TestValidateEveryType(t *testing.T) {
 		{name: "eventVersion 2", mutate: func(e, data map[string]any) { e["eventVersion"] = 2 }, wantErr: true},
 		{name: "wrong aggregateType", mutate: func(e, data map[string]any) { e["aggregateType"] = "shipping" }, wantErr: true},
 		{name: "empty aggregateId", mutate: func(e, data map[string]any) { e["aggregateId"] = "" }, wantErr: true},
+		{name: "aggregateId over 128", mutate: func(e, data map[string]any) { e["aggregateId"] = strings.Repeat("a", 129) }, wantErr: true},
 		{name: "occurredAt not a date-time", mutate: func(e, data map[string]any) { e["occurredAt"] = "yesterday" }, wantErr: true},
 		{name: "occurredAt not UTC", mutate: func(e, data map[string]any) { e["occurredAt"] = "2025-01-02T12:04:05+09:00" }, wantErr: true},
 		{name: "traceId upper case", mutate: func(e, data map[string]any) { e["traceId"] = "4BF92F3577B34DA6A3CE929D0E0E4736" }, wantErr: true},
@@ -125,6 +131,30 @@ func TestValidateDataRules(t *testing.T) {
 		{name: "payment reason OUT_OF_STOCK", eventType: "PaymentFailed", field: "reason", value: "OUT_OF_STOCK", wantErr: true},
 		{name: "skus empty", eventType: "StockReservationFailed", field: "skus", value: []any{}, wantErr: true},
 		{name: "skus duplicated", eventType: "StockReservationFailed", field: "skus", value: []any{"A", "A"}, wantErr: true},
+		{name: "orderId not a uuid", eventType: "OrderCompleted", field: "orderId", value: "o1", wantErr: true},
+		{name: "customerId 128 characters", eventType: "OrderCreated", field: "customerId", value: strings.Repeat("고", 128)},
+		{name: "customerId 129 characters", eventType: "OrderCreated", field: "customerId", value: strings.Repeat("a", 129), wantErr: true},
+		{name: "customerId with a control character", eventType: "OrderCreated", field: "customerId", value: "U\u00011", wantErr: true},
+		{name: "customerId with a tab", eventType: "OrderCreated", field: "customerId", value: "U\t1", wantErr: true},
+		{name: "customerId with a space", eventType: "OrderCreated", field: "customerId", value: "Kim Min-jun"},
+		{name: "paymentToken 129 characters", eventType: "StockReserved", field: "paymentToken", value: strings.Repeat("t", 129), wantErr: true},
+		{name: "qty 10000", eventType: "OrderCreated", field: "items", value: []any{map[string]any{"sku": "A", "qty": 10000, "unitPrice": 1}}},
+		{name: "qty 10001", eventType: "OrderCreated", field: "items", value: []any{map[string]any{"sku": "A", "qty": 10001, "unitPrice": 1}}, wantErr: true},
+		{name: "qty max int64", eventType: "StockReserved", field: "items", value: []any{map[string]any{"sku": "A", "qty": int64(math.MaxInt64), "unitPrice": 1}}, wantErr: true},
+		{name: "unitPrice 10^12", eventType: "OrderCreated", field: "items", value: []any{map[string]any{"sku": "A", "qty": 1, "unitPrice": 1_000_000_000_000}}},
+		{name: "unitPrice over 10^12", eventType: "OrderCreated", field: "items", value: []any{map[string]any{"sku": "A", "qty": 1, "unitPrice": 1_000_000_000_001}}, wantErr: true},
+		{name: "sku 64 characters", eventType: "StockCommitted", field: "items", value: []any{map[string]any{"sku": strings.Repeat("S", 64), "qty": 1, "unitPrice": 1}}},
+		{name: "sku 65 characters", eventType: "StockCommitted", field: "items", value: []any{map[string]any{"sku": strings.Repeat("S", 65), "qty": 1, "unitPrice": 1}}, wantErr: true},
+		{name: "sku with a slash", eventType: "OrderCreated", field: "items", value: []any{map[string]any{"sku": "A/1", "qty": 1, "unitPrice": 1}}, wantErr: true},
+		{name: "50 lines", eventType: "OrderCreated", field: "items", value: lines(50)},
+		{name: "51 lines", eventType: "OrderCreated", field: "items", value: lines(51), wantErr: true},
+		{name: "amount at its bound", eventType: "OrderCreated", field: "amount", value: int64(500_000_000_000_000_000)},
+		{name: "amount over its bound", eventType: "PaymentAuthorized", field: "amount", value: int64(500_000_000_000_000_001), wantErr: true},
+		{name: "pgTxnId 129 characters", eventType: "PaymentVoided", field: "pgTxnId", value: strings.Repeat("p", 129), wantErr: true},
+		{name: "skus 51", eventType: "StockReservationFailed", field: "skus", value: skus(51), wantErr: true},
+		{name: "dead letter key 257 characters", eventType: "DeadLettered", field: "key", value: strings.Repeat("k", 257), wantErr: true},
+		{name: "dead letter error 2049 characters", eventType: "DeadLettered", field: "error", value: strings.Repeat("e", 2049), wantErr: true},
+		{name: "dead letter value excerpt 513 characters", eventType: "DeadLettered", field: "valueExcerpt", value: strings.Repeat("v", 513), wantErr: true},
 		{name: "dead letter negative offset", eventType: "DeadLettered", field: "offset", value: -1, wantErr: true},
 		{name: "dead letter empty error", eventType: "DeadLettered", field: "error", value: "", wantErr: true},
 	}
@@ -193,6 +223,24 @@ func TestValidateRejectsNonJSON(t *testing.T) {
 	}
 }
 
+// lines returns n order lines with distinct SKUs.
+func lines(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = map[string]any{"sku": fmt.Sprintf("SKU-%d", i), "qty": 1, "unitPrice": 1}
+	}
+	return out
+}
+
+// skus returns n distinct SKUs.
+func skus(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("SKU-%d", i)
+	}
+	return out
+}
+
 func clone(t *testing.T, m map[string]any) map[string]any {
 	t.Helper()
 	var out map[string]any
@@ -209,4 +257,34 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatalf("marshal: %v", err)
 	}
 	return b
+}
+
+// TestGenerator: every generated event, ordinary or extreme, is accepted by its schema.
+func TestGenerator(t *testing.T) {
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, extreme := range []bool{false, true} {
+		g, err := schemas.NewGenerator(42)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Extreme = extreme
+		types := g.EventTypes()
+		if len(types) != len(validData()) {
+			t.Fatalf("generator knows %d event types, want %d", len(types), len(validData()))
+		}
+		for _, et := range types {
+			for i := 0; i < 200; i++ {
+				raw, err := g.Event(et.Type, et.Version)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Validate(et.Type, et.Version, raw); err != nil {
+					t.Fatalf("extreme=%v: generated %s is invalid: %v\n%s", extreme, et.Type, err, raw)
+				}
+			}
+		}
+	}
 }

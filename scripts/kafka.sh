@@ -37,7 +37,7 @@ create_topics() {
     grep -qx "$t" <<<"$have" && continue
     kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
       --create --if-not-exists --topic "$t" --partitions "$TOPIC_PARTITIONS" --replication-factor 1 \
-      --config message.timestamp.type=LogAppendTime >/dev/null
+      --config message.timestamp.type=LogAppendTime --config max.message.bytes=1048576 >/dev/null
   done
   echo "    topics: $SAGA_TOPICS ($TOPIC_PARTITIONS partitions each)"
 }

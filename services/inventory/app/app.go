@@ -77,15 +77,16 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 
 	reg := shared.NewRegistry(db, Service)
-	router, err := saga.NewRouter(db, log, reg)
-	if err != nil {
-		return err
-	}
 	validator, err := schemas.New()
 	if err != nil {
 		return fmt.Errorf("load event schemas: %w", err)
 	}
-	deadLetters := msgpg.NewDeadLetters(db)
+	outbox := msgpg.NewOutbox(validator)
+	router, err := saga.NewRouter(db, outbox, log, reg)
+	if err != nil {
+		return err
+	}
+	deadLetters := msgpg.NewDeadLetters(db, outbox)
 	consume, replay := kafka.Handlers(router.Dispatch, kafka.HandlerConfig{
 		Service: Service, Validator: validator, DeadLetters: deadLetters,
 		MaxAttempts: cfg.HandlerMaxAttempts, Unavailable: msgpg.IsUnavailable, Log: log, Registry: reg,

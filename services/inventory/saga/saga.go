@@ -37,12 +37,12 @@ const maxTxAttempts = 3
 // NewRouter returns the Router of the inventory saga: exactly the three order events. Anything
 // else on order-events is poison for this service and is dead-lettered. Metrics are registered
 // on reg.
-func NewRouter(db *sql.DB, log zerolog.Logger, reg prometheus.Registerer) (*messaging.Router, error) {
+func NewRouter(db *sql.DB, outbox *messagingpg.Outbox, log zerolog.Logger, reg prometheus.Registerer) (*messaging.Router, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	s := &steps{db: db, log: log, metrics: m}
+	s := &steps{db: db, outbox: outbox, log: log, metrics: m}
 	r := messaging.NewRouter()
 	r.Handle(OrderCreated, 1, s.handler(s.orderCreated))
 	r.Handle(OrderCanceled, 1, s.handler(s.orderCanceled))
@@ -53,6 +53,7 @@ func NewRouter(db *sql.DB, log zerolog.Logger, reg prometheus.Registerer) (*mess
 // steps holds what the saga steps share.
 type steps struct {
 	db      *sql.DB
+	outbox  *messagingpg.Outbox
 	log     zerolog.Logger
 	metrics *metrics
 }
@@ -72,7 +73,7 @@ func (s *steps) handler(st step) messaging.Handler {
 			if c, err = st(ctx, tx, m); err != nil {
 				return err
 			}
-			return emit(ctx, tx, m, c.Events)
+			return s.emit(ctx, tx, m, c.Events)
 		})
 		log := s.log.With().Str("orderId", m.AggregateID).Str("eventId", m.EventID).
 			Str("eventType", m.EventType).Str("traceId", m.TraceID).Logger()
@@ -216,13 +217,13 @@ func decodeData(m *messaging.Message, d orderData) error {
 }
 
 // emit writes events to the outbox in tx, each as a child span of the event that caused it.
-func emit(ctx context.Context, tx *sql.Tx, m *messaging.Message, events []inventory.Event) error {
+func (s *steps) emit(ctx context.Context, tx *sql.Tx, m *messaging.Message, events []inventory.Event) error {
 	for _, e := range events {
 		env, tp, err := envelope(m, e)
 		if err != nil {
 			return err
 		}
-		if err := messagingpg.InsertOutbox(ctx, tx, env, tp); err != nil {
+		if err := s.outbox.Insert(ctx, tx, env, tp); err != nil {
 			return err
 		}
 	}

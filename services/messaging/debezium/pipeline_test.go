@@ -27,6 +27,7 @@ import (
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/debezium"
 	"outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/schemas"
 )
 
 const testTopic = "cdctest-events"
@@ -163,25 +164,31 @@ func newEvent(tb testing.TB, aggregateID, eventType string, data any) (messaging
 	return e, tp
 }
 
+// anyEvent accepts every event: the cdctest events are not saga events and have no schema.
+type anyEvent struct{}
+
+func (anyEvent) Validate(string, int, []byte) error { return nil }
+
 func TestOutboxInsertReachesTopic(t *testing.T) {
 	mustConnect(t)
 	db := mustOpen(t, "order_svc", "order_db")
 	reader := mustTopicReader(t)
 	ctx := context.Background()
 	orderID := uuid.NewString()
+	outbox := postgres.NewOutbox(anyEvent{})
 
 	committed, committedTP := newEvent(t, orderID, "OrderCreated", map[string]any{"orderId": orderID, "amount": 39000, "note": nil})
 	rolledBack, rolledBackTP := newEvent(t, orderID, "OrderCanceled", map[string]any{"orderId": orderID})
 	marker, markerTP := newEvent(t, orderID, "OrderCompleted", map[string]any{"orderId": orderID})
 
 	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
-		return postgres.InsertOutbox(ctx, tx, committed, committedTP)
+		return outbox.Insert(ctx, tx, committed, committedTP)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	errAbort := errors.New("abort on purpose")
 	err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
-		if err := postgres.InsertOutbox(ctx, tx, rolledBack, rolledBackTP); err != nil {
+		if err := outbox.Insert(ctx, tx, rolledBack, rolledBackTP); err != nil {
 			return err
 		}
 		return errAbort
@@ -192,7 +199,7 @@ func TestOutboxInsertReachesTopic(t *testing.T) {
 	// The marker commits after the rollback; on a one-partition topic fed in commit
 	// order, once it arrives the rolled-back event would already have arrived.
 	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
-		return postgres.InsertOutbox(ctx, tx, marker, markerTP)
+		return outbox.Insert(ctx, tx, marker, markerTP)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +230,11 @@ func TestOutboxInsertReachesTopic(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, r.Headers[k], want)
 		}
 	}
-	// The value is the envelope itself as a JSON object: not a string holding JSON,
-	// not wrapped in a Connect schema envelope.
+	// The value is the outbox payload byte for byte: the envelope itself as a JSON object, not a
+	// string holding JSON, not wrapped in a Connect schema envelope, not re-encoded.
+	if want, _ := json.Marshal(committed); string(r.Value) != string(want) {
+		t.Errorf("value = %s\nwant    %s", r.Value, want)
+	}
 	var value map[string]json.RawMessage
 	if err := json.Unmarshal(r.Value, &value); err != nil {
 		t.Fatalf("value is not a JSON object: %v: %s", err, r.Value)
@@ -451,4 +461,100 @@ func TestRolesAreConfined(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestPayloadByteForByte is a property test of the CDC path: random events that their schemas
+// accept, ordinary and extreme (the longest strings, multi-byte and escaped characters, integers
+// at their bounds, int64 at its maximum, the most items), written to the outbox, arrive on Kafka
+// with exactly the bytes of their payload, the aggregate id as key and the type as header.
+func TestPayloadByteForByte(t *testing.T) {
+	connect := mustConnect(t)
+	db := mustOpen(t, "order_svc", "order_db")
+	reader := mustTopicReader(t)
+	ctx := context.Background()
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type sent struct {
+		key, eventType string
+		payload        []byte
+	}
+	want := map[string]sent{}
+	for _, extreme := range []bool{false, true} {
+		g, err := schemas.NewGenerator(uint64(time.Now().UnixNano()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Extreme = extreme
+		for _, et := range g.EventTypes() {
+			for i := 0; i < 25; i++ {
+				payload, err := g.Event(et.Type, et.Version)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Validate(et.Type, et.Version, payload); err != nil {
+					t.Fatalf("the generator made an invalid %s: %v", et.Type, err)
+				}
+				var head struct {
+					EventID string `json:"eventId"`
+				}
+				if err := json.Unmarshal(payload, &head); err != nil {
+					t.Fatal(err)
+				}
+				want[head.EventID] = sent{key: uuid.NewString(), eventType: et.Type, payload: payload}
+			}
+		}
+	}
+	// Written as the services write them (insert and delete in one transaction), several per
+	// transaction, with aggregate type cdctest so they go to cdctest-events.
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	for start := 0; start < len(ids); start += 20 {
+		err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+			for _, id := range ids[start:min(start+20, len(ids))] {
+				w := want[id]
+				if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent)
+					VALUES ($1, 'cdctest', $2, $3, $4, $5)`, id, w.key, w.eventType, string(w.payload), messaging.NewTraceparent().String()); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = $1`, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+	}
+
+	got := map[string]record{}
+	reader.readUntil(t, 60*time.Second, func(r record) bool {
+		if _, ok := want[r.Headers["id"]]; ok {
+			got[r.Headers["id"]] = r
+		}
+		return len(got) == len(want)
+	})
+	if len(got) != len(want) {
+		t.Fatalf("%d of %d events reached %s", len(got), len(want), testTopic)
+	}
+	for id, w := range want {
+		r := got[id]
+		if string(r.Value) != string(w.payload) {
+			t.Errorf("event %s (%s): Kafka value differs from the outbox payload\n got %s\nwant %s", id, w.eventType, r.Value, w.payload)
+		}
+		if r.Key != w.key || r.Headers["eventType"] != w.eventType {
+			t.Errorf("event %s: key %q header eventType %q, want %q %q", id, r.Key, r.Headers["eventType"], w.key, w.eventType)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := connect.WaitRunning(ctx, "order-outbox"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d random schema-valid events arrived byte for byte", len(want))
 }

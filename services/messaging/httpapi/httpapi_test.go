@@ -121,7 +121,7 @@ func TestDeadLetterEndpoints(t *testing.T) {
 	if err := postgres.MigrateMessaging(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	store := postgres.NewDeadLetters(db)
+	store := postgres.NewDeadLetters(db, pgtest.MustOutbox(t))
 	id, err := store.Store(ctx, "test", &messaging.Message{Topic: "order-events", Partition: 1, Offset: 7, Key: "o1", Value: []byte("not json")}, errors.New("undecodable"), 1)
 	if err != nil {
 		t.Fatal(err)

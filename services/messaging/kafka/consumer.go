@@ -53,9 +53,18 @@ func NewConfig(clientID string) *sarama.Config {
 	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = 2 * time.Second
 	cfg.Consumer.Return.Errors = true
+	// Size limits agree end to end (docs/architecture.md): a record is at most 1 MiB (the
+	// broker's message.max.bytes); a fetch asks for 1 MiB per partition and may grow to 2 MiB,
+	// so the largest record always fits in one fetch.
+	cfg.Consumer.Fetch.Default = MaxRecordBytes
+	cfg.Consumer.Fetch.Max = 2 * MaxRecordBytes
 	cfg.Metadata.AllowAutoTopicCreation = false
 	return cfg
 }
+
+// MaxRecordBytes is the largest Kafka record of the stack: the broker's message.max.bytes, every
+// topic's max.message.bytes and Connect's max.request.size.
+const MaxRecordBytes = 1 << 20
 
 // Consumer consumes Topics as member of consumer group Group and runs Handler for every message,
 // one goroutine per claimed partition, so the messages of one key (one order) are handled in order.

@@ -56,7 +56,7 @@ func createTopic(t *testing.T, admin sarama.ClusterAdmin, topic string) {
 	t.Cleanup(func() { _ = admin.DeleteTopic(topic) })
 }
 
-// produce sends values to partition 0 of topic, in order, keyed "o1" (test code only: services
+// produce sends values to partition 0 of topic, in order, keyed by testOrderID (test code only: services
 // never produce).
 func produce(t *testing.T, brokerList []string, topic string, values ...[]byte) {
 	t.Helper()
@@ -69,7 +69,7 @@ func produce(t *testing.T, brokerList []string, topic string, values ...[]byte) 
 	}
 	defer p.Close()
 	for _, v := range values {
-		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("o1"), Value: sarama.ByteEncoder(v),
+		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(testOrderID), Value: sarama.ByteEncoder(v),
 			Headers: []sarama.RecordHeader{{Key: []byte("traceparent"), Value: []byte(messaging.NewTraceparent().String())}}}
 		if _, _, err := p.SendMessage(msg); err != nil {
 			t.Fatalf("produce to %s: %v", topic, err)
@@ -80,7 +80,7 @@ func produce(t *testing.T, brokerList []string, topic string, values ...[]byte) 
 // event returns a valid OrderCompleted envelope and its id.
 func event(t *testing.T) ([]byte, string) {
 	t.Helper()
-	e, err := messaging.NewEnvelope("order", "o1", "OrderCompleted", 1, orderCompleted(), messaging.NewTraceparent())
+	e, err := messaging.NewEnvelope("order", testOrderID, "OrderCompleted", 1, orderCompleted(), messaging.NewTraceparent())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func TestDeadLetterNeverDrops(t *testing.T) {
 
 func envelopeJSON(t *testing.T, eventType string, data any) []byte {
 	t.Helper()
-	e, err := messaging.NewEnvelope("order", "o1", eventType, 1, data, messaging.NewTraceparent())
+	e, err := messaging.NewEnvelope("order", testOrderID, eventType, 1, data, messaging.NewTraceparent())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func envelopeJSON(t *testing.T, eventType string, data any) []byte {
 }
 
 func orderCompleted() map[string]any {
-	return map[string]any{"orderId": "o1", "amount": 1000, "currency": "KRW",
+	return map[string]any{"orderId": testOrderID, "amount": 1000, "currency": "KRW",
 		"items": []any{map[string]any{"sku": "A", "qty": 1, "unitPrice": 1000}}}
 }
 
@@ -206,7 +206,7 @@ func TestDecode(t *testing.T) {
 		{name: "not JSON", value: []byte("not json"), wantPermanent: true},
 		{name: "JSON string", value: []byte(`"{\"eventId\":\"x\"}"`), wantPermanent: true},
 		{name: "unknown type", value: envelopeJSON(t, "OrderShipped", orderCompleted()), wantPermanent: true},
-		{name: "schema-invalid", value: envelopeJSON(t, "OrderCompleted", map[string]any{"orderId": "o1"}), wantPermanent: true},
+		{name: "schema-invalid", value: envelopeJSON(t, "OrderCompleted", map[string]any{"orderId": testOrderID}), wantPermanent: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,7 +222,7 @@ func TestDecode(t *testing.T) {
 				}
 				return
 			}
-			if got.EventType != "OrderCompleted" || got.AggregateID != "o1" || got.Traceparent.TraceID() != got.TraceID {
+			if got.EventType != "OrderCompleted" || got.AggregateID != testOrderID || got.Traceparent.TraceID() != got.TraceID {
 				t.Fatalf("decoded %+v", got)
 			}
 		})
@@ -266,3 +266,6 @@ messaging_retries_total{event_type="OrderCompleted"} 1
 		t.Fatal(err)
 	}
 }
+
+// testOrderID is the order the test events are about.
+const testOrderID = "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c"

@@ -2,12 +2,16 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"outboxsaga.dev/messaging"
 )
@@ -44,27 +48,45 @@ func (d DeadLetter) Message() *messaging.Message {
 	}
 }
 
-// deadLetteredData is the data of a DeadLettered event (schemas/DeadLettered.v1.json).
+// deadLetteredData is the data of a DeadLettered event (schemas/DeadLettered.v1.json). It copies
+// only bounded excerpts of the poison record (which can be up to Kafka's 1 MiB, key included), so
+// that the event always fits: the record itself stays in the dead_letters table.
 type deadLetteredData struct {
-	Service   string `json:"service"`
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Key       string `json:"key"`
-	EventID   string `json:"eventId"`
-	EventType string `json:"eventType"`
-	Error     string `json:"error"`
-	Attempts  int    `json:"attempts"`
+	Service      string `json:"service"`
+	Topic        string `json:"topic"`
+	Partition    int32  `json:"partition"`
+	Offset       int64  `json:"offset"`
+	Key          string `json:"key"`
+	KeyBytes     int    `json:"keyBytes"`
+	EventID      string `json:"eventId"`
+	EventType    string `json:"eventType"`
+	Error        string `json:"error"`
+	Attempts     int    `json:"attempts"`
+	ValueExcerpt string `json:"valueExcerpt"`
+	ValueBytes   int    `json:"valueBytes"`
 }
+
+// What a DeadLettered event copies of a poison record at most, in bytes (the schema's
+// maxLength says the same in characters).
+const (
+	maxKeyExcerpt   = 256
+	maxIDExcerpt    = 128
+	maxErrorExcerpt = 2048
+	maxValueExcerpt = 512
+	// maxAggregateID is the longest Kafka key used as the DeadLettered event's own key.
+	maxAggregateID = 128
+)
 
 // DeadLetters stores, lists and replays a service's dead letters.
 type DeadLetters struct {
-	db *sql.DB
+	db     *sql.DB
+	outbox *Outbox
 }
 
-// NewDeadLetters returns the dead letters of the service database db.
-func NewDeadLetters(db *sql.DB) *DeadLetters {
-	return &DeadLetters{db: db}
+// NewDeadLetters returns the dead letters of the service database db; DeadLettered events go
+// out through outbox.
+func NewDeadLetters(db *sql.DB, outbox *Outbox) *DeadLetters {
+	return &DeadLetters{db: db, outbox: outbox}
 }
 
 // Store saves m with the error that made the consumer give up, and in the same transaction emits
@@ -103,7 +125,7 @@ func (d *DeadLetters) Store(ctx context.Context, service string, m *messaging.Me
 		if err != nil {
 			return err
 		}
-		return emitDeadLettered(ctx, tx, service, m, key, errText, attempts)
+		return d.emitDeadLettered(ctx, tx, service, m, errText, attempts)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store dead letter %s/%d/%d: %w", m.Topic, m.Partition, m.Offset, err)
@@ -111,31 +133,55 @@ func (d *DeadLetters) Store(ctx context.Context, service string, m *messaging.Me
 	return id, nil
 }
 
-// emitDeadLettered writes the DeadLettered event of a new dead letter to the outbox.
-func emitDeadLettered(ctx context.Context, tx *sql.Tx, service string, m *messaging.Message, key, errText string, attempts int) error {
+// emitDeadLettered writes the DeadLettered event of a new dead letter to the outbox. Its key is
+// the poison record's key when that is a plausible id (short, printable), and otherwise a digest
+// of it, so that a huge or binary key cannot make the event unwritable.
+func (d *DeadLetters) emitDeadLettered(ctx context.Context, tx *sql.Tx, service string, m *messaging.Message, errText string, attempts int) error {
 	tp := m.Traceparent.Child()
 	if m.Traceparent.IsZero() {
 		tp = messaging.NewTraceparent()
 	}
-	aggregateID := key
-	if aggregateID == "" {
-		aggregateID = "unknown"
+	_, err := d.outbox.Emit(ctx, tx, tp, "dead-letter", deadLetterKey(m.Key), "DeadLettered", 1, deadLetteredData{
+		Service:      service,
+		Topic:        m.Topic,
+		Partition:    m.Partition,
+		Offset:       m.Offset,
+		Key:          excerpt(m.Key, maxKeyExcerpt),
+		KeyBytes:     len(m.Key),
+		EventID:      excerpt(m.EventID, maxIDExcerpt),
+		EventType:    excerpt(m.EventType, maxIDExcerpt),
+		Error:        excerpt(errText, maxErrorExcerpt),
+		Attempts:     attempts,
+		ValueExcerpt: excerpt(string(m.Value), maxValueExcerpt),
+		ValueBytes:   len(m.Value),
+	})
+	return err
+}
+
+// deadLetterKey is the aggregate id (Kafka key) of the DeadLettered event of a record with key.
+func deadLetterKey(key string) string {
+	switch {
+	case key == "":
+		return "unknown"
+	case len(key) <= maxAggregateID && utf8.ValidString(key) && !strings.ContainsFunc(key, unicode.IsControl):
+		return key
+	default:
+		sum := sha256.Sum256([]byte(key))
+		return "sha256:" + hex.EncodeToString(sum[:])
 	}
-	e, err := messaging.NewEnvelope("dead-letter", aggregateID, "DeadLettered", 1, deadLetteredData{
-		Service:   service,
-		Topic:     m.Topic,
-		Partition: m.Partition,
-		Offset:    m.Offset,
-		Key:       key,
-		EventID:   text(m.EventID),
-		EventType: text(m.EventType),
-		Error:     errText,
-		Attempts:  attempts,
-	}, tp)
-	if err != nil {
-		return err
+}
+
+// excerpt returns at most n bytes of s as storable text (see text), cut at a character boundary.
+func excerpt(s string, n int) string {
+	s = text(s)
+	if len(s) <= n {
+		return s
 	}
-	return InsertOutbox(ctx, tx, e, tp)
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // List returns up to limit dead letters, newest first.

@@ -9,13 +9,56 @@ import (
 	"outboxsaga.dev/messaging"
 )
 
-// InsertOutbox writes e to the outbox in the caller's transaction, so the event is emitted if and
-// only if the business change commits. It is the only code in the project that writes an outbox.
+// MaxEventBytes is the largest event (the envelope's JSON, which becomes the Kafka value) a
+// service may write. Every size limit on the way (Connect's producer, the broker, the topics,
+// the consumers' fetches) is 1 MiB, four times as much, so no event we write can stop a
+// connector. See docs/architecture.md, "Size limits".
+const MaxEventBytes = 256 << 10
+
+// Validator checks an envelope's JSON against the schema of its type and version;
+// *schemas.Validator implements it.
+type Validator interface {
+	Validate(eventType string, version int, raw []byte) error
+}
+
+// Outbox writes a service's events to its outbox table. It is the only code in the project that
+// writes an outbox.
+type Outbox struct {
+	schemas Validator
+}
+
+// NewOutbox returns the outbox writer of a service; every event is checked against schemas
+// before it is written.
+func NewOutbox(schemas Validator) *Outbox {
+	return &Outbox{schemas: schemas}
+}
+
+// Emit builds the envelope of a new event (see messaging.NewEnvelope) in trace tp and writes it
+// with Insert. It returns the envelope written.
+func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, tp messaging.Traceparent, aggregateType, aggregateID, eventType string, version int, data any) (messaging.Envelope, error) {
+	e, err := messaging.NewEnvelope(aggregateType, aggregateID, eventType, version, data, tp)
+	if err != nil {
+		return messaging.Envelope{}, fmt.Errorf("emit %s for %s %s: %w", eventType, aggregateType, aggregateID, err)
+	}
+	if err := o.Insert(ctx, tx, e, tp); err != nil {
+		return messaging.Envelope{}, err
+	}
+	return e, nil
+}
+
+// Insert writes e to the outbox in the caller's transaction, so the event is emitted if and only
+// if the business change commits.
+//
+// e must match the JSON Schema of its type and version and be at most MaxEventBytes: an event
+// that does not is a bug of ours, and Insert fails (the caller's transaction then fails too)
+// rather than put on the WAL something that a consumer would dead-letter or that Kafka
+// Connect could not deliver. The JSON written is the Kafka value, byte for byte (the
+// connectors carry the text column through unchanged).
 //
 // The row is inserted and deleted again in the same transaction: Debezium reads the INSERT from
 // the WAL and the outbox router ignores the DELETE, so the table stays empty (no purge job).
 // tp becomes the Kafka header traceparent and must belong to e's trace.
-func InsertOutbox(ctx context.Context, tx *sql.Tx, e messaging.Envelope, tp messaging.Traceparent) error {
+func (o *Outbox) Insert(ctx context.Context, tx *sql.Tx, e messaging.Envelope, tp messaging.Traceparent) error {
 	if e.EventID == "" || e.EventType == "" || e.AggregateType == "" || e.AggregateID == "" {
 		return fmt.Errorf("insert outbox %s %s: incomplete envelope", e.EventType, e.EventID)
 	}
@@ -25,6 +68,12 @@ func InsertOutbox(ctx context.Context, tx *sql.Tx, e messaging.Envelope, tp mess
 	payload, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("insert outbox %s %s: marshal: %w", e.EventType, e.EventID, err)
+	}
+	if len(payload) > MaxEventBytes {
+		return fmt.Errorf("insert outbox %s %s: the event has %d bytes, more than %d", e.EventType, e.EventID, len(payload), MaxEventBytes)
+	}
+	if err := o.schemas.Validate(e.EventType, e.EventVersion, payload); err != nil {
+		return fmt.Errorf("insert outbox %s %s: the event breaks its schema: %w", e.EventType, e.EventID, err)
 	}
 	_, err = tx.ExecContext(ctx,
 		`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) VALUES ($1, $2, $3, $4, $5, $6)`,

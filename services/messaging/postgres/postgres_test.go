@@ -2,13 +2,18 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"unicode/utf8"
 
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/postgres"
@@ -151,17 +156,19 @@ func TestWithTx(t *testing.T) {
 	}
 }
 
-func TestInsertOutbox(t *testing.T) {
+func TestOutboxInsert(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
+	outbox := pgtest.MustOutbox(t)
+	const orderID = "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c"
 	tp := messaging.NewTraceparent()
-	e, err := messaging.NewEnvelope("payment", "o1", "PaymentFailed", 1,
-		map[string]any{"orderId": "o1", "reason": "CARD_DECLINED", "amount": 39000, "currency": "KRW"}, tp)
+	e, err := messaging.NewEnvelope("payment", orderID, "PaymentFailed", 1,
+		map[string]any{"orderId": orderID, "reason": "CARD_DECLINED", "amount": 39000, "currency": "KRW"}, tp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error { return postgres.InsertOutbox(ctx, tx, e, tp) }); err != nil {
-		t.Fatalf("InsertOutbox: %v", err)
+	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error { return outbox.Insert(ctx, tx, e, tp) }); err != nil {
+		t.Fatalf("Insert: %v", err)
 	}
 	if n := count(t, db, `SELECT count(*) FROM outbox`); n != 0 {
 		t.Fatalf("outbox has %d rows, want 0 (deleted in the same tx)", n)
@@ -173,20 +180,19 @@ func TestInsertOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read outbox_seen: %v", err)
 	}
-	if aggType != "payment" || aggID != "o1" || typ != "PaymentFailed" || traceparent != tp.String() {
+	if aggType != "payment" || aggID != orderID || typ != "PaymentFailed" || traceparent != tp.String() {
 		t.Fatalf("row = %s %s %s %s", aggType, aggID, typ, traceparent)
 	}
-	v, err := schemas.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Validate("PaymentFailed", 1, payload); err != nil {
-		t.Fatalf("payload does not match its schema: %v\n%s", err, payload)
+	// The payload column holds the envelope's JSON exactly as marshaled: it is the Kafka value.
+	want, _ := json.Marshal(e)
+	if string(payload) != string(want) {
+		t.Fatalf("payload = %s\nwant      %s", payload, want)
 	}
 
-	rolledBack, _ := messaging.NewEnvelope("payment", "o2", "PaymentFailed", 1, map[string]any{}, tp)
+	rolledBack, _ := messaging.NewEnvelope("payment", orderID, "PaymentFailed", 1,
+		map[string]any{"orderId": orderID, "reason": "CARD_DECLINED", "amount": 1, "currency": "KRW"}, tp)
 	_ = postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
-		if err := postgres.InsertOutbox(ctx, tx, rolledBack, tp); err != nil {
+		if err := outbox.Insert(ctx, tx, rolledBack, tp); err != nil {
 			return err
 		}
 		return errors.New("business change failed")
@@ -195,13 +201,59 @@ func TestInsertOutbox(t *testing.T) {
 		t.Fatal("an outbox row of a rolled-back tx is visible")
 	}
 
-	wrongTrace := e
-	wrongTrace.EventID = "3f2a1b4c-0000-4000-8000-000000000001"
-	if err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
-		return postgres.InsertOutbox(ctx, tx, wrongTrace, messaging.NewTraceparent())
-	}); err == nil {
-		t.Fatal("InsertOutbox with a traceparent of another trace = nil, want error")
+	// Events that are bugs of ours: refused, and the transaction writing them fails whole.
+	tooLarge, _ := messaging.NewEnvelope("dead-letter", "k", "DeadLettered", 1, map[string]any{"error": strings.Repeat("x", postgres.MaxEventBytes)}, tp)
+	tests := []struct {
+		name string
+		e    messaging.Envelope
+		tp   messaging.Traceparent
+	}{
+		{name: "traceparent of another trace", e: withID(e, "3f2a1b4c-0000-4000-8000-000000000001"), tp: messaging.NewTraceparent()},
+		{name: "schema-invalid data", e: mustEnvelope(t, "payment", orderID, "PaymentFailed", map[string]any{"orderId": orderID, "amount": -1}, tp), tp: tp},
+		{name: "qty over the bound", e: mustEnvelope(t, "order", orderID, "OrderCompleted", map[string]any{"orderId": orderID, "currency": "KRW", "amount": 1,
+			"items": []any{map[string]any{"sku": "A1", "qty": int64(math.MaxInt64), "unitPrice": 0}}}, tp), tp: tp},
+		{name: "unknown event type", e: mustEnvelope(t, "payment", orderID, "PaymentRefunded", map[string]any{"orderId": orderID}, tp), tp: tp},
+		{name: "over MaxEventBytes", e: tooLarge, tp: tp},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			marker := "probe-" + tt.name
+			err := postgres.WithTx(ctx, db, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS business (note text)`); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO business VALUES ($1)`, marker); err != nil {
+					return err
+				}
+				return outbox.Insert(ctx, tx, tt.e, tt.tp)
+			})
+			if err == nil {
+				t.Fatal("Insert = nil, want an error")
+			}
+			if n := count(t, db, `SELECT count(*) FROM outbox_seen WHERE id = $1`, tt.e.EventID); n != 0 {
+				t.Fatal("the refused event reached the outbox")
+			}
+			var n int
+			_ = db.QueryRow(`SELECT count(*) FROM business WHERE note = $1`, marker).Scan(&n)
+			if n != 0 {
+				t.Fatal("the business change of the failed transaction committed")
+			}
+		})
+	}
+}
+
+func withID(e messaging.Envelope, id string) messaging.Envelope {
+	e.EventID = id
+	return e
+}
+
+func mustEnvelope(t *testing.T, aggregateType, aggregateID, eventType string, data any, tp messaging.Traceparent) messaging.Envelope {
+	t.Helper()
+	e, err := messaging.NewEnvelope(aggregateType, aggregateID, eventType, 1, data, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func message(eventType string) *messaging.Message {
@@ -255,7 +307,7 @@ func TestTransactional(t *testing.T) {
 func TestDeadLetters(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
-	dls := postgres.NewDeadLetters(db)
+	dls := postgres.NewDeadLetters(db, pgtest.MustOutbox(t))
 	v, err := schemas.New()
 	if err != nil {
 		t.Fatal(err)
@@ -269,6 +321,8 @@ func TestDeadLetters(t *testing.T) {
 		{name: "undecodable", m: &messaging.Message{Topic: "order-events", Partition: 2, Offset: 7, Key: "k\x00\xff",
 			Headers: map[string]string{"id": "x\x00"}, Value: []byte{0x00, 0xff, '{'}}},
 		{name: "no key", m: &messaging.Message{Topic: "order-events", Partition: 1, Offset: 9, Value: []byte(`nope`)}},
+		{name: "huge key and value", m: &messaging.Message{Topic: "payment-events", Partition: 0, Offset: 11,
+			Key: strings.Repeat("키", 250_000), Value: []byte(strings.Repeat(`{"a":`, 180_000))}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,7 +346,7 @@ func TestDeadLetters(t *testing.T) {
 			}
 
 			var payloads [][]byte
-			rows, err := db.Query(`SELECT payload FROM outbox_seen WHERE type = 'DeadLettered' AND payload->'data'->>'offset' = $1`, dl.Offset)
+			rows, err := db.Query(`SELECT payload FROM outbox_seen WHERE type = 'DeadLettered' AND payload::jsonb->'data'->>'offset' = $1`, dl.Offset)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,8 +367,31 @@ func TestDeadLetters(t *testing.T) {
 			if err := json.Unmarshal(payloads[0], &e); err != nil {
 				t.Fatal(err)
 			}
-			if want := map[bool]string{true: "unknown", false: dl.Key}[dl.Key == ""]; e.AggregateID != want {
-				t.Fatalf("DeadLettered aggregateId = %q, want %q", e.AggregateID, want)
+			if len(payloads[0]) > 8<<10 {
+				t.Fatalf("DeadLettered has %d bytes: it must copy only excerpts of the record", len(payloads[0]))
+			}
+			wantKey := tt.m.Key // a plausible id is the event's key; anything else is digested
+			switch {
+			case tt.m.Key == "":
+				wantKey = "unknown"
+			case len(tt.m.Key) > 128 || !utf8.ValidString(tt.m.Key) || strings.ContainsRune(tt.m.Key, 0):
+				sum := sha256.Sum256([]byte(tt.m.Key))
+				wantKey = "sha256:" + hex.EncodeToString(sum[:])
+			}
+			if e.AggregateID != wantKey {
+				t.Fatalf("DeadLettered aggregateId = %.80q, want %.80q", e.AggregateID, wantKey)
+			}
+			var data struct {
+				Key        string `json:"key"`
+				KeyBytes   int    `json:"keyBytes"`
+				ValueBytes int    `json:"valueBytes"`
+			}
+			if err := json.Unmarshal(e.Data, &data); err != nil {
+				t.Fatal(err)
+			}
+			if data.KeyBytes != len(tt.m.Key) || data.ValueBytes != len(tt.m.Value) || !strings.HasPrefix(dl.Key, data.Key) {
+				t.Fatalf("DeadLettered data: key %.40q (%d bytes), value %d bytes; record key %d bytes, value %d bytes",
+					data.Key, data.KeyBytes, data.ValueBytes, len(tt.m.Key), len(tt.m.Value))
 			}
 		})
 	}

@@ -92,9 +92,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load schemas: %w", err)
 	}
-	orders := postgres.NewOrders(db)
+	outbox := msgpg.NewOutbox(validator)
+	orders := postgres.NewOrders(db, outbox)
 	steps := saga.NewSteps(db, orders, metrics, log)
-	deadLetters := msgpg.NewDeadLetters(db)
+	deadLetters := msgpg.NewDeadLetters(db, outbox)
 	consume, replay := kafka.Handlers(steps.Router().Dispatch, kafka.HandlerConfig{
 		Service: Service, Validator: validator, DeadLetters: deadLetters,
 		MaxAttempts: cfg.HandlerMaxAttempts, Unavailable: msgpg.IsUnavailable, Log: log, Registry: reg,

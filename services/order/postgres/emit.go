@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"outboxsaga.dev/messaging"
-	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/order"
 )
 
@@ -15,11 +14,8 @@ import (
 // timeline. It is the one way the order service emits an event. tp is the span of the step that
 // emits, e.g. the incoming message's Traceparent.Child().
 func (s *Orders) Emit(ctx context.Context, tx *sql.Tx, o order.Order, e order.Event, tp messaging.Traceparent) (messaging.Envelope, error) {
-	env, err := messaging.NewEnvelope(order.AggregateType, o.ID.String(), e.Type, order.EventVersion, e.Data, tp)
+	env, err := s.outbox.Emit(ctx, tx, tp, order.AggregateType, o.ID.String(), e.Type, order.EventVersion, e.Data)
 	if err != nil {
-		return messaging.Envelope{}, fmt.Errorf("emit %s for order %s: %w", e.Type, o.ID, err)
-	}
-	if err := msgpg.InsertOutbox(ctx, tx, env, tp); err != nil {
 		return messaging.Envelope{}, fmt.Errorf("emit %s for order %s: %w", e.Type, o.ID, err)
 	}
 	err = s.Record(ctx, tx, o.ID, order.TimelineEntry{

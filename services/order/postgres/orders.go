@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"outboxsaga.dev/messaging/fault"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/order"
 )
 
@@ -27,12 +28,13 @@ type Idempotency struct {
 
 // Orders is the order repository.
 type Orders struct {
-	db *sql.DB
+	db     *sql.DB
+	outbox *msgpg.Outbox
 }
 
-// NewOrders returns the repository of the orders in db.
-func NewOrders(db *sql.DB) *Orders {
-	return &Orders{db: db}
+// NewOrders returns the repository of the orders in db; their events go out through outbox.
+func NewOrders(db *sql.DB, outbox *msgpg.Outbox) *Orders {
+	return &Orders{db: db, outbox: outbox}
 }
 
 // querier is what reads need from a *sql.DB or a *sql.Tx.

@@ -95,15 +95,16 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	steps, err := saga.New(db, gateway, log, reg)
-	if err != nil {
-		return err
-	}
 	validator, err := schemas.New()
 	if err != nil {
 		return fmt.Errorf("load schemas: %w", err)
 	}
-	deadLetters := msgpg.NewDeadLetters(db)
+	outbox := msgpg.NewOutbox(validator)
+	steps, err := saga.New(db, outbox, gateway, log, reg)
+	if err != nil {
+		return err
+	}
+	deadLetters := msgpg.NewDeadLetters(db, outbox)
 	consume, replay := kafka.Handlers(steps.Router().Dispatch, kafka.HandlerConfig{
 		Service: Service, Validator: validator, DeadLetters: deadLetters,
 		MaxAttempts: cfg.HandlerMaxAttempts, Unavailable: msgpg.IsUnavailable, Log: log, Registry: reg,

@@ -34,6 +34,7 @@ const (
 // Handlers runs the saga steps against the service database and the card gateway.
 type Handlers struct {
 	db       *sql.DB
+	outbox   *msgpg.Outbox
 	payments *postgres.Payments
 	gateway  payment.Gateway
 	log      zerolog.Logger
@@ -41,7 +42,7 @@ type Handlers struct {
 }
 
 // New returns the saga steps. Their metrics are registered on reg.
-func New(db *sql.DB, gateway payment.Gateway, log zerolog.Logger, reg prometheus.Registerer) (*Handlers, error) {
+func New(db *sql.DB, outbox *msgpg.Outbox, gateway payment.Gateway, log zerolog.Logger, reg prometheus.Registerer) (*Handlers, error) {
 	settled := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "payment_payments_total",
 		Help: "Payments that reached a status other than AUTHORIZING (AUTHORIZED, FAILED, VOIDED, CANCELED).",
@@ -49,7 +50,7 @@ func New(db *sql.DB, gateway payment.Gateway, log zerolog.Logger, reg prometheus
 	if err := reg.Register(settled); err != nil {
 		return nil, fmt.Errorf("register saga metrics: %w", err)
 	}
-	return &Handlers{db: db, payments: postgres.NewPayments(db), gateway: gateway, log: log, settled: settled}, nil
+	return &Handlers{db: db, outbox: outbox, payments: postgres.NewPayments(db), gateway: gateway, log: log, settled: settled}, nil
 }
 
 // Router lists the saga steps: the events the payment service acts on, and the ones on its topics
@@ -87,14 +88,9 @@ func decodeData(m *messaging.Message, v any) error {
 }
 
 // emit writes events to the outbox in tx, each as a child span of m's trace.
-func emit(ctx context.Context, tx *sql.Tx, m *messaging.Message, orderID string, events []payment.Event) error {
+func (h *Handlers) emit(ctx context.Context, tx *sql.Tx, m *messaging.Message, orderID string, events []payment.Event) error {
 	for _, e := range events {
-		tp := traceparent(m).Child()
-		env, err := messaging.NewEnvelope(payment.AggregateType, orderID, e.Type, 1, e.Data, tp)
-		if err != nil {
-			return fmt.Errorf("emit %s for order %s: %w", e.Type, orderID, err)
-		}
-		if err := msgpg.InsertOutbox(ctx, tx, env, tp); err != nil {
+		if _, err := h.outbox.Emit(ctx, tx, traceparent(m).Child(), payment.AggregateType, orderID, e.Type, 1, e.Data); err != nil {
 			return fmt.Errorf("emit %s for order %s: %w", e.Type, orderID, err)
 		}
 	}
@@ -141,7 +137,7 @@ func (h *Handlers) void(ctx context.Context, log zerolog.Logger, m *messaging.Me
 		if err != nil {
 			return err
 		}
-		return emit(ctx, tx, m, orderID, events)
+		return h.emit(ctx, tx, m, orderID, events)
 	})
 	if err != nil {
 		return fmt.Errorf("record void of order %s: %w", orderID, err)

@@ -146,7 +146,7 @@ func (h *Handlers) settle(ctx context.Context, log zerolog.Logger, m *messaging.
 		if err != nil {
 			return err
 		}
-		return emit(ctx, tx, m, orderID, events)
+		return h.emit(ctx, tx, m, orderID, events)
 	})
 	if err != nil {
 		return fmt.Errorf("settle payment of order %s: %w", orderID, err)

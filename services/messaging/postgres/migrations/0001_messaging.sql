@@ -6,7 +6,7 @@ CREATE TABLE outbox (
   aggregatetype text NOT NULL,         -- 'order' | 'inventory' | 'payment' | 'dead-letter' → topic '<value>-events'
   aggregateid   text NOT NULL,         -- the order id → Kafka key
   type          text NOT NULL,         -- the event type → Kafka header `eventType`
-  payload       jsonb NOT NULL,        -- the whole DESIGN.md envelope → Kafka value (expanded JSON)
+  payload       jsonb NOT NULL,        -- the whole envelope → Kafka value (text since 0002)
   traceparent   text NOT NULL,         -- W3C traceparent → Kafka header `traceparent`
   created_at    timestamptz NOT NULL DEFAULT now()
 );

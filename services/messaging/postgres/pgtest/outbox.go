@@ -3,6 +3,9 @@ package pgtest
 import (
 	"database/sql"
 	"testing"
+
+	"outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/schemas"
 )
 
 // CaptureOutbox makes every row inserted into db's outbox visible to the test.
@@ -23,4 +26,15 @@ func CaptureOutbox(tb testing.TB, db *sql.DB) {
 	if err != nil {
 		tb.Fatalf("capture outbox: %v", err)
 	}
+}
+
+// MustOutbox returns an outbox writer that checks events against the project's schemas, as the
+// services' is.
+func MustOutbox(tb testing.TB) *postgres.Outbox {
+	tb.Helper()
+	v, err := schemas.New()
+	if err != nil {
+		tb.Fatalf("load schemas: %v", err)
+	}
+	return postgres.NewOutbox(v)
 }
