@@ -51,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("schemas.New() error = %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	router, err := saga.NewRouter(db, zerolog.Nop(), reg)
+	router, err := saga.NewRouter(db, pgtest.MustOutbox(t), zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatalf("NewRouter() error = %v", err)
 	}
@@ -260,7 +260,7 @@ func TestOrderCreated(t *testing.T) {
 			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 3, Reserved: 2}, "B": {SKU: "B", Available: 0, Reserved: 1}},
 			wantEvent:  inventory.StockReservedEvent,
 			wantData: map[string]any{
-				"orderId": "o1", "amount": 39000.0, "currency": "KRW", "paymentToken": "tok_ok",
+				"orderId": o1, "amount": 39000.0, "currency": "KRW", "paymentToken": "tok_ok",
 				"items": []any{
 					map[string]any{"sku": "A", "qty": 2.0, "unitPrice": 15000.0},
 					map[string]any{"sku": "B", "qty": 1.0, "unitPrice": 15000.0},
@@ -273,7 +273,7 @@ func TestOrderCreated(t *testing.T) {
 			wantStatus: inventory.Failed,
 			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 5}, "B": {SKU: "B", Available: 1}},
 			wantEvent:  inventory.StockReservationFailedEvent,
-			wantData:   map[string]any{"orderId": "o1", "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
+			wantData:   map[string]any{"orderId": o1, "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
 		},
 		{
 			name:       "unknown sku",
@@ -281,7 +281,7 @@ func TestOrderCreated(t *testing.T) {
 			wantStatus: inventory.Failed,
 			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 5}},
 			wantEvent:  inventory.StockReservationFailedEvent,
-			wantData:   map[string]any{"orderId": "o1", "reason": "OUT_OF_STOCK", "skus": []any{"NOPE"}},
+			wantData:   map[string]any{"orderId": o1, "reason": "OUT_OF_STOCK", "skus": []any{"NOPE"}},
 		},
 		{
 			name:       "repeated sku is summed",
@@ -289,7 +289,7 @@ func TestOrderCreated(t *testing.T) {
 			wantStatus: inventory.Failed,
 			wantStock:  map[string]inventory.Stock{"B": {SKU: "B", Available: 1}},
 			wantEvent:  inventory.StockReservationFailedEvent,
-			wantData:   map[string]any{"orderId": "o1", "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
+			wantData:   map[string]any{"orderId": o1, "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
 		},
 	}
 	for _, tt := range tests {
@@ -297,10 +297,10 @@ func TestOrderCreated(t *testing.T) {
 			f := newFixture(t)
 			f.setStock(t, "A", 5)
 			f.setStock(t, "B", 1)
-			created := orderCreated(t, "o1", tt.items...)
+			created := orderCreated(t, o1, tt.items...)
 			f.mustDeliver(t, created)
 
-			if got := f.status(t, "o1"); got != tt.wantStatus {
+			if got := f.status(t, o1); got != tt.wantStatus {
 				t.Errorf("status = %s, want %s", got, tt.wantStatus)
 			}
 			for sku, want := range tt.wantStock {
@@ -311,14 +311,14 @@ func TestOrderCreated(t *testing.T) {
 			if n := f.count(t, `SELECT count(*) FROM processed_events WHERE event_id = $1`, created.env.EventID); n != 1 {
 				t.Errorf("inbox rows for the event = %d, want 1", n)
 			}
-			events := f.emitted(t, "o1", created)
+			events := f.emitted(t, o1, created)
 			if len(events) != 1 || events[0].EventType != tt.wantEvent {
 				t.Fatalf("emitted %v, want [%s]", types(events), tt.wantEvent)
 			}
 			if got := dataOf(t, events[0]); !reflect.DeepEqual(got, tt.wantData) {
 				t.Errorf("data = %v, want %v", got, tt.wantData)
 			}
-			if want := "o1#" + tt.wantEvent + "#1"; events[0].IdempotencyKey != want {
+			if want := o1 + "#" + tt.wantEvent + "#1"; events[0].IdempotencyKey != want {
 				t.Errorf("idempotencyKey = %s, want %s", events[0].IdempotencyKey, want)
 			}
 		})
@@ -335,14 +335,14 @@ func TestTransitions(t *testing.T) {
 	}{
 		{
 			name:       "canceled releases",
-			next:       func(t *testing.T) record { return orderCanceled(t, "o1", "PAYMENT_FAILED", line("A", 2)) },
+			next:       func(t *testing.T) record { return orderCanceled(t, o1, "PAYMENT_FAILED", line("A", 2)) },
 			wantStatus: inventory.Released,
 			wantStock:  inventory.Stock{SKU: "A", Available: 5},
 			wantEvent:  inventory.StockReleasedEvent,
 		},
 		{
 			name:       "completed commits",
-			next:       func(t *testing.T) record { return orderCompleted(t, "o1", line("A", 2)) },
+			next:       func(t *testing.T) record { return orderCompleted(t, o1, line("A", 2)) },
 			wantStatus: inventory.Committed,
 			wantStock:  inventory.Stock{SKU: "A", Available: 3, Sold: 2},
 			wantEvent:  inventory.StockCommittedEvent,
@@ -352,22 +352,22 @@ func TestTransitions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.setStock(t, "A", 5)
-			created := orderCreated(t, "o1", line("A", 2))
+			created := orderCreated(t, o1, line("A", 2))
 			f.mustDeliver(t, created)
 			next := tt.next(t)
 			f.mustDeliver(t, next)
 
-			if got := f.status(t, "o1"); got != tt.wantStatus {
+			if got := f.status(t, o1); got != tt.wantStatus {
 				t.Errorf("status = %s, want %s", got, tt.wantStatus)
 			}
 			if got := f.stock(t, "A"); got != tt.wantStock {
 				t.Errorf("stock = %+v, want %+v", got, tt.wantStock)
 			}
-			events := f.emitted(t, "o1", created, next)
+			events := f.emitted(t, o1, created, next)
 			if got, want := types(events), []string{inventory.StockReservedEvent, tt.wantEvent}; !reflect.DeepEqual(got, want) {
 				t.Fatalf("emitted %v, want %v", got, want)
 			}
-			wantData := map[string]any{"orderId": "o1", "items": []any{map[string]any{"sku": "A", "qty": 2.0, "unitPrice": 15000.0}}}
+			wantData := map[string]any{"orderId": o1, "items": []any{map[string]any{"sku": "A", "qty": 2.0, "unitPrice": 15000.0}}}
 			if got := dataOf(t, events[1]); !reflect.DeepEqual(got, wantData) {
 				t.Errorf("data = %v, want %v", got, wantData)
 			}
@@ -388,20 +388,20 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 	}{
 		{
 			name:  "OrderCreated",
-			steps: func(t *testing.T) []record { return []record{orderCreated(t, "o1", line("A", 2))} },
+			steps: func(t *testing.T) []record { return []record{orderCreated(t, o1, line("A", 2))} },
 			want:  inventory.Stock{SKU: "A", Available: 3, Reserved: 2},
 		},
 		{
 			name: "OrderCanceled",
 			steps: func(t *testing.T) []record {
-				return []record{orderCreated(t, "o1", line("A", 2)), orderCanceled(t, "o1", "TIMEOUT", line("A", 2))}
+				return []record{orderCreated(t, o1, line("A", 2)), orderCanceled(t, o1, "TIMEOUT", line("A", 2))}
 			},
 			want: inventory.Stock{SKU: "A", Available: 5},
 		},
 		{
 			name: "OrderCompleted",
 			steps: func(t *testing.T) []record {
-				return []record{orderCreated(t, "o1", line("A", 2)), orderCompleted(t, "o1", line("A", 2))}
+				return []record{orderCreated(t, o1, line("A", 2)), orderCompleted(t, o1, line("A", 2))}
 			},
 			want: inventory.Stock{SKU: "A", Available: 3, Sold: 2},
 		},
@@ -414,17 +414,17 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 			for _, r := range steps {
 				f.mustDeliver(t, r)
 			}
-			status := f.status(t, "o1")
+			status := f.status(t, o1)
 			f.mustDeliver(t, steps[len(steps)-1])
 			f.mustDeliver(t, steps[len(steps)-1])
 
 			if got := f.stock(t, "A"); got != tt.want {
 				t.Errorf("stock = %+v, want %+v", got, tt.want)
 			}
-			if got := f.status(t, "o1"); got != status {
+			if got := f.status(t, o1); got != status {
 				t.Errorf("status = %s, want %s", got, status)
 			}
-			if got := len(f.emitted(t, "o1")); got != len(steps) {
+			if got := len(f.emitted(t, o1)); got != len(steps) {
 				t.Errorf("emitted %d events, want %d", got, len(steps))
 			}
 			if got := f.inbox(t); got != len(steps) {
@@ -439,13 +439,13 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 func TestOrderCreatedTwiceUnderNewEventID(t *testing.T) {
 	f := newFixture(t)
 	f.setStock(t, "A", 5)
-	f.mustDeliver(t, orderCreated(t, "o1", line("A", 2)))
-	f.mustDeliver(t, orderCreated(t, "o1", line("A", 2)))
+	f.mustDeliver(t, orderCreated(t, o1, line("A", 2)))
+	f.mustDeliver(t, orderCreated(t, o1, line("A", 2)))
 
 	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Available: 3, Reserved: 2}); got != want {
 		t.Errorf("stock = %+v, want %+v", got, want)
 	}
-	if got := types(f.emitted(t, "o1")); !reflect.DeepEqual(got, []string{inventory.StockReservedEvent}) {
+	if got := types(f.emitted(t, o1)); !reflect.DeepEqual(got, []string{inventory.StockReservedEvent}) {
 		t.Errorf("emitted %v, want one StockReserved", got)
 	}
 	if got := f.inbox(t); got != 2 {
@@ -468,7 +468,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			name:  "cancel after commit",
 			stock: 5,
 			events: func(t *testing.T) []record {
-				return []record{orderCreated(t, "o1", line("A", 2)), orderCompleted(t, "o1", line("A", 2)), orderCanceled(t, "o1", "TIMEOUT", line("A", 2))}
+				return []record{orderCreated(t, o1, line("A", 2)), orderCompleted(t, o1, line("A", 2)), orderCanceled(t, o1, "TIMEOUT", line("A", 2))}
 			},
 			wantStatus: inventory.Committed,
 			wantStock:  inventory.Stock{SKU: "A", Available: 3, Sold: 2},
@@ -478,7 +478,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			name:  "complete after release",
 			stock: 5,
 			events: func(t *testing.T) []record {
-				return []record{orderCreated(t, "o1", line("A", 2)), orderCanceled(t, "o1", "TIMEOUT", line("A", 2)), orderCompleted(t, "o1", line("A", 2))}
+				return []record{orderCreated(t, o1, line("A", 2)), orderCanceled(t, o1, "TIMEOUT", line("A", 2)), orderCompleted(t, o1, line("A", 2))}
 			},
 			wantStatus: inventory.Released,
 			wantStock:  inventory.Stock{SKU: "A", Available: 5},
@@ -488,7 +488,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			name:  "cancel after a failed reservation releases nothing",
 			stock: 1,
 			events: func(t *testing.T) []record {
-				return []record{orderCreated(t, "o1", line("A", 2)), orderCanceled(t, "o1", "OUT_OF_STOCK", line("A", 2))}
+				return []record{orderCreated(t, o1, line("A", 2)), orderCanceled(t, o1, "OUT_OF_STOCK", line("A", 2))}
 			},
 			wantStatus: inventory.Failed,
 			wantStock:  inventory.Stock{SKU: "A", Available: 1},
@@ -498,7 +498,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			name:  "complete after a failed reservation sells nothing",
 			stock: 1,
 			events: func(t *testing.T) []record {
-				return []record{orderCreated(t, "o1", line("A", 2)), orderCompleted(t, "o1", line("A", 2))}
+				return []record{orderCreated(t, o1, line("A", 2)), orderCompleted(t, o1, line("A", 2))}
 			},
 			wantStatus: inventory.Failed,
 			wantStock:  inventory.Stock{SKU: "A", Available: 1},
@@ -508,7 +508,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			name:  "created after cancel reserves nothing",
 			stock: 5,
 			events: func(t *testing.T) []record {
-				return []record{orderCanceled(t, "o1", "TIMEOUT", line("A", 2)), orderCreated(t, "o1", line("A", 2))}
+				return []record{orderCanceled(t, o1, "TIMEOUT", line("A", 2)), orderCreated(t, o1, line("A", 2))}
 			},
 			wantStatus: inventory.Released,
 			wantStock:  inventory.Stock{SKU: "A", Available: 5},
@@ -518,7 +518,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			name:  "complete without a reservation",
 			stock: 5,
 			events: func(t *testing.T) []record {
-				return []record{orderCompleted(t, "o1", line("A", 2))}
+				return []record{orderCompleted(t, o1, line("A", 2))}
 			},
 			wantStatus: "",
 			wantStock:  inventory.Stock{SKU: "A", Available: 5},
@@ -533,13 +533,13 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			for _, r := range events {
 				f.mustDeliver(t, r)
 			}
-			if got := f.status(t, "o1"); got != tt.wantStatus {
+			if got := f.status(t, o1); got != tt.wantStatus {
 				t.Errorf("status = %q, want %q", got, tt.wantStatus)
 			}
 			if got := f.stock(t, "A"); got != tt.wantStock {
 				t.Errorf("stock = %+v, want %+v", got, tt.wantStock)
 			}
-			if got := types(f.emitted(t, "o1")); !slices.Equal(got, tt.wantEvents) {
+			if got := types(f.emitted(t, o1)); !slices.Equal(got, tt.wantEvents) {
 				t.Errorf("emitted %v, want %v", got, tt.wantEvents)
 			}
 			if got := f.inbox(t); got != len(events) {
@@ -553,18 +553,18 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 // not even the inbox row.
 func TestPoisonIsPermanentAndWritesNothing(t *testing.T) {
 	mismatch := func(t *testing.T) record {
-		r := orderCreated(t, "o1", line("A", 1))
+		r := orderCreated(t, o1, line("A", 1))
 		var env map[string]any
 		_ = json.Unmarshal(r.value, &env)
-		env["data"].(map[string]any)["orderId"] = "o2"
+		env["data"].(map[string]any)["orderId"] = o2
 		r.value, _ = json.Marshal(env)
 		return r
 	}
 	unknownType := func(t *testing.T) record {
-		return event(t, "OrderShipped", "o1", map[string]any{"orderId": "o1"})
+		return event(t, "OrderShipped", o1, map[string]any{"orderId": o1})
 	}
 	undecodable := func(t *testing.T) record {
-		r := orderCreated(t, "o1", line("A", 1))
+		r := orderCreated(t, o1, line("A", 1))
 		r.value = []byte("{not json")
 		return r
 	}
@@ -599,7 +599,7 @@ func TestPoisonIsPermanentAndWritesNothing(t *testing.T) {
 
 func TestRouterHandlesExactlyTheOrderEvents(t *testing.T) {
 	db := pgtest.MustOpenTestDB(t)
-	router, err := saga.NewRouter(db, zerolog.Nop(), prometheus.NewRegistry())
+	router, err := saga.NewRouter(db, pgtest.MustOutbox(t), zerolog.Nop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,7 +634,7 @@ func TestConcurrentReservations(t *testing.T) {
 	f.setStock(t, "HOT", available)
 	records := make([]record, orders)
 	for i := range records {
-		records[i] = orderCreated(t, fmt.Sprintf("o%03d", i), line("HOT", 1))
+		records[i] = orderCreated(t, orderN(i), line("HOT", 1))
 	}
 
 	var (
@@ -713,7 +713,7 @@ func TestConcurrentMultiSKUOrdersDoNotDeadlock(t *testing.T) {
 		if i%2 == 1 {
 			items = []item{line("B", 1), line("A", 1)}
 		}
-		r := orderCreated(t, fmt.Sprintf("o%03d", i), items...)
+		r := orderCreated(t, orderN(i), items...)
 		wg.Go(func() {
 			if err := f.deliver(r); err != nil {
 				t.Errorf("deliver %s: %v", r.key, err)
@@ -765,11 +765,11 @@ func TestTransientConflicts(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			err = f.deliver(orderCreated(t, "o1", line("A", 2)))
+			err = f.deliver(orderCreated(t, o1, line("A", 2)))
 			if (err != nil) != tt.wantErr || messaging.IsPermanent(err) {
 				t.Fatalf("deliver() error = %v, wantErr %v (never Permanent)", err, tt.wantErr)
 			}
-			if got := f.status(t, "o1"); got != tt.wantStatus {
+			if got := f.status(t, o1); got != tt.wantStatus {
 				t.Errorf("status = %q, want %q", got, tt.wantStatus)
 			}
 			wantInbox, wantStock := 1, inventory.Stock{SKU: "A", Available: 3, Reserved: 2}
@@ -785,3 +785,12 @@ func TestTransientConflicts(t *testing.T) {
 		})
 	}
 }
+
+// Orders of the tests (events carry uuids as order ids).
+const (
+	o1 = "0b9c6a1e-2f3d-4e5a-8b7c-000000000001"
+	o2 = "0b9c6a1e-2f3d-4e5a-8b7c-000000000002"
+)
+
+// orderN returns the id of the test's order number n.
+func orderN(n int) string { return fmt.Sprintf("0b9c6a1e-2f3d-4e5a-8b7c-%012d", n) }

@@ -52,7 +52,7 @@ func newAPI(t *testing.T) *api {
 		t.Fatal(err)
 	}
 	go func() { _ = listener.Run(ctx) }()
-	orders := postgres.NewOrders(db)
+	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
 	router, err := httpapi.NewRouter(httpapi.Config{
 		DB: db, Orders: orders, Watcher: listener, Deadline: 30 * time.Second,
 		Log: zerolog.Nop(), Registry: prometheus.NewRegistry(),

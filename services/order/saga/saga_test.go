@@ -54,7 +54,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orders := postgres.NewOrders(db)
+	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
 	steps := saga.NewSteps(db, orders, metrics, zerolog.Nop())
 	return &env{
 		t: t, db: db, orders: orders, steps: steps, metrics: metrics, reg: reg, validator: v,
@@ -160,7 +160,7 @@ type emitted struct {
 func (e *env) outbox(id uuid.UUID) []emitted {
 	e.t.Helper()
 	rows, err := e.db.Query(`SELECT type, aggregatetype, aggregateid, traceparent, payload FROM outbox_seen
-		WHERE aggregateid = $1 ORDER BY created_at, payload->>'occurredAt'`, id.String())
+		WHERE aggregateid = $1 ORDER BY created_at, payload::jsonb->>'occurredAt'`, id.String())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func TestRun(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	poison := &messaging.Message{Topic: "order-events", Partition: 0, Offset: 42, Key: "o1", Value: []byte("not json")}
-	id, err := msgpg.NewDeadLetters(db).Store(context.Background(), app.Service, poison, errors.New("decode envelope"), 1)
+	id, err := msgpg.NewDeadLetters(db, pgtest.MustOutbox(t)).Store(context.Background(), app.Service, poison, errors.New("decode envelope"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

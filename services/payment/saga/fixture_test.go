@@ -78,7 +78,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h, err = New(f.db, gw, zerolog.New(zerolog.NewTestWriter(t)), reg)
+	f.h, err = New(f.db, pgtest.MustOutbox(t), gw, zerolog.New(zerolog.NewTestWriter(t)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

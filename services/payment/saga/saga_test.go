@@ -14,6 +14,9 @@ import (
 	"outboxsaga.dev/payment"
 )
 
+// o1 is the order of the tests (events carry uuids as order ids).
+const o1 = "0b9c6a1e-2f3d-4e5a-8b7c-000000000001"
+
 const (
 	authorized = payment.EventPaymentAuthorized
 	failed     = payment.EventPaymentFailed
@@ -51,21 +54,21 @@ func TestStockReserved(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.opts)
 			f.chargesDown.Store(tt.chargesDown)
-			m := f.stockReserved(t, "o1", tt.token)
+			m := f.stockReserved(t, o1, tt.token)
 			f.mustDeliver(t, m)
 
-			p := f.payment(t, "o1")
+			p := f.payment(t, o1)
 			if p.Status != tt.wantStatus || p.Reason != tt.wantReason || p.Amount != 39000 || p.Currency != "KRW" {
 				t.Fatalf("payment = %+v, want %s %q", p, tt.wantStatus, tt.wantReason)
 			}
-			ledger := f.ledger.List("o1")
-			if len(ledger) != 1 || ledger[0].Status != tt.wantCharge || ledger[0].IdempotencyKey != "pay:o1" {
+			ledger := f.ledger.List(o1)
+			if len(ledger) != 1 || ledger[0].Status != tt.wantCharge || ledger[0].IdempotencyKey != "pay:"+o1 {
 				t.Fatalf("ledger = %+v, want one %s charge with key pay:o1", ledger, tt.wantCharge)
 			}
 			if p.Status == payment.StatusAuthorized && p.PgTxnID != ledger[0].ID {
 				t.Fatalf("pgTxnId = %q, want the gateway's charge id %q", p.PgTxnID, ledger[0].ID)
 			}
-			events := f.events(t, "o1")
+			events := f.events(t, o1)
 			if got := types(events); !slices.Equal(got, []string{tt.wantEvent}) {
 				t.Fatalf("events = %v, want [%s]", got, tt.wantEvent)
 			}
@@ -77,13 +80,13 @@ func TestStockReserved(t *testing.T) {
 			// Re-delivery of the same event id changes nothing.
 			f.chargesDown.Store(false)
 			f.mustDeliver(t, m)
-			if again := f.payment(t, "o1"); again != p {
+			if again := f.payment(t, o1); again != p {
 				t.Fatalf("after redelivery payment = %+v, want %+v", again, p)
 			}
-			if n := len(f.events(t, "o1")); n != 1 {
+			if n := len(f.events(t, o1)); n != 1 {
 				t.Fatalf("after redelivery %d events, want 1", n)
 			}
-			if again := f.ledger.List("o1"); len(again) != 1 || again[0] != ledger[0] {
+			if again := f.ledger.List(o1); len(again) != 1 || again[0] != ledger[0] {
 				t.Fatalf("after redelivery ledger = %+v, want %+v", again, ledger)
 			}
 		})
@@ -119,11 +122,11 @@ func checkData(t *testing.T, e messaging.Envelope, p payment.Payment) {
 func TestCrashBetweenApprovalAndRecording(t *testing.T) {
 	f := newFixture(t, options{})
 	ctx := context.Background()
-	raw := f.stockReserved(t, "o1", "tok_ok")
+	raw := f.stockReserved(t, o1, "tok_ok")
 	m := f.decoded(t, raw)
-	log := f.h.logger(m, "o1")
+	log := f.h.logger(m, o1)
 
-	p, charge, err := f.h.admit(ctx, m, payment.Terms{OrderID: "o1", Amount: 39000, Currency: "KRW", Token: "tok_ok"})
+	p, charge, err := f.h.admit(ctx, m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
 	if err != nil || !charge {
 		t.Fatalf("admit = %v, %v; want a charge", charge, err)
 	}
@@ -131,18 +134,18 @@ func TestCrashBetweenApprovalAndRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Crash: no settle. The event is not in the inbox, the payment still AUTHORIZING.
-	if f.processed(t, raw) || f.payment(t, "o1").Status != payment.StatusAuthorizing {
+	if f.processed(t, raw) || f.payment(t, o1).Status != payment.StatusAuthorizing {
 		t.Fatal("steps 1-2 marked the event or settled the payment")
 	}
 
 	f.mustDeliver(t, raw)
-	if got := f.charges("o1"); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusApproved}) {
+	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusApproved}) {
 		t.Fatalf("ledger = %v, want one APPROVED charge", got)
 	}
-	if got := types(f.events(t, "o1")); !slices.Equal(got, []string{authorized}) {
+	if got := types(f.events(t, o1)); !slices.Equal(got, []string{authorized}) {
 		t.Fatalf("events = %v, want one PaymentAuthorized", got)
 	}
-	if p := f.payment(t, "o1"); p.Status != payment.StatusAuthorized || p.PgTxnID != f.ledger.List("o1")[0].ID {
+	if p := f.payment(t, o1); p.Status != payment.StatusAuthorized || p.PgTxnID != f.ledger.List(o1)[0].ID {
 		t.Fatalf("payment = %+v", p)
 	}
 }
@@ -153,23 +156,23 @@ func TestVoidFailureIsRetried(t *testing.T) {
 	f := newFixture(t, options{clientAttempts: 2})
 	f.chargesDown.Store(true)
 	f.voidsDown.Store(true)
-	m := f.stockReserved(t, "o1", "tok_ok")
+	m := f.stockReserved(t, o1, "tok_ok")
 
 	err := f.deliver(m)
 	if err == nil || messaging.IsPermanent(err) || !errors.Is(err, payment.ErrGatewayUnavailable) {
 		t.Fatalf("deliver = %v, want a retryable gateway error", err)
 	}
-	if f.processed(t, m) || f.payment(t, "o1").Status != payment.StatusAuthorizing || len(f.events(t, "o1")) != 0 {
+	if f.processed(t, m) || f.payment(t, o1).Status != payment.StatusAuthorizing || len(f.events(t, o1)) != 0 {
 		t.Fatal("a failed void recorded something")
 	}
 
 	f.chargesDown.Store(false)
 	f.voidsDown.Store(false)
 	f.mustDeliver(t, m)
-	if p := f.payment(t, "o1"); p.Status != payment.StatusAuthorized {
+	if p := f.payment(t, o1); p.Status != payment.StatusAuthorized {
 		t.Fatalf("after redelivery status %s, want AUTHORIZED", p.Status)
 	}
-	if got := f.charges("o1"); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusApproved}) {
+	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusApproved}) {
 		t.Fatalf("ledger = %v, want one APPROVED charge", got)
 	}
 }
@@ -208,10 +211,10 @@ func TestOrderCanceled(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, options{})
 			msgs := map[string]*messaging.Message{
-				"reserved":  f.stockReserved(t, "o1", tt.token),
-				"reserved2": f.stockReserved(t, "o1", tt.token),
-				"canceled":  f.orderCanceled(t, "o1"),
-				"canceled2": f.orderCanceled(t, "o1"),
+				"reserved":  f.stockReserved(t, o1, tt.token),
+				"reserved2": f.stockReserved(t, o1, tt.token),
+				"canceled":  f.orderCanceled(t, o1),
+				"canceled2": f.orderCanceled(t, o1),
 			}
 			for _, s := range tt.steps {
 				f.mustDeliver(t, msgs[s])
@@ -219,13 +222,13 @@ func TestOrderCanceled(t *testing.T) {
 					t.Fatalf("%s not in the inbox", s)
 				}
 			}
-			if p := f.payment(t, "o1"); p.Status != tt.wantStatus {
+			if p := f.payment(t, o1); p.Status != tt.wantStatus {
 				t.Fatalf("status %s, want %s", p.Status, tt.wantStatus)
 			}
-			if got := types(f.events(t, "o1")); !slices.Equal(got, tt.wantEvents) {
+			if got := types(f.events(t, o1)); !slices.Equal(got, tt.wantEvents) {
 				t.Fatalf("events = %v, want %v", got, tt.wantEvents)
 			}
-			if got := f.charges("o1"); !slices.Equal(got, tt.wantLedger) {
+			if got := f.charges(o1); !slices.Equal(got, tt.wantLedger) {
 				t.Fatalf("ledger = %v, want %v", got, tt.wantLedger)
 			}
 		})
@@ -236,23 +239,23 @@ func TestOrderCanceled(t *testing.T) {
 // comes again; the redelivery voids.
 func TestCancelVoidFailureIsRetried(t *testing.T) {
 	f := newFixture(t, options{clientAttempts: 2})
-	f.mustDeliver(t, f.stockReserved(t, "o1", "tok_ok"))
-	cancel := f.orderCanceled(t, "o1")
+	f.mustDeliver(t, f.stockReserved(t, o1, "tok_ok"))
+	cancel := f.orderCanceled(t, o1)
 
 	f.voidsDown.Store(true)
 	if err := f.deliver(cancel); err == nil || messaging.IsPermanent(err) {
 		t.Fatalf("deliver = %v, want a retryable error", err)
 	}
-	if f.processed(t, cancel) || f.payment(t, "o1").Status != payment.StatusAuthorized {
+	if f.processed(t, cancel) || f.payment(t, o1).Status != payment.StatusAuthorized {
 		t.Fatal("a failed void recorded something")
 	}
 
 	f.voidsDown.Store(false)
 	f.mustDeliver(t, cancel)
-	if p := f.payment(t, "o1"); p.Status != payment.StatusVoided || !f.processed(t, cancel) {
+	if p := f.payment(t, o1); p.Status != payment.StatusVoided || !f.processed(t, cancel) {
 		t.Fatalf("status %s, want VOIDED and the cancel in the inbox", p.Status)
 	}
-	if got := f.charges("o1"); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
+	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
 		t.Fatalf("ledger = %v, want VOIDED", got)
 	}
 }
@@ -261,21 +264,21 @@ func TestCancelVoidFailureIsRetried(t *testing.T) {
 // (tok_timeout holds it): the charge is approved, recorded, and voided right after.
 func TestCancelDuringCharge(t *testing.T) {
 	f := newFixture(t, options{simDelay: 500 * time.Millisecond, clientTimeout: 5 * time.Second})
-	reserved := f.stockReserved(t, "o1", "tok_timeout")
-	canceled := f.orderCanceled(t, "o1")
+	reserved := f.stockReserved(t, o1, "tok_timeout")
+	canceled := f.orderCanceled(t, o1)
 
 	var (
 		wg         sync.WaitGroup
 		reserveErr error
 	)
 	wg.Go(func() { reserveErr = f.deliver(reserved) })
-	waitFor(t, func() bool { return f.payment(t, "o1").Status == payment.StatusAuthorizing })
+	waitFor(t, func() bool { return f.payment(t, o1).Status == payment.StatusAuthorizing })
 
 	f.mustDeliver(t, canceled)
-	if p := f.payment(t, "o1"); p.Status != payment.StatusAuthorizing || !p.CancelRequested {
+	if p := f.payment(t, o1); p.Status != payment.StatusAuthorizing || !p.CancelRequested {
 		t.Fatalf("during the charge: %+v, want AUTHORIZING with the cancel requested", p)
 	}
-	if len(f.ledger.List("o1")) != 0 {
+	if len(f.ledger.List(o1)) != 0 {
 		t.Fatal("the charge landed before the cancel; the test did not overlap them")
 	}
 
@@ -283,13 +286,13 @@ func TestCancelDuringCharge(t *testing.T) {
 	if reserveErr != nil {
 		t.Fatal(reserveErr)
 	}
-	if p := f.payment(t, "o1"); p.Status != payment.StatusVoided {
+	if p := f.payment(t, o1); p.Status != payment.StatusVoided {
 		t.Fatalf("status %s, want VOIDED", p.Status)
 	}
-	if got := types(f.events(t, "o1")); !slices.Equal(got, []string{authorized, voided}) {
+	if got := types(f.events(t, o1)); !slices.Equal(got, []string{authorized, voided}) {
 		t.Fatalf("events = %v, want [PaymentAuthorized PaymentVoided]", got)
 	}
-	if got := f.charges("o1"); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
+	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
 		t.Fatalf("ledger = %v, want VOIDED", got)
 	}
 	if !f.processed(t, reserved) || !f.processed(t, canceled) {
@@ -302,35 +305,35 @@ func TestCancelDuringCharge(t *testing.T) {
 func TestCrashBeforeDeferredVoid(t *testing.T) {
 	f := newFixture(t, options{})
 	ctx := context.Background()
-	raw := f.stockReserved(t, "o1", "tok_ok")
+	raw := f.stockReserved(t, o1, "tok_ok")
 	m := f.decoded(t, raw)
-	log := f.h.logger(m, "o1")
+	log := f.h.logger(m, o1)
 
-	p, _, err := f.h.admit(ctx, m, payment.Terms{OrderID: "o1", Amount: 39000, Currency: "KRW", Token: "tok_ok"})
+	p, _, err := f.h.admit(ctx, m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mustDeliver(t, f.orderCanceled(t, "o1"))
+	f.mustDeliver(t, f.orderCanceled(t, o1))
 	o, err := f.h.charge(ctx, log, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.h.settle(ctx, log, m, o, "o1"); err != nil {
+	if err := f.h.settle(ctx, log, m, o, o1); err != nil {
 		t.Fatal(err)
 	}
 	// Crash: no step 4.
-	if p := f.payment(t, "o1"); !p.VoidPending() {
+	if p := f.payment(t, o1); !p.VoidPending() {
 		t.Fatalf("payment = %+v, want AUTHORIZED with a cancel pending", p)
 	}
 
 	f.mustDeliver(t, raw)
-	if p := f.payment(t, "o1"); p.Status != payment.StatusVoided {
+	if p := f.payment(t, o1); p.Status != payment.StatusVoided {
 		t.Fatalf("status %s, want VOIDED", p.Status)
 	}
-	if got := f.charges("o1"); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
+	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
 		t.Fatalf("ledger = %v, want VOIDED", got)
 	}
-	if got := types(f.events(t, "o1")); !slices.Equal(got, []string{authorized, voided}) {
+	if got := types(f.events(t, o1)); !slices.Equal(got, []string{authorized, voided}) {
 		t.Fatalf("events = %v", got)
 	}
 }
