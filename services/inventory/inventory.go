@@ -35,6 +35,10 @@ const ReasonOutOfStock = "OUT_OF_STOCK"
 // maxSKULen bounds a SKU so that a path segment cannot grow a row without limit.
 const maxSKULen = 64
 
+// MaxAvailable is the most units of one SKU an operator may set as available: with the order
+// bounds (10,000 per line) no sum of stock counts comes near the int64 limit.
+const MaxAvailable = 1_000_000_000
+
 // Stock is what the warehouse holds of one SKU. All counts are ≥ 0.
 type Stock struct {
 	SKU       string `json:"sku"`
@@ -51,8 +55,8 @@ func (s Stock) SetAvailable(n int64) (Stock, error) {
 	if err := ValidateSKU(s.SKU); err != nil {
 		return Stock{}, err
 	}
-	if n < 0 {
-		return Stock{}, fault.Errorf(fault.Invalid, "available must be ≥ 0, not %d", n)
+	if n < 0 || n > MaxAvailable {
+		return Stock{}, fault.Errorf(fault.Invalid, "available must be from 0 to %d, not %d", MaxAvailable, n)
 	}
 	s.Available = n
 	return s, nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -31,8 +32,15 @@ const (
 	EventCanceled  = "OrderCanceled"
 )
 
-// MaxItems is the most lines one order may have.
-const MaxItems = 100
+// The input bounds of an order (docs/architecture.md, "Input bounds"); the event schemas under
+// schemas/ carry the same ones, so every order that passes New makes events that pass them.
+const (
+	MaxItems     = 50                // lines per order, each with its own SKU
+	MaxQty       = 10_000            // units per line
+	MaxUnitPrice = 1_000_000_000_000 // minor units per unit
+	MaxTextLen   = 128               // characters of customerId and paymentToken
+	MaxSKULen    = 64                // characters of a SKU: letters, digits, '.', '_', '-'
+)
 
 // Status is where an order is in its saga.
 type Status string
@@ -171,43 +179,83 @@ func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, E
 	}}, nil
 }
 
-// validate checks every rule of a new order except the total (see total).
+// validate checks every rule of a new order except the total (see total). Each error names the
+// field it is about.
 func (d Draft) validate() error {
-	switch {
-	case d.CustomerID == "":
-		return fault.Errorf(fault.Invalid, "customerId is required")
-	case hasControl(d.CustomerID):
-		return fault.Errorf(fault.Invalid, "customerId must not hold control characters")
-	case hasControl(d.PaymentToken):
-		return fault.Errorf(fault.Invalid, "paymentToken must not hold control characters")
-	case !isCurrency(d.Currency):
-		return fault.Errorf(fault.Invalid, "currency must be 3 uppercase letters (ISO 4217), got %q", d.Currency)
-	case d.PaymentToken == "":
-		return fault.Errorf(fault.Invalid, "paymentToken is required")
-	case len(d.Items) == 0:
-		return fault.Errorf(fault.Invalid, "items must hold at least 1 item")
-	case len(d.Items) > MaxItems:
-		return fault.Errorf(fault.Invalid, "items must hold at most %d items, got %d", MaxItems, len(d.Items))
+	if err := checkText("customerId", d.CustomerID); err != nil {
+		return err
 	}
+	if err := checkText("paymentToken", d.PaymentToken); err != nil {
+		return err
+	}
+	if !isCurrency(d.Currency) {
+		return fault.Errorf(fault.Invalid, "currency must be 3 capital letters (ISO 4217), got %q", excerpt(d.Currency))
+	}
+	switch {
+	case len(d.Items) == 0:
+		return fault.Errorf(fault.Invalid, "items must hold at least 1 line")
+	case len(d.Items) > MaxItems:
+		return fault.Errorf(fault.Invalid, "items must hold at most %d lines, got %d", MaxItems, len(d.Items))
+	}
+	seen := make(map[string]int, len(d.Items))
 	for i, it := range d.Items {
+		if err := ValidateSKU(it.SKU); err != nil {
+			return fault.Errorf(fault.Invalid, "items[%d].sku: %s", i, fault.Message(err))
+		}
+		if first, dup := seen[it.SKU]; dup {
+			return fault.Errorf(fault.Invalid, "items[%d].sku: %s is already on line %d; put one line per SKU", i, it.SKU, first)
+		}
+		seen[it.SKU] = i
 		switch {
-		case it.SKU == "":
-			return fault.Errorf(fault.Invalid, "items[%d].sku is required", i)
-		case hasControl(it.SKU):
-			return fault.Errorf(fault.Invalid, "items[%d].sku must not hold control characters", i)
-		case it.Qty < 1:
-			return fault.Errorf(fault.Invalid, "items[%d].qty must be at least 1", i)
-		case it.UnitPrice < 0:
-			return fault.Errorf(fault.Invalid, "items[%d].unitPrice must not be negative", i)
+		case it.Qty < 1 || it.Qty > MaxQty:
+			return fault.Errorf(fault.Invalid, "items[%d].qty must be from 1 to %d, got %d", i, MaxQty, it.Qty)
+		case it.UnitPrice < 0 || it.UnitPrice > MaxUnitPrice:
+			return fault.Errorf(fault.Invalid, "items[%d].unitPrice must be from 0 to %d (minor units), got %d", i, MaxUnitPrice, it.UnitPrice)
 		}
 	}
 	return nil
 }
 
-// hasControl reports whether s holds a control character. PostgreSQL cannot store NUL in text,
-// and no identifier or token of ours contains one.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
+// checkText checks an identifier or token a client sends: 1 to MaxTextLen printable characters
+// (letters, marks, numbers, punctuation, symbols and the ASCII space; no control characters,
+// which PostgreSQL could not store (NUL) or a log line would misrender).
+func checkText(field, s string) error {
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n == 0:
+		return fault.Errorf(fault.Invalid, "%s is required", field)
+	case n > MaxTextLen:
+		return fault.Errorf(fault.Invalid, "%s must be at most %d characters, got %d", field, MaxTextLen, n)
+	case !utf8.ValidString(s):
+		return fault.Errorf(fault.Invalid, "%s must be valid UTF-8", field)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return fault.Errorf(fault.Invalid, "%s must hold printable characters only, not %U", field, r)
+		}
+	}
+	return nil
+}
+
+// ValidateSKU accepts 1 to MaxSKULen characters of letters, digits, '.', '_' and '-'.
+func ValidateSKU(sku string) error {
+	if sku == "" || len(sku) > MaxSKULen {
+		return fault.Errorf(fault.Invalid, "a SKU has 1 to %d characters, got %d", MaxSKULen, len(sku))
+	}
+	for _, c := range []byte(sku) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fault.Errorf(fault.Invalid, "a SKU holds only letters, digits, '.', '_' and '-', not %q", excerpt(sku))
+		}
+	}
+	return nil
+}
+
+// excerpt shortens a client's value for an error message.
+func excerpt(s string) string {
+	if len(s) <= 70 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:64], "") + "…"
 }
 
 func isCurrency(s string) bool {

@@ -1,6 +1,7 @@
 package order_test
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -28,10 +29,10 @@ func validDraft() order.Draft {
 func TestNew(t *testing.T) {
 	id := uuid.New()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	items := func(n int) []order.Item {
+	items := func(n int, qty, price int64) []order.Item {
 		out := make([]order.Item, n)
 		for i := range out {
-			out[i] = order.Item{SKU: "A", Qty: 1, UnitPrice: 1}
+			out[i] = order.Item{SKU: fmt.Sprintf("SKU-%02d", i), Qty: qty, UnitPrice: price}
 		}
 		return out
 	}
@@ -43,32 +44,35 @@ func TestNew(t *testing.T) {
 	}{
 		{name: "valid", edit: func(*order.Draft) {}, wantAmount: 39000},
 		{name: "free item", edit: func(d *order.Draft) { d.Items = []order.Item{{SKU: "A", Qty: 3, UnitPrice: 0}} }, wantAmount: 0},
-		{name: "100 items", edit: func(d *order.Draft) { d.Items = items(100) }, wantAmount: 100},
+		{name: "50 lines", edit: func(d *order.Draft) { d.Items = items(50, 1, 1) }, wantAmount: 50},
+		{name: "the largest order", edit: func(d *order.Draft) { d.Items = items(50, order.MaxQty, order.MaxUnitPrice) }, wantAmount: 500_000_000_000_000_000},
+		{name: "128-character customer, multi-byte", edit: func(d *order.Draft) { d.CustomerID = strings.Repeat("김", 128) }, wantAmount: 39000},
+		{name: "customer with spaces and symbols", edit: func(d *order.Draft) { d.CustomerID = `Kim "MJ" <kim@example.com> 😀` }, wantAmount: 39000},
+		{name: "sku of every allowed character", edit: func(d *order.Draft) { d.Items[0].SKU = "Az09._-" + strings.Repeat("x", 57) }, wantAmount: 39000},
 		{name: "no customer", edit: func(d *order.Draft) { d.CustomerID = "" }, wantErr: "customerId is required"},
-		{name: "NUL in customer", edit: func(d *order.Draft) { d.CustomerID = "U\x001" }, wantErr: "customerId must not hold control characters"},
-		{name: "newline in token", edit: func(d *order.Draft) { d.PaymentToken = "tok\nok" }, wantErr: "paymentToken must not hold control characters"},
-		{name: "NUL in sku", edit: func(d *order.Draft) { d.Items[0].SKU = "A\x00" }, wantErr: "items[0].sku must not hold control characters"},
-		{name: "lowercase currency", edit: func(d *order.Draft) { d.Currency = "krw" }, wantErr: "currency must be 3 uppercase letters"},
-		{name: "long currency", edit: func(d *order.Draft) { d.Currency = "KRWX" }, wantErr: "currency must be 3 uppercase letters"},
-		{name: "no currency", edit: func(d *order.Draft) { d.Currency = "" }, wantErr: "currency must be 3 uppercase letters"},
+		{name: "129-character customer", edit: func(d *order.Draft) { d.CustomerID = strings.Repeat("a", 129) }, wantErr: "customerId must be at most 128 characters"},
+		{name: "NUL in customer", edit: func(d *order.Draft) { d.CustomerID = "U\x001" }, wantErr: "customerId must hold printable characters only"},
+		{name: "tab in customer", edit: func(d *order.Draft) { d.CustomerID = "U\t1" }, wantErr: "customerId must hold printable characters only"},
+		{name: "right-to-left override in customer", edit: func(d *order.Draft) { d.CustomerID = "U\u202e1" }, wantErr: "customerId must hold printable characters only"},
+		{name: "invalid UTF-8 in customer", edit: func(d *order.Draft) { d.CustomerID = "U\xff" }, wantErr: "customerId must be valid UTF-8"},
+		{name: "newline in token", edit: func(d *order.Draft) { d.PaymentToken = "tok\nok" }, wantErr: "paymentToken must hold printable characters only"},
+		{name: "129-character token", edit: func(d *order.Draft) { d.PaymentToken = strings.Repeat("t", 129) }, wantErr: "paymentToken must be at most 128 characters"},
 		{name: "no token", edit: func(d *order.Draft) { d.PaymentToken = "" }, wantErr: "paymentToken is required"},
-		{name: "no items", edit: func(d *order.Draft) { d.Items = nil }, wantErr: "items must hold at least 1 item"},
-		{name: "101 items", edit: func(d *order.Draft) { d.Items = items(101) }, wantErr: "items must hold at most 100 items"},
-		{name: "empty sku", edit: func(d *order.Draft) { d.Items[1].SKU = "" }, wantErr: "items[1].sku is required"},
-		{name: "zero qty", edit: func(d *order.Draft) { d.Items[0].Qty = 0 }, wantErr: "items[0].qty must be at least 1"},
-		{name: "negative price", edit: func(d *order.Draft) { d.Items[1].UnitPrice = -1 }, wantErr: "items[1].unitPrice must not be negative"},
-		{
-			name:    "line overflow",
-			edit:    func(d *order.Draft) { d.Items[0] = order.Item{SKU: "A", Qty: 2, UnitPrice: math.MaxInt64/2 + 1} },
-			wantErr: "items[0]: qty × unitPrice is too large",
-		},
-		{
-			name: "total overflow",
-			edit: func(d *order.Draft) {
-				d.Items = []order.Item{{SKU: "A", Qty: 1, UnitPrice: math.MaxInt64}, {SKU: "B", Qty: 1, UnitPrice: 1}}
-			},
-			wantErr: "the order total is too large",
-		},
+		{name: "NUL in sku", edit: func(d *order.Draft) { d.Items[0].SKU = "A\x00" }, wantErr: "items[0].sku: a SKU holds only letters"},
+		{name: "slash in sku", edit: func(d *order.Draft) { d.Items[1].SKU = "A/1" }, wantErr: "items[1].sku: a SKU holds only letters"},
+		{name: "65-character sku", edit: func(d *order.Draft) { d.Items[0].SKU = strings.Repeat("S", 65) }, wantErr: "items[0].sku: a SKU has 1 to 64 characters"},
+		{name: "empty sku", edit: func(d *order.Draft) { d.Items[1].SKU = "" }, wantErr: "items[1].sku: a SKU has 1 to 64 characters"},
+		{name: "duplicate sku", edit: func(d *order.Draft) { d.Items[1].SKU = d.Items[0].SKU }, wantErr: "items[1].sku: A100 is already on line 0"},
+		{name: "lowercase currency", edit: func(d *order.Draft) { d.Currency = "krw" }, wantErr: "currency must be 3 capital letters"},
+		{name: "long currency", edit: func(d *order.Draft) { d.Currency = "KRWX" }, wantErr: "currency must be 3 capital letters"},
+		{name: "no currency", edit: func(d *order.Draft) { d.Currency = "" }, wantErr: "currency must be 3 capital letters"},
+		{name: "no items", edit: func(d *order.Draft) { d.Items = nil }, wantErr: "items must hold at least 1 line"},
+		{name: "51 lines", edit: func(d *order.Draft) { d.Items = items(51, 1, 1) }, wantErr: "items must hold at most 50 lines"},
+		{name: "zero qty", edit: func(d *order.Draft) { d.Items[0].Qty = 0 }, wantErr: "items[0].qty must be from 1 to 10000"},
+		{name: "qty 10001", edit: func(d *order.Draft) { d.Items[0].Qty = 10_001 }, wantErr: "items[0].qty must be from 1 to 10000"},
+		{name: "qty max int64", edit: func(d *order.Draft) { d.Items[0].Qty = math.MaxInt64 }, wantErr: "items[0].qty must be from 1 to 10000"},
+		{name: "negative price", edit: func(d *order.Draft) { d.Items[1].UnitPrice = -1 }, wantErr: "items[1].unitPrice must be from 0 to 1000000000000"},
+		{name: "price over 10^12", edit: func(d *order.Draft) { d.Items[1].UnitPrice = order.MaxUnitPrice + 1 }, wantErr: "items[1].unitPrice must be from 0 to 1000000000000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,6 +49,12 @@ func do(t *testing.T, srv *httptest.Server, method, path, auth, body string) res
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
+		if ct := req.URL.Query().Get("ct"); ct != "" { // a test asks for another content type
+			req.Header.Set("Content-Type", ct)
+		}
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
@@ -156,6 +162,8 @@ func TestPutStockRejected(t *testing.T) {
 		{name: "array", auth: bearer, body: `[1]`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
 		{name: "trailing data", auth: bearer, body: `{"available": 1} {"available": 2}`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
 		{name: "too large", auth: bearer, body: `{"available": 1, "x": "` + strings.Repeat("a", shared.MaxBodyBytes) + `"}`, wantStatus: http.StatusRequestEntityTooLarge, wantCode: "too_large"},
+		{name: "not JSON content type", path: "/stock/A100?ct=text/plain", auth: bearer, body: `{"available": 1}`, wantStatus: http.StatusUnsupportedMediaType, wantCode: "unsupported_media_type"},
+		{name: "over the bound", auth: bearer, body: `{"available": 1000000001}`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
 		{name: "invalid sku", path: "/stock/bad%20sku", auth: bearer, body: `{"available": 1}`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
 	}
 	for _, tt := range tests {

@@ -11,14 +11,15 @@ import (
 
 // Error codes. They are stable strings: HTTP clients see them in `{"code": ...}`.
 const (
-	Invalid       = "invalid"       // the request is malformed or breaks a rule
-	NotFound      = "not_found"     // the thing asked for does not exist
-	Conflict      = "conflict"      // the request clashes with the current state
-	Unauthorized  = "unauthorized"  // a credential is missing or wrong
-	TooLarge      = "too_large"     // the request body is over the limit
-	Unprocessable = "unprocessable" // well-formed, but it cannot be carried out (e.g. a replay that fails again)
-	Unavailable   = "unavailable"   // a dependency is down; try again
-	Internal      = "internal"      // anything else
+	Invalid       = "invalid"                // the request is malformed or breaks a rule
+	NotFound      = "not_found"              // the thing asked for does not exist
+	Conflict      = "conflict"               // the request clashes with the current state
+	Unauthorized  = "unauthorized"           // a credential is missing or wrong
+	TooLarge      = "too_large"              // the request body is over the limit
+	MediaType     = "unsupported_media_type" // the request body is not in a format the endpoint takes
+	Unprocessable = "unprocessable"          // well-formed, but it cannot be carried out (e.g. a replay that fails again)
+	Unavailable   = "unavailable"            // a dependency is down; try again
+	Internal      = "internal"               // anything else
 )
 
 // Error is a domain error with a machine-readable code and a message meant for the

@@ -23,6 +23,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
 		err := httpapi.DecodeJSON(w, r, &v)
 		if err == nil {
 			return

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -22,8 +24,9 @@ import (
 	"outboxsaga.dev/messaging/fault"
 )
 
-// MaxBodyBytes is the largest request body any endpoint accepts.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes is the largest request body any endpoint accepts (64 KiB): the largest order the
+// input bounds allow is well under 16 KiB.
+const MaxBodyBytes = 64 << 10
 
 // statusOf is the one place where a domain error becomes an HTTP status.
 var statusOf = map[string]int{
@@ -32,6 +35,7 @@ var statusOf = map[string]int{
 	fault.Conflict:      http.StatusConflict,
 	fault.Unauthorized:  http.StatusUnauthorized,
 	fault.TooLarge:      http.StatusRequestEntityTooLarge,
+	fault.MediaType:     http.StatusUnsupportedMediaType,
 	fault.Unprocessable: http.StatusUnprocessableEntity,
 	fault.Unavailable:   http.StatusServiceUnavailable,
 	fault.Internal:      http.StatusInternalServerError,
@@ -58,10 +62,18 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// DecodeJSON reads one JSON object from the request body into v. Unknown fields,
-// trailing data, a wrong type and a body over MaxBodyBytes are client errors whose
-// message says what is wrong.
+// DecodeJSON reads one JSON object from the request body into v. A body that is not
+// declared `Content-Type: application/json` (415: this also keeps plain HTML forms of other
+// sites from posting here), one over MaxBodyBytes (413), unknown fields, trailing data and a
+// wrong type (400) are client errors whose message says what is wrong.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return fault.Errorf(fault.MediaType, "the request body must be JSON, sent with Content-Type: application/json (got %q)",
+			excerpt(r.Header.Get("Content-Type"), 64))
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return fault.Errorf(fault.TooLarge, "request body is over %d bytes", MaxBodyBytes)
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -92,12 +104,44 @@ func decodeError(err error) error {
 	case errors.As(err, &syntax):
 		return fault.Errorf(fault.Invalid, "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
 	case errors.As(err, &typeErr):
-		return fault.Errorf(fault.Invalid, "field %q must be a JSON %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+		return fault.Errorf(fault.Invalid, "field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fault.Errorf(fault.Invalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return fault.Errorf(fault.Invalid, "unknown field %s", excerpt(strings.TrimPrefix(err.Error(), "json: unknown field "), 80))
 	default:
 		return fault.Errorf(fault.Invalid, "malformed JSON: %s", err.Error())
 	}
+}
+
+// jsonKind names what a Go type takes in JSON, for error messages.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number that fits in 64 bits"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number ≥ 0"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	default:
+		return "a JSON " + t.String()
+	}
+}
+
+// excerpt returns at most n bytes of s, for error messages that quote the client.
+func excerpt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // RequireAdmin guards operator endpoints with `Authorization: Bearer <token>`. With

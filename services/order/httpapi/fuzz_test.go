@@ -33,6 +33,7 @@ func FuzzCreateRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
 		var req createRequest
 		err := msghttp.DecodeJSON(w, r, &req)
 		if err == nil {

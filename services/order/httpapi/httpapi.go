@@ -155,8 +155,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > maxIdempotencyKeyLen {
-		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "Idempotency-Key must be at most %d bytes", maxIdempotencyKeyLen))
+	if err := checkIdempotencyKey(key); err != nil {
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
 	o, e, err := order.New(uuid.New(), order.Draft{
@@ -216,6 +216,19 @@ func (h *handler) place(ctx context.Context, o order.Order, e order.Event, tp me
 		return uuid.Nil, messaging.Envelope{}, fmt.Errorf("place order: %w", err)
 	}
 	return id, created, nil
+}
+
+// checkIdempotencyKey accepts no key, or 1 to maxIdempotencyKeyLen printable ASCII characters.
+func checkIdempotencyKey(key string) error {
+	if len(key) > maxIdempotencyKeyLen {
+		return fault.Errorf(fault.Invalid, "header Idempotency-Key must be at most %d characters", maxIdempotencyKeyLen)
+	}
+	for _, c := range []byte(key) {
+		if c < 0x20 || c > 0x7e {
+			return fault.Errorf(fault.Invalid, "header Idempotency-Key must hold printable ASCII characters only")
+		}
+	}
+	return nil
 }
 
 // requestTrace continues the caller's trace (the traceparent header) or starts one.

@@ -73,6 +73,7 @@ func (a *api) do(method, path, body string, headers map[string]string) (int, htt
 	if err != nil {
 		a.t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json") // unless headers say otherwise
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -252,6 +253,7 @@ func TestCreateIdempotentConcurrently(t *testing.T) {
 		wg.Go(func() {
 			req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/orders", strings.NewReader(validBody))
 			req.Header.Set("Idempotency-Key", "race")
+			req.Header.Set("Content-Type", "application/json")
 			res, err := a.srv.Client().Do(req)
 			if err != nil {
 				t.Error(err)
@@ -283,7 +285,7 @@ func TestCreateRejected(t *testing.T) {
 	items := func(n int) string {
 		parts := make([]string, n)
 		for i := range parts {
-			parts[i] = `{"sku":"A","qty":1,"unitPrice":1}`
+			parts[i] = fmt.Sprintf(`{"sku":"A%d","qty":1,"unitPrice":1}`, i)
 		}
 		return `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[` + strings.Join(parts, ",") + `]}`
 	}
@@ -295,24 +297,34 @@ func TestCreateRejected(t *testing.T) {
 		wantCode   string
 		wantMsg    string
 	}{
+		{name: "no content type", body: validBody, headers: map[string]string{"Content-Type": ""}, wantStatus: 415, wantCode: "unsupported_media_type", wantMsg: "Content-Type: application/json"},
+		{name: "text/plain (a cross-site form)", body: validBody, headers: map[string]string{"Content-Type": "text/plain"}, wantStatus: 415, wantCode: "unsupported_media_type"},
+		{name: "form encoded", body: "customerId=U1", headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, wantStatus: 415, wantCode: "unsupported_media_type"},
 		{name: "empty body", body: "", wantStatus: 400, wantCode: "invalid", wantMsg: "empty"},
 		{name: "malformed", body: `{"customerId":`, wantStatus: 400, wantCode: "invalid", wantMsg: "malformed JSON"},
 		{name: "not an object", body: `[1]`, wantStatus: 400, wantCode: "invalid"},
 		{name: "unknown field", body: with(`"customerId"`, `"coupon":"X","customerId"`), wantStatus: 400, wantCode: "invalid", wantMsg: `unknown field "coupon"`},
-		{name: "wrong type", body: with(`"qty":2`, `"qty":"2"`), wantStatus: 400, wantCode: "invalid", wantMsg: "qty"},
-		{name: "fractional qty", body: with(`"qty":2`, `"qty":1.5`), wantStatus: 400, wantCode: "invalid", wantMsg: "qty"},
+		{name: "wrong type", body: with(`"qty":2`, `"qty":"2"`), wantStatus: 400, wantCode: "invalid", wantMsg: `"items.qty" must be a whole number`},
+		{name: "fractional qty", body: with(`"qty":2`, `"qty":1.5`), wantStatus: 400, wantCode: "invalid", wantMsg: "items.qty"},
+		{name: "qty beyond int64", body: with(`"qty":2`, `"qty":9223372036854775808`), wantStatus: 400, wantCode: "invalid", wantMsg: "items.qty"},
+		{name: "qty in exponent form", body: with(`"qty":2`, `"qty":1e3`), wantStatus: 400, wantCode: "invalid", wantMsg: "items.qty"},
 		{name: "trailing data", body: validBody + `{}`, wantStatus: 400, wantCode: "invalid", wantMsg: "single JSON object"},
-		{name: "too large", body: with(`"U1"`, `"`+strings.Repeat("x", msghttp.MaxBodyBytes)+`"`), wantStatus: 413, wantCode: "too_large"},
+		{name: "over 64 KiB", body: with(`"U1"`, `"`+strings.Repeat("x", msghttp.MaxBodyBytes)+`"`), wantStatus: 413, wantCode: "too_large"},
 		{name: "no customer", body: with(`"customerId":"U1"`, `"customerId":""`), wantStatus: 400, wantCode: "invalid", wantMsg: "customerId is required"},
-		{name: "bad currency", body: with(`"KRW"`, `"krw"`), wantStatus: 400, wantCode: "invalid", wantMsg: "currency must be 3 uppercase letters"},
+		{name: "129-character customer", body: with(`"U1"`, `"`+strings.Repeat("x", 129)+`"`), wantStatus: 400, wantCode: "invalid", wantMsg: "customerId must be at most 128"},
+		{name: "escaped NUL in customer", body: with(`"U1"`, `"U\u00001"`), wantStatus: 400, wantCode: "invalid", wantMsg: "customerId must hold printable"},
+		{name: "bad currency", body: with(`"KRW"`, `"krw"`), wantStatus: 400, wantCode: "invalid", wantMsg: "currency must be 3 capital letters"},
 		{name: "no token", body: with(`"tok_ok"`, `""`), wantStatus: 400, wantCode: "invalid", wantMsg: "paymentToken is required"},
-		{name: "no items", body: items(0), wantStatus: 400, wantCode: "invalid", wantMsg: "items must hold at least 1 item"},
-		{name: "101 items", body: items(101), wantStatus: 400, wantCode: "invalid", wantMsg: "items must hold at most 100 items"},
-		{name: "empty sku", body: with(`"B200"`, `""`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[1].sku is required"},
-		{name: "zero qty", body: with(`"qty":2`, `"qty":0`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[0].qty must be at least 1"},
-		{name: "negative price", body: with(`"unitPrice":9000`, `"unitPrice":-1`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[1].unitPrice must not be negative"},
-		{name: "overflowing total", body: with(`"unitPrice":15000`, `"unitPrice":9223372036854775807`), wantStatus: 400, wantCode: "invalid", wantMsg: "too large"},
+		{name: "no items", body: items(0), wantStatus: 400, wantCode: "invalid", wantMsg: "items must hold at least 1 line"},
+		{name: "51 lines", body: items(51), wantStatus: 400, wantCode: "invalid", wantMsg: "items must hold at most 50 lines"},
+		{name: "empty sku", body: with(`"B200"`, `""`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[1].sku"},
+		{name: "duplicate sku", body: with(`"B200"`, `"A100"`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[1].sku: A100 is already on line 0"},
+		{name: "zero qty", body: with(`"qty":2`, `"qty":0`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[0].qty must be from 1 to 10000"},
+		{name: "qty over the bound", body: with(`"qty":2`, `"qty":9223372036854775807`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[0].qty must be from 1 to 10000"},
+		{name: "negative price", body: with(`"unitPrice":9000`, `"unitPrice":-1`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[1].unitPrice must be from 0"},
+		{name: "price over the bound", body: with(`"unitPrice":15000`, `"unitPrice":9223372036854775807`), wantStatus: 400, wantCode: "invalid", wantMsg: "items[0].unitPrice must be from 0"},
 		{name: "long idempotency key", body: validBody, headers: map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, wantStatus: 400, wantCode: "invalid", wantMsg: "Idempotency-Key"},
+		{name: "non-ASCII idempotency key", body: validBody, headers: map[string]string{"Idempotency-Key": "키"}, wantStatus: 400, wantCode: "invalid", wantMsg: "Idempotency-Key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
