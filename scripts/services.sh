@@ -30,7 +30,10 @@ start_one() {
   port_in_use "$port" && die "port $port is in use by another program (stop it, or override the service's *_HTTP_ADDR)"
   nohup "$ROOT/bin/$n" >>"$LOGS/$n.log" 2>&1 &
   echo $! > "$PIDS/$n.pid"
-  wait_for "$n" 60 "$LOGS/$n.log" curl -fsS "http://127.0.0.1:$port/readyz"
+  # Started = serving HTTP, which a service does once its database is migrated. /readyz may still
+  # say 503 (no replication slot before `make connectors`; Kafka group not joined yet): up.sh
+  # waits for it at the end.
+  wait_for "$n" 60 "$LOGS/$n.log" curl -fsS "http://127.0.0.1:$port/healthz"
 }
 
 stop_one() {

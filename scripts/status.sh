@@ -16,11 +16,32 @@ for n in postgres kafka connect gatewaysim order inventory payment; do
   fi
 done
 
+red() { printf '\033[1;31m%s\033[0m\n' "$*"; }
+
+echo; echo "SERVICES (/readyz: ready, degraded = up but its CDC path is not streaming, unavailable)"
+for n in order inventory payment; do
+  url_var=$(tr a-z A-Z <<<"$n")_URL; url=${!url_var}
+  if ! ready=$(curl -sS -m 3 "$url/readyz" 2>/dev/null) || [ -z "$ready" ]; then
+    red "  $(printf '%-11s' "$n") not answering on $url"
+    continue
+  fi
+  line="  $(printf '%-11s' "$n") $(jq -r .status <<<"$ready")"
+  problems=$(jq -r '[(.failed // {}), (.degraded // {})] | add | to_entries[] | "\(.key): \(.value)"' <<<"$ready")
+  if [ -z "$problems" ]; then echo "$line"; else red "$line"; sed 's/^/      /' <<<"$problems" | while read -r p; do red "      $p"; done; fi
+done
+
 echo; echo "CONNECTORS ($CONNECT_URL)"
 if names=$(curl -fsS "$CONNECT_URL/connectors" 2>/dev/null); then
   for c in $(echo "$names" | jq -r '.[]' | sort); do
-    curl -fsS "$CONNECT_URL/connectors/$c/status" \
-      | jq -r '"  \(.name)  connector=\(.connector.state)  tasks=\([.tasks[]? | "\(.id):\(.state)"] | join(","))"'
+    st=$(curl -fsS "$CONNECT_URL/connectors/$c/status")
+    line=$(jq -r '"  \(.name)  connector=\(.connector.state)  tasks=\([.tasks[]? | "\(.id):\(.state)"] | join(","))"' <<<"$st")
+    if jq -e '.connector.state == "RUNNING" and ([.tasks[]?.state] | length > 0 and all(. == "RUNNING"))' <<<"$st" >/dev/null; then
+      echo "$line"
+    else
+      red "$line"
+      jq -r '.connector.trace // empty, (.tasks[]?.trace // empty)' <<<"$st" | grep -E '^[A-Za-z].*(Exception|Error)|^Caused by' | head -3 \
+        | while read -r l; do red "      $l"; done
+    fi
   done
   [ -n "$(echo "$names" | jq -r '.[]')" ] || echo "  none registered (run: make connectors)"
 else
@@ -29,18 +50,22 @@ fi
 
 echo; echo "REPLICATION SLOTS (lag = current WAL − confirmed flush; retained = current WAL − restart)"
 if pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
-  psql_admin postgres -P pager=off -c "
+  printf '  %-18s %-13s %-7s %-10s %-10s %s\n' SLOT DATABASE ACTIVE LAG RETAINED WAL_STATUS
+  psql_admin postgres -tA -F ' ' -c "
     select slot_name, database, active,
-           pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)) as lag,
-           pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) as lag_bytes,
-           pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) as retained,
-           wal_status
-      from pg_replication_slots order by slot_name" | sed 's/^/  /'
+           replace(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), ' ', ''),
+           replace(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), ' ', ''),
+           coalesce(wal_status, '-')
+      from pg_replication_slots order by slot_name" |
+  while read -r slot db active lag retained wal; do
+    line=$(printf '  %-18s %-13s %-7s %-10s %-10s %s' "$slot" "$db" "$active" "$lag" "$retained" "$wal")
+    if [ "$active" = t ] && [ "$wal" != lost ] && [ "$wal" != unreserved ]; then echo "$line"; else red "$line"; fi
+  done
 else
   echo "  PostgreSQL not reachable"
 fi
 
-echo "CONSUMER GROUPS"
+echo; echo "CONSUMER GROUPS"
 if kcat -b "$KAFKA_BOOTSTRAP" -L -m 2 >/dev/null 2>&1; then
   kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
     --describe --all-groups 2>/dev/null | awk 'NF && $1 != "Consumer" {printf "  %-18s %-18s %-4s %-8s %-8s %s\n", $1, $2, $3, $4, $5, $6}' \

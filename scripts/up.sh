@@ -16,6 +16,14 @@ start=$SECONDS
 "$ROOT/scripts/services.sh" start
 say "registering connectors"
 "$ROOT/scripts/register-connectors.sh"
+say "waiting for the services to be ready (/readyz)"
+for n in order inventory payment; do
+  url_var=$(tr a-z A-Z <<<"$n")_URL; url=${!url_var}
+  wait_for "$n" 60 "$LOGS/$n.log" curl -fsS "$url/readyz"
+  ready=$(curl -fsS "$url/readyz")
+  [ "$(jq -r .status <<<"$ready")" = ready ] \
+    || printf '\033[1;31m    %s is %s: %s\033[0m\n' "$n" "$(jq -r .status <<<"$ready")" "$(jq -c .degraded <<<"$ready")"
+done
 
 cat <<MSG
 
@@ -27,7 +35,7 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
   payment         $PAYMENT_URL      gateway simulator  $GATEWAY_URL
 
 Try it:
-  curl -s -X PUT $INVENTORY_URL/stock/A100 -d '{"available":100}'
+  curl -s -X PUT $INVENTORY_URL/stock/A100 -H 'Content-Type: application/json' -d '{"available":100}'
   curl -s -X POST $ORDER_URL/orders -H 'Content-Type: application/json' \\
        -d '{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1,"unitPrice":15000}]}'
   curl -s $ORDER_URL/orders/<orderId>          # PENDING → COMPLETED

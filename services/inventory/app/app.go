@@ -15,6 +15,7 @@ import (
 	"outboxsaga.dev/inventory/httpapi"
 	"outboxsaga.dev/inventory/postgres"
 	"outboxsaga.dev/inventory/saga"
+	"outboxsaga.dev/messaging/debezium"
 	shared "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
@@ -47,6 +48,12 @@ type Config struct {
 	// operator endpoints open (a warning is logged at start).
 	AdminToken string `envconfig:"ADMIN_TOKEN"`
 	LogLevel   string `split_words:"true" default:"info"`
+	// ConnectURL is Kafka Connect's REST API, where the service watches the connector that
+	// streams its outbox (/readyz, /metrics). INVENTORY_CONNECT_URL, or CONNECT_URL; empty: not watched.
+	ConnectURL string `envconfig:"CONNECT_URL" default:"http://127.0.0.1:8083"`
+	// Connector and ReplicationSlot name the service's Debezium connector and its slot.
+	Connector       string `default:"inventory-outbox"`
+	ReplicationSlot string `split_words:"true" default:"inventory_outbox"`
 	// HandlerMaxAttempts is how often a saga step is tried before its message is dead-lettered.
 	HandlerMaxAttempts int `split_words:"true" default:"5"`
 }
@@ -99,14 +106,24 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		Handler: consume,
 		Logger:  log,
 	}
+	checks := []shared.Check{
+		{Name: "postgres", Probe: db.PingContext},
+		{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
+	}
+	parts := []shared.Part{{Name: "consumer", Run: consumer.Run}}
+	if cfg.ConnectURL != "" {
+		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL), DB: db, Connector: cfg.Connector, Slot: cfg.ReplicationSlot, Log: log}
+		if err := cdc.Register(reg); err != nil {
+			return err
+		}
+		checks = append(checks, shared.Check{Name: "cdc", Probe: cdc.Check})
+		parts = append(parts, shared.Part{Name: "cdc monitor", Run: cdc.Run})
+	}
 	api := httpapi.NewRouter(postgres.NewStockStore(db), httpapi.Config{
 		AdminToken: cfg.AdminToken,
 		Log:        log,
 		Gatherer:   reg,
-		Checks: []shared.Check{
-			{Name: "postgres", Probe: db.PingContext},
-			{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
-		},
+		Checks:     checks,
 	})
 	// Operator endpoints: GET /dead-letters, POST /dead-letters/{id}/replay (behind ADMIN_TOKEN).
 	shared.MountDeadLetters(api, deadLetters, replay, cfg.AdminToken, log)
@@ -118,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", cfg.KafkaBrokers).Str("group", cfg.ConsumerGroup).
 		Msg("inventory service started")
-	err = shared.Serve(ctx, shared.NewServer(api), ln, shared.Part{Name: "consumer", Run: consumer.Run})
+	err = shared.Serve(ctx, shared.NewServer(api), ln, parts...)
 	log.Info().Err(err).Msg("inventory service stopped")
 	return err
 }

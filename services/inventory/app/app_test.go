@@ -23,6 +23,9 @@ func TestLoadConfig(t *testing.T) {
 		KafkaBrokers:       []string{"127.0.0.1:9092"},
 		ConsumerGroup:      "inventory-service",
 		LogLevel:           "info",
+		ConnectURL:         "http://127.0.0.1:8083",
+		Connector:          "inventory-outbox",
+		ReplicationSlot:    "inventory_outbox",
 		HandlerMaxAttempts: 5,
 	}
 	with := func(change func(*app.Config)) app.Config {
@@ -78,7 +81,7 @@ func TestLoadConfig(t *testing.T) {
 func clearEnv(t *testing.T) {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "INVENTORY_") || k == "ADMIN_TOKEN" {
+		if strings.HasPrefix(k, "INVENTORY_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" {
 			t.Setenv(k, "") // restores the value after the test
 			os.Unsetenv(k)
 		}

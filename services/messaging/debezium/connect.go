@@ -1,11 +1,13 @@
-// Package debezium talks to the Kafka Connect REST API that runs the Debezium
-// connectors: connector and task states, and waiting until they run. The pipeline
-// tests, `make status` style tooling and the chaos tool use it; the services do not.
+// Package debezium watches the CDC path: the Kafka Connect REST API that runs the Debezium
+// connectors (connector and task states, waiting until they run) and, in Monitor, a service's
+// replication slot. Each service runs a Monitor for its own connector (its /readyz and
+// /metrics); the pipeline tests and the chaos tool use the Client.
 package debezium
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -51,6 +53,45 @@ func (s Status) Running() bool {
 	}
 	return true
 }
+
+// TaskState is the state of the connector's tasks: RUNNING when every one runs, otherwise the
+// state of the first that does not; "NO TASK" when the connector has none yet.
+func (s Status) TaskState() string {
+	if len(s.Tasks) == 0 {
+		return "NO TASK"
+	}
+	for _, t := range s.Tasks {
+		if t.State.State != "RUNNING" {
+			return t.State.State
+		}
+	}
+	return "RUNNING"
+}
+
+// FirstTrace returns the first line of the connector's or a task's error trace, or "".
+func (s Status) FirstTrace() string {
+	traces := []string{s.Connector.Trace}
+	for _, t := range s.Tasks {
+		traces = append(traces, t.Trace)
+	}
+	for _, tr := range traces {
+		if tr == "" {
+			continue
+		}
+		// The cause is more telling than the wrapper ("Tolerance exceeded in error handler").
+		lines := strings.Split(tr, "\n")
+		for _, l := range lines {
+			if strings.HasPrefix(l, "Caused by: ") {
+				return strings.TrimPrefix(l, "Caused by: ")
+			}
+		}
+		return lines[0]
+	}
+	return ""
+}
+
+// ErrNotFound is returned (wrapped) for a connector that is not registered.
+var ErrNotFound = errors.New("not found")
 
 // Connectors lists the registered connector names.
 func (c *Client) Connectors(ctx context.Context) ([]string, error) {
@@ -99,6 +140,9 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("GET %s: %w", path, ErrNotFound)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: status %s", path, resp.Status)
 	}

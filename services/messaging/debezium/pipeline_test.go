@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/debezium"
@@ -557,4 +560,95 @@ func TestPayloadByteForByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d random schema-valid events arrived byte for byte", len(want))
+}
+
+// TestMonitor: a service's view of its CDC path follows the real connector and slot. Paused, the
+// path is degraded (events wait in the WAL); without a slot, events are no longer captured and the
+// check fails outright.
+func TestMonitor(t *testing.T) {
+	connect := mustConnect(t)
+	db := mustOpen(t, "order_svc", "order_db")
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	m := &debezium.Monitor{Connect: connect, DB: db, Connector: "order-outbox", Slot: "order_outbox", Log: zerolog.Nop()}
+	if err := m.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(ctx); err == nil {
+		t.Fatal("Check before the first poll = nil, want a degraded state")
+	}
+	if h := m.Poll(ctx); !h.Streaming() || h.Problem() != "" {
+		t.Fatalf("running connector: %+v (problem %q)", h, h.Problem())
+	}
+	if err := m.Check(ctx); err != nil {
+		t.Fatalf("Check = %v, want nil", err)
+	}
+	if v := gauge(t, reg, "cdc_connector_running"); v != 1 {
+		t.Fatalf("cdc_connector_running = %v, want 1", v)
+	}
+
+	put := func(action string) {
+		req, _ := http.NewRequest(http.MethodPut, connect.BaseURL+"/connectors/order-outbox/"+action, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode >= 300 {
+			t.Fatalf("%s connector: %v %v", action, err, res)
+		}
+		res.Body.Close()
+	}
+	put("pause")
+	t.Cleanup(func() {
+		put("resume")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := connect.WaitRunning(ctx, "order-outbox"); err != nil {
+			t.Error(err)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h := m.Poll(ctx)
+		if h.TaskState == "PAUSED" {
+			err := m.Check(ctx)
+			var d debezium.DegradedError
+			if !errors.As(err, &d) || !strings.Contains(err.Error(), "PAUSED") {
+				t.Fatalf("Check of a paused connector = %v, want a DegradedError naming PAUSED", err)
+			}
+			if v := gauge(t, reg, "cdc_connector_running"); v != 0 {
+				t.Fatalf("cdc_connector_running = %v, want 0", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task never PAUSED: %+v", h)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	noSlot := &debezium.Monitor{Connect: connect, DB: db, Connector: "order-outbox", Slot: "no_such_slot", Log: zerolog.Nop()}
+	noSlot.Poll(ctx)
+	err := noSlot.Check(ctx)
+	var d debezium.DegradedError
+	if err == nil || errors.As(err, &d) || !strings.Contains(err.Error(), "no replication slot") {
+		t.Fatalf("Check without a slot = %v, want a plain error naming the missing slot", err)
+	}
+	unregistered := &debezium.Monitor{Connect: connect, DB: db, Connector: "no-such-connector", Slot: "order_outbox", Log: zerolog.Nop()}
+	if h := unregistered.Poll(ctx); h.ConnectError != "" || !strings.Contains(h.Problem(), "not registered") {
+		t.Fatalf("unregistered connector: %+v, problem %q", h, h.Problem())
+	}
+}
+
+// gauge returns the value of the one series of a gauge in reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

@@ -171,14 +171,26 @@ func WarnIfOpen(token string, log zerolog.Logger) {
 	}
 }
 
-// Check is one readiness probe: it returns nil when the dependency answers.
+// Check is one readiness probe: it returns nil when the dependency answers. An error with a
+// method `Degraded() bool` that reports true (debezium.DegradedError) marks the service degraded
+// but still ready.
 type Check struct {
 	Name  string
 	Probe func(ctx context.Context) error
 }
 
-// MountHealth adds GET /healthz (the process runs), GET /readyz (every check passes
-// within 2 s; 503 with the failing ones otherwise) and GET /metrics (Prometheus).
+// degraded is what MountHealth asks of a probe's error.
+type degraded interface {
+	error
+	Degraded() bool
+}
+
+// MountHealth adds GET /healthz (the process runs), GET /readyz and GET /metrics (Prometheus).
+//
+// /readyz runs every check within 2 s and answers 200 {"status":"ready"} when all pass, 200
+// {"status":"degraded","degraded":{name: why}} when the failures only degrade the service, and
+// 503 {"status":"unavailable","failed":{name: why},...} otherwise. docs/architecture.md
+// ("Readiness") says which failure is which.
 func MountHealth(r chi.Router, g prometheus.Gatherer, checks ...Check) {
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -186,17 +198,28 @@ func MountHealth(r chi.Router, g prometheus.Gatherer, checks ...Check) {
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		failed := map[string]string{}
+		failed, degradedBy := map[string]string{}, map[string]string{}
 		for _, c := range checks {
-			if err := c.Probe(ctx); err != nil {
-				failed[c.Name] = err.Error()
+			err := c.Probe(ctx)
+			if err == nil {
+				continue
 			}
+			if d, ok := errors.AsType[degraded](err); ok && d.Degraded() {
+				degradedBy[c.Name] = err.Error()
+				continue
+			}
+			failed[c.Name] = err.Error()
+		}
+		body := map[string]any{"status": "ready"}
+		if len(degradedBy) > 0 {
+			body["status"], body["degraded"] = "degraded", degradedBy
 		}
 		if len(failed) > 0 {
-			WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failed": failed})
+			body["status"], body["failed"] = "unavailable", failed
+			WriteJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		WriteJSON(w, http.StatusOK, body)
 	})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 }

@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -96,16 +98,56 @@ func TestRequireAdmin(t *testing.T) {
 	}
 }
 
+// degradedErr is a probe error that only degrades the service.
+type degradedErr struct{ error }
+
+func (degradedErr) Degraded() bool { return true }
+
 func TestMountHealth(t *testing.T) {
-	r := chi.NewRouter()
 	down := errors.New("kafka: no brokers")
-	httpapi.MountHealth(r, prometheus.NewRegistry(), httpapi.Check{Name: "kafka", Probe: func(context.Context) error { return down }})
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 200} {
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
-		if w.Code != want {
-			t.Errorf("%s: got %d, want %d", path, w.Code, want)
-		}
+	slow := degradedErr{errors.New("connector PAUSED")}
+	tests := []struct {
+		name       string
+		probes     []error
+		wantReadyz int
+		wantStatus string
+	}{
+		{name: "all pass", probes: []error{nil, nil}, wantReadyz: 200, wantStatus: "ready"},
+		{name: "degraded", probes: []error{nil, slow}, wantReadyz: 200, wantStatus: "degraded"},
+		{name: "down", probes: []error{down, nil}, wantReadyz: 503, wantStatus: "unavailable"},
+		{name: "down and degraded", probes: []error{down, slow}, wantReadyz: 503, wantStatus: "unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var checks []httpapi.Check
+			for i, err := range tt.probes {
+				checks = append(checks, httpapi.Check{Name: fmt.Sprint("c", i), Probe: func(context.Context) error { return err }})
+			}
+			r := chi.NewRouter()
+			httpapi.MountHealth(r, prometheus.NewRegistry(), checks...)
+			for path, want := range map[string]int{"/healthz": 200, "/readyz": tt.wantReadyz, "/metrics": 200} {
+				w := httptest.NewRecorder()
+				r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+				if w.Code != want {
+					t.Errorf("%s: got %d, want %d", path, w.Code, want)
+				}
+				if path != "/readyz" {
+					continue
+				}
+				var body struct {
+					Status   string
+					Degraded map[string]string
+					Failed   map[string]string
+				}
+				_ = json.Unmarshal(w.Body.Bytes(), &body)
+				if body.Status != tt.wantStatus {
+					t.Errorf("readyz status %q, want %q (%s)", body.Status, tt.wantStatus, w.Body)
+				}
+				if tt.probes[1] != nil && body.Degraded["c1"] == "" {
+					t.Errorf("readyz does not name the degraded check: %s", w.Body)
+				}
+			}
+		})
 	}
 }
 

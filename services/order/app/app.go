@@ -13,6 +13,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/debezium"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
@@ -42,6 +43,12 @@ type Config struct {
 	// operator endpoints open (a warning is logged at start).
 	AdminToken string `envconfig:"ADMIN_TOKEN"`
 	LogLevel   string `split_words:"true" default:"info"`
+	// ConnectURL is Kafka Connect's REST API, where the service watches the connector that
+	// streams its outbox (/readyz, /metrics). ORDER_CONNECT_URL, or CONNECT_URL; empty: not watched.
+	ConnectURL string `envconfig:"CONNECT_URL" default:"http://127.0.0.1:8083"`
+	// Connector and ReplicationSlot name the service's Debezium connector and its slot.
+	Connector       string `default:"order-outbox"`
+	ReplicationSlot string `split_words:"true" default:"order_outbox"`
 	// HandlerMaxAttempts is how often a saga step is tried before its message is dead-lettered.
 	HandlerMaxAttempts int `split_words:"true" default:"5"`
 	// SagaDeadline is how long an order may stay PENDING before it is canceled with TIMEOUT.
@@ -108,6 +115,19 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		Handler: consume,
 		Logger:  log,
 	}
+	checks := []msghttp.Check{
+		{Name: "postgres", Probe: db.PingContext},
+		{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
+	}
+	parts := []msghttp.Part{{Name: "consumer", Run: consumer.Run}}
+	if cfg.ConnectURL != "" {
+		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL), DB: db, Connector: cfg.Connector, Slot: cfg.ReplicationSlot, Log: log}
+		if err := cdc.Register(reg); err != nil {
+			return err
+		}
+		checks = append(checks, msghttp.Check{Name: "cdc", Probe: cdc.Check})
+		parts = append(parts, msghttp.Part{Name: "cdc monitor", Run: cdc.Run})
+	}
 	sweeper := saga.NewSweeper(db, orders, metrics, log, cfg.SweepInterval)
 	listener, err := postgres.NewStatusListener(cfg.DatabaseURL, log)
 	if err != nil {
@@ -121,10 +141,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	api, err := httpapi.NewRouter(httpapi.Config{
 		DB: db, Orders: orders, Watcher: listener, Deadline: cfg.SagaDeadline,
 		Log: log, Registry: reg, Closing: closing,
-		Checks: []msghttp.Check{
-			{Name: "postgres", Probe: db.PingContext},
-			{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
-		},
+		Checks: checks,
 	})
 	if err != nil {
 		return err
@@ -140,11 +157,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", cfg.KafkaBrokers).Str("group", cfg.ConsumerGroup).
 		Dur("sagaDeadline", cfg.SagaDeadline).Msg("order service started")
-	err = msghttp.Serve(ctx, srv, ln,
-		msghttp.Part{Name: "consumer", Run: consumer.Run},
+	parts = append(parts,
 		msghttp.Part{Name: "deadline sweeper", Run: sweeper.Run},
 		msghttp.Part{Name: "status listener", Run: listener.Run},
 	)
+	err = msghttp.Serve(ctx, srv, ln, parts...)
 	log.Info().Err(err).Msg("order service stopped")
 	return err
 }

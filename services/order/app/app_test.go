@@ -254,7 +254,7 @@ func (s *stream) want(t *testing.T, status string) {
 func clearEnv(t *testing.T) {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "ORDER_") || k == "ADMIN_TOKEN" {
+		if strings.HasPrefix(k, "ORDER_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" {
 			t.Setenv(k, "") // restores the value after the test
 			os.Unsetenv(k)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/debezium"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
@@ -45,6 +46,12 @@ type Config struct {
 	// operator endpoints open (a warning is logged at start).
 	AdminToken string `envconfig:"ADMIN_TOKEN"`
 	LogLevel   string `split_words:"true" default:"info"`
+	// ConnectURL is Kafka Connect's REST API, where the service watches the connector that
+	// streams its outbox (/readyz, /metrics). PAYMENT_CONNECT_URL, or CONNECT_URL; empty: not watched.
+	ConnectURL string `envconfig:"CONNECT_URL" default:"http://127.0.0.1:8083"`
+	// Connector and ReplicationSlot name the service's Debezium connector and its slot.
+	Connector       string `default:"payment-outbox"`
+	ReplicationSlot string `split_words:"true" default:"payment_outbox"`
 	// HandlerMaxAttempts is how often a saga step is tried before its message is dead-lettered.
 	HandlerMaxAttempts int `split_words:"true" default:"5"`
 	// GatewayURL is the card gateway (the simulator on the native stack).
@@ -118,10 +125,20 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		Logger:  log,
 	}
 
-	api := httpapi.NewRouter(postgres.NewPayments(db), log, reg,
-		msghttp.Check{Name: "postgres", Probe: db.PingContext},
-		msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
-	)
+	checks := []msghttp.Check{
+		{Name: "postgres", Probe: db.PingContext},
+		{Name: "kafka", Probe: func(context.Context) error { return consumer.Ready() }},
+	}
+	parts := []msghttp.Part{{Name: "consumer", Run: consumer.Run}}
+	if cfg.ConnectURL != "" {
+		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL), DB: db, Connector: cfg.Connector, Slot: cfg.ReplicationSlot, Log: log}
+		if err := cdc.Register(reg); err != nil {
+			return err
+		}
+		checks = append(checks, msghttp.Check{Name: "cdc", Probe: cdc.Check})
+		parts = append(parts, msghttp.Part{Name: "cdc monitor", Run: cdc.Run})
+	}
+	api := httpapi.NewRouter(postgres.NewPayments(db), log, reg, checks...)
 	// Operator endpoints: GET /dead-letters, POST /dead-letters/{id}/replay (behind ADMIN_TOKEN).
 	msghttp.MountDeadLetters(api, deadLetters, replay, cfg.AdminToken, log)
 	msghttp.WarnIfOpen(cfg.AdminToken, log)
@@ -132,7 +149,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log.Info().Str("addr", ln.Addr().String()).Strs("brokers", cfg.KafkaBrokers).Str("group", cfg.ConsumerGroup).
 		Msg("payment service started")
-	err = msghttp.Serve(ctx, msghttp.NewServer(api), ln, msghttp.Part{Name: "consumer", Run: consumer.Run})
+	err = msghttp.Serve(ctx, msghttp.NewServer(api), ln, parts...)
 	log.Info().Err(err).Msg("payment service stopped")
 	return err
 }

@@ -30,6 +30,9 @@ func TestLoadConfig(t *testing.T) {
 		KafkaBrokers:       []string{"127.0.0.1:9092"},
 		ConsumerGroup:      "payment-service",
 		LogLevel:           "info",
+		ConnectURL:         "http://127.0.0.1:8083",
+		Connector:          "payment-outbox",
+		ReplicationSlot:    "payment_outbox",
 		HandlerMaxAttempts: 5,
 		GatewayURL:         "http://127.0.0.1:8089",
 		GatewayTimeout:     2 * time.Second,
@@ -204,7 +207,7 @@ func freeAddr(t *testing.T) string {
 func clearEnv(t *testing.T) {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PAYMENT_") || k == "ADMIN_TOKEN" {
+		if strings.HasPrefix(k, "PAYMENT_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" {
 			t.Setenv(k, "") // restores the value after the test
 			os.Unsetenv(k)
 		}
