@@ -141,7 +141,7 @@ func (m *Monitor) Health() Health {
 func (m *Monitor) Register(reg prometheus.Registerer) error {
 	g := &monitorGauges{
 		running:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_connector_running", Help: "1 when the service's Debezium connector and its task are RUNNING."}, []string{"connector"}),
-		taskState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_task_state", Help: "1 for the current state of the connector's task (RUNNING, FAILED, PAUSED, UNASSIGNED, UNKNOWN)."}, []string{"connector", "state"}),
+		taskState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_task_state", Help: "1 for the current state of the connector's task (RUNNING, FAILED, PAUSED, UNASSIGNED, RESTARTING, STOPPED, NONE: no task, UNKNOWN: Connect unreachable)."}, []string{"connector", "state"}),
 		capturing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_slot_capturing", Help: "1 while the replication slot exists and has not lost its WAL."}, []string{"slot"}),
 		active:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_slot_active", Help: "1 while a connector streams from the replication slot."}, []string{"slot"}),
 		lag:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_slot_lag_bytes", Help: "WAL bytes written but not yet confirmed by the connector."}, []string{"slot"}),
