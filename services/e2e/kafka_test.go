@@ -168,3 +168,38 @@ func waitConsumed(tb testing.TB, c sarama.Client, group, topic string, partition
 		return fmt.Sprintf("group %s has not committed past %s[%d]@%d", group, topic, partition, offset)
 	})
 }
+
+// readFrom returns every record of topic from the offsets in from up to the current end.
+func readFrom(tb testing.TB, c sarama.Client, from offsets, topic string) []kafkaRecord {
+	tb.Helper()
+	consumer, err := sarama.NewConsumerFromClient(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer consumer.Close()
+	var out []kafkaRecord
+	for p, start := range from[topic] {
+		end, err := c.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if end <= start {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, start)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for off := start; off < end; {
+			select {
+			case m := <-pc.Messages():
+				out = append(out, kafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: m.Value, Raw: m})
+				off = m.Offset + 1
+			case <-time.After(10 * time.Second):
+				tb.Fatalf("read %s[%d] from %d: no record after 10 s", topic, p, off)
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
