@@ -24,6 +24,7 @@ import (
 	"outboxsaga.dev/payment"
 	paypg "outboxsaga.dev/payment/postgres"
 	paysaga "outboxsaga.dev/payment/saga"
+	"outboxsaga.dev/schemas"
 )
 
 // CeilingResult is what the bare-database ceiling measured.
@@ -183,12 +184,17 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: order metrics: %w", err)
 	}
-	orders := orderpg.NewOrders(orderDB)
-	inv, err := invsaga.NewRouter(invDB, nop, reg)
+	validator, err := schemas.New()
+	if err != nil {
+		return nil, fmt.Errorf("ceiling: schemas: %w", err)
+	}
+	outbox := msgpg.NewOutbox(validator)
+	orders := orderpg.NewOrders(orderDB, outbox)
+	inv, err := invsaga.NewRouter(invDB, outbox, nop, reg)
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: inventory router: %w", err)
 	}
-	pay, err := paysaga.New(payDB, approveAll{}, nop, reg)
+	pay, err := paysaga.New(payDB, outbox, approveAll{}, nop, reg)
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: payment steps: %w", err)
 	}

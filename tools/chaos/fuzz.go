@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FuzzResult is what the live fuzz found.
@@ -17,6 +18,9 @@ type FuzzResult struct {
 	Ran      bool
 	Requests int
 	ByStatus map[int]int
+	// Extreme counts the valid orders at the edges of the bounds (schemas.Generator, extreme
+	// mode) sent among the random requests; each must be accepted and reach a terminal status.
+	Extreme  int
 	Problems []string
 }
 
@@ -95,7 +99,20 @@ func (r *Runner) fuzz(ctx context.Context) FuzzResult {
 	dlBefore := r.deadLetterTotals(ctx)
 	seeds := fuzzSeeds(sku)
 	accepted, stockWrites := 0, 0
+	extreme, err := newExtremeOrders(r.rng.Uint64())
+	if err != nil {
+		res.Problems = append(res.Problems, err.Error())
+		return res
+	}
 	for i := range r.cfg.FuzzRequests {
+		if i%8 == 7 {
+			if p := extreme.place(ctx, r); p != "" {
+				res.Problems = append(res.Problems, p)
+			} else {
+				accepted++
+			}
+			continue
+		}
 		method, target, body := r.fuzzRequest(i, seeds, sku)
 		code, raw := send(ctx, method, target, body, r.adminHeaders())
 		res.Requests++
@@ -110,6 +127,8 @@ func (r *Runner) fuzz(ctx context.Context) FuzzResult {
 			stockWrites++
 		}
 	}
+	res.Extreme = len(extreme.placed)
+	res.Problems = append(res.Problems, extreme.awaitTerminal(ctx, r, 2*time.Minute)...)
 	createdAfter := r.metric(ctx, eps.OrderURL, "orders_created_total")
 	if createdAfter-createdBefore != float64(accepted) {
 		res.Problems = append(res.Problems, fmt.Sprintf("orders_created_total grew by %.0f, but only %d fuzz orders were accepted", createdAfter-createdBefore, accepted))
@@ -120,7 +139,7 @@ func (r *Runner) fuzz(ctx context.Context) FuzzResult {
 	if dlAfter := r.deadLetterTotals(ctx); !maps.Equal(dlAfter, dlBefore) {
 		res.Problems = append(res.Problems, fmt.Sprintf("dead letters changed: %v → %v", dlBefore, dlAfter))
 	}
-	r.logf("fuzz: %d requests, statuses %v, %d problems", res.Requests, res.ByStatus, len(res.Problems))
+	r.logf("fuzz: %d requests, statuses %v, %d extreme valid orders, %d problems", res.Requests, res.ByStatus, res.Extreme, len(res.Problems))
 	return res
 }
 

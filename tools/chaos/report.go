@@ -285,9 +285,17 @@ func (o *Outcome) markdown(b *strings.Builder) {
 			p("  - %s", pr)
 		}
 	}
-	p("- **Live API fuzz**: %s — %d requests, statuses %v", okWord(len(o.Fuzz.Problems) == 0), o.Fuzz.Requests, o.Fuzz.ByStatus)
+	p("- **Live API fuzz**: %s — %d random requests, statuses %v; %d valid orders at the edges of the bounds (schema-aware generator), all accepted and terminal",
+		okWord(len(o.Fuzz.Problems) == 0), o.Fuzz.Requests, o.Fuzz.ByStatus, o.Fuzz.Extreme)
 	for _, pr := range o.Fuzz.Problems {
 		p("  - %s", pr)
+	}
+	for _, w := range o.Whole {
+		p("- **Invariant 7 after %s** (every connector task RUNNING, a plain order completes): %s — the order completed in %s",
+			w.After, okWord(len(w.Problems) == 0), w.ProbeTook.Round(time.Millisecond))
+		for _, pr := range w.Problems {
+			p("  - %s", pr)
+		}
 	}
 	p("")
 	o.walMarkdown(p)
@@ -340,6 +348,11 @@ func (o *Outcome) walMarkdown(p func(string, ...any)) {
 
 // Passed reports whether the run found nothing wrong.
 func (o *Outcome) Passed() bool {
+	for _, w := range o.Whole {
+		if len(w.Problems) > 0 {
+			return false
+		}
+	}
 	return o.Result != nil && o.Result.OK() && o.Replay.OK() && o.Poison.OK() && o.Extras.OK() &&
 		len(o.Fuzz.Problems) == 0 && (!o.WAL.Ran || o.WAL.WithinCap)
 }

@@ -71,7 +71,9 @@ type Outcome struct {
 	Extras            PhaseResult
 	WAL               WALResult
 	Fuzz              FuzzResult
-	Timeline          []Point
+	// Whole is invariant 7 checked after the poison and the fuzz phases.
+	Whole    []PipelineCheck
+	Timeline []Point
 	QuiesceErr        string
 }
 
@@ -166,7 +168,12 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	}
 	out.Replay = r.replay(ctx, rec)
 	out.Poison = r.poison(ctx, rec)
+	out.Whole = append(out.Whole, r.pipelineWhole(ctx, rec, "poison"))
 	out.Fuzz = r.fuzz(ctx)
+	out.Whole = append(out.Whole, r.pipelineWhole(ctx, rec, "fuzz"))
+	r.mu.Lock()
+	out.Probes = len(r.probes)
+	r.mu.Unlock()
 	if err := r.checker.Quiesce(ctx, rec, 2*time.Minute); err != nil {
 		out.QuiesceErr = err.Error()
 	} else if _, err := r.checker.SettledSnapshot(ctx, rec, 3*time.Second, 2*time.Minute); err != nil {

@@ -7,20 +7,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"outboxsaga.dev/tools/stackenv"
 	"sync"
 	"time"
 )
 
 // Endpoints are the public surfaces the checker reads.
 type Endpoints struct {
-	OrderURL     string
-	InventoryURL string
-	PaymentURL   string
-	GatewayURL   string
-	Brokers      []string
-	// PGAdminURL is used for one read only: the replication slots' lag (quiescence and WAL figures).
-	PGAdminURL string
-	AdminToken string
+	// Env holds the addresses (stackenv.Load reads them); the Kafka brokers, the admin URL of
+	// Postgres (read once: the replication slots' lag, for quiescence and WAL figures) and the
+	// operator token among them.
+	stackenv.Env
 }
 
 // OrderView is GET /orders/{id}.

@@ -19,6 +19,7 @@ import (
 
 	"outboxsaga.dev/tools/chaos"
 	"outboxsaga.dev/tools/invariant"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 func main() {
@@ -50,20 +51,12 @@ func run() (bool, error) {
 	if *report == "" {
 		*report = filepath.Join(absRoot, "docs", "chaos")
 	}
-	stackDir := envOr("STACK_DIR", filepath.Join(absRoot, ".stack"))
+	stackDir := stackenv.Or("STACK_DIR", filepath.Join(absRoot, ".stack"))
 	keep, err := maxSlotWALKeep(filepath.Join(absRoot, "infra", "postgres", "postgresql.conf"))
 	if err != nil {
 		return false, err
 	}
-	eps := invariant.Endpoints{
-		OrderURL:     envOr("ORDER_URL", "http://127.0.0.1:8080"),
-		InventoryURL: envOr("INVENTORY_URL", "http://127.0.0.1:8081"),
-		PaymentURL:   envOr("PAYMENT_URL", "http://127.0.0.1:8082"),
-		GatewayURL:   envOr("GATEWAY_URL", "http://127.0.0.1:8089"),
-		Brokers:      strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
-		PGAdminURL:   envOr("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		AdminToken:   os.Getenv("ADMIN_TOKEN"),
-	}
+	eps := invariant.Endpoints{Env: stackenv.Load()}
 	stack := &chaos.Stack{Root: absRoot, StackDir: stackDir}
 	stack.Log = func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }
 	r, err := chaos.NewRunner(chaos.Config{
@@ -129,11 +122,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: %w", s, err)
 	}
 	return v << 20, nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
 	"outboxsaga.dev/tools/invariant"
 	"outboxsaga.dev/tools/load"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 func main() {
@@ -61,20 +61,5 @@ func run() (bool, error) {
 
 // EndpointsFromEnv reads the stack's addresses the way scripts/lib.sh exports them.
 func EndpointsFromEnv() invariant.Endpoints {
-	return invariant.Endpoints{
-		OrderURL:     envOr("ORDER_URL", "http://127.0.0.1:8080"),
-		InventoryURL: envOr("INVENTORY_URL", "http://127.0.0.1:8081"),
-		PaymentURL:   envOr("PAYMENT_URL", "http://127.0.0.1:8082"),
-		GatewayURL:   envOr("GATEWAY_URL", "http://127.0.0.1:8089"),
-		Brokers:      strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
-		PGAdminURL:   envOr("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		AdminToken:   os.Getenv("ADMIN_TOKEN"),
-	}
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
+	return invariant.Endpoints{Env: stackenv.Load()}
 }
