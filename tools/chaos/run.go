@@ -72,9 +72,9 @@ type Outcome struct {
 	WAL               WALResult
 	Fuzz              FuzzResult
 	// Whole is invariant 7 checked after the poison and the fuzz phases.
-	Whole    []PipelineCheck
-	Timeline []Point
-	QuiesceErr        string
+	Whole      []PipelineCheck
+	Timeline   []Point
+	QuiesceErr string
 }
 
 // PhaseResult is the outcome of one phase: what it did and what it found wrong.
