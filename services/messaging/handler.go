@@ -20,6 +20,27 @@ type Message struct {
 	Traceparent Traceparent
 }
 
+// NextSpan returns the traceparent of what handling m emits: a child span of m's trace, taken
+// from its traceparent header, or else from its envelope's traceId (a message handed over without
+// headers, a replay), or a new trace when it has neither.
+func (m *Message) NextSpan() Traceparent {
+	if !m.Traceparent.IsZero() && (m.TraceID == "" || m.Traceparent.TraceID() == m.TraceID) {
+		return m.Traceparent.Child()
+	}
+	if tp, err := NewTraceparentIn(m.TraceID); err == nil {
+		return tp
+	}
+	return NewTraceparent()
+}
+
+// Event is an event a domain decided to emit, before it has an envelope: its type and its data.
+// The domains return events as values; the outbox writer (messaging/postgres.Outbox) wraps and
+// writes them in the transaction of the change that caused them.
+type Event struct {
+	Type string
+	Data any
+}
+
 // Handler processes one message. A nil error means done: the consumer may move past it.
 type Handler func(ctx context.Context, m *Message) error
 

@@ -2,7 +2,8 @@
 // the two ways a pending order ends (completed or canceled), each with the event it emits.
 //
 // The functions here decide and never persist: they return the new state and the events to
-// emit as values, and the callers (httpapi, saga) write both in one transaction.
+// emit as values (messaging.Event), and the callers (httpapi, saga) write both in one
+// transaction.
 package order
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
 )
 
@@ -100,13 +102,6 @@ type Order struct {
 	DeadlineAt time.Time // a still PENDING order is canceled with Timeout after this
 }
 
-// Event is an event an order emits, before it is put into an envelope: its type and its data
-// (CreatedData, CompletedData or CanceledData).
-type Event struct {
-	Type string
-	Data any
-}
-
 // CreatedData is the data of OrderCreated.
 type CreatedData struct {
 	OrderID      string `json:"orderId"`
@@ -149,13 +144,13 @@ const SourceSelf = "order-service"
 // New validates d and returns a PENDING order with id id, placed at now, that times out after
 // deadline, and the OrderCreated event that starts its saga. A broken rule is a fault.Invalid
 // whose message names the field.
-func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, Event, error) {
+func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, messaging.Event, error) {
 	if err := d.validate(); err != nil {
-		return Order{}, Event{}, err
+		return Order{}, messaging.Event{}, err
 	}
 	amount, err := total(d.Items)
 	if err != nil {
-		return Order{}, Event{}, err
+		return Order{}, messaging.Event{}, err
 	}
 	o := Order{
 		ID:           id,
@@ -169,7 +164,7 @@ func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, E
 		UpdatedAt:    now,
 		DeadlineAt:   now.Add(deadline),
 	}
-	return o, Event{Type: EventCreated, Data: CreatedData{
+	return o, messaging.Event{Type: EventCreated, Data: CreatedData{
 		OrderID:      id.String(),
 		CustomerID:   o.CustomerID,
 		Items:        o.Items,
@@ -290,12 +285,12 @@ func total(items []Item) (int64, error) {
 // Complete ends a pending order as COMPLETED at now and returns the OrderCompleted event. On a
 // terminal order it changes nothing and reports ok=false (ignored): a late event never moves an
 // order that has ended.
-func (o *Order) Complete(now time.Time) (e Event, ok bool) {
+func (o *Order) Complete(now time.Time) (e messaging.Event, ok bool) {
 	if o.Status != Pending {
-		return Event{}, false
+		return messaging.Event{}, false
 	}
 	o.Status, o.UpdatedAt = Completed, now
-	return Event{Type: EventCompleted, Data: CompletedData{
+	return messaging.Event{Type: EventCompleted, Data: CompletedData{
 		OrderID:  o.ID.String(),
 		Items:    o.Items,
 		Amount:   o.Amount,
@@ -306,12 +301,12 @@ func (o *Order) Complete(now time.Time) (e Event, ok bool) {
 // Cancel ends a pending order as CANCELED for reason at now and returns the OrderCanceled event,
 // from which the other services compensate what they did. On a terminal order it changes
 // nothing and reports ok=false (ignored), like Complete.
-func (o *Order) Cancel(reason Reason, now time.Time) (e Event, ok bool) {
+func (o *Order) Cancel(reason Reason, now time.Time) (e messaging.Event, ok bool) {
 	if o.Status != Pending {
-		return Event{}, false
+		return messaging.Event{}, false
 	}
 	o.Status, o.Reason, o.UpdatedAt = Canceled, reason, now
-	return Event{Type: EventCanceled, Data: CanceledData{
+	return messaging.Event{Type: EventCanceled, Data: CanceledData{
 		OrderID: o.ID.String(),
 		Reason:  reason,
 		Items:   o.Items,

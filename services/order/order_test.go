@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
 	"outboxsaga.dev/order"
 )
@@ -96,7 +97,7 @@ func TestNew(t *testing.T) {
 			if !reflect.DeepEqual(o, want) {
 				t.Fatalf("New() order = %+v, want %+v", o, want)
 			}
-			wantEvent := order.Event{Type: order.EventCreated, Data: order.CreatedData{
+			wantEvent := messaging.Event{Type: order.EventCreated, Data: order.CreatedData{
 				OrderID: id.String(), CustomerID: d.CustomerID, Items: d.Items, Amount: tt.wantAmount,
 				Currency: d.Currency, PaymentToken: d.PaymentToken,
 			}}
@@ -114,65 +115,65 @@ func TestTransitions(t *testing.T) {
 		name       string
 		from       order.Status
 		fromReason order.Reason
-		act        func(*order.Order) (order.Event, bool)
+		act        func(*order.Order) (messaging.Event, bool)
 		wantStatus order.Status
 		wantReason order.Reason
-		wantEvent  func(o order.Order) order.Event // nil: ignored
+		wantEvent  func(o order.Order) messaging.Event // nil: ignored
 	}{
 		{
 			name: "complete pending", from: order.Pending,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Complete(later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) },
 			wantStatus: order.Completed,
-			wantEvent: func(o order.Order) order.Event {
-				return order.Event{Type: order.EventCompleted, Data: order.CompletedData{
+			wantEvent: func(o order.Order) messaging.Event {
+				return messaging.Event{Type: order.EventCompleted, Data: order.CompletedData{
 					OrderID: o.ID.String(), Items: o.Items, Amount: o.Amount, Currency: o.Currency}}
 			},
 		},
 		{
 			name: "cancel pending out of stock", from: order.Pending,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.OutOfStock, later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.OutOfStock, later) },
 			wantStatus: order.Canceled, wantReason: order.OutOfStock,
-			wantEvent: func(o order.Order) order.Event {
-				return order.Event{Type: order.EventCanceled, Data: order.CanceledData{
+			wantEvent: func(o order.Order) messaging.Event {
+				return messaging.Event{Type: order.EventCanceled, Data: order.CanceledData{
 					OrderID: o.ID.String(), Reason: order.OutOfStock, Items: o.Items}}
 			},
 		},
 		{
 			name: "cancel pending payment failed", from: order.Pending,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
 			wantStatus: order.Canceled, wantReason: order.PaymentFailed,
-			wantEvent: func(o order.Order) order.Event {
-				return order.Event{Type: order.EventCanceled, Data: order.CanceledData{
+			wantEvent: func(o order.Order) messaging.Event {
+				return messaging.Event{Type: order.EventCanceled, Data: order.CanceledData{
 					OrderID: o.ID.String(), Reason: order.PaymentFailed, Items: o.Items}}
 			},
 		},
 		{
 			name: "cancel pending timeout", from: order.Pending,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.Timeout, later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.Timeout, later) },
 			wantStatus: order.Canceled, wantReason: order.Timeout,
-			wantEvent: func(o order.Order) order.Event {
-				return order.Event{Type: order.EventCanceled, Data: order.CanceledData{
+			wantEvent: func(o order.Order) messaging.Event {
+				return messaging.Event{Type: order.EventCanceled, Data: order.CanceledData{
 					OrderID: o.ID.String(), Reason: order.Timeout, Items: o.Items}}
 			},
 		},
 		{
 			name: "complete completed is ignored", from: order.Completed,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Complete(later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) },
 			wantStatus: order.Completed,
 		},
 		{
 			name: "complete canceled is ignored", from: order.Canceled, fromReason: order.Timeout,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Complete(later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) },
 			wantStatus: order.Canceled, wantReason: order.Timeout,
 		},
 		{
 			name: "cancel completed is ignored", from: order.Completed,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
 			wantStatus: order.Completed,
 		},
 		{
 			name: "cancel canceled keeps the first reason", from: order.Canceled, fromReason: order.OutOfStock,
-			act:        func(o *order.Order) (order.Event, bool) { return o.Cancel(order.Timeout, later) },
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.Timeout, later) },
 			wantStatus: order.Canceled, wantReason: order.OutOfStock,
 		},
 	}
@@ -188,7 +189,7 @@ func TestTransitions(t *testing.T) {
 				t.Fatalf("after: %s %q, want %s %q", o.Status, o.Reason, tt.wantStatus, tt.wantReason)
 			}
 			if tt.wantEvent == nil {
-				if ok || !reflect.DeepEqual(e, order.Event{}) || !o.UpdatedAt.Equal(created) {
+				if ok || !reflect.DeepEqual(e, messaging.Event{}) || !o.UpdatedAt.Equal(created) {
 					t.Fatalf("terminal order moved: ok=%v event=%+v updatedAt=%v", ok, e, o.UpdatedAt)
 				}
 				return

@@ -172,6 +172,7 @@ func withDatabase(rawURL, name string) (string, error) {
 type sagaSteps struct {
 	orderDB *sql.DB
 	orders  *orderpg.Orders
+	outbox  *msgpg.Outbox
 	order   *messaging.Router
 	inv     *messaging.Router
 	pay     *messaging.Router
@@ -199,8 +200,8 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 		return nil, fmt.Errorf("ceiling: payment steps: %w", err)
 	}
 	return &sagaSteps{
-		orderDB: orderDB, orders: orders,
-		order: ordersaga.NewSteps(orderDB, orders, metrics, nop).Router(),
+		orderDB: orderDB, orders: orders, outbox: outbox,
+		order: ordersaga.New(orderDB, orders, outbox, metrics).Router(),
 		inv:   inv, pay: pay.Router(),
 	}, nil
 }
@@ -221,8 +222,11 @@ func (s *sagaSteps) run(ctx context.Context, sku string) error {
 		if _, err := s.orders.Insert(ctx, tx, o, orderpg.Idempotency{}); err != nil {
 			return err
 		}
-		_, err := s.orders.Emit(ctx, tx, o, created, tp)
-		return err
+		envs, err := s.outbox.Emit(ctx, tx, tp, order.AggregateType, id, order.EventVersion, created)
+		if err != nil {
+			return err
+		}
+		return s.orders.Record(ctx, tx, o.ID, orderpg.Emitted(envs)...)
 	})
 	if err != nil {
 		return fmt.Errorf("place order: %w", err)

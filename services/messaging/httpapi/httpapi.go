@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -222,6 +223,38 @@ func MountHealth(r chi.Router, g prometheus.Gatherer, checks ...Check) {
 		WriteJSON(w, http.StatusOK, body)
 	})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+}
+
+// NewRouter returns a chi router with the one recover policy (Recover) and JSON answers for
+// unknown routes and methods: the base of every service's routes.
+func NewRouter(log zerolog.Logger) chi.Router {
+	r := chi.NewRouter()
+	r.Use(Recover(log))
+	r.NotFound(NotFound(log))
+	r.MethodNotAllowed(MethodNotAllowed(log))
+	return r
+}
+
+// Recover is the one recover policy of every service: a handler that panics is answered 500 in
+// the JSON error shape (through WriteError, the one error mapping) and logged with its stack; the
+// service goes on. http.ErrAbortHandler is passed on, as net/http expects.
+func Recover(log zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				p := recover()
+				if p == nil {
+					return
+				}
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Str("path", r.URL.Path).Msg("handler panicked")
+				WriteError(w, r, log, fmt.Errorf("handler panicked: %v", p))
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // NotFound answers unknown routes in the JSON error shape.

@@ -137,11 +137,7 @@ func (d *DeadLetters) Store(ctx context.Context, service string, m *messaging.Me
 // the poison record's key when that is a plausible id (short, printable), and otherwise a digest
 // of it, so that a huge or binary key cannot make the event unwritable.
 func (d *DeadLetters) emitDeadLettered(ctx context.Context, tx *sql.Tx, service string, m *messaging.Message, errText string, attempts int) error {
-	tp := m.Traceparent.Child()
-	if m.Traceparent.IsZero() {
-		tp = messaging.NewTraceparent()
-	}
-	_, err := d.outbox.Emit(ctx, tx, tp, "dead-letter", deadLetterKey(m.Key), "DeadLettered", 1, deadLetteredData{
+	_, err := d.outbox.EmitFor(ctx, tx, m, "dead-letter", deadLetterKey(m.Key), 1, messaging.Event{Type: "DeadLettered", Data: deadLetteredData{
 		Service:      service,
 		Topic:        m.Topic,
 		Partition:    m.Partition,
@@ -154,7 +150,7 @@ func (d *DeadLetters) emitDeadLettered(ctx context.Context, tx *sql.Tx, service 
 		Attempts:     attempts,
 		ValueExcerpt: excerpt(string(m.Value), maxValueExcerpt),
 		ValueBytes:   len(m.Value),
-	})
+	}})
 	return err
 }
 

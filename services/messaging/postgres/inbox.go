@@ -26,6 +26,18 @@ func MarkProcessed(ctx context.Context, tx *sql.Tx, m *messaging.Message) (first
 	return n == 1, nil
 }
 
+// IsProcessed reports whether m's event id is in the inbox, without marking it: for a step that
+// must not mark its event before an outside call answered (the payment's gateway call), yet must
+// not act on an event that took effect already.
+func IsProcessed(ctx context.Context, tx *sql.Tx, m *messaging.Message) (bool, error) {
+	var done bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)`, m.EventID).Scan(&done)
+	if err != nil {
+		return false, fmt.Errorf("probe inbox for %s: %w", m.EventID, err)
+	}
+	return done, nil
+}
+
 // TxHandler handles a message inside a transaction that Transactional opened; every write,
 // outbox rows included (InsertOutbox), goes through tx.
 type TxHandler func(ctx context.Context, tx *sql.Tx, m *messaging.Message) error

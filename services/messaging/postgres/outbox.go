@@ -33,17 +33,27 @@ func NewOutbox(schemas Validator) *Outbox {
 	return &Outbox{schemas: schemas}
 }
 
-// Emit builds the envelope of a new event (see messaging.NewEnvelope) in trace tp and writes it
-// with Insert. It returns the envelope written.
-func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, tp messaging.Traceparent, aggregateType, aggregateID, eventType string, version int, data any) (messaging.Envelope, error) {
-	e, err := messaging.NewEnvelope(aggregateType, aggregateID, eventType, version, data, tp)
-	if err != nil {
-		return messaging.Envelope{}, fmt.Errorf("emit %s for %s %s: %w", eventType, aggregateType, aggregateID, err)
+// Emit wraps events of one aggregate at version in envelopes (see messaging.NewEnvelope), in
+// trace tp, and writes them with Insert, in order. It returns the envelopes written.
+func (o *Outbox) Emit(ctx context.Context, tx *sql.Tx, tp messaging.Traceparent, aggregateType, aggregateID string, version int, events ...messaging.Event) ([]messaging.Envelope, error) {
+	out := make([]messaging.Envelope, 0, len(events))
+	for _, ev := range events {
+		e, err := messaging.NewEnvelope(aggregateType, aggregateID, ev.Type, version, ev.Data, tp)
+		if err != nil {
+			return nil, fmt.Errorf("emit %s for %s %s: %w", ev.Type, aggregateType, aggregateID, err)
+		}
+		if err := o.Insert(ctx, tx, e, tp); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
 	}
-	if err := o.Insert(ctx, tx, e, tp); err != nil {
-		return messaging.Envelope{}, err
-	}
-	return e, nil
+	return out, nil
+}
+
+// EmitFor writes events caused by the consumed message m, in a child span of m's trace (see
+// messaging.Message.NextSpan): what a saga step emits.
+func (o *Outbox) EmitFor(ctx context.Context, tx *sql.Tx, m *messaging.Message, aggregateType, aggregateID string, version int, events ...messaging.Event) ([]messaging.Envelope, error) {
+	return o.Emit(ctx, tx, m.NextSpan(), aggregateType, aggregateID, version, events...)
 }
 
 // Insert writes e to the outbox in the caller's transaction, so the event is emitted if and only

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/order/app"
 )
 
@@ -70,25 +71,28 @@ func TestLoadConfig(t *testing.T) {
 // work, and a test never joins the real consumer group.
 func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
-	addr := freeAddr(t)
 	cfg := app.Config{
-		HTTPAddr:           addr,
-		DatabaseURL:        dbURL,
-		KafkaBrokers:       []string{"127.0.0.1:1"},
-		ConsumerGroup:      "order-app-test",
-		AdminToken:         "s3cret",
-		LogLevel:           "warn",
-		HandlerMaxAttempts: 1,
-		SagaDeadline:       time.Second,
-		SweepInterval:      50 * time.Millisecond,
-		DBMaxOpenConns:     5,
+		Config: service.Config{
+			DatabaseURL:        dbURL,
+			KafkaBrokers:       []string{"127.0.0.1:1"},
+			ConsumerGroup:      "order-app-test",
+			AdminToken:         "s3cret",
+			LogLevel:           "warn",
+			HandlerMaxAttempts: 1,
+			DBMaxOpenConns:     5,
+		},
+		SagaDeadline:  time.Second,
+		SweepInterval: 50 * time.Millisecond,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopped := make(chan error, 1)
-	go func() { stopped <- app.Run(ctx, cfg, zerolog.New(io.Discard)) }()
-	base := "http://" + addr
-	waitUp(t, base, stopped)
+	go func() { stopped <- app.Run(ctx, cfg, ln, zerolog.New(io.Discard)) }()
+	base := "http://" + ln.Addr().String()
 
 	// An order nobody answers times out: the sweeper cancels it and the stream sees it.
 	first := create(t, base)
@@ -145,39 +149,6 @@ func TestRun(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("shutdown took %v with a stream open", took)
-	}
-}
-
-// freeAddr returns a local address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitUp(t *testing.T, base string, stopped <-chan error) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-stopped:
-			t.Fatalf("Run returned early: %v", err)
-		default:
-		}
-		if res, err := http.Get(base + "/healthz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the service did not come up within 15s")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

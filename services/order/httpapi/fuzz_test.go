@@ -38,7 +38,7 @@ func FuzzCreateRequest(f *testing.F) {
 		err := msghttp.DecodeJSON(w, r, &req)
 		if err == nil {
 			_ = req.hash()
-			var e order.Event
+			var e messaging.Event
 			var o order.Order
 			o, e, err = order.New(uuid.New(), order.Draft{CustomerID: req.CustomerID, Currency: req.Currency,
 				PaymentToken: req.PaymentToken, Items: req.Items}, time.Now().UTC(), time.Minute)

@@ -33,7 +33,7 @@ const maxIdempotencyKeyLen = 255
 type Orders interface {
 	Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem postgres.Idempotency) (bool, error)
 	ByIdempotencyKey(ctx context.Context, tx *sql.Tx, key string) (uuid.UUID, string, error)
-	Emit(ctx context.Context, tx *sql.Tx, o order.Order, e order.Event, tp messaging.Traceparent) (messaging.Envelope, error)
+	Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error
 	Get(ctx context.Context, id uuid.UUID) (order.Order, error)
 	Timeline(ctx context.Context, id uuid.UUID) ([]order.TimelineEntry, error)
 }
@@ -44,51 +44,48 @@ type Watcher interface {
 	Subscribe(id uuid.UUID) (<-chan struct{}, func())
 }
 
-// Config is what the API is built from.
+// Config is what the routes are built from.
 type Config struct {
-	DB      *sql.DB // transactions of POST /orders
-	Orders  Orders
+	DB     *sql.DB // transactions of POST /orders
+	Orders Orders
+	// Outbox writes OrderCreated in the transaction that places the order.
+	Outbox  *msgpg.Outbox
 	Watcher Watcher
 	// Deadline is how long a new order's saga may take before it is canceled with TIMEOUT.
 	Deadline time.Duration
 	Log      zerolog.Logger
-	// Registry takes the API's metrics and is served at /metrics.
-	Registry *prometheus.Registry
-	// Checks are the readiness probes of /readyz.
-	Checks []msghttp.Check
+	// Registry takes the API's metrics.
+	Registry prometheus.Registerer
 	// Closing is closed when the server starts shutting down: open status streams end then,
 	// so that a graceful shutdown does not wait for sagas to finish. Nil never closes.
 	Closing <-chan struct{}
 }
 
-// NewRouter returns the service's routes. It returns the chi router so that app can mount more
-// (the operator endpoints).
-func NewRouter(cfg Config) (chi.Router, error) {
+// Routes adds the order service's routes to r: placing an order, reading it, its timeline and
+// its status stream.
+func Routes(r chi.Router, cfg Config) error {
 	created := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orders_created_total",
 		Help: "Orders placed (an idempotent replay of a request is not counted again).",
 	})
 	if err := cfg.Registry.Register(created); err != nil {
-		return nil, fmt.Errorf("register http metrics: %w", err)
+		return fmt.Errorf("register http metrics: %w", err)
 	}
 	h := &handler{
-		db: cfg.DB, orders: cfg.Orders, watcher: cfg.Watcher, deadline: cfg.Deadline,
+		db: cfg.DB, orders: cfg.Orders, outbox: cfg.Outbox, watcher: cfg.Watcher, deadline: cfg.Deadline,
 		log: cfg.Log, created: created, closing: cfg.Closing,
 	}
-	r := chi.NewRouter()
-	r.NotFound(msghttp.NotFound(cfg.Log))
-	r.MethodNotAllowed(msghttp.MethodNotAllowed(cfg.Log))
-	msghttp.MountHealth(r, cfg.Registry, cfg.Checks...)
 	r.Post("/orders", h.create)
 	r.Get("/orders/{id}", h.get)
 	r.Get("/orders/{id}/events", h.events)
 	r.Get("/orders/{id}/stream", h.stream)
-	return r, nil
+	return nil
 }
 
 type handler struct {
 	db       *sql.DB
 	orders   Orders
+	outbox   *msgpg.Outbox
 	watcher  Watcher
 	deadline time.Duration
 	log      zerolog.Logger
@@ -188,7 +185,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 // place stores o and emits e in one transaction and returns o's id and the emitted envelope, or,
 // when idem's key was used before for the same request, the id of that order and a zero
 // envelope (and writes nothing).
-func (h *handler) place(ctx context.Context, o order.Order, e order.Event, tp messaging.Traceparent, idem postgres.Idempotency) (uuid.UUID, messaging.Envelope, error) {
+func (h *handler) place(ctx context.Context, o order.Order, e messaging.Event, tp messaging.Traceparent, idem postgres.Idempotency) (uuid.UUID, messaging.Envelope, error) {
 	id := o.ID
 	var created messaging.Envelope
 	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
@@ -197,8 +194,12 @@ func (h *handler) place(ctx context.Context, o order.Order, e order.Event, tp me
 			return err
 		}
 		if inserted {
-			created, err = h.orders.Emit(ctx, tx, o, e, tp)
-			return err
+			envs, err := h.outbox.Emit(ctx, tx, tp, order.AggregateType, o.ID.String(), order.EventVersion, e)
+			if err != nil {
+				return err
+			}
+			created = envs[0]
+			return h.orders.Record(ctx, tx, o.ID, postgres.Emitted(envs)...)
 		}
 		// Insert waited for a concurrent first use of the key to commit, so the order is there.
 		prev, prevHash, err := h.orders.ByIdempotencyKey(ctx, tx, idem.Key)

@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
-	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/order"
 )
 
@@ -28,13 +28,12 @@ type Idempotency struct {
 
 // Orders is the order repository.
 type Orders struct {
-	db     *sql.DB
-	outbox *msgpg.Outbox
+	db *sql.DB
 }
 
-// NewOrders returns the repository of the orders in db; their events go out through outbox.
-func NewOrders(db *sql.DB, outbox *msgpg.Outbox) *Orders {
-	return &Orders{db: db, outbox: outbox}
+// NewOrders returns the repository of the orders in db.
+func NewOrders(db *sql.DB) *Orders {
+	return &Orders{db: db}
 }
 
 // querier is what reads need from a *sql.DB or a *sql.Tx.
@@ -235,18 +234,29 @@ func items(ctx context.Context, q querier, id uuid.UUID) ([]order.Item, error) {
 	return out, nil
 }
 
-// Record adds e to the timeline of order orderID in tx. An event already recorded (same event
-// id) is left as it is, so re-recording on redelivery is harmless.
-func (s *Orders) Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, e order.TimelineEntry) error {
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO order_timeline (event_id, order_id, event_type, source, occurred_at, data)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (event_id) DO NOTHING`,
-		e.EventID, orderID, e.EventType, e.Source, e.OccurredAt, string(e.Data))
-	if err != nil {
-		return fmt.Errorf("record %s %s for order %s: %w", e.EventType, e.EventID, orderID, err)
+// Record adds entries to the timeline of order orderID in tx. An event already recorded (same
+// event id) is left as it is, so re-recording on redelivery is harmless.
+func (s *Orders) Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error {
+	for _, e := range entries {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO order_timeline (event_id, order_id, event_type, source, occurred_at, data)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (event_id) DO NOTHING`,
+			e.EventID, orderID, e.EventType, e.Source, e.OccurredAt, string(e.Data))
+		if err != nil {
+			return fmt.Errorf("record %s %s for order %s: %w", e.EventType, e.EventID, orderID, err)
+		}
 	}
 	return nil
+}
+
+// Emitted turns events the order service emitted into timeline entries (Source SourceSelf).
+func Emitted(envs []messaging.Envelope) []order.TimelineEntry {
+	out := make([]order.TimelineEntry, len(envs))
+	for i, e := range envs {
+		out[i] = order.TimelineEntry{EventID: e.EventID, EventType: e.EventType, Source: order.SourceSelf, OccurredAt: e.OccurredAt, Data: e.Data}
+	}
+	return out
 }
 
 // Timeline returns every event recorded for order id, in the order they were recorded; the

@@ -81,7 +81,7 @@ func TestMigrateTwice(t *testing.T) {
 
 func TestInsertAndGet(t *testing.T) {
 	db, _ := openDB(t)
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
+	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	o := newOrder(t, time.Now(), 30*time.Second)
 	if !insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"}) {
@@ -101,7 +101,7 @@ func TestInsertAndGet(t *testing.T) {
 
 func TestInsertIdempotencyKey(t *testing.T) {
 	db, _ := openDB(t)
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
+	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	first := newOrder(t, time.Now(), time.Minute)
 	idem := postgres.Idempotency{Key: "key-1", RequestHash: "hash-1"}
@@ -138,7 +138,7 @@ func TestInsertIdempotencyKey(t *testing.T) {
 
 func TestInsertIdempotencyKeyConcurrently(t *testing.T) {
 	db, _ := openDB(t)
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
+	orders := postgres.NewOrders(db)
 	const racers = 8
 	var (
 		wg       sync.WaitGroup
@@ -170,7 +170,7 @@ func TestInsertIdempotencyKeyConcurrently(t *testing.T) {
 
 func TestUpdate(t *testing.T) {
 	db, _ := openDB(t)
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
+	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	o := newOrder(t, time.Now(), time.Minute)
 	insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
@@ -217,7 +217,7 @@ func TestUpdate(t *testing.T) {
 
 func TestUpdateExpired(t *testing.T) {
 	db, _ := openDB(t)
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
+	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	now := time.Now()
 	expired := newOrder(t, now.Add(-time.Minute), 30*time.Second)
@@ -282,7 +282,7 @@ func TestUpdateExpired(t *testing.T) {
 
 func TestTimeline(t *testing.T) {
 	db, _ := openDB(t)
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
+	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	o := newOrder(t, time.Now(), time.Minute)
 	insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
@@ -323,7 +323,7 @@ func TestTimeline(t *testing.T) {
 
 func TestStatusListener(t *testing.T) {
 	db, dsn := openDB(t)
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
+	orders := postgres.NewOrders(db)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l, err := postgres.NewStatusListener(dsn, zerolog.Nop())

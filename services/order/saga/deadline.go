@@ -23,15 +23,17 @@ const sweepBatch = 100
 type Sweeper struct {
 	db       *sql.DB
 	orders   *postgres.Orders
+	outbox   *msgpg.Outbox
 	metrics  *Metrics
 	log      zerolog.Logger
 	interval time.Duration
 	now      func() time.Time
 }
 
-// NewSweeper returns a sweeper that looks for expired orders every interval.
-func NewSweeper(db *sql.DB, orders *postgres.Orders, metrics *Metrics, log zerolog.Logger, interval time.Duration) *Sweeper {
-	return &Sweeper{db: db, orders: orders, metrics: metrics, log: log, interval: interval, now: time.Now}
+// NewSweeper returns a sweeper that looks for expired orders every interval; the cancellations'
+// events go out through outbox.
+func NewSweeper(db *sql.DB, orders *postgres.Orders, outbox *msgpg.Outbox, metrics *Metrics, log zerolog.Logger, interval time.Duration) *Sweeper {
+	return &Sweeper{db: db, orders: orders, outbox: outbox, metrics: metrics, log: log, interval: interval, now: time.Now}
 }
 
 // Run sweeps every interval until ctx is done, then returns nil. A failed sweep is logged and
@@ -76,9 +78,12 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 			if !ok {
 				return nil // only PENDING orders are selected; kept for safety
 			}
-			env, err := s.orders.Emit(ctx, tx, *o, e, traceOf(*o))
-			done = append(done, ended{order: *o, event: env})
-			return err
+			envs, err := s.outbox.Emit(ctx, tx, traceOf(*o), order.AggregateType, o.ID.String(), order.EventVersion, e)
+			if err != nil {
+				return err
+			}
+			done = append(done, ended{order: *o, event: envs[0]})
+			return s.orders.Record(ctx, tx, o.ID, postgres.Emitted(envs)...)
 		})
 		return err
 	})

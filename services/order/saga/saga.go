@@ -24,24 +24,21 @@ import (
 	"outboxsaga.dev/order/postgres"
 )
 
-// Topics the order service consumes.
-const (
-	TopicInventory = "inventory-events"
-	TopicPayment   = "payment-events"
-)
+// Topics are the topics the order service consumes.
+var Topics = []string{messaging.TopicInventory, messaging.TopicPayment}
 
 // Steps runs the saga steps against the order database.
 type Steps struct {
 	db      *sql.DB
 	orders  *postgres.Orders
+	outbox  *msgpg.Outbox
 	metrics *Metrics
-	log     zerolog.Logger
 	now     func() time.Time
 }
 
-// NewSteps returns the saga steps over db. log receives one line per step.
-func NewSteps(db *sql.DB, orders *postgres.Orders, metrics *Metrics, log zerolog.Logger) *Steps {
-	return &Steps{db: db, orders: orders, metrics: metrics, log: log, now: time.Now}
+// New returns the saga steps over db; their events go out through outbox.
+func New(db *sql.DB, orders *postgres.Orders, outbox *msgpg.Outbox, metrics *Metrics) *Steps {
+	return &Steps{db: db, orders: orders, outbox: outbox, metrics: metrics, now: time.Now}
 }
 
 // Router returns the router of every event type the order service consumes. Anything else on
@@ -62,7 +59,7 @@ func (s *Steps) Router() *messaging.Router {
 // StockReservationFailed cancels the order as OUT_OF_STOCK: inventory reserved nothing, so
 // there is nothing to compensate, but OrderCanceled tells payment not to charge.
 func (s *Steps) StockReservationFailed(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, func(o *order.Order, now time.Time) (order.Event, bool) {
+	return s.apply(ctx, m, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Cancel(order.OutOfStock, now)
 	})
 }
@@ -70,7 +67,7 @@ func (s *Steps) StockReservationFailed(ctx context.Context, m *messaging.Message
 // PaymentAuthorized completes the order; OrderCompleted tells inventory to commit the
 // reservation.
 func (s *Steps) PaymentAuthorized(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, func(o *order.Order, now time.Time) (order.Event, bool) {
+	return s.apply(ctx, m, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Complete(now)
 	})
 }
@@ -78,7 +75,7 @@ func (s *Steps) PaymentAuthorized(ctx context.Context, m *messaging.Message) err
 // PaymentFailed cancels the order as PAYMENT_FAILED; OrderCanceled tells inventory to release
 // the reservation.
 func (s *Steps) PaymentFailed(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, func(o *order.Order, now time.Time) (order.Event, bool) {
+	return s.apply(ctx, m, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Cancel(order.PaymentFailed, now)
 	})
 }
@@ -91,7 +88,7 @@ func (s *Steps) Record(ctx context.Context, m *messaging.Message) error {
 
 // decision is what a step does to a locked order at now: the event to emit, and false when the
 // order is terminal and the step is ignored.
-type decision func(o *order.Order, now time.Time) (order.Event, bool)
+type decision func(o *order.Order, now time.Time) (messaging.Event, bool)
 
 // outcome is what one step did, for the log and the metrics after its transaction committed.
 type outcome struct {
@@ -102,10 +99,9 @@ type outcome struct {
 }
 
 // apply runs decide (nil: only record) on the order m is about, in one transaction with the
-// inbox check, the timeline and the outbox.
+// inbox check, the timeline and the outbox. It logs through the message's logger.
 func (s *Steps) apply(ctx context.Context, m *messaging.Message, decide decision) error {
-	log := s.log.With().Str("orderId", m.AggregateID).Str("eventId", m.EventID).
-		Str("eventType", m.EventType).Str("traceId", m.TraceID).Logger()
+	log := zerolog.Ctx(ctx)
 	id, err := orderID(m)
 	if err != nil {
 		return err
@@ -137,7 +133,7 @@ func (s *Steps) apply(ctx context.Context, m *messaging.Message, decide decision
 func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id uuid.UUID, decide decision) (outcome, error) {
 	now := s.now().UTC()
 	var (
-		e       order.Event
+		e       messaging.Event
 		changed bool
 	)
 	o, err := s.orders.Update(ctx, tx, id, func(o *order.Order) error {
@@ -161,9 +157,14 @@ func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id u
 	}
 	out := outcome{ran: true, order: o, ignored: decide != nil && !changed}
 	if changed {
-		if out.emitted, err = s.orders.Emit(ctx, tx, o, e, nextSpan(m)); err != nil {
+		envs, err := s.outbox.EmitFor(ctx, tx, m, order.AggregateType, o.ID.String(), order.EventVersion, e)
+		if err != nil {
 			return outcome{}, err
 		}
+		if err := s.orders.Record(ctx, tx, id, postgres.Emitted(envs)...); err != nil {
+			return outcome{}, err
+		}
+		out.emitted = envs[0]
 	}
 	return out, nil
 }
@@ -186,16 +187,4 @@ func orderID(m *messaging.Message) (uuid.UUID, error) {
 			m.EventType, m.EventID, m.AggregateID, data.OrderID))
 	}
 	return id, nil
-}
-
-// nextSpan returns the traceparent of what a step emits: a child of the incoming message's.
-func nextSpan(m *messaging.Message) messaging.Traceparent {
-	if !m.Traceparent.IsZero() {
-		return m.Traceparent.Child()
-	}
-	// kafka.Decode always sets Traceparent; a message handed over some other way may not have it.
-	if tp, err := messaging.NewTraceparentIn(m.TraceID); err == nil {
-		return tp
-	}
-	return messaging.NewTraceparent()
 }

@@ -30,6 +30,7 @@ type env struct {
 	t         *testing.T
 	db        *sql.DB
 	orders    *postgres.Orders
+	outboxW   *msgpg.Outbox
 	steps     *saga.Steps
 	metrics   *saga.Metrics
 	reg       *prometheus.Registry
@@ -54,10 +55,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orders := postgres.NewOrders(db, pgtest.MustOutbox(t))
-	steps := saga.NewSteps(db, orders, metrics, zerolog.Nop())
+	orders := postgres.NewOrders(db)
+	outbox := pgtest.MustOutbox(t)
+	steps := saga.New(db, orders, outbox, metrics)
 	return &env{
-		t: t, db: db, orders: orders, steps: steps, metrics: metrics, reg: reg, validator: v,
+		t: t, db: db, orders: orders, outboxW: outbox, steps: steps, metrics: metrics, reg: reg, validator: v,
 		// What the consumer runs for each record, minus retry, dead letters, logs and metrics.
 		deliver: messaging.Chain(steps.Router().Dispatch, kafka.Decode(v)),
 	}
@@ -79,8 +81,11 @@ func (e *env) place(createdAt time.Time, deadline time.Duration) order.Order {
 		if _, err := e.orders.Insert(context.Background(), tx, o, postgres.Idempotency{RequestHash: "h"}); err != nil {
 			return err
 		}
-		_, err := e.orders.Emit(context.Background(), tx, o, ev, tp)
-		return err
+		envs, err := e.outboxW.Emit(context.Background(), tx, tp, order.AggregateType, o.ID.String(), order.EventVersion, ev)
+		if err != nil {
+			return err
+		}
+		return e.orders.Record(context.Background(), tx, o.ID, postgres.Emitted(envs)...)
 	})
 	if err != nil {
 		e.t.Fatalf("place order: %v", err)
@@ -100,7 +105,7 @@ func (e *env) setStatus(o order.Order, status order.Status, reason order.Reason)
 // hands it to its handler chain: raw value, key, headers and the traceparent from the headers.
 func record(t *testing.T, o order.Order, eventType string) *messaging.Message {
 	t.Helper()
-	topic, aggregateType := saga.TopicInventory, "inventory"
+	topic, aggregateType := messaging.TopicInventory, "inventory"
 	id := o.ID.String()
 	var data any
 	switch eventType {
@@ -111,10 +116,10 @@ func record(t *testing.T, o order.Order, eventType string) *messaging.Message {
 	case "StockReleased", "StockCommitted":
 		data = map[string]any{"orderId": id, "items": o.Items}
 	case "PaymentAuthorized", "PaymentVoided":
-		topic, aggregateType = saga.TopicPayment, "payment"
+		topic, aggregateType = messaging.TopicPayment, "payment"
 		data = map[string]any{"orderId": id, "amount": o.Amount, "currency": o.Currency, "pgTxnId": "pg_1"}
 	case "PaymentFailed":
-		topic, aggregateType = saga.TopicPayment, "payment"
+		topic, aggregateType = messaging.TopicPayment, "payment"
 		data = map[string]any{"orderId": id, "reason": "CARD_DECLINED", "amount": o.Amount, "currency": o.Currency}
 	default:
 		t.Fatalf("no test record for %s", eventType)
@@ -369,13 +374,13 @@ func TestPoisonMessages(t *testing.T) {
 	}{
 		{name: "unknown order", m: record(t, unknown, "PaymentAuthorized")},
 		{name: "unknown order, timeline-only event", m: record(t, unknown, "StockReserved")},
-		{name: "order id is no uuid", m: rawRecord(t, saga.TopicPayment, "payment", "o-1", "PaymentAuthorized",
+		{name: "order id is no uuid", m: rawRecord(t, messaging.TopicPayment, "payment", "o-1", "PaymentAuthorized",
 			map[string]any{"orderId": "o-1", "amount": 1, "currency": "KRW", "pgTxnId": "pg"}, tp)},
-		{name: "key is not the order id", m: rawRecord(t, saga.TopicPayment, "payment", uuid.NewString(), "PaymentAuthorized",
+		{name: "key is not the order id", m: rawRecord(t, messaging.TopicPayment, "payment", uuid.NewString(), "PaymentAuthorized",
 			map[string]any{"orderId": o.ID.String(), "amount": 1, "currency": "KRW", "pgTxnId": "pg"}, tp)},
 		{name: "event type not consumed here", m: rawRecord(t, "order-events", "order", o.ID.String(), "OrderCompleted",
 			map[string]any{"orderId": o.ID.String(), "items": o.Items, "amount": 1, "currency": "KRW"}, tp), wantErr: messaging.ErrNoRoute},
-		{name: "schema violation", m: rawRecord(t, saga.TopicPayment, "payment", o.ID.String(), "PaymentFailed",
+		{name: "schema violation", m: rawRecord(t, messaging.TopicPayment, "payment", o.ID.String(), "PaymentFailed",
 			map[string]any{"orderId": o.ID.String(), "reason": "BAD_LUCK", "amount": 1, "currency": "KRW"}, tp)},
 	}
 	for _, tt := range tests {
@@ -404,7 +409,7 @@ func TestSweeper(t *testing.T) {
 	fresh := e.place(time.Now(), time.Minute)
 	completed := e.place(time.Now().Add(-time.Minute), 30*time.Second)
 	e.setStatus(completed, order.Completed, "")
-	sweeper := saga.NewSweeper(e.db, e.orders, e.metrics, zerolog.Nop(), time.Hour)
+	sweeper := saga.NewSweeper(e.db, e.orders, e.outboxW, e.metrics, zerolog.Nop(), time.Hour)
 
 	n, err := sweeper.Sweep(ctx)
 	if err != nil || n != 1 {
@@ -460,7 +465,7 @@ func TestSweeperRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- saga.NewSweeper(e.db, e.orders, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
+		done <- saga.NewSweeper(e.db, e.orders, e.outboxW, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for e.get(o.ID).Status != order.Canceled {

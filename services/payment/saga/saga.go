@@ -90,7 +90,7 @@ func decodeData(m *messaging.Message, v any) error {
 // emit writes events to the outbox in tx, each as a child span of m's trace.
 func (h *Handlers) emit(ctx context.Context, tx *sql.Tx, m *messaging.Message, orderID string, events []payment.Event) error {
 	for _, e := range events {
-		if _, err := h.outbox.Emit(ctx, tx, traceparent(m).Child(), payment.AggregateType, orderID, e.Type, 1, e.Data); err != nil {
+		if _, err := h.outbox.Emit(ctx, tx, traceparent(m).Child(), payment.AggregateType, orderID, 1, messaging.Event{Type: e.Type, Data: e.Data}); err != nil {
 			return fmt.Errorf("emit %s for order %s: %w", e.Type, orderID, err)
 		}
 	}

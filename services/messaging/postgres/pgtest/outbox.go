@@ -2,8 +2,10 @@ package pgtest
 
 import (
 	"database/sql"
+	"encoding/json"
 	"testing"
 
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/schemas"
 )
@@ -37,4 +39,65 @@ func MustOutbox(tb testing.TB) *postgres.Outbox {
 		tb.Fatalf("load schemas: %v", err)
 	}
 	return postgres.NewOutbox(v)
+}
+
+// Event is one event written to a captured outbox (CaptureOutbox): its envelope, the outbox
+// row's traceparent and the payload exactly as written.
+type Event struct {
+	messaging.Envelope
+	Traceparent messaging.Traceparent
+	Payload     []byte
+}
+
+// Emitted returns the events written to db's outbox for aggregateID ("" for all), in insert order.
+// It fails tb unless each one matches its schema, its row agrees with its envelope (id, aggregate
+// type and id, type) and its traceparent is in its trace.
+func Emitted(tb testing.TB, db *sql.DB, aggregateID string) []Event {
+	tb.Helper()
+	v, err := schemas.New()
+	if err != nil {
+		tb.Fatalf("load schemas: %v", err)
+	}
+	rows, err := db.Query(`SELECT id, aggregatetype, aggregateid, type, payload, traceparent FROM outbox_seen
+		WHERE $1 = '' OR aggregateid = $1 ORDER BY seq`, aggregateID)
+	if err != nil {
+		tb.Fatalf("read the captured outbox: %v", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var (
+			e                           Event
+			id, aggType, aggID, typ, tp string
+		)
+		if err := rows.Scan(&id, &aggType, &aggID, &typ, &e.Payload, &tp); err != nil {
+			tb.Fatal(err)
+		}
+		if err := json.Unmarshal(e.Payload, &e.Envelope); err != nil {
+			tb.Fatalf("outbox payload of %s %s is not an envelope: %v", typ, id, err)
+		}
+		if err := v.Validate(e.EventType, e.EventVersion, e.Payload); err != nil {
+			tb.Errorf("emitted %s does not match its schema: %v\n%s", typ, err, e.Payload)
+		}
+		if id != e.EventID || aggType != e.AggregateType || aggID != e.AggregateID || typ != e.EventType {
+			tb.Errorf("outbox row (%s, %s, %s, %s) does not match its envelope %+v", id, aggType, aggID, typ, e.Envelope)
+		}
+		if e.Traceparent, err = messaging.ParseTraceparent(tp); err != nil || e.Traceparent.TraceID() != e.TraceID {
+			tb.Errorf("outbox traceparent %q of %s is not in trace %s", tp, typ, e.TraceID)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// Types returns the event types of events, in order.
+func Types(events []Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.EventType
+	}
+	return out
 }

@@ -1,12 +1,13 @@
 // Command order runs the order service: it places orders (POST /orders), ends them as the saga's
 // events arrive from inventory-events and payment-events, cancels those past their deadline, and
 // serves each order, its timeline and a status stream. Configuration comes from ORDER_* variables
-// (see app.Config).
+// (see app.Config and docs/service-layout.md).
 package main
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,7 +19,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "order: %v\n", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Service, err)
 		os.Exit(1)
 	}
 }
@@ -28,8 +29,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
-	return app.Run(ctx, cfg, log)
+	return app.Run(ctx, cfg, ln, zerolog.New(os.Stderr).With().Timestamp().Logger())
 }

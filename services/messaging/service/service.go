@@ -1,0 +1,223 @@
+// Package service wires, once, what every service of the project runs: its configuration from
+// the environment, the logger, the database pool and its migrations, the Prometheus registry,
+// the event schemas, the outbox writer, the dead letters, the Kafka consumer with its middleware
+// chain, the watch on its CDC path, and an HTTP server with health, readiness, metrics, the
+// operator endpoints and one recover policy. A service's app package adds only what is its own:
+// its repository, its saga steps, its routes and its long-running parts.
+//
+//	svc, err := service.Open(ctx, "order", cfg.Config, log, postgres.Migrate)
+//	...
+//	defer svc.Close()
+//	steps := saga.New(svc.DB, svc.Outbox, ...)
+//	svc.Consume(saga.Topics, steps.Router())
+//	svc.Part("deadline sweeper", sweeper.Run)
+//	return svc.Serve(ctx, ln, func(r chi.Router) error { return httpapi.Routes(r, ...) })
+package service
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/debezium"
+	msghttp "outboxsaga.dev/messaging/httpapi"
+	"outboxsaga.dev/messaging/kafka"
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/schemas"
+)
+
+// Config is what every service reads from its <NAME>_* variables; a service's own Config embeds
+// it. Empty fields get the native stack's defaults, derived from the service's name and port (see
+// Fill): 127.0.0.1:<port>, postgres://<name>_svc:…/<name>_db, group <name>-service, connector
+// <name>-outbox, slot <name>_outbox.
+type Config struct {
+	HTTPAddr      string   `split_words:"true"`
+	DatabaseURL   string   `split_words:"true"`
+	KafkaBrokers  []string `split_words:"true" default:"127.0.0.1:9092"`
+	ConsumerGroup string   `split_words:"true"`
+	// AdminToken is <NAME>_ADMIN_TOKEN, or ADMIN_TOKEN when that is unset. Empty leaves the
+	// operator endpoints open (a warning is logged at start).
+	AdminToken string `envconfig:"ADMIN_TOKEN"`
+	LogLevel   string `split_words:"true"`
+	// HandlerMaxAttempts is how often a consumed message is tried before it is dead-lettered.
+	HandlerMaxAttempts int `split_words:"true"`
+	// DBMaxOpenConns caps the pool: a connection per claimed partition, HTTP, the parts.
+	DBMaxOpenConns int `envconfig:"DB_MAX_OPEN_CONNS"`
+	// ConnectURL is Kafka Connect's REST API, where the service watches the connector that
+	// streams its outbox (/readyz, /metrics): <NAME>_CONNECT_URL, or CONNECT_URL. Empty: not
+	// watched (tests).
+	ConnectURL string `envconfig:"CONNECT_URL" default:"http://127.0.0.1:8083"`
+	// Connector and ReplicationSlot name the service's Debezium connector and its slot.
+	Connector       string
+	ReplicationSlot string `split_words:"true"`
+}
+
+// Fill sets every empty field to the native stack's default for service name on port.
+func (c *Config) Fill(name string, port int) {
+	set := func(field *string, v string) {
+		if *field == "" {
+			*field = v
+		}
+	}
+	set(&c.HTTPAddr, fmt.Sprintf("127.0.0.1:%d", port))
+	set(&c.DatabaseURL, fmt.Sprintf("postgres://%[1]s_svc:%[1]s_svc@127.0.0.1:5432/%[1]s_db?sslmode=disable", name))
+	set(&c.ConsumerGroup, name+"-service")
+	set(&c.LogLevel, "info")
+	set(&c.Connector, name+"-outbox")
+	set(&c.ReplicationSlot, name+"_outbox")
+	if len(c.KafkaBrokers) == 0 {
+		c.KafkaBrokers = []string{"127.0.0.1:9092"}
+	}
+	if c.HandlerMaxAttempts == 0 {
+		c.HandlerMaxAttempts = 5
+	}
+	if c.DBMaxOpenConns == 0 {
+		c.DBMaxOpenConns = 20
+	}
+}
+
+// Filler is a service's configuration: a struct that embeds Config.
+type Filler interface {
+	Fill(name string, port int)
+}
+
+// Load reads the <NAME>_* variables into cfg (a pointer to the service's configuration) and fills
+// the defaults of the native stack for name on port.
+func Load(name string, port int, cfg Filler) error {
+	if err := envconfig.Process(name, cfg); err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	cfg.Fill(name, port)
+	return nil
+}
+
+// dbWait is how long Open waits for the database (a container stack may start a service before
+// Postgres answers).
+const dbWait = 30 * time.Second
+
+// Service is one running service: what every service has, opened and ready for its own parts.
+type Service struct {
+	Name   string
+	Config Config
+	// Log carries the service's name and level.
+	Log         zerolog.Logger
+	DB          *sql.DB
+	Registry    *prometheus.Registry
+	Schemas     *schemas.Validator
+	Outbox      *msgpg.Outbox
+	DeadLetters *msgpg.DeadLetters
+
+	checks  []msghttp.Check
+	parts   []msghttp.Part
+	replay  messaging.Handler // nil until Consume
+	closing chan struct{}
+}
+
+// Open applies the log level, opens the database and migrates it with migrate, and makes the
+// registry, the schema validator, the outbox writer, the dead letters and, unless
+// cfg.ConnectURL is empty, the watch on the CDC path.
+func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migrate func(context.Context, *sql.DB) error) (*Service, error) {
+	cfg.Fill(name, 0)
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
+	}
+	if cfg.HandlerMaxAttempts < 1 || cfg.DBMaxOpenConns < 1 {
+		return nil, errors.New("HANDLER_MAX_ATTEMPTS and DB_MAX_OPEN_CONNS must be positive")
+	}
+	s := &Service{Name: name, Config: cfg, Log: log.Level(level).With().Str("service", name).Logger(), closing: make(chan struct{})}
+	if s.Schemas, err = schemas.New(); err != nil {
+		return nil, fmt.Errorf("load event schemas: %w", err)
+	}
+	if s.DB, err = msgpg.Open(ctx, cfg.DatabaseURL, cfg.DBMaxOpenConns, dbWait); err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, s.DB); err != nil {
+		s.DB.Close()
+		return nil, err
+	}
+	s.Registry = msghttp.NewRegistry(s.DB, name)
+	s.Outbox = msgpg.NewOutbox(s.Schemas)
+	s.DeadLetters = msgpg.NewDeadLetters(s.DB, s.Outbox)
+	s.Check(msghttp.Check{Name: "postgres", Probe: s.DB.PingContext})
+	if cfg.ConnectURL != "" {
+		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL), DB: s.DB,
+			Connector: cfg.Connector, Slot: cfg.ReplicationSlot, Log: s.Log}
+		if err := cdc.Register(s.Registry); err != nil {
+			s.DB.Close()
+			return nil, err
+		}
+		s.Check(msghttp.Check{Name: "cdc", Probe: cdc.Check})
+		s.Part("cdc monitor", cdc.Run)
+	}
+	return s, nil
+}
+
+// Close closes the database pool.
+func (s *Service) Close() error { return s.DB.Close() }
+
+// Consume makes the service's Kafka consumer: a member of its consumer group on topics that hands
+// every message to router through the middleware chain (kafka.Handlers: log, metrics, dead
+// letter, retry, recover, decode). Database outages are retried until the database is back,
+// never dead-lettered. The consumer joins readiness and the operator endpoints replay its dead
+// letters.
+func (s *Service) Consume(topics []string, router *messaging.Router) {
+	consume, replay := kafka.Handlers(router.Dispatch, kafka.HandlerConfig{
+		Service: s.Name, Validator: s.Schemas, DeadLetters: s.DeadLetters,
+		MaxAttempts: s.Config.HandlerMaxAttempts, Unavailable: msgpg.IsUnavailable, Log: s.Log, Registry: s.Registry,
+	})
+	c := &kafka.Consumer{
+		Brokers: s.Config.KafkaBrokers, Group: s.Config.ConsumerGroup, Topics: topics,
+		Service: s.Name, Handler: consume, Logger: s.Log,
+	}
+	s.replay = replay
+	s.Check(msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return c.Ready() }})
+	s.Part("consumer", c.Run)
+}
+
+// Part adds a long-running part (a sweeper, a listener): it runs while the service serves, and
+// returning before the service stops stops the service.
+func (s *Service) Part(name string, run func(ctx context.Context) error) {
+	s.parts = append(s.parts, msghttp.Part{Name: name, Run: run})
+}
+
+// Check adds a readiness check to /readyz.
+func (s *Service) Check(c msghttp.Check) {
+	s.checks = append(s.checks, c)
+}
+
+// Closing is closed when the service starts shutting down: long-lived responses (a status stream)
+// end then, so that the shutdown does not wait for them.
+func (s *Service) Closing() <-chan struct{} { return s.closing }
+
+// Serve serves HTTP on ln and runs every part until ctx is canceled (then it shuts down and
+// returns nil) or one of them fails. The router it serves has the one recover policy and the one
+// error mapping, GET /healthz, /readyz and /metrics, the operator endpoints on dead letters (behind
+// the admin token) and whatever mount adds: the service's own routes.
+func (s *Service) Serve(ctx context.Context, ln net.Listener, mount func(r chi.Router) error) error {
+	r := msghttp.NewRouter(s.Log)
+	msghttp.MountHealth(r, s.Registry, s.checks...)
+	if s.replay != nil {
+		msghttp.MountDeadLetters(r, s.DeadLetters, s.replay, s.Config.AdminToken, s.Log)
+	}
+	if err := mount(r); err != nil {
+		return err
+	}
+	msghttp.WarnIfOpen(s.Config.AdminToken, s.Log)
+	srv := msghttp.NewServer(r)
+	srv.RegisterOnShutdown(func() { close(s.closing) })
+	s.Log.Info().Str("addr", ln.Addr().String()).Strs("brokers", s.Config.KafkaBrokers).
+		Str("group", s.Config.ConsumerGroup).Msg(s.Name + " service started")
+	err := msghttp.Serve(ctx, srv, ln, s.parts...)
+	s.Log.Info().Err(err).Msg(s.Name + " service stopped")
+	return err
+}

@@ -1,0 +1,11 @@
+package messaging
+
+// The topics of the saga (DESIGN.md, "Topics, keys, envelope"). Debezium's outbox router sends
+// each outbox row to the topic <aggregatetype>-events, so a service's aggregate type names the
+// topic its events go to.
+const (
+	TopicOrder      = "order-events"
+	TopicInventory  = "inventory-events"
+	TopicPayment    = "payment-events"
+	TopicDeadLetter = "dead-letter-events"
+)
