@@ -190,7 +190,7 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 		return nil, fmt.Errorf("ceiling: schemas: %w", err)
 	}
 	outbox := msgpg.NewOutbox(validator)
-	orders := orderpg.NewOrders(orderDB, outbox)
+	orders := orderpg.NewOrders(orderDB)
 	inv, err := invsaga.NewRouter(invDB, outbox, nop, reg)
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: inventory router: %w", err)
