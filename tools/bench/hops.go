@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"outboxsaga.dev/tools/latency"
 	"sort"
 	"time"
 )
@@ -14,7 +15,7 @@ type Hop struct {
 	// the consuming service's handler commit).
 	Name  string
 	Topic string
-	Summary
+	latency.Summary
 }
 
 // ServiceDBs names the service databases and the services that own them.
@@ -98,10 +99,10 @@ func Hops(ctx context.Context, adminURL string, tr *Tracker, since time.Time) ([
 	}
 	var out []Hop
 	for topic, ds := range deb {
-		out = append(out, Hop{Name: "debezium", Topic: topic, Summary: Summarize(ds)})
+		out = append(out, Hop{Name: "debezium", Topic: topic, Summary: latency.Summarize(ds)})
 	}
 	for k, ds := range cons {
-		out = append(out, Hop{Name: "consumer " + k[1], Topic: k[0], Summary: Summarize(ds)})
+		out = append(out, Hop{Name: "consumer " + k[1], Topic: k[0], Summary: latency.Summarize(ds)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Topic != out[j].Topic {

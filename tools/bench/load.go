@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"outboxsaga.dev/tools/latency"
 	"sync"
 	"time"
 )
@@ -28,9 +29,9 @@ type StepResult struct {
 	// Throughput is terminal orders per second, from the first send to the last terminal event.
 	Throughput float64
 	// Latency is from the POST's 202 to the terminal event seen on order-events.
-	Latency Summary
+	Latency latency.Summary
 	// Post is the POST's own latency (request sent → 202).
-	Post  Summary
+	Post  latency.Summary
 	Start time.Time
 	End   time.Time
 }
@@ -129,7 +130,7 @@ func (l *Load) Step(ctx context.Context, rate float64, d time.Duration) (StepRes
 			last = seen
 		}
 	}
-	res.Latency, res.Post = Summarize(latencies), Summarize(posts)
+	res.Latency, res.Post = latency.Summarize(latencies), latency.Summarize(posts)
 	res.End = last
 	if !last.IsZero() {
 		res.Throughput = float64(res.Completed+res.Canceled) / last.Sub(start).Seconds()

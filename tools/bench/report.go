@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"image/color"
+	"outboxsaga.dev/tools/latency"
 	"strings"
 	"time"
 
@@ -165,12 +166,12 @@ func (r *Report) Plot(path string) error {
 	p.Y.Label.Text = "latency, ms"
 	series := []struct {
 		name string
-		get  func(Summary) time.Duration
+		get  func(latency.Summary) time.Duration
 		col  color.RGBA
 	}{
-		{"p50", func(s Summary) time.Duration { return s.P50 }, color.RGBA{R: 30, G: 120, B: 200, A: 255}},
-		{"p95", func(s Summary) time.Duration { return s.P95 }, color.RGBA{R: 240, G: 150, B: 20, A: 255}},
-		{"p99", func(s Summary) time.Duration { return s.P99 }, color.RGBA{R: 210, G: 40, B: 40, A: 255}},
+		{"p50", func(s latency.Summary) time.Duration { return s.P50 }, color.RGBA{R: 30, G: 120, B: 200, A: 255}},
+		{"p95", func(s latency.Summary) time.Duration { return s.P95 }, color.RGBA{R: 240, G: 150, B: 20, A: 255}},
+		{"p99", func(s latency.Summary) time.Duration { return s.P99 }, color.RGBA{R: 210, G: 40, B: 40, A: 255}},
 	}
 	for _, s := range series {
 		pts := make(plotter.XYs, 0, len(r.Steps))

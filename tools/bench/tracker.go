@@ -11,9 +11,6 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// SagaTopics are the topics the tracker consumes.
-var SagaTopics = []string{"order-events", "inventory-events", "payment-events"}
-
 // record is what the tracker keeps of one saga event seen on Kafka.
 type record struct {
 	topic      string

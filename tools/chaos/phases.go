@@ -80,25 +80,6 @@ func (r *Runner) probe(ctx context.Context, timeout time.Duration) error {
 	return fmt.Errorf("no probe order completed within %s", timeout)
 }
 
-// progress prints the load's counts every 5 s.
-func (r *Runner) progress(g *load.Generator) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				s := g.Stats()
-				r.logf("load: sent=%d accepted=%d errors=%d rejected=%d dropped=%d", s.Sent, s.Accepted, s.Errors, s.Rejected, s.Dropped)
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
 // replay resets every consumer group to the earliest offset, one service at a time (stop, reset,
 // start), and checks that the state of every order, SKU and charge is unchanged afterwards.
 func (r *Runner) replay(ctx context.Context, rec *load.Record) PhaseResult {
@@ -133,14 +114,12 @@ func (r *Runner) replay(ctx context.Context, rec *load.Record) PhaseResult {
 	if err := r.checker.Quiesce(ctx, rec, 3*time.Minute); err != nil {
 		res.Problems = append(res.Problems, "after replay: "+err.Error())
 	}
-	after, err := r.checker.SettledSnapshot(ctx, rec, 3*time.Second, 2*time.Minute)
-	if err != nil {
-		return PhaseResult{Ran: true, Problems: append(res.Problems, "after replay: "+err.Error())}
+	diffs, ok := r.settledDiff(ctx, rec, before, "replay", &res)
+	if !ok {
+		return res
 	}
-	diff := before.Diff(after)
-	res.Problems = append(res.Problems, limit(diff, 20)...)
 	res.Summary = fmt.Sprintf("3 groups reset to the earliest offset; %d records redelivered; %d orders, %d SKUs compared before/after: %d differences",
-		replayed, len(before.Orders), len(before.Stock), len(diff))
+		replayed, len(before.Orders), len(before.Stock), diffs)
 	r.logf("replay: %s", res.Summary)
 	return res
 }
@@ -242,16 +221,27 @@ func (r *Runner) poison(ctx context.Context, rec *load.Record) PhaseResult {
 			res.Problems = append(res.Problems, fmt.Sprintf("%s holds %d of its %d poison records as dead letters", svc, n, want[svc]))
 		}
 	}
+	diffs, ok := r.settledDiff(ctx, rec, before, "poison", &res)
+	if !ok {
+		return res
+	}
+	res.Summary = fmt.Sprintf("%d poison records (3 kinds) and %d duplicates of real records; dead letters found %v (expected %v); %d state differences",
+		len(msgs)-len(dups), len(dups), got, want, diffs)
+	r.logf("poison: %s", res.Summary)
+	return res
+}
+
+// settledDiff waits for a settled state after phase and adds to res every difference from
+// before (at most 20); ok is false when no settled state came.
+func (r *Runner) settledDiff(ctx context.Context, rec *load.Record, before *invariant.Snapshot, phase string, res *PhaseResult) (diffs int, ok bool) {
 	after, err := r.checker.SettledSnapshot(ctx, rec, 3*time.Second, 2*time.Minute)
 	if err != nil {
-		return PhaseResult{Ran: true, Problems: append(res.Problems, "after poison: "+err.Error())}
+		res.Problems = append(res.Problems, "after "+phase+": "+err.Error())
+		return 0, false
 	}
 	diff := before.Diff(after)
 	res.Problems = append(res.Problems, limit(diff, 20)...)
-	res.Summary = fmt.Sprintf("%d poison records (3 kinds) and %d duplicates of real records; dead letters found %v (expected %v); %d state differences",
-		len(msgs)-len(dups), len(dups), got, want, len(diff))
-	r.logf("poison: %s", res.Summary)
-	return res
+	return len(diff), true
 }
 
 // poisonValue is a record no producer of ours writes: not JSON, a schema violation, an unknown type.

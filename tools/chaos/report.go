@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"os"
 	"os/exec"
+	"outboxsaga.dev/tools/latency"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -58,17 +59,9 @@ func (r *Runner) timeline(ctx context.Context, rec *load.Record) ([]Point, error
 		ls := lat[k] // empty buckets stay in: a stall shows as zero throughput
 		slices.Sort(ls)
 		out = append(out, Point{At: time.Unix(k, 0), Throughput: float64(len(ls)) / bucket.Seconds(),
-			P50: percentile(ls, 0.50), P99: percentile(ls, 0.99)})
+			P50: latency.Percentile(ls, 50), P99: latency.Percentile(ls, 99)})
 	}
 	return out, nil
-}
-
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted)-1) * p)
-	return sorted[i]
 }
 
 // Plot draws throughput and latency over time with the kills marked, into path (PNG).
@@ -257,7 +250,7 @@ func (o *Outcome) markdown(b *strings.Builder) {
 		}
 	}
 	rec := o.recoveries()
-	p("| recovery kill → orders complete again, p50 / p99 / max | %s / %s / %s |", pct(rec, 0.5), pct(rec, 0.99), pct(rec, 1))
+	p("| recovery kill → orders complete again, p50 / p99 / max | %s / %s / %s |", pct(rec, 50), pct(rec, 99), pct(rec, 100))
 	if o.QuiesceErr != "" {
 		p("| quiescence | %s |", o.QuiesceErr)
 	}
@@ -395,7 +388,7 @@ func pct(sorted []time.Duration, p float64) string {
 	if len(sorted) == 0 {
 		return "-"
 	}
-	return percentile(sorted, p).Round(time.Millisecond).String()
+	return latency.Percentile(sorted, p).Round(time.Millisecond).String()
 }
 
 func okWord(ok bool) string {

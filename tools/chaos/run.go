@@ -131,6 +131,7 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		OrderURL: r.cfg.Endpoints.OrderURL, InventoryURL: r.cfg.Endpoints.InventoryURL,
 		AdminToken: r.cfg.Endpoints.AdminToken, Rate: r.cfg.Rate, Concurrency: 64,
 		Duration: 6 * time.Hour, Seed: r.cfg.Seed, Prefix: r.prefix,
+		Progress: r.cfg.Out, ProgressEvery: 5 * time.Second,
 	})
 	if err := gen.Setup(ctx); err != nil {
 		return nil, err
@@ -142,12 +143,10 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		loadWG  sync.WaitGroup
 	)
 	loadWG.Go(func() { rec, loadErr = gen.Run(loadCtx) })
-	stopProgress := r.progress(gen)
 
 	err := r.underLoad(ctx, out)
 	stopLoad()
 	loadWG.Wait()
-	stopProgress()
 	if err != nil {
 		return out, err
 	}

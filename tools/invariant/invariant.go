@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"time"
@@ -239,4 +240,17 @@ func (c *Checker) AwaitInvariants(ctx context.Context, rec *load.Record, timeout
 		case <-time.After(3 * time.Second):
 		}
 	}
+}
+
+// Exit ends a command that gives a verdict on the invariants (checker, chaos): status 0 when ok,
+// 1 when an invariant broke or a phase found a problem, 2 when the run itself failed (err).
+func Exit(command string, ok bool, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", command, err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

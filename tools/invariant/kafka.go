@@ -10,10 +10,12 @@ import (
 
 	"github.com/IBM/sarama"
 	_ "github.com/lib/pq" // the slot-lag query
+
+	"outboxsaga.dev/messaging"
 )
 
 // SagaTopics are the topics the saga's events travel on.
-var SagaTopics = []string{"order-events", "inventory-events", "payment-events"}
+var SagaTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment}
 
 // Groups maps each consumer group to the topics it reads.
 var Groups = map[string][]string{

@@ -72,8 +72,9 @@ type Config struct {
 	Mix      Mix
 	// Prefix names the run's SKUs (<prefix>-OK-n, <prefix>-SCARCE-n); a new one per run keeps runs apart.
 	Prefix string
-	// Progress, when set, gets one line per second.
-	Progress io.Writer
+	// Progress, when set, gets a line of counts every ProgressEvery (default: every second).
+	Progress      io.Writer
+	ProgressEvery time.Duration
 	// Seed makes the mix reproducible.
 	Seed uint64
 }
@@ -357,7 +358,7 @@ func (g *Generator) do(ctx context.Context, method, url, body string, headers ma
 	return res.StatusCode, raw, err
 }
 
-// progress prints one line per second until the returned stop is called.
+// progress prints a line of counts every ProgressEvery until the returned stop is called.
 func (g *Generator) progress(ctx context.Context) func() {
 	if g.cfg.Progress == nil {
 		return func() {}
@@ -366,7 +367,11 @@ func (g *Generator) progress(ctx context.Context) func() {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(time.Second)
+		every := g.cfg.ProgressEvery
+		if every <= 0 {
+			every = time.Second
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		start, last := time.Now(), int64(0)
 		for {
@@ -376,8 +381,8 @@ func (g *Generator) progress(ctx context.Context) func() {
 			case <-t.C:
 			}
 			s := g.Stats()
-			fmt.Fprintf(g.cfg.Progress, "load %5.0fs sent=%d accepted=%d errors=%d rejected=%d dropped=%d rate=%d/s\n",
-				time.Since(start).Seconds(), s.Sent, s.Accepted, s.Errors, s.Rejected, s.Dropped, s.Accepted-last)
+			fmt.Fprintf(g.cfg.Progress, "load %5.0fs sent=%d accepted=%d errors=%d rejected=%d dropped=%d rate=%.0f/s\n",
+				time.Since(start).Seconds(), s.Sent, s.Accepted, s.Errors, s.Rejected, s.Dropped, float64(s.Accepted-last)/every.Seconds())
 			last = s.Accepted
 		}
 	}()

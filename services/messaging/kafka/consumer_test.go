@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/eventually"
 	"outboxsaga.dev/messaging/kafka"
 	"outboxsaga.dev/schemas"
 )
@@ -125,18 +127,6 @@ func (r *recorder) snapshot() (handled []string, calls map[string]int) {
 	return slices.Clone(r.handled), calls
 }
 
-// waitFor polls cond for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // start runs c until the test ends and checks that Run returns nil.
 func start(t *testing.T, c *kafka.Consumer) {
 	t.Helper()
@@ -199,9 +189,11 @@ func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 
-	waitFor(t, "the last event", func() bool {
-		handled, _ := rec.snapshot()
-		return slices.Contains(handled, lastID)
+	eventually.Holds(t, time.Minute, func() string {
+		if handled, _ := rec.snapshot(); !slices.Contains(handled, lastID) {
+			return "the last event is not handled yet"
+		}
+		return ""
 	})
 	if err := c.Ready(); err != nil {
 		t.Errorf("Ready() = %v while consuming", err)
@@ -245,18 +237,23 @@ func TestConsumerWaitsForTopicAndRedeliversUnmarked(t *testing.T) {
 		Handler: messaging.Chain(router.Dispatch, kafka.Decode(v)),
 	}
 	start(t, c)
-	time.Sleep(time.Second) // the consumer starts before its topic exists
-	if c.Ready() == nil {
-		t.Error("Ready() = nil before the topic exists")
-	}
+	// The consumer starts before its topic exists: its first join fails, and it is not ready.
+	eventually.Holds(t, time.Minute, func() string {
+		if err := c.Ready(); err == nil || strings.Contains(err.Error(), "not joined yet") {
+			return fmt.Sprintf("the consumer has not tried to join yet (Ready() = %v)", err)
+		}
+		return ""
+	})
 	createTopic(t, admin, topic)
 	raw, id := event(t)
 	rec.fail[id] = 1
 	produce(t, brokerList, topic, raw)
 
-	waitFor(t, "the event after its failure", func() bool {
-		handled, _ := rec.snapshot()
-		return slices.Contains(handled, id)
+	eventually.Holds(t, time.Minute, func() string {
+		if handled, _ := rec.snapshot(); !slices.Contains(handled, id) {
+			return "the event is not handled after its failure"
+		}
+		return ""
 	})
 	if _, calls := rec.snapshot(); calls[id] != 2 {
 		t.Fatalf("event called %d times, want 2 (failed, then redelivered)", calls[id])

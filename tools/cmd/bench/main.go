@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"outboxsaga.dev/tools/bench"
+	"outboxsaga.dev/tools/invariant"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 func main() {
@@ -40,13 +42,6 @@ type config struct {
 	ceilingWorkers, skus, maxInFlight                        int
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 func envDuration(name string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
 		return d
@@ -60,30 +55,30 @@ func parseConfig(args []string) (config, error) {
 		rates string
 		fs    = flag.NewFlagSet("bench", flag.ContinueOnError)
 	)
-	root := env("ROOT", ".")
-	fs.StringVar(&c.orderURL, "order-url", env("ORDER_URL", "http://127.0.0.1:8080"), "order service")
-	fs.StringVar(&c.inventoryURL, "inventory-url", env("INVENTORY_URL", "http://127.0.0.1:8081"), "inventory service")
-	fs.StringVar(&c.connectURL, "connect-url", env("CONNECT_URL", "http://127.0.0.1:8083"), "Kafka Connect REST")
-	fs.StringVar(&c.adminURL, "pg-admin-url", env("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres superuser URL")
-	fs.StringVar(&c.stackDir, "stack-dir", env("STACK_DIR", filepath.Join(root, ".stack")), "the stack's directory (pids/)")
-	fs.StringVar(&c.outDir, "out", env("BENCH_OUT", filepath.Join(root, "docs", "bench")), "where the report goes")
-	fs.StringVar(&rates, "rates", env("BENCH_RATES", "25,50,100,200,300,400"), "open-loop step rates, orders/s")
+	root := stackenv.Or("ROOT", ".")
+	fs.StringVar(&c.orderURL, "order-url", stackenv.Or("ORDER_URL", "http://127.0.0.1:8080"), "order service")
+	fs.StringVar(&c.inventoryURL, "inventory-url", stackenv.Or("INVENTORY_URL", "http://127.0.0.1:8081"), "inventory service")
+	fs.StringVar(&c.connectURL, "connect-url", stackenv.Or("CONNECT_URL", "http://127.0.0.1:8083"), "Kafka Connect REST")
+	fs.StringVar(&c.adminURL, "pg-admin-url", stackenv.Or("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres superuser URL")
+	fs.StringVar(&c.stackDir, "stack-dir", stackenv.Or("STACK_DIR", filepath.Join(root, ".stack")), "the stack's directory (pids/)")
+	fs.StringVar(&c.outDir, "out", stackenv.Or("BENCH_OUT", filepath.Join(root, "docs", "bench")), "where the report goes")
+	fs.StringVar(&rates, "rates", stackenv.Or("BENCH_RATES", "25,50,100,200,300,400"), "open-loop step rates, orders/s")
 	fs.DurationVar(&c.step, "step", envDuration("BENCH_STEP_DURATION", 20*time.Second), "duration of each step")
 	fs.DurationVar(&c.sustain, "duration", envDuration("BENCH_DURATION", 60*time.Second), "duration of the sustained run (the issue's target: 10m; 0: skip it)")
 	fs.DurationVar(&c.ceilingFor, "ceiling-duration", envDuration("BENCH_CEILING_DURATION", 20*time.Second), "duration of the ceiling (0: skip it)")
 	fs.DurationVar(&c.drain, "drain", envDuration("BENCH_DRAIN", 30*time.Second), "wait for the last orders' terminal events")
 	fs.DurationVar(&c.p99, "p99", envDuration("BENCH_P99", 250*time.Millisecond), "p99 limit of a sustained rate")
-	sustainRate, _ := strconv.ParseFloat(env("BENCH_SUSTAIN_RATE", "0"), 64)
+	sustainRate, _ := strconv.ParseFloat(stackenv.Or("BENCH_SUSTAIN_RATE", "0"), 64)
 	fs.Float64Var(&c.sustainRate, "sustain-rate", sustainRate, "rate of the sustained run; 0 = the highest step that held the p99 limit")
-	workers, _ := strconv.Atoi(env("BENCH_CEILING_WORKERS", "8"))
+	workers, _ := strconv.Atoi(stackenv.Or("BENCH_CEILING_WORKERS", "8"))
 	fs.IntVar(&c.ceilingWorkers, "ceiling-workers", workers, "concurrent sagas of the ceiling")
 	fs.IntVar(&c.skus, "skus", 32, "distinct SKUs the orders spread over")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 4096, "open POSTs at most; sends beyond are skipped and counted")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	c.adminToken = env("ADMIN_TOKEN", "")
-	c.brokers = strings.Split(env("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
+	c.adminToken = stackenv.Or("ADMIN_TOKEN", "")
+	c.brokers = strings.Split(stackenv.Or("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
 	for _, r := range strings.Split(rates, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
 		if err != nil || v <= 0 {
@@ -94,135 +89,195 @@ func parseConfig(args []string) (config, error) {
 	return c, nil
 }
 
+// benchRun is one make bench: its configuration, its clients and the report it fills.
+type benchRun struct {
+	cfg     config
+	skus    []string
+	admin   *sql.DB
+	tracker *bench.Tracker
+	lag     *bench.LagSampler
+	load    *bench.Load
+	rep     *bench.Report
+}
+
 func run(ctx context.Context, args []string) error {
 	cfg, err := parseConfig(args)
 	if err != nil {
 		return err
 	}
-	skus := make([]string, cfg.skus)
-	for i := range skus {
-		skus[i] = fmt.Sprintf("BENCH-%03d", i)
-	}
-	admin, err := sql.Open("postgres", cfg.adminURL)
-	if err != nil {
-		return fmt.Errorf("open admin database: %w", err)
-	}
-	defer admin.Close()
-	if err := admin.PingContext(ctx); err != nil {
-		return fmt.Errorf("postgres at %s: %w", redact(cfg.adminURL), err)
-	}
-	tracker, err := bench.NewTracker(cfg.brokers, bench.SagaTopics)
+	b, err := open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer tracker.Close()
-	lag, err := bench.NewLagSampler(cfg.brokers, admin, nil, bench.SagaTopics)
-	if err != nil {
-		return err
-	}
-	defer lag.Close()
-	groups, err := lag.ServiceGroups()
-	if err != nil {
-		return err
-	}
-	lag, err = bench.NewLagSampler(cfg.brokers, admin, groups, bench.SagaTopics)
-	if err != nil {
-		return err
-	}
-	defer lag.Close()
-
-	rep := &bench.Report{Date: time.Now(), P99Limit: cfg.p99, StepHops: map[float64][]bench.Hop{}}
-	rep.Machine = machineFacts(ctx, admin, cfg.stackDir)
-	rep.Settings, rep.HopTimes.LogAppendTime = settings(ctx, admin, cfg)
-	pids := filepath.Join(cfg.stackDir, "pids")
-	if rep.IdleRSS, err = bench.ReadRSS(pids); err != nil {
-		return err
-	}
-	client := bench.NewHTTPClient()
-	if err := bench.SetStock(ctx, client, cfg.inventoryURL, cfg.adminToken, skus); err != nil {
-		return err
-	}
-	load := &bench.Load{OrderURL: cfg.orderURL, Tracker: tracker, SKUs: skus, MaxInFlight: cfg.maxInFlight,
-		Drain: cfg.drain, Client: client}
-	say("warm-up: 5 s at 20 orders/s (not reported)")
-	if _, err := load.Step(ctx, 20, 5*time.Second); err != nil {
-		return err
-	}
-
-	if cfg.ceilingFor > 0 {
-		say("ceiling: the saga's transactions from Go, %d workers, %s", cfg.ceilingWorkers, cfg.ceilingFor)
-		if rep.Ceiling, err = bench.Ceiling(ctx, cfg.adminURL, cfg.ceilingWorkers, cfg.ceilingFor, skus); err != nil {
+	defer b.close()
+	for _, phase := range []func(context.Context) error{b.warmUp, b.ceiling, b.steps, b.sustained} {
+		if err := phase(ctx); err != nil {
 			return err
 		}
-		say("ceiling: %.0f saga-equivalents/s", rep.Ceiling.PerSecond)
 	}
+	return b.write()
+}
 
-	for _, rate := range cfg.rates {
-		say("step: %.0f orders/s for %s", rate, cfg.step)
-		st, err := load.Step(ctx, rate, cfg.step)
+// open connects to the stack, stocks the SKUs and starts the report with the machine's facts,
+// the settings and the RSS at idle.
+func open(ctx context.Context, cfg config) (*benchRun, error) {
+	b := &benchRun{cfg: cfg, rep: &bench.Report{Date: time.Now(), P99Limit: cfg.p99, StepHops: map[float64][]bench.Hop{}}}
+	for i := range cfg.skus {
+		b.skus = append(b.skus, fmt.Sprintf("BENCH-%03d", i))
+	}
+	var err error
+	if b.admin, err = sql.Open("postgres", cfg.adminURL); err != nil {
+		return nil, fmt.Errorf("open admin database: %w", err)
+	}
+	if err := b.admin.PingContext(ctx); err != nil {
+		b.close()
+		return nil, fmt.Errorf("postgres at %s: %w", redact(cfg.adminURL), err)
+	}
+	if b.tracker, err = bench.NewTracker(cfg.brokers, invariant.SagaTopics); err != nil {
+		b.close()
+		return nil, err
+	}
+	probe, err := bench.NewLagSampler(cfg.brokers, b.admin, nil, invariant.SagaTopics)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	groups, err := probe.ServiceGroups()
+	probe.Close()
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.lag, err = bench.NewLagSampler(cfg.brokers, b.admin, groups, invariant.SagaTopics); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.rep.Machine = machineFacts(ctx, b.admin, cfg.stackDir)
+	b.rep.Settings, b.rep.HopTimes.LogAppendTime = settings(ctx, b.admin, cfg)
+	if b.rep.IdleRSS, err = bench.ReadRSS(b.pids()); err != nil {
+		b.close()
+		return nil, err
+	}
+	client := bench.NewHTTPClient()
+	if err := bench.SetStock(ctx, client, cfg.inventoryURL, cfg.adminToken, b.skus); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.load = &bench.Load{OrderURL: cfg.orderURL, Tracker: b.tracker, SKUs: b.skus, MaxInFlight: cfg.maxInFlight,
+		Drain: cfg.drain, Client: client}
+	return b, nil
+}
+
+func (b *benchRun) close() {
+	if b.lag != nil {
+		b.lag.Close()
+	}
+	if b.tracker != nil {
+		b.tracker.Close()
+	}
+	if b.admin != nil {
+		b.admin.Close()
+	}
+}
+
+func (b *benchRun) pids() string { return filepath.Join(b.cfg.stackDir, "pids") }
+
+func (b *benchRun) warmUp(ctx context.Context) error {
+	say("warm-up: 5 s at 20 orders/s (not reported)")
+	_, err := b.load.Step(ctx, 20, 5*time.Second)
+	return err
+}
+
+// ceiling measures the saga's transactions straight from Go (no Kafka).
+func (b *benchRun) ceiling(ctx context.Context) error {
+	if b.cfg.ceilingFor <= 0 {
+		return nil
+	}
+	say("ceiling: the saga's transactions from Go, %d workers, %s", b.cfg.ceilingWorkers, b.cfg.ceilingFor)
+	var err error
+	if b.rep.Ceiling, err = bench.Ceiling(ctx, b.cfg.adminURL, b.cfg.ceilingWorkers, b.cfg.ceilingFor, b.skus); err != nil {
+		return err
+	}
+	say("ceiling: %.0f saga-equivalents/s", b.rep.Ceiling.PerSecond)
+	return nil
+}
+
+// steps runs the open-loop rate steps until the pipeline falls behind.
+func (b *benchRun) steps(ctx context.Context) error {
+	for _, rate := range b.cfg.rates {
+		say("step: %.0f orders/s for %s", rate, b.cfg.step)
+		st, err := b.load.Step(ctx, rate, b.cfg.step)
 		if err != nil {
 			return err
 		}
-		rep.Steps = append(rep.Steps, st)
+		b.rep.Steps = append(b.rep.Steps, st)
 		say("  %.1f sagas/s, p50 %s p99 %s max %s, lost %d, skipped %d", st.Throughput,
 			st.Latency.P50.Round(time.Millisecond), st.Latency.P99.Round(time.Millisecond),
 			st.Latency.Max.Round(time.Millisecond), st.Lost, st.Skipped)
-		hops, times, err := bench.Hops(ctx, cfg.adminURL, tracker, st.Start)
+		hops, times, err := bench.Hops(ctx, b.cfg.adminURL, b.tracker, st.Start)
 		if err != nil {
 			return err
 		}
-		rep.StepHops[rate], rep.HopTimes.CommitTimestamps = hops, times.CommitTimestamps
+		b.rep.StepHops[rate], b.rep.HopTimes.CommitTimestamps = hops, times.CommitTimestamps
 		// Stop when the pipeline no longer keeps up (not on latency alone: on a shared machine a
 		// neighbour's burst can blow one step's p99 while the next still completes).
 		if st.Lost > 0 || st.Throughput < 0.8*st.Rate {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("steps stopped after %.0f orders/s: the pipeline fell behind", rate))
-			if err := settle(ctx, lag); err != nil {
-				return err
-			}
-			break
+			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("steps stopped after %.0f orders/s: the pipeline fell behind", rate))
+			return settle(ctx, b.lag)
 		}
 	}
+	return nil
+}
 
-	rate := cfg.sustainRate
+// sustainRate is the rate of the sustained run: as configured, or the highest step that held.
+func (b *benchRun) sustainRate() float64 {
+	rate := b.cfg.sustainRate
 	if rate == 0 {
-		for _, st := range rep.Steps {
-			if held(st, cfg.p99) && st.Rate > rate {
+		for _, st := range b.rep.Steps {
+			if held(st, b.cfg.p99) && st.Rate > rate {
 				rate = st.Rate
 			}
 		}
 	}
-	if rate == 0 && len(cfg.rates) > 0 {
-		rate = cfg.rates[0]
-		rep.Notes = append(rep.Notes, fmt.Sprintf(
+	if rate == 0 && len(b.cfg.rates) > 0 {
+		rate = b.cfg.rates[0]
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf(
 			"no step held the p99 limit with every order terminal; the sustained run uses the lowest step rate, %.0f orders/s", rate))
 	}
-	if rate > 0 && cfg.sustain > 0 {
-		say("sustained: %.0f orders/s for %s, sampling consumer and slot lag", rate, cfg.sustain)
-		sus, loadRSS, err := sustained(ctx, load, lag, rate, cfg)
-		if err != nil {
-			return err
-		}
-		rep.Sustained, rep.LoadRSS = sus, loadRSS
-		if rep.SusHops, _, err = bench.Hops(ctx, cfg.adminURL, tracker, sus.Step.Start); err != nil {
-			return err
-		}
-	} else {
-		if rep.LoadRSS, err = bench.ReadRSS(pids); err != nil {
-			return err
-		}
-	}
+	return rate
+}
 
-	fmt.Println()
-	fmt.Println(rep.Table())
-	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", cfg.outDir, err)
+// sustained runs one rate for the sustained duration, sampling lag and RSS.
+func (b *benchRun) sustained(ctx context.Context) error {
+	rate := b.sustainRate()
+	if rate <= 0 || b.cfg.sustain <= 0 {
+		var err error
+		b.rep.LoadRSS, err = bench.ReadRSS(b.pids())
+		return err
 	}
-	md := filepath.Join(cfg.outDir, "RESULTS.md")
-	if err := os.WriteFile(md, []byte(rep.Markdown()), 0o644); err != nil {
+	say("sustained: %.0f orders/s for %s, sampling consumer and slot lag", rate, b.cfg.sustain)
+	sus, loadRSS, err := sustained(ctx, b.load, b.lag, rate, b.cfg)
+	if err != nil {
+		return err
+	}
+	b.rep.Sustained, b.rep.LoadRSS = sus, loadRSS
+	b.rep.SusHops, _, err = bench.Hops(ctx, b.cfg.adminURL, b.tracker, sus.Step.Start)
+	return err
+}
+
+// write prints the table and writes RESULTS.md and the plot.
+func (b *benchRun) write() error {
+	fmt.Println()
+	fmt.Println(b.rep.Table())
+	if err := os.MkdirAll(b.cfg.outDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", b.cfg.outDir, err)
+	}
+	md := filepath.Join(b.cfg.outDir, "RESULTS.md")
+	if err := os.WriteFile(md, []byte(b.rep.Markdown()), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", md, err)
 	}
-	png := filepath.Join(cfg.outDir, "latency-vs-rate.png")
-	if err := rep.Plot(png); err != nil {
+	png := filepath.Join(b.cfg.outDir, "latency-vs-rate.png")
+	if err := b.rep.Plot(png); err != nil {
 		return err
 	}
 	say("wrote %s and %s", md, png)

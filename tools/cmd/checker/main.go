@@ -19,13 +19,7 @@ import (
 
 func main() {
 	ok, err := run()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "checker:", err)
-		os.Exit(2)
-	}
-	if !ok {
-		os.Exit(1)
-	}
+	invariant.Exit("checker", ok, err)
 }
 
 func run() (bool, error) {

@@ -1,9 +1,6 @@
-// Package bench measures the saga pipeline: the bare-database ceiling (the saga's Postgres
-// transactions driven from Go, no Kafka), open-loop load at fixed rates with order→terminal
-// latency observed by consuming order-events, a sustained run with consumer and slot lag
-// sampled, a per-hop breakdown (outbox commit → Kafka append → handler commit) and the RSS of
-// every process of the stack. cmd/bench runs it all and writes docs/bench/.
-package bench
+// Package latency summarizes durations the one way the tools report them (bench and chaos):
+// nearest-rank percentiles, so that a p99 is a latency some order really had.
+package latency
 
 import (
 	"math"
@@ -51,9 +48,4 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
 	rank = min(max(rank, 1), len(sorted))
 	return sorted[rank-1]
-}
-
-// ms formats d in milliseconds with one decimal.
-func ms(d time.Duration) float64 {
-	return math.Round(float64(d)/float64(time.Millisecond)*10) / 10
 }

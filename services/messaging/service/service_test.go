@@ -1,0 +1,163 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/service"
+)
+
+// config is a service's configuration as the services declare it.
+type config struct {
+	service.Config
+	Extra time.Duration `default:"3s"`
+}
+
+func TestLoad(t *testing.T) {
+	defaults := service.Config{
+		HTTPAddr:           "127.0.0.1:8099",
+		DatabaseURL:        "postgres://demo_svc:demo_svc@127.0.0.1:5432/demo_db?sslmode=disable",
+		KafkaBrokers:       []string{"127.0.0.1:9092"},
+		ConsumerGroup:      "demo-service",
+		LogLevel:           "info",
+		HandlerMaxAttempts: 5,
+		DBMaxOpenConns:     20,
+		ConnectURL:         "http://127.0.0.1:8083",
+		Connector:          "demo-outbox",
+		ReplicationSlot:    "demo_outbox",
+	}
+	with := func(change func(*service.Config)) service.Config {
+		c := defaults
+		change(&c)
+		return c
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want service.Config
+	}{
+		{name: "defaults from name and port", want: defaults},
+		{name: "prefixed variables", env: map[string]string{
+			"DEMO_HTTP_ADDR": "0.0.0.0:1", "DEMO_KAFKA_BROKERS": "a:1,b:2", "DEMO_CONSUMER_GROUP": "g", "DEMO_LOG_LEVEL": "debug",
+			"DEMO_HANDLER_MAX_ATTEMPTS": "2", "DEMO_DB_MAX_OPEN_CONNS": "7", "DEMO_CONNECTOR": "c", "DEMO_REPLICATION_SLOT": "s",
+		}, want: with(func(c *service.Config) {
+			c.HTTPAddr, c.KafkaBrokers, c.ConsumerGroup, c.LogLevel = "0.0.0.0:1", []string{"a:1", "b:2"}, "g", "debug"
+			c.HandlerMaxAttempts, c.DBMaxOpenConns, c.Connector, c.ReplicationSlot = 2, 7, "c", "s"
+		})},
+		{name: "shared ADMIN_TOKEN and CONNECT_URL", env: map[string]string{"ADMIN_TOKEN": "a", "CONNECT_URL": "http://c:1"},
+			want: with(func(c *service.Config) { c.AdminToken, c.ConnectURL = "a", "http://c:1" })},
+		{name: "the service's own win", env: map[string]string{"ADMIN_TOKEN": "a", "DEMO_ADMIN_TOKEN": "b", "CONNECT_URL": "x", "DEMO_CONNECT_URL": "y"},
+			want: with(func(c *service.Config) { c.AdminToken, c.ConnectURL = "b", "y" })},
+		{name: "unprefixed HTTP_ADDR is not ours", env: map[string]string{"HTTP_ADDR": "0.0.0.0:2"}, want: defaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, kv := range os.Environ() {
+				if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DEMO_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" {
+					t.Setenv(k, "")
+					os.Unsetenv(k)
+				}
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var cfg config
+			if err := service.Load("demo", 8099, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.Config, tt.want) || cfg.Extra != 3*time.Second {
+				t.Fatalf("Load = %+v (extra %s)\nwant %+v", cfg.Config, cfg.Extra, tt.want)
+			}
+		})
+	}
+	t.Run("not a number", func(t *testing.T) {
+		t.Setenv("DEMO_HANDLER_MAX_ATTEMPTS", "x")
+		if err := service.Load("demo", 8099, &config{}); err == nil {
+			t.Fatal("Load with a bad number = nil error")
+		}
+	})
+}
+
+// TestServe runs a service without Kafka or Connect: its own routes, the shared ones, the one
+// recover policy, and a clean stop.
+func TestServe(t *testing.T) {
+	_, dbURL := pgtest.MustOpenTestDBURL(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := service.Open(ctx, "demo", service.Config{DatabaseURL: dbURL, AdminToken: "tok", KafkaBrokers: []string{"127.0.0.1:1"}}, zerolog.New(io.Discard), postgres.MigrateMessaging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	svc.Consume([]string{"demo-events"}, messaging.NewRouter()) // brokers unreachable: never ready
+	ran := make(chan struct{})
+	svc.Part("demo part", func(ctx context.Context) error { close(ran); <-ctx.Done(); return nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		stopped <- svc.Serve(ctx, ln, func(r chi.Router) error {
+			r.Get("/own", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("mine")) })
+			r.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+			return nil
+		})
+	}()
+	base := "http://" + ln.Addr().String()
+	tests := []struct {
+		path, auth string
+		want       int
+		body       string
+	}{
+		{path: "/own", want: 200, body: "mine"},
+		{path: "/healthz", want: 200, body: `"ok"`},
+		{path: "/readyz", want: 503, body: `"kafka"`},
+		{path: "/metrics", want: 200, body: "go_goroutines"},
+		{path: "/boom", want: 500, body: `{"code":"internal","error":"internal error"}`},
+		{path: "/nope", want: 404, body: `"not_found"`},
+		{path: "/dead-letters", want: 401, body: `"unauthorized"`},
+		{path: "/dead-letters", auth: "Bearer tok", want: 200, body: "[]"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(http.MethodGet, base+tt.path, nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.want || !strings.Contains(string(raw), tt.body) {
+			t.Errorf("GET %s = %d %s; want %d containing %s", tt.path, res.StatusCode, raw, tt.want, tt.body)
+		}
+	}
+	<-ran
+	cancel()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Serve = %v after cancel, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10 s of cancel")
+	}
+	if _, ok := <-svc.Closing(); ok {
+		t.Fatal("Closing is not closed after the shutdown")
+	}
+}
