@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"outboxsaga.dev/tools/latency"
 	"sort"
 	"time"
+
+	"outboxsaga.dev/tools/latency"
 )
 
 // Hop is the distribution of one hop of the pipeline for one topic.

@@ -8,9 +8,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"outboxsaga.dev/tools/latency"
 	"sync"
 	"time"
+
+	"outboxsaga.dev/tools/latency"
 )
 
 // StepResult is what one open-loop step at a fixed rate measured.

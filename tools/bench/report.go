@@ -3,13 +3,13 @@ package bench
 import (
 	"fmt"
 	"image/color"
-	"outboxsaga.dev/tools/latency"
 	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"outboxsaga.dev/tools/latency"
 )
 
 // Sustained is the result of the sustained run.
