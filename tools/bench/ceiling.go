@@ -25,6 +25,7 @@ import (
 	paypg "outboxsaga.dev/payment/postgres"
 	paysaga "outboxsaga.dev/payment/saga"
 	"outboxsaga.dev/schemas"
+	"outboxsaga.dev/tools/latency"
 )
 
 // CeilingResult is what the bare-database ceiling measured.
@@ -38,7 +39,7 @@ type CeilingResult struct {
 	// PerSecond is Sagas per second: the "saga-equivalents per second".
 	PerSecond float64
 	// Saga is the distribution of one whole saga's wall time (its transactions back to back).
-	Saga Summary
+	Saga latency.Summary
 }
 
 // ceilingDBs names the scratch databases of the ceiling, one per service.
@@ -144,7 +145,7 @@ func Ceiling(ctx context.Context, adminURL string, workers int, d time.Duration,
 	n := sagas.Load()
 	return CeilingResult{
 		Workers: workers, Duration: elapsed, Sagas: n, TxPerSaga: txPerSaga,
-		PerSecond: float64(n) / elapsed.Seconds(), Saga: Summarize(walls),
+		PerSecond: float64(n) / elapsed.Seconds(), Saga: latency.Summarize(walls),
 	}, nil
 }
 
