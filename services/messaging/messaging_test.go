@@ -259,3 +259,20 @@ func TestRouterDuplicatePanics(t *testing.T) {
 	}()
 	r.Ignore("OrderCreated", 1)
 }
+
+func TestRedact(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"envelope", `{"data":{"orderId":"o","paymentToken":"tok_ok","amount":1}}`, `{"data":{"orderId":"o","paymentToken":"[redacted]","amount":1}}`},
+		{"escaped quotes", `{"paymentToken" : "a\"b\\","x":1}`, `{"paymentToken" : "[redacted]","x":1}`},
+		{"cut off", `{"data":{"paymentToken":"tok_secr`, `{"data":{"paymentToken":"[redacted]"`},
+		{"no token", `{"customerId":"U1"}`, `{"customerId":"U1"}`},
+		{"validator error", "jsonschema validation failed\n- at '/data/paymentToken': 'tok\x01x' does not match pattern", "jsonschema validation failed\n- at '/data/paymentToken': '[redacted]'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(messaging.Redact([]byte(tt.in))); got != tt.want {
+				t.Fatalf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

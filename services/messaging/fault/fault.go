@@ -25,8 +25,12 @@ const (
 // Error is a domain error with a machine-readable code and a message meant for the
 // caller (it must not leak internals).
 type Error struct {
+	// Code is the kind of failure; it decides the HTTP status.
 	Code    string
 	Message string
+	// Reason, when set, is the code the caller sees instead of Code: a precise name of the
+	// problem (price_changed, unknown_sku), under the status of Code.
+	Reason string
 }
 
 // Error implements the error interface.
@@ -35,6 +39,20 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message)
 // Errorf builds an *Error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Reasoned builds an *Error of kind code that the caller sees as reason.
+func Reasoned(code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Reason returns what the caller sees as the code of err: the Reason of the first *Error in
+// err's chain, else its Code, else Internal.
+func Reason(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok && e.Reason != "" {
+		return e.Reason
+	}
+	return Code(err)
 }
 
 // Code returns the code of the first *Error in err's chain, or Internal.

@@ -34,7 +34,7 @@ type deadLetterJSON struct {
 	Offset      int64             `json:"offset"`
 	Key         string            `json:"key"`
 	Headers     map[string]string `json:"headers"`
-	Value       string            `json:"value"` // the record's bytes as text (invalid UTF-8 shown as U+FFFD)
+	Value       string            `json:"value"` // the record's bytes as text (invalid UTF-8 shown as U+FFFD), payment tokens redacted
 	ValueValid  bool              `json:"valueIsUtf8"`
 	Error       string            `json:"error"`
 	Attempts    int               `json:"attempts"`
@@ -71,7 +71,7 @@ func MountDeadLetters(r chi.Router, store DeadLetterStore, replay messaging.Hand
 				out = append(out, deadLetterJSON{
 					ID: d.ID, Service: d.Service, EventID: d.EventID, EventType: d.EventType,
 					Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key, Headers: d.Headers,
-					Value: string(d.Value), ValueValid: utf8.Valid(d.Value), Error: d.Error, Attempts: d.Attempts,
+					Value: string(messaging.Redact(d.Value)), ValueValid: utf8.Valid(d.Value), Error: d.Error, Attempts: d.Attempts,
 					CreatedAt: d.CreatedAt, ReplayedAt: d.ReplayedAt, ReplayError: d.ReplayError,
 				})
 			}

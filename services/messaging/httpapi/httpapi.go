@@ -53,7 +53,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err 
 	if status >= 500 {
 		log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
 	}
-	WriteJSON(w, status, map[string]string{"error": fault.Message(err), "code": code})
+	WriteJSON(w, status, map[string]string{"error": fault.Message(err), "code": fault.Reason(err)})
 }
 
 // WriteJSON answers v as JSON with the given status.

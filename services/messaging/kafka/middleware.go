@@ -92,7 +92,7 @@ func Retry(maxAttempts int, initial, max time.Duration, unavailable func(error) 
 					return err
 				}
 				wait := backoff(attempt, initial, max)
-				zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt).Bool("dependencyDown", down).
+				zerolog.Ctx(ctx).Warn().Str("error", redacted(err)).Int("attempt", attempt).Bool("dependencyDown", down).
 					Dur("retryIn", wait).Msg("handler failed; retrying")
 				if !sleep(ctx, wait) {
 					return err
@@ -125,7 +125,7 @@ func DeadLetter(store DeadLetterStore, service string) messaging.Middleware {
 				id, serr := store.Store(ctx, service, m, err, attempts)
 				if serr == nil {
 					rep.deadLettered = true
-					zerolog.Ctx(ctx).Error().Err(err).Int64("deadLetterId", id).Int("attempts", attempts).Msg("message dead-lettered")
+					zerolog.Ctx(ctx).Error().Str("error", redacted(err)).Int64("deadLetterId", id).Int("attempts", attempts).Msg("message dead-lettered")
 					return nil
 				}
 				wait := backoff(try, 100*time.Millisecond, 5*time.Second)
@@ -153,9 +153,12 @@ func Log(logger zerolog.Logger) messaging.Middleware {
 			if outcome != outcomeOK {
 				ev = l.Warn()
 			}
+			if err != nil {
+				ev = ev.Str("error", redacted(err))
+			}
 			ev.Str("orderId", m.AggregateID).Str("eventId", m.EventID).Str("eventType", m.EventType).
 				Str("traceId", m.TraceID).Str("outcome", outcome).Int("attempts", max(rep.attempts, 1)).
-				Dur("duration", time.Since(start)).Err(err).Msg("message handled")
+				Dur("duration", time.Since(start)).Msg("message handled")
 			return err
 		}
 	}
@@ -196,6 +199,14 @@ func (r *report) outcome(err error) string {
 	default:
 		return outcomeOK
 	}
+}
+
+// redacted is err's text without payment tokens (messaging.Redact), for the logs; "" for nil.
+func redacted(err error) string {
+	if err == nil {
+		return ""
+	}
+	return string(messaging.Redact([]byte(err.Error())))
 }
 
 // backoff returns the wait before retry number attempt (1-based): initial doubled per attempt,

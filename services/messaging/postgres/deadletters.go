@@ -89,7 +89,8 @@ func NewDeadLetters(db *sql.DB, outbox *Outbox) *DeadLetters {
 	return &DeadLetters{db: db, outbox: outbox}
 }
 
-// Store saves m with the error that made the consumer give up, and in the same transaction emits
+// Store saves m (its value byte for byte, for a replay) with the error that made the consumer give
+// up (payment tokens redacted), and in the same transaction emits
 // a DeadLettered event through the outbox (aggregate type "dead-letter", key = m's key or
 // "unknown"). m may be undecodable: only Topic, Partition, Offset, Key, Headers and Value are
 // needed. Storing the same Kafka record (service, topic, partition, offset) again returns the
@@ -97,7 +98,7 @@ func NewDeadLetters(db *sql.DB, outbox *Outbox) *DeadLetters {
 func (d *DeadLetters) Store(ctx context.Context, service string, m *messaging.Message, cause error, attempts int) (int64, error) {
 	errText := "unknown error"
 	if cause != nil {
-		errText = text(cause.Error())
+		errText = text(string(messaging.Redact([]byte(cause.Error()))))
 	}
 	key := text(m.Key)
 	headers := make(map[string]string, len(m.Headers))
@@ -148,7 +149,7 @@ func (d *DeadLetters) emitDeadLettered(ctx context.Context, tx *sql.Tx, service 
 		EventType:    excerpt(m.EventType, maxIDExcerpt),
 		Error:        excerpt(errText, maxErrorExcerpt),
 		Attempts:     attempts,
-		ValueExcerpt: excerpt(string(m.Value), maxValueExcerpt),
+		ValueExcerpt: excerpt(string(messaging.Redact(m.Value)), maxValueExcerpt),
 		ValueBytes:   len(m.Value),
 	}})
 	return err
