@@ -86,6 +86,7 @@ func TestExtremeRequestsNeverStopThePipeline(t *testing.T) {
 			`,"items":[` + strings.Join(lines, ",") + `]}`)
 	}
 	sku := newSKU(t, u, 100)
+	setPrice(t, u, sku, 100)
 	plain := line(sku, 1, 100)
 	manyLines := func(n int) []string {
 		out := make([]string, n)
@@ -168,7 +169,9 @@ func TestLargestOrderCompletes(t *testing.T) {
 	var want int64
 	for i := range 50 {
 		price := int64(1_000_000_000_000 - i)
-		items = append(items, item{SKU: newSKU(t, u, 10_000), Qty: 10_000, UnitPrice: price})
+		it := item{SKU: newSKU(t, u, 10_000), Qty: 10_000, UnitPrice: price}
+		setPrice(t, u, it.SKU, price)
+		items = append(items, it)
 		want += 10_000 * price
 	}
 	if int64(float64(want)) == want {

@@ -137,8 +137,22 @@ func adminHeader() map[string]string {
 	return nil
 }
 
+// setPrice sets the list price of sku in KRW, as an operator does.
+func setPrice(tb testing.TB, u urls, sku string, unitPrice int64) {
+	tb.Helper()
+	body := map[string]any{"unitPrice": unitPrice, "currency": "KRW"}
+	if code, raw := call(tb, http.MethodPut, u.order+"/prices/"+sku, body, adminHeader(), nil); code != http.StatusOK {
+		tb.Fatalf("PUT /prices/%s: %d %s", sku, code, raw)
+	}
+}
+
+// placeOrder places an order of items for a customer who was shown their prices: the operator
+// sets each item's list price to its UnitPrice first.
 func placeOrder(tb testing.TB, u urls, token string, items ...item) string {
 	tb.Helper()
+	for _, it := range items {
+		setPrice(tb, u, it.SKU, it.UnitPrice)
+	}
 	var got struct {
 		OrderID string `json:"orderId"`
 		Status  string `json:"status"`

@@ -8,11 +8,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"outboxsaga.dev/messaging/fault"
 )
 
 // Test tokens and their behaviour. Any other token is declined with
@@ -52,19 +53,14 @@ const (
 	StatusVoided Status = "VOIDED"
 )
 
-// ErrUnavailable reports a transient gateway failure; the caller may retry
-// with the same idempotency key.
-var ErrUnavailable = errors.New("gateway temporarily unavailable")
+// ErrUnavailable reports a transient gateway failure (fault.Unavailable: HTTP 503); the caller
+// may retry with the same idempotency key.
+var ErrUnavailable = fault.Errorf(fault.Unavailable, "gateway temporarily unavailable")
 
-// ValidationError reports a request field that is missing or malformed.
-type ValidationError struct {
-	Field   string // the JSON name of the field
-	Problem string
-}
-
-// Error implements error.
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("%s: %s", e.Field, e.Problem)
+// invalid reports a request field that is missing or malformed (fault.Invalid: HTTP 400); the
+// message starts with the field's JSON name.
+func invalid(field, problem string) error {
+	return fault.Errorf(fault.Invalid, "%s: %s", field, problem)
 }
 
 // Charge is one entry of the ledger. There is at most one per idempotency key.
@@ -80,45 +76,45 @@ type Charge struct {
 	UpdatedAt      time.Time `json:"updatedAt"`
 }
 
-// ChargeRequest asks the gateway to take money.
+// ChargeRequest asks the gateway to take money: the body of POST /charges.
 type ChargeRequest struct {
-	OrderID        string
-	IdempotencyKey string
-	Amount         int64
-	Currency       string
-	Token          string
+	OrderID        string `json:"orderId"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
+	Token          string `json:"token"`
 }
 
-// Validate reports the first invalid field as a *ValidationError.
+// Validate reports the first invalid field (fault.Invalid, the message starting with the field).
 func (r ChargeRequest) Validate() error {
+	if err := (VoidRequest{OrderID: r.OrderID, IdempotencyKey: r.IdempotencyKey}).Validate(); err != nil {
+		return err
+	}
 	switch {
-	case r.OrderID == "":
-		return &ValidationError{Field: "orderId", Problem: "is required"}
-	case r.IdempotencyKey == "":
-		return &ValidationError{Field: "idempotencyKey", Problem: "is required"}
 	case r.Amount <= 0:
-		return &ValidationError{Field: "amount", Problem: "must be positive"}
+		return invalid("amount", "must be positive")
 	case !isCurrency(r.Currency):
-		return &ValidationError{Field: "currency", Problem: "must be a three-letter ISO 4217 code"}
+		return invalid("currency", "must be a three-letter ISO 4217 code")
 	case r.Token == "":
-		return &ValidationError{Field: "token", Problem: "is required"}
+		return invalid("token", "is required")
 	}
 	return nil
 }
 
-// VoidRequest asks the gateway to give back the charge of an idempotency key.
+// VoidRequest asks the gateway to give back the charge of an idempotency key: the body of
+// POST /charges/void.
 type VoidRequest struct {
-	OrderID        string
-	IdempotencyKey string
+	OrderID        string `json:"orderId"`
+	IdempotencyKey string `json:"idempotencyKey"`
 }
 
-// Validate reports the first invalid field as a *ValidationError.
+// Validate reports the first invalid field (fault.Invalid, the message starting with the field).
 func (r VoidRequest) Validate() error {
 	switch {
 	case r.OrderID == "":
-		return &ValidationError{Field: "orderId", Problem: "is required"}
+		return invalid("orderId", "is required")
 	case r.IdempotencyKey == "":
-		return &ValidationError{Field: "idempotencyKey", Problem: "is required"}
+		return invalid("idempotencyKey", "is required")
 	}
 	return nil
 }
@@ -157,6 +153,11 @@ type Config struct {
 	TimeoutDelay time.Duration
 	// FlakyFailures is how many attempts of a key TokenFlaky fails.
 	FlakyFailures int
+	// After, when set, replaces time.After for TokenTimeout's delay: the gateway approves the
+	// charge when the channel it returns delivers. It is called once per charge, when the
+	// gateway starts working on it, so that a test knows the charge is in flight and decides
+	// when it lands.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // Ledger is the gateway's in-memory record of charges. It is safe for
@@ -179,6 +180,9 @@ type pendingCharge struct {
 
 // NewLedger returns an empty ledger.
 func NewLedger(cfg Config) *Ledger {
+	if cfg.After == nil {
+		cfg.After = time.After
+	}
 	return &Ledger{
 		cfg:      cfg,
 		now:      func() time.Time { return time.Now().UTC() },
@@ -290,33 +294,37 @@ func (l *Ledger) failFlaky(key string) bool {
 
 // slow is TokenTimeout: the gateway works on the charge for TimeoutDelay whatever
 // the caller does, then approves it (unless the key was voided meanwhile). Every
-// request for the key waits for that, or until its own ctx ends: a caller whose
-// timeout is shorter than the delay never gets an answer in time, and a retry after
-// the delay gets the recorded charge. It is the worst case of a real gateway: the
-// money is taken while the answer is lost.
+// request for the key waits for that, or until its own ctx ends (then it fails with
+// ErrUnavailable): a caller whose timeout is shorter than the delay never gets an
+// answer in time, and a retry after the delay gets the recorded charge. It is the
+// worst case of a real gateway: the money is taken while the answer is lost.
 func (l *Ledger) slow(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
 	l.mu.Lock()
 	p, waiting := l.pending[req.IdempotencyKey]
 	if !waiting {
 		p = &pendingCharge{done: make(chan struct{})}
 		l.pending[req.IdempotencyKey] = p
-		time.AfterFunc(l.cfg.TimeoutDelay, func() {
+	}
+	l.mu.Unlock()
+	if !waiting {
+		worked := l.cfg.After(l.cfg.TimeoutDelay)
+		go func() {
+			<-worked
 			res := l.insert(req, StatusApproved, "")
 			l.mu.Lock()
 			p.result = res
 			delete(l.pending, req.IdempotencyKey)
 			l.mu.Unlock()
 			close(p.done)
-		})
+		}()
 	}
-	l.mu.Unlock()
 	select {
 	case <-p.done:
 		res := p.result
 		res.Replayed = res.Replayed || waiting // a second request of the key gets the first one's charge
 		return res, nil
 	case <-ctx.Done():
-		return ChargeResult{}, ctx.Err()
+		return ChargeResult{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 }
 

@@ -1,10 +1,11 @@
 package gatewaysim_test
 
 import (
-	"errors"
+	"strings"
 	"testing"
 
 	"outboxsaga.dev/gatewaysim"
+	"outboxsaga.dev/messaging/fault"
 )
 
 func TestChargeRequestValidate(t *testing.T) {
@@ -34,9 +35,8 @@ func TestChargeRequestValidate(t *testing.T) {
 				}
 				return
 			}
-			var verr *gatewaysim.ValidationError
-			if !errors.As(err, &verr) || verr.Field != tt.wantField {
-				t.Errorf("Validate() = %v, want a ValidationError on %s", err, tt.wantField)
+			if fault.Code(err) != fault.Invalid || !strings.HasPrefix(fault.Message(err), tt.wantField+": ") {
+				t.Errorf("Validate() = %v, want an invalid error on %s", err, tt.wantField)
 			}
 		})
 	}

@@ -2,16 +2,18 @@
 // holds, and the rules that move stock between available, reserved and sold.
 //
 // The functions here decide and never persist: each returns the new state to write and the
-// events to emit, as values. The saga handlers write both in one transaction.
+// events to emit, as values (messaging.Event). The saga steps write both in one transaction.
 //
-// Invariant (DESIGN.md, invariant 2): per SKU, initial stock = available + reserved + sold at
-// every quiescent point, and an order in a terminal state holds no reservation.
+// Invariant 2 of the project (see docs/architecture.md, "Decisions inside the services"): per
+// SKU, initial stock = available + reserved + sold at every quiescent point, and an order in a
+// terminal state holds no reservation.
 package inventory
 
 import (
 	"slices"
 	"strings"
 
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
 )
 
@@ -128,12 +130,6 @@ const (
 	OutcomeIgnored   Outcome = "ignored" // a duplicate or late event: nothing changes
 )
 
-// Event is an event to emit, before it gets an envelope: its type and its data.
-type Event struct {
-	Type string
-	Data any
-}
-
 // StockReservedData is the data of StockReserved.
 type StockReservedData struct {
 	OrderID      string `json:"orderId"`
@@ -169,7 +165,7 @@ type Change struct {
 	Outcome     Outcome
 	Reservation Reservation
 	Stock       []Stock
-	Events      []Event
+	Events      []messaging.Event
 }
 
 // Quantity is the total of one SKU across an order's lines.
@@ -254,7 +250,7 @@ func Reserve(o Order, stock map[string]Stock) (Change, error) {
 		return Change{
 			Outcome:     OutcomeFailed,
 			Reservation: r,
-			Events: []Event{{Type: StockReservationFailedEvent, Data: StockReservationFailedData{
+			Events: []messaging.Event{{Type: StockReservationFailedEvent, Data: StockReservationFailedData{
 				OrderID: o.ID, Reason: ReasonOutOfStock, SKUs: short,
 			}}},
 		}, nil
@@ -264,7 +260,7 @@ func Reserve(o Order, stock map[string]Stock) (Change, error) {
 		Outcome:     OutcomeReserved,
 		Reservation: r,
 		Stock:       moved,
-		Events: []Event{{Type: StockReservedEvent, Data: StockReservedData{
+		Events: []messaging.Event{{Type: StockReservedEvent, Data: StockReservedData{
 			OrderID: o.ID, Items: o.Items, Amount: o.Amount, Currency: o.Currency, PaymentToken: o.PaymentToken,
 		}}},
 	}, nil
@@ -286,7 +282,7 @@ func Release(r Reservation, stock map[string]Stock, reason string) (Change, erro
 		Outcome:     OutcomeReleased,
 		Reservation: r,
 		Stock:       moved,
-		Events:      []Event{{Type: StockReleasedEvent, Data: StockReleasedData{OrderID: r.OrderID, Items: r.Items}}},
+		Events:      []messaging.Event{{Type: StockReleasedEvent, Data: StockReleasedData{OrderID: r.OrderID, Items: r.Items}}},
 	}, nil
 }
 
@@ -317,7 +313,7 @@ func Commit(r Reservation, stock map[string]Stock) (Change, error) {
 		Outcome:     OutcomeCommitted,
 		Reservation: r,
 		Stock:       moved,
-		Events:      []Event{{Type: StockCommittedEvent, Data: StockCommittedData{OrderID: r.OrderID, Items: r.Items}}},
+		Events:      []messaging.Event{{Type: StockCommittedEvent, Data: StockCommittedData{OrderID: r.OrderID, Items: r.Items}}},
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"outboxsaga.dev/inventory"
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
 )
 
@@ -60,7 +61,7 @@ func TestReserve(t *testing.T) {
 				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Reserved,
 					Items: []inventory.Item{{SKU: "A", Qty: 2, UnitPrice: 15000}, {SKU: "B", Qty: 1, UnitPrice: 9000}}},
 				Stock: []inventory.Stock{{SKU: "A", Available: 3, Reserved: 3, Sold: 3}, {SKU: "B", Available: 0, Reserved: 1}},
-				Events: []inventory.Event{{Type: inventory.StockReservedEvent, Data: inventory.StockReservedData{
+				Events: []messaging.Event{{Type: inventory.StockReservedEvent, Data: inventory.StockReservedData{
 					OrderID:      "o1",
 					Items:        []inventory.Item{{SKU: "A", Qty: 2, UnitPrice: 15000}, {SKU: "B", Qty: 1, UnitPrice: 9000}},
 					Amount:       39000,
@@ -78,7 +79,7 @@ func TestReserve(t *testing.T) {
 				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Reserved,
 					Items: []inventory.Item{{SKU: "A", Qty: 1}, {SKU: "A", Qty: 2}}},
 				Stock: []inventory.Stock{{SKU: "A", Available: 0, Reserved: 3}},
-				Events: []inventory.Event{{Type: inventory.StockReservedEvent, Data: inventory.StockReservedData{
+				Events: []messaging.Event{{Type: inventory.StockReservedEvent, Data: inventory.StockReservedData{
 					OrderID: "o1", Items: []inventory.Item{{SKU: "A", Qty: 1}, {SKU: "A", Qty: 2}},
 					Amount: 39000, Currency: "KRW", PaymentToken: "tok_ok",
 				}}},
@@ -144,7 +145,7 @@ func failed(items []inventory.Item, short ...string) inventory.Change {
 	return inventory.Change{
 		Outcome:     inventory.OutcomeFailed,
 		Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Failed, Items: items, Reason: inventory.ReasonOutOfStock},
-		Events: []inventory.Event{{Type: inventory.StockReservationFailedEvent, Data: inventory.StockReservationFailedData{
+		Events: []messaging.Event{{Type: inventory.StockReservationFailedEvent, Data: inventory.StockReservationFailedData{
 			OrderID: "o1", Reason: inventory.ReasonOutOfStock, SKUs: short,
 		}}},
 	}
@@ -179,7 +180,7 @@ func TestReleaseAndCommit(t *testing.T) {
 				Outcome:     inventory.OutcomeReleased,
 				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Released, Items: items, Reason: "PAYMENT_FAILED"},
 				Stock:       []inventory.Stock{{SKU: "A", Available: 3, Reserved: 1, Sold: 4}, {SKU: "B", Available: 2, Reserved: 0}},
-				Events:      []inventory.Event{{Type: inventory.StockReleasedEvent, Data: inventory.StockReleasedData{OrderID: "o1", Items: items}}},
+				Events:      []messaging.Event{{Type: inventory.StockReleasedEvent, Data: inventory.StockReleasedData{OrderID: "o1", Items: items}}},
 			},
 		},
 		{
@@ -191,7 +192,7 @@ func TestReleaseAndCommit(t *testing.T) {
 				Outcome:     inventory.OutcomeCommitted,
 				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Committed, Items: items},
 				Stock:       []inventory.Stock{{SKU: "A", Available: 1, Reserved: 1, Sold: 6}, {SKU: "B", Available: 0, Reserved: 0, Sold: 2}},
-				Events:      []inventory.Event{{Type: inventory.StockCommittedEvent, Data: inventory.StockCommittedData{OrderID: "o1", Items: items}}},
+				Events:      []messaging.Event{{Type: inventory.StockCommittedEvent, Data: inventory.StockCommittedData{OrderID: "o1", Items: items}}},
 			},
 		},
 		{name: "release after release is ignored", decide: release, r: in(inventory.Released), want: ignored(in(inventory.Released))},

@@ -9,3 +9,9 @@ const (
 	TopicPayment    = "payment-events"
 	TopicDeadLetter = "dead-letter-events"
 )
+
+// TopicOf returns the topic the events of aggregateType travel on (the outbox router's
+// route.topic.replacement, ${routedByValue}-events, in connectors/*.json).
+func TopicOf(aggregateType string) string {
+	return aggregateType + "-events"
+}

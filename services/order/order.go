@@ -76,13 +76,49 @@ type Item struct {
 	UnitPrice int64  `json:"unitPrice"`
 }
 
-// Draft is what a customer asks for; New turns a valid one into an Order.
+// Draft is what a customer asks for; New turns a valid one into an Order at the list prices.
 type Draft struct {
 	CustomerID   string
 	Currency     string
 	PaymentToken string
-	Items        []Item
+	Lines        []Line
 }
+
+// Line is one line a customer asks for. UnitPrice, when set, is the price the customer was
+// shown: it must still be the list price. The client never sets what it pays.
+type Line struct {
+	SKU       string
+	Qty       int64
+	UnitPrice *int64
+}
+
+// Price is what one unit of a SKU costs, in minor units of Currency; an operator sets it.
+type Price struct {
+	SKU       string `json:"sku"`
+	UnitPrice int64  `json:"unitPrice"`
+	Currency  string `json:"currency"`
+}
+
+// Validate checks an operator's price against the input bounds.
+func (p Price) Validate() error {
+	if err := ValidateSKU(p.SKU); err != nil {
+		return err
+	}
+	if p.UnitPrice < 0 || p.UnitPrice > MaxUnitPrice {
+		return fault.Errorf(fault.Invalid, "unitPrice must be from 0 to %d (minor units), got %d", MaxUnitPrice, p.UnitPrice)
+	}
+	if !isCurrency(p.Currency) {
+		return fault.Errorf(fault.Invalid, "currency must be 3 capital letters (ISO 4217), got %q", excerpt(p.Currency))
+	}
+	return nil
+}
+
+// Codes of the answers about prices (docs/architecture.md, "Prices").
+const (
+	CodeUnknownSKU       = "unknown_sku"
+	CodeCurrencyMismatch = "currency_mismatch"
+	CodePriceChanged     = "price_changed"
+)
 
 // Order is a customer's order and where its saga stands.
 type Order struct {
@@ -141,14 +177,31 @@ type TimelineEntry struct {
 // SourceSelf is the timeline source of the events the order service emits itself.
 const SourceSelf = "order-service"
 
-// New validates d and returns a PENDING order with id id, placed at now, that times out after
-// deadline, and the OrderCreated event that starts its saga. A broken rule is a fault.Invalid
-// whose message names the field.
-func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, messaging.Event, error) {
-	if err := d.validate(); err != nil {
+// New returns a PENDING order with id id, placed at now, that times out after deadline, and the
+// OrderCreated event that starts its saga. Each line is priced from prices (the list, by SKU): a
+// SKU without a price is a fault.Unprocessable (unknown_sku), an order whose currency is not its
+// prices' likewise (currency_mismatch), and a line whose UnitPrice differs from the list a
+// fault.Conflict (price_changed). d must have passed Validate.
+func New(id uuid.UUID, d Draft, prices map[string]Price, now time.Time, deadline time.Duration) (Order, messaging.Event, error) {
+	if err := d.Validate(); err != nil {
 		return Order{}, messaging.Event{}, err
 	}
-	amount, err := total(d.Items)
+	items := make([]Item, len(d.Lines))
+	for i, l := range d.Lines {
+		p, ok := prices[l.SKU]
+		switch {
+		case !ok:
+			return Order{}, messaging.Event{}, fault.Reasoned(fault.Unprocessable, CodeUnknownSKU, "items[%d].sku: %s has no price", i, l.SKU)
+		case p.Currency != d.Currency:
+			return Order{}, messaging.Event{}, fault.Reasoned(fault.Unprocessable, CodeCurrencyMismatch,
+				"items[%d].sku: %s is priced in %s, the order is in %s", i, l.SKU, p.Currency, d.Currency)
+		case l.UnitPrice != nil && *l.UnitPrice != p.UnitPrice:
+			return Order{}, messaging.Event{}, fault.Reasoned(fault.Conflict, CodePriceChanged,
+				"items[%d].unitPrice: %s now costs %d, not %d", i, l.SKU, p.UnitPrice, *l.UnitPrice)
+		}
+		items[i] = Item{SKU: l.SKU, Qty: l.Qty, UnitPrice: p.UnitPrice}
+	}
+	amount, err := total(items)
 	if err != nil {
 		return Order{}, messaging.Event{}, err
 	}
@@ -156,7 +209,7 @@ func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, m
 		ID:           id,
 		CustomerID:   d.CustomerID,
 		Status:       Pending,
-		Items:        append([]Item(nil), d.Items...),
+		Items:        items,
 		Amount:       amount,
 		Currency:     d.Currency,
 		PaymentToken: d.PaymentToken,
@@ -174,9 +227,18 @@ func New(id uuid.UUID, d Draft, now time.Time, deadline time.Duration) (Order, m
 	}}, nil
 }
 
-// validate checks every rule of a new order except the total (see total). Each error names the
-// field it is about.
-func (d Draft) validate() error {
+// SKUs returns the SKUs of d's lines, in order.
+func (d Draft) SKUs() []string {
+	out := make([]string, len(d.Lines))
+	for i, l := range d.Lines {
+		out[i] = l.SKU
+	}
+	return out
+}
+
+// Validate checks the input bounds of a new order, before any price is looked up. Each error is
+// a fault.Invalid whose message names the field.
+func (d Draft) Validate() error {
 	if err := checkText("customerId", d.CustomerID); err != nil {
 		return err
 	}
@@ -187,13 +249,13 @@ func (d Draft) validate() error {
 		return fault.Errorf(fault.Invalid, "currency must be 3 capital letters (ISO 4217), got %q", excerpt(d.Currency))
 	}
 	switch {
-	case len(d.Items) == 0:
+	case len(d.Lines) == 0:
 		return fault.Errorf(fault.Invalid, "items must hold at least 1 line")
-	case len(d.Items) > MaxItems:
-		return fault.Errorf(fault.Invalid, "items must hold at most %d lines, got %d", MaxItems, len(d.Items))
+	case len(d.Lines) > MaxItems:
+		return fault.Errorf(fault.Invalid, "items must hold at most %d lines, got %d", MaxItems, len(d.Lines))
 	}
-	seen := make(map[string]int, len(d.Items))
-	for i, it := range d.Items {
+	seen := make(map[string]int, len(d.Lines))
+	for i, it := range d.Lines {
 		if err := ValidateSKU(it.SKU); err != nil {
 			return fault.Errorf(fault.Invalid, "items[%d].sku: %s", i, fault.Message(err))
 		}
@@ -204,8 +266,8 @@ func (d Draft) validate() error {
 		switch {
 		case it.Qty < 1 || it.Qty > MaxQty:
 			return fault.Errorf(fault.Invalid, "items[%d].qty must be from 1 to %d, got %d", i, MaxQty, it.Qty)
-		case it.UnitPrice < 0 || it.UnitPrice > MaxUnitPrice:
-			return fault.Errorf(fault.Invalid, "items[%d].unitPrice must be from 0 to %d (minor units), got %d", i, MaxUnitPrice, it.UnitPrice)
+		case it.UnitPrice != nil && (*it.UnitPrice < 0 || *it.UnitPrice > MaxUnitPrice):
+			return fault.Errorf(fault.Invalid, "items[%d].unitPrice must be from 0 to %d (minor units), got %d", i, MaxUnitPrice, *it.UnitPrice)
 		}
 	}
 	return nil
@@ -280,6 +342,16 @@ func total(items []Item) (int64, error) {
 		sum += line
 	}
 	return sum, nil
+}
+
+// CheckPayment reports whether a payment event's terms are the order's: the same amount in the
+// same currency. One that is not is not about this order (a bug, or a forged event): a
+// fault.Invalid, never applied.
+func (o Order) CheckPayment(amount int64, currency string) error {
+	if amount != o.Amount || currency != o.Currency {
+		return fault.Errorf(fault.Invalid, "the payment is of %d %s, the order %s is of %d %s", amount, currency, o.ID, o.Amount, o.Currency)
+	}
+	return nil
 }
 
 // Complete ends a pending order as COMPLETED at now and returns the OrderCompleted event. On a

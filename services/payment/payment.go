@@ -2,7 +2,7 @@
 // card gateway, and the transitions that the saga's events and the gateway's answers cause.
 //
 // The functions here decide and never do I/O: each returns the new state and the events to emit
-// as values; the saga handlers persist both in one transaction.
+// as values (messaging.Event); the saga steps persist both in one transaction.
 package payment
 
 import (
@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"outboxsaga.dev/messaging"
 )
 
 // Status is where a payment stands.
@@ -39,8 +41,12 @@ const (
 	EventPaymentVoided     = "PaymentVoided"
 )
 
-// AggregateType routes this service's events to the payment-events topic.
+// AggregateType is the outbox aggregate type of every payment event; Debezium routes it to the
+// topic payment-events.
 const AggregateType = "payment"
+
+// EventVersion is the version of every event this service emits.
+const EventVersion = 1
 
 // Payment is the payment of one order.
 type Payment struct {
@@ -125,12 +131,6 @@ func IsTransient(err error) bool {
 	return errors.Is(err, ErrGatewayTimeout) || errors.Is(err, ErrGatewayUnavailable)
 }
 
-// Event is an event to emit, as a value: its type and its data (marshaled into the envelope).
-type Event struct {
-	Type string
-	Data any
-}
-
 // PaymentAuthorized is the data of a PaymentAuthorized event.
 type PaymentAuthorized struct {
 	OrderID  string `json:"orderId"`
@@ -201,7 +201,7 @@ func (o Outcome) Unknown() bool {
 // Settle records a charge's outcome on an AUTHORIZING payment: approved → AUTHORIZED and
 // PaymentAuthorized; declined, voided or failed → FAILED and PaymentFailed. A payment in any
 // other status already has its answer: it is returned unchanged, with no events.
-func (p Payment) Settle(o Outcome) (Payment, []Event) {
+func (p Payment) Settle(o Outcome) (Payment, []messaging.Event) {
 	if p.Status != StatusAuthorizing {
 		return p, nil
 	}
@@ -216,7 +216,7 @@ func (p Payment) Settle(o Outcome) (Payment, []Event) {
 	switch o.Result.Status {
 	case ChargeApproved:
 		p.Status = StatusAuthorized
-		return p, []Event{{Type: EventPaymentAuthorized, Data: PaymentAuthorized{
+		return p, []messaging.Event{{Type: EventPaymentAuthorized, Data: PaymentAuthorized{
 			OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency, PgTxnID: p.PgTxnID,
 		}}}
 	case ChargeDeclined:
@@ -229,10 +229,10 @@ func (p Payment) Settle(o Outcome) (Payment, []Event) {
 	}
 }
 
-func (p Payment) fail(reason string) (Payment, []Event) {
+func (p Payment) fail(reason string) (Payment, []messaging.Event) {
 	p.Status = StatusFailed
 	p.Reason = reason
-	return p, []Event{{Type: EventPaymentFailed, Data: PaymentFailed{
+	return p, []messaging.Event{{Type: EventPaymentFailed, Data: PaymentFailed{
 		OrderID: p.OrderID, Reason: reason, Amount: p.Amount, Currency: p.Currency,
 	}}}
 }
@@ -246,7 +246,7 @@ func (p Payment) VoidPending() bool {
 // Void records the gateway's void of an AUTHORIZED payment: VOIDED and PaymentVoided. A payment
 // in any other status is returned unchanged, with no events (someone voided it first). It is an
 // error if the gateway still reports money taken.
-func (p Payment) Void(res ChargeResult) (Payment, []Event, error) {
+func (p Payment) Void(res ChargeResult) (Payment, []messaging.Event, error) {
 	if p.Status != StatusAuthorized {
 		return p, nil, nil
 	}
@@ -254,7 +254,7 @@ func (p Payment) Void(res ChargeResult) (Payment, []Event, error) {
 		return p, nil, fmt.Errorf("void payment of order %s: gateway reports charge %s as %s", p.OrderID, res.ChargeID, res.Status)
 	}
 	p.Status = StatusVoided
-	return p, []Event{{Type: EventPaymentVoided, Data: PaymentVoided{
+	return p, []messaging.Event{{Type: EventPaymentVoided, Data: PaymentVoided{
 		OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency, PgTxnID: p.PgTxnID,
 	}}}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/payment"
 )
 
@@ -57,8 +58,8 @@ func TestSettle(t *testing.T) {
 			p.Status, p.Reason, p.PgTxnID = payment.StatusFailed, reason, pgTxnID
 		})
 	}
-	failedEvent := func(reason string) []payment.Event {
-		return []payment.Event{{Type: payment.EventPaymentFailed, Data: payment.PaymentFailed{
+	failedEvent := func(reason string) []messaging.Event {
+		return []messaging.Event{{Type: payment.EventPaymentFailed, Data: payment.PaymentFailed{
 			OrderID: "o1", Reason: reason, Amount: 39000, Currency: "KRW"}}}
 	}
 	tests := []struct {
@@ -66,14 +67,14 @@ func TestSettle(t *testing.T) {
 		p          payment.Payment
 		outcome    payment.Outcome
 		want       payment.Payment
-		wantEvents []payment.Event
+		wantEvents []messaging.Event
 	}{
 		{
 			name:    "approved",
 			p:       authorizing(),
 			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeApproved}},
 			want:    with(authorizing(), func(p *payment.Payment) { p.Status, p.PgTxnID = payment.StatusAuthorized, "ch_1" }),
-			wantEvents: []payment.Event{{Type: payment.EventPaymentAuthorized, Data: payment.PaymentAuthorized{
+			wantEvents: []messaging.Event{{Type: payment.EventPaymentAuthorized, Data: payment.PaymentAuthorized{
 				OrderID: "o1", Amount: 39000, Currency: "KRW", PgTxnID: "ch_1"}}},
 		},
 		{
@@ -83,7 +84,7 @@ func TestSettle(t *testing.T) {
 			want: with(authorizing(), func(p *payment.Payment) {
 				p.Status, p.PgTxnID, p.CancelRequested = payment.StatusAuthorized, "ch_1", true
 			}),
-			wantEvents: []payment.Event{{Type: payment.EventPaymentAuthorized, Data: payment.PaymentAuthorized{
+			wantEvents: []messaging.Event{{Type: payment.EventPaymentAuthorized, Data: payment.PaymentAuthorized{
 				OrderID: "o1", Amount: 39000, Currency: "KRW", PgTxnID: "ch_1"}}},
 		},
 		{
@@ -190,7 +191,7 @@ func TestVoid(t *testing.T) {
 		p          payment.Payment
 		res        payment.ChargeResult
 		want       payment.Payment
-		wantEvents []payment.Event
+		wantEvents []messaging.Event
 		wantErr    bool
 	}{
 		{
@@ -198,7 +199,7 @@ func TestVoid(t *testing.T) {
 			p:    authorized,
 			res:  voidedRes,
 			want: voided,
-			wantEvents: []payment.Event{{Type: payment.EventPaymentVoided, Data: payment.PaymentVoided{
+			wantEvents: []messaging.Event{{Type: payment.EventPaymentVoided, Data: payment.PaymentVoided{
 				OrderID: "o1", Amount: 39000, Currency: "KRW", PgTxnID: "ch_1"}}},
 		},
 		{name: "voided twice emits once", p: voided, res: voidedRes, want: voided},

@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	invpg "outboxsaga.dev/inventory/postgres"
 	invsaga "outboxsaga.dev/inventory/saga"
@@ -95,7 +94,7 @@ func Ceiling(ctx context.Context, adminURL string, workers int, d time.Duration,
 	if err := paypg.Migrate(ctx, payDB); err != nil {
 		return CeilingResult{}, fmt.Errorf("ceiling: %w", err)
 	}
-	stock := invpg.NewStockStore(invDB)
+	stock := invpg.NewStock(invDB)
 	for _, sku := range skus {
 		if _, err := stock.SetAvailable(ctx, sku, 1_000_000_000); err != nil {
 			return CeilingResult{}, fmt.Errorf("ceiling: stock %s: %w", sku, err)
@@ -180,7 +179,6 @@ type sagaSteps struct {
 }
 
 func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
-	nop := zerolog.Nop()
 	reg := prometheus.NewRegistry()
 	metrics, err := ordersaga.NewMetrics(reg)
 	if err != nil {
@@ -192,14 +190,16 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	}
 	outbox := msgpg.NewOutbox(validator)
 	orders := orderpg.NewOrders(orderDB)
-	inv, err := invsaga.NewRouter(invDB, outbox, nop, reg)
+	invMetrics, err := invsaga.NewMetrics(reg)
 	if err != nil {
-		return nil, fmt.Errorf("ceiling: inventory router: %w", err)
+		return nil, fmt.Errorf("ceiling: inventory metrics: %w", err)
 	}
-	pay, err := paysaga.New(payDB, outbox, approveAll{}, nop, reg)
+	inv := invsaga.New(invDB, invpg.NewStock(invDB), outbox, invMetrics).Router()
+	payMetrics, err := paysaga.NewMetrics(reg)
 	if err != nil {
-		return nil, fmt.Errorf("ceiling: payment steps: %w", err)
+		return nil, fmt.Errorf("ceiling: payment metrics: %w", err)
 	}
+	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, approveAll{}, payMetrics)
 	return &sagaSteps{
 		orderDB: orderDB, orders: orders, outbox: outbox,
 		order: ordersaga.New(orderDB, orders, outbox, metrics).Router(),
@@ -211,9 +211,8 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 func (s *sagaSteps) run(ctx context.Context, sku string) error {
 	now := time.Now().UTC()
 	o, created, err := order.New(uuid.New(), order.Draft{
-		CustomerID: "bench", Currency: "KRW", PaymentToken: "tok_ok",
-		Items: []order.Item{{SKU: sku, Qty: 1, UnitPrice: 15000}},
-	}, now, time.Minute)
+		CustomerID: "bench", Currency: "KRW", PaymentToken: "tok_ok", Lines: []order.Line{{SKU: sku, Qty: 1}},
+	}, map[string]order.Price{sku: {SKU: sku, UnitPrice: unitPrice, Currency: "KRW"}}, now, time.Minute)
 	if err != nil {
 		return fmt.Errorf("new order: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,7 +158,7 @@ type orderItem struct {
 func (l *Load) post(ctx context.Context) sample {
 	body, _ := json.Marshal(orderRequest{
 		CustomerID: "bench", Currency: "KRW", PaymentToken: "tok_ok",
-		Items: []orderItem{{SKU: l.SKUs[rand.IntN(len(l.SKUs))], Qty: 1, UnitPrice: 15000}},
+		Items: []orderItem{{SKU: l.SKUs[rand.IntN(len(l.SKUs))], Qty: 1, UnitPrice: unitPrice}},
 	})
 	s := sample{sent: time.Now()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.OrderURL+"/orders", bytes.NewReader(body))
@@ -184,27 +185,41 @@ func (l *Load) post(ctx context.Context) sample {
 	return s
 }
 
-// SetStock gives every SKU ample stock through the inventory service's operator endpoint.
-func SetStock(ctx context.Context, client *http.Client, inventoryURL, adminToken string, skus []string) error {
+// unitPrice is the list price of every bench SKU (KRW), the price the orders were "shown".
+const unitPrice = 15000
+
+// SetStock prices every SKU (the order service's price list) and gives it ample stock (the
+// inventory service), through their operator endpoints.
+func SetStock(ctx context.Context, client *http.Client, orderURL, inventoryURL, adminToken string, skus []string) error {
 	for _, sku := range skus {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, inventoryURL+"/stock/"+sku,
-			bytes.NewReader([]byte(`{"available":1000000000}`)))
-		if err != nil {
+		if err := put(ctx, client, orderURL+"/prices/"+sku, fmt.Sprintf(`{"unitPrice":%d,"currency":"KRW"}`, unitPrice), adminToken); err != nil {
+			return fmt.Errorf("price %s: %w", sku, err)
+		}
+		if err := put(ctx, client, inventoryURL+"/stock/"+sku, `{"available":1000000000}`, adminToken); err != nil {
 			return fmt.Errorf("stock %s: %w", sku, err)
 		}
-		req.Header.Set("Content-Type", "application/json")
-		if adminToken != "" {
-			req.Header.Set("Authorization", "Bearer "+adminToken)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return fmt.Errorf("stock %s: %w", sku, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("stock %s: %s", sku, resp.Status)
-		}
+	}
+	return nil
+}
+
+// put sends an operator's PUT and wants a 2xx.
+func put(ctx context.Context, client *http.Client, url, body, adminToken string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if adminToken != "" {
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("PUT %s: %s", url, resp.Status)
 	}
 	return nil
 }

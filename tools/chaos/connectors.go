@@ -57,7 +57,7 @@ func (r *Runner) pipelineWhole(ctx context.Context, rec *load.Record, after stri
 // extremeOrders makes valid orders at the edges of the input bounds, schema-aware: each is the
 // data of an OrderCreated event that schemas.Generator made in its extreme mode (the longest
 // customer ids and tokens in multi-byte characters, 50 lines, quantities of 10,000, prices of
-// 10^12), as a client would send it. Their SKUs are stocked first, so the saga runs every step
+// 10^12), as a client would send it. Their SKUs are priced and stocked first, so the saga runs every step
 // (reservation, charge at the gateway, completion or compensation) with those values.
 type extremeOrders struct {
 	gen *schemas.Generator
@@ -74,11 +74,19 @@ func newExtremeOrders(seed uint64) (*extremeOrders, error) {
 	return &extremeOrders{gen: g}, nil
 }
 
-// next returns a request body, and the SKUs with the quantities to stock for it.
-func (x *extremeOrders) next(tokens []string, pick func(int) int) (string, map[string]int64, error) {
+// stocking is what an extreme order needs set up first: its SKUs' list prices (in its currency)
+// and stock.
+type stocking struct {
+	currency string
+	qty      map[string]int64
+	price    map[string]int64
+}
+
+// next returns a request body, and what to set up for it.
+func (x *extremeOrders) next(tokens []string, pick func(int) int) (string, stocking, error) {
 	raw, err := x.gen.Event("OrderCreated", 1)
 	if err != nil {
-		return "", nil, err
+		return "", stocking{}, err
 	}
 	var e struct {
 		Data struct {
@@ -93,7 +101,7 @@ func (x *extremeOrders) next(tokens []string, pick func(int) int) (string, map[s
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return "", nil, err
+		return "", stocking{}, err
 	}
 	d := e.Data
 	// Half of them with a token the gateway knows, so that some complete; the rest with the
@@ -101,22 +109,26 @@ func (x *extremeOrders) next(tokens []string, pick func(int) int) (string, map[s
 	if pick(2) == 0 {
 		d.PaymentToken = tokens[pick(len(tokens))]
 	}
-	stock := map[string]int64{}
+	st := stocking{currency: d.Currency, qty: map[string]int64{}, price: map[string]int64{}}
 	for _, it := range d.Items {
-		stock[it.SKU] = it.Qty
+		st.qty[it.SKU], st.price[it.SKU] = it.Qty, it.UnitPrice
 	}
 	body, err := json.Marshal(d)
-	return string(body), stock, err
+	return string(body), st, err
 }
 
 // place stocks and sends one extreme order; it returns a problem, or "".
 func (x *extremeOrders) place(ctx context.Context, r *Runner) string {
-	body, stock, err := x.next([]string{"tok_ok", "tok_declined", "tok_flaky"}, r.rng.IntN)
+	body, st, err := x.next([]string{"tok_ok", "tok_declined", "tok_flaky"}, r.rng.IntN)
 	if err != nil {
 		return "extreme order: " + err.Error()
 	}
 	eps := r.cfg.Endpoints
-	for sku, qty := range stock {
+	for sku, qty := range st.qty {
+		price := fmt.Sprintf(`{"unitPrice": %d, "currency": %q}`, st.price[sku], st.currency)
+		if code, raw := send(ctx, http.MethodPut, eps.OrderURL+"/prices/"+sku, price, r.adminHeaders()); code != http.StatusOK {
+			return fmt.Sprintf("price %s for an extreme order: %d %.200s", sku, code, raw)
+		}
 		if code, raw := send(ctx, http.MethodPut, eps.InventoryURL+"/stock/"+sku, fmt.Sprintf(`{"available": %d}`, qty), r.adminHeaders()); code != http.StatusOK {
 			return fmt.Sprintf("stock %s for an extreme order: %d %.200s", sku, code, raw)
 		}

@@ -90,6 +90,10 @@ func (r *Runner) fuzz(ctx context.Context) FuzzResult {
 	res := FuzzResult{Ran: true, ByStatus: map[int]int{}}
 	eps := r.cfg.Endpoints
 	sku := r.prefix + "-FUZZ"
+	if code, raw := send(ctx, http.MethodPut, eps.OrderURL+"/prices/"+sku, `{"unitPrice": 1000, "currency": "KRW"}`, r.adminHeaders()); code != http.StatusOK {
+		res.Problems = append(res.Problems, fmt.Sprintf("price fuzz SKU: %d %s", code, raw))
+		return res
+	}
 	if code, raw := send(ctx, http.MethodPut, eps.InventoryURL+"/stock/"+sku, `{"available": 5}`, r.adminHeaders()); code != http.StatusOK {
 		res.Problems = append(res.Problems, fmt.Sprintf("stock fuzz SKU: %d %s", code, raw))
 		return res

@@ -206,25 +206,32 @@ func (g *Generator) SKUs() map[string]int64 {
 	return out
 }
 
-// Setup stocks the run's SKUs (PUT /stock/{sku}), retrying while the inventory service is down.
+// Setup prices the run's SKUs at unitPriceKRW (PUT /prices/{sku} on the order service) and
+// stocks them (PUT /stock/{sku}), retrying while a service is down.
 func (g *Generator) Setup(ctx context.Context) error {
 	for sku, n := range g.SKUs() {
-		body := fmt.Sprintf(`{"available": %d}`, n)
-		err := retry(ctx, 30*time.Second, func() (bool, error) {
-			code, raw, err := g.do(ctx, http.MethodPut, g.cfg.InventoryURL+"/stock/"+sku, body, g.adminHeaders())
-			if err != nil || code >= 500 {
-				return true, fmt.Errorf("PUT /stock/%s: %d %s %v", sku, code, raw, err)
-			}
-			if code != http.StatusOK {
-				return false, fmt.Errorf("PUT /stock/%s: %d %s", sku, code, raw)
-			}
-			return false, nil
-		})
-		if err != nil {
+		if err := g.put(ctx, g.cfg.OrderURL+"/prices/"+sku, fmt.Sprintf(`{"unitPrice": %d, "currency": "KRW"}`, unitPriceKRW)); err != nil {
+			return fmt.Errorf("price %s: %w", sku, err)
+		}
+		if err := g.put(ctx, g.cfg.InventoryURL+"/stock/"+sku, fmt.Sprintf(`{"available": %d}`, n)); err != nil {
 			return fmt.Errorf("stock %s: %w", sku, err)
 		}
 	}
 	return nil
+}
+
+// put sends an operator's PUT, retrying for 30 s while the service is down.
+func (g *Generator) put(ctx context.Context, url, body string) error {
+	return retry(ctx, 30*time.Second, func() (bool, error) {
+		code, raw, err := g.do(ctx, http.MethodPut, url, body, g.adminHeaders())
+		if err != nil || code >= 500 {
+			return true, fmt.Errorf("PUT %s: %d %s %v", url, code, raw, err)
+		}
+		if code != http.StatusOK {
+			return false, fmt.Errorf("PUT %s: %d %s", url, code, raw)
+		}
+		return false, nil
+	})
 }
 
 func (g *Generator) adminHeaders() map[string]string {

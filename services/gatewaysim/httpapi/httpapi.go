@@ -1,68 +1,53 @@
-// Package httpapi serves the gateway simulator's ledger over HTTP.
+// Package httpapi serves the gateway simulator's ledger over HTTP: POST /charges,
+// POST /charges/void and GET /charges, with the project's JSON bodies and errors, recover policy,
+// health and metrics endpoints (messaging/httpapi).
 package httpapi
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
-	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/gatewaysim"
+	msghttp "outboxsaga.dev/messaging/httpapi"
 )
 
-// maxBodyBytes caps a request body.
-const maxBodyBytes = 1 << 20
-
-// NewHandler returns the simulator's routes. Metrics are registered on reg and
-// served from it at /metrics.
-func NewHandler(ledger *gatewaysim.Ledger, log zerolog.Logger, reg *prometheus.Registry) (http.Handler, error) {
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+// NewHandler returns the simulator's routes, GET /healthz, /readyz and /metrics. Its metrics are
+// registered on reg (registering them twice on one registry panics) and served from it.
+func NewHandler(ledger *gatewaysim.Ledger, log zerolog.Logger, reg *prometheus.Registry) http.Handler {
+	metrics := promauto.With(reg)
+	h := &handler{
+		ledger: ledger,
+		log:    log,
+		charges: metrics.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewaysim_charges_total",
+			Help: "Charge requests by token and outcome (approved, declined, replayed, unavailable, invalid, abandoned).",
+		}, []string{"token", "outcome"}),
+		voids: metrics.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewaysim_voids_total",
+			Help: "Void requests by outcome (voided, unchanged, placeholder).",
+		}, []string{"outcome"}),
 	}
-	h := &handler{ledger: ledger, metrics: m}
-
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, logRequests(log))
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found", Code: "NOT_FOUND"})
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed", Code: "METHOD_NOT_ALLOWED"})
-	})
-
+	r := msghttp.NewRouter(log)
+	msghttp.MountHealth(r, reg)
 	r.Post("/charges", h.charge)
 	r.Post("/charges/void", h.void)
 	r.Get("/charges", h.list)
-	r.Get("/healthz", ok)
-	r.Get("/readyz", ok)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return r, nil
+	return logRequests(log)(r)
 }
 
 type handler struct {
 	ledger  *gatewaysim.Ledger
-	metrics *metrics
-}
-
-type chargeBody struct {
-	OrderID        string `json:"orderId"`
-	IdempotencyKey string `json:"idempotencyKey"`
-	Amount         int64  `json:"amount"`
-	Currency       string `json:"currency"`
-	Token          string `json:"token"`
-}
-
-type voidBody struct {
-	OrderID        string `json:"orderId"`
-	IdempotencyKey string `json:"idempotencyKey"`
+	log     zerolog.Logger
+	charges *prometheus.CounterVec
+	voids   *prometheus.CounterVec
 }
 
 // chargeReply is a charge, plus the decline code on a 402.
@@ -72,101 +57,68 @@ type chargeReply struct {
 }
 
 func (h *handler) charge(w http.ResponseWriter, r *http.Request) {
-	var in chargeBody
-	if err := decode(w, r, &in); err != nil {
-		writeError(w, err)
+	var req gatewaysim.ChargeRequest
+	if err := msghttp.DecodeJSON(w, r, &req); err != nil {
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	res, err := h.ledger.Charge(r.Context(), gatewaysim.ChargeRequest(in))
-	h.metrics.observeCharge(in.Token, res, err)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-
+	res, err := h.ledger.Charge(r.Context(), req)
+	h.charges.WithLabelValues(tokenLabel(req.Token), chargeOutcome(res, err)).Inc()
 	switch {
+	case err != nil:
+		msghttp.WriteError(w, r, h.log, err)
 	case res.Replayed:
-		writeJSON(w, http.StatusOK, chargeReply{Charge: res.Charge})
+		msghttp.WriteJSON(w, http.StatusOK, chargeReply{Charge: res.Charge})
 	case res.Charge.Status == gatewaysim.StatusDeclined:
-		writeJSON(w, http.StatusPaymentRequired, chargeReply{Charge: res.Charge, Code: res.Charge.DeclineCode})
+		msghttp.WriteJSON(w, http.StatusPaymentRequired, chargeReply{Charge: res.Charge, Code: res.Charge.DeclineCode})
 	default:
-		writeJSON(w, http.StatusCreated, chargeReply{Charge: res.Charge})
+		msghttp.WriteJSON(w, http.StatusCreated, chargeReply{Charge: res.Charge})
 	}
 }
 
 func (h *handler) void(w http.ResponseWriter, r *http.Request) {
-	var in voidBody
-	if err := decode(w, r, &in); err != nil {
-		writeError(w, err)
+	var req gatewaysim.VoidRequest
+	if err := msghttp.DecodeJSON(w, r, &req); err != nil {
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	res, err := h.ledger.Void(gatewaysim.VoidRequest(in))
+	res, err := h.ledger.Void(req)
 	if err != nil {
-		writeError(w, err)
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	h.metrics.voids.WithLabelValues(string(res.Outcome)).Inc()
-	writeJSON(w, http.StatusOK, res.Charge)
+	h.voids.WithLabelValues(string(res.Outcome)).Inc()
+	msghttp.WriteJSON(w, http.StatusOK, res.Charge)
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.ledger.List(r.URL.Query().Get("orderId")))
+	msghttp.WriteJSON(w, http.StatusOK, h.ledger.List(r.URL.Query().Get("orderId")))
 }
 
-func ok(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// errBadJSON marks a body that is not the expected JSON object.
-var errBadJSON = errors.New("malformed JSON body")
-
-// decode reads one JSON object into dst, rejecting unknown fields, trailing
-// data and bodies over maxBodyBytes.
-func decode(w http.ResponseWriter, r *http.Request, dst any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return fmt.Errorf("read body: %w", err)
-		}
-		return fmt.Errorf("%w: %w", errBadJSON, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after the object", errBadJSON)
-	}
-	return nil
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
-// writeError is the one place that maps errors to HTTP statuses and codes.
-func writeError(w http.ResponseWriter, err error) {
-	var (
-		invalid  *gatewaysim.ValidationError
-		tooLarge *http.MaxBytesError
-	)
+// chargeOutcome is the outcome label of one charge request.
+func chargeOutcome(res gatewaysim.ChargeResult, err error) string {
 	switch {
-	case errors.As(err, &invalid):
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error(), Code: "INVALID_REQUEST"})
-	case errors.Is(err, errBadJSON):
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error(), Code: "INVALID_JSON"})
-	case errors.As(err, &tooLarge):
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: err.Error(), Code: "BODY_TOO_LARGE"})
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "abandoned" // the caller left, or the simulator stops, before the answer
 	case errors.Is(err, gatewaysim.ErrUnavailable):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), Code: "GATEWAY_UNAVAILABLE"})
+		return "unavailable"
+	case err != nil:
+		return "invalid"
+	case res.Replayed:
+		return "replayed"
 	default:
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", Code: "INTERNAL"})
+		return strings.ToLower(string(res.Charge.Status))
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // The client may be gone; nothing to do.
+// tokenLabel keeps the label's cardinality bounded.
+func tokenLabel(token string) string {
+	switch token {
+	case gatewaysim.TokenOK, gatewaysim.TokenDeclined, gatewaysim.TokenFlaky, gatewaysim.TokenTimeout:
+		return token
+	default:
+		return "other"
+	}
 }
 
 // logRequests logs one line per request.

@@ -19,6 +19,7 @@ import (
 
 	"outboxsaga.dev/gatewaysim"
 	"outboxsaga.dev/gatewaysim/httpapi"
+	"outboxsaga.dev/messaging/eventually"
 )
 
 // charge is the JSON a client sees; Code is set on 402 answers.
@@ -41,13 +42,36 @@ type apiError struct {
 
 func newServer(t *testing.T, cfg gatewaysim.Config) *httptest.Server {
 	t.Helper()
-	h, err := httpapi.NewHandler(gatewaysim.NewLedger(cfg), zerolog.Nop(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("NewHandler: %v", err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(httpapi.NewHandler(gatewaysim.NewLedger(cfg), zerolog.Nop(), prometheus.NewRegistry()))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// held is a tok_timeout delay the test controls (gatewaysim.Config.After): started receives once
+// the gateway works on a charge, which is then in flight, and every such charge lands when the
+// test closes release.
+type held struct {
+	started chan struct{}
+	release chan time.Time
+}
+
+func newHeld() *held {
+	return &held{started: make(chan struct{}, 16), release: make(chan time.Time)}
+}
+
+func (h *held) after(time.Duration) <-chan time.Time {
+	h.started <- struct{}{}
+	return h.release
+}
+
+// inFlight waits until the gateway works on a charge.
+func (h *held) inFlight(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no charge in flight within 5s")
+	}
 }
 
 func defaultConfig() gatewaysim.Config {
@@ -82,6 +106,9 @@ func tryCall(srv *httptest.Server, method, path string, body any) (int, []byte, 
 	req, err := http.NewRequest(method, srv.URL+path, r)
 	if err != nil {
 		return 0, nil, fmt.Errorf("new request: %w", err)
+	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
@@ -244,8 +271,8 @@ func TestChargeFlaky(t *testing.T) {
 		status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenFlaky))
 		got = append(got, status)
 		if status == http.StatusServiceUnavailable {
-			if e := decodeInto[apiError](t, body); e.Code != "GATEWAY_UNAVAILABLE" {
-				t.Errorf("503 code = %q, want GATEWAY_UNAVAILABLE", e.Code)
+			if e := decodeInto[apiError](t, body); e.Code != "unavailable" {
+				t.Errorf("503 code = %q, want unavailable", e.Code)
 			}
 			if list := listCharges(t, srv, "o1"); len(list) != 0 {
 				t.Errorf("a 503 recorded a charge: %+v", list)
@@ -262,8 +289,11 @@ func TestChargeFlaky(t *testing.T) {
 	}
 }
 
-func TestTimeoutVoidedBeforeApproval(t *testing.T) {
-	srv := newServer(t, gatewaysim.Config{TimeoutDelay: 300 * time.Millisecond})
+// TestTimeoutVoidedWhileInFlight voids the key of a tok_timeout charge while the gateway still
+// works on it: the charge then lands on the VOIDED placeholder and never approves.
+func TestTimeoutVoidedWhileInFlight(t *testing.T) {
+	h := newHeld()
+	srv := newServer(t, gatewaysim.Config{TimeoutDelay: time.Hour, After: h.after})
 
 	type answer struct {
 		status int
@@ -275,7 +305,7 @@ func TestTimeoutVoidedBeforeApproval(t *testing.T) {
 		status, body, err := tryCall(srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenTimeout))
 		done <- answer{status, body, err}
 	}()
-	time.Sleep(50 * time.Millisecond) // Let the charge start waiting.
+	h.inFlight(t)
 
 	status, body := call(t, srv, http.MethodPost, "/charges/void", voidReq("o1", "k1"))
 	if status != http.StatusOK {
@@ -285,7 +315,13 @@ func TestTimeoutVoidedBeforeApproval(t *testing.T) {
 	if voided.Status != "VOIDED" || voided.Amount != 0 {
 		t.Errorf("void = %+v, want a VOIDED placeholder of amount 0", voided)
 	}
+	select {
+	case late := <-done:
+		t.Fatalf("the charge answered (%d %s) before the gateway finished it", late.status, late.body)
+	default:
+	}
 
+	close(h.release) // the gateway finishes the charge
 	late := <-done
 	if late.err != nil {
 		t.Fatal(late.err)
@@ -302,11 +338,13 @@ func TestTimeoutVoidedBeforeApproval(t *testing.T) {
 	}
 }
 
+// TestTimeoutClientGoneStillApproves: the gateway keeps working on a tok_timeout charge after
+// its client left, and takes the money: the answer is lost, not the charge.
 func TestTimeoutClientGoneStillApproves(t *testing.T) {
-	// The gateway keeps working for the whole delay although the client left at 50 ms.
-	srv := newServer(t, gatewaysim.Config{TimeoutDelay: 300 * time.Millisecond})
+	h := newHeld()
+	srv := newServer(t, gatewaysim.Config{TimeoutDelay: time.Hour, After: h.after})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	data, err := json.Marshal(chargeReq("o1", "k1", gatewaysim.TokenTimeout))
 	if err != nil {
@@ -316,26 +354,34 @@ func TestTimeoutClientGoneStillApproves(t *testing.T) {
 	if err != nil {
 		t.Fatalf("new request: %v", err)
 	}
-	if resp, err := srv.Client().Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("got an answer (%d), want the client to time out", resp.StatusCode)
+	req.Header.Set("Content-Type", "application/json")
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("got an answer (%d), want the client to give up", resp.StatusCode)
+		} else {
+			err = nil
+		}
+		answered <- err
+	}()
+	h.inFlight(t)
+	cancel() // the client gives up
+	if err := <-answered; err != nil {
+		t.Fatal(err)
 	}
 
 	if list := listCharges(t, srv, "o1"); len(list) != 0 {
-		t.Fatalf("ledger = %+v before the delay ended, want nothing yet", list)
+		t.Fatalf("ledger = %+v before the gateway finished, want nothing yet", list)
 	}
-	// The answer is lost but the money is taken.
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		list := listCharges(t, srv, "o1")
-		if len(list) == 1 && list[0].Status == "APPROVED" {
-			return
+	close(h.release) // the gateway finishes the charge all the same
+	eventually.Holds(t, 2*time.Second, func() string {
+		if list := listCharges(t, srv, "o1"); len(list) != 1 || list[0].Status != "APPROVED" {
+			return fmt.Sprintf("ledger = %+v, want one APPROVED charge", list)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ledger = %+v, want one APPROVED charge", list)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ""
+	})
 }
 
 func TestVoid(t *testing.T) {
@@ -431,21 +477,21 @@ func TestBadInput(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{name: "missing orderId", path: "/charges", body: `{"idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "missing key", path: "/charges", body: `{"orderId":"o","amount":1,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "zero amount", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":0,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "negative amount", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":-5,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "bad currency", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"krw","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "missing token", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "unknown field", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok","extra":1}`, wantStatus: 400, wantCode: "INVALID_JSON"},
-		{name: "malformed", path: "/charges", body: `{"orderId":`, wantStatus: 400, wantCode: "INVALID_JSON"},
-		{name: "wrong type", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":"1","currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "INVALID_JSON"},
-		{name: "trailing data", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok"} {}`, wantStatus: 400, wantCode: "INVALID_JSON"},
-		{name: "empty body", path: "/charges", body: ``, wantStatus: 400, wantCode: "INVALID_JSON"},
-		{name: "too large", path: "/charges", body: `{"orderId":"` + strings.Repeat("x", 1<<20) + `"}`, wantStatus: 413, wantCode: "BODY_TOO_LARGE"},
-		{name: "void missing key", path: "/charges/void", body: `{"orderId":"o"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "void missing orderId", path: "/charges/void", body: `{"idempotencyKey":"k"}`, wantStatus: 400, wantCode: "INVALID_REQUEST"},
-		{name: "void unknown field", path: "/charges/void", body: `{"orderId":"o","idempotencyKey":"k","amount":1}`, wantStatus: 400, wantCode: "INVALID_JSON"},
+		{name: "missing orderId", path: "/charges", body: `{"idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "missing key", path: "/charges", body: `{"orderId":"o","amount":1,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "zero amount", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":0,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "negative amount", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":-5,"currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "bad currency", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"krw","token":"tok_ok"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "missing token", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "unknown field", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok","extra":1}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "malformed", path: "/charges", body: `{"orderId":`, wantStatus: 400, wantCode: "invalid"},
+		{name: "wrong type", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":"1","currency":"KRW","token":"tok_ok"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "trailing data", path: "/charges", body: `{"orderId":"o","idempotencyKey":"k","amount":1,"currency":"KRW","token":"tok_ok"} {}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "empty body", path: "/charges", body: ``, wantStatus: 400, wantCode: "invalid"},
+		{name: "too large", path: "/charges", body: `{"orderId":"` + strings.Repeat("x", 1<<20) + `"}`, wantStatus: 413, wantCode: "too_large"},
+		{name: "void missing key", path: "/charges/void", body: `{"orderId":"o"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "void missing orderId", path: "/charges/void", body: `{"idempotencyKey":"k"}`, wantStatus: 400, wantCode: "invalid"},
+		{name: "void unknown field", path: "/charges/void", body: `{"orderId":"o","idempotencyKey":"k","amount":1}`, wantStatus: 400, wantCode: "invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -482,7 +528,7 @@ func TestOperationalEndpoints(t *testing.T) {
 			`gatewaysim_charges_total{outcome="approved",token="tok_ok"} 1`,
 			`gatewaysim_voids_total{outcome="voided"} 1`,
 		}},
-		{name: "unknown path", path: "/nope", wantStatus: http.StatusNotFound, wantInBody: []string{`"code":"NOT_FOUND"`}},
+		{name: "unknown path", path: "/nope", wantStatus: http.StatusNotFound, wantInBody: []string{`"code":"not_found"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,10 +15,11 @@ import (
 
 	"outboxsaga.dev/inventory/app"
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/service"
 )
 
 func TestLoadConfig(t *testing.T) {
-	defaults := app.Config{
+	defaults := app.Config{Config: service.Config{
 		HTTPAddr:           "127.0.0.1:8081",
 		DatabaseURL:        "postgres://inventory_svc:inventory_svc@127.0.0.1:5432/inventory_db?sslmode=disable",
 		KafkaBrokers:       []string{"127.0.0.1:9092"},
@@ -27,7 +29,8 @@ func TestLoadConfig(t *testing.T) {
 		Connector:          "inventory-outbox",
 		ReplicationSlot:    "inventory_outbox",
 		HandlerMaxAttempts: 5,
-	}
+		DBMaxOpenConns:     20,
+	}}
 	with := func(change func(*app.Config)) app.Config {
 		c := defaults
 		change(&c)
@@ -57,7 +60,8 @@ func TestLoadConfig(t *testing.T) {
 			want: with(func(c *app.Config) { c.AdminToken = "b" }),
 		},
 		{name: "unprefixed HTTP_ADDR is not ours", env: map[string]string{"HTTP_ADDR": "0.0.0.0:1"}, want: defaults},
-		{name: "zero attempts", env: map[string]string{"INVENTORY_HANDLER_MAX_ATTEMPTS": "0"}, wantErr: true},
+		// service.Config.Fill: an unset (zero) count takes the default; a negative one fails Run.
+		{name: "zero attempts take the default", env: map[string]string{"INVENTORY_HANDLER_MAX_ATTEMPTS": "0"}, want: defaults},
 		{name: "not a number", env: map[string]string{"INVENTORY_HANDLER_MAX_ATTEMPTS": "x"}, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -77,7 +81,26 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// clearEnv unsets, for the test, every variable LoadConfig reads.
+// A configuration the runtime cannot run with stops Run before it opens anything.
+func TestRunRejectsNegativeAttempts(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("INVENTORY_HANDLER_MAX_ATTEMPTS", "-1")
+	cfg, err := app.LoadConfig()
+	if err != nil {
+		t.Fatalf("LoadConfig() error = %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := app.Run(context.Background(), cfg, ln, zerolog.Nop()); err == nil {
+		t.Fatal("Run() with INVENTORY_HANDLER_MAX_ATTEMPTS=-1 = nil error")
+	}
+}
+
+// clearEnv unsets, for the test, every variable LoadConfig reads (make test exports the
+// stack's addresses, which would otherwise override the defaults under test).
 func clearEnv(t *testing.T) {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -88,31 +111,48 @@ func clearEnv(t *testing.T) {
 	}
 }
 
-// Run serves HTTP on a database of its own while the consumer waits for Kafka, and returns nil
-// once its context is canceled.
-func TestRunStartsAndStops(t *testing.T) {
+// TestRun starts the whole service on a throwaway database. Kafka points at a closed port: the
+// consumer keeps retrying (and /readyz says so) while HTTP serves, and a test never joins the
+// real consumer group. Run returns nil once its context is canceled.
+func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
-	cfg := app.Config{
-		HTTPAddr:           freeAddr(t),
+	cfg := app.Config{Config: service.Config{
 		DatabaseURL:        dbURL,
-		KafkaBrokers:       []string{freeAddr(t)}, // nothing listens: Kafka stays unreachable
+		KafkaBrokers:       []string{"127.0.0.1:1"}, // nothing listens: Kafka stays unreachable
 		ConsumerGroup:      "inventory-test",
+		AdminToken:         "s3cret",
 		HandlerMaxAttempts: 1,
+		DBMaxOpenConns:     5,
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, cfg, zerolog.Nop()) }()
+	go func() { done <- app.Run(ctx, cfg, ln, zerolog.Nop()) }()
+	base := "http://" + ln.Addr().String()
 
-	base := "http://" + cfg.HTTPAddr
-	waitFor(t, base+"/healthz", http.StatusOK)
-	if got := status(t, http.MethodPut, base+"/stock/A100", `{"available": 3}`); got != http.StatusOK {
-		t.Errorf("PUT /stock/A100 = %d, want 200", got)
+	tests := []struct {
+		method, path, auth, body string
+		want                     int
+		wantBody                 string
+	}{
+		{method: http.MethodGet, path: "/healthz", want: http.StatusOK, wantBody: `"ok"`},
+		{method: http.MethodPut, path: "/stock/A100", body: `{"available": 3}`, want: http.StatusUnauthorized},
+		{method: http.MethodPut, path: "/stock/A100", auth: "Bearer s3cret", body: `{"available": 3}`, want: http.StatusOK},
+		{method: http.MethodGet, path: "/stock/A100", want: http.StatusOK, wantBody: `"available":3`},
+		{method: http.MethodGet, path: "/readyz", want: http.StatusServiceUnavailable, wantBody: `"failed":{"kafka":`},
+		{method: http.MethodGet, path: "/metrics", want: http.StatusOK, wantBody: `inventory_reservations_total{outcome="reserved"} 0`},
+		{method: http.MethodGet, path: "/dead-letters", want: http.StatusUnauthorized},
+		{method: http.MethodGet, path: "/dead-letters", auth: "Bearer s3cret", want: http.StatusOK},
 	}
-	if got := status(t, http.MethodGet, base+"/stock/A100", ""); got != http.StatusOK {
-		t.Errorf("GET /stock/A100 = %d, want 200", got)
-	}
-	if got := status(t, http.MethodGet, base+"/readyz", ""); got != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz without Kafka = %d, want 503", got)
+	for _, tt := range tests {
+		status, body := call(t, tt.method, base+tt.path, tt.auth, tt.body)
+		if status != tt.want || !strings.Contains(body, tt.wantBody) {
+			t.Errorf("%s %s = %d %.200s, want %d containing %q", tt.method, tt.path, status, body, tt.want, tt.wantBody)
+		}
 	}
 
 	cancel()
@@ -126,42 +166,18 @@ func TestRunStartsAndStops(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// call sends a JSON request with an Authorization header (none when auth is empty) and returns
+// the status and body.
+func call(t *testing.T, method, u, auth, body string) (int, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitFor(t *testing.T, u string, want int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if res, err := http.Get(u); err == nil {
-			res.Body.Close()
-			if res.StatusCode == want {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer %d in time", u, want)
-}
-
-func status(t *testing.T, method, u, body string) int {
-	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	req, _ := http.NewRequest(method, u, strings.NewReader(body)) // the test's own method and URL
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", auth)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	return res.StatusCode
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(raw)
 }

@@ -1,5 +1,6 @@
-// Package httpapi serves the inventory service over HTTP (chi): the stock endpoints, health,
-// readiness and metrics.
+// Package httpapi serves the inventory service's own routes over HTTP (chi): reading a SKU's
+// stock and, for operators, setting it. Health, readiness, metrics, the recover policy and the
+// dead-letter endpoints are the shared runtime's (messaging/service).
 package httpapi
 
 import (
@@ -7,45 +8,35 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/inventory"
 	"outboxsaga.dev/messaging/fault"
-	shared "outboxsaga.dev/messaging/httpapi"
+	msghttp "outboxsaga.dev/messaging/httpapi"
 )
 
-// StockStore reads and sets stock; *postgres.StockStore implements it.
+// StockStore reads and sets stock; *postgres.Stock implements it.
 type StockStore interface {
-	Stock(ctx context.Context, sku string) (inventory.Stock, error)
+	Get(ctx context.Context, sku string) (inventory.Stock, error)
 	SetAvailable(ctx context.Context, sku string, n int64) (inventory.Stock, error)
 }
 
-// Config is what the handler needs besides the store.
+// Config is what the routes are built from.
 type Config struct {
-	// AdminToken guards the operator endpoints; empty leaves them open (local development).
+	Stock StockStore
+	// AdminToken guards PUT /stock/{sku}; empty leaves it open (local development).
 	AdminToken string
 	Log        zerolog.Logger
-	// Gatherer is served at /metrics.
-	Gatherer prometheus.Gatherer
-	// Checks are the readiness probes of /readyz.
-	Checks []shared.Check
 }
 
-// NewRouter returns the inventory routes. It is a chi.Router so that app can mount more
-// operator routes on it (dead letters).
-func NewRouter(store StockStore, cfg Config) chi.Router {
-	h := &handler{store: store, log: cfg.Log}
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
-	r.NotFound(shared.NotFound(cfg.Log))
-	r.MethodNotAllowed(shared.MethodNotAllowed(cfg.Log))
-	shared.MountHealth(r, cfg.Gatherer, cfg.Checks...)
-
+// Routes adds the inventory service's routes to r: GET /stock/{sku} and, behind the admin
+// token, PUT /stock/{sku}. Its error is always nil (the routes register no metrics); it has the
+// signature every service's Routes has.
+func Routes(r chi.Router, cfg Config) error {
+	h := &handler{store: cfg.Stock, log: cfg.Log}
 	r.Get("/stock/{sku}", h.getStock)
-	r.With(shared.RequireAdmin(cfg.AdminToken, cfg.Log)).Put("/stock/{sku}", h.putStock)
-	return r
+	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Put("/stock/{sku}", h.putStock)
+	return nil
 }
 
 type handler struct {
@@ -65,39 +56,39 @@ type putStockBody struct {
 func (h *handler) putStock(w http.ResponseWriter, r *http.Request) {
 	sku := chi.URLParam(r, "sku")
 	if err := inventory.ValidateSKU(sku); err != nil {
-		shared.WriteError(w, r, h.log, err)
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
 	var body putStockBody
-	if err := shared.DecodeJSON(w, r, &body); err != nil {
-		shared.WriteError(w, r, h.log, err)
+	if err := msghttp.DecodeJSON(w, r, &body); err != nil {
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
 	if body.Available == nil {
-		shared.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, `field "available" is required`))
+		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, `field "available" is required`))
 		return
 	}
 	st, err := h.store.SetAvailable(r.Context(), sku, *body.Available)
 	if err != nil {
-		shared.WriteError(w, r, h.log, err)
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
 	h.log.Info().Str("sku", sku).Int64("available", st.Available).Int64("reserved", st.Reserved).
 		Int64("sold", st.Sold).Msg("stock set")
-	shared.WriteJSON(w, http.StatusOK, st)
+	msghttp.WriteJSON(w, http.StatusOK, st)
 }
 
 // getStock answers a SKU's counts.
 func (h *handler) getStock(w http.ResponseWriter, r *http.Request) {
 	sku := chi.URLParam(r, "sku")
 	if err := inventory.ValidateSKU(sku); err != nil {
-		shared.WriteError(w, r, h.log, err)
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	st, err := h.store.Stock(r.Context(), sku)
+	st, err := h.store.Get(r.Context(), sku)
 	if err != nil {
-		shared.WriteError(w, r, h.log, err)
+		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	shared.WriteJSON(w, http.StatusOK, st)
+	msghttp.WriteJSON(w, http.StatusOK, st)
 }

@@ -4,36 +4,35 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/inventory/httpapi"
 	"outboxsaga.dev/inventory/postgres"
-	shared "outboxsaga.dev/messaging/httpapi"
+	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 )
 
 const token = "s3cret"
 
-func newServer(t *testing.T, adminToken string, checks ...shared.Check) (*httptest.Server, *sql.DB) {
+// newServer serves inventory's routes on the shared runtime's router, as the service does
+// (health, readiness and metrics are the runtime's: see app.TestRun).
+func newServer(t *testing.T, adminToken string) (*httptest.Server, *sql.DB) {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
 	if err := postgres.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
-	srv := httptest.NewServer(httpapi.NewRouter(postgres.NewStockStore(db), httpapi.Config{
-		AdminToken: adminToken,
-		Log:        zerolog.Nop(),
-		Gatherer:   prometheus.NewRegistry(),
-		Checks:     checks,
-	}))
+	r := msghttp.NewRouter(zerolog.Nop())
+	if err := httpapi.Routes(r, httpapi.Config{Stock: postgres.NewStock(db), AdminToken: adminToken, Log: zerolog.Nop()}); err != nil {
+		t.Fatalf("Routes() error = %v", err)
+	}
+	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, db
 }
@@ -161,7 +160,7 @@ func TestPutStockRejected(t *testing.T) {
 		{name: "malformed", auth: bearer, body: `{"available": `, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
 		{name: "array", auth: bearer, body: `[1]`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
 		{name: "trailing data", auth: bearer, body: `{"available": 1} {"available": 2}`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
-		{name: "too large", auth: bearer, body: `{"available": 1, "x": "` + strings.Repeat("a", shared.MaxBodyBytes) + `"}`, wantStatus: http.StatusRequestEntityTooLarge, wantCode: "too_large"},
+		{name: "too large", auth: bearer, body: `{"available": 1, "x": "` + strings.Repeat("a", msghttp.MaxBodyBytes) + `"}`, wantStatus: http.StatusRequestEntityTooLarge, wantCode: "too_large"},
 		{name: "not JSON content type", path: "/stock/A100?ct=text/plain", auth: bearer, body: `{"available": 1}`, wantStatus: http.StatusUnsupportedMediaType, wantCode: "unsupported_media_type"},
 		{name: "over the bound", auth: bearer, body: `{"available": 1000000001}`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
 		{name: "invalid sku", path: "/stock/bad%20sku", auth: bearer, body: `{"available": 1}`, wantStatus: http.StatusBadRequest, wantCode: "invalid"},
@@ -192,46 +191,5 @@ func TestMethodNotAllowed(t *testing.T) {
 			assertBody(t, do(t, srv, method, "/stock/A100", "Bearer "+token, `{"available": 1}`),
 				http.StatusMethodNotAllowed, map[string]any{"code": "method_not_allowed"})
 		})
-	}
-}
-
-func TestHealth(t *testing.T) {
-	tests := []struct {
-		name       string
-		path       string
-		checks     []shared.Check
-		wantStatus int
-	}{
-		{name: "live", path: "/healthz", wantStatus: http.StatusOK},
-		{
-			name:       "ready",
-			path:       "/readyz",
-			checks:     []shared.Check{{Name: "ok", Probe: func(context.Context) error { return nil }}},
-			wantStatus: http.StatusOK,
-		},
-		{
-			name:       "not ready",
-			path:       "/readyz",
-			checks:     []shared.Check{{Name: "kafka", Probe: func(context.Context) error { return errors.New("not joined") }}},
-			wantStatus: http.StatusServiceUnavailable,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, _ := newServer(t, token, tt.checks...)
-			if got := do(t, srv, http.MethodGet, tt.path, "", ""); got.status != tt.wantStatus {
-				t.Errorf("GET %s = %d, want %d (%v)", tt.path, got.status, tt.wantStatus, got.body)
-			}
-		})
-	}
-
-	srv, _ := newServer(t, token)
-	res, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Errorf("GET /metrics = %d, want 200", res.StatusCode)
 	}
 }

@@ -1,5 +1,8 @@
-// Package postgres stores the inventory domain in Postgres: the stock table, the reservations
-// table and their migrations. Every SQL statement of the service lives here.
+// Package postgres stores the inventory domain in the inventory service's database
+// (inventory_db): the stock per SKU and the reservation of each order, and their migrations.
+// Every SQL statement of the service lives here. The saga's writes run in the caller's
+// transaction, so that a reservation, its stock moves and its outbox rows commit together;
+// the HTTP reads and writes are single statements on the pool.
 package postgres
 
 import (
@@ -10,51 +13,46 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/lib/pq"
-
 	"outboxsaga.dev/inventory"
 	"outboxsaga.dev/messaging/fault"
-	messagingpg "outboxsaga.dev/messaging/postgres"
+	msgpg "outboxsaga.dev/messaging/postgres"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
 // Migrate applies the shared messaging migrations (outbox, inbox, dead letters), then the
-// inventory tables.
+// inventory service's own.
 func Migrate(ctx context.Context, db *sql.DB) error {
-	if err := messagingpg.MigrateMessaging(ctx, db); err != nil {
-		return fmt.Errorf("migrate messaging: %w", err)
+	if err := msgpg.MigrateMessaging(ctx, db); err != nil {
+		return fmt.Errorf("migrate inventory db: %w", err)
 	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return fmt.Errorf("inventory migrations: %w", err)
+		return fmt.Errorf("migrate inventory db: %w", err)
 	}
-	if err := messagingpg.Migrate(ctx, db, "inventory", sub); err != nil {
-		return fmt.Errorf("migrate inventory: %w", err)
+	if err := msgpg.Migrate(ctx, db, "inventory", sub); err != nil {
+		return fmt.Errorf("migrate inventory db: %w", err)
 	}
 	return nil
 }
 
-// IsTransient reports whether err is a Postgres serialization failure or deadlock (SQLSTATE
-// class 40): the transaction was rolled back and running it again may well succeed.
-func IsTransient(err error) bool {
-	var pqErr *pq.Error
-	return errors.As(err, &pqErr) && pqErr.Code.Class() == "40"
-}
-
-// StockStore reads and sets stock for the HTTP API.
-type StockStore struct {
+// Stock is the inventory repository: the stock rows and the reservations. The saga's writes
+// (CreateReservation, UpdateReservation) run in the caller's transaction and lock stock rows FOR
+// UPDATE in SKU order, so they do not deadlock; a serialization failure or deadlock that
+// happens anyway rolls the transaction back with an error that messaging/postgres.IsUnavailable
+// reports, and the consumer runs the step again.
+type Stock struct {
 	db *sql.DB
 }
 
-// NewStockStore returns a StockStore on db.
-func NewStockStore(db *sql.DB) *StockStore {
-	return &StockStore{db: db}
+// NewStock returns the repository of the stock and reservations in db.
+func NewStock(db *sql.DB) *Stock {
+	return &Stock{db: db}
 }
 
-// Stock returns the stock of sku, or a fault.NotFound error when the SKU was never stocked.
-func (s *StockStore) Stock(ctx context.Context, sku string) (inventory.Stock, error) {
+// Get returns the stock of sku, or a fault.NotFound error when the SKU was never stocked.
+func (s *Stock) Get(ctx context.Context, sku string) (inventory.Stock, error) {
 	st, err := scanStock(s.db.QueryRowContext(ctx,
 		`SELECT sku, available, reserved, sold FROM stock WHERE sku = $1`, sku))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -69,7 +67,7 @@ func (s *StockStore) Stock(ctx context.Context, sku string) (inventory.Stock, er
 // SetAvailable sets the available count of sku to n, creating the row if needed; reserved and
 // sold are left as they are (see inventory.Stock.SetAvailable for what that means for the
 // invariant). It returns the stock as stored.
-func (s *StockStore) SetAvailable(ctx context.Context, sku string, n int64) (inventory.Stock, error) {
+func (s *Stock) SetAvailable(ctx context.Context, sku string, n int64) (inventory.Stock, error) {
 	want, err := inventory.Stock{SKU: sku}.SetAvailable(n)
 	if err != nil {
 		return inventory.Stock{}, err

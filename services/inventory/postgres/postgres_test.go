@@ -10,21 +10,22 @@ import (
 	"outboxsaga.dev/inventory"
 	"outboxsaga.dev/inventory/postgres"
 	"outboxsaga.dev/messaging/fault"
-	messagingpg "outboxsaga.dev/messaging/postgres"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 )
 
-func openDB(t *testing.T) *sql.DB {
+// openDB returns a migrated test database and the repository on it.
+func openDB(t *testing.T) (*sql.DB, *postgres.Stock) {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
 	if err := postgres.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
-	return db
+	return db, postgres.NewStock(db)
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
-	db := openDB(t)
+	db, _ := openDB(t)
 	if err := postgres.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("second Migrate() error = %v", err)
 	}
@@ -37,13 +38,12 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestStockStore(t *testing.T) {
+func TestStock(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
-	store := postgres.NewStockStore(db)
+	db, store := openDB(t)
 
-	if _, err := store.Stock(ctx, "A100"); fault.Code(err) != fault.NotFound {
-		t.Fatalf("Stock(unknown) error = %v, want %s", err, fault.NotFound)
+	if _, err := store.Get(ctx, "A100"); fault.Code(err) != fault.NotFound {
+		t.Fatalf("Get(unknown) error = %v, want %s", err, fault.NotFound)
 	}
 	got, err := store.SetAvailable(ctx, "A100", 10)
 	if err != nil {
@@ -62,8 +62,8 @@ func TestStockStore(t *testing.T) {
 	if got != want {
 		t.Errorf("SetAvailable() again = %+v, want %+v (reserved and sold untouched)", got, want)
 	}
-	if got, err := store.Stock(ctx, "A100"); err != nil || got != want {
-		t.Errorf("Stock() = %+v, %v; want %+v", got, err, want)
+	if got, err := store.Get(ctx, "A100"); err != nil || got != want {
+		t.Errorf("Get() = %+v, %v; want %+v", got, err, want)
 	}
 
 	for _, tt := range []struct {
@@ -78,13 +78,13 @@ func TestStockStore(t *testing.T) {
 			t.Errorf("SetAvailable(%s) error = %v, want %s", tt.name, err, fault.Invalid)
 		}
 	}
-	if got, _ := store.Stock(ctx, "A100"); got != want {
-		t.Errorf("after rejected writes Stock() = %+v, want %+v", got, want)
+	if got, _ := store.Get(ctx, "A100"); got != want {
+		t.Errorf("after rejected writes Get() = %+v, want %+v", got, want)
 	}
 }
 
 func TestStockChecksRejectNegativeCounts(t *testing.T) {
-	db := openDB(t)
+	db, _ := openDB(t)
 	mustExec(t, db, `INSERT INTO stock (sku, available) VALUES ('A', 1)`)
 	for _, q := range []string{
 		`UPDATE stock SET available = -1`,
@@ -99,7 +99,7 @@ func TestStockChecksRejectNegativeCounts(t *testing.T) {
 
 func TestCreateReservation(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
+	db, store := openDB(t)
 	mustExec(t, db, `INSERT INTO stock (sku, available) VALUES ('A', 5), ('B', 1)`)
 	order := inventory.Order{ID: "o1", Items: []inventory.Item{{SKU: "B", Qty: 1, UnitPrice: 10}, {SKU: "A", Qty: 2, UnitPrice: 20}}}
 
@@ -109,7 +109,7 @@ func TestCreateReservation(t *testing.T) {
 		return inventory.Reserve(order, stock)
 	}
 	c, created := inTx(t, db, func(tx *sql.Tx) (inventory.Change, bool, error) {
-		return postgres.CreateReservation(ctx, tx, "o1", []string{"A", "B", "C"}, reserve)
+		return store.CreateReservation(ctx, tx, "o1", []string{"A", "B", "C"}, reserve)
 	})
 	if !created || c.Outcome != inventory.OutcomeReserved {
 		t.Fatalf("CreateReservation() = %v, created %v; want reserved", c.Outcome, created)
@@ -118,7 +118,7 @@ func TestCreateReservation(t *testing.T) {
 	if !reflect.DeepEqual(seen, wantSeen) {
 		t.Errorf("decide saw stock %v, want %v (unknown SKU C absent)", seen, wantSeen)
 	}
-	r, err := postgres.Reservation(ctx, db, "o1")
+	r, err := store.Reservation(ctx, "o1")
 	if err != nil {
 		t.Fatalf("Reservation() error = %v", err)
 	}
@@ -130,7 +130,7 @@ func TestCreateReservation(t *testing.T) {
 
 	called := false
 	_, created = inTx(t, db, func(tx *sql.Tx) (inventory.Change, bool, error) {
-		return postgres.CreateReservation(ctx, tx, "o1", []string{"A", "B"}, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
+		return store.CreateReservation(ctx, tx, "o1", []string{"A", "B"}, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
 			called = true
 			return inventory.Change{}, nil
 		})
@@ -143,9 +143,9 @@ func TestCreateReservation(t *testing.T) {
 
 func TestCreateReservationDecideErrorWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
-	err := messagingpg.WithTx(ctx, db, func(tx *sql.Tx) error {
-		_, _, err := postgres.CreateReservation(ctx, tx, "o1", nil, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
+	db, store := openDB(t)
+	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+		_, _, err := store.CreateReservation(ctx, tx, "o1", nil, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
 			return inventory.Reserve(inventory.Order{ID: "o1"}, nil)
 		})
 		return err
@@ -153,62 +153,64 @@ func TestCreateReservationDecideErrorWritesNothing(t *testing.T) {
 	if fault.Code(err) != fault.Invalid {
 		t.Fatalf("error = %v, want %s", err, fault.Invalid)
 	}
-	if _, err := postgres.Reservation(ctx, db, "o1"); !errors.Is(err, postgres.ErrNoReservation) {
+	if _, err := store.Reservation(ctx, "o1"); !errors.Is(err, postgres.ErrNoReservation) {
 		t.Errorf("Reservation() error = %v, want ErrNoReservation", err)
 	}
 }
 
 func TestUpdateReservation(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
+	db, store := openDB(t)
 	mustExec(t, db, `INSERT INTO stock (sku, available, reserved) VALUES ('A', 1, 2)`)
 	mustExec(t, db, `INSERT INTO reservations (order_id, status, items) VALUES
 		('held', 'RESERVED', '[{"sku":"A","qty":2,"unitPrice":5}]'),
 		('done', 'COMMITTED', '[{"sku":"A","qty":1,"unitPrice":5}]')`)
 
-	_, err := updateInTx(ctx, db, "missing", inventory.Commit)
+	_, err := updateInTx(ctx, db, store, "missing", inventory.Commit)
 	if !errors.Is(err, postgres.ErrNoReservation) {
 		t.Fatalf("UpdateReservation(missing) error = %v, want ErrNoReservation", err)
 	}
 
-	c, err := updateInTx(ctx, db, "done", inventory.Commit)
+	c, err := updateInTx(ctx, db, store, "done", inventory.Commit)
 	if err != nil || c.Outcome != inventory.OutcomeIgnored {
 		t.Fatalf("UpdateReservation(done) = %v, %v; want ignored", c.Outcome, err)
 	}
 	assertStock(t, db, "A", 1, 2, 0)
 
-	c, err = updateInTx(ctx, db, "held", inventory.Commit)
+	c, err = updateInTx(ctx, db, store, "held", inventory.Commit)
 	if err != nil || c.Outcome != inventory.OutcomeCommitted {
 		t.Fatalf("UpdateReservation(held) = %v, %v; want committed", c.Outcome, err)
 	}
 	assertStock(t, db, "A", 1, 0, 2)
-	r, err := postgres.Reservation(ctx, db, "held")
+	r, err := store.Reservation(ctx, "held")
 	if err != nil || r.Status != inventory.Committed {
 		t.Errorf("Reservation(held) = %+v, %v; want COMMITTED", r, err)
 	}
 }
 
-func TestIsTransient(t *testing.T) {
-	db := openDB(t)
+// What a transaction conflict raises is what the consumer retries until it passes
+// (messaging/postgres.IsUnavailable); a wrong statement is not.
+func TestConflictsAreRetried(t *testing.T) {
+	db, _ := openDB(t)
 	_, err := db.Exec(`DO $$ BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'deadlock_detected'; END $$`)
-	if !postgres.IsTransient(err) {
-		t.Errorf("IsTransient(deadlock) = false, want true (err %v)", err)
+	if !msgpg.IsUnavailable(err) {
+		t.Errorf("IsUnavailable(deadlock) = false, want true (err %v)", err)
 	}
 	_, err = db.Exec(`DO $$ BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'serialization_failure'; END $$`)
-	if !postgres.IsTransient(err) {
-		t.Errorf("IsTransient(serialization failure) = false, want true (err %v)", err)
+	if !msgpg.IsUnavailable(err) {
+		t.Errorf("IsUnavailable(serialization failure) = false, want true (err %v)", err)
 	}
 	_, err = db.Exec(`SELECT * FROM no_such_table`)
-	if postgres.IsTransient(err) {
-		t.Errorf("IsTransient(undefined table) = true, want false")
+	if msgpg.IsUnavailable(err) {
+		t.Errorf("IsUnavailable(undefined table) = true, want false")
 	}
 }
 
-func updateInTx(ctx context.Context, db *sql.DB, orderID string, decide postgres.Decide) (inventory.Change, error) {
+func updateInTx(ctx context.Context, db *sql.DB, store *postgres.Stock, orderID string, decide postgres.Decide) (inventory.Change, error) {
 	var c inventory.Change
-	err := messagingpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
 		var err error
-		c, err = postgres.UpdateReservation(ctx, tx, orderID, decide)
+		c, err = store.UpdateReservation(ctx, tx, orderID, decide)
 		return err
 	})
 	return c, err
@@ -220,7 +222,7 @@ func inTx(t *testing.T, db *sql.DB, fn func(*sql.Tx) (inventory.Change, bool, er
 		c       inventory.Change
 		created bool
 	)
-	err := messagingpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
+	err := msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
 		var err error
 		c, created, err = fn(tx)
 		return err
@@ -240,9 +242,9 @@ func mustExec(t *testing.T, db *sql.DB, q string) {
 
 func assertStock(t *testing.T, db *sql.DB, sku string, available, reserved, sold int64) {
 	t.Helper()
-	got, err := postgres.NewStockStore(db).Stock(context.Background(), sku)
+	got, err := postgres.NewStock(db).Get(context.Background(), sku)
 	if err != nil {
-		t.Fatalf("Stock(%s) error = %v", sku, err)
+		t.Fatalf("Get(%s) error = %v", sku, err)
 	}
 	want := inventory.Stock{SKU: sku, Available: available, Reserved: reserved, Sold: sold}
 	if got != want {

@@ -26,7 +26,7 @@ type Decide func(r inventory.Reservation, stock map[string]inventory.Stock) (inv
 // Two transactions racing for the same new order both pass the existence check; the second
 // insert then fails on the primary key and its transaction rolls back. Retrying it finds the
 // reservation and does nothing.
-func CreateReservation(ctx context.Context, tx *sql.Tx, orderID string, skus []string, decide Decide) (c inventory.Change, created bool, err error) {
+func (s *Stock) CreateReservation(ctx context.Context, tx *sql.Tx, orderID string, skus []string, decide Decide) (c inventory.Change, created bool, err error) {
 	var exists bool
 	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)`, orderID).Scan(&exists)
 	if err != nil {
@@ -56,7 +56,7 @@ func CreateReservation(ctx context.Context, tx *sql.Tx, orderID string, skus []s
 // in that order, and the stock rows in SKU order, so transactions never deadlock), runs decide
 // and writes back what it decided. An ignored decision writes nothing. The error wraps
 // ErrNoReservation when the order has no reservation.
-func UpdateReservation(ctx context.Context, tx *sql.Tx, orderID string, decide Decide) (inventory.Change, error) {
+func (s *Stock) UpdateReservation(ctx context.Context, tx *sql.Tx, orderID string, decide Decide) (inventory.Change, error) {
 	r, err := lockReservation(ctx, tx, orderID)
 	if err != nil {
 		return inventory.Change{}, fmt.Errorf("update reservation %s: %w", orderID, err)
@@ -85,8 +85,8 @@ func UpdateReservation(ctx context.Context, tx *sql.Tx, orderID string, decide D
 
 // Reservation returns the order's reservation; the error wraps ErrNoReservation when there is
 // none. It takes no lock: for reads outside the saga (and tests).
-func Reservation(ctx context.Context, db *sql.DB, orderID string) (inventory.Reservation, error) {
-	return scanReservation(db.QueryRowContext(ctx, selectReservation, orderID), orderID)
+func (s *Stock) Reservation(ctx context.Context, orderID string) (inventory.Reservation, error) {
+	return scanReservation(s.db.QueryRowContext(ctx, selectReservation, orderID), orderID)
 }
 
 const selectReservation = `SELECT order_id, status, items, reason FROM reservations WHERE order_id = $1`

@@ -8,23 +8,23 @@ import (
 	"outboxsaga.dev/inventory"
 )
 
-// metrics counts the saga's decisions.
-type metrics struct {
+// Metrics counts the saga's decisions on reservations.
+type Metrics struct {
 	reservations *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
+// NewMetrics registers the saga metrics on reg. Every outcome is exported from the start, so a
+// rate() over a fresh process sees zeros rather than missing series.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		reservations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inventory_reservations_total",
 			Help: "Saga decisions on reservations, by outcome (reserved, failed, released, committed, ignored).",
 		}, []string{"outcome"}),
 	}
 	if err := reg.Register(m.reservations); err != nil {
-		return nil, fmt.Errorf("register reservation metrics: %w", err)
+		return nil, fmt.Errorf("register saga metrics: %w", err)
 	}
-	// Every outcome is exported from the start, so a rate() over a fresh process sees zeros
-	// rather than missing series.
 	for _, o := range []inventory.Outcome{inventory.OutcomeReserved, inventory.OutcomeFailed,
 		inventory.OutcomeReleased, inventory.OutcomeCommitted, inventory.OutcomeIgnored} {
 		m.reservations.WithLabelValues(string(o))
@@ -33,6 +33,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // observe counts one committed decision.
-func (m *metrics) observe(o inventory.Outcome) {
+func (m *Metrics) observe(o inventory.Outcome) {
 	m.reservations.WithLabelValues(string(o)).Inc()
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"outboxsaga.dev/inventory/saga"
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/kafka"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/schemas"
 )
@@ -31,6 +33,8 @@ import (
 // minus retry and dead letters: decode and schema validation, then the Router.
 type fixture struct {
 	db        *sql.DB
+	store     *postgres.Stock
+	steps     *saga.Steps
 	handle    messaging.Handler
 	reg       *prometheus.Registry
 	validator *schemas.Validator
@@ -38,11 +42,10 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	db := pgtest.MustOpenTestDB(t)
 	// Postgres allows about 100 connections for every test database together.
 	db.SetMaxOpenConns(20)
-	if err := postgres.Migrate(ctx, db); err != nil {
+	if err := postgres.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
 	pgtest.CaptureOutbox(t, db)
@@ -51,16 +54,32 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("schemas.New() error = %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	router, err := saga.NewRouter(db, pgtest.MustOutbox(t), zerolog.Nop(), reg)
+	metrics, err := saga.NewMetrics(reg)
 	if err != nil {
-		t.Fatalf("NewRouter() error = %v", err)
+		t.Fatalf("NewMetrics() error = %v", err)
 	}
+	store := postgres.NewStock(db)
+	steps := saga.New(db, store, pgtest.MustOutbox(t), metrics)
 	return &fixture{
 		db:        db,
-		handle:    messaging.Chain(router.Dispatch, kafka.Decode(validator)),
+		store:     store,
+		steps:     steps,
+		handle:    messaging.Chain(steps.Router().Dispatch, kafka.Decode(validator)),
 		reg:       reg,
 		validator: validator,
 	}
+}
+
+// consumer returns the whole chain the service's consumer runs (kafka.Handlers): retry, where a
+// database outage or conflict (msgpg.IsUnavailable) does not count against maxAttempts, then
+// the dead letters.
+func (f *fixture) consumer(t *testing.T, maxAttempts int) messaging.Handler {
+	t.Helper()
+	consume, _ := kafka.Handlers(f.steps.Router().Dispatch, kafka.HandlerConfig{
+		Service: "inventory", Validator: f.validator, DeadLetters: msgpg.NewDeadLetters(f.db, pgtest.MustOutbox(t)),
+		MaxAttempts: maxAttempts, Unavailable: msgpg.IsUnavailable, Log: zerolog.Nop(), Registry: prometheus.NewRegistry(),
+	})
+	return consume
 }
 
 // record is a Kafka record as Debezium's outbox router produces it.
@@ -95,9 +114,14 @@ func event(t *testing.T, eventType, orderID string, data any) record {
 
 // deliver hands r to the chain as the consumer does: a fresh, undecoded Message per delivery.
 func (f *fixture) deliver(r record) error {
+	return deliverTo(context.Background(), f.handle, r)
+}
+
+// deliverTo hands r to the handler chain h.
+func deliverTo(ctx context.Context, h messaging.Handler, r record) error {
 	tp, _ := messaging.ParseTraceparent(r.headers["traceparent"])
-	return f.handle(context.Background(), &messaging.Message{
-		Topic:       "order-events",
+	return h(ctx, &messaging.Message{
+		Topic:       messaging.TopicOrder,
 		Partition:   0,
 		Offset:      1,
 		Key:         r.key,
@@ -117,18 +141,18 @@ func (f *fixture) mustDeliver(t *testing.T, r record) {
 type item = map[string]any
 
 func orderCreated(t *testing.T, orderID string, items ...item) record {
-	return event(t, saga.OrderCreated, orderID, map[string]any{
+	return event(t, "OrderCreated", orderID, map[string]any{
 		"orderId": orderID, "customerId": "U1", "items": items,
 		"amount": 39000, "currency": "KRW", "paymentToken": "tok_ok",
 	})
 }
 
 func orderCanceled(t *testing.T, orderID, reason string, items ...item) record {
-	return event(t, saga.OrderCanceled, orderID, map[string]any{"orderId": orderID, "reason": reason, "items": items})
+	return event(t, "OrderCanceled", orderID, map[string]any{"orderId": orderID, "reason": reason, "items": items})
 }
 
 func orderCompleted(t *testing.T, orderID string, items ...item) record {
-	return event(t, saga.OrderCompleted, orderID, map[string]any{
+	return event(t, "OrderCompleted", orderID, map[string]any{
 		"orderId": orderID, "items": items, "amount": 39000, "currency": "KRW",
 	})
 }
@@ -139,16 +163,16 @@ func line(sku string, qty int) item {
 
 func (f *fixture) setStock(t *testing.T, sku string, available int64) {
 	t.Helper()
-	if _, err := postgres.NewStockStore(f.db).SetAvailable(context.Background(), sku, available); err != nil {
+	if _, err := f.store.SetAvailable(context.Background(), sku, available); err != nil {
 		t.Fatalf("SetAvailable(%s) error = %v", sku, err)
 	}
 }
 
 func (f *fixture) stock(t *testing.T, sku string) inventory.Stock {
 	t.Helper()
-	st, err := postgres.NewStockStore(f.db).Stock(context.Background(), sku)
+	st, err := f.store.Get(context.Background(), sku)
 	if err != nil {
-		t.Fatalf("Stock(%s) error = %v", sku, err)
+		t.Fatalf("Get(%s) error = %v", sku, err)
 	}
 	return st
 }
@@ -156,7 +180,7 @@ func (f *fixture) stock(t *testing.T, sku string) inventory.Stock {
 // status returns the order's reservation status, or "" when it has none.
 func (f *fixture) status(t *testing.T, orderID string) inventory.Status {
 	t.Helper()
-	r, err := postgres.Reservation(context.Background(), f.db, orderID)
+	r, err := f.store.Reservation(context.Background(), orderID)
 	if errors.Is(err, postgres.ErrNoReservation) {
 		return ""
 	}
@@ -180,62 +204,24 @@ func (f *fixture) count(t *testing.T, q string, args ...any) int {
 	return n
 }
 
-// emitted returns the envelopes the steps wrote to the outbox for orderID, in order, after
-// checking each row against the contract: schema-valid, routed to inventory-events, keyed by
-// the order, and traced as a child of the event that caused it.
-func (f *fixture) emitted(t *testing.T, orderID string, causes ...record) []messaging.Envelope {
+// emitted returns the events the steps wrote to the outbox for orderID, in order
+// (pgtest.Emitted checks each against its schema, its row and its trace), after checking that
+// each goes to inventory-events and is traced as a child of the event that caused it.
+func (f *fixture) emitted(t *testing.T, orderID string, causes ...record) []pgtest.Event {
 	t.Helper()
-	rows, err := f.db.Query(`SELECT id, aggregatetype, aggregateid, type, payload, traceparent
-		FROM outbox_seen WHERE aggregateid = $1 ORDER BY seq`, orderID)
-	if err != nil {
-		t.Fatal(err)
+	events := pgtest.Emitted(t, f.db, orderID)
+	for i, e := range events {
+		if e.AggregateType != inventory.AggregateType {
+			t.Errorf("%s aggregate type = %s, want %s", e.EventType, e.AggregateType, inventory.AggregateType)
+		}
+		if i < len(causes) && (e.TraceID != causes[i].tp.TraceID() || e.Traceparent.SpanID() == causes[i].tp.SpanID()) {
+			t.Errorf("%s traceparent %s: want a child of %s", e.EventType, e.Traceparent, causes[i].tp)
+		}
 	}
-	defer rows.Close()
-	var out []messaging.Envelope
-	for rows.Next() {
-		var (
-			id, aggType, aggID, typ, tpText string
-			payload                         []byte
-		)
-		if err := rows.Scan(&id, &aggType, &aggID, &typ, &payload, &tpText); err != nil {
-			t.Fatal(err)
-		}
-		var env messaging.Envelope
-		if err := json.Unmarshal(payload, &env); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.validator.Validate(typ, 1, payload); err != nil {
-			t.Errorf("emitted %s does not match its schema: %v", typ, err)
-		}
-		if aggType != inventory.AggregateType || env.EventID != id || env.EventType != typ || env.AggregateID != orderID {
-			t.Errorf("outbox row (%s, %s, %s, %s) does not match envelope %+v", id, aggType, aggID, typ, env)
-		}
-		tp, err := messaging.ParseTraceparent(tpText)
-		if err != nil || tp.TraceID() != env.TraceID {
-			t.Errorf("outbox traceparent %q is not in trace %s", tpText, env.TraceID)
-		}
-		if i := len(out); i < len(causes) {
-			if env.TraceID != causes[i].tp.TraceID() || tp.SpanID() == causes[i].tp.SpanID() {
-				t.Errorf("%s traceparent %s: want a child of %s", typ, tp, causes[i].tp)
-			}
-		}
-		out = append(out, env)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return events
 }
 
-func types(envs []messaging.Envelope) []string {
-	out := make([]string, len(envs))
-	for i, e := range envs {
-		out[i] = e.EventType
-	}
-	return out
-}
-
-func dataOf(t *testing.T, e messaging.Envelope) map[string]any {
+func dataOf(t *testing.T, e pgtest.Event) map[string]any {
 	t.Helper()
 	var d map[string]any
 	if err := json.Unmarshal(e.Data, &d); err != nil {
@@ -313,7 +299,7 @@ func TestOrderCreated(t *testing.T) {
 			}
 			events := f.emitted(t, o1, created)
 			if len(events) != 1 || events[0].EventType != tt.wantEvent {
-				t.Fatalf("emitted %v, want [%s]", types(events), tt.wantEvent)
+				t.Fatalf("emitted %v, want [%s]", pgtest.Types(events), tt.wantEvent)
 			}
 			if got := dataOf(t, events[0]); !reflect.DeepEqual(got, tt.wantData) {
 				t.Errorf("data = %v, want %v", got, tt.wantData)
@@ -364,7 +350,7 @@ func TestTransitions(t *testing.T) {
 				t.Errorf("stock = %+v, want %+v", got, tt.wantStock)
 			}
 			events := f.emitted(t, o1, created, next)
-			if got, want := types(events), []string{inventory.StockReservedEvent, tt.wantEvent}; !reflect.DeepEqual(got, want) {
+			if got, want := pgtest.Types(events), []string{inventory.StockReservedEvent, tt.wantEvent}; !reflect.DeepEqual(got, want) {
 				t.Fatalf("emitted %v, want %v", got, want)
 			}
 			wantData := map[string]any{"orderId": o1, "items": []any{map[string]any{"sku": "A", "qty": 2.0, "unitPrice": 15000.0}}}
@@ -445,7 +431,7 @@ func TestOrderCreatedTwiceUnderNewEventID(t *testing.T) {
 	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Available: 3, Reserved: 2}); got != want {
 		t.Errorf("stock = %+v, want %+v", got, want)
 	}
-	if got := types(f.emitted(t, o1)); !reflect.DeepEqual(got, []string{inventory.StockReservedEvent}) {
+	if got := pgtest.Types(f.emitted(t, o1)); !reflect.DeepEqual(got, []string{inventory.StockReservedEvent}) {
 		t.Errorf("emitted %v, want one StockReserved", got)
 	}
 	if got := f.inbox(t); got != 2 {
@@ -539,7 +525,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			if got := f.stock(t, "A"); got != tt.wantStock {
 				t.Errorf("stock = %+v, want %+v", got, tt.wantStock)
 			}
-			if got := types(f.emitted(t, o1)); !slices.Equal(got, tt.wantEvents) {
+			if got := pgtest.Types(f.emitted(t, o1)); !slices.Equal(got, tt.wantEvents) {
 				t.Errorf("emitted %v, want %v", got, tt.wantEvents)
 			}
 			if got := f.inbox(t); got != len(events) {
@@ -598,20 +584,16 @@ func TestPoisonIsPermanentAndWritesNothing(t *testing.T) {
 }
 
 func TestRouterHandlesExactlyTheOrderEvents(t *testing.T) {
-	db := pgtest.MustOpenTestDB(t)
-	router, err := saga.NewRouter(db, pgtest.MustOutbox(t), zerolog.Nop(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := newFixture(t).steps.Router()
 	tests := []struct {
 		eventType string
 		version   int
 		routed    bool
 	}{
-		{eventType: saga.OrderCreated, version: 1, routed: true},
-		{eventType: saga.OrderCanceled, version: 1, routed: true},
-		{eventType: saga.OrderCompleted, version: 1, routed: true},
-		{eventType: saga.OrderCreated, version: 2},
+		{eventType: "OrderCreated", version: 1, routed: true},
+		{eventType: "OrderCanceled", version: 1, routed: true},
+		{eventType: "OrderCompleted", version: 1, routed: true},
+		{eventType: "OrderCreated", version: 2},
 		{eventType: "StockReserved", version: 1},
 		{eventType: "PaymentFailed", version: 1},
 	}
@@ -734,8 +716,10 @@ func TestConcurrentMultiSKUOrdersDoNotDeadlock(t *testing.T) {
 	}
 }
 
-// A serialization failure or deadlock rolls the step back and runs it again; one that persists
-// is returned as a retryable (not Permanent) error, so the consumer retries it later.
+// A serialization failure or deadlock rolls the step back and the consumer runs it again
+// (msgpg.IsUnavailable: it never counts against the attempts, so one attempt is enough); one
+// that persists stays a retryable (not Permanent) error until the consumer stops, and is never
+// dead-lettered.
 func TestTransientConflicts(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -743,7 +727,7 @@ func TestTransientConflicts(t *testing.T) {
 		wantErr    bool
 		wantStatus inventory.Status
 	}{
-		{name: "one conflict is retried in place", failures: 1, wantStatus: inventory.Reserved},
+		{name: "one conflict is retried", failures: 1, wantStatus: inventory.Reserved},
 		{name: "a lasting conflict is returned, retryable", failures: 1000, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -765,9 +749,12 @@ func TestTransientConflicts(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			err = f.deliver(orderCreated(t, o1, line("A", 2)))
-			if (err != nil) != tt.wantErr || messaging.IsPermanent(err) {
-				t.Fatalf("deliver() error = %v, wantErr %v (never Permanent)", err, tt.wantErr)
+			// The consumer retries until its context ends (a rebalance, a shutdown).
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err = deliverTo(ctx, f.consumer(t, 1), orderCreated(t, o1, line("A", 2)))
+			if (err != nil) != tt.wantErr || messaging.IsPermanent(err) || (err != nil && !msgpg.IsUnavailable(err)) {
+				t.Fatalf("deliver() error = %v, wantErr %v (never Permanent, always retryable)", err, tt.wantErr)
 			}
 			if got := f.status(t, o1); got != tt.wantStatus {
 				t.Errorf("status = %q, want %q", got, tt.wantStatus)
@@ -782,7 +769,43 @@ func TestTransientConflicts(t *testing.T) {
 			if got := f.stock(t, "A"); got != wantStock {
 				t.Errorf("stock = %+v, want %+v", got, wantStock)
 			}
+			if got := f.count(t, `SELECT count(*) FROM dead_letters`); got != 0 {
+				t.Errorf("dead letters = %d, want 0: a conflict is not poison", got)
+			}
 		})
+	}
+}
+
+// A broken invariant the domain finds (fault.Internal: the stock holds less than a reservation)
+// is not poison by itself: the step fails retryably, the consumer tries it its attempts and
+// then dead-letters it. Nothing of the step is written.
+func TestBrokenInvariantIsRetriedThenDeadLettered(t *testing.T) {
+	f := newFixture(t)
+	f.setStock(t, "A", 5)
+	f.mustDeliver(t, orderCreated(t, o1, line("A", 2)))
+	if _, err := f.db.Exec(`UPDATE stock SET reserved = 1 WHERE sku = 'A'`); err != nil {
+		t.Fatal(err)
+	}
+	completed := orderCompleted(t, o1, line("A", 2))
+
+	err := f.deliver(completed)
+	if err == nil || messaging.IsPermanent(err) || msgpg.IsUnavailable(err) {
+		t.Fatalf("deliver() error = %v, want a retryable error that counts against the attempts", err)
+	}
+	if err := deliverTo(context.Background(), f.consumer(t, 2), completed); err != nil {
+		t.Fatalf("consume() error = %v, want nil (dead-lettered)", err)
+	}
+	if got := f.count(t, `SELECT count(*) FROM dead_letters WHERE event_id = $1 AND attempts = 2`, completed.env.EventID); got != 1 {
+		t.Errorf("dead letters of the event after 2 attempts = %d, want 1", got)
+	}
+	if got := f.status(t, o1); got != inventory.Reserved {
+		t.Errorf("status = %s, want %s", got, inventory.Reserved)
+	}
+	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Available: 3, Reserved: 1}); got != want {
+		t.Errorf("stock = %+v, want %+v", got, want)
+	}
+	if got := f.inbox(t); got != 1 {
+		t.Errorf("inbox rows = %d, want 1 (only OrderCreated)", got)
 	}
 }
 

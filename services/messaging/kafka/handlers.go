@@ -26,13 +26,14 @@ type HandlerConfig struct {
 
 // Handlers wraps dispatch (a service's saga router) in the two chains a service runs:
 //
-//   - consume, for the consumer: log, metrics, dead-letter, retry, recover, decode;
+//   - consume, for the consumer: log, metrics, dead-letter, retry, recover, decode, and the check
+//     that each event came on its own topic;
 //   - replay, for operator replays of dead letters: the same without dead-letter and
 //     retry, so a replay that fails again reports its error at once instead of being
 //     dead-lettered a second time.
 func Handlers(dispatch messaging.Handler, cfg HandlerConfig) (consume, replay messaging.Handler) {
 	logged, measured := Log(cfg.Log), Metrics(cfg.Registry)
-	decode := Decode(cfg.Validator)
+	decode, onItsTopic := Decode(cfg.Validator), OnItsTopic()
 	consume = messaging.Chain(dispatch,
 		logged,
 		measured,
@@ -40,7 +41,8 @@ func Handlers(dispatch messaging.Handler, cfg HandlerConfig) (consume, replay me
 		Retry(cfg.MaxAttempts, 200*time.Millisecond, 5*time.Second, cfg.Unavailable),
 		Recover(),
 		decode,
+		onItsTopic,
 	)
-	replay = messaging.Chain(dispatch, logged, measured, Recover(), decode)
+	replay = messaging.Chain(dispatch, logged, measured, Recover(), decode, onItsTopic)
 	return consume, replay
 }

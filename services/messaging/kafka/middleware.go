@@ -51,6 +51,21 @@ func Decode(v Validator) messaging.Middleware {
 	}
 }
 
+// OnItsTopic refuses, as poison, a decoded event that did not come on the topic its type's
+// events travel on (messaging.TopicOf its aggregate type): Kafka Connect alone writes the saga
+// topics, each from one service's outbox, so a PaymentAuthorized on order-events is a forgery or a
+// bug, never something to apply. Put it right after Decode.
+func OnItsTopic() messaging.Middleware {
+	return func(next messaging.Handler) messaging.Handler {
+		return func(ctx context.Context, m *messaging.Message) error {
+			if want := messaging.TopicOf(m.AggregateType); m.Topic != want {
+				return messaging.Permanent(fmt.Errorf("%s %s came on %s; its events travel on %s", m.EventType, m.EventID, m.Topic, want))
+			}
+			return next(ctx, m)
+		}
+	}
+}
+
 // Recover turns a panic in the handler into an error (logged with its stack), so one bad message
 // cannot crash the service. The error is not Permanent: Retry tries again, DeadLetter gives up.
 func Recover() messaging.Middleware {

@@ -269,3 +269,26 @@ messaging_retries_total{event_type="OrderCompleted"} 1
 
 // testOrderID is the order the test events are about.
 const testOrderID = "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c"
+
+func TestOnItsTopic(t *testing.T) {
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := messaging.Chain(func(context.Context, *messaging.Message) error { return nil }, kafka.Decode(v), kafka.OnItsTopic())
+	tests := []struct {
+		topic   string
+		wantErr bool
+	}{
+		{topic: "order-events"},
+		{topic: "payment-events", wantErr: true},
+		{topic: "order-events-copy", wantErr: true},
+	}
+	for _, tt := range tests {
+		m := &messaging.Message{Topic: tt.topic, Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}
+		err := h(context.Background(), m)
+		if tt.wantErr != (err != nil) || err != nil && !messaging.IsPermanent(err) {
+			t.Errorf("OrderCompleted on %s: %v, want poison %v", tt.topic, err, tt.wantErr)
+		}
+	}
+}

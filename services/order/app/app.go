@@ -74,7 +74,8 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 
 	return svc.Serve(ctx, ln, func(r chi.Router) error {
 		return httpapi.Routes(r, httpapi.Config{
-			DB: svc.DB, Orders: orders, Outbox: svc.Outbox, Watcher: listener, Deadline: cfg.SagaDeadline,
+			DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
+			Outbox: svc.Outbox, Watcher: listener, Deadline: cfg.SagaDeadline,
 			Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
 		})
 	})

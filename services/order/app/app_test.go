@@ -94,6 +94,14 @@ func TestRun(t *testing.T) {
 	go func() { stopped <- app.Run(ctx, cfg, ln, zerolog.New(io.Discard)) }()
 	base := "http://" + ln.Addr().String()
 
+	// The operator prices the SKU first (PUT /prices is behind the admin token).
+	req, _ := http.NewRequest(http.MethodPut, base+"/prices/A100", strings.NewReader(`{"unitPrice":15000,"currency":"KRW"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer s3cret")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /prices/A100 = %v, %v", res, err)
+	}
+
 	// An order nobody answers times out: the sweeper cancels it and the stream sees it.
 	first := create(t, base)
 	stream := openStream(t, base, first)

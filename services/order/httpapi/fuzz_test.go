@@ -40,8 +40,17 @@ func FuzzCreateRequest(f *testing.F) {
 			_ = req.hash()
 			var e messaging.Event
 			var o order.Order
-			o, e, err = order.New(uuid.New(), order.Draft{CustomerID: req.CustomerID, Currency: req.Currency,
-				PaymentToken: req.PaymentToken, Items: req.Items}, time.Now().UTC(), time.Minute)
+			// Every SKU priced at the price the client was shown (or 1), in the order's currency.
+			d := req.draft()
+			prices := map[string]order.Price{}
+			for _, l := range d.Lines {
+				p := order.Price{SKU: l.SKU, UnitPrice: 1, Currency: d.Currency}
+				if l.UnitPrice != nil {
+					p.UnitPrice = *l.UnitPrice
+				}
+				prices[l.SKU] = p
+			}
+			o, e, err = order.New(uuid.New(), d, prices, time.Now().UTC(), time.Minute)
 			if err == nil {
 				env, nerr := messaging.NewEnvelope(order.AggregateType, o.ID.String(), e.Type, 1, e.Data, messaging.NewTraceparent())
 				if nerr != nil {

@@ -32,10 +32,17 @@ const maxIdempotencyKeyLen = 255
 // Orders is what the API needs from the order repository; *postgres.Orders implements it.
 type Orders interface {
 	Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem postgres.Idempotency) (bool, error)
-	ByIdempotencyKey(ctx context.Context, tx *sql.Tx, key string) (uuid.UUID, string, error)
+	ByIdempotencyKey(ctx context.Context, tx *sql.Tx, customer, key string) (uuid.UUID, string, error)
 	Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error
 	Get(ctx context.Context, id uuid.UUID) (order.Order, error)
 	Timeline(ctx context.Context, id uuid.UUID) ([]order.TimelineEntry, error)
+}
+
+// Prices is the price list; *postgres.Prices implements it.
+type Prices interface {
+	Of(ctx context.Context, tx *sql.Tx, skus []string) (map[string]order.Price, error)
+	Get(ctx context.Context, sku string) (order.Price, error)
+	Set(ctx context.Context, p order.Price) (order.Price, error)
 }
 
 // Watcher wakes a status stream when its order's status may have changed;
@@ -48,6 +55,9 @@ type Watcher interface {
 type Config struct {
 	DB     *sql.DB // transactions of POST /orders
 	Orders Orders
+	Prices Prices
+	// AdminToken guards the operator endpoints (PUT /prices/{sku}).
+	AdminToken string
 	// Outbox writes OrderCreated in the transaction that places the order.
 	Outbox  *msgpg.Outbox
 	Watcher Watcher
@@ -62,7 +72,7 @@ type Config struct {
 }
 
 // Routes adds the order service's routes to r: placing an order, reading it, its timeline and
-// its status stream.
+// its status stream, and the price list (setting a price is an operator's).
 func Routes(r chi.Router, cfg Config) error {
 	created := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orders_created_total",
@@ -72,19 +82,22 @@ func Routes(r chi.Router, cfg Config) error {
 		return fmt.Errorf("register http metrics: %w", err)
 	}
 	h := &handler{
-		db: cfg.DB, orders: cfg.Orders, outbox: cfg.Outbox, watcher: cfg.Watcher, deadline: cfg.Deadline,
+		db: cfg.DB, orders: cfg.Orders, prices: cfg.Prices, outbox: cfg.Outbox, watcher: cfg.Watcher, deadline: cfg.Deadline,
 		log: cfg.Log, created: created, closing: cfg.Closing,
 	}
 	r.Post("/orders", h.create)
 	r.Get("/orders/{id}", h.get)
 	r.Get("/orders/{id}/events", h.events)
 	r.Get("/orders/{id}/stream", h.stream)
+	r.Get("/prices/{sku}", h.getPrice)
+	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Put("/prices/{sku}", h.putPrice)
 	return nil
 }
 
 type handler struct {
 	db       *sql.DB
 	orders   Orders
+	prices   Prices
 	outbox   *msgpg.Outbox
 	watcher  Watcher
 	deadline time.Duration
@@ -95,10 +108,26 @@ type handler struct {
 
 // createRequest is the body of POST /orders.
 type createRequest struct {
-	CustomerID   string       `json:"customerId"`
-	Currency     string       `json:"currency"`
-	PaymentToken string       `json:"paymentToken"`
-	Items        []order.Item `json:"items"`
+	CustomerID   string        `json:"customerId"`
+	Currency     string        `json:"currency"`
+	PaymentToken string        `json:"paymentToken"`
+	Items        []lineRequest `json:"items"`
+}
+
+// lineRequest is one line of POST /orders; unitPrice is optional (what the client was shown).
+type lineRequest struct {
+	SKU       string `json:"sku"`
+	Qty       int64  `json:"qty"`
+	UnitPrice *int64 `json:"unitPrice,omitempty"`
+}
+
+// draft is what the request asks for.
+func (req createRequest) draft() order.Draft {
+	d := order.Draft{CustomerID: req.CustomerID, Currency: req.Currency, PaymentToken: req.PaymentToken}
+	for _, l := range req.Items {
+		d.Lines = append(d.Lines, order.Line{SKU: l.SKU, Qty: l.Qty, UnitPrice: l.UnitPrice})
+	}
+	return d
 }
 
 // hash identifies the request's content whatever its formatting or field order: re-encoding the
@@ -142,9 +171,10 @@ func viewOf(o order.Order) orderView {
 	}
 }
 
-// create places an order: the order, its items, its timeline entry and OrderCreated commit in
-// one transaction. With an Idempotency-Key, a retry of the same request answers the order placed
-// first (the same 202 body) and writes nothing; the same key with another request is a conflict.
+// create places an order at the list prices: the order, its items, its timeline entry and
+// OrderCreated commit in one transaction. With an Idempotency-Key, a retry of the same request by
+// the same customer answers the order placed first (the same 202 body) and writes nothing; the
+// same key with another request is a conflict that names no order.
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
 	if err := msghttp.DecodeJSON(w, r, &req); err != nil {
@@ -156,67 +186,89 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	o, e, err := order.New(uuid.New(), order.Draft{
-		CustomerID:   req.CustomerID,
-		Currency:     req.Currency,
-		PaymentToken: req.PaymentToken,
-		Items:        req.Items,
-	}, time.Now().UTC(), h.deadline)
-	if err != nil {
+	d := req.draft()
+	if err := d.Validate(); err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
 	tp := requestTrace(r)
-	o.TraceID = tp.TraceID()
-	id, created, err := h.place(r.Context(), o, e, tp, postgres.Idempotency{Key: key, RequestHash: req.hash()})
+	o, created, err := h.place(r.Context(), d, tp, postgres.Idempotency{Key: key, RequestHash: req.hash()})
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
 	if created.EventID != "" {
 		h.created.Inc()
-		h.log.Info().Str("orderId", id.String()).Str("eventId", created.EventID).Str("traceId", o.TraceID).
+		h.log.Info().Str("orderId", o.ID.String()).Str("eventId", created.EventID).Str("traceId", o.TraceID).
 			Int64("amount", o.Amount).Str("currency", o.Currency).Msg("order placed")
 	}
-	w.Header().Set("Location", "/orders/"+id.String())
-	msghttp.WriteJSON(w, http.StatusAccepted, createdView{OrderID: id.String(), Status: string(order.Pending)})
+	w.Header().Set("Location", "/orders/"+o.ID.String())
+	msghttp.WriteJSON(w, http.StatusAccepted, createdView{OrderID: o.ID.String(), Status: string(order.Pending)})
 }
 
-// place stores o and emits e in one transaction and returns o's id and the emitted envelope, or,
-// when idem's key was used before for the same request, the id of that order and a zero
-// envelope (and writes nothing).
-func (h *handler) place(ctx context.Context, o order.Order, e messaging.Event, tp messaging.Traceparent, idem postgres.Idempotency) (uuid.UUID, messaging.Envelope, error) {
-	id := o.ID
-	var created messaging.Envelope
+// place prices d from the list and stores the order and its OrderCreated in one transaction; it
+// returns the order and the emitted envelope. When d's customer used idem's key before for the
+// same request, it returns that order (only its id is set) and a zero envelope, and writes
+// nothing.
+func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Traceparent, idem postgres.Idempotency) (order.Order, messaging.Envelope, error) {
+	var (
+		o       order.Order
+		created messaging.Envelope
+	)
 	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
+		created = messaging.Envelope{}
+		if idem.Key != "" {
+			prev, hash, err := h.orders.ByIdempotencyKey(ctx, tx, d.CustomerID, idem.Key)
+			if err == nil {
+				o = order.Order{ID: prev}
+				return sameRequest(hash, idem)
+			}
+			if fault.Code(err) != fault.NotFound {
+				return err
+			}
+		}
+		prices, err := h.prices.Of(ctx, tx, d.SKUs())
+		if err != nil {
+			return err
+		}
+		var e messaging.Event
+		if o, e, err = order.New(uuid.New(), d, prices, time.Now().UTC(), h.deadline); err != nil {
+			return err
+		}
+		o.TraceID = tp.TraceID()
 		inserted, err := h.orders.Insert(ctx, tx, o, idem)
 		if err != nil {
 			return err
 		}
-		if inserted {
-			envs, err := h.outbox.Emit(ctx, tx, tp, order.AggregateType, o.ID.String(), order.EventVersion, e)
+		if !inserted {
+			// Insert waited for a concurrent first use of the key to commit: the order is there.
+			prev, hash, err := h.orders.ByIdempotencyKey(ctx, tx, d.CustomerID, idem.Key)
 			if err != nil {
 				return err
 			}
-			created = envs[0]
-			return h.orders.Record(ctx, tx, o.ID, postgres.Emitted(envs)...)
+			o = order.Order{ID: prev}
+			return sameRequest(hash, idem)
 		}
-		// Insert waited for a concurrent first use of the key to commit, so the order is there.
-		prev, prevHash, err := h.orders.ByIdempotencyKey(ctx, tx, idem.Key)
+		envs, err := h.outbox.Emit(ctx, tx, tp, order.AggregateType, o.ID.String(), order.EventVersion, e)
 		if err != nil {
 			return err
 		}
-		if prevHash != idem.RequestHash {
-			return fault.Errorf(fault.Conflict,
-				"Idempotency-Key %q was already used for a different request (order %s); send a new key for a new order", idem.Key, prev)
-		}
-		id = prev
-		return nil
+		created = envs[0]
+		return h.orders.Record(ctx, tx, o.ID, postgres.Emitted(envs)...)
 	})
 	if err != nil {
-		return uuid.Nil, messaging.Envelope{}, fmt.Errorf("place order: %w", err)
+		return order.Order{}, messaging.Envelope{}, fmt.Errorf("place order: %w", err)
 	}
-	return id, created, nil
+	return o, created, nil
+}
+
+// sameRequest reports whether a reused Idempotency-Key comes with the request it was first used
+// for; the conflict names no order.
+func sameRequest(hash string, idem postgres.Idempotency) error {
+	if hash != idem.RequestHash {
+		return fault.Errorf(fault.Conflict, "Idempotency-Key %q was already used for a different request; send a new key for a new order", idem.Key)
+	}
+	return nil
 }
 
 // checkIdempotencyKey accepts no key, or 1 to maxIdempotencyKeyLen printable ASCII characters.
@@ -276,4 +328,45 @@ func pathID(r *http.Request) (uuid.UUID, error) {
 		return uuid.Nil, fault.Errorf(fault.NotFound, "order %q not found", raw)
 	}
 	return id, nil
+}
+
+// priceBody is the body of PUT /prices/{sku}.
+type priceBody struct {
+	UnitPrice *int64 `json:"unitPrice"`
+	Currency  string `json:"currency"`
+}
+
+// putPrice sets a SKU's price (an operator). Orders placed before keep the price they were placed at.
+func (h *handler) putPrice(w http.ResponseWriter, r *http.Request) {
+	var body priceBody
+	if err := msghttp.DecodeJSON(w, r, &body); err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	if body.UnitPrice == nil {
+		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, `field "unitPrice" is required`))
+		return
+	}
+	p, err := h.prices.Set(r.Context(), order.Price{SKU: chi.URLParam(r, "sku"), UnitPrice: *body.UnitPrice, Currency: body.Currency})
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	h.log.Info().Str("sku", p.SKU).Int64("unitPrice", p.UnitPrice).Str("currency", p.Currency).Msg("price set")
+	msghttp.WriteJSON(w, http.StatusOK, p)
+}
+
+// getPrice answers a SKU's price.
+func (h *handler) getPrice(w http.ResponseWriter, r *http.Request) {
+	sku := chi.URLParam(r, "sku")
+	if err := order.ValidateSKU(sku); err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	p, err := h.prices.Get(r.Context(), sku)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	msghttp.WriteJSON(w, http.StatusOK, p)
 }

@@ -28,6 +28,9 @@ import (
 	"outboxsaga.dev/schemas"
 )
 
+// adminToken guards the operator endpoints in these tests.
+const adminToken = "op-secret"
+
 const validBody = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":2,"unitPrice":15000},{"sku":"B200","qty":1,"unitPrice":9000}]}`
 
 // api is one test's server over a fresh, migrated database.
@@ -54,10 +57,16 @@ func newAPI(t *testing.T) *api {
 	}
 	go func() { _ = listener.Run(ctx) }()
 	orders := postgres.NewOrders(db)
+	prices := postgres.NewPrices(db)
+	for _, p := range []order.Price{{SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, {SKU: "B200", UnitPrice: 9000, Currency: "KRW"}} {
+		if _, err := prices.Set(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	router := msghttp.NewRouter(zerolog.Nop())
 	err = httpapi.Routes(router, httpapi.Config{
-		DB: db, Orders: orders, Outbox: pgtest.MustOutbox(t), Watcher: listener, Deadline: 30 * time.Second,
+		DB: db, Orders: orders, Prices: prices, AdminToken: adminToken, Outbox: pgtest.MustOutbox(t), Watcher: listener, Deadline: 30 * time.Second,
 		Log: zerolog.Nop(), Registry: reg,
 	})
 	if err != nil {
@@ -236,6 +245,9 @@ func TestCreateIdempotent(t *testing.T) {
 	if status != http.StatusConflict || !strings.Contains(body, `"code":"conflict"`) || !strings.Contains(body, "checkout-42") {
 		t.Fatalf("same key, other body = %d %s; want 409 conflict naming the key", status, body)
 	}
+	if strings.Contains(body, id) {
+		t.Fatalf("the conflict reveals the order placed under the key: %s", body)
+	}
 	if after := a.written(); after != before {
 		t.Fatalf("a conflicting request wrote: %v → %v", before, after)
 	}
@@ -243,6 +255,62 @@ func TestCreateIdempotent(t *testing.T) {
 	// Without a key every request is a new order.
 	if a.create(validBody, nil) == a.create(validBody, nil) {
 		t.Fatal("two requests without a key answered the same order")
+	}
+
+	// The key is the customer's: another customer using it places an order of its own, and
+	// learns nothing of the first.
+	if theirs := a.create(strings.Replace(validBody, `"U1"`, `"U2"`, 1), key); theirs == id {
+		t.Fatal("another customer's request under the same key answered the first customer's order")
+	}
+}
+
+// TestPrices: the client never sets what it pays. Orders are priced from the list an operator
+// keeps; a price the client was shown must still be the list price.
+func TestPrices(t *testing.T) {
+	a := newAPI(t)
+	admin := map[string]string{"Authorization": "Bearer " + adminToken}
+	tests := []struct {
+		name, method, path, body string
+		headers                  map[string]string
+		wantStatus               int
+		wantCode                 string
+	}{
+		{name: "set a price without the token", method: http.MethodPut, path: "/prices/C300", body: `{"unitPrice":500,"currency":"KRW"}`, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "set a price", method: http.MethodPut, path: "/prices/C300", body: `{"unitPrice":500,"currency":"KRW"}`, headers: admin, wantStatus: 200},
+		{name: "set a negative price", method: http.MethodPut, path: "/prices/C300", body: `{"unitPrice":-1,"currency":"KRW"}`, headers: admin, wantStatus: 400, wantCode: "invalid"},
+		{name: "set a price without unitPrice", method: http.MethodPut, path: "/prices/C300", body: `{"currency":"KRW"}`, headers: admin, wantStatus: 400, wantCode: "invalid"},
+		{name: "set a price of a bad SKU", method: http.MethodPut, path: "/prices/C%2F1", body: `{"unitPrice":1,"currency":"KRW"}`, headers: admin, wantStatus: 400, wantCode: "invalid"},
+		{name: "read a price", method: http.MethodGet, path: "/prices/C300", wantStatus: 200},
+		{name: "read no price", method: http.MethodGet, path: "/prices/NOPE", wantStatus: 404, wantCode: "not_found"},
+		{name: "order the shown price", method: http.MethodPost, path: "/orders", body: validBody, wantStatus: 202},
+		{name: "order without prices", method: http.MethodPost, path: "/orders",
+			body: `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":2},{"sku":"C300","qty":1}]}`, wantStatus: 202},
+		{name: "order a changed price", method: http.MethodPost, path: "/orders", body: strings.Replace(validBody, `"unitPrice":15000`, `"unitPrice":1`, 1), wantStatus: 409, wantCode: "price_changed"},
+		{name: "order an unpriced SKU", method: http.MethodPost, path: "/orders", body: strings.Replace(validBody, `"B200"`, `"Z999"`, 1), wantStatus: 422, wantCode: "unknown_sku"},
+		{name: "order in another currency", method: http.MethodPost, path: "/orders", body: strings.Replace(validBody, `"KRW"`, `"USD"`, 1), wantStatus: 422, wantCode: "currency_mismatch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := a.do(tt.method, tt.path, tt.body, tt.headers)
+			if status != tt.wantStatus || !strings.Contains(body, tt.wantCode) {
+				t.Fatalf("%s %s = %d %s; want %d %s", tt.method, tt.path, status, body, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+	var got struct {
+		Amount int64
+		Items  []struct{ UnitPrice int64 }
+	}
+	id := a.create(`{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"C300","qty":2}]}`, nil)
+	if status, _, body := a.do(http.MethodPut, "/prices/C300", `{"unitPrice":900,"currency":"KRW"}`, admin); status != http.StatusOK {
+		t.Fatalf("PUT /prices/C300 = %d %s", status, body)
+	}
+	_, _, body := a.do(http.MethodGet, "/orders/"+id, "", nil)
+	if err := json.Unmarshal([]byte(body), &got); err != nil || got.Amount != 1000 || got.Items[0].UnitPrice != 500 {
+		t.Fatalf("order %s after a price change = %s; want it kept at the price it was placed at (500 × 2)", id, body)
+	}
+	if n := a.count(`SELECT count(*) FROM orders WHERE amount = 2`); n != 0 {
+		t.Fatal("a refused order was written")
 	}
 }
 

@@ -46,7 +46,7 @@ const orderColumns = `id, customer_id, status, reason, currency, amount, payment
 	created_at, updated_at, deadline_at`
 
 // Insert writes the new order o with its items in tx. It returns false, and writes nothing, when
-// idem.Key is already taken by another order (committed, or committed by a concurrent
+// o's customer used idem.Key for another order already (committed, or committed by a concurrent
 // transaction this one waited for); the caller then looks that order up with ByIdempotencyKey.
 func (s *Orders) Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem Idempotency) (bool, error) {
 	key := sql.NullString{String: idem.Key, Valid: idem.Key != ""}
@@ -54,7 +54,7 @@ func (s *Orders) Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem Ide
 		INSERT INTO orders (id, customer_id, status, reason, currency, amount, payment_token, trace_id,
 			idempotency_key, request_hash, created_at, updated_at, deadline_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (idempotency_key) DO NOTHING`,
+		ON CONFLICT (customer_id, idempotency_key) DO NOTHING`,
 		o.ID, o.CustomerID, o.Status, o.Reason, o.Currency, o.Amount, o.PaymentToken, o.TraceID,
 		key, idem.RequestHash, o.CreatedAt, o.UpdatedAt, o.DeadlineAt)
 	if err != nil {
@@ -85,14 +85,15 @@ func (s *Orders) Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem Ide
 	return true, nil
 }
 
-// ByIdempotencyKey returns the id and request hash of the order placed with key; the error is a
-// fault.NotFound when there is none.
-func (s *Orders) ByIdempotencyKey(ctx context.Context, tx *sql.Tx, key string) (uuid.UUID, string, error) {
+// ByIdempotencyKey returns the id and request hash of the order customer placed with key; the
+// error is a fault.NotFound when there is none.
+func (s *Orders) ByIdempotencyKey(ctx context.Context, tx *sql.Tx, customer, key string) (uuid.UUID, string, error) {
 	var (
 		id   uuid.UUID
 		hash string
 	)
-	err := tx.QueryRowContext(ctx, `SELECT id, request_hash FROM orders WHERE idempotency_key = $1`, key).Scan(&id, &hash)
+	err := tx.QueryRowContext(ctx, `SELECT id, request_hash FROM orders WHERE customer_id = $1 AND idempotency_key = $2`,
+		customer, key).Scan(&id, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return uuid.Nil, "", fault.Errorf(fault.NotFound, "no order has idempotency key %q", key)
 	}
@@ -234,15 +235,16 @@ func items(ctx context.Context, q querier, id uuid.UUID) ([]order.Item, error) {
 	return out, nil
 }
 
-// Record adds entries to the timeline of order orderID in tx. An event already recorded (same
-// event id) is left as it is, so re-recording on redelivery is harmless.
+// Record adds entries to the timeline of order orderID in tx, payment tokens redacted (the
+// timeline is public: GET /orders/{id}/events). An event already recorded (same event id) is
+// left as it is, so re-recording on redelivery is harmless.
 func (s *Orders) Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error {
 	for _, e := range entries {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO order_timeline (event_id, order_id, event_type, source, occurred_at, data)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (event_id) DO NOTHING`,
-			e.EventID, orderID, e.EventType, e.Source, e.OccurredAt, string(e.Data))
+			e.EventID, orderID, e.EventType, e.Source, e.OccurredAt, string(messaging.Redact(e.Data)))
 		if err != nil {
 			return fmt.Errorf("record %s %s for order %s: %w", e.EventType, e.EventID, orderID, err)
 		}

@@ -35,8 +35,9 @@ func newOrder(t *testing.T, now time.Time, deadline time.Duration) order.Order {
 	t.Helper()
 	o, _, err := order.New(uuid.New(), order.Draft{
 		CustomerID: "U1", Currency: "KRW", PaymentToken: "tok_ok",
-		Items: []order.Item{{SKU: "A100", Qty: 2, UnitPrice: 15000}, {SKU: "B200", Qty: 1, UnitPrice: 9000}},
-	}, now.UTC().Truncate(time.Microsecond), deadline)
+		Lines: []order.Line{{SKU: "A100", Qty: 2}, {SKU: "B200", Qty: 1}},
+	}, map[string]order.Price{"A100": {SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, "B200": {SKU: "B200", UnitPrice: 9000, Currency: "KRW"}},
+		now.UTC().Truncate(time.Microsecond), deadline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,15 +117,24 @@ func TestInsertIdempotencyKey(t *testing.T) {
 		t.Fatalf("the refused order left %d items", n)
 	}
 	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
-		id, hash, err := orders.ByIdempotencyKey(ctx, tx, "key-1")
+		id, hash, err := orders.ByIdempotencyKey(ctx, tx, "U1", "key-1")
 		if err != nil || id != first.ID || hash != "hash-1" {
 			t.Errorf("ByIdempotencyKey() = %s, %q, %v; want %s, hash-1", id, hash, err, first.ID)
 		}
-		if _, _, err := orders.ByIdempotencyKey(ctx, tx, "nope"); fault.Code(err) != fault.NotFound {
+		if _, _, err := orders.ByIdempotencyKey(ctx, tx, "U1", "nope"); fault.Code(err) != fault.NotFound {
 			t.Errorf("ByIdempotencyKey(unknown) error = %v, want %s", err, fault.NotFound)
+		}
+		if _, _, err := orders.ByIdempotencyKey(ctx, tx, "U2", "key-1"); fault.Code(err) != fault.NotFound {
+			t.Errorf("ByIdempotencyKey(another customer's key) error = %v, want %s", err, fault.NotFound)
 		}
 		return nil
 	})
+	// The key is the customer's: another customer's order under the same key is its own.
+	third := newOrder(t, time.Now(), time.Minute)
+	third.CustomerID = "U2"
+	if !insert(t, db, orders, third, idem) {
+		t.Fatal("Insert() of another customer with the same key = false")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,5 +410,35 @@ func drain(ch <-chan struct{}) {
 		default:
 			return
 		}
+	}
+}
+
+func TestPrices(t *testing.T) {
+	db, _ := openDB(t)
+	prices := postgres.NewPrices(db)
+	ctx := context.Background()
+	if _, err := prices.Get(ctx, "A100"); fault.Code(err) != fault.NotFound {
+		t.Fatalf("Get of an unpriced SKU = %v, want %s", err, fault.NotFound)
+	}
+	for _, p := range []order.Price{{SKU: "A100", UnitPrice: 1, Currency: "USD"}, {SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, {SKU: "B200", UnitPrice: 0, Currency: "KRW"}} {
+		if got, err := prices.Set(ctx, p); err != nil || got != p {
+			t.Fatalf("Set(%+v) = %+v, %v", p, got, err)
+		}
+	}
+	if _, err := prices.Set(ctx, order.Price{SKU: "C300", UnitPrice: -1, Currency: "KRW"}); fault.Code(err) != fault.Invalid {
+		t.Fatalf("Set of a negative price = %v, want %s", err, fault.Invalid)
+	}
+	if got, err := prices.Get(ctx, "A100"); err != nil || got.UnitPrice != 15000 || got.Currency != "KRW" {
+		t.Fatalf("Get = %+v, %v; want the last price set", got, err)
+	}
+	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+		got, err := prices.Of(ctx, tx, []string{"A100", "B200", "NOPE"})
+		if err != nil || len(got) != 2 || got["B200"].UnitPrice != 0 {
+			t.Errorf("Of = %+v, %v; want A100 and B200", got, err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -52,38 +52,62 @@ func (s *Steps) Router() *messaging.Router {
 	r.Handle("StockReserved", 1, s.Record)
 	r.Handle("StockReleased", 1, s.Record)
 	r.Handle("StockCommitted", 1, s.Record)
-	r.Handle("PaymentVoided", 1, s.Record)
+	r.Handle("PaymentVoided", 1, s.PaymentVoided)
 	return r
 }
 
 // StockReservationFailed cancels the order as OUT_OF_STOCK: inventory reserved nothing, so
 // there is nothing to compensate, but OrderCanceled tells payment not to charge.
 func (s *Steps) StockReservationFailed(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, func(o *order.Order, now time.Time) (messaging.Event, bool) {
+	return s.apply(ctx, m, nil, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Cancel(order.OutOfStock, now)
 	})
 }
 
 // PaymentAuthorized completes the order; OrderCompleted tells inventory to commit the
-// reservation.
+// reservation. A payment of another amount or currency than the order's is poison.
 func (s *Steps) PaymentAuthorized(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, func(o *order.Order, now time.Time) (messaging.Event, bool) {
+	return s.apply(ctx, m, checkPayment, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Complete(now)
 	})
 }
 
 // PaymentFailed cancels the order as PAYMENT_FAILED; OrderCanceled tells inventory to release
-// the reservation.
+// the reservation. A payment of another amount or currency than the order's is poison.
 func (s *Steps) PaymentFailed(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, func(o *order.Order, now time.Time) (messaging.Event, bool) {
+	return s.apply(ctx, m, checkPayment, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Cancel(order.PaymentFailed, now)
 	})
 }
 
 // Record adds an event that changes nothing about the order (StockReserved, StockReleased,
-// StockCommitted, PaymentVoided) to the order's timeline.
+// StockCommitted) to the order's timeline.
 func (s *Steps) Record(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, nil)
+	return s.apply(ctx, m, nil, nil)
+}
+
+// PaymentVoided records the void in the order's timeline, if it is of the order's payment.
+func (s *Steps) PaymentVoided(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, checkPayment, nil)
+}
+
+// check is what a step verifies of the message against the locked order before it acts.
+type check func(m *messaging.Message, o order.Order) error
+
+// checkPayment decodes the amount and currency of a payment event and checks them against the
+// order's: a mismatch is poison (dead-lettered, never applied).
+func checkPayment(m *messaging.Message, o order.Order) error {
+	var d struct {
+		Amount   int64  `json:"amount"`
+		Currency string `json:"currency"`
+	}
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		return messaging.Permanent(fmt.Errorf("%s %s: decode data: %w", m.EventType, m.EventID, err))
+	}
+	if err := o.CheckPayment(d.Amount, d.Currency); err != nil {
+		return messaging.Permanent(fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err))
+	}
+	return nil
 }
 
 // decision is what a step does to a locked order at now: the event to emit, and false when the
@@ -98,9 +122,10 @@ type outcome struct {
 	ignored bool               // the step would move the order, but it had ended already
 }
 
-// apply runs decide (nil: only record) on the order m is about, in one transaction with the
-// inbox check, the timeline and the outbox. It logs through the message's logger.
-func (s *Steps) apply(ctx context.Context, m *messaging.Message, decide decision) error {
+// apply runs verify (nil: none) and decide (nil: only record) on the order m is about, in one
+// transaction with the inbox check, the timeline and the outbox. It logs through the message's
+// logger.
+func (s *Steps) apply(ctx context.Context, m *messaging.Message, verify check, decide decision) error {
 	log := zerolog.Ctx(ctx)
 	id, err := orderID(m)
 	if err != nil {
@@ -108,7 +133,7 @@ func (s *Steps) apply(ctx context.Context, m *messaging.Message, decide decision
 	}
 	var out outcome
 	step := msgpg.Transactional(s.db, func(ctx context.Context, tx *sql.Tx, m *messaging.Message) (err error) {
-		out, err = s.step(ctx, tx, m, id, decide)
+		out, err = s.step(ctx, tx, m, id, verify, decide)
 		return err
 	})
 	if err := step(ctx, m); err != nil {
@@ -130,13 +155,18 @@ func (s *Steps) apply(ctx context.Context, m *messaging.Message, decide decision
 }
 
 // step is apply's transaction.
-func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id uuid.UUID, decide decision) (outcome, error) {
+func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id uuid.UUID, verify check, decide decision) (outcome, error) {
 	now := s.now().UTC()
 	var (
 		e       messaging.Event
 		changed bool
 	)
 	o, err := s.orders.Update(ctx, tx, id, func(o *order.Order) error {
+		if verify != nil {
+			if err := verify(m, *o); err != nil {
+				return err
+			}
+		}
 		if decide != nil {
 			e, changed = decide(o, now)
 		}

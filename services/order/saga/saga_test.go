@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -70,8 +71,9 @@ func (e *env) place(createdAt time.Time, deadline time.Duration) order.Order {
 	e.t.Helper()
 	o, ev, err := order.New(uuid.New(), order.Draft{
 		CustomerID: "U1", Currency: "KRW", PaymentToken: "tok_ok",
-		Items: []order.Item{{SKU: "A100", Qty: 2, UnitPrice: 15000}, {SKU: "B200", Qty: 1, UnitPrice: 9000}},
-	}, createdAt.UTC().Truncate(time.Microsecond), deadline)
+		Lines: []order.Line{{SKU: "A100", Qty: 2}, {SKU: "B200", Qty: 1}},
+	}, map[string]order.Price{"A100": {SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, "B200": {SKU: "B200", UnitPrice: 9000, Currency: "KRW"}},
+		createdAt.UTC().Truncate(time.Microsecond), deadline)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -477,5 +479,46 @@ func TestSweeperRun(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run() = %v, want nil after cancel", err)
+	}
+}
+
+// TestPaymentOfAnotherAmountIsPoison: a payment event whose amount or currency is not the
+// order's (a bug, or a forged record) is refused for good and changes nothing.
+func TestPaymentOfAnotherAmountIsPoison(t *testing.T) {
+	tests := []struct {
+		event            string
+		amount           int64
+		currency, reason string
+	}{
+		{event: "PaymentAuthorized", amount: 1, currency: "KRW"},
+		{event: "PaymentAuthorized", amount: 39000, currency: "USD"},
+		{event: "PaymentFailed", amount: 1, currency: "KRW", reason: "CARD_DECLINED"},
+		{event: "PaymentVoided", amount: 2, currency: "KRW"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %d %s", tt.event, tt.amount, tt.currency), func(t *testing.T) {
+			e := newEnv(t)
+			o := e.place(time.Now(), time.Minute)
+			data := map[string]any{"orderId": o.ID.String(), "amount": tt.amount, "currency": tt.currency}
+			if tt.reason != "" {
+				data["reason"] = tt.reason
+			} else {
+				data["pgTxnId"] = "pg_forged"
+			}
+			tp, _ := messaging.NewTraceparentIn(o.TraceID)
+			err := e.deliver(context.Background(), rawRecord(t, messaging.TopicPayment, "payment", o.ID.String(), tt.event, data, tp))
+			if !messaging.IsPermanent(err) {
+				t.Fatalf("deliver = %v, want a permanent error (poison)", err)
+			}
+			if got := e.get(o.ID); got.Status != order.Pending {
+				t.Fatalf("the order is %s, want PENDING", got.Status)
+			}
+			if n := e.count(`SELECT count(*) FROM processed_events`); n != 0 {
+				t.Fatalf("the refused event is in the inbox (%d rows)", n)
+			}
+			if types := e.timelineTypes(o.ID); len(types) != 1 {
+				t.Fatalf("timeline %v, want only OrderCreated", types)
+			}
+		})
 	}
 }

@@ -1,13 +1,11 @@
 package app_test
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -20,23 +18,27 @@ import (
 	"outboxsaga.dev/messaging"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/payment/app"
 )
 
 func TestLoadConfig(t *testing.T) {
 	defaults := app.Config{
-		HTTPAddr:           "127.0.0.1:8082",
-		DatabaseURL:        "postgres://payment_svc:payment_svc@127.0.0.1:5432/payment_db?sslmode=disable",
-		KafkaBrokers:       []string{"127.0.0.1:9092"},
-		ConsumerGroup:      "payment-service",
-		LogLevel:           "info",
-		ConnectURL:         "http://127.0.0.1:8083",
-		Connector:          "payment-outbox",
-		ReplicationSlot:    "payment_outbox",
-		HandlerMaxAttempts: 5,
-		GatewayURL:         "http://127.0.0.1:8089",
-		GatewayTimeout:     2 * time.Second,
-		GatewayAttempts:    4,
+		Config: service.Config{
+			HTTPAddr:           "127.0.0.1:8082",
+			DatabaseURL:        "postgres://payment_svc:payment_svc@127.0.0.1:5432/payment_db?sslmode=disable",
+			KafkaBrokers:       []string{"127.0.0.1:9092"},
+			ConsumerGroup:      "payment-service",
+			LogLevel:           "info",
+			ConnectURL:         "http://127.0.0.1:8083",
+			Connector:          "payment-outbox",
+			ReplicationSlot:    "payment_outbox",
+			HandlerMaxAttempts: 5,
+			DBMaxOpenConns:     20,
+		},
+		GatewayURL:      "http://127.0.0.1:8089",
+		GatewayTimeout:  2 * time.Second,
+		GatewayAttempts: 4,
 	}
 	tests := []struct {
 		name    string
@@ -86,42 +88,34 @@ func TestLoadConfig(t *testing.T) {
 // TestRun starts the whole service on a test database, with Kafka and the gateway unreachable
 // (so it touches nothing real), and stops it.
 func TestRun(t *testing.T) {
-	db := pgtest.MustOpenTestDB(t)
-	var name string
-	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
+	db, dbURL := pgtest.MustOpenTestDBURL(t)
+	cfg := app.Config{
+		Config: service.Config{
+			DatabaseURL:        dbURL,
+			KafkaBrokers:       []string{"127.0.0.1:1"},
+			ConsumerGroup:      "payment-app-test",
+			LogLevel:           "debug",
+			HandlerMaxAttempts: 1,
+			AdminToken:         "secret",
+		},
+		GatewayURL:      "http://127.0.0.1:1",
+		GatewayTimeout:  time.Second,
+		GatewayAttempts: 1,
 	}
-	dbURL, err := url.Parse(cmp.Or(os.Getenv("PG_ADMIN_URL"), pgtest.DefaultAdminURL))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
-	}
-	dbURL.Path = "/" + name
-	addr := freeAddr(t)
-
-	cfg := app.Config{
-		HTTPAddr:           addr,
-		DatabaseURL:        dbURL.String(),
-		KafkaBrokers:       []string{"127.0.0.1:1"},
-		ConsumerGroup:      "payment-app-test",
-		LogLevel:           "debug",
-		HandlerMaxAttempts: 1,
-		GatewayURL:         "http://127.0.0.1:1",
-		GatewayTimeout:     time.Second,
-		GatewayAttempts:    1,
-		AdminToken:         "secret",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t))) }()
+	go func() { done <- app.Run(ctx, cfg, ln, zerolog.New(zerolog.NewTestWriter(t))) }()
 
-	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for status, _ := get(base + "/healthz"); status != http.StatusOK; status, _ = get(base + "/healthz") {
-		if time.Now().After(deadline) {
-			t.Fatal("service did not come up")
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The listener is bound already: the first request waits until the service serves, which it
+	// does once its database is migrated.
+	base := "http://" + ln.Addr().String()
+	if status, body := do(t, "GET", base+"/healthz", ""); status != http.StatusOK {
+		t.Fatalf("GET /healthz = %d %s, want 200", status, body)
 	}
 	poison := &messaging.Message{Topic: "order-events", Partition: 0, Offset: 42, Key: "o1", Value: []byte("not json")}
 	id, err := msgpg.NewDeadLetters(db, pgtest.MustOutbox(t)).Store(context.Background(), app.Service, poison, errors.New("decode envelope"), 1)
@@ -164,6 +158,9 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// client gives up on a service that never answers (Run failed before it served).
+var client = &http.Client{Timeout: 30 * time.Second}
+
 func do(t *testing.T, method, u, token string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, nil)
@@ -173,33 +170,13 @@ func do(t *testing.T, method, u, token string) (int, string) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
-}
-
-func get(u string) (int, string) {
-	resp, err := http.Get(u)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // clearEnv unsets, for the test, every variable LoadConfig reads (make test exports the

@@ -126,8 +126,10 @@ func (c *Client) retry(ctx context.Context, op string, call func(context.Context
 		if !payment.IsTransient(err) || attempt >= c.cfg.Attempts {
 			return res, err
 		}
-		if !sleep(ctx, c.backoff(attempt)) {
+		select {
+		case <-ctx.Done():
 			return payment.ChargeResult{}, fmt.Errorf("attempt %d: %w (last error: %v)", attempt, ctx.Err(), err)
+		case <-time.After(c.backoff(attempt)):
 		}
 	}
 }
@@ -211,17 +213,5 @@ func classify(callCtx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", payment.ErrGatewayTimeout, err)
 	default:
 		return fmt.Errorf("%w: %w", payment.ErrGatewayUnavailable, err)
-	}
-}
-
-// sleep waits for d or until ctx is done; it reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

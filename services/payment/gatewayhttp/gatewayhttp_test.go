@@ -30,10 +30,7 @@ type sim struct {
 func startSim(t *testing.T, cfg gatewaysim.Config) *sim {
 	t.Helper()
 	s := &sim{ledger: gatewaysim.NewLedger(cfg)}
-	h, err := simhttp.NewHandler(s.ledger, zerolog.Nop(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := simhttp.NewHandler(s.ledger, zerolog.Nop(), prometheus.NewRegistry())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.calls.Add(1)
 		h.ServeHTTP(w, r)
@@ -218,7 +215,7 @@ func TestServerErrors(t *testing.T) {
 	}{
 		{name: "500", status: 500, wantErr: payment.ErrGatewayUnavailable},
 		{name: "504", status: 504, wantErr: payment.ErrGatewayTimeout},
-		{name: "400", status: 400, body: `{"error":"amount: must be positive","code":"INVALID_REQUEST"}`, wantErr: payment.ErrGatewayRejected},
+		{name: "400", status: 400, body: `{"error":"amount: must be positive","code":"invalid"}`, wantErr: payment.ErrGatewayRejected},
 		{name: "200 without a charge", status: 200, body: `{}`, wantErr: payment.ErrGatewayUnavailable},
 		{name: "200 with an unknown status", status: 200, body: `{"chargeId":"ch_1","status":"PENDING"}`, wantErr: payment.ErrGatewayUnavailable},
 	}

@@ -1,5 +1,6 @@
-// Package httpapi serves the payment service over HTTP (chi): GET /payments/{orderId}, the health
-// and metrics endpoints, and JSON errors for everything else.
+// Package httpapi serves the payment service's own route over HTTP (chi): GET /payments/{orderId}.
+// Health, readiness, metrics, the operator endpoints and the JSON answers for unknown routes come
+// from the shared runtime (messaging/service).
 package httpapi
 
 import (
@@ -11,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging/fault"
@@ -27,16 +27,19 @@ type Payments interface {
 	Get(ctx context.Context, orderID string) (payment.Payment, error)
 }
 
-// NewRouter returns the service's routes. Readiness runs checks; metrics are served from g.
-// It returns the chi router so that app can mount more (operator endpoints).
-func NewRouter(payments Payments, log zerolog.Logger, g prometheus.Gatherer, checks ...msghttp.Check) chi.Router {
-	h := &handler{payments: payments, log: log}
-	r := chi.NewRouter()
-	r.NotFound(msghttp.NotFound(log))
-	r.MethodNotAllowed(msghttp.MethodNotAllowed(log))
-	msghttp.MountHealth(r, g, checks...)
+// Config is what the routes are built from.
+type Config struct {
+	// Payments is where the payments are read from.
+	Payments Payments
+	// Log takes the requests that fail on our side (5xx).
+	Log zerolog.Logger
+}
+
+// Routes adds the payment service's routes to r: GET /payments/{orderId}.
+func Routes(r chi.Router, cfg Config) error {
+	h := &handler{payments: cfg.Payments, log: cfg.Log}
 	r.Get("/payments/{orderId}", h.get)
-	return r
+	return nil
 }
 
 type handler struct {

@@ -45,11 +45,16 @@ func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "payment_test_total", Help: "test"}))
-	h := httpapi.NewRouter(repo, zerolog.Nop(), reg,
+	// As the shared runtime serves it (service.Serve): its router, health and metrics, then ours.
+	r := msghttp.NewRouter(zerolog.Nop())
+	msghttp.MountHealth(r, reg,
 		msghttp.Check{Name: "postgres", Probe: db.PingContext},
 		msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return *ready }},
 	)
-	srv := httptest.NewServer(h)
+	if err := httpapi.Routes(r, httpapi.Config{Payments: repo, Log: zerolog.Nop()}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, db
 }

@@ -1,5 +1,5 @@
-// Package postgres stores payments in the payment service's database: the payments table, its
-// migrations, and the read-only inbox probe the charging step needs.
+// Package postgres stores payments in the payment service's database: the payments table and its
+// migrations. The inbox and the outbox are the shared ones (messaging/postgres).
 package postgres
 
 import (
@@ -32,18 +32,6 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("migrate payment: %w", err)
 	}
 	return nil
-}
-
-// Processed reports whether the event id is in the inbox, without marking it. The charging step
-// needs this: it must not mark its event before the gateway answered, yet must not charge for an
-// event that took effect already. Marking stays with messaging/postgres.MarkProcessed.
-func Processed(ctx context.Context, tx *sql.Tx, eventID string) (bool, error) {
-	var done bool
-	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)`, eventID).Scan(&done)
-	if err != nil {
-		return false, fmt.Errorf("probe inbox for %s: %w", eventID, err)
-	}
-	return done, nil
 }
 
 // Payments is the repository of payments.

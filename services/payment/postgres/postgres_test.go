@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/eventually"
 	"outboxsaga.dev/messaging/fault"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
@@ -172,22 +173,22 @@ func TestUpsertRace(t *testing.T) {
 // waitForLockWaiter waits until a session of db's database waits for a lock.
 func waitForLockWaiter(t *testing.T, db *sql.DB) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	eventually.Holds(t, 5*time.Second, func() string {
 		var n int
 		err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
-			return
+		if n == 0 {
+			return "no session waits for the lock"
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("no session waits for the lock")
+		return ""
+	})
 }
 
-func TestProcessed(t *testing.T) {
+// TestIsProcessed: the inbox probe of the charging step (msgpg.IsProcessed) sees an event only
+// once it is marked, on the payment service's schema.
+func TestIsProcessed(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
 	m := &messaging.Message{Envelope: messaging.Envelope{EventID: "7b0e4c4e-8a4f-4d43-9a57-1f6b9c1a2b3c", EventType: "StockReserved"}, Topic: "inventory-events"}
@@ -195,7 +196,7 @@ func TestProcessed(t *testing.T) {
 		var done bool
 		if err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
 			var err error
-			done, err = postgres.Processed(ctx, tx, m.EventID)
+			done, err = msgpg.IsProcessed(ctx, tx, m)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -203,7 +204,7 @@ func TestProcessed(t *testing.T) {
 		return done
 	}
 	if probe() {
-		t.Fatal("Processed before marking = true")
+		t.Fatal("IsProcessed before marking = true")
 	}
 	if err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
 		_, err := msgpg.MarkProcessed(ctx, tx, m)
@@ -212,6 +213,6 @@ func TestProcessed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !probe() {
-		t.Fatal("Processed after marking = false")
+		t.Fatal("IsProcessed after marking = false")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,40 +29,49 @@ import (
 // fixture is a migrated test database, the gateway simulator in-process behind switches that
 // make it fail, and the saga steps wired to both.
 type fixture struct {
+	t         *testing.T
 	db        *sql.DB
-	h         *Handlers
+	steps     *Steps
 	ledger    *gatewaysim.Ledger
 	validator *schemas.Validator
 	// chargesDown and voidsDown make the gateway answer 503 (recording nothing).
 	chargesDown atomic.Bool
 	voidsDown   atomic.Bool
 	offset      atomic.Int64
+	// release lets the tok_timeout charges that the gateway holds land (options.hold).
+	release func()
 }
 
 // options tune the simulator and the gateway client of a fixture.
 type options struct {
-	simDelay       time.Duration // how long tok_timeout holds a charge
+	// hold makes the gateway hold every tok_timeout charge until the test calls release (or
+	// ends); without it, tok_timeout approves after a second.
+	hold           bool
 	clientTimeout  time.Duration
 	clientAttempts int
 }
 
 func newFixture(t *testing.T, o options) *fixture {
 	t.Helper()
-	f := &fixture{db: pgtest.MustOpenTestDB(t)}
+	f := &fixture{t: t, db: pgtest.MustOpenTestDB(t)}
 	ctx := context.Background()
 	if err := postgres.Migrate(ctx, f.db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	pgtest.CaptureOutbox(t, f.db)
 
-	f.ledger = gatewaysim.NewLedger(gatewaysim.Config{TimeoutDelay: cmpOr(o.simDelay, time.Second), FlakyFailures: 2})
-	sim, err := simhttp.NewHandler(f.ledger, zerolog.Nop(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
+	simCfg := gatewaysim.Config{TimeoutDelay: time.Second, FlakyFailures: 2}
+	if o.hold {
+		held := make(chan time.Time)
+		simCfg.After = func(time.Duration) <-chan time.Time { return held }
+		f.release = sync.OnceFunc(func() { close(held) })
+		t.Cleanup(f.release)
 	}
+	f.ledger = gatewaysim.NewLedger(simCfg)
+	sim := simhttp.NewHandler(f.ledger, zerolog.Nop(), prometheus.NewRegistry())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.URL.Path == "/charges" && f.chargesDown.Load()) || (r.URL.Path == "/charges/void" && f.voidsDown.Load()) {
-			http.Error(w, `{"error":"down","code":"GATEWAY_UNAVAILABLE"}`, http.StatusServiceUnavailable)
+			http.Error(w, `{"error":"down","code":"unavailable"}`, http.StatusServiceUnavailable)
 			return
 		}
 		sim.ServeHTTP(w, r)
@@ -78,10 +88,11 @@ func newFixture(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h, err = New(f.db, pgtest.MustOutbox(t), gw, zerolog.New(zerolog.NewTestWriter(t)), reg)
+	metrics, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.steps = New(f.db, postgres.NewPayments(f.db), pgtest.MustOutbox(t), gw, metrics)
 	f.validator, err = schemas.New()
 	if err != nil {
 		t.Fatal(err)
@@ -123,22 +134,28 @@ func (f *fixture) message(t *testing.T, topic, aggregateType, eventType, orderID
 }
 
 func (f *fixture) stockReserved(t *testing.T, orderID, token string) *messaging.Message {
-	return f.message(t, TopicInventory, "inventory", "StockReserved", orderID, map[string]any{
+	return f.message(t, messaging.TopicInventory, "inventory", "StockReserved", orderID, map[string]any{
 		"orderId": orderID, "items": items, "amount": 39000, "currency": "KRW", "paymentToken": token,
 	})
 }
 
 func (f *fixture) orderCanceled(t *testing.T, orderID string) *messaging.Message {
-	return f.message(t, TopicOrder, "order", "OrderCanceled", orderID, map[string]any{
+	return f.message(t, messaging.TopicOrder, "order", "OrderCanceled", orderID, map[string]any{
 		"orderId": orderID, "reason": "TIMEOUT", "items": items,
 	})
+}
+
+// ctx is the context of a delivery: it carries the test's logger, as the consumer's carries the
+// message's.
+func (f *fixture) ctx() context.Context {
+	return zerolog.New(zerolog.NewTestWriter(f.t)).WithContext(context.Background())
 }
 
 // deliver runs a copy of raw through the consumer's decoding and the Router, as the consumer
 // would on every (re)delivery.
 func (f *fixture) deliver(raw *messaging.Message) error {
 	m := *raw
-	return messaging.Chain(f.h.Router().Dispatch, kafka.Decode(f.validator))(context.Background(), &m)
+	return messaging.Chain(f.steps.Router().Dispatch, kafka.Decode(f.validator))(f.ctx(), &m)
 }
 
 // decoded returns raw decoded, for calling single steps.
@@ -153,6 +170,19 @@ func (f *fixture) decoded(t *testing.T, raw *messaging.Message) *messaging.Messa
 		t.Fatal(err)
 	}
 	return got
+}
+
+// admitted runs step 1 of StockReserved alone for o1 with tok_ok, as a crash right after it
+// would leave things: it returns the raw event, the decoded one and the payment to charge.
+func (f *fixture) admitted(t *testing.T) (raw, m *messaging.Message, p payment.Payment) {
+	t.Helper()
+	raw = f.stockReserved(t, o1, "tok_ok")
+	m = f.decoded(t, raw)
+	p, charge, err := f.steps.admit(f.ctx(), m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
+	if err != nil || !charge {
+		t.Fatalf("admit = %v, %v; want a charge", charge, err)
+	}
+	return raw, m, p
 }
 
 func (f *fixture) mustDeliver(t *testing.T, raw *messaging.Message) {
@@ -180,51 +210,6 @@ func (f *fixture) processed(t *testing.T, raw *messaging.Message) bool {
 		t.Fatal(err)
 	}
 	return n == 1
-}
-
-// events returns the events emitted for orderID, oldest first, after checking each against its
-// schema and its trace.
-func (f *fixture) events(t *testing.T, orderID string) []messaging.Envelope {
-	t.Helper()
-	rows, err := f.db.Query(`SELECT payload, traceparent FROM outbox_seen WHERE aggregateid = $1 ORDER BY seq`, orderID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []messaging.Envelope
-	for rows.Next() {
-		var (
-			payload []byte
-			header  string
-			env     messaging.Envelope
-		)
-		if err := rows.Scan(&payload, &header); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(payload, &env); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.validator.Validate(env.EventType, env.EventVersion, payload); err != nil {
-			t.Fatalf("%s does not match its schema: %v\n%s", env.EventType, err, payload)
-		}
-		tp, err := messaging.ParseTraceparent(header)
-		if err != nil || tp.TraceID() != env.TraceID {
-			t.Fatalf("%s: traceparent %q is not in trace %s", env.EventType, header, env.TraceID)
-		}
-		out = append(out, env)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func types(events []messaging.Envelope) []string {
-	out := make([]string, len(events))
-	for i, e := range events {
-		out[i] = e.EventType
-	}
-	return out
 }
 
 // charges returns the statuses of orderID's charges at the gateway.

@@ -2,13 +2,12 @@ package saga
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
+	"github.com/rs/zerolog"
+
 	"outboxsaga.dev/messaging"
-	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/payment"
-	"outboxsaga.dev/payment/postgres"
 )
 
 // orderCanceled is the data of OrderCanceled v1 that the payment step uses.
@@ -21,44 +20,28 @@ type orderCanceled struct {
 // the cancel (a later StockReserved then charges nothing); during the charge it leaves the cancel
 // on the payment for StockReserved to act on; after an approval it voids the charge at the
 // gateway and then records VOIDED, PaymentVoided and the inbox row in one transaction.
-func (h *Handlers) OrderCanceled(ctx context.Context, m *messaging.Message) error {
+func (s *Steps) OrderCanceled(ctx context.Context, m *messaging.Message) error {
 	var d orderCanceled
 	if err := decodeData(m, &d); err != nil {
 		return err
 	}
-	log := h.logger(m, d.OrderID)
-	var (
-		act      payment.CancelAction
-		recorded *payment.Payment
-	)
-	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
-		act, recorded = payment.CancelDone, nil
-		done, err := postgres.Processed(ctx, tx, m.EventID)
-		if err != nil || done {
-			return err
-		}
-		err = h.payments.Upsert(ctx, tx, d.OrderID, func(found *payment.Payment) (*payment.Payment, error) {
-			var store *payment.Payment
-			store, act = payment.Cancel(found, d.OrderID)
-			recorded = store
-			return store, nil
-		})
-		if err != nil || act == payment.CancelVoid {
-			return err // a void is marked processed together with its record
-		}
-		_, err = msgpg.MarkProcessed(ctx, tx, m)
-		return err
+	var recorded *payment.Payment
+	_, void, err := s.begin(ctx, m, d.OrderID, func(found *payment.Payment) (*payment.Payment, bool) {
+		store, act := payment.Cancel(found, d.OrderID)
+		recorded = store
+		return store, act == payment.CancelVoid // a void is marked processed together with its record
 	})
 	if err != nil {
 		return fmt.Errorf("cancel payment of order %s: %w", d.OrderID, err)
 	}
-	if act == payment.CancelVoid {
+	log := zerolog.Ctx(ctx)
+	if void {
 		log.Info().Str("reason", d.Reason).Msg("order canceled after approval; voiding the charge")
-		return h.void(ctx, log, m, d.OrderID, true)
+		return s.void(ctx, m, d.OrderID, true)
 	}
 	if recorded != nil {
 		if recorded.Status == payment.StatusCanceled {
-			h.reached(payment.StatusCanceled)
+			s.metrics.reached(payment.StatusCanceled)
 		}
 		log.Info().Str("reason", d.Reason).Str("status", string(recorded.Status)).
 			Bool("cancelRequested", recorded.CancelRequested).Msg("cancel recorded")

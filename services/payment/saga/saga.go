@@ -7,6 +7,11 @@
 // The two topics are not ordered relative to each other, so either event may come first, or
 // OrderCanceled may come while StockReserved's gateway call is in flight; the payment row's
 // status and its cancel_requested flag make every order of arrival end the same way.
+//
+// A step that calls the gateway cannot be one transaction (the call must not hold one open): it
+// begins in one (begin: the inbox probe and the payment's first decision), calls the gateway, and
+// records the answer in another (record: the inbox row, the payment and its events). See
+// docs/architecture.md, "Decisions inside the services".
 package saga
 
 import (
@@ -15,7 +20,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
@@ -24,41 +28,30 @@ import (
 	"outboxsaga.dev/payment/postgres"
 )
 
-// Topics the saga consumes, and the consumer group it consumes them in.
-const (
-	TopicInventory = "inventory-events"
-	TopicOrder     = "order-events"
-	ConsumerGroup  = "payment-service"
-)
+// Topics are the topics the payment service consumes.
+var Topics = []string{messaging.TopicInventory, messaging.TopicOrder}
 
-// Handlers runs the saga steps against the service database and the card gateway.
-type Handlers struct {
+// Steps runs the saga steps against the payment database and the card gateway.
+type Steps struct {
 	db       *sql.DB
-	outbox   *msgpg.Outbox
 	payments *postgres.Payments
+	outbox   *msgpg.Outbox
 	gateway  payment.Gateway
-	log      zerolog.Logger
-	settled  *prometheus.CounterVec
+	metrics  *Metrics
 }
 
-// New returns the saga steps. Their metrics are registered on reg.
-func New(db *sql.DB, outbox *msgpg.Outbox, gateway payment.Gateway, log zerolog.Logger, reg prometheus.Registerer) (*Handlers, error) {
-	settled := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "payment_payments_total",
-		Help: "Payments that reached a status other than AUTHORIZING (AUTHORIZED, FAILED, VOIDED, CANCELED).",
-	}, []string{"status"})
-	if err := reg.Register(settled); err != nil {
-		return nil, fmt.Errorf("register saga metrics: %w", err)
-	}
-	return &Handlers{db: db, outbox: outbox, payments: postgres.NewPayments(db), gateway: gateway, log: log, settled: settled}, nil
+// New returns the saga steps over db; their events go out through outbox, their charges and voids
+// through gateway.
+func New(db *sql.DB, payments *postgres.Payments, outbox *msgpg.Outbox, gateway payment.Gateway, metrics *Metrics) *Steps {
+	return &Steps{db: db, payments: payments, outbox: outbox, gateway: gateway, metrics: metrics}
 }
 
-// Router lists the saga steps: the events the payment service acts on, and the ones on its topics
-// that it knowingly skips. Anything else is dead-lettered by the Router.
-func (h *Handlers) Router() *messaging.Router {
+// Router returns the router of the events the payment service acts on, and of the ones on its
+// topics that it knowingly skips. Anything else is poison (the Router dead-letters it).
+func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
-	r.Handle("StockReserved", 1, h.StockReserved)
-	r.Handle("OrderCanceled", 1, h.OrderCanceled)
+	r.Handle("StockReserved", 1, s.StockReserved)
+	r.Handle("OrderCanceled", 1, s.OrderCanceled)
 
 	r.Ignore("StockReservationFailed", 1) // the order is canceled; OrderCanceled follows
 	r.Ignore("StockReleased", 1)
@@ -66,17 +59,6 @@ func (h *Handlers) Router() *messaging.Router {
 	r.Ignore("OrderCreated", 1) // StockReserved carries the payment terms forward
 	r.Ignore("OrderCompleted", 1)
 	return r
-}
-
-// logger returns the logger of one saga step: every line carries the order, event and trace.
-func (h *Handlers) logger(m *messaging.Message, orderID string) zerolog.Logger {
-	return h.log.With().Str("orderId", orderID).Str("eventId", m.EventID).Str("eventType", m.EventType).
-		Str("traceId", m.TraceID).Logger()
-}
-
-// reached counts a payment that reached its status.
-func (h *Handlers) reached(s payment.Status) {
-	h.settled.WithLabelValues(string(s)).Inc()
 }
 
 // decodeData reads m's data into v. Data that does not decode will never decode: Permanent.
@@ -87,64 +69,86 @@ func decodeData(m *messaging.Message, v any) error {
 	return nil
 }
 
-// emit writes events to the outbox in tx, each as a child span of m's trace.
-func (h *Handlers) emit(ctx context.Context, tx *sql.Tx, m *messaging.Message, orderID string, events []payment.Event) error {
-	for _, e := range events {
-		if _, err := h.outbox.Emit(ctx, tx, traceparent(m).Child(), payment.AggregateType, orderID, 1, messaging.Event{Type: e.Type, Data: e.Data}); err != nil {
-			return fmt.Errorf("emit %s for order %s: %w", e.Type, orderID, err)
+// begin is the first transaction of a step: unless m took effect before (done), it runs decide on
+// the payment of orderID as found (nil: none yet) and stores what decide returns (nil: nothing).
+// When decide asks for a gateway call (call), m is left unmarked: the transaction that records the
+// gateway's answer marks it (record). Otherwise m is marked processed here. decide may run more
+// than once (see postgres.Payments.Upsert), so it must only decide.
+func (s *Steps) begin(ctx context.Context, m *messaging.Message, orderID string,
+	decide func(found *payment.Payment) (store *payment.Payment, call bool)) (done, call bool, err error) {
+	err = msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) error {
+		var err error
+		if done, err = msgpg.IsProcessed(ctx, tx, m); err != nil || done {
+			return err
 		}
-	}
-	return nil
+		err = s.payments.Upsert(ctx, tx, orderID, func(found *payment.Payment) (*payment.Payment, error) {
+			var store *payment.Payment
+			store, call = decide(found)
+			return store, nil
+		})
+		if err != nil || call {
+			return err
+		}
+		_, err = msgpg.MarkProcessed(ctx, tx, m)
+		return err
+	})
+	return done, call, err
 }
 
-// traceparent returns m's trace context. The consumer's Decode always sets it; a message built
-// by hand (a replay tool, a test) may carry only the envelope's traceId.
-func traceparent(m *messaging.Message) messaging.Traceparent {
-	if !m.Traceparent.IsZero() {
-		return m.Traceparent
-	}
-	if tp, err := messaging.NewTraceparentIn(m.TraceID); err == nil {
-		return tp
-	}
-	return messaging.NewTraceparent()
-}
-
-// void gives back the order's charge at the gateway, then records it in one transaction: VOIDED
-// and PaymentVoided, and, when inbox is set, m's inbox row. Every step of it is safe to repeat:
-// the gateway's void is idempotent, and a payment no longer AUTHORIZED is left alone.
-func (h *Handlers) void(ctx context.Context, log zerolog.Logger, m *messaging.Message, orderID string, inbox bool) error {
-	res, err := h.gateway.Void(ctx, orderID, payment.IdempotencyKey(orderID))
-	if err != nil {
-		return fmt.Errorf("void payment of order %s: %w", orderID, err)
-	}
+// record is the transaction that records what the gateway answered: m's inbox row when mark is
+// set (an m processed meanwhile, by a concurrent redelivery, then changes nothing), change applied
+// to the locked payment of orderID, and the events change returns. It returns the payment as
+// changed and the events written (none when nothing changed).
+func (s *Steps) record(ctx context.Context, m *messaging.Message, orderID string, mark bool,
+	change func(p payment.Payment) (payment.Payment, []messaging.Event, error)) (payment.Payment, []messaging.Event, error) {
 	var (
-		voided payment.Payment
-		events []payment.Event
+		changed payment.Payment
+		events  []messaging.Event
 	)
-	err = msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
-		if inbox {
+	err := msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) error {
+		events = nil
+		if mark {
 			first, err := msgpg.MarkProcessed(ctx, tx, m)
 			if err != nil || !first {
 				return err
 			}
 		}
-		err := h.payments.Update(ctx, tx, orderID, func(p *payment.Payment) error {
-			next, evs, err := p.Void(res)
-			voided, events = next, evs
-			*p = next
+		err := s.payments.Update(ctx, tx, orderID, func(p *payment.Payment) error {
+			next, evs, err := change(*p)
+			changed, events, *p = next, evs, next
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		return h.emit(ctx, tx, m, orderID, events)
+		_, err = s.outbox.EmitFor(ctx, tx, m, payment.AggregateType, orderID, payment.EventVersion, events...)
+		return err
+	})
+	if err != nil {
+		return payment.Payment{}, nil, err
+	}
+	if len(events) > 0 {
+		s.metrics.reached(changed.Status)
+	}
+	return changed, events, nil
+}
+
+// void gives back the charge of orderID at the gateway, then records it (record): VOIDED and
+// PaymentVoided, with m's inbox row when mark is set. Every part of it is safe to repeat: the
+// gateway's void is idempotent, and a payment no longer AUTHORIZED is left alone.
+func (s *Steps) void(ctx context.Context, m *messaging.Message, orderID string, mark bool) error {
+	res, err := s.gateway.Void(ctx, orderID, payment.IdempotencyKey(orderID))
+	if err != nil {
+		return fmt.Errorf("void payment of order %s: %w", orderID, err)
+	}
+	voided, events, err := s.record(ctx, m, orderID, mark, func(p payment.Payment) (payment.Payment, []messaging.Event, error) {
+		return p.Void(res)
 	})
 	if err != nil {
 		return fmt.Errorf("record void of order %s: %w", orderID, err)
 	}
 	if len(events) > 0 {
-		h.reached(voided.Status)
-		log.Info().Str("pgTxnId", voided.PgTxnID).Msg("payment voided")
+		zerolog.Ctx(ctx).Info().Str("pgTxnId", voided.PgTxnID).Msg("payment voided")
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"outboxsaga.dev/gatewaysim"
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/eventually"
+	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/payment"
 )
 
@@ -39,10 +42,10 @@ func TestStockReserved(t *testing.T) {
 		{name: "unknown token", token: "tok_unknown", wantStatus: payment.StatusFailed, wantReason: "CARD_DECLINED", wantEvent: failed, wantCharge: gatewaysim.StatusDeclined},
 		{name: "flaky gateway approves on retry", token: "tok_flaky", wantStatus: payment.StatusAuthorized, wantEvent: authorized, wantCharge: gatewaysim.StatusApproved},
 		{
-			// The simulator approves when the client gives up; the void after the last attempt
-			// takes that money back (or blocks it with a placeholder).
+			// The gateway still works on the charge when the client gives up; the void after the
+			// last attempt leaves a placeholder that blocks its approval.
 			name: "gateway timeout after all attempts: voided, then failed", token: "tok_timeout",
-			opts:       options{simDelay: 300 * time.Millisecond, clientTimeout: 50 * time.Millisecond, clientAttempts: 1},
+			opts:       options{hold: true, clientTimeout: 300 * time.Millisecond, clientAttempts: 1},
 			wantStatus: payment.StatusFailed, wantReason: "GATEWAY_TIMEOUT", wantEvent: failed, wantCharge: gatewaysim.StatusVoided,
 		},
 		{
@@ -68,11 +71,11 @@ func TestStockReserved(t *testing.T) {
 			if p.Status == payment.StatusAuthorized && p.PgTxnID != ledger[0].ID {
 				t.Fatalf("pgTxnId = %q, want the gateway's charge id %q", p.PgTxnID, ledger[0].ID)
 			}
-			events := f.events(t, o1)
-			if got := types(events); !slices.Equal(got, []string{tt.wantEvent}) {
+			events := pgtest.Emitted(t, f.db, o1)
+			if got := pgtest.Types(events); !slices.Equal(got, []string{tt.wantEvent}) {
 				t.Fatalf("events = %v, want [%s]", got, tt.wantEvent)
 			}
-			checkData(t, events[0], p)
+			checkData(t, events[0].Envelope, p)
 			if !f.processed(t, m) {
 				t.Fatal("event not in the inbox")
 			}
@@ -83,7 +86,7 @@ func TestStockReserved(t *testing.T) {
 			if again := f.payment(t, o1); again != p {
 				t.Fatalf("after redelivery payment = %+v, want %+v", again, p)
 			}
-			if n := len(f.events(t, o1)); n != 1 {
+			if n := len(pgtest.Emitted(t, f.db, o1)); n != 1 {
 				t.Fatalf("after redelivery %d events, want 1", n)
 			}
 			if again := f.ledger.List(o1); len(again) != 1 || again[0] != ledger[0] {
@@ -121,16 +124,9 @@ func checkData(t *testing.T, e messaging.Envelope, p payment.Payment) {
 // and the order is charged once, announced once.
 func TestCrashBetweenApprovalAndRecording(t *testing.T) {
 	f := newFixture(t, options{})
-	ctx := context.Background()
-	raw := f.stockReserved(t, o1, "tok_ok")
-	m := f.decoded(t, raw)
-	log := f.h.logger(m, o1)
-
-	p, charge, err := f.h.admit(ctx, m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
-	if err != nil || !charge {
-		t.Fatalf("admit = %v, %v; want a charge", charge, err)
-	}
-	if _, err := f.h.charge(ctx, log, p); err != nil {
+	ctx := f.ctx()
+	raw, _, p := f.admitted(t)
+	if _, err := f.steps.charge(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 	// Crash: no settle. The event is not in the inbox, the payment still AUTHORIZING.
@@ -142,7 +138,7 @@ func TestCrashBetweenApprovalAndRecording(t *testing.T) {
 	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusApproved}) {
 		t.Fatalf("ledger = %v, want one APPROVED charge", got)
 	}
-	if got := types(f.events(t, o1)); !slices.Equal(got, []string{authorized}) {
+	if got := pgtest.Types(pgtest.Emitted(t, f.db, o1)); !slices.Equal(got, []string{authorized}) {
 		t.Fatalf("events = %v, want one PaymentAuthorized", got)
 	}
 	if p := f.payment(t, o1); p.Status != payment.StatusAuthorized || p.PgTxnID != f.ledger.List(o1)[0].ID {
@@ -162,7 +158,7 @@ func TestVoidFailureIsRetried(t *testing.T) {
 	if err == nil || messaging.IsPermanent(err) || !errors.Is(err, payment.ErrGatewayUnavailable) {
 		t.Fatalf("deliver = %v, want a retryable gateway error", err)
 	}
-	if f.processed(t, m) || f.payment(t, o1).Status != payment.StatusAuthorizing || len(f.events(t, o1)) != 0 {
+	if f.processed(t, m) || f.payment(t, o1).Status != payment.StatusAuthorizing || len(pgtest.Emitted(t, f.db, o1)) != 0 {
 		t.Fatal("a failed void recorded something")
 	}
 
@@ -225,7 +221,7 @@ func TestOrderCanceled(t *testing.T) {
 			if p := f.payment(t, o1); p.Status != tt.wantStatus {
 				t.Fatalf("status %s, want %s", p.Status, tt.wantStatus)
 			}
-			if got := types(f.events(t, o1)); !slices.Equal(got, tt.wantEvents) {
+			if got := pgtest.Types(pgtest.Emitted(t, f.db, o1)); !slices.Equal(got, tt.wantEvents) {
 				t.Fatalf("events = %v, want %v", got, tt.wantEvents)
 			}
 			if got := f.charges(o1); !slices.Equal(got, tt.wantLedger) {
@@ -263,7 +259,7 @@ func TestCancelVoidFailureIsRetried(t *testing.T) {
 // TestCancelDuringCharge delivers OrderCanceled while StockReserved's gateway call is in flight
 // (tok_timeout holds it): the charge is approved, recorded, and voided right after.
 func TestCancelDuringCharge(t *testing.T) {
-	f := newFixture(t, options{simDelay: 500 * time.Millisecond, clientTimeout: 5 * time.Second})
+	f := newFixture(t, options{hold: true, clientTimeout: 5 * time.Second})
 	reserved := f.stockReserved(t, o1, "tok_timeout")
 	canceled := f.orderCanceled(t, o1)
 
@@ -272,7 +268,12 @@ func TestCancelDuringCharge(t *testing.T) {
 		reserveErr error
 	)
 	wg.Go(func() { reserveErr = f.deliver(reserved) })
-	waitFor(t, func() bool { return f.payment(t, o1).Status == payment.StatusAuthorizing })
+	eventually.Holds(t, 5*time.Second, func() string {
+		if p := f.payment(t, o1); p.Status != payment.StatusAuthorizing {
+			return fmt.Sprintf("payment %+v, want AUTHORIZING", p)
+		}
+		return ""
+	})
 
 	f.mustDeliver(t, canceled)
 	if p := f.payment(t, o1); p.Status != payment.StatusAuthorizing || !p.CancelRequested {
@@ -282,6 +283,7 @@ func TestCancelDuringCharge(t *testing.T) {
 		t.Fatal("the charge landed before the cancel; the test did not overlap them")
 	}
 
+	f.release() // the gateway approves the charge
 	wg.Wait()
 	if reserveErr != nil {
 		t.Fatal(reserveErr)
@@ -289,7 +291,7 @@ func TestCancelDuringCharge(t *testing.T) {
 	if p := f.payment(t, o1); p.Status != payment.StatusVoided {
 		t.Fatalf("status %s, want VOIDED", p.Status)
 	}
-	if got := types(f.events(t, o1)); !slices.Equal(got, []string{authorized, voided}) {
+	if got := pgtest.Types(pgtest.Emitted(t, f.db, o1)); !slices.Equal(got, []string{authorized, voided}) {
 		t.Fatalf("events = %v, want [PaymentAuthorized PaymentVoided]", got)
 	}
 	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
@@ -304,21 +306,14 @@ func TestCancelDuringCharge(t *testing.T) {
 // process died before voiding. The redelivered StockReserved (already in the inbox) voids.
 func TestCrashBeforeDeferredVoid(t *testing.T) {
 	f := newFixture(t, options{})
-	ctx := context.Background()
-	raw := f.stockReserved(t, o1, "tok_ok")
-	m := f.decoded(t, raw)
-	log := f.h.logger(m, o1)
-
-	p, _, err := f.h.admit(ctx, m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := f.ctx()
+	raw, m, p := f.admitted(t)
 	f.mustDeliver(t, f.orderCanceled(t, o1))
-	o, err := f.h.charge(ctx, log, p)
+	o, err := f.steps.charge(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.h.settle(ctx, log, m, o, o1); err != nil {
+	if err := f.steps.settle(ctx, m, o, o1); err != nil {
 		t.Fatal(err)
 	}
 	// Crash: no step 4.
@@ -333,7 +328,7 @@ func TestCrashBeforeDeferredVoid(t *testing.T) {
 	if got := f.charges(o1); !slices.Equal(got, []gatewaysim.Status{gatewaysim.StatusVoided}) {
 		t.Fatalf("ledger = %v, want VOIDED", got)
 	}
-	if got := types(f.events(t, o1)); !slices.Equal(got, []string{authorized, voided}) {
+	if got := pgtest.Types(pgtest.Emitted(t, f.db, o1)); !slices.Equal(got, []string{authorized, voided}) {
 		t.Fatalf("events = %v", got)
 	}
 }
@@ -356,21 +351,10 @@ func TestRouter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := f.h.Router().Dispatch(context.Background(), tt.m)
+			err := f.steps.Router().Dispatch(context.Background(), tt.m)
 			if messaging.IsPermanent(err) != tt.wantPermanent || (!tt.wantPermanent && err != nil) {
 				t.Fatalf("Dispatch = %v, want permanent %v", err, tt.wantPermanent)
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

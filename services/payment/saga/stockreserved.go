@@ -2,16 +2,13 @@ package saga
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
-	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/payment"
-	"outboxsaga.dev/payment/postgres"
 )
 
 // stockReserved is the data of StockReserved v1 that the payment step uses.
@@ -32,68 +29,48 @@ type stockReserved struct {
 //
 // A crash anywhere redelivers the event: admit finds the payment AUTHORIZING and the gateway
 // returns the charge it already made for the key, so nothing is charged twice.
-func (h *Handlers) StockReserved(ctx context.Context, m *messaging.Message) error {
+func (s *Steps) StockReserved(ctx context.Context, m *messaging.Message) error {
 	var d stockReserved
 	if err := decodeData(m, &d); err != nil {
 		return err
 	}
-	log := h.logger(m, d.OrderID)
-	p, charge, err := h.admit(ctx, m, payment.Terms{
+	p, charge, err := s.admit(ctx, m, payment.Terms{
 		OrderID: d.OrderID, Amount: d.Amount, Currency: d.Currency, Token: d.PaymentToken,
 	})
 	if err != nil {
 		return err
 	}
 	if charge {
-		o, err := h.charge(ctx, log, p)
+		o, err := s.charge(ctx, p)
 		if err != nil {
 			return err
 		}
-		if err := h.settle(ctx, log, m, o, d.OrderID); err != nil {
+		if err := s.settle(ctx, m, o, d.OrderID); err != nil {
 			return err
 		}
 	}
-	return h.voidIfCanceled(ctx, log, m, d.OrderID)
+	return s.voidIfCanceled(ctx, m, d.OrderID)
 }
 
 // admit is step 1: it stores the payment AUTHORIZING and reports that the gateway must be asked,
 // or marks the event processed when there is nothing to charge (the event took effect before, the
 // order was canceled first, or the payment already has its answer). It does not mark an event it
 // lets through: settle does, together with the gateway's answer.
-func (h *Handlers) admit(ctx context.Context, m *messaging.Message, t payment.Terms) (payment.Payment, bool, error) {
-	var (
-		p      payment.Payment
-		charge bool
-		done   bool
-	)
-	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
-		var err error
-		charge = false
-		done, err = postgres.Processed(ctx, tx, m.EventID)
-		if err != nil || done {
-			return err
+func (s *Steps) admit(ctx context.Context, m *messaging.Message, t payment.Terms) (payment.Payment, bool, error) {
+	var p payment.Payment
+	done, charge, err := s.begin(ctx, m, t.OrderID, func(found *payment.Payment) (*payment.Payment, bool) {
+		store, charge := payment.Admit(found, t)
+		if store != nil {
+			p = *store
+		} else {
+			p = *found
 		}
-		err = h.payments.Upsert(ctx, tx, t.OrderID, func(found *payment.Payment) (*payment.Payment, error) {
-			store, c := payment.Admit(found, t)
-			charge = c
-			if store != nil {
-				p = *store
-			} else {
-				p = *found
-			}
-			return store, nil
-		})
-		if err != nil || charge {
-			return err
-		}
-		_, err = msgpg.MarkProcessed(ctx, tx, m)
-		return err
+		return store, charge
 	})
 	if err != nil {
 		return payment.Payment{}, false, fmt.Errorf("admit payment of order %s: %w", t.OrderID, err)
 	}
-	log := h.logger(m, t.OrderID)
-	switch {
+	switch log := zerolog.Ctx(ctx); {
 	case done:
 		log.Info().Msg("event processed before; nothing to charge")
 	case !charge:
@@ -106,10 +83,11 @@ func (h *Handlers) admit(ctx context.Context, m *messaging.Message, t payment.Te
 // every attempt, the money may have been taken all the same, so the key is voided before the
 // failure is recorded; a void on a key without a charge leaves a placeholder that stops a late
 // approval. If that void fails too, the error sends the event round again.
-func (h *Handlers) charge(ctx context.Context, log zerolog.Logger, p payment.Payment) (payment.Outcome, error) {
+func (s *Steps) charge(ctx context.Context, p payment.Payment) (payment.Outcome, error) {
+	log := zerolog.Ctx(ctx)
 	req := p.ChargeRequest()
 	log.Info().Int64("amount", p.Amount).Str("currency", p.Currency).Str("idempotencyKey", req.IdempotencyKey).Msg("charging")
-	res, err := h.gateway.Charge(ctx, req)
+	res, err := s.gateway.Charge(ctx, req)
 	if ctx.Err() != nil {
 		return payment.Outcome{}, fmt.Errorf("charge order %s: %w", p.OrderID, ctx.Err())
 	}
@@ -118,7 +96,7 @@ func (h *Handlers) charge(ctx context.Context, log zerolog.Logger, p payment.Pay
 		return o, nil
 	}
 	log.Warn().Err(err).Msg("gateway answer lost after all attempts; voiding the key before recording the failure")
-	if _, verr := h.gateway.Void(ctx, p.OrderID, req.IdempotencyKey); verr != nil {
+	if _, verr := s.gateway.Void(ctx, p.OrderID, req.IdempotencyKey); verr != nil {
 		return payment.Outcome{}, fmt.Errorf("void unanswered charge of order %s: %w", p.OrderID, verr)
 	}
 	return o, nil
@@ -127,34 +105,17 @@ func (h *Handlers) charge(ctx context.Context, log zerolog.Logger, p payment.Pay
 // settle is step 3: in one transaction, the inbox row, the gateway's answer on the payment and
 // the event that announces it. An event processed meanwhile (a concurrent redelivery) changes
 // nothing.
-func (h *Handlers) settle(ctx context.Context, log zerolog.Logger, m *messaging.Message, o payment.Outcome, orderID string) error {
-	var (
-		settled payment.Payment
-		events  []payment.Event
-	)
-	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
-		events = nil
-		first, err := msgpg.MarkProcessed(ctx, tx, m)
-		if err != nil || !first {
-			return err
-		}
-		err = h.payments.Update(ctx, tx, orderID, func(p *payment.Payment) error {
-			settled, events = p.Settle(o)
-			*p = settled
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return h.emit(ctx, tx, m, orderID, events)
+func (s *Steps) settle(ctx context.Context, m *messaging.Message, o payment.Outcome, orderID string) error {
+	settled, events, err := s.record(ctx, m, orderID, true, func(p payment.Payment) (payment.Payment, []messaging.Event, error) {
+		next, events := p.Settle(o)
+		return next, events, nil
 	})
 	if err != nil {
 		return fmt.Errorf("settle payment of order %s: %w", orderID, err)
 	}
 	if len(events) > 0 {
-		h.reached(settled.Status)
-		log.Info().Str("status", string(settled.Status)).Str("reason", settled.Reason).Str("pgTxnId", settled.PgTxnID).
-			Str("declineCode", o.Result.DeclineCode).Msg("payment settled")
+		zerolog.Ctx(ctx).Info().Str("status", string(settled.Status)).Str("reason", settled.Reason).
+			Str("pgTxnId", settled.PgTxnID).Str("declineCode", o.Result.DeclineCode).Msg("payment settled")
 	}
 	return nil
 }
@@ -162,8 +123,8 @@ func (h *Handlers) settle(ctx context.Context, log zerolog.Logger, m *messaging.
 // voidIfCanceled is step 4: an OrderCanceled that came while the charge was in flight left the
 // cancel on the payment; an approval is given back now. It also runs for a redelivered event, so
 // that a crash between settle and the void still ends with the money returned.
-func (h *Handlers) voidIfCanceled(ctx context.Context, log zerolog.Logger, m *messaging.Message, orderID string) error {
-	p, err := h.payments.Get(ctx, orderID)
+func (s *Steps) voidIfCanceled(ctx context.Context, m *messaging.Message, orderID string) error {
+	p, err := s.payments.Get(ctx, orderID)
 	if fault.Code(err) == fault.NotFound {
 		return nil
 	}
@@ -173,6 +134,6 @@ func (h *Handlers) voidIfCanceled(ctx context.Context, log zerolog.Logger, m *me
 	if !p.VoidPending() {
 		return nil
 	}
-	log.Info().Msg("order canceled during the charge; voiding the approval")
-	return h.void(ctx, log, m, orderID, false)
+	zerolog.Ctx(ctx).Info().Msg("order canceled during the charge; voiding the approval")
+	return s.void(ctx, m, orderID, false)
 }

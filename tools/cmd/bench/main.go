@@ -159,7 +159,7 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 		return nil, err
 	}
 	client := bench.NewHTTPClient()
-	if err := bench.SetStock(ctx, client, cfg.inventoryURL, cfg.adminToken, b.skus); err != nil {
+	if err := bench.SetStock(ctx, client, cfg.orderURL, cfg.inventoryURL, cfg.adminToken, b.skus); err != nil {
 		b.close()
 		return nil, err
 	}

@@ -1,4 +1,5 @@
-// Command gatewaysim runs the payment-gateway simulator.
+// Command gatewaysim runs the payment-gateway simulator: the card gateway the payment service
+// charges, standing for the outside world (docs/architecture.md, "Gateway simulator").
 //
 // Configuration comes from the environment:
 //
@@ -10,10 +11,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,6 +25,7 @@ import (
 
 	"outboxsaga.dev/gatewaysim"
 	"outboxsaga.dev/gatewaysim/httpapi"
+	msghttp "outboxsaga.dev/messaging/httpapi"
 )
 
 type config struct {
@@ -36,64 +36,41 @@ type config struct {
 }
 
 func main() {
-	if err := run(os.Stderr); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "gatewaysim: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(logOut io.Writer) error {
+func run() error {
 	var cfg config
 	if err := envconfig.Process("gatewaysim", &cfg); err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
 	level, err := zerolog.ParseLevel(cfg.LogLevel)
 	if err != nil {
-		return fmt.Errorf("parse log level: %w", err)
+		return fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
 	}
-	log := zerolog.New(logOut).Level(level).With().Timestamp().Str("service", "gatewaysim").Logger()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ledger := gatewaysim.NewLedger(gatewaysim.Config{
-		TimeoutDelay:  cfg.TimeoutDelay,
-		FlakyFailures: cfg.FlakyFailures,
-	})
-	handler, err := httpapi.NewHandler(ledger, log, reg)
+	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("service", "gatewaysim").Logger()
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("build handler: %w", err)
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-
-	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		IdleTimeout:       time.Minute,
-		// No WriteTimeout: tok_timeout holds responses on purpose.
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	errc := make(chan error, 1)
-	go func() {
-		log.Info().Str("addr", cfg.Addr).Dur("timeoutDelay", cfg.TimeoutDelay).
-			Int("flakyFailures", cfg.FlakyFailures).Msg("listening")
-		errc <- srv.ListenAndServe()
-	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ledger := gatewaysim.NewLedger(gatewaysim.Config{TimeoutDelay: cfg.TimeoutDelay, FlakyFailures: cfg.FlakyFailures})
+	srv := msghttp.NewServer(httpapi.NewHandler(ledger, log, reg))
+	// tok_timeout holds its answers on purpose, for longer than any write timeout; when the
+	// simulator stops, the held requests end (503) instead of holding up the shutdown.
+	srv.WriteTimeout = 0
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-
-	log.Info().Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	log.Info().Str("addr", ln.Addr().String()).Dur("timeoutDelay", cfg.TimeoutDelay).
+		Int("flakyFailures", cfg.FlakyFailures).Msg("gateway simulator started")
+	err = msghttp.Serve(ctx, srv, ln)
+	log.Info().Err(err).Msg("gateway simulator stopped")
+	return err
 }

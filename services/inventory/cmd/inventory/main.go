@@ -1,11 +1,12 @@
 // Command inventory runs the inventory service: stock per SKU, and the saga steps that reserve,
-// release and commit it for orders. Configuration comes from INVENTORY_* variables (see
-// app.Config and docs/service-layout.md).
+// release and commit it for orders as their events arrive from order-events. Configuration
+// comes from INVENTORY_* variables (see app.Config and docs/service-layout.md).
 package main
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +18,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "inventory: %v\n", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Service, err)
 		os.Exit(1)
 	}
 }
@@ -27,13 +28,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("parse log level %q: %w", cfg.LogLevel, err)
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("service", app.Service).Logger()
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return app.Run(ctx, cfg, log)
+	return app.Run(ctx, cfg, ln, zerolog.New(os.Stderr).With().Timestamp().Logger())
 }

@@ -1,8 +1,9 @@
 -- The inventory service's own tables. The messaging tables (outbox, inbox, dead letters) come
 -- from services/messaging and are migrated first.
 
--- Stock per SKU. Invariant 2 (DESIGN.md): initial stock = available + reserved + sold; the checks
--- make a bug that would drive a count below zero fail its transaction instead of corrupting it.
+-- Stock per SKU. Invariant 2 (docs/architecture.md, Inventory): initial stock = available +
+-- reserved + sold; the checks make a bug that would drive a count below zero fail its
+-- transaction instead of corrupting it.
 CREATE TABLE stock (
   sku        text PRIMARY KEY,
   available  bigint NOT NULL CHECK (available >= 0),
