@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
 # Registers (or updates) every connector in connectors/*.json with Kafka Connect's REST API
-# and waits until each connector and its task are RUNNING. Idempotent: PUT /connectors/{name}/config
-# creates the connector or updates it in place.
+# and waits until each connector and its task are RUNNING. Idempotent: a connector whose
+# stored config equals its file is left alone (a PUT of the same config would restart it);
+# otherwise PUT /connectors/{name}/config creates it or updates it in place. A task that
+# FAILED (e.g. during an outage) is restarted once; if it fails again, its trace is shown.
 #   scripts/register-connectors.sh [connectors/order-outbox.json ...]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("$ROOT"/connectors/*.json)
+TIMEOUT=${CONNECTOR_TIMEOUT:-120}
 
-curl -fsS "$CONNECT_URL/" >/dev/null || die "Kafka Connect is not answering on $CONNECT_URL (run: make up)"
+# rest METHOD PATH [curl args...]: a Connect REST call that fails on an error status. Connect
+# answers 409 during a rebalance and 500 while its herder cannot reach Kafka: callers retry.
+rest() { local m=$1 p=$2; shift 2; curl -fsS -m 10 -X "$m" "$@" "$CONNECT_URL$p"; }
+
+# Connect's REST server answers before the worker has joined its group: wait until it lists connectors.
+await "Kafka Connect to serve requests on $CONNECT_URL" "$TIMEOUT" rest GET /connectors -o /dev/null \
+  || die "Kafka Connect does not serve requests on $CONNECT_URL (log: $LOGS/connect.log); is it running (make status)?"
 
 # state NAME: RUNNING when the connector and all its tasks run, else what they are
 # (STARTING while Connect has not created them yet: status answers 404 for a moment).
 state() {
   local status
-  status=$(curl -fsS "$CONNECT_URL/connectors/$1/status" 2>/dev/null) || { echo STARTING; return; }
+  status=$(rest GET "/connectors/$1/status" 2>/dev/null) || { echo STARTING; return; }
   jq -r '[.connector.state] + [.tasks[]?.state] | if length < 2 then "STARTING" else (unique | join(",")) end' <<<"$status"
+}
+
+# put_config FILE NAME: stores the file's config unless Connect holds exactly that already.
+put_config() {
+  local f=$1 name=$2 want
+  want=$(jq -S '.config + {name: .name}' "$f")
+  [ "$(rest GET "/connectors/$name/config" 2>/dev/null | jq -S . 2>/dev/null)" = "$want" ] && return 0
+  jq .config "$f" | rest PUT "/connectors/$name/config" -H 'Content-Type: application/json' --data @- -o /dev/null
+}
+
+show_trace() {
+  rest GET "/connectors/$1/status" | jq -r '.connector.trace // empty, (.tasks[]?.trace // empty)' | head -30 >&2 || true
 }
 
 for f in "${files[@]}"; do
@@ -27,18 +48,25 @@ for f in "${files[@]}"; do
   if ! psql_admin "$db" -tAc "select 1 from pg_publication where pubname = '$pub'" | grep -q 1; then
     die "$db has no publication $pub yet: start the service that owns $db first (it migrates its database)"
   fi
-  jq .config "$f" | curl -fsS -X PUT -H 'Content-Type: application/json' --data @- \
-    "$CONNECT_URL/connectors/$name/config" >/dev/null || die "Kafka Connect refused $f"
-  start=$SECONDS
+  await "Kafka Connect to accept the config of $name" "$TIMEOUT" put_config "$f" "$name" 2>/dev/null \
+    || { put_config "$f" "$name" || true; die "Kafka Connect refused $f (log: $LOGS/connect.log)"; }
+  t0=${EPOCHREALTIME//[.,]/} restarted_at=
   while :; do
     s=$(state "$name")
     [ "$s" = RUNNING ] && break
-    if [[ $s == *FAILED* ]] || (( SECONDS - start > 60 )); then
-      curl -fsS "$CONNECT_URL/connectors/$name/status" | jq -r '.connector.trace // empty, (.tasks[]?.trace // empty)' | head -30 >&2
-      die "connector $name is $s (log: $LOGS/connect.log)"
+    now=${EPOCHREALTIME//[.,]/}
+    if [[ $s == *FAILED* && -z $restarted_at ]]; then
+      progress_end "connector $name is $s: restarting what failed"
+      show_trace "$name"
+      rest POST "/connectors/$name/restart?includeTasks=true&onlyFailed=true" -o /dev/null || true
+      restarted_at=$now
+    elif [[ $s == *FAILED* ]] && (( now - restarted_at > 15000000 )) || (( now - t0 > TIMEOUT * 1000000 )); then
+      progress_end "connector $name is $s"
+      show_trace "$name"
+      die "connector $name is $s after $(since "$t0")s (log: $LOGS/connect.log)"
     fi
-    printf '\r    waiting for connector %s ... %s %ds' "$name" "$s" $((SECONDS - start))
-    sleep 1
+    progress "waiting for connector $name ... $s $(since "$t0")s"
+    sleep 0.5
   done
-  printf '\r    connector %-20s RUNNING (task RUNNING)            \n' "$name"
+  progress_end "$(printf 'connector %-20s RUNNING (task RUNNING)' "$name")"
 done
