@@ -283,9 +283,17 @@ control() {
 
 # ---- what a dead process leaves behind ----------------------------------------------------
 
-# port_in_use PORT: true when something listens on 127.0.0.1:PORT. (A port in TIME_WAIT does
-# not count: every server here binds with SO_REUSEADDR, so it does not block a restart.)
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_in_use PORT: true when something listens on PORT (on 127.0.0.1 or on every address).
+# Asked of the kernel (ss), not by connecting: a listener that does not accept (stuck, dying)
+# would leave a connect hanging. A port in TIME_WAIT does not count: every server here binds
+# with SO_REUSEADDR, so it does not block a restart.
+port_in_use() {
+  if command -v ss >/dev/null; then
+    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+  else
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+  fi
+}
 port_free() { ! port_in_use "$1"; }
 
 # port_holder PORT: the pid listening on PORT (empty when unknown: ss shows other users'
