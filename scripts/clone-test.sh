@@ -33,8 +33,9 @@ leftovers() {
     [ "$pid" != $$ ] && [ "$pid" != "$BASHPID" ] && proc_live "$pid" && describe_pid "$pid" && echo
   done
   if [ -n "${pg_data:-}" ] && [ -d "$pg_data" ]; then
-    find /proc/[0-9]*/cwd -maxdepth 0 -lname "$(glob_escape "$(realpath "$pg_data")")" 2>/dev/null | cut -d/ -f3
+    { find /proc/[0-9]*/cwd -maxdepth 0 -lname "$(glob_escape "$(realpath "$pg_data")")" 2>/dev/null || true; } | cut -d/ -f3
   fi
+  return 0
 }
 
 finish() {

@@ -17,21 +17,6 @@ for c in $COMPONENTS; do
 done
 mkdir -p "$LOGS"
 
-# instances NAME: how many live processes are component NAME of this stack.
-instances() {
-  local marker pid n=0
-  case $1 in
-    postgres) marker=$PG_DATA ;;
-    kafka) marker=$KAFKA_CONF ;;
-    connect) marker=$CONNECT_CONF ;;
-    *) marker=$ROOT/bin/$1 ;;
-  esac
-  for pid in $(grep -lsF -- "$marker" /proc/[0-9]*/cmdline | cut -d/ -f3); do
-    if is_component "$1" "$pid"; then n=$((n + 1)); fi
-  done
-  echo "$n"
-}
-
 # connectors_running: every connector of connectors/*.json exists, and it and all its tasks are RUNNING.
 connectors_running() {
   local want
@@ -58,7 +43,7 @@ for c in $targets; do
     continue
   fi
   up_s=$(since "$t0")
-  new=$(pid_of "$c") n=$(instances "$c")
+  new=$(pid_of "$c") n=$(component_pids "$c" | wc -l)
   problem=
   if ! alive "$c" || [ "$new" = "$old" ]; then
     problem="$c is not running again after make up (pid file: ${new:-none})"

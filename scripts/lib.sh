@@ -186,11 +186,50 @@ is_component() {
     postgres) [[ $args == *$'\n-D\n'"$PG_DATA"$'\n'* ]] ;;   # the postmaster: postgres -D <data dir>
     kafka) [[ $args == *$'\nkafka.Kafka\n'"$KAFKA_CONF"$'\n'* ]] ;;
     connect) [[ $args == *$'\norg.apache.kafka.connect.cli.ConnectDistributed\n'"$CONNECT_CONF"$'\n'* ]] ;;
-    *) # a Go program: bin/<name> of this checkout, started for this stack (a second stack
-       # from the same checkout runs the same binary with another STACK_DIR)
+    *) # a Go program: bin/<name> of this checkout, started for this stack and its address (a
+       # second stack from the same checkout has another STACK_DIR, a second instance, as the
+       # chaos run starts them, another address)
+      local var; var=$(addr_var "$name")
       [[ $args == $'\n'"$ROOT/bin/$name"$'\n'* ]] \
-        && tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "STACK_DIR=$STACK" ;;
+        && tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null \
+          | grep -cxF -e "STACK_DIR=$STACK" -e "$var=${!var:-}" | grep -qx 2 ;;
   esac
+}
+
+# addr_var NAME: the variable that holds a Go program's listen address (host:port).
+addr_var() {
+  case $1 in
+    gatewaysim) echo GATEWAYSIM_ADDR ;;
+    *) echo "$(tr 'a-z' 'A-Z' <<<"$1")_HTTP_ADDR" ;;
+  esac
+}
+
+# component_pids NAME: every live process that is NAME of this stack, whatever the pid files
+# say (normally one; none when it is down).
+component_pids() {
+  local marker pid
+  case $1 in
+    postgres) marker=$PG_DATA ;;
+    kafka) marker=$KAFKA_CONF ;;
+    connect) marker=$CONNECT_CONF ;;
+    *) marker=$ROOT/bin/$1 ;;
+  esac
+  for pid in $(grep -lsF -- "$marker" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+    if is_component "$1" "$pid"; then echo "$pid"; fi
+  done
+}
+find_component() { local pids; pids=$(component_pids "$1"); echo "${pids%%$'\n'*}"; }
+
+# adopt NAME: when the pid file does not name NAME but NAME runs (the file was lost or is
+# stale), records the running process.
+adopt() {
+  local pid
+  alive "$1" && return 0
+  pid=$(find_component "$1")
+  [ -n "$pid" ] || return 1
+  echo "    $1 runs as pid $pid, which its pid file did not say: recording it"
+  mkdir -p "$PIDS"
+  echo "$pid" >"$PIDS/$1.pid"
 }
 
 # pid_of NAME: the pid recorded for NAME (empty when none). PostgreSQL's own lock file
@@ -210,7 +249,7 @@ alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && is_component "$1" "$pi
 # answers nor exits.
 already_up() {
   local name=$1 pid; shift
-  alive "$name" || return 1
+  adopt "$name" || return 1
   "$@" >/dev/null 2>&1 && return 0
   pid=$(pid_of "$name")
   await "$name (pid $pid) to answer (or exit)" "$LEFTOVER_TIMEOUT" answers_or_gone "$name" "$@" \
@@ -248,7 +287,8 @@ wait_for() {
 stop_component() {
   local name=$1 sig=${2:-TERM} grace=${3:-30} force=${4:-KILL} pid
   pid=$(pid_of "$name")
-  if [ -n "$pid" ] && is_component "$name" "$pid"; then
+  is_component "$name" "$pid" || pid=$(find_component "$name")
+  if [ -n "$pid" ]; then
     say "stopping $name (pid $pid)"
     kill -s "$sig" "$pid" 2>/dev/null || true
     if ! await "$name (pid $pid) to exit" "$grace" not_component "$name" "$pid"; then
@@ -314,21 +354,25 @@ await_port() {
   die "$name cannot start: port $port is in use by ${holder:+$(describe_pid "$holder")}${holder:-another program}. Stop that program, or move ours: $var=<port> (or STACK_PORT_OFFSET=<n> for every port)"
 }
 
-# lock_holders FILE: pids holding a lock on FILE (from /proc/locks; an open file description
-# lock records no pid there, so then every process that has FILE open is named).
+# lock_holders FILE: pids holding a lock on FILE. /proc/locks names the file by device and
+# inode, and the process that took the lock: exact for the POSIX locks Kafka and PostgreSQL take;
+# a flock or open-file-description lock may be held by others that share the open file, so when
+# the recorded process does not have FILE open, every process that has it open is named.
 lock_holders() {
-  local ino path pid
-  ino=$(stat -c %i "$1" 2>/dev/null) || return 0
+  local d ino path locked pid found=
+  d=$(stat -c %d "$1" 2>/dev/null) || return 0
+  ino=$(stat -c %i "$1")
   path=$(glob_escape "$(realpath "$1")")
-  awk -v ino="$ino" '$2 != "->" { n = split($6, d, ":"); if (d[n] == ino) print $5 }' /proc/locks 2>/dev/null |
-    sort -u | while read -r pid; do
-      if [ "$pid" -gt 0 ] 2>/dev/null; then
-        # the inode number alone could match a file on another filesystem: the holder has it open
-        if find "/proc/$pid/fd" -lname "$path" 2>/dev/null | grep -q .; then echo "$pid"; fi
-      else
-        find /proc/[0-9]*/fd -lname "$path" 2>/dev/null | cut -d/ -f3 | sort -u
-      fi
-    done
+  locked=$(awk -v f="$(printf '%02x:%02x:%s' $((d >> 8 & 0xfff)) $((d & 0xff | (d >> 12 & 0xfff00))) "$ino")" \
+    '$2 != "->" && $6 == f { print $5 }' /proc/locks 2>/dev/null | sort -u)
+  [ -n "$locked" ] || return 0
+  for pid in $locked; do
+    if [ "$pid" -gt 0 ] 2>/dev/null && find "/proc/$pid/fd" -lname "$path" 2>/dev/null | grep -q .; then
+      echo "$pid"; found=1
+    fi
+  done
+  # (find fails when a process exits during the scan: not an error here)
+  [ -n "$found" ] || { find /proc/[0-9]*/fd -lname "$path" 2>/dev/null || true; } | cut -d/ -f3 | sort -un
 }
 lock_free() { [ -z "$(lock_holders "$1")" ]; }
 

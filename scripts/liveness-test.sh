@@ -53,6 +53,7 @@ bg sleep 60
 other=$bg_pid; record kafka "$other"
 kill -0 "$other" && ! alive kafka || fail "pid $other (sleep) is taken for Kafka"
 ok "a pid file naming another live process (a reused pid) is not Kafka, though kill -0 succeeds"
+kill -KILL "$fake"
 
 # A zombie: a stand-in whose parent never reaps it (the parent execs into sleep).
 bg bash -c 'bash -c "while :; do sleep 0.2; done" kafka.Kafka "$0" & exec sleep 60' "$KAFKA_CONF"
@@ -72,21 +73,32 @@ await "the zombie to be reaped" 10 test ! -e "/proc/$fake" >/dev/null || true
 ! alive kafka || fail "the pid file of a killed process is taken for Kafka"
 ok "the pid file of a killed (and reaped) process is not running"
 
-# A Go program: bin/<name> of this checkout with this STACK_DIR, not another stack's.
+# A Go program: bin/<name> of this checkout with this STACK_DIR and its address, not another
+# stack's and not a second instance on another address (the chaos run starts those).
 bg bash -c "exec -a '$ROOT/bin/order' sleep 60"
-record order "$bg_pid"
-alive order || fail "bin/order of this stack (pid $bg_pid) is not seen as running"
+mine=$bg_pid; record order "$mine"
+alive order || fail "bin/order of this stack (pid $mine) is not seen as running"
 bg env STACK_DIR=/elsewhere bash -c "exec -a '$ROOT/bin/order' sleep 60"
 record order "$bg_pid"
 ! alive order || fail "bin/order of another STACK_DIR is taken for this stack's order"
-ok "bin/order counts for the stack whose STACK_DIR it runs with, not for another"
+bg env ORDER_HTTP_ADDR=127.0.0.1:1 bash -c "exec -a '$ROOT/bin/order' sleep 60"
+record order "$bg_pid"
+! alive order || fail "a second bin/order on another address is taken for this stack's order"
+ok "bin/order counts if it runs with this STACK_DIR and ORDER_HTTP_ADDR, not with another"
+
+# A lost pid file: a start adopts the running component instead of starting a second one.
+rm -f "$PIDS/order.pid"
+[ "$(find_component order)" = "$mine" ] || fail "find_component order found '$(find_component order)', want $mine"
+adopt order >/dev/null && [ "$(pid_of order)" = "$mine" ] || fail "adopt did not record pid $mine"
+ok "with its pid file lost, the running order (pid $mine) is found and recorded, not started twice"
+kill -KILL "$mine"
 
 say "stop: never a stranger, and by force when SIGTERM is ignored"
 record order "$other"
 stop_component order TERM 1 >/dev/null
 kill -0 "$other" 2>/dev/null || fail "stop signalled pid $other, which is not the order service"
 [ ! -e "$PIDS/order.pid" ] || fail "stop left the stale pid file"
-ok "stopping with a stale pid file removes the file and signals nobody"
+ok "stopping with a stale pid file removes the file and signals no other process"
 bg bash -c 'trap "" TERM; while :; do sleep 0.2; done' kafka.Kafka "$KAFKA_CONF"
 record kafka "$bg_pid"
 out=$(stop_component kafka TERM 1 2>&1) || fail "stop failed: $out"
@@ -96,7 +108,7 @@ ok "a process that ignores SIGTERM is killed after the grace period, and stop sa
 
 say "start: waits for a lock or a port held by another process, and names it"
 lock=$STACK/kafka/data/.lock
-bg flock -o "$lock" sleep 60
+bg bash -c 'exec 9>"$0" && flock 9 && exec sleep 60' "$lock" # one process holds the lock
 sleep 0.3
 holder=$(lock_holders "$lock" | head -1)
 [ -n "$holder" ] || fail "no holder found for the lock on $lock"
@@ -104,7 +116,7 @@ out=$(LEFTOVER_TIMEOUT=2 "$ROOT/scripts/kafka.sh" start 2>&1) && fail "kafka sta
 grep -q "locked by pid $holder" <<<"$out" || fail "the error does not name the lock's holder (pid $holder): $out"
 [ -e "$lock" ] && kill -0 "$holder" || fail "the lock file or its holder is gone"
 ok "a locked Kafka log directory: gave up after 2 s naming pid $holder; the lock was left alone"
-pkill -KILL -P "$holder" 2>/dev/null || true; kill -KILL "$holder" 2>/dev/null || true
+kill -KILL "$holder"
 await "the lock to be released" 5 lock_free "$lock" >/dev/null || fail "the lock is still held after its holders died"
 
 bg perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$ARGV[0]", Listen => 1, ReuseAddr => 1) or die; sleep 60' "$KAFKA_PORT"

@@ -10,13 +10,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# addr_var NAME: the variable that holds the program's listen address (host:port).
-addr_var() {
-  case $1 in
-    gatewaysim) echo GATEWAYSIM_ADDR ;;
-    *) echo "$(tr 'a-z' 'A-Z' <<<"$1")_HTTP_ADDR" ;;
-  esac
-}
 port_of() { local v; v=$(addr_var "$1"); [ -n "${!v:-}" ] || die "unknown service $1"; echo "${!v##*:}"; }
 
 # names [NAME...]: the services asked for (default: all), each checked against the list.
