@@ -34,7 +34,7 @@ failed=()
 step() {
   local log=$LOGS/$1 name=$2; shift 2
   if "$@" >"$log" 2>&1; then
-    awk '/==>/ { buf = "" } { buf = buf "    " $0 "\n" } END { printf "%s", buf }' "$log"
+    awk '/==>/ { buf = ""; sub(/^.*==>[^ ]* /, "") } { buf = buf "    " $0 "\n" } END { printf "%s", buf }' "$log"
   else
     tail -n 40 "$log"
     failed+=("$name")
