@@ -18,6 +18,7 @@ OFFSET=${STACK_PORT_OFFSET:-0}
 
 # Every component of the stack, in start order; they stop in the reverse order.
 # The Go programs are started by scripts/services.sh (the gateway simulator before payment).
+# A new Go program: add it to SERVICES and export its <NAME>_HTTP_ADDR default below (addr_var).
 SERVICES="gatewaysim order inventory payment"
 COMPONENTS="postgres kafka connect $SERVICES"
 # reversed WORD...: the words in reverse order (the stop order).
