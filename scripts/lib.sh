@@ -282,9 +282,9 @@ wait_for() {
 }
 
 # stop_component NAME [SIGNAL] [GRACE] [FORCE]: the one stop routine. Sends SIGNAL (TERM) to
-# the process recorded for NAME, waits up to GRACE seconds (30) for it to exit, then sends
-# FORCE (KILL) and waits again. A pid file whose process is gone (or is someone else now) is
-# only removed: a stale pid is never signalled.
+# NAME (the recorded process, or, when the pid file is lost or stale, the process found to be
+# NAME), waits up to GRACE seconds (30) for it to exit, then sends FORCE (KILL) and waits again.
+# Only a process that is NAME is ever signalled: a stale pid file is just removed.
 stop_component() {
   local name=$1 sig=${2:-TERM} grace=${3:-30} force=${4:-KILL} pid
   pid=$(pid_of "$name")
@@ -406,15 +406,17 @@ pg_bin() {
   command -v "$1" || die "PostgreSQL server binary $1 not found (run scripts/install.sh)"
 }
 
-# pg_cluster_pids: the processes of this stack's cluster that still run: the postmaster and
-# its backends all keep the data directory as their working directory, and nothing else
-# of PostgreSQL does. After a SIGKILL of the postmaster its backends live on for a moment.
+# pg_cluster_pids: the processes of this stack's cluster that still exist (zombies aside): the
+# postmaster and its backends all keep the data directory as their working directory, and
+# nothing else of PostgreSQL does. After a SIGKILL of the postmaster its backends live on for a
+# moment.
 pg_cluster_pids() {
   local data link pid
   data=$(realpath "$PG_DATA" 2>/dev/null) || return 0
   for link in $(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$(glob_escape "$data")" 2>/dev/null); do
     pid=${link#/proc/}; pid=${pid%/cwd}
-    if proc_live "$pid"; then echo "$pid"; fi
+    # a dying process (SIGKILL pending) still counts: it holds its files and shared memory
+    case $(proc_state "$pid") in '' | Z | X | x) ;; *) echo "$pid" ;; esac
   done
 }
 pg_cluster_gone() { [ -z "$(pg_cluster_pids)" ]; }

@@ -120,10 +120,11 @@ await_leftovers() {
   [ -f "$lock" ] || return 0
   pid=$(head -1 "$lock")
   [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 0 # gone: PostgreSQL replaces the lock itself
+  # No process of the cluster exists any more (checked above, the dying included), so the pid
+  # is the exited postmaster as a zombie, or the kernel has given it to another process.
   await "pid $pid, the exited postmaster, to be reaped" 10 not_zombie "$pid" || true
   [ -e "/proc/$pid" ] || return 0
-  # The pid still exists: a zombie nobody reaps, or the kernel gave it to another process.
-  # Neither holds the lock (no process of this cluster runs, checked above): it is stale.
+  # Still there: a zombie nobody reaps, or another process. Neither holds the lock: it is stale.
   say "removing the stale ${lock#$ROOT/}: it names $(describe_pid "$pid"), which is not a process of this cluster"
   rm -f "$lock" "$PG_SOCK/.s.PGSQL.$PG_PORT.lock"
 }
