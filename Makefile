@@ -54,5 +54,5 @@ vet: ## gofmt and go vet every module
 	@scripts/test.sh --vet-only
 
 .PHONY: clean
-clean: down ## stop everything and delete the stack's data, logs and jars (.stack/) and bin/
-	rm -rf .stack bin
+clean: ## stop everything and delete the stack's data, logs and jars (.stack/, its PostgreSQL cluster) and bin/
+	@scripts/clean.sh

@@ -8,6 +8,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+mkdir -p "$LOGS"
 
 "$ROOT/scripts/up.sh" >"$LOGS/chaos-up.log" 2>&1 || { cat "$LOGS/chaos-up.log"; die "the stack did not come up"; }
 (cd "$ROOT/tools" && go build -o "$ROOT/bin/chaos" ./cmd/chaos) || die "build of tools/cmd/chaos failed"

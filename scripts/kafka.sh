@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Apache Kafka (KRaft, single node) for the native stack, data in .stack/kafka.
 #   scripts/kafka.sh start   format storage on first use, start the broker, create the saga topics
-#   scripts/kafka.sh stop    stop the broker recorded in .stack/pids/kafka.pid
+#   scripts/kafka.sh stop    stop the broker recorded in .stack/pids/kafka.pid (SIGTERM, SIGKILL after 30 s)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 LOG=$LOGS/kafka.log
 DIR=$STACK/kafka
-CONF=$DIR/server.properties
+CONF=$KAFKA_CONF
 
 ready() { kcat -b "$KAFKA_BOOTSTRAP" -L -m 2; }
 
 configure() {
-  mkdir -p "$DIR/data"
+  mkdir -p "$DIR/data" "$LOGS" "$PIDS"
   {
     cat "$ROOT/infra/kafka/server.properties"
     echo "log.dirs=$DIR/data"
@@ -42,26 +42,26 @@ create_topics() {
   echo "    topics: $SAGA_TOPICS ($TOPIC_PARTITIONS partitions each)"
 }
 
+start() {
+  if already_up kafka ready; then echo "    kafka already running on $KAFKA_BOOTSTRAP"; return; fi
+  # After a crash: the broker's lock on its log directory (released when its process has
+  # exited) and its two ports.
+  await_lock kafka "$DIR/data/.lock"
+  await_port kafka "$KAFKA_PORT" KAFKA_PORT
+  await_port kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+  configure
+  say "starting Kafka on $KAFKA_BOOTSTRAP"
+  # shellcheck disable=SC2086
+  nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
+    -cp "$(kafka_classpath)" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
+  echo $! >"$PIDS/kafka.pid"
+  wait_for kafka 90 ready
+  create_topics
+}
+
 case ${1:-start} in
-  start)
-    if alive kafka; then echo "    kafka already running on $KAFKA_BOOTSTRAP"; exit 0; fi
-    port_in_use "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another program (set KAFKA_PORT=...)"
-    configure
-    say "starting Kafka on $KAFKA_BOOTSTRAP"
-    # shellcheck disable=SC2086
-    nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-      -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
-      -cp "$(kafka_classpath)" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
-    echo $! > "$PIDS/kafka.pid"
-    wait_for kafka 90 "$LOG" ready
-    create_topics ;;
-  stop)
-    if alive kafka; then
-      say "stopping Kafka"
-      pid=$(cat "$PIDS/kafka.pid"); kill "$pid"
-      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PIDS/kafka.pid" ;;
+  start) start ;;
+  stop) stop_component kafka TERM 30 ;;
   *) die "usage: $0 start|stop" ;;
 esac

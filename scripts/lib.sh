@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Shared settings and helpers for the native stack scripts. Sourced, never run.
-# Every setting can be overridden from the environment.
+# Every setting can be overridden from the environment. Sourcing it only defines things:
+# it creates no file and no directory (each script makes what it writes, where it writes it).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STACK=${STACK_DIR:-$ROOT/.stack}
+# The stack's directory, absolute and canonical: process identities, pid files and the
+# PostgreSQL directory below are keyed by this path.
+STACK=$(realpath -m "${STACK_DIR:-$ROOT/.stack}")
 LIB=$STACK/lib
 LOGS=$STACK/logs
 PIDS=$STACK/pids
@@ -13,25 +16,50 @@ PIDS=$STACK/pids
 # another stack takes chaos:  STACK_DIR=$PWD/.stack-b STACK_PORT_OFFSET=10000 make up
 OFFSET=${STACK_PORT_OFFSET:-0}
 
+# Every component of the stack, in start order; they stop in the reverse order.
+# The Go programs are started by scripts/services.sh (the gateway simulator before payment).
+# A new Go program: add it to SERVICES and export its <NAME>_HTTP_ADDR default below (addr_var).
+SERVICES="gatewaysim order inventory payment"
+COMPONENTS="postgres kafka connect $SERVICES"
+# reversed WORD...: the words in reverse order (the stop order).
+reversed() { local w out=(); for w in "$@"; do out=("$w" "${out[@]}"); done; echo "${out[*]}"; }
+
 PG_HOST=${PG_HOST:-127.0.0.1}
 PG_PORT=${PG_PORT:-$((5432 + OFFSET))}
 PG_SUPERUSER=${PG_SUPERUSER:-postgres}
 PG_SUPERPASS=${PG_SUPERPASS:-postgres}
-PG_DATA=$STACK/pg/data
-PG_SOCK=$STACK/pg/run
 # initdb and pg_ctl refuse to run as root; as root we run them as this OS user.
 PG_OS_USER=${PG_OS_USER:-postgres}
+
+# Where the PostgreSQL cluster lives (PG_DIR: data/, run/ for the socket, the server log).
+# The server runs as the OS user PG_OS_USER when we are root, and that user must be able to
+# enter every directory above its data directory: a checkout in root's home (mode 0700) is out
+# of its reach. So as root the cluster lives in PG_DIR_BASE/<hash of this stack's path>
+# (.stack/pg is a symlink to it, `make clean` removes it); otherwise, and for a cluster an
+# earlier version of these scripts made in .stack/pg, it lives in .stack/pg.
+PG_DIR_BASE=${PG_DIR_BASE:-/var/lib/outbox-saga}
+if [ "$(id -u)" != 0 ] || { [ -d "$STACK/pg/data" ] && [ ! -L "$STACK/pg" ]; }; then
+  PG_DIR=$STACK/pg
+  PG_LOG=$LOGS/postgres.log
+else
+  PG_DIR=$PG_DIR_BASE/pg-$(printf '%s' "$STACK" | sha256sum | cut -c1-16)
+  PG_LOG=$PG_DIR/postgres.log # .stack/logs/postgres.log is a symlink to it
+fi
+PG_DATA=$PG_DIR/data
+PG_SOCK=$PG_DIR/run
 
 KAFKA_HOST=${KAFKA_HOST:-127.0.0.1}
 KAFKA_PORT=${KAFKA_PORT:-$((9092 + OFFSET))}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((9093 + OFFSET))}
 KAFKA_BOOTSTRAP=$KAFKA_HOST:$KAFKA_PORT
 KAFKA_HEAP=${KAFKA_HEAP:--Xms256m -Xmx512m}
+KAFKA_CONF=$STACK/kafka/server.properties
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 
 CONNECT_PORT=${CONNECT_PORT:-$((8083 + OFFSET))}
 CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 CONNECT_HEAP=${CONNECT_HEAP:--Xms256m -Xmx768m}
+CONNECT_CONF=$STACK/connect/connect-distributed.properties
 
 ORDER_PORT=$((8080 + OFFSET))
 INVENTORY_PORT=$((8081 + OFFSET))
@@ -60,42 +88,313 @@ export CONNECT_URL PG_HOST PG_PORT STACK_DIR=$STACK
 # Topics the saga uses; created explicitly so consumers never wait for a first event.
 SAGA_TOPICS="order-events inventory-events payment-events dead-letter-events"
 
-mkdir -p "$LOGS" "$PIDS"
+# How long a start waits for what a crashed process left behind (its exit, its backends,
+# a lock, its port) before it gives up and names the process in the way.
+LEFTOVER_TIMEOUT=${LEFTOVER_TIMEOUT:-60}
+
+# ---- output ------------------------------------------------------------------------------
 
 # say prints a progress line.
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 # die prints an error and exits.
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
-
-# alive NAME: true when the process recorded as NAME runs.
-alive() {
-  local f=$PIDS/$1.pid
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+# progress TEXT rewrites the current status line; progress_end TEXT finishes it. Into a log
+# (not a terminal) they write a line at most every 5 seconds instead.
+progress() {
+  if [ -t 1 ]; then printf '\r\033[K    %s' "$*"; return; fi
+  local now=${EPOCHREALTIME//[.,]/}
+  (( now - ${_progress_at:-0} >= 5000000 )) || return 0
+  _progress_at=$now
+  printf '    %s\n' "$*"
+}
+progress_end() {
+  _progress_at=0
+  if [ -t 1 ]; then printf '\r\033[K    %s\n' "$*"; else printf '    %s\n' "$*"; fi
 }
 
-# wait_for NAME TIMEOUT LOG CMD...: runs CMD until it succeeds, printing a progress
-# line; on timeout (or when the process NAME dies) prints the tail of LOG and fails.
+# since START_US: seconds (one decimal) since START_US, a ${EPOCHREALTIME//[.,]/} reading.
+since() {
+  local d=$(( ${EPOCHREALTIME//[.,]/} - $1 ))
+  printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10))
+}
+
+# await WHAT TIMEOUT CMD...: runs CMD every half second until it succeeds (returns 0) or
+# TIMEOUT seconds have passed (returns 1), showing "waiting for WHAT ... Ns" meanwhile.
+# Prints nothing when CMD succeeds at once; the caller says why it gave up and what to do.
+await() {
+  local what=$1 timeout=$2 t0=${EPOCHREALTIME//[.,]/} waited=; shift 2
+  until "$@"; do
+    if (( ${EPOCHREALTIME//[.,]/} - t0 >= timeout * 1000000 )); then
+      [ -z "$waited" ] || progress_end "gave up waiting for $what after ${timeout}s"
+      return 1
+    fi
+    waited=1; progress "waiting for $what ... $(since "$t0")s"
+    sleep 0.5
+  done
+  [ -z "$waited" ] || progress_end "waited $(since "$t0")s for $what"
+}
+
+# ---- processes ---------------------------------------------------------------------------
+# A pid file can outlive its process, and the kernel hands a freed pid to someone else, so
+# "is it running" is never `kill -0 $(cat pidfile)`: the pid must be a live process (not a
+# zombie, not already hit by SIGKILL) whose command line says it is that component of this stack.
+
+# glob_escape PATH: PATH as a find/case pattern that matches only itself.
+glob_escape() { printf '%s' "$1" | sed 's/[][*?\\]/\\&/g'; }
+
+# proc_args PID: the process's arguments, one a line (empty for a zombie).
+proc_args() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null; }
+
+# proc_state PID: the process's state letter (R, S, D, Z for a zombie, ...); fails when gone.
+proc_state() {
+  local stat
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  stat=${stat##*) } # after the command name, which may hold spaces and parentheses
+  echo "${stat%% *}"
+}
+
+# proc_live PID: true when PID exists, is not a zombie and has no SIGKILL pending (the
+# moment between `kill -9` and the exit: it still looks alive, but it is dying).
+proc_live() {
+  local k v
+  [[ $1 =~ ^[0-9]+$ ]] || return 1
+  case $(proc_state "$1") in '' | Z | X | x) return 1 ;; esac
+  while read -r k v; do
+    case $k in SigPnd: | ShdPnd:) (( (16#${v: -4} >> 8) & 1 )) && return 1 ;; esac
+  done 2>/dev/null <"/proc/$1/status"
+  return 0
+}
+
+# describe_pid PID: "pid N (command line, user U)" for messages; a long command line is
+# shortened in the middle (what identifies a JVM is at its end).
+describe_pid() {
+  local args user
+  [ -e "/proc/$1" ] || { printf 'pid %s (exited)' "$1"; return; }
+  args=$(proc_args "$1" | tr '\n' ' ') || true
+  args=${args% }
+  user=$(ps -o user= -p "$1" 2>/dev/null) || true
+  [ -n "$args" ] || args="[$(ps -o comm= -p "$1" 2>/dev/null || echo exited)] $(proc_state "$1" | sed 's/^Z$/zombie/')"
+  (( ${#args} <= 160 )) || args="${args%% *} ... ${args: -110}"
+  printf 'pid %s (%s, user %s)' "$1" "$args" "${user:-?}"
+}
+
+# is_component NAME PID: true when PID is a live process of component NAME of this stack.
+is_component() {
+  local name=$1 pid=$2 args
+  proc_live "$pid" || return 1
+  args=$'\n'$(proc_args "$pid")$'\n'
+  case $name in
+    postgres) [[ $args == *$'\n-D\n'"$PG_DATA"$'\n'* ]] ;;   # the postmaster: postgres -D <data dir>
+    kafka) [[ $args == *$'\nkafka.Kafka\n'"$KAFKA_CONF"$'\n'* ]] ;;
+    connect) [[ $args == *$'\norg.apache.kafka.connect.cli.ConnectDistributed\n'"$CONNECT_CONF"$'\n'* ]] ;;
+    *) # a Go program: bin/<name> of this checkout, started for this stack and its address (a
+       # second stack from the same checkout has another STACK_DIR, a second instance, as the
+       # chaos run starts them, another address)
+      local var; var=$(addr_var "$name")
+      [[ $args == $'\n'"$ROOT/bin/$name"$'\n'* ]] \
+        && tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null \
+          | grep -cxF -e "STACK_DIR=$STACK" -e "$var=${!var:-}" | grep -qx 2 ;;
+  esac
+}
+
+# addr_var NAME: the variable that holds a Go program's listen address (host:port).
+addr_var() {
+  case $1 in
+    gatewaysim) echo GATEWAYSIM_ADDR ;;
+    *) echo "$(tr 'a-z' 'A-Z' <<<"$1")_HTTP_ADDR" ;;
+  esac
+}
+
+# component_pids NAME: every live process that is NAME of this stack, whatever the pid files
+# say (normally one; none when it is down).
+component_pids() {
+  local marker pid
+  case $1 in
+    postgres) marker=$PG_DATA ;;
+    kafka) marker=$KAFKA_CONF ;;
+    connect) marker=$CONNECT_CONF ;;
+    *) marker=$ROOT/bin/$1 ;;
+  esac
+  for pid in $(grep -lsF -- "$marker" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+    if is_component "$1" "$pid"; then echo "$pid"; fi
+  done
+}
+find_component() { local pids; pids=$(component_pids "$1"); echo "${pids%%$'\n'*}"; }
+
+# adopt NAME: when the pid file does not name NAME but NAME runs (the file was lost or is
+# stale), records the running process.
+adopt() {
+  local pid
+  alive "$1" && return 0
+  pid=$(find_component "$1")
+  [ -n "$pid" ] || return 1
+  echo "    $1 runs as pid $pid, which its pid file did not say: recording it"
+  mkdir -p "$PIDS"
+  echo "$pid" >"$PIDS/$1.pid"
+}
+
+# pid_of NAME: the pid recorded for NAME (empty when none). PostgreSQL's own lock file
+# (postmaster.pid) is the record of its postmaster; .stack/pids/postgres.pid copies it.
+pid_of() {
+  local f=$PIDS/$1.pid
+  [ "$1" = postgres ] && [ -r "$PG_DATA/postmaster.pid" ] && f=$PG_DATA/postmaster.pid
+  [ -r "$f" ] && head -1 "$f" 2>/dev/null || true
+}
+
+# alive NAME: true when the process recorded for NAME runs and really is NAME.
+alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && is_component "$1" "$pid"; }
+
+# already_up NAME READY_CMD...: true when NAME runs and answers READY_CMD. A process that
+# runs but does not answer yet (starting, recovering) gets LEFTOVER_TIMEOUT seconds to
+# answer or to exit; false when it is not running (any more), and an error when it neither
+# answers nor exits.
+already_up() {
+  local name=$1 pid; shift
+  adopt "$name" || return 1
+  "$@" >/dev/null 2>&1 && return 0
+  pid=$(pid_of "$name")
+  await "$name (pid $pid) to answer (or exit)" "$LEFTOVER_TIMEOUT" answers_or_gone "$name" "$@" \
+    || die "$name runs as pid $pid but does not answer after ${LEFTOVER_TIMEOUT}s (log: $(log_of "$name")); stop it with: $(control_cmd stop "$name")"
+  alive "$name"
+}
+answers_or_gone() { local name=$1; shift; ! alive "$name" || "$@" >/dev/null 2>&1; }
+
+# wait_for NAME TIMEOUT CMD...: after a start, runs CMD until it succeeds; fails with the tail
+# of NAME's log when the process exits or TIMEOUT seconds pass.
 wait_for() {
-  local name=$1 timeout=$2 log=$3; shift 3
-  local start=$SECONDS
+  local name=$1 timeout=$2 t0=${EPOCHREALTIME//[.,]/}; shift 2
+  local log; log=$(log_of "$name")
   while ! "$@" >/dev/null 2>&1; do
-    if [ -f "$PIDS/$name.pid" ] && ! alive "$name"; then
-      printf '\n'; echo "---- last lines of $log ----" >&2; tail -n 40 "$log" >&2
+    if ! alive "$name"; then
+      progress_end "$name exited while starting"
+      echo "---- last lines of $log ----" >&2; tail -n 40 "$log" >&2
       die "$name exited while starting (log: $log)"
     fi
-    if (( SECONDS - start >= timeout )); then
-      printf '\n'; echo "---- last lines of $log ----" >&2; tail -n 40 "$log" >&2
+    if (( ${EPOCHREALTIME//[.,]/} - t0 >= timeout * 1000000 )); then
+      progress_end "$name not ready after ${timeout}s"
+      echo "---- last lines of $log ----" >&2; tail -n 40 "$log" >&2
       die "$name not ready after ${timeout}s (log: $log)"
     fi
-    printf '\r    waiting for %s ... %ds' "$name" $((SECONDS - start))
-    sleep 1
+    progress "waiting for $name ... $(since "$t0")s"
+    sleep 0.5
   done
-  printf '\r    %s ready after %ds          \n' "$name" $((SECONDS - start))
+  progress_end "$name ready after $(since "$t0")s"
 }
 
-# as_pg_user CMD...: runs CMD as the Postgres OS user when we are root.
+# stop_component NAME [SIGNAL] [GRACE] [FORCE]: the one stop routine. Sends SIGNAL (TERM) to
+# NAME (the recorded process, or, when the pid file is lost or stale, the process found to be
+# NAME), waits up to GRACE seconds (30) for it to exit, then sends FORCE (KILL) and waits again.
+# Only a process that is NAME is ever signalled: a stale pid file is just removed.
+stop_component() {
+  local name=$1 sig=${2:-TERM} grace=${3:-30} force=${4:-KILL} pid
+  pid=$(pid_of "$name")
+  is_component "$name" "$pid" || pid=$(find_component "$name")
+  if [ -n "$pid" ]; then
+    say "stopping $name (pid $pid)"
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    if ! await "$name (pid $pid) to exit" "$grace" not_component "$name" "$pid"; then
+      say "$name (pid $pid) still runs after ${grace}s: sending SIG$force"
+      kill -s "$force" "$pid" 2>/dev/null || true
+      await "$name (pid $pid) to exit" 30 not_component "$name" "$pid" \
+        || die "$name did not exit after SIG$force: $(describe_pid "$pid")"
+    fi
+  fi
+  rm -f "$PIDS/$name.pid"
+}
+not_component() { ! is_component "$@"; }
+
+# log_of NAME: the component's log file.
+log_of() { if [ "$1" = postgres ]; then echo "$PG_LOG"; else echo "$LOGS/$1.log"; fi; }
+
+# control_cmd start|stop NAME: the command that starts or stops one component.
+control_cmd() {
+  case $2 in
+    postgres | kafka | connect) echo "scripts/$2.sh $1" ;;
+    *) echo "scripts/services.sh $1 $2" ;;
+  esac
+}
+
+# control start|stop NAME: starts or stops one component with its script.
+control() {
+  case $2 in
+    postgres | kafka | connect) "$ROOT/scripts/$2.sh" "$1" ;;
+    *) "$ROOT/scripts/services.sh" "$1" "$2" ;;
+  esac
+}
+
+# ---- what a dead process leaves behind ----------------------------------------------------
+
+# port_in_use PORT: true when something listens on PORT (on 127.0.0.1 or on every address).
+# Asked of the kernel (ss), not by connecting: a listener that does not accept (stuck, dying)
+# would leave a connect hanging. A port in TIME_WAIT does not count: every server here binds
+# with SO_REUSEADDR, so it does not block a restart.
+port_in_use() {
+  if command -v ss >/dev/null; then
+    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+  else
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+  fi
+}
+port_free() { ! port_in_use "$1"; }
+
+# port_holder PORT: the pid listening on PORT (empty when unknown: ss shows other users'
+# sockets to root only).
+port_holder() {
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true
+}
+
+# await_port NAME PORT VAR: waits (bounded) for PORT to be free, e.g. while a dying child still
+# holds it; gives up naming the process that listens there and the variable that moves the port.
+await_port() {
+  local name=$1 port=$2 var=$3 holder
+  port_in_use "$port" || return 0
+  holder=$(port_holder "$port")
+  await "port $port (held by ${holder:+$(describe_pid "$holder")}${holder:-an unknown process}) to be free" \
+    "${PORT_TIMEOUT:-10}" port_free "$port" && return 0
+  holder=$(port_holder "$port")
+  die "$name cannot start: port $port is in use by ${holder:+$(describe_pid "$holder")}${holder:-another program}. Stop that program, or move ours: $var=<port> (or STACK_PORT_OFFSET=<n> for every port)"
+}
+
+# lock_holders FILE: pids holding a lock on FILE. /proc/locks names the file by device and
+# inode, and the process that took the lock: exact for the POSIX locks Kafka and PostgreSQL take;
+# a flock or open-file-description lock may be held by others that share the open file, so when
+# the recorded process does not have FILE open, every process that has it open is named.
+lock_holders() {
+  local d ino path locked pid found=
+  d=$(stat -c %d "$1" 2>/dev/null) || return 0
+  ino=$(stat -c %i "$1")
+  path=$(glob_escape "$(realpath "$1")")
+  locked=$(awk -v f="$(printf '%02x:%02x:%s' $((d >> 8 & 0xfff)) $((d & 0xff | (d >> 12 & 0xfff00))) "$ino")" \
+    '$2 != "->" && $6 == f { print $5 }' /proc/locks 2>/dev/null | sort -u)
+  [ -n "$locked" ] || return 0
+  for pid in $locked; do
+    if [ "$pid" -gt 0 ] 2>/dev/null && find "/proc/$pid/fd" -lname "$path" 2>/dev/null | grep -q .; then
+      echo "$pid"; found=1
+    fi
+  done
+  # (find fails when a process exits during the scan: not an error here)
+  [ -n "$found" ] || { find /proc/[0-9]*/fd -lname "$path" 2>/dev/null || true; } | cut -d/ -f3 | sort -un
+}
+lock_free() { [ -z "$(lock_holders "$1")" ]; }
+
+# await_lock NAME FILE: waits (bounded) until no process holds a lock on FILE. Never removes
+# the lock: when it gives up it names the process that holds it.
+await_lock() {
+  local name=$1 file=$2 holders
+  holders=$(lock_holders "$file")
+  [ -n "$holders" ] || return 0
+  await "the lock on ${file#$ROOT/} (held by $(describe_pid "${holders%%$'\n'*}")) to be released" \
+    "$LEFTOVER_TIMEOUT" lock_free "$file" && return 0
+  holders=$(lock_holders "$file")
+  die "$name cannot start: $file is locked by $(describe_pid "${holders%%$'\n'*}"), which still runs. Stop it (if it is ours: $(control_cmd stop "$name")), then run make up again"
+}
+
+# ---- PostgreSQL ---------------------------------------------------------------------------
+
+# as_pg_user CMD...: runs CMD as the Postgres OS user when we are root (from /: our working
+# directory may be out of that user's reach, e.g. a checkout in root's home).
 as_pg_user() {
-  if [ "$(id -u)" = 0 ]; then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$PG_OS_USER" -- "$@"); else "$@"; fi
 }
 
 # pg_bin NAME: path of a PostgreSQL server binary (Debian keeps them out of PATH).
@@ -107,11 +406,31 @@ pg_bin() {
   command -v "$1" || die "PostgreSQL server binary $1 not found (run scripts/install.sh)"
 }
 
-# psql_admin DB SQL...: runs SQL as the superuser over the private socket.
+# pg_cluster_pids: the processes of this stack's cluster that still exist (zombies aside): the
+# postmaster and its backends all keep the data directory as their working directory, and
+# nothing else of PostgreSQL does. After a SIGKILL of the postmaster its backends live on for a
+# moment.
+pg_cluster_pids() {
+  local data link pid
+  data=$(realpath "$PG_DATA" 2>/dev/null) || return 0
+  for link in $(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$(glob_escape "$data")" 2>/dev/null); do
+    pid=${link#/proc/}; pid=${pid%/cwd}
+    # a dying process (SIGKILL pending) still counts: it holds its files and shared memory
+    case $(proc_state "$pid") in '' | Z | X | x) ;; *) echo "$pid" ;; esac
+  done
+}
+pg_cluster_gone() { [ -z "$(pg_cluster_pids)" ]; }
+
+# psql_admin DB SQL...: runs SQL as the superuser over TCP.
 psql_admin() {
   local db=$1; shift
   PGPASSWORD=$PG_SUPERPASS psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" -d "$db" "$@"
 }
+
+# write_secret FILE: writes stdin to FILE with mode 0600 (every secret under .stack is written so).
+write_secret() { (umask 077 && rm -f "$1" && cat >"$1"); }
+
+# ---- Kafka --------------------------------------------------------------------------------
 
 # kafka_classpath: the broker/worker classpath resolved by infra/maven/kafka.
 kafka_classpath() { echo "$LIB/kafka/*"; }
@@ -122,6 +441,3 @@ kafka_tool() {
   java -Xmx256m -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2-tools.properties" \
     -cp "$(kafka_classpath)" "$cls" "$@"
 }
-
-# port_in_use PORT: true when something listens on 127.0.0.1:PORT.
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

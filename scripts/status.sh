@@ -6,11 +6,14 @@ set -uo pipefail
 
 echo "PROCESSES"
 printf '  %-11s %-8s %-8s %s\n' NAME PID STATE RSS
-for n in postgres kafka connect gatewaysim order inventory payment; do
+for n in $COMPONENTS; do
+  pid=$(pid_of "$n")
   if alive "$n"; then
-    pid=$(cat "$PIDS/$n.pid")
     rss=$(ps -o rss= -p "$pid" | awk '{printf "%.0f MiB", $1/1024}')
     printf '  %-11s %-8s %-8s %s\n' "$n" "$pid" up "$rss"
+  elif [ -n "$pid" ]; then
+    # a pid file whose process is gone, a zombie, or someone else now
+    printf '  %-11s %-8s %-8s %s\n' "$n" - down "(stale pid file: $(describe_pid "$pid"))"
   else
     printf '  %-11s %-8s %-8s\n' "$n" - down
   fi

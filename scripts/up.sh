@@ -19,7 +19,7 @@ say "registering connectors"
 say "waiting for the services to be ready (/readyz)"
 for n in order inventory payment; do
   url_var=$(tr a-z A-Z <<<"$n")_URL; url=${!url_var}
-  wait_for "$n" 60 "$LOGS/$n.log" curl -fsS "$url/readyz"
+  wait_for "$n" 60 curl -fsS -m 2 "$url/readyz"
   ready=$(curl -fsS "$url/readyz")
   [ "$(jq -r .status <<<"$ready")" = ready ] \
     || printf '\033[1;31m    %s is %s: %s\033[0m\n' "$n" "$(jq -r .status <<<"$ready")" "$(jq -c .degraded <<<"$ready")"
@@ -34,10 +34,11 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
   order           $ORDER_URL      inventory  $INVENTORY_URL
   payment         $PAYMENT_URL      gateway simulator  $GATEWAY_URL
 
-Try it:
+Try it (README.md has the whole walk-through):
+  curl -s -X PUT $ORDER_URL/prices/A100 -H 'Content-Type: application/json' -d '{"unitPrice":15000,"currency":"KRW"}'
   curl -s -X PUT $INVENTORY_URL/stock/A100 -H 'Content-Type: application/json' -d '{"available":100}'
   curl -s -X POST $ORDER_URL/orders -H 'Content-Type: application/json' \\
-       -d '{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1,"unitPrice":15000}]}'
+       -d '{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1}]}'
   curl -s $ORDER_URL/orders/<orderId>          # PENDING → COMPLETED
   make tail TOPIC=order-events                    # kcat: key, headers, value
   make status                                     # processes, connectors, slot lag, consumer lag

@@ -40,7 +40,9 @@ func (s *Stack) Pid(name string) int {
 	return pid
 }
 
-// Kill sends SIGKILL to the component recorded in its pid file.
+// Kill sends SIGKILL to the component recorded in its pid file and returns at once, as a
+// user's `kill -9` does: the restart (Start) must cope with whatever the dying process still
+// holds (its exit, its backends, its locks and ports).
 func (s *Stack) Kill(name string) error {
 	pid := s.Pid(name)
 	if pid <= 0 {
@@ -49,7 +51,6 @@ func (s *Stack) Kill(name string) error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill %s (pid %d): %w", name, pid, err)
 	}
-	waitGone(pid, 10*time.Second)
 	return nil
 }
 
@@ -64,30 +65,18 @@ func waitGone(pid int, timeout time.Duration) {
 	}
 }
 
-// Start starts a component with its script and waits until it is ready; it retries for a minute
-// (a killed Postgres needs its orphaned backends gone before it starts again).
+// Start brings the stack back after name was killed or stopped: one run of scripts/up.sh, the
+// command behind `make up`, which starts what is not running (after waiting for what a killed
+// process left behind) and re-registers the connectors. No retry: a failing start is a failure
+// of the run, so that every kill cycle also proves that one `make up` heals the stack.
 func (s *Stack) Start(ctx context.Context, name string) error {
-	var args []string
-	switch name {
-	case "postgres", "kafka", "connect":
-		args = []string{filepath.Join(s.Root, "scripts", name+".sh"), "start"}
-	default:
-		args = []string{filepath.Join(s.Root, "scripts", "services.sh"), "start", name}
+	cmd := exec.CommandContext(ctx, filepath.Join(s.Root, "scripts", "up.sh"))
+	cmd.Env = append(os.Environ(), "SERVICES_NO_BUILD=1") // chaos.sh built them before the run
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("make up after %s: %w: %s", name, err, lastLines(string(out), 15))
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Env = append(os.Environ(), "SERVICES_NO_BUILD=1") // chaos.sh built them before the run
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("start %s: %w: %s", name, err, lastLines(string(out), 10))
-		}
-		s.Log("start %s failed (%v); retrying", name, err)
-		time.Sleep(2 * time.Second)
-	}
+	return nil
 }
 
 // Stop stops a component gracefully with its script.
