@@ -105,6 +105,7 @@ func TestEventsOnKafka(t *testing.T) {
 	}
 	from := snapshotOffsets(t, kc, sagaTopics...)
 	sku := newSKU(t, u, 3)
+	setPrice(t, u, sku, 9900)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	var created struct {
 		OrderID string `json:"orderId"`
