@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/messaging/eventually"
 )
 
 // These tests follow each input across the whole path: request → outbox → Debezium → Kafka →
@@ -279,7 +281,7 @@ func TestHugePoisonOnEveryTopic(t *testing.T) {
 		}
 	}
 	// Their DeadLettered events reach dead-letter-events, small, keyed by a digest of the key.
-	eventually(t, 60*time.Second, func() string {
+	eventually.Holds(t, 60*time.Second, func() string {
 		n := 0
 		for _, r := range readFrom(t, kc, from, "dead-letter-events") {
 			for _, k := range keys {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"outboxsaga.dev/messaging/eventually"
 )
 
 func env(key, def string) string {
@@ -192,28 +194,11 @@ func charges(tb testing.TB, u urls, orderID string) []charge {
 	return cs
 }
 
-// eventually polls cond every 100 ms until it returns "" (met) or the timeout passes;
-// then it fails with cond's last description of what is still missing.
-func eventually(tb testing.TB, timeout time.Duration, cond func() string) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		missing := cond()
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %s: %s", timeout, missing)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // waitTerminal waits until the order is COMPLETED or CANCELED and returns it.
 func waitTerminal(tb testing.TB, u urls, id string, timeout time.Duration) order {
 	tb.Helper()
 	var o order
-	eventually(tb, timeout, func() string {
+	eventually.Holds(tb, timeout, func() string {
 		o = getOrder(tb, u, id)
 		if o.Status == "COMPLETED" || o.Status == "CANCELED" {
 			return ""
@@ -226,7 +211,7 @@ func waitTerminal(tb testing.TB, u urls, id string, timeout time.Duration) order
 // waitStock waits until the SKU's figures are exactly want.
 func waitStock(tb testing.TB, u urls, want stock, timeout time.Duration) {
 	tb.Helper()
-	eventually(tb, timeout, func() string {
+	eventually.Holds(tb, timeout, func() string {
 		got := getStock(tb, u, want.SKU)
 		if got != want {
 			return fmt.Sprintf("stock %+v, want %+v", got, want)

@@ -27,4 +27,7 @@ require (
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
+	outboxsaga.dev/messaging v0.0.0
 )
+
+replace outboxsaga.dev/messaging => ../messaging

@@ -9,19 +9,26 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/eventually"
 )
 
-var sagaTopics = []string{"order-events", "inventory-events", "payment-events"}
+var sagaTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment}
 
 // kafkaRecord is one record of a saga topic as the tests look at it.
 type kafkaRecord struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Key       string
-	Headers   map[string]string
-	Value     []byte
-	Raw       *sarama.ConsumerMessage
+	messaging.Record
+	Raw *sarama.ConsumerMessage
+}
+
+// recordOf copies a consumed record.
+func recordOf(m *sarama.ConsumerMessage) kafkaRecord {
+	h := map[string]string{}
+	for _, rh := range m.Headers {
+		h[string(rh.Key)] = string(rh.Value)
+	}
+	return kafkaRecord{Record: messaging.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Headers: h, Value: m.Value}, Raw: m}
 }
 
 // envelope is the part of the event envelope the tests read.
@@ -121,13 +128,9 @@ func recordsFor(tb testing.TB, c sarama.Client, from offsets, key string, timeou
 			if string(m.Key) != key {
 				continue
 			}
-			h := map[string]string{}
-			for _, rh := range m.Headers {
-				h[string(rh.Key)] = string(rh.Value)
-			}
-			r := kafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Headers: h, Value: m.Value, Raw: m}
+			r := recordOf(m)
 			got = append(got, r)
-			delete(missing, h["eventType"])
+			delete(missing, r.Headers["eventType"])
 		case <-ctx.Done():
 			tb.Fatalf("events for %s still missing after %s: %v (got %d records)", key, timeout, missing, len(got))
 		}
@@ -157,7 +160,7 @@ func waitConsumed(tb testing.TB, c sarama.Client, group, topic string, partition
 	if err != nil {
 		tb.Fatal(err)
 	}
-	eventually(tb, timeout, func() string {
+	eventually.Holds(tb, timeout, func() string {
 		res, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {partition}})
 		if err != nil {
 			return err.Error()
@@ -193,7 +196,7 @@ func readFrom(tb testing.TB, c sarama.Client, from offsets, topic string) []kafk
 		for off := start; off < end; {
 			select {
 			case m := <-pc.Messages():
-				out = append(out, kafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: m.Value, Raw: m})
+				out = append(out, recordOf(m))
 				off = m.Offset + 1
 			case <-time.After(10 * time.Second):
 				tb.Fatalf("read %s[%d] from %d: no record after 10 s", topic, p, off)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"outboxsaga.dev/messaging/eventually"
 	"outboxsaga.dev/schemas"
 )
 
@@ -64,7 +65,7 @@ func TestSagaFlows(t *testing.T) {
 			// A terminal order holds no reservation (commit and release follow the
 			// order's last event, so they are awaited).
 			waitStock(t, u, tt.wantStock(sku), 15*time.Second)
-			eventually(t, 15*time.Second, func() string {
+			eventually.Holds(t, 15*time.Second, func() string {
 				var got []string
 				for _, c := range charges(t, u, id) {
 					got = append(got, c.Status)
@@ -394,7 +395,7 @@ func TestSagaDeadline(t *testing.T) {
 	waitStock(t, u, stock{sku, 3, 0, 0}, 15*time.Second)
 
 	services("start")
-	eventually(t, 30*time.Second, func() string {
+	eventually.Holds(t, 30*time.Second, func() string {
 		var p payment
 		code, raw := call(t, http.MethodGet, u.payment+"/payments/"+id, nil, nil, &p)
 		if code != http.StatusOK || (p.Status != "CANCELED" && p.Status != "VOIDED") {

@@ -2,21 +2,26 @@ package messaging
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 )
 
-// Message is what a consumer hands to a handler: the decoded envelope and where it came from.
-// For a message that could not be decoded, only Topic, Partition, Offset, Key, Headers and Value
-// are set.
+// Record is a Kafka record as a consumer received it: where it was and what it held.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       string
+	Headers   map[string]string
+	Value     []byte
+}
+
+// Message is what a consumer hands to a handler: the record, the envelope decoded from its value
+// (empty for a message that could not be decoded) and its trace context.
 type Message struct {
 	Envelope
-
-	Topic       string
-	Partition   int32
-	Offset      int64
-	Key         string
-	Headers     map[string]string
-	Value       []byte
+	Record
 	Traceparent Traceparent
 }
 
@@ -31,6 +36,22 @@ func (m *Message) NextSpan() Traceparent {
 		return tp
 	}
 	return NewTraceparent()
+}
+
+// DecodeData unmarshals m's data into v. Data that does not decode never will, and an event
+// whose data names an order (orderId) other than its aggregate id (its Kafka key) contradicts
+// itself: both errors are Permanent (poison).
+func (m *Message) DecodeData(v any) error {
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		return Permanent(fmt.Errorf("decode the data of %s %s: %w", m.EventType, m.EventID, err))
+	}
+	var about struct {
+		OrderID *string `json:"orderId"`
+	}
+	if json.Unmarshal(m.Data, &about) == nil && about.OrderID != nil && *about.OrderID != m.AggregateID {
+		return Permanent(fmt.Errorf("%s %s: data.orderId %q is not the aggregate id %q", m.EventType, m.EventID, *about.OrderID, m.AggregateID))
+	}
+	return nil
 }
 
 // Event is an event a domain decided to emit, before it has an envelope: its type and its data.

@@ -85,13 +85,13 @@ func Ceiling(ctx context.Context, adminURL string, workers int, d time.Duration,
 		}
 	}()
 	orderDB, invDB, payDB := dbs[0], dbs[1], dbs[2]
-	if err := orderpg.Migrate(ctx, orderDB); err != nil {
+	if err := msgpg.MigrateService(ctx, orderDB, "order", orderpg.Migrations); err != nil {
 		return CeilingResult{}, fmt.Errorf("ceiling: %w", err)
 	}
-	if err := invpg.Migrate(ctx, invDB); err != nil {
+	if err := msgpg.MigrateService(ctx, invDB, "inventory", invpg.Migrations); err != nil {
 		return CeilingResult{}, fmt.Errorf("ceiling: %w", err)
 	}
-	if err := paypg.Migrate(ctx, payDB); err != nil {
+	if err := msgpg.MigrateService(ctx, payDB, "payment", paypg.Migrations); err != nil {
 		return CeilingResult{}, fmt.Errorf("ceiling: %w", err)
 	}
 	stock := invpg.NewStock(invDB)
@@ -180,25 +180,16 @@ type sagaSteps struct {
 
 func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	reg := prometheus.NewRegistry()
-	metrics, err := ordersaga.NewMetrics(reg)
-	if err != nil {
-		return nil, fmt.Errorf("ceiling: order metrics: %w", err)
-	}
+	metrics := ordersaga.NewMetrics(reg)
 	validator, err := schemas.New()
 	if err != nil {
 		return nil, fmt.Errorf("ceiling: schemas: %w", err)
 	}
 	outbox := msgpg.NewOutbox(validator)
 	orders := orderpg.NewOrders(orderDB)
-	invMetrics, err := invsaga.NewMetrics(reg)
-	if err != nil {
-		return nil, fmt.Errorf("ceiling: inventory metrics: %w", err)
-	}
+	invMetrics := invsaga.NewMetrics(reg)
 	inv := invsaga.New(invDB, invpg.NewStock(invDB), outbox, invMetrics).Router()
-	payMetrics, err := paysaga.NewMetrics(reg)
-	if err != nil {
-		return nil, fmt.Errorf("ceiling: payment metrics: %w", err)
-	}
+	payMetrics := paysaga.NewMetrics(reg)
 	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, approveAll{}, payMetrics)
 	return &sagaSteps{
 		orderDB: orderDB, orders: orders, outbox: outbox,
@@ -261,7 +252,7 @@ func (s *sagaSteps) run(ctx context.Context, sku string) error {
 			}
 			env.EventID = stockReservedID
 		}
-		m := &messaging.Message{Envelope: env, Topic: st.topic, Key: id, Traceparent: tp, Offset: int64(i)}
+		m := &messaging.Message{Envelope: env, Traceparent: tp, Record: messaging.Record{Topic: st.topic, Key: id, Offset: int64(i)}}
 		if err := st.router.Dispatch(ctx, m); err != nil {
 			return fmt.Errorf("%s step: %w", st.typ, err)
 		}

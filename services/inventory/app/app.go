@@ -31,32 +31,17 @@ type Config struct {
 }
 
 // LoadConfig reads the configuration from the environment.
-func LoadConfig() (Config, error) {
-	var cfg Config
-	if err := service.Load(Service, Port, &cfg); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
+func LoadConfig() (Config, error) { return service.Load[Config](Service, Port) }
 
 // Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
 // an error when the service cannot start (configuration, database, migrations) or when one of
 // its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
-	svc, err := service.Open(ctx, Service, cfg.Config, log, postgres.Migrate)
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-
-	metrics, err := saga.NewMetrics(svc.Registry)
-	if err != nil {
-		return err
-	}
-	stock := postgres.NewStock(svc.DB)
-	svc.Consume(saga.Topics, saga.New(svc.DB, stock, svc.Outbox, metrics).Router())
-
-	return svc.Serve(ctx, ln, func(r chi.Router) error {
-		return httpapi.Routes(r, httpapi.Config{Stock: stock, AdminToken: cfg.AdminToken, Log: svc.Log})
+	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		stock := postgres.NewStock(svc.DB)
+		svc.Consume(saga.Topics, saga.New(svc.DB, stock, svc.Outbox, saga.NewMetrics(svc.Registry)).Router())
+		return func(r chi.Router) {
+			httpapi.Routes(r, httpapi.Config{Stock: stock, AdminToken: cfg.AdminToken, Log: svc.Log})
+		}, nil
 	})
 }

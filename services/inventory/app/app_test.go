@@ -2,92 +2,29 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
-	"os"
-	"reflect"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/inventory/app"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/messaging/service/servicetest"
 )
 
+// TestLoadConfig: the shared settings come from INVENTORY_* with the defaults of the native stack
+// (service.Load is tested in the messaging module); a configuration Run cannot use stops it.
 func TestLoadConfig(t *testing.T) {
-	defaults := app.Config{Config: service.Config{
-		HTTPAddr:           "127.0.0.1:8081",
-		DatabaseURL:        "postgres://inventory_svc:inventory_svc@127.0.0.1:5432/inventory_db?sslmode=disable",
-		KafkaBrokers:       []string{"127.0.0.1:9092"},
-		ConsumerGroup:      "inventory-service",
-		LogLevel:           "info",
-		ConnectURL:         "http://127.0.0.1:8083",
-		Connector:          "inventory-outbox",
-		ReplicationSlot:    "inventory_outbox",
-		HandlerMaxAttempts: 5,
-		DBMaxOpenConns:     20,
-	}}
-	with := func(change func(*app.Config)) app.Config {
-		c := defaults
-		change(&c)
-		return c
-	}
-	tests := []struct {
-		name    string
-		env     map[string]string
-		want    app.Config
-		wantErr bool
-	}{
-		{name: "defaults", want: defaults},
-		{
-			name: "prefixed variables",
-			env: map[string]string{
-				"INVENTORY_HTTP_ADDR": "0.0.0.0:9000", "INVENTORY_KAFKA_BROKERS": "k1:9092,k2:9092",
-				"INVENTORY_CONSUMER_GROUP": "g", "INVENTORY_HANDLER_MAX_ATTEMPTS": "2", "INVENTORY_LOG_LEVEL": "debug",
-			},
-			want: with(func(c *app.Config) {
-				c.HTTPAddr, c.KafkaBrokers, c.ConsumerGroup, c.HandlerMaxAttempts, c.LogLevel = "0.0.0.0:9000", []string{"k1:9092", "k2:9092"}, "g", 2, "debug"
-			}),
-		},
-		{name: "shared ADMIN_TOKEN", env: map[string]string{"ADMIN_TOKEN": "a"}, want: with(func(c *app.Config) { c.AdminToken = "a" })},
-		{
-			name: "INVENTORY_ADMIN_TOKEN wins",
-			env:  map[string]string{"ADMIN_TOKEN": "a", "INVENTORY_ADMIN_TOKEN": "b"},
-			want: with(func(c *app.Config) { c.AdminToken = "b" }),
-		},
-		{name: "unprefixed HTTP_ADDR is not ours", env: map[string]string{"HTTP_ADDR": "0.0.0.0:1"}, want: defaults},
-		// service.Config.Fill: an unset (zero) count takes the default; a negative one fails Run.
-		{name: "zero attempts take the default", env: map[string]string{"INVENTORY_HANDLER_MAX_ATTEMPTS": "0"}, want: defaults},
-		{name: "not a number", env: map[string]string{"INVENTORY_HANDLER_MAX_ATTEMPTS": "x"}, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			got, err := app.LoadConfig()
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("LoadConfig() error = %v, wantErr %v", err, tt.wantErr)
-			}
-			if !tt.wantErr && !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("LoadConfig() = %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-// A configuration the runtime cannot run with stops Run before it opens anything.
-func TestRunRejectsNegativeAttempts(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("INVENTORY_HANDLER_MAX_ATTEMPTS", "-1")
+	servicetest.ClearEnv(t, "INVENTORY_")
 	cfg, err := app.LoadConfig()
-	if err != nil {
-		t.Fatalf("LoadConfig() error = %v", err)
+	if err != nil || cfg.HTTPAddr != "127.0.0.1:8081" || cfg.ConsumerGroup != "inventory-service" || cfg.Connector != "inventory-outbox" {
+		t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
+	}
+	t.Setenv("INVENTORY_HANDLER_MAX_ATTEMPTS", "-1")
+	if cfg, err = app.LoadConfig(); err != nil {
+		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,85 +36,24 @@ func TestRunRejectsNegativeAttempts(t *testing.T) {
 	}
 }
 
-// clearEnv unsets, for the test, every variable LoadConfig reads (make test exports the
-// stack's addresses, which would otherwise override the defaults under test).
-func clearEnv(t *testing.T) {
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "INVENTORY_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" {
-			t.Setenv(k, "") // restores the value after the test
-			os.Unsetenv(k)
-		}
-	}
-}
-
 // TestRun starts the whole service on a throwaway database. Kafka points at a closed port: the
 // consumer keeps retrying (and /readyz says so) while HTTP serves, and a test never joins the
-// real consumer group. Run returns nil once its context is canceled.
+// real consumer group.
 func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
 	cfg := app.Config{Config: service.Config{
-		DatabaseURL:        dbURL,
-		KafkaBrokers:       []string{"127.0.0.1:1"}, // nothing listens: Kafka stays unreachable
-		ConsumerGroup:      "inventory-test",
-		AdminToken:         "s3cret",
-		HandlerMaxAttempts: 1,
-		DBMaxOpenConns:     5,
+		DatabaseURL: dbURL, KafkaBrokers: []string{"127.0.0.1:1"}, ConsumerGroup: "inventory-test",
+		AdminToken: "s3cret", HandlerMaxAttempts: 1, DBMaxOpenConns: 5,
 	}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, cfg, ln, zerolog.Nop()) }()
-	base := "http://" + ln.Addr().String()
-
-	tests := []struct {
-		method, path, auth, body string
-		want                     int
-		wantBody                 string
-	}{
-		{method: http.MethodGet, path: "/healthz", want: http.StatusOK, wantBody: `"ok"`},
-		{method: http.MethodPut, path: "/stock/A100", body: `{"available": 3}`, want: http.StatusUnauthorized},
-		{method: http.MethodPut, path: "/stock/A100", auth: "Bearer s3cret", body: `{"available": 3}`, want: http.StatusOK},
-		{method: http.MethodGet, path: "/stock/A100", want: http.StatusOK, wantBody: `"available":3`},
-		{method: http.MethodGet, path: "/readyz", want: http.StatusServiceUnavailable, wantBody: `"failed":{"kafka":`},
-		{method: http.MethodGet, path: "/metrics", want: http.StatusOK, wantBody: `inventory_reservations_total{outcome="reserved"} 0`},
-		{method: http.MethodGet, path: "/dead-letters", want: http.StatusUnauthorized},
-		{method: http.MethodGet, path: "/dead-letters", auth: "Bearer s3cret", want: http.StatusOK},
-	}
-	for _, tt := range tests {
-		status, body := call(t, tt.method, base+tt.path, tt.auth, tt.body)
-		if status != tt.want || !strings.Contains(body, tt.wantBody) {
-			t.Errorf("%s %s = %d %.200s, want %d containing %q", tt.method, tt.path, status, body, tt.want, tt.wantBody)
-		}
-	}
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run() = %v, want nil after cancel", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run() did not return after cancel")
-	}
-}
-
-// call sends a JSON request with an Authorization header (none when auth is empty) and returns
-// the status and body.
-func call(t *testing.T, method, u, auth, body string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, u, strings.NewReader(body)) // the test's own method and URL
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", auth)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(raw)
+	base, _ := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error { return app.Run(ctx, cfg, ln, zerolog.Nop()) })
+	servicetest.Expect(t, base,
+		servicetest.Request{Method: http.MethodGet, Path: "/healthz", Want: http.StatusOK, WantBody: `"ok"`},
+		servicetest.Request{Method: http.MethodPut, Path: "/stock/A100", Body: `{"available": 3}`, Want: http.StatusUnauthorized},
+		servicetest.Request{Method: http.MethodPut, Path: "/stock/A100", Auth: "Bearer s3cret", Body: `{"available": 3}`, Want: http.StatusOK},
+		servicetest.Request{Method: http.MethodGet, Path: "/stock/A100", Want: http.StatusOK, WantBody: `"available":3`},
+		servicetest.Request{Method: http.MethodGet, Path: "/readyz", Want: http.StatusServiceUnavailable, WantBody: `"failed":{"kafka":`},
+		servicetest.Request{Method: http.MethodGet, Path: "/metrics", Want: http.StatusOK, WantBody: `inventory_reservations_total{outcome="reserved"} 0`},
+		servicetest.Request{Method: http.MethodGet, Path: "/dead-letters", Want: http.StatusUnauthorized},
+		servicetest.Request{Method: http.MethodGet, Path: "/dead-letters", Auth: "Bearer s3cret", Want: http.StatusOK},
+	)
 }

@@ -32,11 +32,10 @@ type Config struct {
 // Routes adds the inventory service's routes to r: GET /stock/{sku} and, behind the admin
 // token, PUT /stock/{sku}. Its error is always nil (the routes register no metrics); it has the
 // signature every service's Routes has.
-func Routes(r chi.Router, cfg Config) error {
+func Routes(r chi.Router, cfg Config) {
 	h := &handler{store: cfg.Stock, log: cfg.Log}
 	r.Get("/stock/{sku}", h.getStock)
 	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Put("/stock/{sku}", h.putStock)
-	return nil
 }
 
 type handler struct {

@@ -15,6 +15,7 @@ import (
 	"outboxsaga.dev/inventory/httpapi"
 	"outboxsaga.dev/inventory/postgres"
 	msghttp "outboxsaga.dev/messaging/httpapi"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 )
 
@@ -25,13 +26,11 @@ const token = "s3cret"
 func newServer(t *testing.T, adminToken string) (*httptest.Server, *sql.DB) {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
-	if err := postgres.Migrate(context.Background(), db); err != nil {
+	if err := msgpg.MigrateService(context.Background(), db, "inventory", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
 	r := msghttp.NewRouter(zerolog.Nop())
-	if err := httpapi.Routes(r, httpapi.Config{Stock: postgres.NewStock(db), AdminToken: adminToken, Log: zerolog.Nop()}); err != nil {
-		t.Fatalf("Routes() error = %v", err)
-	}
+	httpapi.Routes(r, httpapi.Config{Stock: postgres.NewStock(db), AdminToken: adminToken, Log: zerolog.Nop()})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, db

@@ -11,31 +11,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"outboxsaga.dev/inventory"
 	"outboxsaga.dev/messaging/fault"
-	msgpg "outboxsaga.dev/messaging/postgres"
 )
 
+// Migrations are the service's own migrations (migrations/*.sql); the service runtime applies
+// them after the shared messaging ones (messaging/postgres.MigrateService).
+//
 //go:embed migrations/*.sql
-var migrations embed.FS
-
-// Migrate applies the shared messaging migrations (outbox, inbox, dead letters), then the
-// inventory service's own.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	if err := msgpg.MigrateMessaging(ctx, db); err != nil {
-		return fmt.Errorf("migrate inventory db: %w", err)
-	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrate inventory db: %w", err)
-	}
-	if err := msgpg.Migrate(ctx, db, "inventory", sub); err != nil {
-		return fmt.Errorf("migrate inventory db: %w", err)
-	}
-	return nil
-}
+var Migrations embed.FS
 
 // Stock is the inventory repository: the stock rows and the reservations. The saga's writes
 // (CreateReservation, UpdateReservation) run in the caller's transaction and lock stock rows FOR

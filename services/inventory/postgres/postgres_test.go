@@ -18,7 +18,7 @@ import (
 func openDB(t *testing.T) (*sql.DB, *postgres.Stock) {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
-	if err := postgres.Migrate(context.Background(), db); err != nil {
+	if err := msgpg.MigrateService(context.Background(), db, "inventory", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
 	return db, postgres.NewStock(db)
@@ -26,7 +26,7 @@ func openDB(t *testing.T) (*sql.DB, *postgres.Stock) {
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	db, _ := openDB(t)
-	if err := postgres.Migrate(context.Background(), db); err != nil {
+	if err := msgpg.MigrateService(context.Background(), db, "inventory", postgres.Migrations); err != nil {
 		t.Fatalf("second Migrate() error = %v", err)
 	}
 	var n int

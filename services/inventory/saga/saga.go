@@ -10,7 +10,6 @@ package saga
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -52,7 +51,7 @@ func (s *Steps) Router() *messaging.Router {
 // before (a redelivery under a new event id, or an OrderCanceled that came first).
 func (s *Steps) OrderCreated(ctx context.Context, m *messaging.Message) error {
 	var d orderCreatedData
-	if err := decodeData(m, &d); err != nil {
+	if err := m.DecodeData(&d); err != nil {
 		return err
 	}
 	o := inventory.Order{ID: d.OrderID, Items: d.Items, Amount: d.Amount, Currency: d.Currency, PaymentToken: d.PaymentToken}
@@ -76,7 +75,7 @@ func (s *Steps) OrderCreated(ctx context.Context, m *messaging.Message) error {
 // canceled order.
 func (s *Steps) OrderCanceled(ctx context.Context, m *messaging.Message) error {
 	var d orderCanceledData
-	if err := decodeData(m, &d); err != nil {
+	if err := m.DecodeData(&d); err != nil {
 		return err
 	}
 	return s.apply(ctx, m, d.OrderID, func(ctx context.Context, tx *sql.Tx) (inventory.Change, error) {
@@ -99,7 +98,7 @@ func (s *Steps) OrderCanceled(ctx context.Context, m *messaging.Message) error {
 // through this saga; the event is recorded in the inbox and otherwise ignored.
 func (s *Steps) OrderCompleted(ctx context.Context, m *messaging.Message) error {
 	var d orderCompletedData
-	if err := decodeData(m, &d); err != nil {
+	if err := m.DecodeData(&d); err != nil {
 		return err
 	}
 	return s.apply(ctx, m, d.OrderID, func(ctx context.Context, tx *sql.Tx) (inventory.Change, error) {
@@ -165,27 +164,4 @@ type orderCompletedData struct {
 	Items    []inventory.Item `json:"items"`
 	Amount   int64            `json:"amount"`
 	Currency string           `json:"currency"`
-}
-
-func (d *orderCreatedData) orderID() string   { return d.OrderID }
-func (d *orderCanceledData) orderID() string  { return d.OrderID }
-func (d *orderCompletedData) orderID() string { return d.OrderID }
-
-// orderData is the data of an order event.
-type orderData interface {
-	orderID() string
-}
-
-// decodeData unmarshals m's data into d and checks that the order it names is the event's
-// aggregate id (the Kafka key). Schema validation happened in the consumer; this guards against
-// an envelope that is valid but contradicts itself. Data that fails either is poison: Permanent.
-func decodeData(m *messaging.Message, d orderData) error {
-	if err := json.Unmarshal(m.Data, d); err != nil {
-		return messaging.Permanent(fmt.Errorf("%s %s: decode data: %w", m.EventType, m.EventID, err))
-	}
-	if d.orderID() == "" || d.orderID() != m.AggregateID {
-		return messaging.Permanent(fmt.Errorf("%s %s: data.orderId %q is not the aggregate id %q",
-			m.EventType, m.EventID, d.orderID(), m.AggregateID))
-	}
-	return nil
 }

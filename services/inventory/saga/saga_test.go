@@ -45,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	db := pgtest.MustOpenTestDB(t)
 	// Postgres allows about 100 connections for every test database together.
 	db.SetMaxOpenConns(20)
-	if err := postgres.Migrate(context.Background(), db); err != nil {
+	if err := msgpg.MigrateService(context.Background(), db, "inventory", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
 	pgtest.CaptureOutbox(t, db)
@@ -54,10 +54,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("schemas.New() error = %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	metrics, err := saga.NewMetrics(reg)
-	if err != nil {
-		t.Fatalf("NewMetrics() error = %v", err)
-	}
+	metrics := saga.NewMetrics(reg)
 	store := postgres.NewStock(db)
 	steps := saga.New(db, store, pgtest.MustOutbox(t), metrics)
 	return &fixture{
@@ -121,13 +118,8 @@ func (f *fixture) deliver(r record) error {
 func deliverTo(ctx context.Context, h messaging.Handler, r record) error {
 	tp, _ := messaging.ParseTraceparent(r.headers["traceparent"])
 	return h(ctx, &messaging.Message{
-		Topic:       messaging.TopicOrder,
-		Partition:   0,
-		Offset:      1,
-		Key:         r.key,
-		Headers:     r.headers,
-		Value:       r.value,
 		Traceparent: tp,
+		Record:      messaging.Record{Topic: messaging.TopicOrder, Partition: 0, Offset: 1, Key: r.key, Headers: r.headers, Value: r.value},
 	})
 }
 

@@ -158,7 +158,7 @@ func TestDeadLetterEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := postgres.NewDeadLetters(db, pgtest.MustOutbox(t))
-	id, err := store.Store(ctx, "test", &messaging.Message{Topic: "order-events", Partition: 1, Offset: 7, Key: "o1", Value: []byte("not json")}, errors.New("undecodable"), 1)
+	id, err := store.Store(ctx, "test", &messaging.Message{Record: messaging.Record{Topic: "order-events", Partition: 1, Offset: 7, Key: "o1", Value: []byte("not json")}}, errors.New("undecodable"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -243,12 +243,7 @@ func newMessage(msg *sarama.ConsumerMessage) *messaging.Message {
 		}
 	}
 	m := &messaging.Message{
-		Topic:     msg.Topic,
-		Partition: msg.Partition,
-		Offset:    msg.Offset,
-		Key:       string(msg.Key),
-		Headers:   headers,
-		Value:     msg.Value,
+		Record: messaging.Record{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Key: string(msg.Key), Headers: headers, Value: msg.Value},
 	}
 	if tp, err := messaging.ParseTraceparent(headers["traceparent"]); err == nil {
 		m.Traceparent = tp

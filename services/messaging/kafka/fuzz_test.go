@@ -36,7 +36,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return nil
 		})
-		err := h(context.Background(), &messaging.Message{Value: value})
+		err := h(context.Background(), &messaging.Message{Record: messaging.Record{Value: value}})
 		if err != nil && !messaging.IsPermanent(err) {
 			t.Fatalf("value %q: error %v is not Permanent", value, err)
 		}

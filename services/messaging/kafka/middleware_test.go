@@ -144,7 +144,7 @@ func TestDeadLetter(t *testing.T) {
 			var calls int
 			h := messaging.Chain(failing(tt.failures, tt.err, &calls),
 				kafka.DeadLetter(store, "svc"), kafka.Retry(3, time.Millisecond, time.Millisecond, isDown))
-			if err := h(context.Background(), &messaging.Message{Offset: 5}); err != nil {
+			if err := h(context.Background(), &messaging.Message{Record: messaging.Record{Offset: 5}}); err != nil {
 				t.Fatalf("handler = %v, want nil (dead-lettered or handled)", err)
 			}
 			got := store.all()
@@ -212,7 +212,7 @@ func TestDecode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *messaging.Message
 			h := messaging.Chain(func(_ context.Context, m *messaging.Message) error { got = m; return nil }, kafka.Decode(v))
-			err := h(context.Background(), &messaging.Message{Value: tt.value, Traceparent: tt.header})
+			err := h(context.Background(), &messaging.Message{Traceparent: tt.header, Record: messaging.Record{Value: tt.value}})
 			if messaging.IsPermanent(err) != tt.wantPermanent || (!tt.wantPermanent && err != nil) {
 				t.Fatalf("Decode = %v, want permanent: %v", err, tt.wantPermanent)
 			}
@@ -242,10 +242,10 @@ func TestMetrics(t *testing.T) {
 		kafka.Metrics(reg),
 		kafka.DeadLetter(store, "svc"), kafka.Retry(3, time.Millisecond, time.Millisecond, nil), kafka.Decode(v))
 	ctx := context.Background()
-	if err := h(ctx, &messaging.Message{Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}); err != nil {
+	if err := h(ctx, &messaging.Message{Record: messaging.Record{Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h(ctx, &messaging.Message{Value: []byte("poison")}); err != nil {
+	if err := h(ctx, &messaging.Message{Record: messaging.Record{Value: []byte("poison")}}); err != nil {
 		t.Fatal(err)
 	}
 	want := `
@@ -285,7 +285,7 @@ func TestOnItsTopic(t *testing.T) {
 		{topic: "order-events-copy", wantErr: true},
 	}
 	for _, tt := range tests {
-		m := &messaging.Message{Topic: tt.topic, Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}
+		m := &messaging.Message{Record: messaging.Record{Topic: tt.topic, Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}}
 		err := h(context.Background(), m)
 		if tt.wantErr != (err != nil) || err != nil && !messaging.IsPermanent(err) {
 			t.Errorf("OrderCompleted on %s: %v, want poison %v", tt.topic, err, tt.wantErr)

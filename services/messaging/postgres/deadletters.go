@@ -18,34 +18,22 @@ import (
 
 // DeadLetter is a stored poison message.
 type DeadLetter struct {
-	ID          int64
-	Service     string
-	EventID     string // "" when the message was undecodable
-	EventType   string // "" when the message was undecodable
-	Topic       string
-	Partition   int32
-	Offset      int64
-	Key         string
-	Headers     map[string]string
-	Value       []byte
-	Error       string
-	Attempts    int
-	CreatedAt   time.Time
-	ReplayedAt  *time.Time // nil until replayed
-	ReplayError string     // "" when the last replay succeeded (or none happened)
+	messaging.Record // stored byte for byte
+	ID               int64
+	Service          string
+	EventID          string // "" when the message was undecodable
+	EventType        string // "" when the message was undecodable
+	Error            string
+	Attempts         int
+	CreatedAt        time.Time
+	ReplayedAt       *time.Time // nil until replayed
+	ReplayError      string     // "" when the last replay succeeded (or none happened)
 }
 
 // Message rebuilds the raw Kafka message (undecoded: Envelope is empty) for a replay through a
 // handler chain that decodes it.
 func (d DeadLetter) Message() *messaging.Message {
-	return &messaging.Message{
-		Topic:     d.Topic,
-		Partition: d.Partition,
-		Offset:    d.Offset,
-		Key:       d.Key,
-		Headers:   d.Headers,
-		Value:     d.Value,
-	}
+	return &messaging.Message{Record: d.Record}
 }
 
 // deadLetteredData is the data of a DeadLettered event (schemas/DeadLettered.v1.json). It copies

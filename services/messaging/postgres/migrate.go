@@ -25,6 +25,23 @@ func MigrateMessaging(ctx context.Context, db *sql.DB) error {
 	return Migrate(ctx, db, "messaging", sub)
 }
 
+// MigrateService applies the shared messaging migrations, then the service's own: the
+// migrations/*.sql files of fsys (a service embeds them with //go:embed migrations/*.sql), under
+// the source name service.
+func MigrateService(ctx context.Context, db *sql.DB, service string, fsys fs.FS) error {
+	if err := MigrateMessaging(ctx, db); err != nil {
+		return fmt.Errorf("migrate %s db: %w", service, err)
+	}
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate %s db: %w", service, err)
+	}
+	if err := Migrate(ctx, db, service, sub); err != nil {
+		return fmt.Errorf("migrate %s db: %w", service, err)
+	}
+	return nil
+}
+
 // Migrate applies the *.sql files at the root of fsys in name order, each once, each in its own
 // transaction, and records them in schema_migrations(source, version, applied_at) with version =
 // the file name. source names the set (a service's own tables, "messaging", ...). Concurrent

@@ -259,7 +259,7 @@ func mustEnvelope(t *testing.T, aggregateType, aggregateID, eventType string, da
 func message(eventType string) *messaging.Message {
 	tp := messaging.NewTraceparent()
 	e, _ := messaging.NewEnvelope("order", "o1", eventType, 1, map[string]any{"orderId": "o1"}, tp)
-	return &messaging.Message{Envelope: e, Topic: "order-events", Key: "o1", Traceparent: tp}
+	return &messaging.Message{Envelope: e, Traceparent: tp, Record: messaging.Record{Topic: "order-events", Key: "o1"}}
 }
 
 func TestTransactional(t *testing.T) {
@@ -318,11 +318,13 @@ func TestDeadLetters(t *testing.T) {
 		m    *messaging.Message
 	}{
 		{name: "decoded", m: message("OrderShipped")},
-		{name: "undecodable", m: &messaging.Message{Topic: "order-events", Partition: 2, Offset: 7, Key: "k\x00\xff",
-			Headers: map[string]string{"id": "x\x00"}, Value: []byte{0x00, 0xff, '{'}}},
-		{name: "no key", m: &messaging.Message{Topic: "order-events", Partition: 1, Offset: 9, Value: []byte(`nope`)}},
-		{name: "huge key and value", m: &messaging.Message{Topic: "payment-events", Partition: 0, Offset: 11,
-			Key: strings.Repeat("키", 250_000), Value: []byte(strings.Repeat(`{"a":`, 180_000))}},
+		{name: "undecodable", m: &messaging.Message{
+			Record: messaging.Record{Topic: "order-events", Partition: 2, Offset: 7, Key: "k\x00\xff", Headers: map[string]string{"id": "x\x00"}, Value: []byte{0x00, 0xff, '{'}},
+		}},
+		{name: "no key", m: &messaging.Message{Record: messaging.Record{Topic: "order-events", Partition: 1, Offset: 9, Value: []byte(`nope`)}}},
+		{name: "huge key and value", m: &messaging.Message{
+			Record: messaging.Record{Topic: "payment-events", Partition: 0, Offset: 11, Key: strings.Repeat("키", 250_000), Value: []byte(strings.Repeat(`{"a":`, 180_000))},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

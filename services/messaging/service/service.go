@@ -5,13 +5,11 @@
 // operator endpoints and one recover policy. A service's app package adds only what is its own:
 // its repository, its saga steps, its routes and its long-running parts.
 //
-//	svc, err := service.Open(ctx, "order", cfg.Config, log, postgres.Migrate)
-//	...
-//	defer svc.Close()
-//	steps := saga.New(svc.DB, svc.Outbox, ...)
-//	svc.Consume(saga.Topics, steps.Router())
-//	svc.Part("deadline sweeper", sweeper.Run)
-//	return svc.Serve(ctx, ln, func(r chi.Router) error { return httpapi.Routes(r, ...) })
+//	return service.Run(ctx, "order", cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+//		svc.Consume(saga.Topics, saga.New(svc.DB, svc.Outbox, ...).Router())
+//		svc.Part("deadline sweeper", sweeper.Run)
+//		return func(r chi.Router) { httpapi.Routes(r, ...) }, nil
+//	})
 package service
 
 import (
@@ -19,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"time"
 
@@ -90,14 +89,18 @@ type Filler interface {
 	Fill(name string, port int)
 }
 
-// Load reads the <NAME>_* variables into cfg (a pointer to the service's configuration) and fills
-// the defaults of the native stack for name on port.
-func Load(name string, port int, cfg Filler) error {
-	if err := envconfig.Process(name, cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
+// Load reads the <NAME>_* variables into a service's configuration C (a struct that embeds
+// Config) and fills the defaults of the native stack for name on port.
+func Load[C any, P interface {
+	*C
+	Filler
+}](name string, port int) (C, error) {
+	var cfg C
+	if err := envconfig.Process(name, P(&cfg)); err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
 	}
-	cfg.Fill(name, port)
-	return nil
+	P(&cfg).Fill(name, port)
+	return cfg, nil
 }
 
 // dbWait is how long Open waits for the database (a container stack may start a service before
@@ -122,10 +125,11 @@ type Service struct {
 	closing chan struct{}
 }
 
-// Open applies the log level, opens the database and migrates it with migrate, and makes the
+// Open applies the log level, opens the database and migrates it (the shared messaging
+// migrations, then migrations/*.sql of the service's embedded migrations), and makes the
 // registry, the schema validator, the outbox writer, the dead letters and, unless
 // cfg.ConnectURL is empty, the watch on the CDC path.
-func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migrate func(context.Context, *sql.DB) error) (*Service, error) {
+func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migrations fs.FS) (*Service, error) {
 	cfg.Fill(name, 0)
 	level, err := zerolog.ParseLevel(cfg.LogLevel)
 	if err != nil {
@@ -141,7 +145,7 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	if s.DB, err = msgpg.Open(ctx, cfg.DatabaseURL, cfg.DBMaxOpenConns, dbWait); err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, s.DB); err != nil {
+	if err := msgpg.MigrateService(ctx, s.DB, name, migrations); err != nil {
 		s.DB.Close()
 		return nil, err
 	}
@@ -199,19 +203,37 @@ func (s *Service) Check(c msghttp.Check) {
 // end then, so that the shutdown does not wait for them.
 func (s *Service) Closing() <-chan struct{} { return s.closing }
 
+// Mount adds a service's own routes to the router Serve serves.
+type Mount func(r chi.Router)
+
+// Run is a whole service: it opens it (Open), lets wire add what is the service's own (its
+// consumer, parts and checks) and name its routes, serves on ln until ctx is canceled (Serve),
+// and closes it.
+func Run(ctx context.Context, name string, cfg Config, ln net.Listener, log zerolog.Logger,
+	migrations fs.FS, wire func(svc *Service) (Mount, error)) error {
+	svc, err := Open(ctx, name, cfg, log, migrations)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	mount, err := wire(svc)
+	if err != nil {
+		return err
+	}
+	return svc.Serve(ctx, ln, mount)
+}
+
 // Serve serves HTTP on ln and runs every part until ctx is canceled (then it shuts down and
 // returns nil) or one of them fails. The router it serves has the one recover policy and the one
 // error mapping, GET /healthz, /readyz and /metrics, the operator endpoints on dead letters (behind
 // the admin token) and whatever mount adds: the service's own routes.
-func (s *Service) Serve(ctx context.Context, ln net.Listener, mount func(r chi.Router) error) error {
+func (s *Service) Serve(ctx context.Context, ln net.Listener, mount Mount) error {
 	r := msghttp.NewRouter(s.Log)
 	msghttp.MountHealth(r, s.Registry, s.checks...)
 	if s.replay != nil {
 		msghttp.MountDeadLetters(r, s.DeadLetters, s.replay, s.Config.AdminToken, s.Log)
 	}
-	if err := mount(r); err != nil {
-		return err
-	}
+	mount(r)
 	msghttp.WarnIfOpen(s.Config.AdminToken, s.Log)
 	srv := msghttp.NewServer(r)
 	srv.RegisterOnShutdown(func() { close(s.closing) })

@@ -9,13 +9,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
-	"outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
 )
@@ -74,8 +74,8 @@ func TestLoad(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var cfg config
-			if err := service.Load("demo", 8099, &cfg); err != nil {
+			cfg, err := service.Load[config]("demo", 8099)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(cfg.Config, tt.want) || cfg.Extra != 3*time.Second {
@@ -85,7 +85,7 @@ func TestLoad(t *testing.T) {
 	}
 	t.Run("not a number", func(t *testing.T) {
 		t.Setenv("DEMO_HANDLER_MAX_ATTEMPTS", "x")
-		if err := service.Load("demo", 8099, &config{}); err == nil {
+		if _, err := service.Load[config]("demo", 8099); err == nil {
 			t.Fatal("Load with a bad number = nil error")
 		}
 	})
@@ -97,7 +97,7 @@ func TestServe(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc, err := service.Open(ctx, "demo", service.Config{DatabaseURL: dbURL, AdminToken: "tok", KafkaBrokers: []string{"127.0.0.1:1"}}, zerolog.New(io.Discard), postgres.MigrateMessaging)
+	svc, err := service.Open(ctx, "demo", service.Config{DatabaseURL: dbURL, AdminToken: "tok", KafkaBrokers: []string{"127.0.0.1:1"}}, zerolog.New(io.Discard), fstest.MapFS{"migrations/0001_demo.sql": {Data: []byte("CREATE TABLE demo (n int);")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +111,9 @@ func TestServe(t *testing.T) {
 	}
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- svc.Serve(ctx, ln, func(r chi.Router) error {
+		stopped <- svc.Serve(ctx, ln, func(r chi.Router) {
 			r.Get("/own", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("mine")) })
 			r.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
-			return nil
 		})
 	}()
 	base := "http://" + ln.Addr().String()

@@ -39,44 +39,30 @@ type Config struct {
 
 // LoadConfig reads the configuration from the environment.
 func LoadConfig() (Config, error) {
-	var cfg Config
-	if err := service.Load(Service, Port, &cfg); err != nil {
-		return Config{}, err
+	cfg, err := service.Load[Config](Service, Port)
+	if err == nil && (cfg.SagaDeadline <= 0 || cfg.SweepInterval <= 0) {
+		err = errors.New("read config: ORDER_SAGA_DEADLINE and ORDER_SWEEP_INTERVAL must be positive")
 	}
-	if cfg.SagaDeadline <= 0 || cfg.SweepInterval <= 0 {
-		return Config{}, errors.New("read config: ORDER_SAGA_DEADLINE and ORDER_SWEEP_INTERVAL must be positive")
-	}
-	return cfg, nil
+	return cfg, err
 }
 
 // Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
 // an error when the service cannot start (database, migrations) or when one of its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
-	svc, err := service.Open(ctx, Service, cfg.Config, log, postgres.Migrate)
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-
-	metrics, err := saga.NewMetrics(svc.Registry)
-	if err != nil {
-		return err
-	}
-	orders := postgres.NewOrders(svc.DB)
-	svc.Consume(saga.Topics, saga.New(svc.DB, orders, svc.Outbox, metrics).Router())
-	sweeper := saga.NewSweeper(svc.DB, orders, svc.Outbox, metrics, svc.Log, cfg.SweepInterval)
-	svc.Part("deadline sweeper", sweeper.Run)
-	listener, err := postgres.NewStatusListener(cfg.DatabaseURL, svc.Log)
-	if err != nil {
-		return fmt.Errorf("listen for order status changes: %w", err)
-	}
-	svc.Part("status listener", listener.Run)
-
-	return svc.Serve(ctx, ln, func(r chi.Router) error {
-		return httpapi.Routes(r, httpapi.Config{
-			DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
-			Outbox: svc.Outbox, Watcher: listener, Deadline: cfg.SagaDeadline,
-			Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
-		})
+	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		metrics, orders := saga.NewMetrics(svc.Registry), postgres.NewOrders(svc.DB)
+		svc.Consume(saga.Topics, saga.New(svc.DB, orders, svc.Outbox, metrics).Router())
+		svc.Part("deadline sweeper", saga.NewSweeper(svc.DB, orders, svc.Outbox, metrics, svc.Log, cfg.SweepInterval).Run)
+		listener, err := postgres.NewStatusListener(cfg.DatabaseURL, svc.Log)
+		if err != nil {
+			return nil, fmt.Errorf("listen for order status changes: %w", err)
+		}
+		svc.Part("status listener", listener.Run)
+		return func(r chi.Router) {
+			httpapi.Routes(r, httpapi.Config{
+				DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
+				Outbox: svc.Outbox, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
+			})
+		}, nil
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,54 +15,28 @@ import (
 
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/messaging/service/servicetest"
 	"outboxsaga.dev/order/app"
 )
 
-const body = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1,"unitPrice":15000}]}`
+const body = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1}]}`
 
+// TestLoadConfig: the order service's own settings from ORDER_*, beside the shared ones
+// (service.Load is tested in the messaging module).
 func TestLoadConfig(t *testing.T) {
-	tests := []struct {
-		name  string
-		env   map[string]string
-		check func(app.Config) bool
-	}{
-		{name: "defaults", check: func(c app.Config) bool {
-			return c.HTTPAddr == "127.0.0.1:8080" && c.ConsumerGroup == "order-service" && c.SagaDeadline == 30*time.Second &&
-				c.SweepInterval == time.Second && c.HandlerMaxAttempts == 5 && len(c.KafkaBrokers) == 1 &&
-				c.DatabaseURL == "postgres://order_svc:order_svc@127.0.0.1:5432/order_db?sslmode=disable" && c.AdminToken == ""
-		}},
-		{name: "overrides", env: map[string]string{
-			"ORDER_HTTP_ADDR": "0.0.0.0:9999", "ORDER_KAFKA_BROKERS": "a:1,b:2", "ORDER_SAGA_DEADLINE": "5s",
-			"ORDER_SWEEP_INTERVAL": "100ms", "ORDER_DB_MAX_OPEN_CONNS": "7",
-		}, check: func(c app.Config) bool {
-			return c.HTTPAddr == "0.0.0.0:9999" && len(c.KafkaBrokers) == 2 && c.SagaDeadline == 5*time.Second &&
-				c.SweepInterval == 100*time.Millisecond && c.DBMaxOpenConns == 7
-		}},
-		{name: "shared admin token", env: map[string]string{"ADMIN_TOKEN": "shared"}, check: func(c app.Config) bool {
-			return c.AdminToken == "shared"
-		}},
-		{name: "own admin token wins", env: map[string]string{"ADMIN_TOKEN": "shared", "ORDER_ADMIN_TOKEN": "own"}, check: func(c app.Config) bool {
-			return c.AdminToken == "own"
-		}},
+	servicetest.ClearEnv(t, "ORDER_")
+	cfg, err := app.LoadConfig()
+	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.SagaDeadline != 30*time.Second || cfg.SweepInterval != time.Second {
+		t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			cfg, err := app.LoadConfig()
-			if err != nil || !tt.check(cfg) {
-				t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
-			}
-		})
+	t.Setenv("ORDER_SAGA_DEADLINE", "5s")
+	if cfg, err = app.LoadConfig(); err != nil || cfg.SagaDeadline != 5*time.Second {
+		t.Fatalf("LoadConfig() with ORDER_SAGA_DEADLINE=5s = %v, %v", cfg.SagaDeadline, err)
 	}
-	t.Run("non-positive deadline", func(t *testing.T) {
-		t.Setenv("ORDER_SAGA_DEADLINE", "0s")
-		if _, err := app.LoadConfig(); err == nil {
-			t.Fatal("LoadConfig() with a zero saga deadline = nil error")
-		}
-	})
+	t.Setenv("ORDER_SAGA_DEADLINE", "0s")
+	if _, err := app.LoadConfig(); err == nil {
+		t.Fatal("LoadConfig() with a zero saga deadline = nil error")
+	}
 }
 
 // TestRun starts the whole service on a throwaway database. Kafka points at a closed port: the
@@ -84,23 +57,14 @@ func TestRun(t *testing.T) {
 		SagaDeadline:  time.Second,
 		SweepInterval: 50 * time.Millisecond,
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- app.Run(ctx, cfg, ln, zerolog.New(io.Discard)) }()
-	base := "http://" + ln.Addr().String()
-
+	base, stop := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error {
+		return app.Run(ctx, cfg, ln, zerolog.New(io.Discard))
+	})
 	// The operator prices the SKU first (PUT /prices is behind the admin token).
-	req, _ := http.NewRequest(http.MethodPut, base+"/prices/A100", strings.NewReader(`{"unitPrice":15000,"currency":"KRW"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer s3cret")
-	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("PUT /prices/A100 = %v, %v", res, err)
-	}
+	servicetest.Expect(t, base,
+		servicetest.Request{Method: http.MethodPut, Path: "/prices/A100", Body: `{"unitPrice":15000,"currency":"KRW"}`, Want: http.StatusUnauthorized},
+		servicetest.Request{Method: http.MethodPut, Path: "/prices/A100", Auth: "Bearer s3cret", Body: `{"unitPrice":15000,"currency":"KRW"}`, Want: http.StatusOK},
+	)
 
 	// An order nobody answers times out: the sweeper cancels it and the stream sees it.
 	first := create(t, base)
@@ -125,37 +89,16 @@ func TestRun(t *testing.T) {
 	}
 
 	// The operator endpoints are mounted behind the admin token.
-	tests := []struct {
-		auth string
-		want int
-	}{{"", http.StatusUnauthorized}, {"Bearer wrong", http.StatusUnauthorized}, {"Bearer s3cret", http.StatusOK}}
-	for _, tt := range tests {
-		req, _ := http.NewRequest(http.MethodGet, base+"/dead-letters", nil)
-		req.Header.Set("Authorization", tt.auth)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != tt.want {
-			t.Errorf("GET /dead-letters with %q = %d, want %d", tt.auth, res.StatusCode, tt.want)
-		}
-	}
+	servicetest.Expect(t, base,
+		servicetest.Request{Method: http.MethodGet, Path: "/dead-letters", Want: http.StatusUnauthorized},
+		servicetest.Request{Method: http.MethodGet, Path: "/dead-letters", Auth: "Bearer wrong", Want: http.StatusUnauthorized},
+		servicetest.Request{Method: http.MethodGet, Path: "/dead-letters", Auth: "Bearer s3cret", Want: http.StatusOK},
+	)
 
 	// Shutdown does not wait for an open stream.
 	second := openStream(t, base, create(t, base))
 	second.want(t, "PENDING")
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Fatalf("Run() = %v, want nil after cancel", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s of cancel")
-	}
-	if took := time.Since(start); took > 3*time.Second {
+	if took := stop(); took > 3*time.Second {
 		t.Fatalf("shutdown took %v with a stream open", took)
 	}
 }
@@ -225,17 +168,5 @@ func (s *stream) want(t *testing.T, status string) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no %s on the stream within 10s", status)
-	}
-}
-
-// clearEnv unsets, for the test, every variable LoadConfig reads (make test exports the
-// stack's addresses, which would otherwise override the defaults under test).
-func clearEnv(t *testing.T) {
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "ORDER_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" {
-			t.Setenv(k, "") // restores the value after the test
-			os.Unsetenv(k)
-		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
@@ -73,14 +74,9 @@ type Config struct {
 
 // Routes adds the order service's routes to r: placing an order, reading it, its timeline and
 // its status stream, and the price list (setting a price is an operator's).
-func Routes(r chi.Router, cfg Config) error {
-	created := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "orders_created_total",
-		Help: "Orders placed (an idempotent replay of a request is not counted again).",
-	})
-	if err := cfg.Registry.Register(created); err != nil {
-		return fmt.Errorf("register http metrics: %w", err)
-	}
+func Routes(r chi.Router, cfg Config) {
+	created := promauto.With(cfg.Registry).NewCounter(prometheus.CounterOpts{Name: "orders_created_total",
+		Help: "Orders placed (an idempotent replay of a request is not counted again)."})
 	h := &handler{
 		db: cfg.DB, orders: cfg.Orders, prices: cfg.Prices, outbox: cfg.Outbox, watcher: cfg.Watcher, deadline: cfg.Deadline,
 		log: cfg.Log, created: created, closing: cfg.Closing,
@@ -91,7 +87,6 @@ func Routes(r chi.Router, cfg Config) error {
 	r.Get("/orders/{id}/stream", h.stream)
 	r.Get("/prices/{sku}", h.getPrice)
 	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Put("/prices/{sku}", h.putPrice)
-	return nil
 }
 
 type handler struct {

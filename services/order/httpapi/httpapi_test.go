@@ -47,7 +47,7 @@ func newAPI(t *testing.T) *api {
 	db, dbURL := pgtest.MustOpenTestDBURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	if err := postgres.Migrate(ctx, db); err != nil {
+	if err := msgpg.MigrateService(ctx, db, "order", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	pgtest.CaptureOutbox(t, db)
@@ -65,13 +65,10 @@ func newAPI(t *testing.T) *api {
 	}
 	reg := prometheus.NewRegistry()
 	router := msghttp.NewRouter(zerolog.Nop())
-	err = httpapi.Routes(router, httpapi.Config{
+	httpapi.Routes(router, httpapi.Config{
 		DB: db, Orders: orders, Prices: prices, AdminToken: adminToken, Outbox: pgtest.MustOutbox(t), Watcher: listener, Deadline: 30 * time.Second,
 		Log: zerolog.Nop(), Registry: reg,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return &api{t: t, db: db, orders: orders, srv: srv, reg: reg}

@@ -24,7 +24,7 @@ import (
 func openDB(t *testing.T) (*sql.DB, string) {
 	t.Helper()
 	db, url := pgtest.MustOpenTestDBURL(t)
-	if err := postgres.Migrate(context.Background(), db); err != nil {
+	if err := msgpg.MigrateService(context.Background(), db, "order", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	return db, url
@@ -70,7 +70,7 @@ func count(t *testing.T, db *sql.DB, query string, args ...any) int {
 func TestMigrateTwice(t *testing.T) {
 	db := pgtest.MustOpenTestDB(t)
 	for range 2 {
-		if err := postgres.Migrate(context.Background(), db); err != nil {
+		if err := msgpg.MigrateService(context.Background(), db, "order", postgres.Migrations); err != nil {
 			t.Fatalf("Migrate: %v", err)
 		}
 	}

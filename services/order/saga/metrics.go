@@ -1,9 +1,8 @@
 package saga
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"outboxsaga.dev/order"
 )
@@ -14,25 +13,15 @@ type Metrics struct {
 	duration prometheus.Histogram
 }
 
-// NewMetrics registers the saga metrics on reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "order_saga_outcomes_total",
-			Help: "Orders that reached a terminal status, by status and cancellation reason.",
-		}, []string{"status", "reason"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "order_saga_duration_seconds",
-			Help:    "Time from an order's creation to its terminal status.",
-			Buckets: prometheus.ExponentialBucketsRange(0.01, 60, 14),
-		}),
+// NewMetrics registers the saga metrics on reg (registering twice on one registry panics).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		outcomes: f.NewCounterVec(prometheus.CounterOpts{Name: "order_saga_outcomes_total",
+			Help: "Orders that reached a terminal status, by status and cancellation reason."}, []string{"status", "reason"}),
+		duration: f.NewHistogram(prometheus.HistogramOpts{Name: "order_saga_duration_seconds",
+			Help: "Time from an order's creation to its terminal status.", Buckets: prometheus.ExponentialBucketsRange(0.01, 60, 14)}),
 	}
-	for _, c := range []prometheus.Collector{m.outcomes, m.duration} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register saga metrics: %w", err)
-		}
-	}
-	return m, nil
 }
 
 // terminal counts o, which has just ended.

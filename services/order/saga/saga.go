@@ -10,7 +10,6 @@ package saga
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -101,8 +100,8 @@ func checkPayment(m *messaging.Message, o order.Order) error {
 		Amount   int64  `json:"amount"`
 		Currency string `json:"currency"`
 	}
-	if err := json.Unmarshal(m.Data, &d); err != nil {
-		return messaging.Permanent(fmt.Errorf("%s %s: decode data: %w", m.EventType, m.EventID, err))
+	if err := m.DecodeData(&d); err != nil {
+		return err
 	}
 	if err := o.CheckPayment(d.Amount, d.Currency); err != nil {
 		return messaging.Permanent(fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err))
@@ -199,22 +198,18 @@ func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id u
 	return out, nil
 }
 
-// orderID returns the order m is about. Every saga event carries it as data.orderId and as
-// aggregate id (the Kafka key); a message where they disagree or that is no uuid is poison.
+// orderID returns the order m is about: its data.orderId, which DecodeData checks against its
+// aggregate id (the Kafka key). A message that does not name an order by uuid is poison.
 func orderID(m *messaging.Message) (uuid.UUID, error) {
 	var data struct {
 		OrderID string `json:"orderId"`
 	}
-	if err := json.Unmarshal(m.Data, &data); err != nil {
-		return uuid.Nil, messaging.Permanent(fmt.Errorf("%s %s: decode data: %w", m.EventType, m.EventID, err))
+	if err := m.DecodeData(&data); err != nil {
+		return uuid.Nil, err
 	}
 	id, err := uuid.Parse(data.OrderID)
 	if err != nil {
 		return uuid.Nil, messaging.Permanent(fmt.Errorf("%s %s: order id %q: %w", m.EventType, m.EventID, data.OrderID, err))
-	}
-	if m.AggregateID != data.OrderID {
-		return uuid.Nil, messaging.Permanent(fmt.Errorf("%s %s: aggregate id %q is not data.orderId %q",
-			m.EventType, m.EventID, m.AggregateID, data.OrderID))
 	}
 	return id, nil
 }

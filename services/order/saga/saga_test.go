@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
 	ctx := context.Background()
-	if err := postgres.Migrate(ctx, db); err != nil {
+	if err := msgpg.MigrateService(ctx, db, "order", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	pgtest.CaptureOutbox(t, db)
@@ -52,10 +52,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	metrics, err := saga.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	metrics := saga.NewMetrics(reg)
 	orders := postgres.NewOrders(db)
 	outbox := pgtest.MustOutbox(t)
 	steps := saga.New(db, orders, outbox, metrics)
@@ -144,16 +141,18 @@ func rawRecord(t *testing.T, topic, aggregateType, key, eventType string, data a
 		t.Fatal(err)
 	}
 	return &messaging.Message{
-		Topic: topic, Partition: 0, Offset: 42, Key: key, Value: value, Traceparent: tp,
-		Headers: map[string]string{"id": e.EventID, "eventType": eventType, "traceparent": tp.String()},
+		Traceparent: tp,
+		Record:      messaging.Record{Topic: topic, Partition: 0, Offset: 42, Key: key, Value: value, Headers: map[string]string{"id": e.EventID, "eventType": eventType, "traceparent": tp.String()}},
 	}
 }
 
 // redeliver returns the same Kafka record again, undecoded, as after a crash before the offset
 // commit.
 func redeliver(m *messaging.Message) *messaging.Message {
-	return &messaging.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key,
-		Headers: m.Headers, Value: m.Value, Traceparent: m.Traceparent}
+	return &messaging.Message{
+		Traceparent: m.Traceparent,
+		Record:      messaging.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Headers: m.Headers, Value: m.Value},
+	}
 }
 
 // emitted is one outbox row, as Debezium would read it.

@@ -41,39 +41,23 @@ type Config struct {
 
 // LoadConfig reads the configuration from the environment.
 func LoadConfig() (Config, error) {
-	var cfg Config
-	if err := service.Load(Service, Port, &cfg); err != nil {
-		return Config{}, err
+	cfg, err := service.Load[Config](Service, Port)
+	if err == nil && (cfg.GatewayAttempts < 1 || cfg.GatewayTimeout <= 0) {
+		err = errors.New("read config: PAYMENT_GATEWAY_ATTEMPTS and PAYMENT_GATEWAY_TIMEOUT must be positive")
 	}
-	if cfg.GatewayAttempts < 1 || cfg.GatewayTimeout <= 0 {
-		return Config{}, errors.New("read config: PAYMENT_GATEWAY_ATTEMPTS and PAYMENT_GATEWAY_TIMEOUT must be positive")
-	}
-	return cfg, nil
+	return cfg, err
 }
 
-// Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
-// an error when the service cannot start (database, migrations) or when one of its parts fails.
+// Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns an
+// error when the service cannot start (database, migrations) or when one of its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
-	svc, err := service.Open(ctx, Service, cfg.Config, log, postgres.Migrate)
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-
-	gateway, err := gatewayhttp.New(gatewayhttp.Config{
-		URL: cfg.GatewayURL, Timeout: cfg.GatewayTimeout, Attempts: cfg.GatewayAttempts,
-	}, svc.Registry)
-	if err != nil {
-		return err
-	}
-	metrics, err := saga.NewMetrics(svc.Registry)
-	if err != nil {
-		return err
-	}
-	payments := postgres.NewPayments(svc.DB)
-	svc.Consume(saga.Topics, saga.New(svc.DB, payments, svc.Outbox, gateway, metrics).Router())
-
-	return svc.Serve(ctx, ln, func(r chi.Router) error {
-		return httpapi.Routes(r, httpapi.Config{Payments: payments, Log: svc.Log})
+	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		gateway, err := gatewayhttp.New(gatewayhttp.Config{URL: cfg.GatewayURL, Timeout: cfg.GatewayTimeout, Attempts: cfg.GatewayAttempts}, svc.Registry)
+		if err != nil {
+			return nil, err
+		}
+		payments := postgres.NewPayments(svc.DB)
+		svc.Consume(saga.Topics, saga.New(svc.DB, payments, svc.Outbox, gateway, saga.NewMetrics(svc.Registry)).Router())
+		return func(r chi.Router) { httpapi.Routes(r, httpapi.Config{Payments: payments, Log: svc.Log}) }, nil
 	})
 }

@@ -59,13 +59,9 @@ func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 100 * time.Millisecond
 	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, fmt.Errorf("gateway client metrics: %w", err)
-	}
 	// The per-call timeout lives in each request's context, not here, so that a caller's own
 	// deadline and ours are told apart.
-	return &Client{cfg: cfg, http: &http.Client{}, metrics: m}, nil
+	return &Client{cfg: cfg, http: &http.Client{}, metrics: newMetrics(reg)}, nil
 }
 
 type chargeBody struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"outboxsaga.dev/payment"
 )
@@ -16,24 +17,16 @@ type metrics struct {
 	latency *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "payment_gateway_calls_total",
-			Help: "Gateway calls (each attempt) by operation and outcome (approved, declined, voided, timeout, unavailable, rejected, canceled).",
-		}, []string{"op", "outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "payment_gateway_call_duration_seconds",
-			Help:    "Duration of one gateway call (one attempt), by operation.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10},
-		}, []string{"op"}),
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		calls: f.NewCounterVec(prometheus.CounterOpts{Name: "payment_gateway_calls_total",
+			Help: "Gateway calls (each attempt) by operation and outcome (approved, declined, voided, timeout, unavailable, rejected, canceled)."},
+			[]string{"op", "outcome"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "payment_gateway_call_duration_seconds",
+			Help: "Duration of one gateway call (one attempt), by operation.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10}},
+			[]string{"op"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.latency} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
 }
 
 func (m *metrics) observe(op string, res payment.ChargeResult, err error, took time.Duration) {

@@ -36,10 +36,9 @@ type Config struct {
 }
 
 // Routes adds the payment service's routes to r: GET /payments/{orderId}.
-func Routes(r chi.Router, cfg Config) error {
+func Routes(r chi.Router, cfg Config) {
 	h := &handler{payments: cfg.Payments, log: cfg.Log}
 	r.Get("/payments/{orderId}", h.get)
-	return nil
 }
 
 type handler struct {

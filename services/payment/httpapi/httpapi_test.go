@@ -28,7 +28,7 @@ func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB) {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
 	ctx := context.Background()
-	if err := postgres.Migrate(ctx, db); err != nil {
+	if err := msgpg.MigrateService(ctx, db, "payment", postgres.Migrations); err != nil {
 		t.Fatal(err)
 	}
 	repo := postgres.NewPayments(db)
@@ -51,9 +51,7 @@ func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB) {
 		msghttp.Check{Name: "postgres", Probe: db.PingContext},
 		msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return *ready }},
 	)
-	if err := httpapi.Routes(r, httpapi.Config{Payments: repo, Log: zerolog.Nop()}); err != nil {
-		t.Fatal(err)
-	}
+	httpapi.Routes(r, httpapi.Config{Payments: repo, Log: zerolog.Nop()})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, db

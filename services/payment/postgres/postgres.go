@@ -8,31 +8,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"outboxsaga.dev/messaging/fault"
-	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/payment"
 )
 
+// Migrations are the service's own migrations (migrations/*.sql); the service runtime applies
+// them after the shared messaging ones (messaging/postgres.MigrateService).
+//
 //go:embed migrations/*.sql
-var migrations embed.FS
-
-// Migrate applies the shared messaging migrations (outbox, inbox, dead letters), then the
-// payment service's own.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	if err := msgpg.MigrateMessaging(ctx, db); err != nil {
-		return fmt.Errorf("migrate messaging: %w", err)
-	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("payment migrations: %w", err)
-	}
-	if err := msgpg.Migrate(ctx, db, "payment", sub); err != nil {
-		return fmt.Errorf("migrate payment: %w", err)
-	}
-	return nil
-}
+var Migrations embed.FS
 
 // Payments is the repository of payments.
 type Payments struct {

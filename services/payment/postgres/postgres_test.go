@@ -20,7 +20,7 @@ import (
 func openDB(t *testing.T) *sql.DB {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
-	if err := postgres.Migrate(context.Background(), db); err != nil {
+	if err := msgpg.MigrateService(context.Background(), db, "payment", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	return db
@@ -28,7 +28,7 @@ func openDB(t *testing.T) *sql.DB {
 
 func TestMigrateTwice(t *testing.T) {
 	db := openDB(t)
-	if err := postgres.Migrate(context.Background(), db); err != nil {
+	if err := msgpg.MigrateService(context.Background(), db, "payment", postgres.Migrations); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	var n int
@@ -191,7 +191,7 @@ func waitForLockWaiter(t *testing.T, db *sql.DB) {
 func TestIsProcessed(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
-	m := &messaging.Message{Envelope: messaging.Envelope{EventID: "7b0e4c4e-8a4f-4d43-9a57-1f6b9c1a2b3c", EventType: "StockReserved"}, Topic: "inventory-events"}
+	m := &messaging.Message{Envelope: messaging.Envelope{EventID: "7b0e4c4e-8a4f-4d43-9a57-1f6b9c1a2b3c", EventType: "StockReserved"}, Record: messaging.Record{Topic: "inventory-events"}}
 	probe := func() bool {
 		var done bool
 		if err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {

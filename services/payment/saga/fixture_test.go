@@ -19,6 +19,7 @@ import (
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
 	"outboxsaga.dev/messaging/kafka"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/payment"
 	"outboxsaga.dev/payment/gatewayhttp"
@@ -55,7 +56,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	t.Helper()
 	f := &fixture{t: t, db: pgtest.MustOpenTestDB(t)}
 	ctx := context.Background()
-	if err := postgres.Migrate(ctx, f.db); err != nil {
+	if err := msgpg.MigrateService(ctx, f.db, "payment", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	pgtest.CaptureOutbox(t, f.db)
@@ -88,10 +89,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	metrics := NewMetrics(reg)
 	f.steps = New(f.db, postgres.NewPayments(f.db), pgtest.MustOutbox(t), gw, metrics)
 	f.validator, err = schemas.New()
 	if err != nil {
@@ -124,12 +122,8 @@ func (f *fixture) message(t *testing.T, topic, aggregateType, eventType, orderID
 		t.Fatal(err)
 	}
 	return &messaging.Message{
-		Topic:       topic,
-		Offset:      f.offset.Add(1),
-		Key:         orderID,
-		Headers:     map[string]string{"id": env.EventID, "eventType": eventType, "traceparent": tp.String()},
-		Value:       value,
 		Traceparent: tp,
+		Record:      messaging.Record{Topic: topic, Offset: f.offset.Add(1), Key: orderID, Headers: map[string]string{"id": env.EventID, "eventType": eventType, "traceparent": tp.String()}, Value: value},
 	}
 }
 

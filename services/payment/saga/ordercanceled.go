@@ -22,7 +22,7 @@ type orderCanceled struct {
 // gateway and then records VOIDED, PaymentVoided and the inbox row in one transaction.
 func (s *Steps) OrderCanceled(ctx context.Context, m *messaging.Message) error {
 	var d orderCanceled
-	if err := decodeData(m, &d); err != nil {
+	if err := m.DecodeData(&d); err != nil {
 		return err
 	}
 	var recorded *payment.Payment

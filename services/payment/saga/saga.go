@@ -17,7 +17,6 @@ package saga
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"github.com/rs/zerolog"
@@ -59,14 +58,6 @@ func (s *Steps) Router() *messaging.Router {
 	r.Ignore("OrderCreated", 1) // StockReserved carries the payment terms forward
 	r.Ignore("OrderCompleted", 1)
 	return r
-}
-
-// decodeData reads m's data into v. Data that does not decode will never decode: Permanent.
-func decodeData(m *messaging.Message, v any) error {
-	if err := json.Unmarshal(m.Data, v); err != nil {
-		return messaging.Permanent(fmt.Errorf("decode %s data of event %s: %w", m.EventType, m.EventID, err))
-	}
-	return nil
 }
 
 // begin is the first transaction of a step: unless m took effect before (done), it runs decide on

@@ -31,7 +31,7 @@ type stockReserved struct {
 // returns the charge it already made for the key, so nothing is charged twice.
 func (s *Steps) StockReserved(ctx context.Context, m *messaging.Message) error {
 	var d stockReserved
-	if err := decodeData(m, &d); err != nil {
+	if err := m.DecodeData(&d); err != nil {
 		return err
 	}
 	p, charge, err := s.admit(ctx, m, payment.Terms{

@@ -13,9 +13,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -26,8 +23,10 @@ import (
 	"outboxsaga.dev/gatewaysim"
 	"outboxsaga.dev/gatewaysim/httpapi"
 	msghttp "outboxsaga.dev/messaging/httpapi"
+	"outboxsaga.dev/messaging/service"
 )
 
+// config is the simulator's configuration (GATEWAYSIM_*).
 type config struct {
 	Addr          string        `default:"127.0.0.1:8089"`
 	TimeoutDelay  time.Duration `split_words:"true" default:"20s"`
@@ -35,30 +34,26 @@ type config struct {
 	LogLevel      string        `split_words:"true" default:"info"`
 }
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "gatewaysim: %v\n", err)
-		os.Exit(1)
-	}
-}
+// ListenAddr is where the simulator listens.
+func (c config) ListenAddr() string { return c.Addr }
 
-func run() error {
+func main() { service.Main("gatewaysim", load, run) }
+
+func load() (config, error) {
 	var cfg config
 	if err := envconfig.Process("gatewaysim", &cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return config{}, fmt.Errorf("read config: %w", err)
 	}
+	return cfg, nil
+}
+
+// run serves the simulator on ln until ctx is done.
+func run(ctx context.Context, cfg config, ln net.Listener, log zerolog.Logger) error {
 	level, err := zerolog.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
 	}
-	log := zerolog.New(os.Stderr).Level(level).With().Timestamp().Str("service", "gatewaysim").Logger()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+	log = log.Level(level).With().Str("service", "gatewaysim").Logger()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ledger := gatewaysim.NewLedger(gatewaysim.Config{TimeoutDelay: cfg.TimeoutDelay, FlakyFailures: cfg.FlakyFailures})

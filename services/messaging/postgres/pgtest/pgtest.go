@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io/fs"
 	"net/url"
 	"os"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	// Registers the "postgres" driver.
 	_ "github.com/lib/pq"
+
+	"outboxsaga.dev/messaging/postgres"
 )
 
 // DefaultAdminURL is used when PG_ADMIN_URL is unset: the local stack's superuser (make up).
@@ -76,4 +79,15 @@ func MustOpenTestDBURL(tb testing.TB) (*sql.DB, string) {
 		admin.Close()
 	})
 	return db, u.String()
+}
+
+// MustMigrated is MustOpenTestDBURL with the database migrated as a service's is (the shared
+// messaging migrations, then migrations/*.sql of the service's embedded migrations).
+func MustMigrated(tb testing.TB, service string, migrations fs.FS) (*sql.DB, string) {
+	tb.Helper()
+	db, url := MustOpenTestDBURL(tb)
+	if err := postgres.MigrateService(context.Background(), db, service, migrations); err != nil {
+		tb.Fatalf("migrate %s: %v", service, err)
+	}
+	return db, url
 }
