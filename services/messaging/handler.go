@@ -99,3 +99,27 @@ func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
 }
+
+// outageError marks an error that says a dependency outside the message is down.
+type outageError struct {
+	err error
+}
+
+func (e outageError) Error() string { return e.err.Error() }
+func (e outageError) Unwrap() error { return e.err }
+
+// Outage marks err as the outage of a dependency (a webhook, a gateway) rather than a fault of the
+// message: the consumer retries it until the dependency is back and never dead-letters the
+// message for it, as for a database that is down. Outage(nil) is nil.
+func Outage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return outageError{err: err}
+}
+
+// IsOutage reports whether err, or an error it wraps, was marked with Outage.
+func IsOutage(err error) bool {
+	var o outageError
+	return errors.As(err, &o)
+}

@@ -276,3 +276,13 @@ func TestRedact(t *testing.T) {
 		})
 	}
 }
+
+func TestOutage(t *testing.T) {
+	down := errors.New("webhook: connection refused")
+	if !messaging.IsOutage(fmt.Errorf("notify: %w", messaging.Outage(down))) || messaging.IsOutage(down) || messaging.Outage(nil) != nil {
+		t.Fatal("Outage does not mark, or marks what it should not")
+	}
+	if messaging.IsPermanent(messaging.Outage(down)) {
+		t.Fatal("an outage is permanent")
+	}
+}

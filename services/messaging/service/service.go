@@ -171,13 +171,13 @@ func (s *Service) Close() error { return s.DB.Close() }
 
 // Consume makes the service's Kafka consumer: a member of its consumer group on topics that hands
 // every message to router through the middleware chain (kafka.Handlers: log, metrics, dead
-// letter, retry, recover, decode). Database outages are retried until the database is back,
-// never dead-lettered. The consumer joins readiness and the operator endpoints replay its dead
+// letter, retry, recover, decode). Outages (the database down, or an error a handler marked
+// messaging.Outage) are retried until the dependency is back, never dead-lettered. The consumer joins readiness and the operator endpoints replay its dead
 // letters.
 func (s *Service) Consume(topics []string, router *messaging.Router) {
 	consume, replay := kafka.Handlers(router.Dispatch, kafka.HandlerConfig{
 		Service: s.Name, Validator: s.Schemas, DeadLetters: s.DeadLetters,
-		MaxAttempts: s.Config.HandlerMaxAttempts, Unavailable: msgpg.IsUnavailable, Log: s.Log, Registry: s.Registry,
+		MaxAttempts: s.Config.HandlerMaxAttempts, Unavailable: unavailable, Log: s.Log, Registry: s.Registry,
 	})
 	c := &kafka.Consumer{
 		Brokers: s.Config.KafkaBrokers, Group: s.Config.ConsumerGroup, Topics: topics,
@@ -187,6 +187,10 @@ func (s *Service) Consume(topics []string, router *messaging.Router) {
 	s.Check(msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return c.Ready() }})
 	s.Part("consumer", c.Run)
 }
+
+// unavailable tells a dependency's outage from a fault of the message: the database is down
+// (msgpg.IsUnavailable), or a handler marked the error messaging.Outage.
+func unavailable(err error) bool { return msgpg.IsUnavailable(err) || messaging.IsOutage(err) }
 
 // Part adds a long-running part (a sweeper, a listener): it runs while the service serves, and
 // returning before the service stops stops the service.
