@@ -7,6 +7,7 @@ const (
 	TopicOrder      = "order-events"
 	TopicInventory  = "inventory-events"
 	TopicPayment    = "payment-events"
+	TopicShipping   = "shipping-events"
 	TopicDeadLetter = "dead-letter-events"
 )
 

@@ -54,6 +54,38 @@ const (
 	Canceled  Status = "CANCELED"
 )
 
+// Delivery is how far an order's delivery has come (shipping-events); none until the shipping
+// service schedules it, which it does only for a COMPLETED order.
+type Delivery string
+
+// A delivery only moves forward: PREPARING, SHIPPED, DELIVERED.
+const (
+	NoDelivery Delivery = ""
+	Preparing  Delivery = "PREPARING"
+	Shipped    Delivery = "SHIPPED"
+	Delivered  Delivery = "DELIVERED"
+)
+
+// deliverySteps orders the delivery statuses.
+var deliverySteps = map[Delivery]int{NoDelivery: 0, Preparing: 1, Shipped: 2, Delivered: 3}
+
+// Track records that the order's delivery reached d. It reports whether that moved it: a delivery
+// never goes back (a late or replayed event is ignored), and an order that is not COMPLETED has
+// none (an event saying otherwise is a fault.Invalid: not about this order).
+func (o *Order) Track(d Delivery, now time.Time) (bool, error) {
+	if _, known := deliverySteps[d]; !known || d == NoDelivery {
+		return false, fault.Errorf(fault.Invalid, "delivery status %q is unknown", d)
+	}
+	if o.Status != Completed {
+		return false, fault.Errorf(fault.Invalid, "order %s is %s: it has no delivery", o.ID, o.Status)
+	}
+	if deliverySteps[d] <= deliverySteps[o.Delivery] {
+		return false, nil
+	}
+	o.Delivery, o.UpdatedAt = d, now
+	return true, nil
+}
+
 // Terminal reports whether s is an end state, which nothing may change again.
 func (s Status) Terminal() bool {
 	return s == Completed || s == Canceled
@@ -125,7 +157,8 @@ type Order struct {
 	ID           uuid.UUID
 	CustomerID   string
 	Status       Status
-	Reason       Reason // empty unless Status is Canceled
+	Reason       Reason   // empty unless Status is Canceled
+	Delivery     Delivery // NoDelivery until the shipping service schedules one
 	Items        []Item
 	Amount       int64 // sum of Qty*UnitPrice, minor units
 	Currency     string

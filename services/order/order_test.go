@@ -278,3 +278,35 @@ func TestStatusTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestTrack(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name     string
+		status   order.Status
+		from, to order.Delivery
+		moved    bool
+		wantErr  bool
+	}{
+		{name: "scheduled", status: order.Completed, to: order.Preparing, moved: true},
+		{name: "shipped", status: order.Completed, from: order.Preparing, to: order.Shipped, moved: true},
+		{name: "delivered before shipped is seen", status: order.Completed, from: order.Preparing, to: order.Delivered, moved: true},
+		{name: "a late scheduled", status: order.Completed, from: order.Shipped, to: order.Preparing},
+		{name: "delivered again", status: order.Completed, from: order.Delivered, to: order.Delivered},
+		{name: "for a canceled order", status: order.Canceled, to: order.Preparing, wantErr: true},
+		{name: "for a pending order", status: order.Pending, to: order.Shipped, wantErr: true},
+		{name: "an unknown status", status: order.Completed, to: "LOST", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := order.Order{ID: uuid.New(), Status: tt.status, Delivery: tt.from}
+			moved, err := o.Track(tt.to, now)
+			if moved != tt.moved || (err != nil) != tt.wantErr || err != nil && fault.Code(err) != fault.Invalid {
+				t.Fatalf("Track(%s) from %q = %v, %v; want moved %v, error %v", tt.to, tt.from, moved, err, tt.moved, tt.wantErr)
+			}
+			if want := map[bool]order.Delivery{true: tt.to, false: tt.from}[moved]; o.Delivery != want {
+				t.Fatalf("delivery is %q, want %q", o.Delivery, want)
+			}
+		})
+	}
+}

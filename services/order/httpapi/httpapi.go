@@ -148,6 +148,7 @@ type orderView struct {
 	Items      []order.Item `json:"items"`
 	Amount     int64        `json:"amount"`
 	Currency   string       `json:"currency"`
+	Delivery   *string      `json:"delivery"` // null until the shipping service schedules one
 	CreatedAt  time.Time    `json:"createdAt"`
 	UpdatedAt  time.Time    `json:"updatedAt"`
 }
@@ -161,9 +162,19 @@ func viewOf(o order.Order) orderView {
 		Items:      o.Items,
 		Amount:     o.Amount,
 		Currency:   o.Currency,
+		Delivery:   delivery(o.Delivery),
 		CreatedAt:  o.CreatedAt,
 		UpdatedAt:  o.UpdatedAt,
 	}
+}
+
+// delivery is the JSON of an order's delivery status: null when there is none.
+func delivery(d order.Delivery) *string {
+	if d == order.NoDelivery {
+		return nil
+	}
+	s := string(d)
+	return &s
 }
 
 // create places an order at the list prices: the order, its items, its timeline entry and

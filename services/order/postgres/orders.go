@@ -42,7 +42,7 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-const orderColumns = `id, customer_id, status, reason, currency, amount, payment_token, trace_id,
+const orderColumns = `id, customer_id, status, reason, coalesce(delivery, ''), currency, amount, payment_token, trace_id,
 	created_at, updated_at, deadline_at`
 
 // Insert writes the new order o with its items in tx. It returns false, and writes nothing, when
@@ -120,7 +120,7 @@ func (s *Orders) Update(ctx context.Context, tx *sql.Tx, id uuid.UUID, fn func(*
 	if err := fn(&o); err != nil {
 		return order.Order{}, fmt.Errorf("update order %s: %w", id, err)
 	}
-	if o.Status == before.Status && o.Reason == before.Reason && o.UpdatedAt.Equal(before.UpdatedAt) {
+	if o.Status == before.Status && o.Reason == before.Reason && o.Delivery == before.Delivery && o.UpdatedAt.Equal(before.UpdatedAt) {
 		return o, nil
 	}
 	if err := save(ctx, tx, o, o.Status != before.Status); err != nil {
@@ -162,8 +162,8 @@ func (s *Orders) UpdateExpired(ctx context.Context, tx *sql.Tx, now time.Time, l
 
 // save writes o's status, reason and update time, and announces a status change.
 func save(ctx context.Context, tx *sql.Tx, o order.Order, statusChanged bool) error {
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, reason = $3, updated_at = $4 WHERE id = $1`,
-		o.ID, o.Status, o.Reason, o.UpdatedAt)
+	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, reason = $3, delivery = nullif($4, ''), updated_at = $5 WHERE id = $1`,
+		o.ID, o.Status, o.Reason, o.Delivery, o.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}
@@ -203,7 +203,7 @@ func scanOrders(rows *sql.Rows) ([]order.Order, error) {
 	var out []order.Order
 	for rows.Next() {
 		var o order.Order
-		err := rows.Scan(&o.ID, &o.CustomerID, &o.Status, &o.Reason, &o.Currency, &o.Amount, &o.PaymentToken,
+		err := rows.Scan(&o.ID, &o.CustomerID, &o.Status, &o.Reason, &o.Delivery, &o.Currency, &o.Amount, &o.PaymentToken,
 			&o.TraceID, &o.CreatedAt, &o.UpdatedAt, &o.DeadlineAt)
 		if err != nil {
 			return nil, err

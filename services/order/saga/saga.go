@@ -1,6 +1,6 @@
 // Package saga holds the order service's saga steps: one handler per event type it consumes
-// from inventory-events and payment-events, the Router that lists them, and the deadline
-// sweeper that cancels orders whose saga did not end in time.
+// from inventory-events, payment-events and shipping-events, the Router that lists them, and the
+// deadline sweeper that cancels orders whose saga did not end in time.
 //
 // Every step runs in one transaction (messaging/postgres.Transactional): the inbox row, the
 // order's new state, the events it emits (outbox) and the timeline rows commit together, so a
@@ -24,7 +24,7 @@ import (
 )
 
 // Topics are the topics the order service consumes.
-var Topics = []string{messaging.TopicInventory, messaging.TopicPayment}
+var Topics = []string{messaging.TopicInventory, messaging.TopicPayment, messaging.TopicShipping}
 
 // Steps runs the saga steps against the order database.
 type Steps struct {
@@ -52,6 +52,9 @@ func (s *Steps) Router() *messaging.Router {
 	r.Handle("StockReleased", 1, s.Record)
 	r.Handle("StockCommitted", 1, s.Record)
 	r.Handle("PaymentVoided", 1, s.PaymentVoided)
+	r.Handle("DeliveryScheduled", 1, s.DeliveryScheduled)
+	r.Handle("DeliveryShipped", 1, s.DeliveryShipped)
+	r.Handle("DeliveryDelivered", 1, s.DeliveryDelivered)
 	return r
 }
 
@@ -90,12 +93,40 @@ func (s *Steps) PaymentVoided(ctx context.Context, m *messaging.Message) error {
 	return s.apply(ctx, m, checkPayment, nil)
 }
 
-// check is what a step verifies of the message against the locked order before it acts.
-type check func(m *messaging.Message, o order.Order) error
+// DeliveryScheduled, DeliveryShipped and DeliveryDelivered record how far the order's delivery
+// has come, forward only (a late or replayed event changes nothing), and add the event to the
+// order's timeline. A delivery event for an order that is not COMPLETED is poison.
+func (s *Steps) DeliveryScheduled(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, track(order.Preparing), nil)
+}
+
+// DeliveryShipped: see DeliveryScheduled.
+func (s *Steps) DeliveryShipped(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, track(order.Shipped), nil)
+}
+
+// DeliveryDelivered: see DeliveryScheduled.
+func (s *Steps) DeliveryDelivered(ctx context.Context, m *messaging.Message) error {
+	return s.apply(ctx, m, track(order.Delivered), nil)
+}
+
+// track records on the order that its delivery reached d.
+func track(d order.Delivery) check {
+	return func(m *messaging.Message, o *order.Order, now time.Time) error {
+		if _, err := o.Track(d, now); err != nil {
+			return messaging.Permanent(fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err))
+		}
+		return nil
+	}
+}
+
+// check is what a step verifies of the message against the locked order, or records on it,
+// before it decides.
+type check func(m *messaging.Message, o *order.Order, now time.Time) error
 
 // checkPayment decodes the amount and currency of a payment event and checks them against the
 // order's: a mismatch is poison (dead-lettered, never applied).
-func checkPayment(m *messaging.Message, o order.Order) error {
+func checkPayment(m *messaging.Message, o *order.Order, _ time.Time) error {
 	var d struct {
 		Amount   int64  `json:"amount"`
 		Currency string `json:"currency"`
@@ -162,7 +193,7 @@ func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id u
 	)
 	o, err := s.orders.Update(ctx, tx, id, func(o *order.Order) error {
 		if verify != nil {
-			if err := verify(m, *o); err != nil {
+			if err := verify(m, o, now); err != nil {
 				return err
 			}
 		}
