@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"outboxsaga.dev/messaging/eventually"
+	"outboxsaga.dev/messaging/kafka/kafkatest"
 )
 
 // These tests follow each input across the whole path: request → outbox → Debezium → Kafka →
@@ -231,11 +232,9 @@ func TestLargestOrderCompletes(t *testing.T) {
 // DeadLettered events it emits stay small (they copy only excerpts), and no connector stops.
 func TestHugePoisonOnEveryTopic(t *testing.T) {
 	u := stackURLs()
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg := kafkatest.Config(t) // the test-only principal: it may write to the event topics
 	cfg.Producer.MaxMessageBytes = 1 << 20
-	kc, err := sarama.NewClient(strings.Split(env("KAFKA_BROKERS", "127.0.0.1:9092"), ","), cfg)
+	kc, err := sarama.NewClient(kafkatest.Brokers(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,26 +257,7 @@ func TestHugePoisonOnEveryTopic(t *testing.T) {
 		}
 		produce(t, kc, msgs...)
 		for _, g := range groups {
-			for _, m := range msgs {
-				waitConsumed(t, kc, g.group, m.Topic, m.Partition, m.Offset, 60*time.Second)
-			}
-			var dls []struct {
-				Topic  string `json:"topic"`
-				Offset int64  `json:"offset"`
-				Key    string `json:"key"`
-			}
-			if code, raw := call(t, http.MethodGet, g.url+"/dead-letters?limit=50", nil, adminHeader(), &dls); code != http.StatusOK {
-				t.Fatalf("%s GET /dead-letters: %d %.300s", g.group, code, raw)
-			}
-			for _, m := range msgs {
-				found := false
-				for _, d := range dls {
-					found = found || d.Topic == topic && d.Offset == m.Offset && d.Key == key
-				}
-				if !found {
-					t.Errorf("%s: no dead letter for %s@%d", g.group, topic, m.Offset)
-				}
-			}
+			consumedAsDeadLetters(t, kc, g.group, g.url, key, msgs)
 		}
 	}
 	// Their DeadLettered events reach dead-letter-events, small, keyed by a digest of the key.

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"outboxsaga.dev/messaging/eventually"
@@ -167,31 +169,52 @@ func placeOrder(tb testing.TB, u urls, token string, items ...item) string {
 	return got.OrderID
 }
 
-func getOrder(tb testing.TB, u urls, id string) order {
+// get reads url's JSON answer into a new T, failing tb unless it is 200.
+func get[T any](tb testing.TB, url string) T {
 	tb.Helper()
-	var o order
-	if code, raw := call(tb, http.MethodGet, u.order+"/orders/"+id, nil, nil, &o); code != http.StatusOK {
-		tb.Fatalf("GET /orders/%s: %d %s", id, code, raw)
+	var v T
+	if code, raw := call(tb, http.MethodGet, url, nil, nil, &v); code != http.StatusOK {
+		tb.Fatalf("GET %s: %d %s", url, code, raw)
 	}
-	return o
+	return v
 }
 
+func getOrder(tb testing.TB, u urls, id string) order { return get[order](tb, u.order+"/orders/"+id) }
+
 func getStock(tb testing.TB, u urls, sku string) stock {
-	tb.Helper()
-	var s stock
-	if code, raw := call(tb, http.MethodGet, u.inventory+"/stock/"+sku, nil, nil, &s); code != http.StatusOK {
-		tb.Fatalf("GET /stock/%s: %d %s", sku, code, raw)
-	}
-	return s
+	return get[stock](tb, u.inventory+"/stock/"+sku)
 }
 
 func charges(tb testing.TB, u urls, orderID string) []charge {
+	return get[[]charge](tb, u.gateway+"/charges?orderId="+orderID)
+}
+
+// deadLetter is where a dead letter's record was, as GET /dead-letters lists it.
+type deadLetter struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Key       string `json:"key"`
+}
+
+// consumedAsDeadLetters waits until group has consumed every one of msgs and checks that the
+// service at url holds each as a dead letter under key.
+func consumedAsDeadLetters(tb testing.TB, kc sarama.Client, group, url, key string, msgs []*sarama.ProducerMessage) {
 	tb.Helper()
-	var cs []charge
-	if code, raw := call(tb, http.MethodGet, u.gateway+"/charges?orderId="+orderID, nil, nil, &cs); code != http.StatusOK {
-		tb.Fatalf("GET /charges: %d %s", code, raw)
+	for _, m := range msgs {
+		waitConsumed(tb, kc, group, m.Topic, m.Partition, m.Offset, 60*time.Second)
 	}
-	return cs
+	var dls []deadLetter
+	if code, raw := call(tb, http.MethodGet, url+"/dead-letters?limit=1000", nil, adminHeader(), &dls); code != http.StatusOK {
+		tb.Fatalf("%s GET /dead-letters: %d %.300s", group, code, raw)
+	}
+	for _, m := range msgs {
+		if !slices.ContainsFunc(dls, func(d deadLetter) bool {
+			return d.Topic == m.Topic && d.Partition == m.Partition && d.Offset == m.Offset && d.Key == key
+		}) {
+			tb.Errorf("%s: no dead letter for %s[%d]@%d", group, m.Topic, m.Partition, m.Offset)
+		}
+	}
 }
 
 // waitTerminal waits until the order is COMPLETED or CANCELED and returns it.

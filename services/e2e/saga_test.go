@@ -274,28 +274,7 @@ func TestPoisonGoesToDeadLetters(t *testing.T) {
 	}
 	produce(t, kc, poison...)
 	for _, svc := range []struct{ group, url string }{{"inventory-service", u.inventory}, {"payment-service", u.payment}} {
-		for _, m := range poison {
-			waitConsumed(t, kc, svc.group, m.Topic, m.Partition, m.Offset, 30*time.Second)
-		}
-		var dls []struct {
-			Topic     string `json:"topic"`
-			Partition int32  `json:"partition"`
-			Offset    int64  `json:"offset"`
-			Key       string `json:"key"`
-			Error     string `json:"error"`
-		}
-		if code, raw := call(t, http.MethodGet, svc.url+"/dead-letters?limit=1000", nil, adminHeader(), &dls); code != http.StatusOK {
-			t.Fatalf("%s GET /dead-letters: %d %s", svc.group, code, raw)
-		}
-		for _, m := range poison {
-			found := false
-			for _, d := range dls {
-				found = found || (d.Topic == m.Topic && d.Partition == m.Partition && d.Offset == m.Offset && d.Key == key)
-			}
-			if !found {
-				t.Errorf("%s: no dead letter for %s[%d]@%d", svc.group, m.Topic, m.Partition, m.Offset)
-			}
-		}
+		consumedAsDeadLetters(t, kc, svc.group, svc.url, key, poison)
 	}
 	sku := newSKU(t, u, 1)
 	id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 1, UnitPrice: 100})

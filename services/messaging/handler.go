@@ -77,49 +77,55 @@ func Chain(h Handler, mws ...Middleware) Handler {
 	return h
 }
 
-// permanentError marks an error that retrying cannot fix.
-type permanentError struct {
-	err error
+// marked is an error marked with what the consumer must do about it.
+type marked struct {
+	err  error
+	kind markKind
 }
 
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
+// markKind names a mark: Permanent or Outage.
+type markKind int
 
-// Permanent marks err as not retryable: a poison message (undecodable, schema-invalid, unknown
-// type, or a business rule that will fail the same way every time). Permanent(nil) is nil.
-func Permanent(err error) error {
+const (
+	permanent markKind = iota + 1
+	outage
+)
+
+func (e marked) Error() string { return e.err.Error() }
+func (e marked) Unwrap() error { return e.err }
+
+func mark(err error, kind markKind) error {
 	if err == nil {
 		return nil
 	}
-	return permanentError{err: err}
+	return marked{err: err, kind: kind}
 }
+
+// isMarked reports whether err, or an error it wraps, carries the mark kind.
+func isMarked(err error, kind markKind) bool {
+	for {
+		m, ok := errors.AsType[marked](err)
+		if !ok {
+			return false
+		}
+		if m.kind == kind {
+			return true
+		}
+		err = m.err
+	}
+}
+
+// Permanent marks err as not retryable: a poison message (undecodable, schema-invalid, unknown
+// type, or a business rule that will fail the same way every time). Permanent(nil) is nil.
+func Permanent(err error) error { return mark(err, permanent) }
 
 // IsPermanent reports whether err, or an error it wraps, was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p)
-}
-
-// outageError marks an error that says a dependency outside the message is down.
-type outageError struct {
-	err error
-}
-
-func (e outageError) Error() string { return e.err.Error() }
-func (e outageError) Unwrap() error { return e.err }
+func IsPermanent(err error) bool { return isMarked(err, permanent) }
 
 // Outage marks err as the outage of a dependency (a webhook, a gateway) rather than a fault of the
 // message: the consumer retries it until the dependency is back and never dead-letters the
 // message for it, as for a database that is down. Outage(nil) is nil.
-func Outage(err error) error {
-	if err == nil {
-		return nil
-	}
-	return outageError{err: err}
-}
+func Outage(err error) error { return mark(err, outage) }
 
 // IsOutage reports whether err, or an error it wraps, was marked with Outage.
-func IsOutage(err error) bool {
-	var o outageError
-	return errors.As(err, &o)
-}
+func IsOutage(err error) bool { return isMarked(err, outage) }

@@ -153,11 +153,9 @@ func listCharges(t *testing.T, srv *httptest.Server, orderID string) []charge {
 
 func TestChargeTokens(t *testing.T) {
 	tests := []struct {
-		name       string
-		token      string
-		wantStatus int
-		wantCharge string
-		wantCode   string
+		name, token          string
+		wantStatus           int
+		wantCharge, wantCode string
 	}{
 		{name: "ok approves", token: gatewaysim.TokenOK, wantStatus: http.StatusCreated, wantCharge: "APPROVED"},
 		{name: "declined", token: gatewaysim.TokenDeclined, wantStatus: http.StatusPaymentRequired, wantCharge: "DECLINED", wantCode: "CARD_DECLINED"},

@@ -27,14 +27,10 @@ var Migrations embed.FS
 // UPDATE in SKU order, so they do not deadlock; a serialization failure or deadlock that
 // happens anyway rolls the transaction back with an error that messaging/postgres.IsUnavailable
 // reports, and the consumer runs the step again.
-type Stock struct {
-	db *sql.DB
-}
+type Stock struct{ db *sql.DB }
 
 // NewStock returns the repository of the stock and reservations in db.
-func NewStock(db *sql.DB) *Stock {
-	return &Stock{db: db}
-}
+func NewStock(db *sql.DB) *Stock { return &Stock{db: db} }
 
 // Get returns the stock of sku, or a fault.NotFound error when the SKU was never stocked.
 func (s *Stock) Get(ctx context.Context, sku string) (inventory.Stock, error) {

@@ -188,12 +188,7 @@ func (f *fixture) inbox(t *testing.T) int {
 }
 
 func (f *fixture) count(t *testing.T, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := f.db.QueryRow(q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
+	return pgtest.Count(t, f.db, q, args...)
 }
 
 // emitted returns the events the steps wrote to the outbox for orderID, in order

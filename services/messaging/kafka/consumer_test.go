@@ -21,6 +21,8 @@ import (
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/eventually"
 	"outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/messaging/kafka/kafkatest"
+	"outboxsaga.dev/messaging/service/servicetest"
 	"outboxsaga.dev/schemas"
 )
 
@@ -31,11 +33,10 @@ func brokers(t *testing.T) ([]string, sarama.ClusterAdmin) {
 	if os.Getenv("SKIP_INTEGRATION") == "1" {
 		t.Skip("SKIP_INTEGRATION=1: skipping a test that needs Kafka")
 	}
-	list := []string{"127.0.0.1:9092"}
-	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
-		list = strings.Split(env, ",")
-	}
-	admin, err := sarama.NewClusterAdmin(list, sarama.NewConfig())
+	// The test-only principal (injector) may create and delete test-* topics, write to them and
+	// use test-* groups.
+	list := kafkatest.Brokers()
+	admin, err := sarama.NewClusterAdmin(list, kafkatest.Config(t))
 	if err != nil {
 		t.Fatalf("Kafka at %v does not answer (%v): run `make up` (or set SKIP_INTEGRATION=1)", list, err)
 	}
@@ -62,10 +63,7 @@ func createTopic(t *testing.T, admin sarama.ClusterAdmin, topic string) {
 // never produce).
 func produce(t *testing.T, brokerList []string, topic string, values ...[]byte) {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	p, err := sarama.NewSyncProducer(brokerList, cfg)
+	p, err := sarama.NewSyncProducer(brokerList, kafkatest.Config(t))
 	if err != nil {
 		t.Fatalf("producer: %v", err)
 	}
@@ -127,25 +125,6 @@ func (r *recorder) snapshot() (handled []string, calls map[string]int) {
 	return slices.Clone(r.handled), calls
 }
 
-// start runs c until the test ends and checks that Run returns nil.
-func start(t *testing.T, c *kafka.Consumer) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-}
-
 func committedOffset(t *testing.T, admin sarama.ClusterAdmin, group, topic string) int64 {
 	t.Helper()
 	res, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
@@ -185,9 +164,8 @@ func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
 			kafka.Log(logger), kafka.Metrics(prometheus.NewRegistry()), kafka.DeadLetter(store, "test"),
 			kafka.Retry(5, 10*time.Millisecond, 50*time.Millisecond, nil), kafka.Recover(), kafka.Decode(v)),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	c.Username, c.Password = kafkatest.Principal(t)
+	stop := servicetest.Run(t, c.Run)
 
 	eventually.Holds(t, time.Minute, func() string {
 		if handled, _ := rec.snapshot(); !slices.Contains(handled, lastID) {
@@ -198,10 +176,7 @@ func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
 	if err := c.Ready(); err != nil {
 		t.Errorf("Ready() = %v while consuming", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	stop()
 
 	handled, calls := rec.snapshot()
 	if want := []string{firstID, flakyID, lastID}; !slices.Equal(handled, want) {
@@ -236,7 +211,8 @@ func TestConsumerWaitsForTopicAndRedeliversUnmarked(t *testing.T) {
 		// No Retry and no DeadLetter: a failure reaches the consumer, which must not mark the offset.
 		Handler: messaging.Chain(router.Dispatch, kafka.Decode(v)),
 	}
-	start(t, c)
+	c.Username, c.Password = kafkatest.Principal(t)
+	servicetest.Run(t, c.Run)
 	// The consumer starts before its topic exists: its first join fails, and it is not ready.
 	eventually.Holds(t, time.Minute, func() string {
 		if err := c.Ready(); err == nil || strings.Contains(err.Error(), "not joined yet") {

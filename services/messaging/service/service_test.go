@@ -18,6 +18,7 @@ import (
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/messaging/service/servicetest"
 )
 
 // config is a service's configuration as the services declare it.
@@ -29,7 +30,7 @@ type config struct {
 func TestLoad(t *testing.T) {
 	defaults := service.Config{
 		HTTPAddr:           "127.0.0.1:8099",
-		DatabaseURL:        "postgres://demo_svc:demo_svc@127.0.0.1:5432/demo_db?sslmode=disable",
+		DatabaseURL:        "postgres://demo_svc@127.0.0.1:5432/demo_db?sslmode=disable", // no password by default
 		KafkaBrokers:       []string{"127.0.0.1:9092"},
 		ConsumerGroup:      "demo-service",
 		LogLevel:           "info",
@@ -95,9 +96,7 @@ func TestLoad(t *testing.T) {
 // recover policy, and a clean stop.
 func TestServe(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := service.Open(ctx, "demo", service.Config{DatabaseURL: dbURL, AdminToken: "tok", KafkaBrokers: []string{"127.0.0.1:1"}}, zerolog.New(io.Discard), fstest.MapFS{"migrations/0001_demo.sql": {Data: []byte("CREATE TABLE demo (n int);")}})
+	svc, err := service.Open(context.Background(), "demo", service.Config{DatabaseURL: dbURL, AdminToken: "tok", KafkaBrokers: []string{"127.0.0.1:1"}}, zerolog.New(io.Discard), fstest.MapFS{"migrations/0001_demo.sql": {Data: []byte("CREATE TABLE demo (n int);")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,57 +104,27 @@ func TestServe(t *testing.T) {
 	svc.Consume([]string{"demo-events"}, messaging.NewRouter()) // brokers unreachable: never ready
 	ran := make(chan struct{})
 	svc.Part("demo part", func(ctx context.Context) error { close(ran); <-ctx.Done(); return nil })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := make(chan error, 1)
-	go func() {
-		stopped <- svc.Serve(ctx, ln, func(r chi.Router) {
+	base, stop := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error {
+		return svc.Serve(ctx, ln, func(r chi.Router) {
 			r.Get("/own", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("mine")) })
 			r.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
 		})
-	}()
-	base := "http://" + ln.Addr().String()
-	tests := []struct {
-		path, auth string
-		want       int
-		body       string
-	}{
-		{path: "/own", want: 200, body: "mine"},
-		{path: "/healthz", want: 200, body: `"ok"`},
-		{path: "/readyz", want: 503, body: `"kafka"`},
-		{path: "/metrics", want: 200, body: "go_goroutines"},
-		{path: "/boom", want: 500, body: `{"code":"internal","error":"internal error"}`},
-		{path: "/nope", want: 404, body: `"not_found"`},
-		{path: "/dead-letters", want: 401, body: `"unauthorized"`},
-		{path: "/dead-letters", auth: "Bearer tok", want: 200, body: "[]"},
+	})
+	get := func(path, auth string, want int, body string) servicetest.Request {
+		return servicetest.Request{Method: http.MethodGet, Path: path, Auth: auth, Want: want, WantBody: body}
 	}
-	for _, tt := range tests {
-		req, _ := http.NewRequest(http.MethodGet, base+tt.path, nil)
-		if tt.auth != "" {
-			req.Header.Set("Authorization", tt.auth)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != tt.want || !strings.Contains(string(raw), tt.body) {
-			t.Errorf("GET %s = %d %s; want %d containing %s", tt.path, res.StatusCode, raw, tt.want, tt.body)
-		}
-	}
+	servicetest.Expect(t, base,
+		get("/own", "", 200, "mine"),
+		get("/healthz", "", 200, `"ok"`),
+		get("/readyz", "", 503, `"kafka"`),
+		get("/metrics", "", 200, "go_goroutines"),
+		get("/boom", "", 500, `{"code":"internal","error":"internal error"}`),
+		get("/nope", "", 404, `"not_found"`),
+		get("/dead-letters", "", 401, `"unauthorized"`),
+		get("/dead-letters", "Bearer tok", 200, "[]"),
+	)
 	<-ran
-	cancel()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Fatalf("Serve = %v after cancel, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return within 10 s of cancel")
-	}
+	stop()
 	if _, ok := <-svc.Closing(); ok {
 		t.Fatal("Closing is not closed after the shutdown")
 	}

@@ -114,14 +114,7 @@ func (a *api) create(body string, headers map[string]string) string {
 	return got.OrderID
 }
 
-func (a *api) count(query string, args ...any) int {
-	a.t.Helper()
-	var n int
-	if err := a.db.QueryRow(query, args...).Scan(&n); err != nil {
-		a.t.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
+func (a *api) count(query string, args ...any) int { return pgtest.Count(a.t, a.db, query, args...) }
 
 // written counts what requests wrote: orders, items, timeline rows, outbox rows.
 func (a *api) written() [4]int {

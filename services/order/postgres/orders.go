@@ -27,14 +27,10 @@ type Idempotency struct {
 }
 
 // Orders is the order repository.
-type Orders struct {
-	db *sql.DB
-}
+type Orders struct{ db *sql.DB }
 
 // NewOrders returns the repository of the orders in db.
-func NewOrders(db *sql.DB) *Orders {
-	return &Orders{db: db}
-}
+func NewOrders(db *sql.DB) *Orders { return &Orders{db: db} }
 
 // querier is what reads need from a *sql.DB or a *sql.Tx.
 type querier interface {

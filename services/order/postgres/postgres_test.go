@@ -58,15 +58,6 @@ func insert(t *testing.T, db *sql.DB, orders *postgres.Orders, o order.Order, id
 	return inserted
 }
 
-func count(t *testing.T, db *sql.DB, query string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
-
 func TestMigrateTwice(t *testing.T) {
 	db := pgtest.MustOpenTestDB(t)
 	for range 2 {
@@ -74,7 +65,7 @@ func TestMigrateTwice(t *testing.T) {
 			t.Fatalf("Migrate: %v", err)
 		}
 	}
-	if n := count(t, db, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
+	if n := pgtest.Count(t, db, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
 		AND tablename IN ('orders', 'order_items', 'order_timeline', 'outbox', 'processed_events', 'dead_letters')`); n != 6 {
 		t.Fatalf("%d of 6 tables exist", n)
 	}
@@ -113,7 +104,7 @@ func TestInsertIdempotencyKey(t *testing.T) {
 	if insert(t, db, orders, second, postgres.Idempotency{Key: "key-1", RequestHash: "hash-2"}) {
 		t.Fatal("Insert() with a taken key = true")
 	}
-	if n := count(t, db, `SELECT count(*) FROM order_items WHERE order_id = $1`, second.ID); n != 0 {
+	if n := pgtest.Count(t, db, `SELECT count(*) FROM order_items WHERE order_id = $1`, second.ID); n != 0 {
 		t.Fatalf("the refused order left %d items", n)
 	}
 	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
@@ -173,8 +164,8 @@ func TestInsertIdempotencyKeyConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if inserted != 1 || count(t, db, `SELECT count(*) FROM orders`) != 1 {
-		t.Fatalf("%d racers inserted, %d orders exist; want 1 and 1", inserted, count(t, db, `SELECT count(*) FROM orders`))
+	if inserted != 1 || pgtest.Count(t, db, `SELECT count(*) FROM orders`) != 1 {
+		t.Fatalf("%d racers inserted, %d orders exist; want 1 and 1", inserted, pgtest.Count(t, db, `SELECT count(*) FROM orders`))
 	}
 }
 

@@ -13,14 +13,10 @@ import (
 )
 
 // Prices is the price list.
-type Prices struct {
-	db *sql.DB
-}
+type Prices struct{ db *sql.DB }
 
 // NewPrices returns the price list in db.
-func NewPrices(db *sql.DB) *Prices {
-	return &Prices{db: db}
-}
+func NewPrices(db *sql.DB) *Prices { return &Prices{db: db} }
 
 // Set stores p (after p.Validate) and returns it as stored.
 func (r *Prices) Set(ctx context.Context, p order.Price) (order.Price, error) {

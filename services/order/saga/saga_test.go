@@ -191,14 +191,7 @@ func (e *env) outbox(id uuid.UUID) []emitted {
 	return out
 }
 
-func (e *env) count(query string, args ...any) int {
-	e.t.Helper()
-	var n int
-	if err := e.db.QueryRow(query, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
+func (e *env) count(query string, args ...any) int { return pgtest.Count(e.t, e.db, query, args...) }
 
 func (e *env) get(id uuid.UUID) order.Order {
 	e.t.Helper()

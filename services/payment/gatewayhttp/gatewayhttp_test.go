@@ -56,8 +56,7 @@ func request(orderID, token string) payment.ChargeRequest {
 
 func TestCharge(t *testing.T) {
 	tests := []struct {
-		name        string
-		token       string
+		name, token string
 		amount      int64
 		attempts    int
 		timeout     time.Duration
@@ -208,10 +207,9 @@ func TestUnreachableGateway(t *testing.T) {
 
 func TestServerErrors(t *testing.T) {
 	tests := []struct {
-		name    string
-		status  int
-		body    string
-		wantErr error
+		name, body string
+		status     int
+		wantErr    error
 	}{
 		{name: "500", status: 500, wantErr: payment.ErrGatewayUnavailable},
 		{name: "504", status: 504, wantErr: payment.ErrGatewayTimeout},

@@ -20,14 +20,10 @@ import (
 var Migrations embed.FS
 
 // Payments is the repository of payments.
-type Payments struct {
-	db *sql.DB
-}
+type Payments struct{ db *sql.DB }
 
 // NewPayments returns the payments stored in db.
-func NewPayments(db *sql.DB) *Payments {
-	return &Payments{db: db}
-}
+func NewPayments(db *sql.DB) *Payments { return &Payments{db: db} }
 
 const selectPayment = `SELECT order_id, status, amount, currency, token, pg_txn_id, reason, cancel_requested,
 	created_at, updated_at FROM payments WHERE order_id = $1`

@@ -28,8 +28,7 @@ const (
 
 func TestStockReserved(t *testing.T) {
 	tests := []struct {
-		name        string
-		token       string
+		name, token string
 		opts        options
 		chargesDown bool
 		wantStatus  payment.Status

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"io/fs"
 	"net/url"
 	"os"
 	"testing"
@@ -14,12 +13,12 @@ import (
 
 	// Registers the "postgres" driver.
 	_ "github.com/lib/pq"
-
-	"outboxsaga.dev/messaging/postgres"
 )
 
-// DefaultAdminURL is used when PG_ADMIN_URL is unset: the local stack's superuser (make up).
-const DefaultAdminURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
+// DefaultAdminURL is used when PG_ADMIN_URL is unset: the local stack's superuser (make up),
+// without a password. The stack's superuser password is random per stack; make test (through
+// scripts/lib.sh) exports PG_ADMIN_URL with it.
+const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // MustOpenTestDB is MustOpenTestDBURL without the URL.
 func MustOpenTestDB(tb testing.TB) *sql.DB {
@@ -81,13 +80,12 @@ func MustOpenTestDBURL(tb testing.TB) (*sql.DB, string) {
 	return db, u.String()
 }
 
-// MustMigrated is MustOpenTestDBURL with the database migrated as a service's is (the shared
-// messaging migrations, then migrations/*.sql of the service's embedded migrations).
-func MustMigrated(tb testing.TB, service string, migrations fs.FS) (*sql.DB, string) {
+// Count runs query, which must return one integer (a count), and fails tb if it cannot.
+func Count(tb testing.TB, db *sql.DB, query string, args ...any) int {
 	tb.Helper()
-	db, url := MustOpenTestDBURL(tb)
-	if err := postgres.MigrateService(context.Background(), db, service, migrations); err != nil {
-		tb.Fatalf("migrate %s: %v", service, err)
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", query, err)
 	}
-	return db, url
+	return n
 }

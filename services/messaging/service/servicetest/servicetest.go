@@ -29,17 +29,23 @@ func ClearEnv(tb testing.TB, prefix string) {
 
 // Start runs run (a service's app.Run, bound to its configuration) on a listener of
 // 127.0.0.1:0 and returns the service's base URL. Requests wait in the listener's backlog until
-// the service serves. When the test ends it cancels run's context and fails unless run returns
-// nil within 15 s; stop does the same earlier and returns how long the stop took.
+// the service serves. It stops the service like Run.
 func Start(tb testing.TB, run func(ctx context.Context, ln net.Listener) error) (base string, stop func() time.Duration) {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return "http://" + ln.Addr().String(), Run(tb, func(ctx context.Context) error { return run(ctx, ln) })
+}
+
+// Run runs run in the background. When the test ends it cancels run's context and fails unless
+// run returns nil within 30 s; stop does the same earlier and returns how long the stop took.
+func Run(tb testing.TB, run func(ctx context.Context) error) (stop func() time.Duration) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, ln) }()
+	go func() { done <- run(ctx) }()
 	stopped := false
 	stop = func() time.Duration {
 		tb.Helper()
@@ -52,15 +58,15 @@ func Start(tb testing.TB, run func(ctx context.Context, ln net.Listener) error) 
 		select {
 		case err := <-done:
 			if err != nil {
-				tb.Errorf("the service returned %v after its context was canceled, want nil", err)
+				tb.Errorf("returned %v after its context was canceled, want nil", err)
 			}
-		case <-time.After(15 * time.Second):
-			tb.Error("the service did not stop within 15 s of its context being canceled")
+		case <-time.After(30 * time.Second):
+			tb.Error("did not stop within 30 s of its context being canceled")
 		}
 		return time.Since(start)
 	}
 	tb.Cleanup(func() { stop() })
-	return "http://" + ln.Addr().String(), stop
+	return stop
 }
 
 // Request is one request to a running service and what it must answer.
