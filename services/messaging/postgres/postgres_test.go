@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 	"unicode/utf8"
 
 	"outboxsaga.dev/messaging"
@@ -474,5 +475,31 @@ func TestIsUnavailable(t *testing.T) {
 				t.Fatalf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRetention: the prune deletes exactly the rows older than Keep, in batches.
+func TestRetention(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 25 {
+		age := time.Duration(i) * 24 * time.Hour // 0 to 24 days old
+		if _, err := db.Exec(`INSERT INTO processed_events (event_id, event_type, topic, processed_at) VALUES (gen_random_uuid(), 'X', 't', $1)`,
+			now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &postgres.Retention{DB: db, Table: "processed_events", Column: "processed_at", Keep: postgres.InboxRetention, Batch: 4}
+	n, err := r.Prune(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ages 9..24 days are older than 8 days: 16 rows; 0..8 days stay (8 days exactly is not older).
+	if n != 16 || pgtest.Count(t, db, `SELECT count(*) FROM processed_events`) != 9 {
+		t.Fatalf("pruned %d, %d left; want 16 pruned, 9 left", n, pgtest.Count(t, db, `SELECT count(*) FROM processed_events`))
+	}
+	if n, err := r.Prune(ctx, now); err != nil || n != 0 {
+		t.Fatalf("second prune = %d, %v; want 0", n, err)
 	}
 }
