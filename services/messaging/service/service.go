@@ -237,6 +237,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, mount Mount) error
 	if s.replay != nil {
 		msghttp.MountDeadLetters(r, s.DeadLetters, s.replay, s.Config.AdminToken, s.Log)
 	}
+	msghttp.MountPprof(r, s.Config.AdminToken, s.Log)
 	mount(r)
 	msghttp.WarnIfOpen(s.Config.AdminToken, s.Log)
 	srv := msghttp.NewServer(r)
