@@ -17,7 +17,10 @@ func validData() map[string]struct {
 	data          map[string]any
 } {
 	type d = map[string]any
-	const orderID = "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c"
+	const (
+		orderID    = "0b9c6a1e-2f3d-4e5a-8b7c-9d0e1f2a3b4c"
+		deliveryID = "5d2e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
+	)
 	items := []any{d{"sku": "A100", "qty": 2, "unitPrice": 15000}}
 	return map[string]struct {
 		aggregateType string
@@ -33,6 +36,9 @@ func validData() map[string]struct {
 		"PaymentAuthorized":      {"payment", d{"orderId": orderID, "amount": 30000, "currency": "KRW", "pgTxnId": "pg_1"}},
 		"PaymentFailed":          {"payment", d{"orderId": orderID, "reason": "CARD_DECLINED", "amount": 30000, "currency": "KRW"}},
 		"PaymentVoided":          {"payment", d{"orderId": orderID, "amount": 30000, "currency": "USD", "pgTxnId": "pg_1"}},
+		"DeliveryScheduled":      {"shipping", d{"orderId": orderID, "deliveryId": deliveryID, "items": items}},
+		"DeliveryShipped":        {"shipping", d{"orderId": orderID, "deliveryId": deliveryID}},
+		"DeliveryDelivered":      {"shipping", d{"orderId": orderID, "deliveryId": deliveryID}},
 		"DeadLettered": {"dead-letter", d{"service": "inventory", "topic": "order-events", "partition": 0, "offset": 42,
 			"key": orderID, "keyBytes": 36, "eventId": "", "eventType": "", "error": "decode: invalid character", "attempts": 1,
 			"valueExcerpt": "not json", "valueBytes": 8}},
@@ -69,7 +75,7 @@ func TestValidateEveryType(t *testing.T) {
 		{name: "missing eventId", mutate: func(e, data map[string]any) { delete(e, "eventId") }, wantErr: true},
 		{name: "eventId not a uuid", mutate: func(e, data map[string]any) { e["eventId"] = "42" }, wantErr: true},
 		{name: "eventVersion 2", mutate: func(e, data map[string]any) { e["eventVersion"] = 2 }, wantErr: true},
-		{name: "wrong aggregateType", mutate: func(e, data map[string]any) { e["aggregateType"] = "shipping" }, wantErr: true},
+		{name: "wrong aggregateType", mutate: func(e, data map[string]any) { e["aggregateType"] = "nobody" }, wantErr: true},
 		{name: "empty aggregateId", mutate: func(e, data map[string]any) { e["aggregateId"] = "" }, wantErr: true},
 		{name: "aggregateId over 128", mutate: func(e, data map[string]any) { e["aggregateId"] = strings.Repeat("a", 129) }, wantErr: true},
 		{name: "occurredAt not a date-time", mutate: func(e, data map[string]any) { e["occurredAt"] = "yesterday" }, wantErr: true},
@@ -152,6 +158,10 @@ func TestValidateDataRules(t *testing.T) {
 		{name: "amount over its bound", eventType: "PaymentAuthorized", field: "amount", value: int64(500_000_000_000_000_001), wantErr: true},
 		{name: "pgTxnId 129 characters", eventType: "PaymentVoided", field: "pgTxnId", value: strings.Repeat("p", 129), wantErr: true},
 		{name: "skus 51", eventType: "StockReservationFailed", field: "skus", value: skus(51), wantErr: true},
+		{name: "deliveryId not a uuid", eventType: "DeliveryShipped", field: "deliveryId", value: "d1", wantErr: true},
+		{name: "delivery of 50 lines", eventType: "DeliveryScheduled", field: "items", value: lines(50)},
+		{name: "delivery of 51 lines", eventType: "DeliveryScheduled", field: "items", value: lines(51), wantErr: true},
+		{name: "delivery without items", eventType: "DeliveryScheduled", field: "items", value: []any{}, wantErr: true},
 		{name: "dead letter key 257 characters", eventType: "DeadLettered", field: "key", value: strings.Repeat("k", 257), wantErr: true},
 		{name: "dead letter error 2049 characters", eventType: "DeadLettered", field: "error", value: strings.Repeat("e", 2049), wantErr: true},
 		{name: "dead letter value excerpt 513 characters", eventType: "DeadLettered", field: "valueExcerpt", value: strings.Repeat("v", 513), wantErr: true},

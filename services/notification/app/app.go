@@ -1,0 +1,71 @@
+// Package app wires the notification service: the shared service runtime (messaging/service)
+// plus what is the notification service's own: its webhook client, its record of what was sent,
+// its step and its route. Run is the whole service; a test starts it with a Config and a listener
+// of its own and stops it by canceling the context.
+package app
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/notification"
+	"outboxsaga.dev/notification/httpapi"
+	"outboxsaga.dev/notification/postgres"
+	"outboxsaga.dev/notification/saga"
+	"outboxsaga.dev/notification/webhook"
+)
+
+// Service names the service in dead letters, the Kafka client id, the logs and its settings
+// (NOTIFICATION_*); Port is its HTTP port on the native stack; DefaultWebhookURL is the webhook
+// sink's on the native stack.
+const (
+	Service           = notification.Service
+	Port              = 8085
+	DefaultWebhookURL = "http://127.0.0.1:8088/hooks"
+)
+
+// Config is the service's configuration: the settings every service has and the notification
+// service's own, read from NOTIFICATION_* variables by LoadConfig.
+type Config struct {
+	service.Config
+	// WebhookURL is where notifications are POSTed: NOTIFICATION_WEBHOOK_URL, or
+	// NOTIFY_WEBHOOK_URL (DESIGN.md's name) when that is unset, or DefaultWebhookURL.
+	WebhookURL string `split_words:"true"`
+	// WebhookTimeout bounds one call to the webhook.
+	WebhookTimeout time.Duration `split_words:"true" default:"2s"`
+}
+
+// LoadConfig reads the configuration from the environment.
+func LoadConfig() (Config, error) {
+	cfg, err := service.Load[Config](Service, Port)
+	cfg.WebhookURL = cmp.Or(cfg.WebhookURL, os.Getenv("NOTIFY_WEBHOOK_URL"), DefaultWebhookURL)
+	if err == nil && cfg.WebhookTimeout <= 0 {
+		err = errors.New("read config: NOTIFICATION_WEBHOOK_TIMEOUT must be positive")
+	}
+	return cfg, err
+}
+
+// Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
+// an error when the service cannot start (configuration, database, migrations) or when one of
+// its parts fails.
+func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
+	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		hook, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Timeout: cfg.WebhookTimeout}, svc.Registry)
+		if err != nil {
+			return nil, err
+		}
+		sent := postgres.NewSent(svc.DB)
+		svc.Consume(saga.Topics, saga.New(svc.DB, sent, hook, svc.Registry).Router())
+		return func(r chi.Router) {
+			httpapi.Routes(r, httpapi.Config{Sent: sent, AdminToken: cfg.AdminToken, Log: svc.Log})
+		}, nil
+	})
+}

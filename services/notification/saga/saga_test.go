@@ -1,0 +1,168 @@
+package saga_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/notification"
+	"outboxsaga.dev/notification/webhook"
+	"outboxsaga.dev/webhooksink/httpapi"
+)
+
+// TestNotify: each event gives exactly its notifications, under the keys <eventId>:<kind>, with
+// the body of notification.For; the other events of the topics none. A redelivered event is not
+// notified again; one redelivered after a crash before its mark is POSTed again under the same
+// key (the webhook counts a second delivery) and recorded once.
+func TestNotify(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	order := uuid.NewString()
+	for _, tc := range []struct {
+		record messaging.Record
+		kinds  []string
+	}{
+		{f.record(t, "order", "OrderCreated", order, map[string]any{"orderId": order, "customerId": "U1", "items": items,
+			"amount": 15000, "currency": "KRW", "paymentToken": "tok_ok"}), nil},
+		{f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"}), []string{"customer"}},
+		{f.record(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "OUT_OF_STOCK", "items": items}), []string{"customer"}},
+		{f.record(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "TIMEOUT", "items": items}), []string{"customer", "alert"}},
+		{f.record(t, "shipping", "DeliveryScheduled", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString(), "items": items}), nil},
+		{f.record(t, "shipping", "DeliveryShipped", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString()}), []string{"customer"}},
+		{f.record(t, "shipping", "DeliveryDelivered", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString()}), nil},
+		{f.record(t, "dead-letter", "DeadLettered", order, map[string]any{"service": "payment", "topic": "inventory-events", "partition": 0,
+			"offset": 7, "key": order, "eventId": uuid.NewString(), "eventType": "StockReserved", "error": "boom", "attempts": 5}), []string{"alert"}},
+	} {
+		var env messaging.Envelope
+		_ = json.Unmarshal(tc.record.Value, &env)
+		before := len(f.sink.Keys())
+		if err := deliver(f.replay, tc.record); err != nil {
+			t.Fatalf("%s: %v", env.EventType, err)
+		}
+		var want []string
+		for _, k := range tc.kinds {
+			want = append(want, env.EventID+":"+k)
+		}
+		if got := f.sink.Keys()[before:]; !slices.Equal(got, want) {
+			t.Errorf("%s: the webhook got %q, want %q", env.EventType, got, want)
+		}
+	}
+	// What arrived is what notification.For says, each once, and what the service recorded.
+	received := f.sink.Received(order)
+	sent, err := f.sent.List(context.Background(), order, 100)
+	if err != nil || len(received) != 6 || len(sent) != 6 {
+		t.Fatalf("received %d, recorded %d (%v), want 6 notifications", len(received), len(sent), err)
+	}
+	for i, e := range received {
+		var body notification.Notification
+		if err := json.Unmarshal(e.Body, &body); err != nil || e.Deliveries != 1 || e.Key != body.Key() || body != sent[i].Notification || sent[i].Key != e.Key {
+			t.Errorf("received %s ×%d %s (%v), recorded %+v", e.Key, e.Deliveries, e.Body, err, sent[i])
+		}
+	}
+	completed := f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
+	for range 2 {
+		if err := deliver(f.consume, completed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := eventID(completed) + ":customer"
+	if got := f.sink.Received(order); got[len(got)-1].Key != key || got[len(got)-1].Deliveries != 1 {
+		t.Errorf("a redelivery: %+v, want %s delivered once", got[len(got)-1], key)
+	}
+	// A crash between the POST and the mark: the inbox row never committed.
+	if _, err := f.db.Exec(`DELETE FROM processed_events WHERE event_id = $1`, eventID(completed)); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver(f.consume, completed); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.sink.Received(order); got[len(got)-1].Key != key || got[len(got)-1].Deliveries != 2 {
+		t.Errorf("after a crash before the mark: %+v, want %s delivered twice", got[len(got)-1], key)
+	}
+	if n := pgtest.Count(t, f.db, `SELECT count(*) FROM notifications WHERE key = $1`, key); n != 1 {
+		t.Errorf("%s recorded %d times, want once", key, n)
+	}
+	if got := counter(t, f.reg, "notification_sent_total"); got != 8 {
+		t.Errorf("notification_sent_total = %v, want 8 (6, the new event, its re-mark after the crash)", got)
+	}
+}
+
+// TestWebhookDown: while the webhook does not answer, the step fails with an outage (never
+// poison) and marks nothing, also for an alert the loop guard watches; the consumer keeps the
+// event until the webhook is back and then notifies it once, with no dead letter.
+func TestWebhookDown(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	f.sink.Stop()
+	order := uuid.NewString()
+	canceled := f.record(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "TIMEOUT", "items": items})
+	own := f.record(t, "dead-letter", "DeadLettered", order, map[string]any{"service": "notification", "topic": "dead-letter-events",
+		"partition": 0, "offset": 3, "key": order, "eventId": uuid.NewString(), "eventType": "DeadLettered", "error": "x", "attempts": 1})
+	for _, r := range []messaging.Record{canceled, own} {
+		if err := deliver(f.replay, r); !messaging.IsOutage(err) || messaging.IsPermanent(err) {
+			t.Errorf("with the webhook down: %v, want an outage", err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- deliver(f.consume, canceled) }()
+	time.Sleep(500 * time.Millisecond) // more than the consumer's 2 attempts take
+	f.sink.Restart()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the consumer did not deliver within 20 s of the webhook's return")
+	}
+	got := f.sink.Received(order)
+	if len(got) != 2 || got[0].Key != eventID(canceled)+":customer" || got[1].Key != eventID(canceled)+":alert" {
+		t.Errorf("after the webhook came back: %+v, want the customer's and the alert", got)
+	}
+	if n := pgtest.Count(t, f.db, `SELECT count(*) FROM dead_letters`); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+	if n := pgtest.Count(t, f.db, `SELECT count(*) FROM processed_events WHERE event_id = $1`, eventID(canceled)); n != 1 {
+		t.Errorf("the event is not marked processed")
+	}
+}
+
+// TestWebhookRejects: a 4xx about the request is a bug of ours: the event is dead-lettered at
+// once, and its DeadLettered (emitted through the outbox) comes back on dead-letter-events. When
+// the alert on that fails the same way, it is dead-lettered in turn, once; the alert on that
+// second one is this service's own dead letter of dead-letter-events: it fails too, and the loop
+// guard drops it instead of making a third.
+func TestWebhookRejects(t *testing.T) {
+	f := newFixture(t, httpapi.Config{FailFirst: 1 << 30, FailStatus: 400})
+	order := uuid.NewString()
+	r := f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
+	if err := deliver(f.replay, r); !messaging.IsPermanent(err) || messaging.IsOutage(err) || !errors.Is(err, webhook.ErrRejected) {
+		t.Fatalf("a 400: %v, want poison", err)
+	}
+	// 1: the OrderCompleted is dead-lettered; 2: the alert on its DeadLettered is refused, so
+	// that is dead-lettered too; 3: the alert on the second, our own, is refused: dropped.
+	for round := 1; round <= 3; round++ {
+		if err := deliver(f.consume, r); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		emitted := pgtest.Emitted(t, f.db, order)
+		if len(emitted) != min(round, 2) || pgtest.Types(emitted)[0] != "DeadLettered" {
+			t.Fatalf("round %d: emitted %q, want %d DeadLettered", round, pgtest.Types(emitted), min(round, 2))
+		}
+		last := emitted[len(emitted)-1]
+		r = messaging.Record{Topic: messaging.TopicDeadLetter, Offset: f.offset.Add(1), Key: last.AggregateID, Value: last.Payload}
+	}
+	var topics string
+	if err := f.db.QueryRow(`SELECT string_agg(service || '/' || topic, ' ' ORDER BY id) FROM dead_letters`).Scan(&topics); err != nil ||
+		topics != "notification/order-events notification/dead-letter-events" {
+		t.Errorf("dead letters of %q (%v), want one of order-events and one of dead-letter-events", topics, err)
+	}
+	if got := counter(t, f.reg, "notification_loop_guard_dropped_total"); got != 1 {
+		t.Errorf("loop guard drops = %v, want 1", got)
+	}
+}

@@ -1,0 +1,52 @@
+// Package app wires the shipping service: the shared service runtime (messaging/service) plus
+// what is the shipping service's own: its repository, saga step and carrier simulator, and routes.
+// Run is the whole service; a test starts it with a Config and a listener of its own and stops
+// it by canceling the context.
+package app
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/shipping/httpapi"
+	"outboxsaga.dev/shipping/postgres"
+	"outboxsaga.dev/shipping/saga"
+)
+
+// Service names the service in dead letters, the Kafka client id, the logs and its settings
+// (SHIPPING_*).
+const Service = "shipping"
+
+// Port is the service's HTTP port on the native stack.
+const Port = 8084
+
+// Config is the service's configuration: the settings every service has and the shipping
+// service's own, read from SHIPPING_* variables by LoadConfig.
+type Config struct {
+	service.Config
+	// AdvanceAfter is how long a delivery stays in a status before the carrier moves it on
+	// (SHIPPING_ADVANCE_AFTER); 0 moves it at the carrier's next look, about 10 ms later.
+	AdvanceAfter time.Duration `split_words:"true" default:"2s"`
+}
+
+// LoadConfig reads the configuration from the environment.
+func LoadConfig() (Config, error) { return service.Load[Config](Service, Port) }
+
+// Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
+// an error when the service cannot start (database, migrations) or when one of its parts fails.
+func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
+	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		deliveries := postgres.NewDeliveries(svc.DB)
+		steps := saga.New(svc.DB, deliveries, svc.Outbox, saga.NewMetrics(svc.Registry), svc.Log, cfg.AdvanceAfter)
+		svc.Consume(saga.Topics, steps.Router())
+		svc.Part("carrier", steps.Carry)
+		return func(r chi.Router) {
+			httpapi.Routes(r, httpapi.Config{Deliveries: deliveries, Carrier: steps, AdminToken: cfg.AdminToken, Log: svc.Log})
+		}, nil
+	})
+}

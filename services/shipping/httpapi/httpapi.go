@@ -1,0 +1,66 @@
+// Package httpapi serves the shipping service's own routes over HTTP (chi): reading an order's
+// delivery and, for operators, moving it one step at once. Health, readiness, metrics, the
+// recover policy and the dead-letter endpoints are the shared runtime's (messaging/service).
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	msghttp "outboxsaga.dev/messaging/httpapi"
+	"outboxsaga.dev/shipping"
+)
+
+// Deliveries reads deliveries; *postgres.Deliveries implements it.
+type Deliveries interface {
+	Get(ctx context.Context, orderID string) (shipping.Delivery, error)
+}
+
+// Carrier moves a delivery one step with its event; *saga.Steps implements it.
+type Carrier interface {
+	Advance(ctx context.Context, orderID string) (shipping.Delivery, error)
+}
+
+// Config is what the routes are built from.
+type Config struct {
+	Deliveries Deliveries
+	Carrier    Carrier
+	// AdminToken guards POST /deliveries/{orderId}/advance; empty leaves it open (local development).
+	AdminToken string
+	Log        zerolog.Logger
+}
+
+// Routes adds the shipping service's routes to r: GET /deliveries/{orderId} and, behind the
+// admin token, POST /deliveries/{orderId}/advance. Both answer the delivery as
+// {"orderId","deliveryId","status","items","updatedAt"}; an order without a delivery is a 404,
+// advancing a DELIVERED one a 409 (code already_delivered). The advance takes no body (one that
+// is sent is not read).
+func Routes(r chi.Router, cfg Config) {
+	get := func(r *http.Request) (shipping.Delivery, error) {
+		return cfg.Deliveries.Get(r.Context(), chi.URLParam(r, "orderId"))
+	}
+	advance := func(r *http.Request) (shipping.Delivery, error) {
+		d, err := cfg.Carrier.Advance(r.Context(), chi.URLParam(r, "orderId"))
+		if err == nil {
+			cfg.Log.Info().Str("orderId", d.OrderID).Str("status", string(d.Status)).Msg("delivery advanced by an operator")
+		}
+		return d, err
+	}
+	r.Get("/deliveries/{orderId}", answer(get, cfg.Log))
+	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Post("/deliveries/{orderId}/advance", answer(advance, cfg.Log))
+}
+
+// answer serves what do returns: the delivery (200) or the error's status.
+func answer(do func(r *http.Request) (shipping.Delivery, error), log zerolog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, err := do(r)
+		if err != nil {
+			msghttp.WriteError(w, r, log, err)
+			return
+		}
+		msghttp.WriteJSON(w, http.StatusOK, d)
+	}
+}
