@@ -120,6 +120,12 @@ func record(t *testing.T, o order.Order, eventType string) *messaging.Message {
 	case "PaymentFailed":
 		topic, aggregateType = messaging.TopicPayment, "payment"
 		data = map[string]any{"orderId": id, "reason": "CARD_DECLINED", "amount": o.Amount, "currency": o.Currency}
+	case "DeliveryScheduled":
+		topic, aggregateType = messaging.TopicShipping, "shipping"
+		data = map[string]any{"orderId": id, "deliveryId": deliveryID(o), "items": o.Items}
+	case "DeliveryShipped", "DeliveryDelivered":
+		topic, aggregateType = messaging.TopicShipping, "shipping"
+		data = map[string]any{"orderId": id, "deliveryId": deliveryID(o)}
 	default:
 		t.Fatalf("no test record for %s", eventType)
 	}
@@ -128,6 +134,11 @@ func record(t *testing.T, o order.Order, eventType string) *messaging.Message {
 		t.Fatal(err)
 	}
 	return rawRecord(t, topic, aggregateType, id, eventType, data, tp)
+}
+
+// deliveryID is the id the shipping service gave o's delivery (derived from o's, for the tests).
+func deliveryID(o order.Order) string {
+	return uuid.NewSHA1(o.ID, []byte("delivery")).String()
 }
 
 func rawRecord(t *testing.T, topic, aggregateType, key, eventType string, data any, tp messaging.Traceparent) *messaging.Message {
@@ -393,6 +404,73 @@ func TestPoisonMessages(t *testing.T) {
 	}
 	if got := e.get(o.ID); got.Status != order.Pending {
 		t.Fatalf("poison moved the order to %s", got.Status)
+	}
+}
+
+// TestDeliveryMovesForwardOnly follows a completed order's delivery: every delivery event joins
+// the timeline, and one that is late or replayed under a new event id never moves it back.
+func TestDeliveryMovesForwardOnly(t *testing.T) {
+	e := newEnv(t)
+	o := e.place(time.Now(), time.Minute)
+	e.setStatus(o, order.Completed, "")
+	steps := []struct {
+		event string
+		want  order.Delivery
+	}{
+		{event: "DeliveryScheduled", want: order.Preparing},
+		{event: "DeliveryDelivered", want: order.Delivered}, // SHIPPED arrives late, on another partition's time
+		{event: "DeliveryShipped", want: order.Delivered},
+		{event: "DeliveryScheduled", want: order.Delivered}, // replayed from a dead letter: a new event id
+	}
+	wantTimeline := []string{"OrderCreated@order-service"}
+	for _, st := range steps {
+		m := record(t, o, st.event)
+		if err := e.deliver(context.Background(), m); err != nil {
+			t.Fatalf("deliver %s: %v", st.event, err)
+		}
+		wantTimeline = append(wantTimeline, st.event+"@"+messaging.TopicShipping)
+		if got := e.get(o.ID); got.Delivery != st.want || got.Status != order.Completed {
+			t.Fatalf("after %s: order %s, delivery %q; want COMPLETED, %q", st.event, got.Status, got.Delivery, st.want)
+		}
+	}
+	if got := e.timelineTypes(o.ID); !slices.Equal(got, wantTimeline) {
+		t.Fatalf("timeline = %v, want %v", got, wantTimeline)
+	}
+	if out := e.outbox(o.ID); len(out) != 1 {
+		t.Fatalf("delivery events emitted %d events, want none", len(out)-1)
+	}
+}
+
+// TestDeliveryOfAnOrderNotCompletedIsPoison: the shipping service schedules a delivery only for a
+// COMPLETED order, so a delivery event for any other is dead-lettered and changes nothing.
+func TestDeliveryOfAnOrderNotCompletedIsPoison(t *testing.T) {
+	tests := []struct {
+		name   string
+		status order.Status
+		reason order.Reason
+	}{
+		{name: "pending", status: order.Pending},
+		{name: "canceled", status: order.Canceled, reason: order.PaymentFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			o := e.place(time.Now(), time.Minute)
+			e.setStatus(o, tt.status, tt.reason)
+			err := e.deliver(context.Background(), record(t, o, "DeliveryScheduled"))
+			if !messaging.IsPermanent(err) {
+				t.Fatalf("deliver() = %v, want a Permanent error", err)
+			}
+			if got := e.get(o.ID); got.Delivery != order.NoDelivery || got.Status != tt.status {
+				t.Fatalf("poison moved the order: %s, delivery %q", got.Status, got.Delivery)
+			}
+			if n := e.count(`SELECT count(*) FROM processed_events`); n != 0 {
+				t.Fatalf("poison left %d inbox rows, want 0", n)
+			}
+			if got := e.timelineTypes(o.ID); len(got) != 1 {
+				t.Fatalf("poison joined the timeline: %v", got)
+			}
+		})
 	}
 }
 
