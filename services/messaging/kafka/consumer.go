@@ -40,8 +40,9 @@ import (
 // NewConfig returns the sarama configuration the services use: start from the oldest offset when
 // the group has none, sticky partition assignment, a 6 s session timeout, offsets marked by the runtime and committed
 // every second, consumer errors returned to the runtime, and no topic auto-creation (consumers
-// wait for the topics instead).
-func NewConfig(clientID string) *sarama.Config {
+// wait for the topics instead). With a username it logs in over SASL/SCRAM-SHA-512 (Authenticate):
+// the stack's broker takes no client without.
+func NewConfig(clientID, username, password string) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = clientID
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -59,7 +60,7 @@ func NewConfig(clientID string) *sarama.Config {
 	cfg.Consumer.Fetch.Default = MaxRecordBytes
 	cfg.Consumer.Fetch.Max = 2 * MaxRecordBytes
 	cfg.Metadata.AllowAutoTopicCreation = false
-	return cfg
+	return Authenticate(cfg, username, password)
 }
 
 // MaxRecordBytes is the largest Kafka record of the stack: the broker's message.max.bytes, every
@@ -76,9 +77,12 @@ type Consumer struct {
 	Topics  []string
 	// Service names the client (sarama ClientID) and the log lines.
 	Service string
-	Handler messaging.Handler
-	Logger  zerolog.Logger
-	// Config overrides NewConfig(Service) when set.
+	// Username and Password are the service's Kafka principal (SASL/SCRAM-SHA-512); an empty
+	// Username connects without authentication.
+	Username, Password string
+	Handler            messaging.Handler
+	Logger             zerolog.Logger
+	// Config overrides NewConfig(Service, Username, Password) when set.
 	Config *sarama.Config
 	// MaxBackoff caps the wait before rejoining after an error; 0 means 5 s (a broker back from a
 	// crash should not wait long for its consumers).
@@ -98,7 +102,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	cfg := c.Config
 	if cfg == nil {
-		cfg = NewConfig(c.Service)
+		cfg = NewConfig(c.Service, c.Username, c.Password)
 	}
 	maxBackoff := c.MaxBackoff
 	if maxBackoff == 0 {

@@ -36,13 +36,24 @@ import (
 
 // Config is what every service reads from its <NAME>_* variables; a service's own Config embeds
 // it. Empty fields get the native stack's defaults, derived from the service's name and port (see
-// Fill): 127.0.0.1:<port>, postgres://<name>_svc:…/<name>_db, group <name>-service, connector
-// <name>-outbox, slot <name>_outbox.
+// Fill): 127.0.0.1:<port>, postgres://<name>_svc@…/<name>_db, group <name>-service, connector
+// <name>-outbox, slot <name>_outbox. No default carries a password: the stack passes every
+// credential (make up generates them per stack, docs/architecture.md "Credentials").
 type Config struct {
-	HTTPAddr      string   `split_words:"true"`
-	DatabaseURL   string   `split_words:"true"`
-	KafkaBrokers  []string `split_words:"true" default:"127.0.0.1:9092"`
-	ConsumerGroup string   `split_words:"true"`
+	HTTPAddr string `split_words:"true"`
+	// DatabaseURL is the service's runtime role: it may change rows, not the schema.
+	DatabaseURL string `split_words:"true"`
+	// MigrationsDatabaseURL is the role that owns the service's tables and runs its migrations
+	// (<NAME>_MIGRATIONS_DATABASE_URL); empty: DatabaseURL migrates (tests, whose databases are
+	// their own).
+	MigrationsDatabaseURL string   `split_words:"true"`
+	KafkaBrokers          []string `split_words:"true" default:"127.0.0.1:9092"`
+	// KafkaUsername and KafkaPassword are the service's Kafka principal (SASL/SCRAM-SHA-512):
+	// <NAME>_KAFKA_USERNAME and <NAME>_KAFKA_PASSWORD. Empty: no authentication (a broker of
+	// this stack refuses it).
+	KafkaUsername string `split_words:"true"`
+	KafkaPassword string `split_words:"true"`
+	ConsumerGroup string `split_words:"true"`
 	// AdminToken is <NAME>_ADMIN_TOKEN, or ADMIN_TOKEN when that is unset. Empty leaves the
 	// operator endpoints open (a warning is logged at start).
 	AdminToken string `envconfig:"ADMIN_TOKEN"`
@@ -68,7 +79,7 @@ func (c *Config) Fill(name string, port int) {
 		}
 	}
 	set(&c.HTTPAddr, fmt.Sprintf("127.0.0.1:%d", port))
-	set(&c.DatabaseURL, fmt.Sprintf("postgres://%[1]s_svc:%[1]s_svc@127.0.0.1:5432/%[1]s_db?sslmode=disable", name))
+	set(&c.DatabaseURL, fmt.Sprintf("postgres://%[1]s_svc@127.0.0.1:5432/%[1]s_db?sslmode=disable", name))
 	set(&c.ConsumerGroup, name+"-service")
 	set(&c.LogLevel, "info")
 	set(&c.Connector, name+"-outbox")
@@ -145,7 +156,7 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	if s.DB, err = msgpg.Open(ctx, cfg.DatabaseURL, cfg.DBMaxOpenConns, dbWait); err != nil {
 		return nil, err
 	}
-	if err := msgpg.MigrateService(ctx, s.DB, name, migrations); err != nil {
+	if err := migrate(ctx, name, cfg, s.DB, migrations); err != nil {
 		s.DB.Close()
 		return nil, err
 	}
@@ -166,6 +177,20 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	return s, nil
 }
 
+// migrate applies the service's migrations: as the owner role of cfg.MigrationsDatabaseURL over a
+// pool of its own, closed right after, or on db when that URL is empty.
+func migrate(ctx context.Context, name string, cfg Config, db *sql.DB, migrations fs.FS) error {
+	if cfg.MigrationsDatabaseURL == "" {
+		return msgpg.MigrateService(ctx, db, name, migrations)
+	}
+	owner, err := msgpg.Open(ctx, cfg.MigrationsDatabaseURL, 2, dbWait)
+	if err != nil {
+		return fmt.Errorf("open the migrations database: %w", err)
+	}
+	defer owner.Close()
+	return msgpg.MigrateService(ctx, owner, name, migrations)
+}
+
 // Close closes the database pool.
 func (s *Service) Close() error { return s.DB.Close() }
 
@@ -181,7 +206,8 @@ func (s *Service) Consume(topics []string, router *messaging.Router) {
 	})
 	c := &kafka.Consumer{
 		Brokers: s.Config.KafkaBrokers, Group: s.Config.ConsumerGroup, Topics: topics,
-		Service: s.Name, Handler: consume, Logger: s.Log,
+		Service: s.Name, Username: s.Config.KafkaUsername, Password: s.Config.KafkaPassword,
+		Handler: consume, Logger: s.Log,
 	}
 	s.replay = replay
 	s.Check(msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return c.Ready() }})
