@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"outboxsaga.dev/tools/invariant"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 // LagSample is the pipeline's backlog at one instant.
@@ -33,12 +34,12 @@ type LagSampler struct {
 	topics []string
 }
 
-// NewLagSampler connects to Kafka and Postgres. groups are the consumer groups to sum (the
-// services'), topics the topics they consume.
-func NewLagSampler(brokers []string, db *sql.DB, groups, topics []string) (*LagSampler, error) {
-	client, err := sarama.NewClient(brokers, sarama.NewConfig())
+// NewLagSampler connects to Kafka (as env's principal: the viewer may describe every group) and
+// Postgres. groups are the consumer groups to sum (the services'), topics the topics they consume.
+func NewLagSampler(env stackenv.Env, db *sql.DB, groups, topics []string) (*LagSampler, error) {
+	client, err := env.NewKafkaClient(sarama.NewConfig())
 	if err != nil {
-		return nil, fmt.Errorf("lag sampler: connect to %v: %w", brokers, err)
+		return nil, fmt.Errorf("lag sampler: %w", err)
 	}
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/tools/stackenv"
 )
 
 // record is what the tracker keeps of one saga event seen on Kafka.
@@ -43,15 +45,16 @@ type Tracker struct {
 
 // NewTracker starts consuming topics at their newest offsets and returns once every partition
 // consumer is running, so every event written after NewTracker returns is seen.
-func NewTracker(brokers []string, topics []string) (*Tracker, error) {
+// It reads as env's principal (the viewer).
+func NewTracker(env stackenv.Env, topics []string) (*Tracker, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "bench-tracker"
 	cfg.Consumer.Return.Errors = false
 	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
 	cfg.Consumer.Fetch.Default = 1 << 20
-	c, err := sarama.NewConsumer(brokers, cfg)
+	c, err := sarama.NewConsumer(env.Brokers, env.SaramaConfig(cfg))
 	if err != nil {
-		return nil, fmt.Errorf("tracker: connect to %v: %w", brokers, err)
+		return nil, fmt.Errorf("tracker: connect to %v as %q: %w", env.Brokers, env.KafkaUsername, err)
 	}
 	t := &Tracker{
 		consumer: c, records: map[string]record{}, terminals: map[string]terminal{},

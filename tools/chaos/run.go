@@ -103,7 +103,7 @@ type Runner struct {
 
 // NewRunner connects to Kafka and returns a runner.
 func NewRunner(cfg Config) (*Runner, error) {
-	kc, err := invariant.NewKafkaClient(cfg.Endpoints.Brokers)
+	kc, err := invariant.NewKafkaClient(cfg.Endpoints.Env)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	_ "github.com/lib/pq" // the slot-lag query
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 // SagaTopics are the topics the saga's events travel on.
@@ -24,18 +25,15 @@ var Groups = map[string][]string{
 	"payment-service":   {"inventory-events", "order-events"},
 }
 
-// NewKafkaClient connects to brokers.
-func NewKafkaClient(brokers []string) (sarama.Client, error) {
+// NewKafkaClient connects to the stack's brokers as env's principal (env.As: the checker reads as
+// the viewer, the chaos tool also writes, as the test-only injector).
+func NewKafkaClient(env stackenv.Env) (sarama.Client, error) {
 	cfg := sarama.NewConfig()
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Consumer.Return.Errors = true
 	cfg.Metadata.Retry.Max = 10
-	c, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kafka %v: %w", brokers, err)
-	}
-	return c, nil
+	return env.NewKafkaClient(cfg)
 }
 
 // Event is one saga record as the checker sees it.

@@ -1,6 +1,7 @@
-// Package stackenv tells the tools where the running stack is: the same environment variables
-// that scripts/lib.sh exports (ports move with STACK_PORT_OFFSET), with the defaults of a stack
-// started by `make up` at offset 0.
+// Package stackenv tells the tools where the running stack is and how to log in to it: the same
+// environment variables that scripts/lib.sh exports (ports move with STACK_PORT_OFFSET), with the
+// defaults of a stack started by `make up` at offset 0, and the stack's credentials read from its
+// directory (.stack/, written by make up) when the environment does not carry them.
 package stackenv
 
 import (
@@ -12,6 +13,18 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/messaging/kafka"
+)
+
+// The broker's principals the tools log in as (docs/architecture.md, "Who may write what").
+const (
+	// Viewer may read every topic and describe every consumer group: the checker, bench and
+	// every lag reader.
+	Viewer = "viewer"
+	// Injector is the test-only principal that may also produce to the event topics, create test
+	// topics and move consumer groups: the chaos tool and cdccost.
+	Injector = "injector"
 )
 
 // Env is where the stack's parts answer.
@@ -22,28 +35,79 @@ type Env struct {
 	GatewayURL   string
 	ConnectURL   string
 	Brokers      []string
+	// KafkaUsername and KafkaPassword are the principal the tool's Kafka clients log in as
+	// (SASL/SCRAM-SHA-512): KAFKA_USERNAME and KAFKA_PASSWORD, or the one As chose.
+	KafkaUsername string
+	KafkaPassword string
 	// PGAdminURL is the superuser's URL of the postgres database.
 	PGAdminURL string
 	// StackDir holds the stack's pid files (pids/<component>.pid) and secrets.
 	StackDir string
-	// AdminToken guards the services' operator endpoints.
+	// AdminToken guards the services' operator endpoints: ADMIN_TOKEN, else the stack's
+	// admin-token file.
 	AdminToken string
 }
 
-// Load reads the environment.
+// Load reads the environment, and what it lacks of the credentials from the stack's directory.
 func Load() Env {
-	root := Or("STACK_DIR", ".stack")
-	return Env{
-		OrderURL:     Or("ORDER_URL", "http://127.0.0.1:8080"),
-		InventoryURL: Or("INVENTORY_URL", "http://127.0.0.1:8081"),
-		PaymentURL:   Or("PAYMENT_URL", "http://127.0.0.1:8082"),
-		GatewayURL:   Or("GATEWAY_URL", "http://127.0.0.1:8089"),
-		ConnectURL:   Or("CONNECT_URL", "http://127.0.0.1:8083"),
-		Brokers:      strings.Split(Or("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
-		PGAdminURL:   Or("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		StackDir:     root,
-		AdminToken:   os.Getenv("ADMIN_TOKEN"),
+	dir := Or("STACK_DIR", stackDir())
+	e := Env{
+		OrderURL:      Or("ORDER_URL", "http://127.0.0.1:8080"),
+		InventoryURL:  Or("INVENTORY_URL", "http://127.0.0.1:8081"),
+		PaymentURL:    Or("PAYMENT_URL", "http://127.0.0.1:8082"),
+		GatewayURL:    Or("GATEWAY_URL", "http://127.0.0.1:8089"),
+		ConnectURL:    Or("CONNECT_URL", "http://127.0.0.1:8083"),
+		Brokers:       strings.Split(Or("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
+		KafkaUsername: os.Getenv("KAFKA_USERNAME"),
+		KafkaPassword: os.Getenv("KAFKA_PASSWORD"),
+		PGAdminURL:    os.Getenv("PG_ADMIN_URL"),
+		StackDir:      dir,
+		AdminToken:    Or("ADMIN_TOKEN", readSecret(filepath.Join(dir, "admin-token"))),
 	}
+	if e.PGAdminURL == "" {
+		u := url.URL{Scheme: "postgres", Host: "127.0.0.1:5432", Path: "/postgres", RawQuery: "sslmode=disable"}
+		u.User = url.User("postgres")
+		if pw := readSecret(filepath.Join(dir, "secrets", "pg-superuser")); pw != "" {
+			u.User = url.UserPassword("postgres", pw)
+		}
+		e.PGAdminURL = u.String()
+	}
+	return e
+}
+
+// As returns e logged in to Kafka as principal (Viewer, Injector), with its password from the
+// stack's secrets, unless KAFKA_USERNAME already named the principal to be.
+func (e Env) As(principal string) Env {
+	if e.KafkaUsername != "" {
+		return e
+	}
+	e.KafkaUsername = principal
+	e.KafkaPassword = readSecret(filepath.Join(e.StackDir, "secrets", "kafka-"+principal))
+	return e
+}
+
+// stackDir is the .stack of the repository around the working directory (the tools run from
+// tools/ or the repository's root), or .stack.
+func stackDir() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ".stack"
+	}
+	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "scripts", "lib.sh")); err == nil {
+			return filepath.Join(dir, ".stack")
+		}
+	}
+	return ".stack"
+}
+
+// readSecret returns the first line of a secret file ("" when there is none).
+func readSecret(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0])
 }
 
 // Or returns the environment variable key, or def when it is unset or empty.
@@ -77,7 +141,18 @@ func (e Env) Pid(component string) (int, error) {
 	return pid, nil
 }
 
-// SaramaConfig sets what every Kafka client of the tools needs on cfg and returns it.
+// SaramaConfig sets what every Kafka client of the tools needs on cfg and returns it: the login
+// of the principal in KafkaUsername (SASL/SCRAM-SHA-512; the broker refuses anonymous clients).
+// Every Kafka client of the tools is made with it.
 func (e Env) SaramaConfig(cfg *sarama.Config) *sarama.Config {
-	return cfg
+	return kafka.Authenticate(cfg, e.KafkaUsername, e.KafkaPassword)
+}
+
+// NewKafkaClient connects to the brokers with cfg made ready by SaramaConfig.
+func (e Env) NewKafkaClient(cfg *sarama.Config) (sarama.Client, error) {
+	c, err := sarama.NewClient(e.Brokers, e.SaramaConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("kafka %v as %q: %w", e.Brokers, e.KafkaUsername, err)
+	}
+	return c, nil
 }

@@ -100,7 +100,7 @@ func settings(ctx context.Context, admin *sql.DB, cfg config) ([]string, bool) {
 		out = append(out, "Connect worker: "+strings.Join(kv, ", "))
 	}
 	logAppend := false
-	if a, err := sarama.NewClusterAdmin(cfg.brokers, sarama.NewConfig()); err == nil {
+	if a, err := sarama.NewClusterAdmin(cfg.env.Brokers, cfg.env.SaramaConfig(sarama.NewConfig())); err == nil {
 		if md, err := a.DescribeTopics([]string{"order-events", "inventory-events", "payment-events"}); err == nil {
 			for _, t := range md {
 				entries, _ := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: t.Name,

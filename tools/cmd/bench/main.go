@@ -34,12 +34,13 @@ func main() {
 // config is the command line, with defaults from the environment.
 type config struct {
 	orderURL, inventoryURL, connectURL, adminURL, adminToken string
-	brokers                                                  []string
-	stackDir, outDir                                         string
-	rates                                                    []float64
-	step, sustain, ceilingFor, drain, p99                    time.Duration
-	sustainRate                                              float64
-	ceilingWorkers, skus, maxInFlight                        int
+	// env is the stack; bench reads Kafka as the viewer.
+	env                                   stackenv.Env
+	stackDir, outDir                      string
+	rates                                 []float64
+	step, sustain, ceilingFor, drain, p99 time.Duration
+	sustainRate                           float64
+	ceilingWorkers, skus, maxInFlight     int
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -56,10 +57,11 @@ func parseConfig(args []string) (config, error) {
 		fs    = flag.NewFlagSet("bench", flag.ContinueOnError)
 	)
 	root := stackenv.Or("ROOT", ".")
+	c.env = stackenv.Load().As(stackenv.Viewer)
 	fs.StringVar(&c.orderURL, "order-url", stackenv.Or("ORDER_URL", "http://127.0.0.1:8080"), "order service")
 	fs.StringVar(&c.inventoryURL, "inventory-url", stackenv.Or("INVENTORY_URL", "http://127.0.0.1:8081"), "inventory service")
 	fs.StringVar(&c.connectURL, "connect-url", stackenv.Or("CONNECT_URL", "http://127.0.0.1:8083"), "Kafka Connect REST")
-	fs.StringVar(&c.adminURL, "pg-admin-url", stackenv.Or("PG_ADMIN_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"), "Postgres superuser URL")
+	fs.StringVar(&c.adminURL, "pg-admin-url", c.env.PGAdminURL, "Postgres superuser URL")
 	fs.StringVar(&c.stackDir, "stack-dir", stackenv.Or("STACK_DIR", filepath.Join(root, ".stack")), "the stack's directory (pids/)")
 	fs.StringVar(&c.outDir, "out", stackenv.Or("BENCH_OUT", filepath.Join(root, "docs", "bench")), "where the report goes")
 	fs.StringVar(&rates, "rates", stackenv.Or("BENCH_RATES", "25,50,100,200,300,400"), "open-loop step rates, orders/s")
@@ -77,8 +79,7 @@ func parseConfig(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	c.adminToken = stackenv.Or("ADMIN_TOKEN", "")
-	c.brokers = strings.Split(stackenv.Or("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
+	c.adminToken = c.env.AdminToken
 	for _, r := range strings.Split(rates, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
 		if err != nil || v <= 0 {
@@ -133,11 +134,11 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 		b.close()
 		return nil, fmt.Errorf("postgres at %s: %w", redact(cfg.adminURL), err)
 	}
-	if b.tracker, err = bench.NewTracker(cfg.brokers, invariant.SagaTopics); err != nil {
+	if b.tracker, err = bench.NewTracker(cfg.env, invariant.SagaTopics); err != nil {
 		b.close()
 		return nil, err
 	}
-	probe, err := bench.NewLagSampler(cfg.brokers, b.admin, nil, invariant.SagaTopics)
+	probe, err := bench.NewLagSampler(cfg.env, b.admin, nil, invariant.SagaTopics)
 	if err != nil {
 		b.close()
 		return nil, err
@@ -148,7 +149,7 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 		b.close()
 		return nil, err
 	}
-	if b.lag, err = bench.NewLagSampler(cfg.brokers, b.admin, groups, invariant.SagaTopics); err != nil {
+	if b.lag, err = bench.NewLagSampler(cfg.env, b.admin, groups, invariant.SagaTopics); err != nil {
 		b.close()
 		return nil, err
 	}

@@ -7,7 +7,8 @@
 //	go run ./cmd/cdccost -events 20000 -config ../connectors/order-outbox.json   # PUT this config first
 //
 // The rows use aggregate type "cdccost" (topic cdccost-events, which nobody consumes) and an
-// OrderCreated-sized envelope. CPU comes from /proc/<pid>/stat of the pid in
+// OrderCreated-sized envelope. The tool creates that topic if it is missing, as the stack's
+// test-only Kafka principal (injector): Kafka Connect may write it but not create it. CPU comes from /proc/<pid>/stat of the pid in
 // $STACK_DIR/pids/connect.pid.
 package main
 
@@ -16,6 +17,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -43,7 +45,7 @@ func main() {
 }
 
 func run() error {
-	env := stackenv.Load()
+	env := stackenv.Load().As(stackenv.Injector)
 	events := flag.Int("events", 20000, "outbox rows to write")
 	batch := flag.Int("batch", 20, "rows per transaction")
 	db := flag.String("db", "order_db", "service database whose outbox gets the rows")
@@ -69,13 +71,16 @@ func run() error {
 		return err
 	}
 	defer conn.Close()
-	client, err := sarama.NewClient(env.Brokers, env.SaramaConfig(sarama.NewConfig()))
+	client, err := env.NewKafkaClient(sarama.NewConfig())
 	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
+		return err
 	}
 	defer client.Close()
+	if err := createTopic(client); err != nil {
+		return err
+	}
 
-	// One row first, so the topic exists before we count its offsets.
+	// One row first: once it is on the topic, the connector streams and the count has a base.
 	if err := insert(ctx, conn, 1, 1); err != nil {
 		return err
 	}
@@ -108,6 +113,20 @@ func run() error {
 	fmt.Printf("Connect idle: %.1f %% of a core; during the run: %.0f ms CPU of which %.0f ms above idle\n",
 		idleRate*msPerTick/10, float64(c2-c1)*msPerTick, busy*msPerTick)
 	fmt.Printf("Connect CPU per event: %.3f ms\n", busy*msPerTick/float64(*events))
+	return nil
+}
+
+// createTopic creates the topic the rows go to, unless it exists: one partition, like the other
+// test topics.
+func createTopic(client sarama.Client) error {
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
 	return nil
 }
 

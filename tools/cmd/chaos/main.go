@@ -47,7 +47,8 @@ func run() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	eps := invariant.Endpoints{Env: stackenv.Load()}
+	// The test-only principal: the chaos run writes poison and duplicates and resets groups.
+	eps := invariant.Endpoints{Env: stackenv.Load().As(stackenv.Injector)}
 	stack := &chaos.Stack{Root: absRoot, StackDir: stackDir}
 	stack.Log = func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }
 	r, err := chaos.NewRunner(chaos.Config{

@@ -34,7 +34,7 @@ func run() (bool, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	eps := EndpointsFromEnv()
-	kc, err := invariant.NewKafkaClient(eps.Brokers)
+	kc, err := invariant.NewKafkaClient(eps.Env)
 	if err != nil {
 		return false, err
 	}
@@ -53,7 +53,8 @@ func run() (bool, error) {
 	return res.OK(), nil
 }
 
-// EndpointsFromEnv reads the stack's addresses the way scripts/lib.sh exports them.
+// EndpointsFromEnv reads the stack's addresses the way scripts/lib.sh exports them; the checker
+// reads Kafka as the read-only viewer.
 func EndpointsFromEnv() invariant.Endpoints {
-	return invariant.Endpoints{Env: stackenv.Load()}
+	return invariant.Endpoints{Env: stackenv.Load().As(stackenv.Viewer)}
 }

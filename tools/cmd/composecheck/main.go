@@ -2,12 +2,16 @@
 // `docker compose`, and fails on what `docker compose config -q` would reject: YAML
 // errors, schema violations, bad interpolation, unknown references. make test uses it
 // where the docker client has no compose plugin (no Docker engine is needed either way).
+// Variables come from the environment and, like docker compose, from the .env next to the file,
+// or from -env-file instead (docker compose --env-file).
 //
 //	go run ./cmd/composecheck ../docker-compose.yml
+//	go run ./cmd/composecheck -env-file /tmp/compose.env ../docker-compose.yml
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,14 +27,25 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("usage: composecheck path/to/docker-compose.yml")
+	fs := flag.NewFlagSet("composecheck", flag.ContinueOnError)
+	envFile := fs.String("env-file", "", "variables to interpolate (default: the .env next to the file, if any)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("usage: composecheck [-env-file FILE] path/to/docker-compose.yml")
+	}
+	args = fs.Args()
 	path, err := filepath.Abs(args[0])
 	if err != nil {
 		return err
 	}
-	opts, err := cli.NewProjectOptions([]string{path}, cli.WithWorkingDirectory(filepath.Dir(path)), cli.WithOsEnv, cli.WithDotEnv)
+	var envFiles []string
+	if *envFile != "" {
+		envFiles = append(envFiles, *envFile)
+	}
+	opts, err := cli.NewProjectOptions([]string{path}, cli.WithWorkingDirectory(filepath.Dir(path)), cli.WithOsEnv,
+		cli.WithEnvFiles(envFiles...), cli.WithDotEnv)
 	if err != nil {
 		return fmt.Errorf("options: %w", err)
 	}

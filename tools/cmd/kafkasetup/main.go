@@ -1,0 +1,212 @@
+// Command kafkasetup makes the broker's logins, permissions and topics what the repository says:
+//
+//   - a SCRAM-SHA-512 login for every principal of the ACL file (infra/kafka/acls.conf), with the
+//     password in <PRINCIPAL>_KAFKA_PASSWORD (a login whose password does not work is reset);
+//   - exactly the ACLs of that file: missing ones are created, any other is removed;
+//   - the topics of -topics (LogAppendTime, max.message.bytes 1 MiB), unless they exist.
+//
+// It logs in as the broker's super user (KAFKA_USERNAME, KAFKA_PASSWORD: the admin, whose login
+// the broker's storage was formatted with). It is idempotent: scripts/kafka.sh runs it at every
+// start of the broker, docker-compose.yml once (the kafka-setup container).
+//
+//	go run ./cmd/kafkasetup -acls ../infra/kafka/acls.conf -topics order-events,inventory-events -partitions 3
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/tools/kafkaacl"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "kafkasetup:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	aclPath := flag.String("acls", "infra/kafka/acls.conf", "the ACL file")
+	brokers := flag.String("brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "bootstrap brokers, comma-separated")
+	topics := flag.String("topics", "", "topics to create when missing, comma-separated")
+	partitions := flag.Int("partitions", 3, "partitions of a created topic")
+	wait := flag.Duration("wait", time.Minute, "how long to wait for the broker to accept the admin's login")
+	flag.Parse()
+
+	spec, err := kafkaacl.ReadFile(*aclPath)
+	if err != nil {
+		return err
+	}
+	passwords := map[string]string{}
+	for _, p := range spec.Principals() {
+		v := kafkaacl.PasswordVar(p)
+		if passwords[p] = os.Getenv(v); passwords[p] == "" {
+			return fmt.Errorf("no password for principal %s: %s is not set", p, v)
+		}
+	}
+	user := os.Getenv("KAFKA_USERNAME")
+	if user == "" {
+		return errors.New("KAFKA_USERNAME and KAFKA_PASSWORD must name the broker's super user")
+	}
+	list := strings.Split(*brokers, ",")
+	admin, err := connect(list, user, os.Getenv("KAFKA_PASSWORD"), *wait)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+
+	created, err := logins(admin, list, passwords)
+	if err != nil {
+		return err
+	}
+	added, removed, err := kafkaacl.Apply(admin, spec)
+	if err != nil {
+		return err
+	}
+	var names []string
+	if *topics != "" {
+		names = strings.Split(*topics, ",")
+	}
+	made, err := createTopics(admin, names, int32(*partitions))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    kafka: %d logins (%d set now), %d ACLs (%d added, %d removed), %d topics (%d created)\n",
+		len(passwords), created, len(spec.ACLs), added, removed, len(names), made)
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// connect logs in as the super user, retrying while the broker starts.
+func connect(brokers []string, user, password string, wait time.Duration) (sarama.ClusterAdmin, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		admin, err := sarama.NewClusterAdmin(brokers, config(user, password))
+		if err == nil {
+			return admin, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("log in to %v as %s: %w", brokers, user, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// config is a client configuration logged in as user.
+func config(user, password string) *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "kafkasetup"
+	cfg.Version = sarama.V3_6_0_0 // user SCRAM credentials need 2.7, KRaft's ACL forwarding 3.x
+	cfg.Admin.Timeout = 30 * time.Second
+	return kafka.Authenticate(cfg, user, password)
+}
+
+// logins gives every principal its SCRAM-SHA-512 login: one that is missing, or whose password
+// does not log in any more (its secret was regenerated), is set. It returns how many it set.
+func logins(admin sarama.ClusterAdmin, brokers []string, passwords map[string]string) (int, error) {
+	users := make([]string, 0, len(passwords))
+	for p := range passwords {
+		users = append(users, p)
+	}
+	slices.Sort(users)
+	described, err := admin.DescribeUserScramCredentials(users)
+	if err != nil {
+		return 0, fmt.Errorf("describe SCRAM logins: %w", err)
+	}
+	has := map[string]bool{}
+	for _, r := range described {
+		for _, c := range r.CredentialInfos {
+			has[r.User] = has[r.User] || c.Mechanism == sarama.SCRAM_MECHANISM_SHA_512
+		}
+	}
+	var upserts []sarama.AlterUserScramCredentialsUpsert
+	for _, u := range users {
+		if has[u] && logsIn(brokers, u, passwords[u]) {
+			continue
+		}
+		salt := make([]byte, 32)
+		if _, err := rand.Read(salt); err != nil {
+			return 0, fmt.Errorf("salt: %w", err)
+		}
+		upserts = append(upserts, sarama.AlterUserScramCredentialsUpsert{
+			Name: u, Mechanism: sarama.SCRAM_MECHANISM_SHA_512, Iterations: 8192, Salt: salt, Password: []byte(passwords[u]),
+		})
+	}
+	if len(upserts) == 0 {
+		return 0, nil
+	}
+	results, err := admin.UpsertUserScramCredentials(upserts)
+	if err != nil {
+		return 0, fmt.Errorf("set SCRAM logins: %w", err)
+	}
+	for _, r := range results {
+		if r.ErrorCode != sarama.ErrNoError {
+			msg := ""
+			if r.ErrorMessage != nil {
+				msg = *r.ErrorMessage
+			}
+			return 0, fmt.Errorf("set the SCRAM login of %s: %w %s", r.User, r.ErrorCode, msg)
+		}
+	}
+	return len(upserts), nil
+}
+
+// logsIn reports whether user can log in with password (a connection to one broker, opened and
+// closed).
+func logsIn(brokers []string, user, password string) bool {
+	b := sarama.NewBroker(brokers[0])
+	if err := b.Open(config(user, password)); err != nil {
+		return false
+	}
+	defer b.Close()
+	ok, err := b.Connected()
+	if err != nil || !ok {
+		return false
+	}
+	// The login happens on the first request; ApiVersions needs no permission.
+	_, err = b.ApiVersions(&sarama.ApiVersionsRequest{})
+	return err == nil
+}
+
+// createTopics creates the topics that do not exist yet and returns how many it created.
+func createTopics(admin sarama.ClusterAdmin, names []string, partitions int32) (int, error) {
+	if len(names) == 0 {
+		return 0, nil
+	}
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return 0, fmt.Errorf("list topics: %w", err)
+	}
+	// LogAppendTime: a record's timestamp is the broker's append time, so the outbox commit →
+	// Kafka hop can be measured (make bench). 1 MiB: the size limits agree end to end.
+	appendTime, maxBytes := "LogAppendTime", "1048576"
+	made := 0
+	for _, t := range names {
+		if _, ok := existing[t]; ok {
+			continue
+		}
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1,
+			ConfigEntries: map[string]*string{"message.timestamp.type": &appendTime, "max.message.bytes": &maxBytes}}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return made, fmt.Errorf("create topic %s: %w", t, err)
+		}
+		made++
+	}
+	return made, nil
+}

@@ -1,0 +1,116 @@
+package kafkaacl_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/tools/kafkaacl"
+)
+
+// eventTopics are the topics only Connect (and the test-only injector) may write.
+var eventTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment,
+	"shipping-events", "dead-letter-events"}
+
+func spec(t *testing.T) kafkaacl.Spec {
+	t.Helper()
+	s, err := kafkaacl.ReadFile(filepath.Join("..", "..", "infra", "kafka", "acls.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// allows reports whether spec lets principal do op on the topic or group name (a literal name, a
+// prefix, *, or All).
+func allows(s kafkaacl.Spec, principal string, res sarama.AclResourceType, name string, op sarama.AclOperation) bool {
+	for _, a := range s.ACLs {
+		if a.Principal != principal || a.Resource != res {
+			continue
+		}
+		matches := a.Name == name || a.Name == "*" && a.Pattern == sarama.AclPatternLiteral ||
+			a.Pattern == sarama.AclPatternPrefixed && strings.HasPrefix(name, a.Name)
+		if matches && (a.Operation == op || a.Operation == sarama.AclOperationAll) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestOnlyConnectAndTheInjectorWrite: the file says what DESIGN.md "Who may write what" says.
+func TestOnlyConnectAndTheInjectorWrite(t *testing.T) {
+	s := spec(t)
+	want := []string{"connect", "injector", "inventory", "notification", "order", "payment", "shipping", "viewer"}
+	if got := s.Principals(); !slices.Equal(got, want) {
+		t.Fatalf("principals %v, want %v", got, want)
+	}
+	for _, p := range s.Principals() {
+		for _, topic := range eventTopics {
+			write := allows(s, p, sarama.AclResourceTopic, topic, sarama.AclOperationWrite)
+			if want := p == "connect" || p == "injector"; write != want {
+				t.Errorf("%s may write %s: %v, want %v", p, topic, write, want)
+			}
+			create := allows(s, p, sarama.AclResourceTopic, topic, sarama.AclOperationCreate)
+			if create {
+				t.Errorf("%s may create %s: the event topics exist before anything runs", p, topic)
+			}
+		}
+		if p != "connect" && allows(s, p, sarama.AclResourceGroup, "outbox-saga-connect", sarama.AclOperationRead) {
+			t.Errorf("%s may join Connect's group", p)
+		}
+	}
+}
+
+// TestServicesReadWhatTheyConsume: each service reads exactly its topics, in its own group.
+func TestServicesReadWhatTheyConsume(t *testing.T) {
+	s := spec(t)
+	consumes := map[string][]string{
+		"order":        {"inventory-events", "payment-events", "shipping-events"},
+		"inventory":    {"order-events"},
+		"payment":      {"inventory-events", "order-events"},
+		"shipping":     {"order-events"},
+		"notification": {"order-events", "shipping-events", "dead-letter-events"},
+	}
+	for svc, topics := range consumes {
+		for _, topic := range append(eventTopics, "connect-configs", "cdctest-events") {
+			read := allows(s, svc, sarama.AclResourceTopic, topic, sarama.AclOperationRead)
+			if want := slices.Contains(topics, topic); read != want {
+				t.Errorf("%s may read %s: %v, want %v", svc, topic, read, want)
+			}
+		}
+		for other := range consumes {
+			read := allows(s, svc, sarama.AclResourceGroup, other+"-service", sarama.AclOperationRead)
+			if want := other == svc; read != want {
+				t.Errorf("%s may use group %s-service: %v, want %v", svc, other, read, want)
+			}
+		}
+	}
+	if allows(s, "viewer", sarama.AclResourceGroup, "order-service", sarama.AclOperationRead) {
+		t.Error("viewer may join (and so move) a service's group")
+	}
+}
+
+func TestReadFileRejectsMistakes(t *testing.T) {
+	for _, line := range []string{
+		"order topic literal order-events",               // no operations
+		"order table literal order-events Read",          // no such resource
+		"order topic glob order-events Read",             // no such pattern
+		"order topic literal order-events Read,Scribble", // no such operation
+	} {
+		path := filepath.Join(t.TempDir(), "acls.conf")
+		if err := os.WriteFile(path, []byte("# a comment\n"+line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kafkaacl.ReadFile(path); err == nil || !strings.Contains(err.Error(), ":2:") {
+			t.Errorf("%q: error %v, want one naming line 2", line, err)
+		}
+	}
+	if got := kafkaacl.PasswordVar("order"); got != "ORDER_KAFKA_PASSWORD" {
+		t.Errorf("PasswordVar(order) = %s", got)
+	}
+}
