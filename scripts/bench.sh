@@ -11,6 +11,7 @@ if ! curl -fsS "$ORDER_URL/readyz" >/dev/null 2>&1; then
   say "the order service does not answer at $ORDER_URL; bringing the stack up"
   "$ROOT/scripts/up.sh"
 fi
+ensure_secrets # the stack's credentials; bench reads Kafka as the read-only principal viewer
 export ROOT CONNECT_URL PG_ADMIN_URL KAFKA_BROKERS ORDER_URL INVENTORY_URL STACK_DIR TOPIC_PARTITIONS
 cd "$ROOT"
 exec go run ./tools/cmd/bench "$@"

@@ -11,6 +11,10 @@ cd "$ROOT"
 mkdir -p "$LOGS"
 
 "$ROOT/scripts/up.sh" >"$LOGS/chaos-up.log" 2>&1 || { cat "$LOGS/chaos-up.log"; die "the stack did not come up"; }
+# The stack's credentials (made by up.sh on a fresh checkout); the chaos tool writes poison and
+# duplicates and resets the services' groups as the test-only Kafka principal injector.
+ensure_secrets
+kafka_as injector
 (cd "$ROOT/tools" && go build -o "$ROOT/bin/chaos" ./cmd/chaos) || die "build of tools/cmd/chaos failed"
 
 if [ "${1:-}" = --short ]; then

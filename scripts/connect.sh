@@ -13,9 +13,11 @@ ready() {
 }
 
 start() {
+  ensure_secrets
   if already_up connect ready; then echo "    kafka connect already running on $CONNECT_URL"; return; fi
   await_port connect "$CONNECT_PORT" CONNECT_PORT
   mkdir -p "$DIR" "$LOGS" "$PIDS"
+  chmod 700 "$DIR"
   {
     cat "$ROOT/infra/connect/connect-distributed.properties"
     echo "bootstrap.servers=$KAFKA_BOOTSTRAP"
@@ -24,8 +26,10 @@ start() {
     echo "plugin.path=$LIB/plugins"
   } >"$CONF"
   say "starting Kafka Connect on $CONNECT_URL"
-  # The connector JSON reads these through the worker's env config provider.
-  export PG_HOST PG_PORT DEBEZIUM_PG_PASSWORD=${DEBEZIUM_PG_PASSWORD:-debezium}
+  # The worker's config and the connector JSON read these through the env config provider: the
+  # database's address, each connector's database password (DEBEZIUM_<SVC>_PG_PASSWORD) and the
+  # worker's Kafka password (CONNECT_KAFKA_PASSWORD), exported by scripts/lib.sh.
+  export PG_HOST PG_PORT
   # shellcheck disable=SC2086
   nohup java $CONNECT_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \

@@ -1,49 +1,77 @@
 #!/usr/bin/env bash
 # Apache Kafka (KRaft, single node) for the native stack, data in .stack/kafka.
-#   scripts/kafka.sh start   format storage on first use, start the broker, create the saga topics
+#   scripts/kafka.sh start   format storage on first use (with the admin's login), start the broker,
+#                            then make its logins, ACLs and saga topics what the repository says
 #   scripts/kafka.sh stop    stop the broker recorded in .stack/pids/kafka.pid (SIGTERM, SIGKILL after 30 s)
+# Every client logs in (SASL/SCRAM-SHA-512) and may do only what infra/kafka/acls.conf allows; the
+# passwords are the stack's (.stack/secrets, see scripts/lib.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 LOG=$LOGS/kafka.log
 DIR=$STACK/kafka
 CONF=$KAFKA_CONF
 
-ready() { kcat -b "$KAFKA_BOOTSTRAP" -L -m 2; }
+# ready: the broker answers a metadata request (of the viewer, whose PLAIN login needs no setup).
+ready() { kcat -F "$KCAT_CONF" -L -m 2; }
 
 configure() {
+  local pw
   mkdir -p "$DIR/data" "$LOGS" "$PIDS"
+  chmod 700 "$DIR" "$DIR/data"
+  pw=$(read_secret kafka-admin)
+  # The file holds the admin's password: 0600, like everything the stack writes (umask 077).
   {
     cat "$ROOT/infra/kafka/server.properties"
     echo "log.dirs=$DIR/data"
-    echo "listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
-    echo "advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
+    echo "listeners=BROKER://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+    echo "advertised.listeners=BROKER://$KAFKA_HOST:$KAFKA_PORT"
     echo "controller.quorum.bootstrap.servers=$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
-  } > "$CONF"
+    echo "listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$pw\";"
+    echo "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"$pw\" user_admin=\"$pw\";"
+    # kcat's logins (see infra/kafka/server.properties): the same principals and passwords as
+    # their SCRAM logins, so the same ACLs.
+    echo "listener.name.broker.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_viewer=\"$(read_secret kafka-viewer)\" user_injector=\"$(read_secret kafka-injector)\";"
+  } >"$CONF"
+  chmod 600 "$CONF"
   if [ ! -f "$DIR/data/meta.properties" ]; then
-    say "formatting Kafka storage in ${DIR#$ROOT/}/data"
-    kafka_tool kafka.tools.StorageTool format --config "$CONF" --standalone \
-      --cluster-id "$(kafka_tool kafka.tools.StorageTool random-uuid)" >/dev/null
+    say "formatting Kafka storage in ${DIR#$ROOT/}/data (with the admin's SCRAM login)"
+    format "$pw"
   fi
 }
 
-# LogAppendTime: a record's timestamp is the broker's append time, so the outbox commit → Kafka
-# hop (envelope occurredAt → record timestamp) can be measured (make bench).
-# Only the missing ones: each TopicCommand is a JVM start (seconds on a small box), and a restart
-# after a crash should not pay for that.
-create_topics() {
-  local t have
-  have=$(kcat -b "$KAFKA_BOOTSTRAP" -L -J -m 5 | jq -r '.topics[].topic')
-  for t in $SAGA_TOPICS; do
-    grep -qx "$t" <<<"$have" && continue
-    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
-      --create --if-not-exists --topic "$t" --partitions "$TOPIC_PARTITIONS" --replication-factor 1 \
-      --config message.timestamp.type=LogAppendTime --config max.message.bytes=1048576 >/dev/null
-  done
-  echo "    topics: $SAGA_TOPICS ($TOPIC_PARTITIONS partitions each)"
+# format PASSWORD: formats the storage with the admin's SCRAM-SHA-512 login, the one login the
+# broker needs before any client can log in. The arguments, password included, go through a java
+# @argfile (0600, deleted after), so that no command line shows the password.
+format() {
+  local args=$DIR/format.args rc=0
+  printf '%s\n' kafka.tools.StorageTool format --config "$CONF" --standalone \
+    --cluster-id "$(kafka_tool kafka.tools.StorageTool random-uuid)" \
+    --add-scram "SCRAM-SHA-512=[name=admin,password=$1]" | write_secret "$args"
+  java -Xmx256m -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2-tools.properties" \
+    -cp "$(kafka_classpath)" @"$args" >/dev/null || rc=$?
+  rm -f "$args"
+  [ "$rc" = 0 ] || die "formatting the Kafka storage failed"
+}
+
+# setup: the broker's logins (a SCRAM login per principal of the ACL file), its ACLs (exactly the
+# file's) and the saga topics (LogAppendTime, so that make bench can measure the outbox commit →
+# Kafka hop; the missing ones only), by tools/cmd/kafkasetup as the admin. Idempotent and quick:
+# it runs at every start, also after a crash.
+setup() {
+  (cd "$ROOT/tools" && go build -o "$ROOT/bin/kafkasetup" ./cmd/kafkasetup) || die "build of tools/cmd/kafkasetup failed"
+  KAFKA_USERNAME=admin KAFKA_PASSWORD=$(read_secret kafka-admin) "$ROOT/bin/kafkasetup" \
+    -brokers "$KAFKA_BOOTSTRAP" -acls "$ROOT/infra/kafka/acls.conf" \
+    -topics "$(tr ' ' ',' <<<"$SAGA_TOPICS")" -partitions "$TOPIC_PARTITIONS" \
+    || die "setting up the broker's logins, ACLs and topics failed (if this stack's Kafka storage was made by an earlier version, start over: make clean && make up)"
 }
 
 start() {
-  if already_up kafka ready; then echo "    kafka already running on $KAFKA_BOOTSTRAP"; return; fi
+  ensure_secrets
+  if already_up kafka ready; then
+    echo "    kafka already running on $KAFKA_BOOTSTRAP"
+    setup
+    return
+  fi
   # After a crash: the broker's lock on its log directory (released when its process has
   # exited) and its two ports.
   await_lock kafka "$DIR/data/.lock"
@@ -57,7 +85,7 @@ start() {
     -cp "$(kafka_classpath)" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
   echo $! >"$PIDS/kafka.pid"
   wait_for kafka 90 ready
-  create_topics
+  setup
 }
 
 case ${1:-start} in

@@ -3,6 +3,10 @@
 # Every setting can be overridden from the environment. Sourcing it only defines things:
 # it creates no file and no directory (each script makes what it writes, where it writes it).
 
+# Everything the stack writes (data, logs, secrets, configuration with passwords in it) is its
+# user's alone: files 0600, directories 0700.
+umask 077
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The stack's directory, absolute and canonical: process identities, pid files and the
 # PostgreSQL directory below are keyed by this path.
@@ -27,7 +31,8 @@ reversed() { local w out=(); for w in "$@"; do out=("$w" "${out[@]}"); done; ech
 PG_HOST=${PG_HOST:-127.0.0.1}
 PG_PORT=${PG_PORT:-$((5432 + OFFSET))}
 PG_SUPERUSER=${PG_SUPERUSER:-postgres}
-PG_SUPERPASS=${PG_SUPERPASS:-postgres}
+# PG_SUPERPASS: the superuser's password, random per stack (.stack/secrets/pg-superuser, see
+# "credentials" below).
 # initdb and pg_ctl refuse to run as root; as root we run them as this OS user.
 PG_OS_USER=${PG_OS_USER:-postgres}
 
@@ -68,25 +73,137 @@ GATEWAY_PORT=$((8089 + OFFSET))
 
 # setdefault NAME VALUE: exports NAME=VALUE unless the caller already set NAME.
 setdefault() { [ -n "${!1:-}" ] || printf -v "$1" '%s' "$2"; export "${1?}"; }
+# upper WORD: WORD in capitals, - as _ (the prefix of a program's or a principal's variables).
+upper() { tr 'a-z-' 'A-Z_' <<<"$1"; }
 
 # What the Go programs and the tests read. Each program's own defaults are the
 # offset-0 values; a variable the caller set wins.
 for svc in order inventory payment; do
-  P=$(echo "$svc" | tr 'a-z' 'A-Z'); port_var=${P}_PORT
+  P=$(upper "$svc"); port_var=${P}_PORT
   setdefault "${P}_HTTP_ADDR" "127.0.0.1:${!port_var}"
   setdefault "${P}_URL" "http://127.0.0.1:${!port_var}"
-  setdefault "${P}_DATABASE_URL" "postgres://${svc}_svc:${svc}_svc@$PG_HOST:$PG_PORT/${svc}_db?sslmode=disable"
   setdefault "${P}_KAFKA_BROKERS" "$KAFKA_BOOTSTRAP"
 done
 setdefault GATEWAYSIM_ADDR "127.0.0.1:$GATEWAY_PORT"
 setdefault PAYMENT_GATEWAY_URL "http://127.0.0.1:$GATEWAY_PORT"
 setdefault GATEWAY_URL "$PAYMENT_GATEWAY_URL"
 setdefault KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
-setdefault PG_ADMIN_URL "postgres://$PG_SUPERUSER:$PG_SUPERPASS@$PG_HOST:$PG_PORT/postgres?sslmode=disable"
 export CONNECT_URL PG_HOST PG_PORT STACK_DIR=$STACK
 
 # Topics the saga uses; created explicitly so consumers never wait for a first event.
-SAGA_TOPICS="order-events inventory-events payment-events dead-letter-events"
+SAGA_TOPICS="order-events inventory-events payment-events shipping-events dead-letter-events"
+
+# ---- credentials ----------------------------------------------------------------------------
+# Every password and the operator token are random, made once per stack by the first make up
+# (ensure_secrets), kept in .stack (0700) in files of mode 0600, never committed, and handed to
+# each program through its environment (docs/architecture.md, "Credentials").
+#   .stack/admin-token              the operator token (ADMIN_TOKEN of the services)
+#   .stack/kcat.conf                kcat -F .stack/kcat.conf: the broker, as the read-only viewer
+#                                   (SASL/PLAIN: see infra/kafka/server.properties)
+#   .stack/secrets/pg-<role>        PostgreSQL: the superuser (pg-superuser) and, per service
+#                                   database, <svc>_owner, <svc>_svc and debezium_<svc>
+#   .stack/secrets/kafka-<name>     Kafka: admin (the broker's super user) and every principal of
+#                                   infra/kafka/acls.conf
+#   .stack/secrets/*.properties     the Kafka command-line tools' logins (admin, viewer)
+SECRETS=$STACK/secrets
+KCAT_CONF=$STACK/kcat.conf
+
+# The service databases, <svc>_db each, with three roles each (infra/postgres/init.sql): <svc>_owner
+# owns the tables and runs the migrations, <svc>_svc is the service at run time (rows, never the
+# schema), debezium_<svc> streams the outbox (REPLICATION, CONNECT to this database only).
+PG_SERVICES="order inventory payment shipping notification"
+
+# pg_roles: every login role of the cluster but the superuser.
+pg_roles() { local s; for s in $PG_SERVICES; do echo "${s}_owner ${s}_svc debezium_${s}"; done; }
+# kafka_principals: the broker's logins: admin and every principal of the ACL file.
+kafka_principals() {
+  echo admin
+  awk '!/^[[:space:]]*(#|$)/ { print $1 }' "$ROOT/infra/kafka/acls.conf" | sort -u
+}
+
+# read_secret NAME: the secret NAME of this stack (empty when there is none yet).
+read_secret() { local v=; [ -r "$SECRETS/$1" ] && read -r v <"$SECRETS/$1"; printf '%s' "$v"; }
+
+# export_credentials: exports what the programs read, from the secrets that exist: PG_SUPERPASS
+# and PG_ADMIN_URL; <ROLE>_PG_PASSWORD of every role (DEBEZIUM_ORDER_PG_PASSWORD is read by
+# Kafka Connect's env config provider); per service <SVC>_DATABASE_URL (the runtime role),
+# <SVC>_MIGRATIONS_DATABASE_URL (the owner), <SVC>_KAFKA_USERNAME; <PRINCIPAL>_KAFKA_PASSWORD of
+# every Kafka principal; ADMIN_TOKEN. A variable the caller set wins.
+export_credentials() {
+  local r p svc pw
+  [ -d "$SECRETS" ] || return 0
+  setdefault PG_SUPERPASS "$(read_secret pg-superuser)"
+  setdefault PG_ADMIN_URL "postgres://$PG_SUPERUSER:$PG_SUPERPASS@$PG_HOST:$PG_PORT/postgres?sslmode=disable"
+  for r in $(pg_roles); do setdefault "$(upper "$r")_PG_PASSWORD" "$(read_secret "pg-$r")"; done
+  for svc in $PG_SERVICES; do
+    p=$(upper "$svc")
+    pw=${p}_SVC_PG_PASSWORD; setdefault "${p}_DATABASE_URL" "postgres://${svc}_svc:${!pw}@$PG_HOST:$PG_PORT/${svc}_db?sslmode=disable"
+    pw=${p}_OWNER_PG_PASSWORD; setdefault "${p}_MIGRATIONS_DATABASE_URL" "postgres://${svc}_owner:${!pw}@$PG_HOST:$PG_PORT/${svc}_db?sslmode=disable"
+    setdefault "${p}_KAFKA_USERNAME" "$svc"
+  done
+  for p in $(kafka_principals); do setdefault "$(upper "$p")_KAFKA_PASSWORD" "$(read_secret "kafka-$p")"; done
+  [ ! -r "$STACK/admin-token" ] || setdefault ADMIN_TOKEN "$(head -1 "$STACK/admin-token")"
+}
+export_credentials
+
+# random_secret: 32 random letters and digits (~190 bits; safe in URLs, JAAS and properties files).
+random_secret() { head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 32; echo; }
+
+# ensure_secrets: makes what is missing of the stack's secrets (never replaces one), the client
+# configurations that carry them, and exports them (export_credentials). A stack whose data was
+# made before it had credentials cannot be converted (its Kafka storage has no logins): it is
+# refused with the way out.
+ensure_secrets() {
+  local r p
+  if [ ! -d "$SECRETS" ] && { [ -f "$STACK/kafka/data/meta.properties" ] || [ -f "$PG_DATA/PG_VERSION" ]; }; then
+    die "the stack in $STACK was made before this version, which gives every program its own credentials: its Kafka has no logins and its databases have the old well-known passwords. Start it over (this deletes its data): make clean && make up"
+  fi
+  mkdir -p "$STACK"
+  chmod 700 "$STACK"
+  mkdir -p "$SECRETS"
+  chmod 700 "$SECRETS"
+  new_secret pg-superuser
+  for r in $(pg_roles); do new_secret "pg-$r"; done
+  for p in $(kafka_principals); do new_secret "kafka-$p"; done
+  [ -s "$STACK/admin-token" ] || random_secret | write_secret "$STACK/admin-token"
+  client_configs
+  export_credentials
+}
+new_secret() { [ -s "$SECRETS/$1" ] || random_secret | write_secret "$SECRETS/$1"; }
+
+# client_configs: the logins of the command-line clients: .stack/kcat.conf (the viewer, for
+# kcat -F and make tail), secrets/kcat-injector.conf (the test-only injector: kcat -P of poison),
+# and for the Kafka tools (--command-config) as the admin and the viewer (make status).
+client_configs() {
+  local who pw
+  write_secret "$KCAT_CONF" <<CONF
+# kcat -F .stack/kcat.conf -C -t order-events -f '%k %h %s\n'   (make up writes this file)
+# The broker of this stack, as the read-only principal viewer (infra/kafka/acls.conf). PLAIN,
+# not SCRAM: Debian's kcat cannot log in to Kafka 4 with SCRAM (infra/kafka/server.properties).
+bootstrap.servers=$KAFKA_BOOTSTRAP
+security.protocol=SASL_PLAINTEXT
+sasl.mechanisms=PLAIN
+sasl.username=viewer
+sasl.password=$(read_secret kafka-viewer)
+CONF
+  sed -e 's/^sasl.username=viewer$/sasl.username=injector/' -e "s/^sasl.password=.*/sasl.password=$(read_secret kafka-injector)/" \
+    -e 's/as the read-only principal viewer/as the TEST-ONLY principal injector, which may write the event topics/' \
+    -e 's/^# kcat -F .*/# kcat -F .stack\/secrets\/kcat-injector.conf -P -t order-events   (tests and demos only)/' \
+    "$KCAT_CONF" | write_secret "$SECRETS/kcat-injector.conf"
+  for who in admin viewer; do
+    pw=$(read_secret "kafka-$who")
+    write_secret "$SECRETS/kafka-$who.properties" <<CONF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$who" password="$pw";
+CONF
+  done
+  rm -f "$SECRETS/kcat-admin.conf" # made by an earlier version of this function
+}
+
+# kafka_as PRINCIPAL: exports KAFKA_USERNAME and KAFKA_PASSWORD, which the tools and the tests log
+# in to the broker with (test.sh and chaos.sh: the test-only injector).
+kafka_as() { export KAFKA_USERNAME=$1; KAFKA_PASSWORD=$(read_secret "kafka-$1"); export KAFKA_PASSWORD; }
 
 # How long a start waits for what a crashed process left behind (its exit, its backends,
 # a lock, its port) before it gives up and names the process in the way.
@@ -392,9 +509,15 @@ await_lock() {
 # ---- PostgreSQL ---------------------------------------------------------------------------
 
 # as_pg_user CMD...: runs CMD as the Postgres OS user when we are root (from /: our working
-# directory may be out of that user's reach, e.g. a checkout in root's home).
+# directory may be out of that user's reach, e.g. a checkout in root's home), with an
+# environment of its own: our environment holds the stack's secrets, and that OS user can read
+# the environment of its processes.
 as_pg_user() {
-  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$PG_OS_USER" -- "$@"); else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then
+    (cd / && runuser -u "$PG_OS_USER" -- env -i PATH="$PATH" LANG=C.UTF-8 "$@")
+  else
+    "$@"
+  fi
 }
 
 # pg_bin NAME: path of a PostgreSQL server binary (Debian keeps them out of PATH).
@@ -421,7 +544,7 @@ pg_cluster_pids() {
 }
 pg_cluster_gone() { [ -z "$(pg_cluster_pids)" ]; }
 
-# psql_admin DB SQL...: runs SQL as the superuser over TCP.
+# psql_admin DB PSQL-ARGS...: runs psql as the superuser over TCP.
 psql_admin() {
   local db=$1; shift
   PGPASSWORD=$PG_SUPERPASS psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" -d "$db" "$@"

@@ -8,14 +8,15 @@ set -euo pipefail
 timeout=${1:-120}
 sku=PLAIN-1
 
-# Operator endpoints take the stack's admin token when there is one.
+# Operator endpoints take the stack's admin token. curl reads the header from a file descriptor,
+# so that no command line shows the token.
 token=${ADMIN_TOKEN:-$(cat "$STACK/admin-token" 2>/dev/null || true)}
-auth=()
-[ -z "$token" ] || auth=(-H "Authorization: Bearer $token")
+[ -n "$token" ] || die "no operator token: $STACK/admin-token is missing (bring the stack up: make up)"
 
 # call METHOD URL [BODY]: prints the answer's body, then its status on a line of its own.
 call() {
-  curl -sS -m 10 -X "$1" "$2" "${auth[@]}" -H 'Content-Type: application/json' ${3:+-d "$3"} -w '\n%{http_code}' \
+  curl -sS -m 10 -X "$1" "$2" -H @<(printf 'Authorization: Bearer %s\n' "$token") \
+    -H 'Content-Type: application/json' ${3:+-d "$3"} -w '\n%{http_code}' \
     || echo $'\n000'
 }
 status_of() { echo "${1##*$'\n'}"; }

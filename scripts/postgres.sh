@@ -74,12 +74,19 @@ create() {
     echo "port = $PG_PORT"
     echo "unix_socket_directories = '$PG_SOCK'"
   } >>"$PG_DATA/postgresql.conf"
-  # Debezium connects for replication over TCP.
-  echo "host replication debezium 127.0.0.1/32 scram-sha-256" >>"$PG_DATA/pg_hba.conf"
+  # Our own pg_hba.conf (initdb's allows physical replication): passwords over TCP, no replication.
+  cat "$ROOT/infra/postgres/pg_hba.conf" >"$PG_DATA/pg_hba.conf"
   as_pg_user mkdir -p -m 0700 "$PG_SOCK"
   start_server
-  psql_admin postgres -f "$ROOT/infra/postgres/init.sql"
+  init_databases
   rm -f "$PG_DIR/creating"
+}
+
+# init_databases: the service databases and their roles, with this stack's passwords
+# (infra/postgres/init.sh; idempotent, so a database added to PG_SERVICES is made at the next start).
+init_databases() {
+  PGHOST=$PG_HOST PGPORT=$PG_PORT PGUSER=$PG_SUPERUSER PGPASSWORD=$PG_SUPERPASS PG_SERVICES=$PG_SERVICES \
+    "$ROOT/infra/postgres/init.sh" || die "creating the service databases and roles failed (infra/postgres/init.sh)"
 }
 
 # recreate: the cluster's creation was interrupted (see create): nothing in it is worth keeping.
@@ -132,18 +139,20 @@ not_zombie() { [ "$(proc_state "$1")" != Z ]; }
 
 start() {
   check_home
+  ensure_secrets
   if [ -e "$PG_DIR/creating" ]; then recreate; return; fi
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then create; return; fi
   if already_up postgres ready; then
     mkdir -p "$PIDS"
     pid_of postgres >"$PIDS/postgres.pid"
     echo "    postgres already running on $PG_HOST:$PG_PORT"
-    return
+  else
+    await_leftovers
+    await_port postgres "$PG_PORT" PG_PORT
+    say "starting PostgreSQL on $PG_HOST:$PG_PORT"
+    start_server
   fi
-  await_leftovers
-  await_port postgres "$PG_PORT" PG_PORT
-  say "starting PostgreSQL on $PG_HOST:$PG_PORT"
-  start_server
+  init_databases
 }
 
 # SIGINT is PostgreSQL's fast shutdown; SIGQUIT, if it takes longer than a minute, its immediate one.

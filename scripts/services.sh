@@ -6,7 +6,8 @@
 #   scripts/services.sh stop  [name...]   stop (SIGTERM, then SIGKILL after 15 s)
 #   scripts/services.sh build [name...]   build only
 # Each program reads its settings from the environment; scripts/lib.sh exports the ones
-# that point it at this stack (ports move with STACK_PORT_OFFSET).
+# that point it at this stack (ports move with STACK_PORT_OFFSET) and its credentials (its
+# database roles, its Kafka login, the operator token: .stack/secrets, made by the first make up).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -49,6 +50,7 @@ cmd=${1:-start}; shift || true
 case $cmd in
   build) say "building services"; build $(names "$@") ;;
   start)
+    ensure_secrets
     if [ "${SERVICES_NO_BUILD:-}" = 1 ]; then
       for n in $(names "$@"); do [ -x "$ROOT/bin/$n" ] || build "$n"; done
     else

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One screen: each process (pid, RSS), each connector and task state, each replication
-# slot's lag in bytes, each consumer group's lag.
+# slot's lag in bytes (a slot that no connector of connectors/*.json owns is red), each consumer
+# group's lag (read as the read-only Kafka principal viewer).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -52,26 +53,31 @@ else
 fi
 
 echo; echo "REPLICATION SLOTS (lag = current WAL − confirmed flush; retained = current WAL − restart)"
+# The slots the connectors own; any other slot is a copy of a database's changes that nobody
+# watches (e.g. a test_decoding slot made with a connector's role): red, with its plugin.
+owned=" $(for f in "$ROOT"/connectors/*.json; do jq -r '.config["slot.name"]' "$f"; done | tr '\n' ' ')"
 if pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
   printf '  %-18s %-13s %-7s %-10s %-10s %s\n' SLOT DATABASE ACTIVE LAG RETAINED WAL_STATUS
   psql_admin postgres -tA -F ' ' -c "
-    select slot_name, database, active,
-           replace(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), ' ', ''),
-           replace(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), ' ', ''),
-           coalesce(wal_status, '-')
+    select slot_name, coalesce(database, '-'), active,
+           replace(coalesce(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), '-'), ' ', ''),
+           replace(coalesce(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), '-'), ' ', ''),
+           coalesce(wal_status, '-'), slot_type, coalesce(plugin, '-')
       from pg_replication_slots order by slot_name" |
-  while read -r slot db active lag retained wal; do
+  while read -r slot db active lag retained wal type plugin; do
     line=$(printf '  %-18s %-13s %-7s %-10s %-10s %s' "$slot" "$db" "$active" "$lag" "$retained" "$wal")
-    if [ "$active" = t ] && [ "$wal" != lost ] && [ "$wal" != unreserved ]; then echo "$line"; else red "$line"; fi
+    if [[ $owned != *" $slot "* ]]; then
+      red "$line   not a connector's ($type slot, plugin $plugin): drop it unless you know whose it is"
+    elif [ "$active" = t ] && [ "$wal" != lost ] && [ "$wal" != unreserved ]; then echo "$line"; else red "$line"; fi
   done
 else
   echo "  PostgreSQL not reachable"
 fi
 
 echo; echo "CONSUMER GROUPS"
-if kcat -b "$KAFKA_BOOTSTRAP" -L -m 2 >/dev/null 2>&1; then
+if kcat -F "$KCAT_CONF" -L -m 2 >/dev/null 2>&1; then
   kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
-    --describe --all-groups 2>/dev/null | awk 'NF && $1 != "Consumer" {printf "  %-18s %-18s %-4s %-8s %-8s %s\n", $1, $2, $3, $4, $5, $6}' \
+    --command-config "$SECRETS/kafka-viewer.properties" --describe --all-groups 2>/dev/null | awk 'NF && $1 != "Consumer" {printf "  %-18s %-18s %-4s %-8s %-8s %s\n", $1, $2, $3, $4, $5, $6}' \
     | awk '!seen[$0]++'
 else
   echo "  Kafka not reachable"

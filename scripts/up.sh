@@ -7,6 +7,8 @@ set -euo pipefail
 
 start=$SECONDS
 "$ROOT/scripts/install.sh"
+# The stack's passwords and operator token (.stack/secrets, .stack/admin-token): made once, here.
+ensure_secrets
 "$ROOT/scripts/postgres.sh" start
 "$ROOT/scripts/kafka.sh" start
 "$ROOT/scripts/connect.sh" start
@@ -34,13 +36,19 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
   order           $ORDER_URL      inventory  $INVENTORY_URL
   payment         $PAYMENT_URL      gateway simulator  $GATEWAY_URL
 
+Credentials (random, this stack's only, mode 0600): the operator token in ${STACK#$ROOT/}/admin-token,
+kcat's login (read-only) in ${KCAT_CONF#$ROOT/}, every other password in ${SECRETS#$ROOT/}/.
+
 Try it (README.md has the whole walk-through):
-  curl -s -X PUT $ORDER_URL/prices/A100 -H 'Content-Type: application/json' -d '{"unitPrice":15000,"currency":"KRW"}'
-  curl -s -X PUT $INVENTORY_URL/stock/A100 -H 'Content-Type: application/json' -d '{"available":100}'
+  curl -s -X PUT $ORDER_URL/prices/A100 -H "Authorization: Bearer \$(cat ${STACK#$ROOT/}/admin-token)" \\
+       -H 'Content-Type: application/json' -d '{"unitPrice":15000,"currency":"KRW"}'
+  curl -s -X PUT $INVENTORY_URL/stock/A100 -H "Authorization: Bearer \$(cat ${STACK#$ROOT/}/admin-token)" \\
+       -H 'Content-Type: application/json' -d '{"available":100}'
   curl -s -X POST $ORDER_URL/orders -H 'Content-Type: application/json' \\
        -d '{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1}]}'
   curl -s $ORDER_URL/orders/<orderId>          # PENDING → COMPLETED
-  make tail TOPIC=order-events                    # kcat: key, headers, value
+  kcat -F ${KCAT_CONF#$ROOT/} -C -t order-events -f '%k %h %s\n'
+  make tail TOPIC=order-events                    # the same, formatted
   make status                                     # processes, connectors, slot lag, consumer lag
   make down                                       # stop everything started here
 MSG
