@@ -28,14 +28,17 @@ func env(key, def string) string {
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
 // urls of the running services; overridable like the services' own addresses.
-type urls struct{ order, inventory, payment, gateway string }
+type urls struct{ order, inventory, payment, shipping, notification, sink, gateway string }
 
 func stackURLs() urls {
 	return urls{
-		order:     env("ORDER_URL", "http://127.0.0.1:8080"),
-		inventory: env("INVENTORY_URL", "http://127.0.0.1:8081"),
-		payment:   env("PAYMENT_URL", "http://127.0.0.1:8082"),
-		gateway:   env("GATEWAY_URL", "http://127.0.0.1:8089"),
+		order:        env("ORDER_URL", "http://127.0.0.1:8080"),
+		inventory:    env("INVENTORY_URL", "http://127.0.0.1:8081"),
+		payment:      env("PAYMENT_URL", "http://127.0.0.1:8082"),
+		shipping:     env("SHIPPING_URL", "http://127.0.0.1:8084"),
+		notification: env("NOTIFICATION_URL", "http://127.0.0.1:8085"),
+		sink:         env("WEBHOOKSINK_URL", "http://127.0.0.1:8088"),
+		gateway:      env("GATEWAY_URL", "http://127.0.0.1:8089"),
 	}
 }
 
@@ -98,6 +101,7 @@ type order struct {
 	Items      []item `json:"items"`
 	Amount     int64  `json:"amount"`
 	Currency   string `json:"currency"`
+	Delivery   string `json:"delivery"`
 }
 
 type stock struct {

@@ -251,9 +251,11 @@ func TestReinjectedEventsChangeNothing(t *testing.T) {
 func groupsOf(topic string) []string {
 	switch topic {
 	case "order-events":
-		return []string{"inventory-service", "payment-service"}
+		return []string{"inventory-service", "payment-service", "shipping-service", "notification-service"}
 	case "inventory-events":
 		return []string{"order-service", "payment-service"}
+	case "shipping-events":
+		return []string{"order-service", "notification-service"}
 	default:
 		return []string{"order-service"}
 	}
@@ -273,9 +275,23 @@ func TestPoisonGoesToDeadLetters(t *testing.T) {
 			`{"eventId":"8d0e2f4c-3c62-4c1e-9a51-6a0c7d1f2b3a","eventType":"OrderExploded","eventVersion":1,"aggregateType":"order","aggregateId":"` + key + `","occurredAt":"2026-01-01T00:00:00Z","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","idempotencyKey":"x","data":{}}`)},
 	}
 	produce(t, kc, poison...)
-	for _, svc := range []struct{ group, url string }{{"inventory-service", u.inventory}, {"payment-service", u.payment}} {
+	consumers := []struct{ group, url string }{{"inventory-service", u.inventory}, {"payment-service", u.payment},
+		{"shipping-service", u.shipping}, {"notification-service", u.notification}}
+	for _, svc := range consumers {
 		consumedAsDeadLetters(t, kc, svc.group, svc.url, key, poison)
 	}
+	// Every dead letter alerts the operators once: one alert per service and record.
+	waitNotified(t, u, key, func(got []notified) string {
+		if len(got) != len(consumers)*len(poison) {
+			return fmt.Sprintf("%d alerts, want %d (one per service and poison record): %v", len(got), len(consumers)*len(poison), got)
+		}
+		for _, n := range got {
+			if n.Body.Kind != "alert" || n.Body.Event != "DeadLettered" {
+				return fmt.Sprintf("notification %+v, want only DeadLettered alerts", n)
+			}
+		}
+		return ""
+	})
 	sku := newSKU(t, u, 1)
 	id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 1, UnitPrice: 100})
 	if o := waitTerminal(t, u, id, sagaTimeout); o.Status != "COMPLETED" {
