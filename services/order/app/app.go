@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/order/httpapi"
 	"outboxsaga.dev/order/postgres"
@@ -35,13 +36,16 @@ type Config struct {
 	SagaDeadline time.Duration `split_words:"true" default:"30s"`
 	// SweepInterval is how often the deadline sweeper looks for expired orders.
 	SweepInterval time.Duration `split_words:"true" default:"1s"`
+	// TimelineRetention is how long an order's timeline keeps an event (GET /orders/{id}/events);
+	// the order itself is kept for ever. 0 keeps the timeline for ever too.
+	TimelineRetention time.Duration `split_words:"true" default:"720h"`
 }
 
 // LoadConfig reads the configuration from the environment.
 func LoadConfig() (Config, error) {
 	cfg, err := service.Load[Config](Service, Port)
-	if err == nil && (cfg.SagaDeadline <= 0 || cfg.SweepInterval <= 0) {
-		err = errors.New("read config: ORDER_SAGA_DEADLINE and ORDER_SWEEP_INTERVAL must be positive")
+	if err == nil && (cfg.SagaDeadline <= 0 || cfg.SweepInterval <= 0 || cfg.TimelineRetention < 0) {
+		err = errors.New("read config: ORDER_SAGA_DEADLINE and ORDER_SWEEP_INTERVAL must be positive, ORDER_TIMELINE_RETENTION not negative")
 	}
 	return cfg, err
 }
@@ -58,6 +62,10 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			return nil, fmt.Errorf("listen for order status changes: %w", err)
 		}
 		svc.Part("status listener", listener.Run)
+		if cfg.TimelineRetention > 0 {
+			svc.Part("timeline retention", (&msgpg.Retention{DB: svc.DB, Table: "order_timeline", Column: "recorded_at",
+				Keep: cfg.TimelineRetention, Log: svc.Log}).Run)
+		}
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{
 				DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,

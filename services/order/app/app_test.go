@@ -26,7 +26,8 @@ const body = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items
 func TestLoadConfig(t *testing.T) {
 	servicetest.ClearEnv(t, "ORDER_")
 	cfg, err := app.LoadConfig()
-	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.SagaDeadline != 30*time.Second || cfg.SweepInterval != time.Second {
+	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.SagaDeadline != 30*time.Second || cfg.SweepInterval != time.Second ||
+		cfg.TimelineRetention != 720*time.Hour {
 		t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
 	}
 	t.Setenv("ORDER_SAGA_DEADLINE", "5s")
@@ -36,6 +37,11 @@ func TestLoadConfig(t *testing.T) {
 	t.Setenv("ORDER_SAGA_DEADLINE", "0s")
 	if _, err := app.LoadConfig(); err == nil {
 		t.Fatal("LoadConfig() with a zero saga deadline = nil error")
+	}
+	t.Setenv("ORDER_SAGA_DEADLINE", "5s")
+	t.Setenv("ORDER_TIMELINE_RETENTION", "-1h")
+	if _, err := app.LoadConfig(); err == nil {
+		t.Fatal("LoadConfig() with a negative timeline retention = nil error")
 	}
 }
 
