@@ -138,7 +138,8 @@ type Service struct {
 
 // Open applies the log level, opens the database and migrates it (the shared messaging
 // migrations, then migrations/*.sql of the service's embedded migrations), and makes the
-// registry, the schema validator, the outbox writer, the dead letters and, unless
+// registry, the schema validator, the outbox writer, the dead letters, the inbox's retention
+// (msgpg.InboxRetention) and, unless
 // cfg.ConnectURL is empty, the watch on the CDC path.
 func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migrations fs.FS) (*Service, error) {
 	cfg.Fill(name, 0)
@@ -164,6 +165,8 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	s.Outbox = msgpg.NewOutbox(s.Schemas)
 	s.DeadLetters = msgpg.NewDeadLetters(s.DB, s.Outbox)
 	s.Check(msghttp.Check{Name: "postgres", Probe: s.DB.PingContext})
+	s.Part("inbox retention", (&msgpg.Retention{DB: s.DB, Table: "processed_events", Column: "processed_at",
+		Keep: msgpg.InboxRetention, Log: s.Log}).Run)
 	if cfg.ConnectURL != "" {
 		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL), DB: s.DB,
 			Connector: cfg.Connector, Slot: cfg.ReplicationSlot, Log: s.Log}
