@@ -45,6 +45,10 @@ status: ## processes, connector/task states, replication slot lag, consumer grou
 tail: ## follow a topic with kcat: make tail TOPIC=order-events
 	@scripts/tail.sh $(TOPIC)
 
+.PHONY: compose-env
+compose-env: ## write the secrets of the docker compose stack into .env (mode 0600; docker-compose.yml needs them)
+	@scripts/compose-env.sh
+
 .PHONY: build
 build: ## build the Go programs into bin/
 	@scripts/services.sh build

@@ -5,14 +5,18 @@
 #   3. a fresh `git clone` into a 0700 directory brings its own stack up, completes an order and
 #      is cleaned again (scripts/clone-test.sh; run before this stack starts: one stack at a time);
 #   4. the stack: reuse what runs, start what does not (scripts/up.sh);
-#   5. go test in every module (integration tests talk to the real Postgres, Kafka, Debezium);
-#   6. SIGKILL each component, one `make up` heals it (scripts/heal-test.sh);
-#   7. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
+#   5. go test in every module (integration tests talk to the real Postgres, Kafka, Debezium),
+#      logged in to Kafka as the test-only principal injector;
+#   6. the trust boundaries as a user of the host meets them (scripts/trust-test.sh: secrets'
+#      modes, data directories, pg_hba.conf, physical replication, kcat with .stack/kcat.conf);
+#   7. SIGKILL each component, one `make up` heals it (scripts/heal-test.sh);
+#   8. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
 #      every topic, a little poison and fuzz; the four invariants checked after);
-#   8. docker-compose.yml parsed by `docker compose config -q` (or compose-go without the plugin);
-#   9. stop exactly the components this run started.
+#   9. docker-compose.yml parsed by `docker compose config -q` (or compose-go without the plugin),
+#      with the variables of a generated .env, and refused without them;
+#  10. stop exactly the components this run started.
 #   scripts/test.sh --vet-only   step 1 only
-#   CLONE_IN_TEST=0, HEAL_IN_TEST=0, CHAOS_IN_TEST=0 skip steps 3, 6, 7
+#   CLONE_IN_TEST=0, HEAL_IN_TEST=0, CHAOS_IN_TEST=0 skip steps 3, 7, 8
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -65,12 +69,19 @@ cleanup() {
 trap cleanup EXIT
 "$ROOT/scripts/up.sh" >"$LOGS/test-up.log" 2>&1 || { cat "$LOGS/test-up.log"; die "the stack did not come up"; }
 say "stack up (log: ${LOGS#$ROOT/}/test-up.log)"
+# The credentials up.sh made (on a fresh checkout they did not exist when lib.sh was sourced), and
+# the tests' Kafka login: the test-only principal.
+ensure_secrets
+kafka_as injector
 
 go_failed=
 for m in "${modules[@]}"; do
   say "go test $m"
   (cd "$m" && go test -count=1 -timeout 20m ./...) || { failed+=("$m"); go_failed=1; }
 done
+
+say "trust boundaries (log: ${LOGS#$ROOT/}/trust-test.log)"
+step trust-test.log trust-test "$ROOT/scripts/trust-test.sh"
 
 if [ "${HEAL_IN_TEST:-1}" = 0 ]; then
   say "heal test skipped (HEAL_IN_TEST=0)"
@@ -94,13 +105,31 @@ else
 fi
 
 say "docker-compose.yml"
+# With the variables `make compose-env` writes (a throwaway set, not the checkout's .env), the file
+# must load; without them it must refuse, naming the way out: no secret has a default.
+# Both run with a clean environment: ours holds this stack's credentials under the same names.
+envfile=$(mktemp); empty=$(mktemp)
+"$ROOT/scripts/compose-env.sh" --print >"$envfile"
+clean_env=(env -i PATH="$PATH" HOME="$HOME")
+for v in $(compgen -e | grep -E '^DOCKER_' || true); do clean_env+=("$v=${!v}"); done
 if docker compose version >/dev/null 2>&1; then
-  if docker compose -f "$ROOT/docker-compose.yml" config -q; then echo "    docker compose config -q: ok"; else failed+=(docker-compose.yml); fi
+  compose_check() { "${clean_env[@]}" docker compose --env-file "$1" -f "$ROOT/docker-compose.yml" config -q; }
+  echo "    docker compose config -q"
 else
   # No compose plugin here: load it with compose-go, the loader `docker compose` uses.
+  (cd "$ROOT/tools" && go build -o "$ROOT/bin/composecheck" ./cmd/composecheck) || die "build of tools/cmd/composecheck failed"
+  compose_check() { "${clean_env[@]}" "$ROOT/bin/composecheck" -env-file "$1" "$ROOT/docker-compose.yml"; }
   echo "    no 'docker compose' on this machine; checking with compose-go (tools/cmd/composecheck)"
-  (cd "$ROOT/tools" && go run ./cmd/composecheck "$ROOT/docker-compose.yml") || failed+=(docker-compose.yml)
 fi
+if compose_check "$envfile"; then echo "    with the generated .env: ok"; else failed+=(docker-compose.yml); fi
+if out=$(compose_check "$empty" 2>&1); then
+  echo "    without a .env it loads: a secret has a default"; failed+=(docker-compose-defaults)
+elif grep -q 'make compose-env' <<<"$out"; then
+  echo "    without a .env: refused, $(grep -o 'required variable [A-Z_]* is missing' <<<"$out" | sort -u | wc -l) secrets missing, naming make compose-env"
+else
+  echo "    without a .env it fails, but not naming make compose-env: $out"; failed+=(docker-compose-defaults)
+fi
+rm -f "$envfile" "$empty"
 
 [ ${#failed[@]} -eq 0 ] || die "tests failed in: ${failed[*]}"
 say "all tests passed"

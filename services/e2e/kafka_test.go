@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/eventually"
+	"outboxsaga.dev/messaging/kafka/kafkatest"
 )
 
 var sagaTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment}
@@ -41,19 +41,11 @@ type envelope struct {
 	Data         json.RawMessage `json:"data"`
 }
 
+// mustKafkaClient connects as the stack's test-only principal (injector): it reads every topic,
+// writes the event topics (duplicates and poison) and describes the services' groups.
 func mustKafkaClient(tb testing.TB) sarama.Client {
 	tb.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Consumer.Return.Errors = true
-	brokers := strings.Split(env("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
-	c, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		tb.Fatalf("kafka %v: %v (is the pipeline up? run: make up)", brokers, err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	return c
+	return kafkatest.Client(tb)
 }
 
 // offsets are the next offsets of every partition of the saga topics.

@@ -3,7 +3,9 @@ package debezium_test
 // These tests run against the real native stack (make up): PostgreSQL, Kafka, and
 // Kafka Connect with the three Debezium connectors of connectors/. They write to
 // order_db's outbox with aggregatetype "cdctest", so their events go to the topic
-// cdctest-events, which no service consumes.
+// cdctest-events, which no service consumes; they create that topic and read it as the
+// stack's test-only Kafka principal (kafkatest), and log in to PostgreSQL with the
+// stack's passwords (scripts/lib.sh exports them; make up made them).
 
 import (
 	"context"
@@ -11,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +33,7 @@ import (
 
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/debezium"
+	"outboxsaga.dev/messaging/kafka/kafkatest"
 	"outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/schemas"
 )
@@ -42,14 +47,28 @@ func env(key, def string) string {
 	return def
 }
 
-// dbURL is the URL of database db as role (whose dev password is its name).
-func dbURL(role, db string) string {
-	pass := role
+// password returns role's password in this stack: PG_SUPERPASS for the superuser,
+// <ROLE>_PG_PASSWORD for the others, else the stack's secret file (pg-superuser, pg-<role>).
+func password(role string) string {
+	name, file := strings.ToUpper(role)+"_PG_PASSWORD", "pg-"+role
 	if role == "postgres" {
-		pass = env("PG_SUPERPASS", "postgres")
+		name, file = "PG_SUPERPASS", "pg-superuser"
 	}
-	return fmt.Sprintf("postgres://%s:%s@%s:%s/%s?sslmode=disable", role, pass,
-		env("PG_HOST", "127.0.0.1"), env("PG_PORT", "5432"), db)
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	raw, _ := os.ReadFile(filepath.Join(kafkatest.StackDir(), "secrets", file))
+	return strings.TrimSpace(string(raw))
+}
+
+// dbURL is the URL of database db as role, with its password.
+func dbURL(role, db string) string { return roleURL(role, password(role), db) }
+
+// roleURL is the URL of database db as role with password pass.
+func roleURL(role, pass, db string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(role, pass), Path: "/" + db, RawQuery: "sslmode=disable",
+		Host: net.JoinHostPort(env("PG_HOST", "127.0.0.1"), env("PG_PORT", "5432"))}
+	return u.String()
 }
 
 func mustOpen(tb testing.TB, role, db string) *sql.DB {
@@ -91,10 +110,9 @@ type topicReader struct {
 
 func mustTopicReader(tb testing.TB) *topicReader {
 	tb.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Consumer.Return.Errors = true
-	brokers := strings.Split(env("KAFKA_BROKERS", "127.0.0.1:9092"), ",")
-	client, err := sarama.NewClient(brokers, cfg)
+	// The test-only principal creates the test topic; Connect may write it, not create it.
+	brokers := kafkatest.Brokers()
+	client, err := sarama.NewClient(brokers, kafkatest.Config(tb))
 	if err != nil {
 		tb.Fatalf("kafka at %v: %v (is the stack up? run: make up)", brokers, err)
 	}
@@ -415,16 +433,29 @@ func TestIdleSlotAdvances(t *testing.T) {
 	}
 }
 
+// TestRolesAreConfined: every role of the cluster can do its job and nothing more
+// (infra/postgres/init.sql; docs/architecture.md, "Credentials and roles"). Per service database:
+// the runtime role <svc>_svc changes rows but not the schema; the connector's role debezium_<svc>
+// reads the outbox and writes the heartbeat and nothing else, in its own database only, and has
+// no physical replication (pg_hba.conf has no replication line: no pg_basebackup of the cluster).
+// The superuser's well-known password is refused.
 func TestRolesAreConfined(t *testing.T) {
-	dbs := map[string]string{"order_db": "order_svc", "inventory_db": "inventory_svc", "payment_db": "payment_svc"}
-	for db, owner := range dbs {
-		t.Run("debezium writes no business table in "+db, func(t *testing.T) {
-			dbz := mustOpen(t, "debezium", db)
+	services := []string{"order", "inventory", "payment"}
+	t.Run("the superuser's well-known password is refused", func(t *testing.T) {
+		wantRefused(t, roleURL("postgres", "postgres", "postgres"), "28P01")
+	})
+	t.Run("nobody logs in as the group role debezium", func(t *testing.T) {
+		wantRefused(t, roleURL("debezium", "debezium", "order_db"), "28P01")
+	})
+	for _, svc := range services {
+		db, runtime, cdc := svc+"_db", svc+"_svc", "debezium_"+svc
+		t.Run(cdc+" writes no business table", func(t *testing.T) {
+			dbz := mustOpen(t, cdc, db)
 			// Privileges as the catalog sees them: only the heartbeat table is writable.
 			rows, err := dbz.Query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 				WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'debezium_heartbeat'
-				  AND (has_table_privilege('debezium', c.oid, 'INSERT') OR has_table_privilege('debezium', c.oid, 'UPDATE')
-				    OR has_table_privilege('debezium', c.oid, 'DELETE') OR has_table_privilege('debezium', c.oid, 'TRUNCATE'))`)
+				  AND (has_table_privilege(current_user, c.oid, 'INSERT') OR has_table_privilege(current_user, c.oid, 'UPDATE')
+				    OR has_table_privilege(current_user, c.oid, 'DELETE') OR has_table_privilege(current_user, c.oid, 'TRUNCATE'))`)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -432,37 +463,89 @@ func TestRolesAreConfined(t *testing.T) {
 			for rows.Next() {
 				var name string
 				_ = rows.Scan(&name)
-				t.Errorf("debezium may write %s.%s", db, name)
+				t.Errorf("%s may write %s.%s", cdc, db, name)
 			}
-			// And in practice: the outbox and the inbox refuse it.
+			// And in practice: the outbox and the inbox refuse it; it reads no business table.
 			for _, stmt := range []string{
 				`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) VALUES (gen_random_uuid(), 'x', 'x', 'x', '{}', 'x')`,
 				`DELETE FROM processed_events`,
+				`SELECT count(*) FROM dead_letters`,
 			} {
-				_, err := dbz.Exec(stmt)
-				var pqErr *pq.Error
-				if !errors.As(err, &pqErr) || pqErr.Code != "42501" {
-					t.Errorf("%s as debezium: got %v, want permission denied (42501)", stmt, err)
-				}
+				wantDenied(t, dbz, cdc, stmt)
 			}
 		})
-		for other := range dbs {
-			if other == db {
+		t.Run(cdc+" cannot replicate the cluster", func(t *testing.T) {
+			// What pg_basebackup would open: a physical replication connection.
+			cmd := exec.Command("psql", "-X", "-w", "-c", "IDENTIFY_SYSTEM", fmt.Sprintf("host=%s port=%s user=%s dbname=%s replication=true",
+				env("PG_HOST", "127.0.0.1"), env("PG_PORT", "5432"), cdc, db))
+			cmd.Env = append(os.Environ(), "PGPASSWORD="+password(cdc), "PGCONNECT_TIMEOUT=5")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "no pg_hba.conf entry for replication connection") {
+				t.Errorf("physical replication connection as %s: %v %s, want it refused by pg_hba.conf", cdc, err, out)
+			}
+		})
+		t.Run(runtime+" changes rows, not the schema", func(t *testing.T) {
+			conn := mustOpen(t, runtime, db)
+			for _, stmt := range []string{
+				`CREATE TABLE intruder (n int)`,
+				`CREATE TEMP TABLE intruder (n int)`,
+				`ALTER TABLE outbox ADD COLUMN intruder int`,
+				`ALTER TABLE processed_events DISABLE TRIGGER ALL`,
+				`DROP TABLE dead_letters`,
+				`TRUNCATE processed_events`,
+				`DROP PUBLICATION dbz_outbox`,
+				`CREATE FUNCTION intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'`,
+			} {
+				wantDenied(t, conn, runtime, stmt)
+			}
+			var owned int
+			if err := conn.QueryRow(`SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`).Scan(&owned); err != nil {
+				t.Fatal(err)
+			}
+			if owned != 0 {
+				t.Errorf("%s owns %d relations, want none (the owner role %s_owner owns them)", runtime, owned, svc)
+			}
+			// The rows it needs: every table of its schema, read and written.
+			if _, err := conn.Exec(`DELETE FROM processed_events WHERE event_id = gen_random_uuid()`); err != nil {
+				t.Errorf("%s cannot delete rows: %v", runtime, err)
+			}
+		})
+		for _, other := range services {
+			if other == svc {
 				continue
 			}
-			t.Run(owner+" cannot connect to "+other, func(t *testing.T) {
-				conn, err := sql.Open("postgres", dbURL(owner, other))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
-				err = conn.Ping()
-				var pqErr *pq.Error
-				if !errors.As(err, &pqErr) || pqErr.Code != "42501" {
-					t.Errorf("connect as %s to %s: got %v, want permission denied (42501)", owner, other, err)
-				}
-			})
+			for _, role := range []string{runtime, cdc} {
+				t.Run(role+" cannot connect to "+other+"_db", func(t *testing.T) {
+					wantRefused(t, dbURL(role, other+"_db"), "42501")
+				})
+			}
 		}
+	}
+}
+
+// wantRefused checks that logging in at url fails with SQLSTATE code (28P01: wrong password;
+// 42501: no CONNECT on the database).
+func wantRefused(t *testing.T, url, code string) {
+	t.Helper()
+	conn, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Ping()
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || string(pqErr.Code) != code {
+		t.Errorf("log in: got %v, want SQLSTATE %s", err, code)
+	}
+}
+
+// wantDenied checks that stmt fails as role with permission denied (42501).
+func wantDenied(t *testing.T, conn *sql.DB, role, stmt string) {
+	t.Helper()
+	_, err := conn.Exec(stmt)
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || pqErr.Code != "42501" {
+		t.Errorf("%s as %s: got %v, want permission denied (42501)", stmt, role, err)
 	}
 }
 

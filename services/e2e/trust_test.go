@@ -1,0 +1,226 @@
+package e2e
+
+// Trust boundaries of the running stack (docs/architecture.md, "Who may write what" and
+// "Credentials and roles"): the broker takes no client without a login and lets each principal do
+// only its job (infra/kafka/acls.conf); the operator endpoints want the stack's token.
+// scripts/trust-test.sh checks the files and the database from the shell, TestRolesAreConfined
+// (services/messaging/debezium) the database roles.
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"outboxsaga.dev/messaging/kafka/kafkatest"
+)
+
+// eventTopics are the topics that only Connect (and the test-only injector) may write.
+var eventTopics = []string{"order-events", "inventory-events", "payment-events", "shipping-events", "dead-letter-events"}
+
+// readOnly are the principals that must not write any event topic: the viewer and every service.
+var readOnly = []string{"viewer", "order", "inventory", "payment", "shipping", "notification"}
+
+// quickConfig is a client configuration as username that gives up fast: these clients are
+// expected to be refused.
+func quickConfig(username, password string) *sarama.Config {
+	cfg := kafkatest.ConfigAs(username, password)
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+	cfg.Metadata.Retry.Max, cfg.Metadata.Retry.Backoff = 1, 100*time.Millisecond
+	cfg.Producer.Retry.Max = 0
+	return cfg
+}
+
+// clientAs connects as principal with its password from the stack's secrets.
+func clientAs(t *testing.T, principal string) sarama.Client {
+	t.Helper()
+	c, err := sarama.NewClient(kafkatest.Brokers(), quickConfig(principal, kafkatest.Password(t, principal)))
+	if err != nil {
+		t.Fatalf("log in as %s: %v", principal, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// poison is a record that no producer of ours writes: the consumers dead-letter it.
+func poison(topic string) *sarama.ProducerMessage {
+	key := "trust-" + uuid.NewString()
+	return &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.StringEncoder("not an event " + key)}
+}
+
+func TestKafkaRefusesClientsWithoutALogin(t *testing.T) {
+	for _, tc := range []struct{ name, user, password string }{
+		{"no login", "", ""},
+		{"a wrong password", "viewer", "wrong-" + uuid.NewString()},
+		{"an unknown principal", "mallory", uuid.NewString()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := sarama.NewClient(kafkatest.Brokers(), quickConfig(tc.user, tc.password))
+			if err == nil {
+				defer c.Close()
+				if _, err := c.Partitions("order-events"); err == nil {
+					t.Fatalf("a client with %s reads the metadata of order-events", tc.name)
+				}
+			}
+			p, err := sarama.NewSyncProducer(kafkatest.Brokers(), quickConfig(tc.user, tc.password))
+			if err == nil {
+				defer p.Close()
+				if _, _, err := p.SendMessage(poison("payment-events")); err == nil {
+					t.Fatalf("a client with %s wrote to payment-events", tc.name)
+				}
+			}
+		})
+	}
+}
+
+// TestOnlyConnectAndTheInjectorWrite: no service and not the viewer can write an event topic (a
+// forged PaymentAuthorized on payment-events was the hole); the test-only injector can.
+func TestOnlyConnectAndTheInjectorWrite(t *testing.T) {
+	for _, who := range readOnly {
+		t.Run(who, func(t *testing.T) {
+			p, err := sarama.NewSyncProducerFromClient(clientAs(t, who))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for _, topic := range eventTopics {
+				_, _, err := p.SendMessage(poison(topic))
+				if !errors.Is(err, sarama.ErrTopicAuthorizationFailed) {
+					t.Errorf("%s writes to %s: got %v, want %v", who, topic, err, sarama.ErrTopicAuthorizationFailed)
+				}
+			}
+		})
+	}
+	t.Run("injector (test only)", func(t *testing.T) {
+		p, err := sarama.NewSyncProducerFromClient(clientAs(t, kafkatest.Injector))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		// A poison record: inventory and payment dead-letter it and move on.
+		if _, _, err := p.SendMessage(poison("order-events")); err != nil {
+			t.Fatalf("the injector cannot write order-events: %v", err)
+		}
+	})
+}
+
+// TestPrincipalsReadOnlyWhatIsTheirs: a service reads the topics it consumes and nothing else, and
+// uses no group but its own; the viewer reads everything but cannot use a group.
+func TestPrincipalsReadOnlyWhatIsTheirs(t *testing.T) {
+	t.Run("order cannot read order-events", func(t *testing.T) {
+		c := clientAs(t, "order")
+		consumer, err := sarama.NewConsumerFromClient(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer consumer.Close()
+		pc, err := consumer.ConsumePartition("order-events", 0, sarama.OffsetOldest)
+		if err == nil {
+			defer pc.Close()
+			select {
+			case m := <-pc.Messages():
+				t.Fatalf("order read order-events@%d", m.Offset)
+			case err := <-pc.Errors():
+				t.Logf("refused: %v", err)
+			case <-time.After(5 * time.Second):
+			}
+		} else if !strings.Contains(err.Error(), "authoriz") {
+			t.Errorf("order reads order-events: got %v, want an authorization error", err)
+		}
+	})
+	for _, tc := range []struct{ who, group, topic string }{
+		{"order", "inventory-service", "order-events"}, {"inventory", "payment-service", "inventory-events"},
+		{"payment", "order-service", "payment-events"}, {"shipping", "notification-service", "order-events"},
+	} {
+		t.Run(tc.who+" cannot use the group "+tc.group, func(t *testing.T) {
+			// The offset manager is what a consumer (or a reset) commits through: it must not get
+			// the group's coordinator at all.
+			om, err := sarama.NewOffsetManagerFromClient(tc.group, clientAs(t, tc.who))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer om.Close()
+			if _, err = om.ManagePartition(tc.topic, 0); !errors.Is(err, sarama.ErrGroupAuthorizationFailed) {
+				t.Errorf("%s manages offsets of %s: got %v, want %v", tc.who, tc.group, err, sarama.ErrGroupAuthorizationFailed)
+			}
+		})
+	}
+	t.Run("viewer cannot commit for order-service", func(t *testing.T) {
+		// The viewer may read a group's offsets (lag), not commit them. The commit sets the
+		// offset the group has: were it allowed, nothing would move.
+		om, err := sarama.NewOffsetManagerFromClient("order-service", clientAs(t, "viewer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer om.Close()
+		pom, err := om.ManagePartition("inventory-events", 0)
+		if err != nil {
+			t.Fatalf("viewer cannot read the offsets of order-service: %v", err)
+		}
+		defer pom.AsyncClose()
+		next, _ := pom.NextOffset()
+		pom.ResetOffset(next, "")
+		om.Commit()
+		select {
+		case err := <-pom.Errors():
+			if !errors.Is(err, sarama.ErrGroupAuthorizationFailed) {
+				t.Errorf("viewer commits for order-service: got %v, want %v", err, sarama.ErrGroupAuthorizationFailed)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("viewer committed an offset for order-service")
+		}
+	})
+	t.Run("viewer reads order-events", func(t *testing.T) {
+		c := clientAs(t, "viewer")
+		offsets := snapshotOffsets(t, c, "order-events")
+		if len(offsets["order-events"]) == 0 {
+			t.Fatal("viewer sees no partition of order-events")
+		}
+		admin, err := sarama.NewClusterAdminFromClient(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.ListConsumerGroupOffsets("inventory-service", map[string][]int32{"order-events": {0}}); err != nil {
+			t.Errorf("viewer cannot read the lag of inventory-service: %v", err)
+		}
+	})
+}
+
+// TestOperatorEndpointsNeedTheToken: every operator endpoint answers 401 without the stack's
+// token or with another (they were open when ADMIN_TOKEN was unset, which was the default).
+func TestOperatorEndpointsNeedTheToken(t *testing.T) {
+	u := stackURLs()
+	sku := "T-TRUST-" + strings.ToUpper(uuid.NewString()[:8])
+	type endpoint struct {
+		method, url string
+		body        any
+	}
+	endpoints := []endpoint{
+		{http.MethodPut, u.inventory + "/stock/" + sku, map[string]int64{"available": 1_000_000}},
+		{http.MethodPut, u.order + "/prices/" + sku, map[string]any{"unitPrice": 1, "currency": "KRW"}},
+	}
+	for _, svc := range []string{u.order, u.inventory, u.payment} {
+		endpoints = append(endpoints, endpoint{http.MethodGet, svc + "/dead-letters", nil},
+			endpoint{http.MethodPost, svc + "/dead-letters/1/replay", nil})
+	}
+	for _, e := range endpoints {
+		for name, headers := range map[string]map[string]string{
+			"without a token":    nil,
+			"with another token": {"Authorization": "Bearer " + uuid.NewString()},
+		} {
+			if code, raw := call(t, e.method, e.url, e.body, headers, nil); code != http.StatusUnauthorized {
+				t.Errorf("%s %s %s: %d %.200s, want 401", e.method, e.url, name, code, raw)
+			}
+		}
+	}
+	if adminHeader() == nil {
+		t.Fatal("ADMIN_TOKEN is not set: the operator token of the stack is .stack/admin-token (make test exports it)")
+	}
+	if code, raw := call(t, http.MethodGet, u.inventory+"/dead-letters", nil, adminHeader(), nil); code != http.StatusOK {
+		t.Errorf("GET /dead-letters with the stack's token: %d %.200s", code, raw)
+	}
+}
