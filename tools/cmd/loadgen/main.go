@@ -33,7 +33,7 @@ func run() error {
 	flag.IntVar(&cfg.Count, "count", 600, "orders to place at most (0: no bound)")
 	flag.DurationVar(&cfg.Duration, "duration", time.Minute, "how long to place orders at most (0: no bound)")
 	flag.Parse()
-	cfg.AdminToken = os.Getenv("ADMIN_TOKEN")
+	cfg.AdminToken = stackenv.Load().AdminToken // ADMIN_TOKEN, else the stack's .stack/admin-token
 	if cfg.Count == 0 && cfg.Duration == 0 {
 		return fmt.Errorf("set -count or -duration: the run must be bounded")
 	}
