@@ -35,7 +35,10 @@ type Result struct {
 	// DeadLettered counts saga events of these orders that a service put in its dead letters
 	// (must be 0: a real event of a real order is never poison, so its step was never applied).
 	DeadLettered int
-	Statuses     map[string]int // "COMPLETED", "CANCELED/PAYMENT_FAILED", ...
+	// NotificationRepeats counts POSTs to the webhook that repeated a key (allowed: at least once,
+	// under the same key; a crash between the POST and its record makes one).
+	NotificationRepeats int
+	Statuses            map[string]int // "COMPLETED", "CANCELED/PAYMENT_FAILED", ...
 }
 
 // Count returns the number of violations of invariant n.
@@ -51,15 +54,17 @@ func (r *Result) Count(n int) int {
 
 // Print writes one line per invariant and every violation.
 func (r *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "checked %d orders, %d SKUs; kafka: %d records, %d duplicate deliveries; doubled effects %d; lost %d; dead-lettered saga events %d\n",
-		r.Orders, r.SKUs, r.KafkaRecords, r.KafkaDuplicates, r.DoubledEffects, r.Lost, r.DeadLettered)
+	fmt.Fprintf(w, "checked %d orders, %d SKUs; kafka: %d records, %d duplicate deliveries; doubled effects %d; lost %d; dead-lettered saga events %d; repeated webhook POSTs %d\n",
+		r.Orders, r.SKUs, r.KafkaRecords, r.KafkaDuplicates, r.DoubledEffects, r.Lost, r.DeadLettered, r.NotificationRepeats)
 	names := map[int]string{
 		1: "one terminal status, never changes",
 		2: "stock conserved, no reservation held by a terminal order",
 		3: "at most one charge, none APPROVED when canceled, one of the amount when completed",
 		4: "every event on its topic, every event id in effect at most once, none dead-lettered",
+		5: "one delivery per completed order, forward only, none for a canceled one",
+		6: "every notification at the webhook under its key, none for an event that did not happen",
 	}
-	for n := 1; n <= 4; n++ {
+	for n := 1; n <= len(names); n++ {
 		fmt.Fprintf(w, "invariant %d (%s): checked %d, violations %d\n", n, names[n], r.Checked[n], r.Count(n))
 	}
 	for _, v := range r.Violations {
@@ -70,7 +75,7 @@ func (r *Result) Print(w io.Writer) {
 // OK reports whether nothing was violated.
 func (r *Result) OK() bool { return len(r.Violations) == 0 }
 
-// Check checks the four invariants for rec. Call Quiesce first. Statuses are read twice (before and
+// Check checks the six invariants for rec. Call Quiesce first. Statuses are read twice (before and
 // after the Kafka scan) to see that a terminal status does not change.
 func (c *Checker) Check(ctx context.Context, rec *load.Record) (*Result, error) {
 	r := &Result{Orders: len(rec.Orders), SKUs: len(rec.Stock), Checked: map[int]int{}, Statuses: map[string]int{}}
@@ -87,15 +92,27 @@ func (c *Checker) Check(ctx context.Context, rec *load.Record) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, len(rec.Orders))
+	for i, o := range rec.Orders {
+		ids[i] = o.ID
+	}
+	after, err := c.readAfterSaga(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	add := func(n int, subject, format string, args ...any) {
 		r.Violations = append(r.Violations, Violation{Invariant: n, Subject: subject, Detail: fmt.Sprintf(format, args...)})
 	}
 	for _, o := range rec.Orders {
-		v1, v2 := first.Orders[o.ID], second.Orders[o.ID]
+		v1, v2, evs := first.Orders[o.ID], second.Orders[o.ID], events[o.ID]
 		r.Statuses[statusKey(v2)]++
-		c.checkTerminal(o, v1, v2, events[o.ID], r, add)
+		c.checkTerminal(o, v1, v2, evs, r, add)
 		c.checkCharges(o, v2, second.Charges[o.ID], r, add)
-		c.checkEvents(o, v2, events[o.ID], r, add)
+		c.checkEvents(o, v2, evs, r, add)
+		r.Checked[5]++
+		c.checkDelivery(o.ID, v2, evs, after[o.ID], add)
+		r.Checked[6]++
+		r.NotificationRepeats += c.checkNotifications(o.ID, v2, evs, after[o.ID], add)
 	}
 	c.checkStock(rec, second, r, add)
 	if err := c.checkDeadLetters(ctx, rec, r, add); err != nil {
@@ -114,8 +131,9 @@ func statusKey(o OrderView) string {
 
 type addFunc func(n int, subject, format string, args ...any)
 
-// orderEvents is what Kafka holds for one order: the distinct event ids of each type.
-type orderEvents map[string]map[string]bool
+// orderEvents is what Kafka holds for one order: the distinct event ids of each type, each with
+// the offset of its first record.
+type orderEvents map[string]map[string]int64
 
 func (e orderEvents) has(t string) bool { return len(e[t]) > 0 }
 
@@ -137,9 +155,11 @@ func (c *Checker) scan(ctx context.Context, rec *load.Record, r *Result) (map[st
 			r.KafkaDuplicates++
 		}
 		if evs[ev.Type] == nil {
-			evs[ev.Type] = map[string]bool{}
+			evs[ev.Type] = map[string]int64{}
 		}
-		evs[ev.Type][ev.ID] = true
+		if off, seen := evs[ev.Type][ev.ID]; !seen || ev.Offset < off {
+			evs[ev.Type][ev.ID] = ev.Offset
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scan topics: %w", err)
@@ -263,9 +283,8 @@ func (c *Checker) checkDeadLetters(ctx context.Context, rec *load.Record, r *Res
 	for _, o := range rec.Orders {
 		ours[o.ID] = true
 	}
-	for _, svc := range []struct{ name, url string }{
-		{"order", c.Endpoints.OrderURL}, {"inventory", c.Endpoints.InventoryURL}, {"payment", c.Endpoints.PaymentURL},
-	} {
+	for _, name := range Services {
+		svc := struct{ name, url string }{name, c.Endpoints.ServiceURL(name)}
 		dls, err := c.Endpoints.DeadLetters(ctx, svc.url)
 		if err != nil {
 			return fmt.Errorf("dead letters of %s: %w", svc.name, err)

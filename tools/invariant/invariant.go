@@ -38,7 +38,9 @@ func (c *Checker) logf(format string, args ...any) {
 
 func (c *Checker) workers() int { return max(c.Workers, 16) }
 
-// Quiesce waits until every recorded order is terminal, every consumer group's lag is 0 and
+// Quiesce waits until every recorded order is terminal (a COMPLETED one also delivered, as the
+// order service shows it: its delivery events, and their notifications, are the last the pipeline
+// makes of it), every consumer group's lag is 0 and
 // every slot's lag is under MaxSlotLag, or the timeout passes (then it says what is missing).
 func (c *Checker) Quiesce(ctx context.Context, rec *load.Record, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -54,7 +56,7 @@ func (c *Checker) Quiesce(ctx context.Context, rec *load.Record, timeout time.Du
 		case err != nil:
 			missing = err.Error()
 		case len(pending) > 0:
-			missing = fmt.Sprintf("%d orders not terminal (e.g. %s)", len(pending), pending[0])
+			missing = fmt.Sprintf("%d orders not terminal or not delivered (e.g. %s)", len(pending), pending[0])
 		default:
 			missing = c.pipelineBusy(ctx)
 		}
@@ -73,7 +75,8 @@ func (c *Checker) Quiesce(ctx context.Context, rec *load.Record, timeout time.Du
 	}
 }
 
-// stillPending returns the ids among ids whose order is not terminal yet.
+// stillPending returns the ids among ids whose order is not terminal yet, or completed and not
+// delivered yet.
 func (c *Checker) stillPending(ctx context.Context, ids []string) ([]string, error) {
 	terminal := make([]bool, len(ids))
 	err := parallel(ctx, len(ids), c.workers(), func(ctx context.Context, i int) error {
@@ -81,7 +84,7 @@ func (c *Checker) stillPending(ctx context.Context, ids []string) ([]string, err
 		if err != nil {
 			return err
 		}
-		terminal[i] = Terminal(o.Status)
+		terminal[i] = Terminal(o.Status) && (o.Status != "COMPLETED" || o.Delivery == Delivered)
 		return nil
 	})
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 )
 
 func TestExpected(t *testing.T) {
-	reserved := orderEvents{"StockReserved": {"e1": true}}
+	reserved := orderEvents{"StockReserved": {"e1": 7}}
 	tests := []struct {
 		name string
 		view OrderView

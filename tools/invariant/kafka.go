@@ -16,13 +16,18 @@ import (
 )
 
 // SagaTopics are the topics the saga's events travel on.
-var SagaTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment}
+var SagaTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment, messaging.TopicShipping}
+
+// Services are the consumer services, each in its group <name>-service.
+var Services = []string{"order", "inventory", "payment", "shipping", "notification"}
 
 // Groups maps each consumer group to the topics it reads.
 var Groups = map[string][]string{
-	"order-service":     {"inventory-events", "payment-events"},
-	"inventory-service": {"order-events"},
-	"payment-service":   {"inventory-events", "order-events"},
+	"order-service":        {messaging.TopicInventory, messaging.TopicPayment, messaging.TopicShipping},
+	"inventory-service":    {messaging.TopicOrder},
+	"payment-service":      {messaging.TopicInventory, messaging.TopicOrder},
+	"shipping-service":     {messaging.TopicOrder},
+	"notification-service": {messaging.TopicOrder, messaging.TopicShipping, messaging.TopicDeadLetter},
 }
 
 // NewKafkaClient connects to the stack's brokers as env's principal (env.As: the checker reads as
@@ -38,9 +43,10 @@ func NewKafkaClient(env stackenv.Env) (sarama.Client, error) {
 
 // Event is one saga record as the checker sees it.
 type Event struct {
-	ID   string
-	Type string
-	Key  string
+	ID     string
+	Type   string
+	Key    string
+	Offset int64 // on its partition: an order's events of one topic share a partition (its key)
 }
 
 // ScanTopics reads every saga topic from its oldest to its newest offset (as of the call) and
@@ -109,7 +115,7 @@ func ScanTopics(ctx context.Context, c sarama.Client, f func(Event)) (int, error
 
 // eventOf takes the event id and type from the headers, or from the envelope when a header is missing.
 func eventOf(m *sarama.ConsumerMessage) Event {
-	ev := Event{Key: string(m.Key)}
+	ev := Event{Key: string(m.Key), Offset: m.Offset}
 	for _, h := range m.Headers {
 		switch string(h.Key) {
 		case "id":
@@ -136,7 +142,7 @@ func GroupLag(c sarama.Client) (map[string]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin: %w", err)
 	}
-	if err := c.RefreshMetadata(SagaTopics...); err != nil {
+	if err := c.RefreshMetadata(append(SagaTopics, messaging.TopicDeadLetter)...); err != nil {
 		return nil, fmt.Errorf("refresh metadata: %w", err)
 	}
 	out := map[string]int64{}

@@ -26,6 +26,9 @@ type OrderView struct {
 	Status  string `json:"status"`
 	Reason  string `json:"reason"`
 	Amount  int64  `json:"amount"`
+	// Delivery is how far the order's delivery has come as the order service knows it ("" for
+	// none yet, PREPARING, SHIPPED, DELIVERED).
+	Delivery string `json:"delivery"`
 	// CreatedAt and UpdatedAt date the order's placement and its last status change.
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`

@@ -29,12 +29,16 @@ const (
 
 // Env is where the stack's parts answer.
 type Env struct {
-	OrderURL     string
-	InventoryURL string
-	PaymentURL   string
-	GatewayURL   string
-	ConnectURL   string
-	Brokers      []string
+	OrderURL        string
+	InventoryURL    string
+	PaymentURL      string
+	ShippingURL     string
+	NotificationURL string
+	// SinkURL is the webhook sink that stands for the notification service's outside world.
+	SinkURL    string
+	GatewayURL string
+	ConnectURL string
+	Brokers    []string
 	// KafkaUsername and KafkaPassword are the principal the tool's Kafka clients log in as
 	// (SASL/SCRAM-SHA-512): KAFKA_USERNAME and KAFKA_PASSWORD, or the one As chose.
 	KafkaUsername string
@@ -52,17 +56,20 @@ type Env struct {
 func Load() Env {
 	dir := Or("STACK_DIR", stackDir())
 	e := Env{
-		OrderURL:      Or("ORDER_URL", "http://127.0.0.1:8080"),
-		InventoryURL:  Or("INVENTORY_URL", "http://127.0.0.1:8081"),
-		PaymentURL:    Or("PAYMENT_URL", "http://127.0.0.1:8082"),
-		GatewayURL:    Or("GATEWAY_URL", "http://127.0.0.1:8089"),
-		ConnectURL:    Or("CONNECT_URL", "http://127.0.0.1:8083"),
-		Brokers:       strings.Split(Or("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
-		KafkaUsername: os.Getenv("KAFKA_USERNAME"),
-		KafkaPassword: os.Getenv("KAFKA_PASSWORD"),
-		PGAdminURL:    os.Getenv("PG_ADMIN_URL"),
-		StackDir:      dir,
-		AdminToken:    Or("ADMIN_TOKEN", readSecret(filepath.Join(dir, "admin-token"))),
+		OrderURL:        Or("ORDER_URL", "http://127.0.0.1:8080"),
+		InventoryURL:    Or("INVENTORY_URL", "http://127.0.0.1:8081"),
+		PaymentURL:      Or("PAYMENT_URL", "http://127.0.0.1:8082"),
+		ShippingURL:     Or("SHIPPING_URL", "http://127.0.0.1:8084"),
+		NotificationURL: Or("NOTIFICATION_URL", "http://127.0.0.1:8085"),
+		SinkURL:         Or("WEBHOOKSINK_URL", "http://127.0.0.1:8088"),
+		GatewayURL:      Or("GATEWAY_URL", "http://127.0.0.1:8089"),
+		ConnectURL:      Or("CONNECT_URL", "http://127.0.0.1:8083"),
+		Brokers:         strings.Split(Or("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
+		KafkaUsername:   os.Getenv("KAFKA_USERNAME"),
+		KafkaPassword:   os.Getenv("KAFKA_PASSWORD"),
+		PGAdminURL:      os.Getenv("PG_ADMIN_URL"),
+		StackDir:        dir,
+		AdminToken:      Or("ADMIN_TOKEN", readSecret(filepath.Join(dir, "admin-token"))),
 	}
 	if e.PGAdminURL == "" {
 		u := url.URL{Scheme: "postgres", Host: "127.0.0.1:5432", Path: "/postgres", RawQuery: "sslmode=disable"}
@@ -73,6 +80,13 @@ func Load() Env {
 		e.PGAdminURL = u.String()
 	}
 	return e
+}
+
+// ServiceURL returns the address of a consumer service by its name ("order", "inventory",
+// "payment", "shipping", "notification"); "" for any other name.
+func (e Env) ServiceURL(name string) string {
+	return map[string]string{"order": e.OrderURL, "inventory": e.InventoryURL, "payment": e.PaymentURL,
+		"shipping": e.ShippingURL, "notification": e.NotificationURL}[name]
 }
 
 // As returns e logged in to Kafka as principal (Viewer, Injector), with its password from the
