@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,18 +29,69 @@ import (
 	"outboxsaga.dev/tools/latency"
 )
 
-// CeilingResult is what the bare-database ceiling measured.
+// CeilingResult is one concurrency level of the bare-database ceiling.
 type CeilingResult struct {
 	Workers  int
 	Duration time.Duration
 	// Sagas is how many whole happy-path sagas (every transaction of every step) committed.
 	Sagas int64
-	// TxPerSaga is how many transactions one saga commits.
+	// TxPerSaga is how many transactions one saga commits (len(CeilingShape)).
 	TxPerSaga int
 	// PerSecond is Sagas per second: the "saga-equivalents per second".
 	PerSecond float64
+	// TxPerSecond is the transactions per second they stand for: PerSecond × TxPerSaga.
+	TxPerSecond float64
 	// Saga is the distribution of one whole saga's wall time (its transactions back to back).
 	Saga latency.Summary
+	// CPU is the CPU time of the level (Postgres serves it, the load generator runs the saga
+	// steps' Go code), when the ceiling had a meter.
+	CPU *CPUWindow
+	// Err is why the level failed (it has no figures then); the sweep goes on without it.
+	Err string
+}
+
+// CeilingSweep is the ceiling at every concurrency level of the sweep.
+type CeilingSweep struct {
+	Levels []CeilingResult
+	// Commits and Rollbacks are what Postgres counted (pg_stat_database.xact_commit and
+	// xact_rollback) in the scratch databases over the whole sweep, its setup included (the
+	// migrations and the stock: a few dozen), against Sagas whole sagas: the transactions per
+	// saga as the database saw them, statements outside a transaction block included.
+	Commits, Rollbacks, Sagas int64
+}
+
+// Best is the level with the most saga-equivalents per second.
+func (s CeilingSweep) Best() (CeilingResult, bool) {
+	var best CeilingResult
+	found := false
+	for _, l := range s.Levels {
+		if l.Err == "" && (!found || l.PerSecond > best.PerSecond) {
+			best, found = l, true
+		}
+	}
+	return best, found
+}
+
+// TxShape is one transaction of the ceiling's saga.
+type TxShape struct {
+	Database string
+	// Step names the event (or request) that the transaction handles.
+	Step string
+	// Does is what the transaction writes.
+	Does string
+}
+
+// CeilingShape is what one saga of the ceiling commits: the core happy path through the
+// services' own code, in order (sagaSteps.run). Shipping and notifications are not in it.
+var CeilingShape = []TxShape{
+	{"order_db", "POST /orders", "INSERT orders + order_items + outbox (OrderCreated) + order_timeline"},
+	{"inventory_db", "OrderCreated", "inbox INSERT + stock rows locked and updated + INSERT reservations + outbox (StockReserved)"},
+	{"order_db", "StockReserved", "inbox INSERT + orders row locked + order_timeline"},
+	{"payment_db", "StockReserved (admit)", "inbox check + INSERT payments AUTHORIZING (then the gateway call, outside any transaction)"},
+	{"payment_db", "StockReserved (settle)", "inbox INSERT + payments AUTHORIZED + outbox (PaymentAuthorized)"},
+	{"order_db", "PaymentAuthorized", "inbox INSERT + orders COMPLETED + order_timeline ×2 + outbox (OrderCompleted)"},
+	{"inventory_db", "OrderCompleted", "inbox INSERT + reservation COMMITTED + stock reserved→sold + outbox (StockCommitted)"},
+	{"order_db", "StockCommitted", "inbox INSERT + orders row locked + order_timeline"},
 }
 
 // ceilingDBs names the scratch databases of the ceiling, one per service.
@@ -47,64 +100,99 @@ var ceilingDBs = [3]string{"bench_order_db", "bench_inventory_db", "bench_paymen
 // Ceiling runs the happy-path saga's Postgres transactions directly from Go, with no Kafka and no
 // HTTP, through the services' own repositories and saga handlers, against scratch databases
 // (created next to the service databases on adminURL, migrated with the services' own Migrate,
-// dropped at the end). workers goroutines each run whole sagas back to back for d.
-//
-// One saga is the transactions the pipeline commits for one order: order placed (order + items +
-// outbox), stock reserved (inbox + reservation + stock + outbox), StockReserved recorded on the
-// order, payment admitted and settled (two transactions around the gateway call, which here
-// answers at once), order completed (inbox + order + outbox), reservation committed (inbox +
-// reservation + stock + outbox) and StockCommitted recorded on the order.
-func Ceiling(ctx context.Context, adminURL string, workers int, d time.Duration, skus []string) (CeilingResult, error) {
+// dropped at the end). At each concurrency level of workers, that many goroutines run whole
+// sagas back to back for d (CeilingShape is one saga). With a meter, each level's CPU is
+// measured too. A level that fails (Postgres refuses the connections, say) is reported as such
+// and the sweep goes on.
+func Ceiling(ctx context.Context, adminURL string, workers []int, d time.Duration, skus []string, meter *CPUMeter) (CeilingSweep, error) {
+	var sweep CeilingSweep
 	admin, err := sql.Open("postgres", adminURL)
 	if err != nil {
-		return CeilingResult{}, fmt.Errorf("ceiling: open admin database: %w", err)
+		return sweep, fmt.Errorf("ceiling: open admin database: %w", err)
 	}
 	defer admin.Close()
 	dbs := make([]*sql.DB, len(ceilingDBs))
-	for i, name := range ceilingDBs {
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			return CeilingResult{}, fmt.Errorf("ceiling: drop %s: %w", name, err)
-		}
-		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-			return CeilingResult{}, fmt.Errorf("ceiling: create %s: %w", name, err)
-		}
-		u, err := withDatabase(adminURL, name)
-		if err != nil {
-			return CeilingResult{}, err
-		}
-		db, err := msgpg.Open(ctx, u, workers+4, 10*time.Second)
-		if err != nil {
-			return CeilingResult{}, fmt.Errorf("ceiling: open %s: %w", name, err)
-		}
-		dbs[i] = db
-	}
 	defer func() {
 		for i, db := range dbs {
-			db.Close()
+			if db != nil {
+				db.Close()
+			}
 			_, _ = admin.ExecContext(context.WithoutCancel(ctx), `DROP DATABASE IF EXISTS `+ceilingDBs[i]+` WITH (FORCE)`)
 		}
 	}()
+	most := slices.Max(workers)
+	for i, name := range ceilingDBs {
+		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			return sweep, fmt.Errorf("ceiling: drop %s: %w", name, err)
+		}
+		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+			return sweep, fmt.Errorf("ceiling: create %s: %w", name, err)
+		}
+		u, err := withDatabase(adminURL, name)
+		if err != nil {
+			return sweep, err
+		}
+		if dbs[i], err = msgpg.Open(ctx, u, most+4, 10*time.Second); err != nil {
+			return sweep, fmt.Errorf("ceiling: open %s: %w", name, err)
+		}
+		dbs[i].SetMaxIdleConns(most + 4)
+	}
 	orderDB, invDB, payDB := dbs[0], dbs[1], dbs[2]
 	if err := msgpg.MigrateService(ctx, orderDB, "order", orderpg.Migrations); err != nil {
-		return CeilingResult{}, fmt.Errorf("ceiling: %w", err)
+		return sweep, fmt.Errorf("ceiling: %w", err)
 	}
 	if err := msgpg.MigrateService(ctx, invDB, "inventory", invpg.Migrations); err != nil {
-		return CeilingResult{}, fmt.Errorf("ceiling: %w", err)
+		return sweep, fmt.Errorf("ceiling: %w", err)
 	}
 	if err := msgpg.MigrateService(ctx, payDB, "payment", paypg.Migrations); err != nil {
-		return CeilingResult{}, fmt.Errorf("ceiling: %w", err)
+		return sweep, fmt.Errorf("ceiling: %w", err)
 	}
 	stock := invpg.NewStock(invDB)
 	for _, sku := range skus {
 		if _, err := stock.SetAvailable(ctx, sku, 1_000_000_000); err != nil {
-			return CeilingResult{}, fmt.Errorf("ceiling: stock %s: %w", sku, err)
+			return sweep, fmt.Errorf("ceiling: stock %s: %w", sku, err)
 		}
 	}
 	s, err := newSagaSteps(orderDB, invDB, payDB)
 	if err != nil {
-		return CeilingResult{}, err
+		return sweep, err
 	}
+	for _, w := range workers {
+		var before CPUSample
+		if meter != nil {
+			before, _ = meter.Sample()
+		}
+		level, err := ceilingLevel(ctx, s, w, d, skus)
+		if ctx.Err() != nil {
+			return sweep, ctx.Err()
+		}
+		if err != nil {
+			level.Err = err.Error()
+		} else if meter != nil {
+			if after, err := meter.Sample(); err == nil {
+				win := NewCPUWindow(fmt.Sprintf("ceiling %d", w), 0, int(level.Sagas), before, after)
+				level.CPU = &win
+			}
+		}
+		sweep.Sagas += level.Sagas
+		sweep.Levels = append(sweep.Levels, level)
+	}
+	// Closed pools end their backends, which report their counts as they exit.
+	for i, db := range dbs {
+		db.Close()
+		dbs[i] = nil
+	}
+	time.Sleep(time.Second)
+	err = admin.QueryRowContext(ctx, `SELECT COALESCE(sum(xact_commit), 0)::bigint, COALESCE(sum(xact_rollback), 0)::bigint
+		FROM pg_stat_database WHERE datname IN ($1, $2, $3)`, ceilingDBs[0], ceilingDBs[1], ceilingDBs[2]).Scan(&sweep.Commits, &sweep.Rollbacks)
+	if err != nil {
+		return sweep, fmt.Errorf("ceiling: count the commits: %w", err)
+	}
+	return sweep, nil
+}
 
+// ceilingLevel runs workers goroutines of whole sagas for d.
+func ceilingLevel(ctx context.Context, s *sagaSteps, workers int, d time.Duration, skus []string) (CeilingResult, error) {
 	var (
 		sagas   atomic.Int64
 		mu      sync.Mutex
@@ -138,18 +226,19 @@ func Ceiling(ctx context.Context, adminURL string, workers int, d time.Duration,
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if firstEr != nil {
-		return CeilingResult{}, fmt.Errorf("ceiling: %w", firstEr)
-	}
 	n := sagas.Load()
-	return CeilingResult{
-		Workers: workers, Duration: elapsed, Sagas: n, TxPerSaga: txPerSaga,
-		PerSecond: float64(n) / elapsed.Seconds(), Saga: latency.Summarize(walls),
-	}, nil
+	res := CeilingResult{Workers: workers, Duration: elapsed, Sagas: n, TxPerSaga: txPerSaga}
+	if firstEr != nil {
+		return res, fmt.Errorf("ceiling at %d workers: %w", workers, firstEr)
+	}
+	res.PerSecond = float64(n) / elapsed.Seconds()
+	res.TxPerSecond = res.PerSecond * float64(txPerSaga)
+	res.Saga = latency.Summarize(walls)
+	return res, nil
 }
 
 // txPerSaga is how many transactions sagaSteps.run commits.
-const txPerSaga = 8
+var txPerSaga = len(CeilingShape)
 
 func cmpErr(first, err error) error {
 	if first != nil {
@@ -279,4 +368,53 @@ func (approveAll) Charge(_ context.Context, req payment.ChargeRequest) (payment.
 // Void voids the charge of key.
 func (approveAll) Void(_ context.Context, _, key string) (payment.ChargeResult, error) {
 	return payment.ChargeResult{ChargeID: "ch_" + key, Status: payment.ChargeVoided}, nil
+}
+
+// Markdown renders the sweep: every level (with the CPU per saga of Postgres and of the Go code
+// that ran the steps, when cost has an idle baseline), the best, the commits Postgres counted and
+// the shape of one saga.
+func (s CeilingSweep) Markdown(cost *CostModel) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	best, ok := s.Best()
+	p("The saga's transactions straight from Go, no Kafka and no HTTP, through the services' own repositories and saga steps, against scratch databases of the same cluster; ")
+	p("each level runs that many workers, each committing whole sagas back to back. ")
+	p("A saga-equivalent is one whole saga (%d transactions, below).\n\n", txPerSaga)
+	p("| workers | s | sagas | saga-equivalents/s | transactions/s | saga p50 ms | saga p99 ms | Postgres CPU-ms/saga | saga steps' Go CPU-ms/saga |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	perSaga := func(w *CPUWindow, c string) string {
+		if cost == nil || w == nil {
+			return "–"
+		}
+		if v, ok := cost.PerSaga(*w, c); ok {
+			return fmt.Sprintf("%.2f", v)
+		}
+		return "–"
+	}
+	for _, l := range s.Levels {
+		if l.Err != "" {
+			p("| %d | – | – | failed: %s | | | | | |\n", l.Workers, l.Err)
+			continue
+		}
+		bold := ""
+		if ok && l.Workers == best.Workers {
+			bold = "**"
+		}
+		p("| %s%d%s | %.0f | %d | %s%.0f%s | %s%.0f%s | %.1f | %.1f | %s | %s |\n", bold, l.Workers, bold,
+			l.Duration.Seconds(), l.Sagas, bold, l.PerSecond, bold, bold, l.TxPerSecond, bold,
+			ms(l.Saga.P50), ms(l.Saga.P99), perSaga(l.CPU, "postgres"), perSaga(l.CPU, LoadGenerator))
+	}
+	if ok {
+		p("\nBest: **%.0f saga-equivalents/s = %.0f transactions/s, at %d workers**.", best.PerSecond, best.TxPerSecond, best.Workers)
+	}
+	if s.Sagas > 0 && s.Commits > 0 {
+		p(" Postgres counted %d commits and %d rollbacks in the scratch databases for %d sagas: %.2f transactions per saga as the database sees them (setup included; a statement outside a transaction block is a transaction of its own).",
+			s.Commits, s.Rollbacks, s.Sagas, float64(s.Commits+s.Rollbacks)/float64(s.Sagas))
+	}
+	p("\n\nOne saga, in order (the gateway answers at once; the pipeline's shipping and notification steps are not in it):\n\n")
+	p("| # | database | handles | writes |\n|---:|---|---|---|\n")
+	for i, t := range CeilingShape {
+		p("| %d | %s | %s | %s |\n", i+1, t.Database, t.Step, t.Does)
+	}
+	return b.String()
 }

@@ -29,7 +29,7 @@ type Report struct {
 	Date      time.Time
 	Machine   []string // facts: CPUs, memory, kernel, versions
 	Settings  []string // the tunables in effect
-	Ceiling   CeilingResult
+	Ceiling   CeilingSweep
 	Steps     []StepResult
 	StepHops  map[float64][]Hop
 	HopTimes  HopTimes
@@ -38,14 +38,17 @@ type Report struct {
 	P99Limit  time.Duration
 	IdleRSS   []RSS
 	LoadRSS   []RSS
-	Notes     []string
+	// Cost is the CPU per saga per component (nil: not measured).
+	Cost *CostModel
+	// Profiles is the link to the profiles' summary ("": none taken).
+	Profiles string
+	Notes    []string
 }
 
-// Markdown renders the report.
-func (r *Report) Markdown() string {
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("# Saga benchmark — %s\n\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
+// header writes the title, the machine and the settings.
+func (r *Report) header(b *strings.Builder, title string) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("# %s — %s\n\n", title, r.Date.UTC().Format("2006-01-02 15:04 MST"))
 	p("Written by `make bench` (tools/cmd/bench). Every figure below comes from this one run on one\n")
 	p("shared, noisy machine; compare figures of one run only.\n\n")
 	p("## Machine and versions\n\n")
@@ -56,11 +59,31 @@ func (r *Report) Markdown() string {
 	for _, s := range r.Settings {
 		p("- %s\n", s)
 	}
+}
+
+// PreloadMarkdown renders the report of a preload run (make bench -preload N): the machine,
+// the settings and the comparison.
+func (r *Report) PreloadMarkdown(pre *PreloadResult) string {
+	var b strings.Builder
+	r.header(&b, "Cost as the work grows")
+	fmt.Fprintf(&b, "\n## Fresh databases against %d sagas' rows\n\n%s", pre.Sagas, pre.Markdown())
+	if len(r.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	r.header(&b, "Saga benchmark")
 	p("\n## Results\n\n")
 	p("%s\n", r.Table())
-	c := r.Ceiling
-	p("\nCeiling: %d workers for %s ran %d whole sagas (%d transactions each) = **%.0f saga-equivalents/s**; one saga's transactions back to back: p50 %.1f ms, p99 %.1f ms.\n",
-		c.Workers, c.Duration.Round(time.Second), c.Sagas, c.TxPerSaga, c.PerSecond, ms(c.Saga.P50), ms(c.Saga.P99))
+	c, _ := r.Ceiling.Best()
 	if s := r.Sustained; s != nil {
 		verdict := "held"
 		if !s.OK {
@@ -70,6 +93,15 @@ func (r *Report) Markdown() string {
 			s.Step.Rate, s.Step.Duration, verdict, ms(s.Step.Latency.P99), ms(r.P99Limit),
 			s.ConsumerFirst, s.ConsumerLast, s.ConsumerFlat, s.SlotFirst, s.SlotLast, s.SlotFlat,
 			s.Step.Throughput/max(c.PerSecond, 1))
+	}
+	if r.Cost != nil {
+		p("\n## CPU per saga\n\n%s\n![CPU-ms per saga by component and rate](cpu-per-saga.png)\n", r.Cost.Markdown())
+	}
+	if len(r.Ceiling.Levels) > 0 {
+		p("\n## Ceiling\n\n%s", r.Ceiling.Markdown(r.Cost))
+	}
+	if r.Profiles != "" {
+		p("\nProfiles under load (pprof of the Go services, JFR of Kafka and Connect): [%s](%s).\n", r.Profiles, r.Profiles)
 	}
 	p("\n## Per-hop breakdown\n\n")
 	p("debezium = envelope occurredAt (set just before the outbox insert commits) → Kafka record timestamp")
@@ -131,9 +163,10 @@ func (r *Report) Table() string {
 	var b strings.Builder
 	b.WriteString("| run | offered/s | sent | completed | canceled | lost | skipped | sagas/s | p50 ms | p95 ms | p99 ms | max ms | POST p99 ms |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| ceiling (db only, %d workers) | – | – | %d | – | – | – | %.0f | %.1f | %.1f | %.1f | %.1f | – |\n",
-		r.Ceiling.Workers, r.Ceiling.Sagas, r.Ceiling.PerSecond, ms(r.Ceiling.Saga.P50), ms(r.Ceiling.Saga.P95),
-		ms(r.Ceiling.Saga.P99), ms(r.Ceiling.Saga.Max))
+	if c, ok := r.Ceiling.Best(); ok {
+		fmt.Fprintf(&b, "| ceiling (db only, best of the sweep: %d workers) | – | – | %d | – | – | – | %.0f | %.1f | %.1f | %.1f | %.1f | – |\n",
+			c.Workers, c.Sagas, c.PerSecond, ms(c.Saga.P50), ms(c.Saga.P95), ms(c.Saga.P99), ms(c.Saga.Max))
+	}
 	row := func(name string, s StepResult) {
 		fmt.Fprintf(&b, "| %s | %.0f | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
 			name, s.Rate, s.Sent, s.Completed, s.Canceled, s.Lost, s.Skipped, s.Throughput,

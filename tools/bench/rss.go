@@ -21,14 +21,21 @@ type RSS struct {
 	ChildrenAnonKiB int64
 }
 
-// ReadRSS reads VmRSS of every process recorded in pidDir (*.pid, as scripts/lib.sh writes them).
-func ReadRSS(pidDir string) ([]RSS, error) {
+// Component is one process of the stack as its pid file names it.
+type Component struct {
+	// Name is the pid file's name without .pid: postgres, kafka, connect, order, ...
+	Name string
+	PID  int
+}
+
+// Components lists the processes recorded in pidDir (*.pid, as scripts/lib.sh writes them),
+// sorted by name. Unreadable pid files are left out; whether the process runs is not checked.
+func Components(pidDir string) ([]Component, error) {
 	files, err := filepath.Glob(filepath.Join(pidDir, "*.pid"))
 	if err != nil {
 		return nil, fmt.Errorf("list pid files: %w", err)
 	}
-	children := childrenOf()
-	var out []RSS
+	var out []Component
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -38,11 +45,27 @@ func ReadRSS(pidDir string) ([]RSS, error) {
 		if err != nil {
 			continue
 		}
+		out = append(out, Component{Name: strings.TrimSuffix(filepath.Base(f), ".pid"), PID: pid})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ReadRSS reads VmRSS of every process recorded in pidDir (Components).
+func ReadRSS(pidDir string) ([]RSS, error) {
+	comps, err := Components(pidDir)
+	if err != nil {
+		return nil, err
+	}
+	children := childrenOf()
+	var out []RSS
+	for _, c := range comps {
+		pid := c.PID
 		st, err := procStatus(pid)
 		if err != nil {
 			continue // not running
 		}
-		r := RSS{Name: strings.TrimSuffix(filepath.Base(f), ".pid"), PID: pid, KiB: st["VmRSS"]}
+		r := RSS{Name: c.Name, PID: pid, KiB: st["VmRSS"]}
 		for _, c := range children[pid] {
 			if cs, err := procStatus(c); err == nil {
 				r.ChildrenAnonKiB += cs["RssAnon"]
@@ -50,7 +73,6 @@ func ReadRSS(pidDir string) ([]RSS, error) {
 		}
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 

@@ -1,7 +1,10 @@
 // Command bench measures the saga pipeline of a running native stack and writes the results to
-// docs/bench/: the bare-database ceiling, open-loop steps at fixed rates, a sustained run with
-// consumer and slot lag, the per-hop breakdown and the RSS of every process. `make bench` runs
-// it through scripts/bench.sh, which exports the stack's addresses (scripts/lib.sh).
+// docs/bench/: the bare-database ceiling swept over concurrency, the idle burn, open-loop steps at
+// fixed rates, a sustained run with consumer and slot lag, the CPU per saga of every component,
+// the per-hop breakdown and the RSS of every process; with -profile the components' profiles
+// under load (PROFILES.md); with -preload N the cost of a rate once the databases hold N sagas'
+// rows (PRELOAD.md). `make bench` runs it through scripts/bench.sh, which exports the stack's
+// addresses (scripts/lib.sh). docs/bench/README.md says what each figure is.
 package main
 
 import (
@@ -40,7 +43,21 @@ type config struct {
 	rates                                 []float64
 	step, sustain, ceilingFor, drain, p99 time.Duration
 	sustainRate                           float64
-	ceilingWorkers, skus, maxInFlight     int
+	skus, maxInFlight                     int
+
+	// ceilingWorkers are the concurrency levels of the ceiling sweep.
+	ceilingWorkers []int
+	// The cost model: the idle baseline and how long a window runs on after its step.
+	idle, costTail time.Duration
+	// Profiles under load.
+	profile     bool
+	profileFor  time.Duration
+	profileRate float64
+	// The preload comparison (-preload N).
+	preload, preloadBatch   int
+	preloadRate             float64
+	preloadFor, preloadSpan time.Duration
+	preloadKeep             bool
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -67,17 +84,39 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&rates, "rates", stackenv.Or("BENCH_RATES", "25,50,100,200,300,400"), "open-loop step rates, orders/s")
 	fs.DurationVar(&c.step, "step", envDuration("BENCH_STEP_DURATION", 20*time.Second), "duration of each step")
 	fs.DurationVar(&c.sustain, "duration", envDuration("BENCH_DURATION", 60*time.Second), "duration of the sustained run (the issue's target: 10m; 0: skip it)")
-	fs.DurationVar(&c.ceilingFor, "ceiling-duration", envDuration("BENCH_CEILING_DURATION", 20*time.Second), "duration of the ceiling (0: skip it)")
+	fs.DurationVar(&c.ceilingFor, "ceiling-duration", envDuration("BENCH_CEILING_DURATION", 10*time.Second), "duration of each level of the ceiling sweep (0: skip it)")
 	fs.DurationVar(&c.drain, "drain", envDuration("BENCH_DRAIN", 30*time.Second), "wait for the last orders' terminal events")
 	fs.DurationVar(&c.p99, "p99", envDuration("BENCH_P99", 250*time.Millisecond), "p99 limit of a sustained rate")
 	sustainRate, _ := strconv.ParseFloat(stackenv.Or("BENCH_SUSTAIN_RATE", "0"), 64)
 	fs.Float64Var(&c.sustainRate, "sustain-rate", sustainRate, "rate of the sustained run; 0 = the highest step that held the p99 limit")
-	workers, _ := strconv.Atoi(stackenv.Or("BENCH_CEILING_WORKERS", "8"))
-	fs.IntVar(&c.ceilingWorkers, "ceiling-workers", workers, "concurrent sagas of the ceiling")
+	workers := fs.String("ceiling-workers", stackenv.Or("BENCH_CEILING_WORKERS", "1,2,4,8,16,32"), "concurrency levels of the ceiling sweep")
 	fs.IntVar(&c.skus, "skus", 32, "distinct SKUs the orders spread over")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", 4096, "open POSTs at most; sends beyond are skipped and counted")
+	fs.DurationVar(&c.idle, "idle", envDuration("BENCH_IDLE", 30*time.Second), "idle baseline of the cost model, measured before the steps (0: no cost model)")
+	fs.DurationVar(&c.costTail, "cost-tail", envDuration("BENCH_COST_TAIL", 6*time.Second), "how long a step's CPU window runs on after its last terminal event")
+	fs.BoolVar(&c.profile, "profile", stackenv.Or("BENCH_PROFILE", "") == "1", "profile every component under load (pprof, JFR) into PROFILES.md")
+	fs.DurationVar(&c.profileFor, "profile-duration", envDuration("BENCH_PROFILE_DURATION", 30*time.Second), "how long the profiles run")
+	profileRate, _ := strconv.ParseFloat(stackenv.Or("BENCH_PROFILE_RATE", "0"), 64)
+	fs.Float64Var(&c.profileRate, "profile-rate", profileRate, "rate of the profiled step; 0 = the sustained run's")
+	preload, _ := strconv.Atoi(stackenv.Or("BENCH_PRELOAD", "0"))
+	fs.IntVar(&c.preload, "preload", preload, "instead of the usual run: compare -preload-rate on the databases as they are and with this many synthetic sagas' rows (PRELOAD.md)")
+	fs.IntVar(&c.preloadBatch, "preload-batch", 20000, "synthetic sagas per transaction of the preload")
+	fs.Float64Var(&c.preloadRate, "preload-rate", 50, "rate of the preload comparison, orders/s")
+	fs.DurationVar(&c.preloadFor, "preload-duration", 60*time.Second, "duration of each run of the preload comparison")
+	fs.DurationVar(&c.preloadSpan, "preload-span", 24*time.Hour, "the synthetic sagas spread over this long before the run")
+	fs.BoolVar(&c.preloadKeep, "preload-keep", false, "leave the synthetic rows in the databases")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	for _, w := range strings.Split(*workers, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || v <= 0 {
+			return c, fmt.Errorf("ceiling workers %q: want positive numbers", w)
+		}
+		c.ceilingWorkers = append(c.ceilingWorkers, v)
+	}
+	if c.preload > 0 && c.idle <= 0 {
+		c.idle = 30 * time.Second
 	}
 	c.adminToken = c.env.AdminToken
 	for _, r := range strings.Split(rates, ",") {
@@ -99,6 +138,9 @@ type benchRun struct {
 	lag     *bench.LagSampler
 	load    *bench.Load
 	rep     *bench.Report
+	meter   *bench.CPUMeter
+	// preloaded is the result of the preload comparison (-preload).
+	preloaded *bench.PreloadResult
 }
 
 func run(ctx context.Context, args []string) error {
@@ -111,7 +153,11 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
-	for _, phase := range []func(context.Context) error{b.warmUp, b.ceiling, b.steps, b.sustained} {
+	phases := []func(context.Context) error{b.warmUp, b.ceiling, b.idle, b.steps, b.sustained, b.profile}
+	if cfg.preload > 0 {
+		phases = []func(context.Context) error{b.warmUp, b.preloadCompare}
+	}
+	for _, phase := range phases {
 		if err := phase(ctx); err != nil {
 			return err
 		}
@@ -122,7 +168,8 @@ func run(ctx context.Context, args []string) error {
 // open connects to the stack, stocks the SKUs and starts the report with the machine's facts,
 // the settings and the RSS at idle.
 func open(ctx context.Context, cfg config) (*benchRun, error) {
-	b := &benchRun{cfg: cfg, rep: &bench.Report{Date: time.Now(), P99Limit: cfg.p99, StepHops: map[float64][]bench.Hop{}}}
+	b := &benchRun{cfg: cfg, rep: &bench.Report{Date: time.Now(), P99Limit: cfg.p99, StepHops: map[float64][]bench.Hop{}},
+		meter: bench.NewCPUMeter(filepath.Join(cfg.stackDir, "pids"))}
 	for i := range cfg.skus {
 		b.skus = append(b.skus, fmt.Sprintf("BENCH-%03d", i))
 	}
@@ -132,7 +179,7 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 	}
 	if err := b.admin.PingContext(ctx); err != nil {
 		b.close()
-		return nil, fmt.Errorf("postgres at %s: %w", redact(cfg.adminURL), err)
+		return nil, fmt.Errorf("postgres at %s: %w", bench.RedactURL(cfg.adminURL), err)
 	}
 	if b.tracker, err = bench.NewTracker(cfg.env, invariant.SagaTopics); err != nil {
 		b.close()
@@ -189,17 +236,28 @@ func (b *benchRun) warmUp(ctx context.Context) error {
 	return err
 }
 
-// ceiling measures the saga's transactions straight from Go (no Kafka).
+// ceiling measures the saga's transactions straight from Go (no Kafka) at every concurrency
+// level of the sweep, with their CPU when the cost model runs.
 func (b *benchRun) ceiling(ctx context.Context) error {
 	if b.cfg.ceilingFor <= 0 {
 		return nil
 	}
-	say("ceiling: the saga's transactions from Go, %d workers, %s", b.cfg.ceilingWorkers, b.cfg.ceilingFor)
+	say("ceiling: the saga's transactions from Go, %v workers, %s each", b.cfg.ceilingWorkers, b.cfg.ceilingFor)
+	var meter *bench.CPUMeter
+	if b.cfg.idle > 0 {
+		meter = b.meter
+	}
 	var err error
-	if b.rep.Ceiling, err = bench.Ceiling(ctx, b.cfg.adminURL, b.cfg.ceilingWorkers, b.cfg.ceilingFor, b.skus); err != nil {
+	if b.rep.Ceiling, err = bench.Ceiling(ctx, b.cfg.adminURL, b.cfg.ceilingWorkers, b.cfg.ceilingFor, b.skus, meter); err != nil {
 		return err
 	}
-	say("ceiling: %.0f saga-equivalents/s", b.rep.Ceiling.PerSecond)
+	for _, l := range b.rep.Ceiling.Levels {
+		if l.Err != "" {
+			say("  %d workers: %s", l.Workers, l.Err)
+			continue
+		}
+		say("  %d workers: %.0f saga-equivalents/s, %.0f transactions/s", l.Workers, l.PerSecond, l.TxPerSecond)
+	}
 	return nil
 }
 
@@ -207,7 +265,7 @@ func (b *benchRun) ceiling(ctx context.Context) error {
 func (b *benchRun) steps(ctx context.Context) error {
 	for _, rate := range b.cfg.rates {
 		say("step: %.0f orders/s for %s", rate, b.cfg.step)
-		st, err := b.load.Step(ctx, rate, b.cfg.step)
+		st, _, err := b.step(ctx, stepName(rate), rate, b.cfg.step)
 		if err != nil {
 			return err
 		}
@@ -224,7 +282,7 @@ func (b *benchRun) steps(ctx context.Context) error {
 		// neighbour's burst can blow one step's p99 while the next still completes).
 		if st.Lost > 0 || st.Throughput < 0.8*st.Rate {
 			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("steps stopped after %.0f orders/s: the pipeline fell behind", rate))
-			return settle(ctx, b.lag)
+			return settle(ctx, b.lag, 2*time.Minute)
 		}
 	}
 	return nil
@@ -257,31 +315,63 @@ func (b *benchRun) sustained(ctx context.Context) error {
 		return err
 	}
 	say("sustained: %.0f orders/s for %s, sampling consumer and slot lag", rate, b.cfg.sustain)
-	sus, loadRSS, err := sustained(ctx, b.load, b.lag, rate, b.cfg)
+	window := -1
+	step := func(ctx context.Context, rate float64, d time.Duration) (st bench.StepResult, err error) {
+		st, window, err = b.step(ctx, "sustained "+stepName(rate), rate, d)
+		return st, err
+	}
+	sus, loadRSS, err := sustained(ctx, step, b.lag, rate, b.cfg)
 	if err != nil {
 		return err
+	}
+	if b.rep.Cost != nil {
+		b.rep.Cost.Ref = window
 	}
 	b.rep.Sustained, b.rep.LoadRSS = sus, loadRSS
 	b.rep.SusHops, _, err = bench.Hops(ctx, b.cfg.adminURL, b.tracker, sus.Step.Start)
 	return err
 }
 
-// write prints the table and writes RESULTS.md and the plot.
+// write prints the table and writes RESULTS.md and the plots, or PRELOAD.md after -preload.
 func (b *benchRun) write() error {
-	fmt.Println()
-	fmt.Println(b.rep.Table())
 	if err := os.MkdirAll(b.cfg.outDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", b.cfg.outDir, err)
 	}
-	md := filepath.Join(b.cfg.outDir, "RESULTS.md")
-	if err := os.WriteFile(md, []byte(b.rep.Markdown()), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", md, err)
+	if b.preloaded != nil {
+		return writeFile(filepath.Join(b.cfg.outDir, "PRELOAD.md"), b.rep.PreloadMarkdown(b.preloaded))
+	}
+	b.chooseRef()
+	fmt.Println()
+	fmt.Println(b.rep.Table())
+	if b.rep.Cost != nil {
+		if v, w, ok := b.rep.Cost.Headline(); ok {
+			fmt.Printf("CPU-ms per saga: %.1f (%s)\n", v, w.Name)
+		}
+	}
+	if err := writeFile(filepath.Join(b.cfg.outDir, "RESULTS.md"), b.rep.Markdown()); err != nil {
+		return err
 	}
 	png := filepath.Join(b.cfg.outDir, "latency-vs-rate.png")
 	if err := b.rep.Plot(png); err != nil {
 		return err
 	}
-	say("wrote %s and %s", md, png)
+	say("wrote %s", png)
+	if b.rep.Cost != nil {
+		cpu := filepath.Join(b.cfg.outDir, "cpu-per-saga.png")
+		if err := b.rep.Cost.Plot(cpu, b.rep.Date); err != nil {
+			return err
+		}
+		say("wrote %s", cpu)
+	}
+	return nil
+}
+
+// writeFile writes content to path and says so.
+func writeFile(path, content string) error {
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	say("wrote %s", path)
 	return nil
 }
 
@@ -292,9 +382,10 @@ func held(st bench.StepResult, p99 time.Duration) bool {
 		st.Throughput >= 0.95*st.Rate
 }
 
-// sustained runs rate for cfg.sustain while sampling lag every 2 s and the RSS of every process
-// in the middle of the run.
-func sustained(ctx context.Context, load *bench.Load, lag *bench.LagSampler, rate float64, cfg config) (*bench.Sustained, []bench.RSS, error) {
+// sustained runs rate for cfg.sustain through step while sampling lag every 2 s and the RSS of
+// every process in the middle of the run.
+func sustained(ctx context.Context, step func(context.Context, float64, time.Duration) (bench.StepResult, error),
+	lag *bench.LagSampler, rate float64, cfg config) (*bench.Sustained, []bench.RSS, error) {
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	lagDone := make(chan []bench.LagSample, 1)
 	go func() { lagDone <- lag.Run(sampleCtx, 2*time.Second) }()
@@ -307,7 +398,7 @@ func sustained(ctx context.Context, load *bench.Load, lag *bench.LagSampler, rat
 		r, _ := bench.ReadRSS(filepath.Join(cfg.stackDir, "pids"))
 		rssDone <- r
 	}()
-	st, err := load.Step(ctx, rate, cfg.sustain)
+	st, err := step(ctx, rate, cfg.sustain)
 	stopSampling()
 	samples := <-lagDone
 	rss := <-rssDone
@@ -329,9 +420,9 @@ func sustained(ctx context.Context, load *bench.Load, lag *bench.LagSampler, rat
 	return sus, rss, nil
 }
 
-// settle waits (at most 2 minutes) for the consumer lag to drain after an overloaded step.
-func settle(ctx context.Context, lag *bench.LagSampler) error {
-	deadline := time.Now().Add(2 * time.Minute)
+// settle waits (at most within) for the consumer lag to drain below 100 messages.
+func settle(ctx context.Context, lag *bench.LagSampler, within time.Duration) error {
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		s, err := lag.Sample(ctx)
 		if err == nil && s.Consumer < 100 {
@@ -348,13 +439,4 @@ func settle(ctx context.Context, lag *bench.LagSampler) error {
 
 func say(format string, args ...any) {
 	fmt.Printf("==> "+format+"\n", args...)
-}
-
-func redact(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "…" + u[i:]
-		}
-	}
-	return u
 }

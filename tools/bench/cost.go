@@ -1,0 +1,395 @@
+package bench
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"outboxsaga.dev/tools/procstat"
+)
+
+// LoadGenerator names the bench's own process (and the profilers it runs) in a CPUSample and a
+// CPUWindow: reported, never counted in the stack's cost.
+const LoadGenerator = "load generator"
+
+// CPUMeter reads the CPU time of the stack's components, each the process of a pid file of
+// PidDir with all its descendants (a PostgreSQL postmaster with its backends, walsenders,
+// checkpointer and autovacuum workers; a JVM; a Go service), and of the load generator.
+type CPUMeter struct {
+	Proc   procstat.FS
+	PidDir string
+	// Self is the load generator's pid.
+	Self int
+}
+
+// NewCPUMeter returns a meter of the stack whose pid files are in pidDir, with this process as
+// the load generator.
+func NewCPUMeter(pidDir string) *CPUMeter {
+	return &CPUMeter{Proc: procstat.Proc, PidDir: pidDir, Self: os.Getpid()}
+}
+
+// CPUSample is the CPU time of every component at one instant.
+type CPUSample struct {
+	At time.Time
+	// Trees maps each running component, and LoadGenerator, to its process tree.
+	Trees   map[string]procstat.Tree
+	Machine procstat.Machine
+}
+
+// Sample reads the pid files (anew: a component restarted meanwhile has a new pid) and the CPU
+// time of every component.
+func (m *CPUMeter) Sample() (CPUSample, error) {
+	comps, err := Components(m.PidDir)
+	if err != nil {
+		return CPUSample{}, err
+	}
+	all, err := m.Proc.All()
+	if err != nil {
+		return CPUSample{}, err
+	}
+	machine, err := m.Proc.Machine()
+	if err != nil {
+		return CPUSample{}, err
+	}
+	s := CPUSample{At: time.Now(), Trees: map[string]procstat.Tree{}, Machine: machine}
+	for _, c := range comps {
+		if t, err := procstat.TreeOf(c.PID, all); err == nil {
+			s.Trees[c.Name] = t
+		}
+	}
+	if t, err := procstat.TreeOf(m.Self, all); err == nil {
+		s.Trees[LoadGenerator] = t
+	}
+	return s, nil
+}
+
+// CPUWindow is the CPU time each component used over one measured stretch of the run.
+type CPUWindow struct {
+	// Name labels the window: "idle", "25/s", "sustained 25/s", "ceiling 8 workers".
+	Name string
+	// Rate is the offered rate, orders/s (0: idle, the ceiling).
+	Rate float64
+	// Sagas is how many sagas reached a terminal state in the window.
+	Sagas    int
+	Duration time.Duration
+	// CPU is each component's CPU time in the window, LoadGenerator's too.
+	CPU map[string]time.Duration
+	// Restarted names the components whose process was not the same at both ends (restarted,
+	// started or gone): they have no figure in this window.
+	Restarted []string
+	// Machine is the busy CPU time of the whole machine in the window.
+	Machine time.Duration
+	// Profiled is true when the components were profiled during the window: its figures carry
+	// the profilers' own cost, so the plot leaves it out.
+	Profiled bool
+}
+
+// NewCPUWindow is the window between two samples.
+func NewCPUWindow(name string, rate float64, sagas int, from, to CPUSample) CPUWindow {
+	w := CPUWindow{Name: name, Rate: rate, Sagas: sagas, Duration: to.At.Sub(from.At), CPU: map[string]time.Duration{}}
+	names := map[string]bool{}
+	for n := range from.Trees {
+		names[n] = true
+	}
+	for n := range to.Trees {
+		names[n] = true
+	}
+	for n := range names {
+		a, okA := from.Trees[n]
+		b, okB := to.Trees[n]
+		if !okA || !okB || a.Root.PID != b.Root.PID || a.Root.StartTime != b.Root.StartTime {
+			w.Restarted = append(w.Restarted, n)
+			continue
+		}
+		// Signed: a descendant that leaves the tree without being waited for (re-parented)
+		// takes its time along; that shows as less, never hidden.
+		w.CPU[n] = procstat.Ticks(b.Ticks) - procstat.Ticks(a.Ticks)
+	}
+	slices.Sort(w.Restarted)
+	w.Machine = procstat.Ticks(to.Machine.Busy) - procstat.Ticks(from.Machine.Busy)
+	return w
+}
+
+// Rest is the CPU the rest of the machine used during w, in cores: the machine's busy time
+// minus the stack's and the load generator's (neighbours, kernel threads, softirqs).
+func (w CPUWindow) Rest() float64 {
+	if w.Duration <= 0 {
+		return 0
+	}
+	rest := w.Machine
+	for _, c := range w.CPU {
+		rest -= c
+	}
+	return rest.Seconds() / w.Duration.Seconds()
+}
+
+// CostModel is the CPU per saga of every component: the idle burn measured in the same run and
+// one window per load step, the sustained run, the profiled step and the ceiling's levels.
+type CostModel struct {
+	Idle *CPUWindow
+	// Windows are the load windows, in the order they ran.
+	Windows []CPUWindow
+	// Ref is the index in Windows of the window behind the headline "CPU-ms per saga" (-1: none).
+	Ref int
+	// Tail is how long each load window runs on after its step's last terminal event.
+	Tail time.Duration
+}
+
+// IdleShare is component c's idle burn, in cores (0.25 = 25 % of one core).
+func (m *CostModel) IdleShare(c string) (float64, bool) {
+	if m.Idle == nil || m.Idle.Duration <= 0 {
+		return 0, false
+	}
+	cpu, ok := m.Idle.CPU[c]
+	if !ok {
+		return 0, false
+	}
+	return cpu.Seconds() / m.Idle.Duration.Seconds(), true
+}
+
+// PerSaga is component c's CPU-ms per saga in w: (its CPU in w − its idle share × w's duration)
+// / the sagas of w. False when there is no figure: no sagas, c restarted, or no idle burn of c.
+func (m *CostModel) PerSaga(w CPUWindow, c string) (float64, bool) {
+	share, ok := m.IdleShare(c)
+	cpu, inWindow := w.CPU[c]
+	if !ok || !inWindow || w.Sagas <= 0 {
+		return 0, false
+	}
+	return (cpu.Seconds() - share*w.Duration.Seconds()) * 1000 / float64(w.Sagas), true
+}
+
+// Stack is the whole stack's CPU-ms per saga in w: every component but the load generator.
+// False unless every component has a figure.
+func (m *CostModel) Stack(w CPUWindow) (float64, bool) {
+	var sum float64
+	for _, c := range m.Components() {
+		v, ok := m.PerSaga(w, c)
+		if !ok {
+			return 0, false
+		}
+		sum += v
+	}
+	return sum, len(m.Components()) > 0
+}
+
+// IdleStack is the whole stack's idle burn, in cores.
+func (m *CostModel) IdleStack() (float64, bool) {
+	var sum float64
+	for _, c := range m.Components() {
+		v, ok := m.IdleShare(c)
+		if !ok {
+			return 0, false
+		}
+		sum += v
+	}
+	return sum, len(m.Components()) > 0
+}
+
+// Components lists the stack's components (the load generator apart) that the idle window or
+// any load window saw, sorted by name.
+func (m *CostModel) Components() []string {
+	seen := map[string]bool{}
+	add := func(w *CPUWindow) {
+		for c := range w.CPU {
+			seen[c] = true
+		}
+		for _, c := range w.Restarted {
+			seen[c] = true
+		}
+	}
+	if m.Idle != nil {
+		add(m.Idle)
+	}
+	for i := range m.Windows {
+		add(&m.Windows[i])
+	}
+	delete(seen, LoadGenerator)
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Headline is the CPU-ms per saga of the reference window and that window.
+func (m *CostModel) Headline() (float64, CPUWindow, bool) {
+	if m.Ref < 0 || m.Ref >= len(m.Windows) {
+		return 0, CPUWindow{}, false
+	}
+	w := m.Windows[m.Ref]
+	v, ok := m.Stack(w)
+	return v, w, ok
+}
+
+// Markdown renders the cost model: the headline line, how it was measured, and the table of
+// CPU-ms per saga per component per window with the idle burn.
+func (m *CostModel) Markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	if v, w, ok := m.Headline(); ok {
+		p("CPU-ms per saga: %.1f\n\n", v)
+		p("That is the whole stack's CPU time per saga in the %s window (%d sagas in %s), idle burn subtracted; ", w.Name, w.Sagas, w.Duration.Round(time.Second))
+		if lg, ok := m.PerSaga(w, LoadGenerator); ok {
+			p("the load generator (this bench) used %.1f ms per saga more, not counted.\n\n", lg)
+		} else {
+			p("the load generator (this bench) is not counted.\n\n")
+		}
+	} else {
+		p("CPU-ms per saga: n/a (no reference window with a figure for every component; see the table)\n\n")
+	}
+	if m.Idle == nil {
+		return b.String()
+	}
+	if idle, ok := m.IdleStack(); ok {
+		p("Idle: the stack burns **%.1f %% of one core** with no load (measured for %s in this run, before the load steps).\n\n",
+			idle*100, m.Idle.Duration.Round(time.Second))
+	}
+	p("CPU-ms per saga = (the component's CPU time in the window − its idle burn × the window) / the sagas that reached a terminal state in it. ")
+	p("CPU time is utime + stime from /proc of each process recorded in the stack's pid files, with every descendant (Postgres: the postmaster and all its children, exited backends through cutime/cstime). ")
+	p("A window runs from the step's first order to %s after its last terminal event, so the saga's trailing steps (StockCommitted, deliveries, notifications) fall inside. ", m.Tail)
+	p("A component restarted during a window has no figure there.\n\n")
+	p("| component | idle, %% of a core |")
+	for _, w := range m.Windows {
+		p(" %s |", w.Name)
+	}
+	p("\n|---|---:|%s\n", strings.Repeat("---:|", len(m.Windows)))
+	cell := func(w CPUWindow, c string) string {
+		if slices.Contains(w.Restarted, c) {
+			return "restarted"
+		}
+		if v, ok := m.PerSaga(w, c); ok {
+			return fmt.Sprintf("%.2f", v)
+		}
+		return "–"
+	}
+	idle := func(c string) string {
+		if v, ok := m.IdleShare(c); ok {
+			return fmt.Sprintf("%.1f", v*100)
+		}
+		return "–"
+	}
+	for _, c := range m.Components() {
+		p("| %s | %s |", c, idle(c))
+		for _, w := range m.Windows {
+			p(" %s |", cell(w, c))
+		}
+		p("\n")
+	}
+	p("| **stack** |")
+	if v, ok := m.IdleStack(); ok {
+		p(" **%.1f** |", v*100)
+	} else {
+		p(" – |")
+	}
+	for _, w := range m.Windows {
+		if v, ok := m.Stack(w); ok {
+			p(" **%.2f** |", v)
+		} else {
+			p(" – |")
+		}
+	}
+	p("\n| load generator (not counted) | %s |", idle(LoadGenerator))
+	for _, w := range m.Windows {
+		p(" %s |", cell(w, LoadGenerator))
+	}
+	p("\n| sagas in the window | – |")
+	for _, w := range m.Windows {
+		p(" %d |", w.Sagas)
+	}
+	p("\n| window, s | %.0f |", m.Idle.Duration.Seconds())
+	for _, w := range m.Windows {
+		p(" %.0f |", w.Duration.Seconds())
+	}
+	p("\n| rest of the machine, %% of a core (not counted) | %.0f |", m.Idle.Rest()*100)
+	for _, w := range m.Windows {
+		p(" %.0f |", w.Rest()*100)
+	}
+	p("\n\nThe last row is what the other processes of the machine used meanwhile (neighbours, kernel threads): the larger it is, the noisier every figure above.")
+	for _, w := range m.Windows {
+		if w.Profiled {
+			p(" The %s window ran the profilers (PROFILES.md): its figures include their own cost (JFR's start alone costs a JVM seconds of CPU), so it is not plotted.", w.Name)
+		}
+	}
+	p("\n")
+	return b.String()
+}
+
+// palette colours the components of the cost plot.
+var palette = []color.RGBA{
+	{R: 31, G: 119, B: 180, A: 255}, {R: 255, G: 127, B: 14, A: 255}, {R: 44, G: 160, B: 44, A: 255},
+	{R: 214, G: 39, B: 40, A: 255}, {R: 148, G: 103, B: 189, A: 255}, {R: 140, G: 86, B: 75, A: 255},
+	{R: 227, G: 119, B: 194, A: 255}, {R: 127, G: 127, B: 127, A: 255}, {R: 188, G: 189, B: 34, A: 255},
+	{R: 23, G: 190, B: 207, A: 255}, {R: 0, G: 0, B: 128, A: 255}, {R: 128, G: 0, B: 0, A: 255},
+}
+
+// Plot writes a PNG of CPU-ms per saga per window but the profiled one, stacked by component (a
+// negative figure, the noise of a window with little load, is drawn as 0), with the stack's total
+// as a point.
+func (m *CostModel) Plot(path string, date time.Time) error {
+	p := plot.New()
+	p.Title.Text = "CPU-ms per saga by component, idle subtracted (" + date.UTC().Format("2006-01-02") + ")"
+	p.Y.Label.Text = "CPU-ms per completed saga"
+	var labels []string
+	var windows []CPUWindow
+	for _, w := range m.Windows {
+		if w.Sagas > 0 && !w.Profiled {
+			labels = append(labels, w.Name)
+			windows = append(windows, w)
+		}
+	}
+	if len(windows) == 0 {
+		return nil
+	}
+	width := vg.Points(min(300/float64(len(windows)), 40))
+	var below *plotter.BarChart
+	for i, c := range m.Components() {
+		vals := make(plotter.Values, len(windows))
+		for j, w := range windows {
+			if v, ok := m.PerSaga(w, c); ok && v > 0 {
+				vals[j] = v
+			}
+		}
+		bars, err := plotter.NewBarChart(vals, width)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", c, err)
+		}
+		bars.Color = palette[i%len(palette)]
+		bars.LineStyle.Width = 0
+		if below != nil {
+			bars.StackOn(below)
+		}
+		below = bars
+		p.Add(bars)
+		p.Legend.Add(c, bars)
+	}
+	var totals plotter.XYs
+	for j, w := range windows {
+		if v, ok := m.Stack(w); ok {
+			totals = append(totals, plotter.XY{X: float64(j), Y: v})
+		}
+	}
+	if len(totals) > 0 {
+		pts, err := plotter.NewScatter(totals)
+		if err != nil {
+			return fmt.Errorf("plot totals: %w", err)
+		}
+		pts.Radius = vg.Points(4)
+		p.Add(pts)
+		p.Legend.Add("stack total", pts)
+	}
+	p.NominalX(labels...)
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Min = 0
+	if err := p.Save(vg.Length(max(8, 1.2*float64(len(windows))))*vg.Inch, 5*vg.Inch, path); err != nil {
+		return fmt.Errorf("save plot %s: %w", path, err)
+	}
+	return nil
+}
