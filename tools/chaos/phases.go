@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,8 +119,8 @@ func (r *Runner) replay(ctx context.Context, rec *load.Record) PhaseResult {
 	if !ok {
 		return res
 	}
-	res.Summary = fmt.Sprintf("3 groups reset to the earliest offset; %d records redelivered; %d orders, %d SKUs compared before/after: %d differences",
-		replayed, len(before.Orders), len(before.Stock), diffs)
+	res.Summary = fmt.Sprintf("%d groups reset to the earliest offset; %d records redelivered; %d orders, %d SKUs compared before/after: %d differences",
+		len(Services), replayed, len(before.Orders), len(before.Stock), diffs)
 	r.logf("replay: %s", res.Summary)
 	return res
 }
@@ -161,11 +162,17 @@ func (r *Runner) resetGroup(group string, topics []string) (int64, error) {
 	return moved, nil
 }
 
-// poisonTargets says which services consume each topic (and so dead-letter its poison).
-var poisonTargets = map[string][]string{
-	"order-events":     {"inventory", "payment"},
-	"inventory-events": {"order", "payment"},
-	"payment-events":   {"order"},
+// poisonTargets says which services consume each saga topic (and so dead-letter its poison).
+func poisonTargets() map[string][]string {
+	out := map[string][]string{}
+	for _, svc := range Services {
+		for _, topic := range invariant.Groups[svc+"-service"] {
+			if slices.Contains(invariant.SagaTopics, topic) {
+				out[topic] = append(out[topic], svc)
+			}
+		}
+	}
+	return out
 }
 
 // poison writes poison records (not JSON; an envelope that breaks its schema; an unknown event
@@ -183,14 +190,16 @@ func (r *Runner) poison(ctx context.Context, rec *load.Record) PhaseResult {
 		perTopic = 1
 	}
 	var msgs []*sarama.ProducerMessage
-	want := map[string]int{} // service → poison records it must dead-letter
-	for topic, consumers := range poisonTargets {
+	want := map[string]int{}   // service → poison records it must dead-letter
+	alerts := map[string]int{} // poison key → alerts the operators must get: one per dead letter
+	for topic, consumers := range poisonTargets() {
 		for i := range perTopic {
 			key := fmt.Sprintf("poison-%s-%s-%d", run, topic, i)
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(poisonValue(i, key))})
 			for _, c := range consumers {
 				want[c]++
 			}
+			alerts[key] = len(consumers)
 		}
 	}
 	dups, err := r.duplicates(ctx, rec, 10*perTopic)
@@ -221,12 +230,13 @@ func (r *Runner) poison(ctx context.Context, rec *load.Record) PhaseResult {
 			res.Problems = append(res.Problems, fmt.Sprintf("%s holds %d of its %d poison records as dead letters", svc, n, want[svc]))
 		}
 	}
+	alerted := r.checkAlerts(ctx, alerts, &res)
 	diffs, ok := r.settledDiff(ctx, rec, before, "poison", &res)
 	if !ok {
 		return res
 	}
-	res.Summary = fmt.Sprintf("%d poison records (3 kinds) and %d duplicates of real records; dead letters found %v (expected %v); %d state differences",
-		len(msgs)-len(dups), len(dups), got, want, diffs)
+	res.Summary = fmt.Sprintf("%d poison records (3 kinds) and %d duplicates of real records; dead letters found %v (expected %v); %d alerts at the webhook, one per dead letter; %d state differences",
+		len(msgs)-len(dups), len(dups), got, want, alerted, diffs)
 	r.logf("poison: %s", res.Summary)
 	return res
 }
@@ -315,8 +325,7 @@ func (r *Runner) duplicates(ctx context.Context, rec *load.Record, n int) ([]*sa
 
 // deadLettersWithPrefix counts a service's dead letters whose key starts with prefix.
 func (r *Runner) deadLettersWithPrefix(ctx context.Context, svc, prefix string) (int, error) {
-	url := map[string]string{"order": r.cfg.Endpoints.OrderURL, "inventory": r.cfg.Endpoints.InventoryURL, "payment": r.cfg.Endpoints.PaymentURL}[svc]
-	dls, err := r.cfg.Endpoints.DeadLetters(ctx, url)
+	dls, err := r.cfg.Endpoints.DeadLetters(ctx, r.cfg.Endpoints.ServiceURL(svc))
 	if err != nil {
 		return 0, fmt.Errorf("dead letters of %s: %w", svc, err)
 	}
@@ -334,10 +343,9 @@ func (r *Runner) deadLettersWithPrefix(ctx context.Context, svc, prefix string) 
 // at the end of the run, show whether the rebalances lost or doubled anything.
 func (r *Runner) secondInstances(ctx context.Context) PhaseResult {
 	res := PhaseResult{Ran: true}
-	urls := map[string]string{"order": r.cfg.Endpoints.OrderURL, "inventory": r.cfg.Endpoints.InventoryURL, "payment": r.cfg.Endpoints.PaymentURL}
 	var extras []*Extra
 	for _, svc := range Services {
-		addr, err := besideAddr(urls[svc], 100)
+		addr, err := besideAddr(r.cfg.Endpoints.ServiceURL(svc), 100)
 		if err != nil {
 			res.Problems = append(res.Problems, err.Error())
 			continue

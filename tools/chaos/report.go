@@ -245,7 +245,8 @@ func (o *Outcome) markdown(b *strings.Builder) {
 		p("| business effects doubled (must be 0) | %d |", r.DoubledEffects)
 		p("| orders lost (must be 0) | %d |", r.Lost)
 		p("| saga events of these orders in a service's dead letters (must be 0) | %d |", r.DeadLettered)
-		for n := 1; n <= 4; n++ {
+		p("| webhook POSTs that repeated a key (allowed: at least once, same key) | %d |", r.NotificationRepeats)
+		for n := 1; n <= 6; n++ {
 			p("| invariant %d violations (checked %d) | %d |", n, r.Checked[n], r.Count(n))
 		}
 	}
@@ -268,7 +269,8 @@ func (o *Outcome) markdown(b *strings.Builder) {
 	for _, ph := range []struct {
 		name string
 		res  PhaseResult
-	}{{"Replay (every group reset to the earliest offset)", o.Replay}, {"Poison and duplicates", o.Poison}, {"Second instance of each consumer", o.Extras}} {
+	}{{"Replay (every group reset to the earliest offset)", o.Replay}, {"Poison and duplicates", o.Poison},
+		{"Second instance of each consumer", o.Extras}, {"Webhook down (the sink stopped under load)", o.Webhook}} {
 		if !ph.res.Ran {
 			p("- **%s**: not run in this variant", ph.name)
 			continue
@@ -346,7 +348,7 @@ func (o *Outcome) Passed() bool {
 			return false
 		}
 	}
-	return o.Result != nil && o.Result.OK() && o.Replay.OK() && o.Poison.OK() && o.Extras.OK() &&
+	return o.Result != nil && o.Result.OK() && o.Replay.OK() && o.Poison.OK() && o.Extras.OK() && o.Webhook.OK() &&
 		len(o.Fuzz.Problems) == 0 && (!o.WAL.Ran || o.WAL.WithinCap)
 }
 

@@ -1,6 +1,6 @@
 // Package chaos runs the pipeline under load while it kills and restarts its components, replays
 // every topic, injects poison and duplicates, runs a second instance of each consumer, stops
-// Connect to measure the WAL a slot keeps, and fuzzes the live API; then it checks the invariants
+// Connect to measure the WAL a slot keeps, stops the webhook sink, and fuzzes the live API; then it checks the invariants
 // and writes a report with a timeline plot.
 package chaos
 
@@ -30,6 +30,8 @@ type Config struct {
 	Short bool
 	// WALOutage is how long Connect stays down for the WAL measurement.
 	WALOutage time.Duration
+	// WebhookOutage is how long the webhook sink stays down (0: not stopped).
+	WebhookOutage time.Duration
 	// FuzzRequests is how many random requests the live fuzz sends.
 	FuzzRequests int
 	// Budget bounds the kill cycles' time: when it is spent, the run stops cycling (0: no bound)
@@ -70,6 +72,7 @@ type Outcome struct {
 	Poison            PhaseResult
 	Extras            PhaseResult
 	WAL               WALResult
+	Webhook           PhaseResult
 	Fuzz              FuzzResult
 	// Whole is invariant 7 checked after the poison and the fuzz phases.
 	Whole      []PipelineCheck
@@ -215,6 +218,9 @@ func (r *Runner) underLoad(ctx context.Context, out *Outcome) error {
 	out.WAL, err = r.walOutage(ctx)
 	if err != nil {
 		return err
+	}
+	if r.cfg.WebhookOutage > 0 {
+		out.Webhook = r.webhookOutage(ctx)
 	}
 	time.Sleep(3 * time.Second)
 	return nil

@@ -13,13 +13,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"outboxsaga.dev/tools/invariant"
 )
 
-// Components the chaos run kills.
-var Components = []string{"postgres", "kafka", "connect", "order", "inventory", "payment"}
+// Components the chaos run kills: the infrastructure, every consumer service and the webhook
+// sink (the notification service's outside world).
+var Components = append([]string{"postgres", "kafka", "connect", "webhooksink"}, Services...)
 
 // Services are the consumer services (they can run a second instance).
-var Services = []string{"order", "inventory", "payment"}
+var Services = invariant.Services
 
 // Stack drives the native stack through its scripts and pid files.
 type Stack struct {

@@ -30,6 +30,7 @@ func run() (bool, error) {
 	rate := flag.Float64("rate", 15, "background load, orders per second")
 	short := flag.Bool("short", false, "the short variant of make test")
 	outage := flag.Duration("wal-outage", 40*time.Second, "how long Connect stays down for the WAL measurement")
+	webhook := flag.Duration("webhook-outage", 30*time.Second, "how long the webhook sink stays down (0: not stopped)")
 	fuzz := flag.Int("fuzz", 1500, "live API fuzz requests")
 	report := flag.String("report", "", "directory for REPORT.md and timeline.png (default <root>/docs/chaos)")
 	seed := flag.Uint64("seed", 0, "random seed (0: from the clock)")
@@ -53,7 +54,7 @@ func run() (bool, error) {
 	stack.Log = func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }
 	r, err := chaos.NewRunner(chaos.Config{
 		Stack: stack, Endpoints: eps, Cycles: *cycles, Rate: *rate, Short: *short,
-		WALOutage: *outage, FuzzRequests: *fuzz, ReportDir: *report, MaxSlotWALKeep: keep,
+		WALOutage: *outage, WebhookOutage: *webhook, FuzzRequests: *fuzz, ReportDir: *report, MaxSlotWALKeep: keep,
 		Seed: *seed, Budget: *budget, Out: os.Stdout,
 	})
 	if err != nil {
