@@ -242,8 +242,18 @@ func (m *CostModel) Markdown() string {
 		} else {
 			p("the load generator (this bench) is not counted.\n\n")
 		}
+	} else if m.Ref >= 0 && m.Ref < len(m.Windows) {
+		w := m.Windows[m.Ref]
+		var missing []string
+		for _, c := range m.Components() {
+			if _, ok := m.PerSaga(w, c); !ok {
+				missing = append(missing, c)
+			}
+		}
+		p("CPU-ms per saga: n/a (the %s window has no figure for %s: restarted during it or during the idle baseline)\n\n",
+			w.Name, strings.Join(missing, ", "))
 	} else {
-		p("CPU-ms per saga: n/a (no reference window with a figure for every component; see the table)\n\n")
+		p("CPU-ms per saga: n/a (no reference window: neither a sustained run nor a step that held)\n\n")
 	}
 	if m.Idle == nil {
 		return b.String()
@@ -274,7 +284,7 @@ func (m *CostModel) Markdown() string {
 		if v, ok := m.IdleShare(c); ok {
 			return fmt.Sprintf("%.1f", v*100)
 		}
-		return "–"
+		return cell(*m.Idle, c)
 	}
 	for _, c := range m.Components() {
 		p("| %s | %s |", c, idle(c))

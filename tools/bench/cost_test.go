@@ -206,6 +206,18 @@ func TestCostModelSubtractsTheIdleBurn(t *testing.T) {
 	}
 }
 
+func TestCostModelNamesWhatHasNoFigure(t *testing.T) {
+	idle := window("idle", 0, 30*time.Second, map[string]time.Duration{"postgres": time.Second}, "order")
+	m := &CostModel{Idle: &idle, Ref: 0, Windows: []CPUWindow{
+		window("sustained 25/s", 100, 10*time.Second, map[string]time.Duration{"postgres": 2 * time.Second, "order": time.Second}),
+	}}
+	containsAll(t, "markdown", m.Markdown(),
+		"CPU-ms per saga: n/a (the sustained 25/s window has no figure for order: restarted during it or during the idle baseline)",
+		"| order | restarted | – |", "| postgres | 3.3 | 16.67 |")
+	m.Ref = -1
+	containsAll(t, "markdown", m.Markdown(), "CPU-ms per saga: n/a (no reference window")
+}
+
 func TestCostModelWithoutIdleHasNoFigure(t *testing.T) {
 	m := &CostModel{Ref: 0, Windows: []CPUWindow{window("25/s", 10, time.Second, map[string]time.Duration{"order": time.Second})}}
 	if _, ok := m.PerSaga(m.Windows[0], "order"); ok {

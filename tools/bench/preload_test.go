@@ -12,12 +12,17 @@ import (
 
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 // TestPreloadWritesWhatTheServicesWrite fills a database per service, migrated with the
 // service's own migrations, so a schema change that the preload's SQL no longer fits fails here;
 // then it removes the synthetic rows and only them.
 func TestPreloadWritesWhatTheServicesWrite(t *testing.T) {
+	if os.Getenv("PG_ADMIN_URL") == "" {
+		// The stack's superuser, from its secrets: `cd tools && go test ./...` as well as make test.
+		t.Setenv("PG_ADMIN_URL", stackenv.Load().PGAdminURL)
+	}
 	ctx := context.Background()
 	cfg := PreloadConfig{Sagas: 250, Batch: 100, End: time.Now().Add(-time.Hour).UTC().Truncate(time.Second), Span: 24 * time.Hour, dbs: map[string]string{}}
 	dbs := map[string]*pgtestDB{}

@@ -45,6 +45,10 @@ func (b *benchRun) measureIdle(ctx context.Context) (bench.CPUWindow, error) {
 		return bench.CPUWindow{}, err
 	}
 	w := bench.NewCPUWindow("idle", 0, 0, from, to)
+	if len(w.Restarted) > 0 {
+		say("  restarted during the idle baseline, so without CPU figures in this run: %v", w.Restarted)
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("restarted during the idle baseline, so without CPU figures in this run: %v", w.Restarted))
+	}
 	var stack time.Duration
 	for c, d := range w.CPU {
 		if c != bench.LoadGenerator {
