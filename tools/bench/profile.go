@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,9 +81,19 @@ func profile(ctx context.Context, cfg ProfileConfig, c Component) Profile {
 		}
 		return p
 	}
-	base := pprofURL(ctx, c.PID, cfg.AdminToken)
-	if base == "" {
-		p.Err = "not profiled: neither a JVM nor a program that serves /debug/pprof/"
+	// A Go program carries its build information; the running binary is read through
+	// /proc/<pid>/exe, so a rebuild on disk does not matter.
+	if _, err := buildinfo.ReadFile(filepath.Join(procstat.Proc.Root, fmt.Sprint(c.PID), "exe")); err != nil {
+		p.Err = "not profiled: neither a JVM nor a Go program"
+		return p
+	}
+	base, refused := pprofURL(ctx, c.PID, cfg.AdminToken)
+	switch {
+	case refused:
+		p.Err = "not profiled: its /debug/pprof/ refused the admin token (ADMIN_TOKEN, else $STACK_DIR/admin-token)"
+		return p
+	case base == "":
+		p.Err = "not profiled: a Go program that serves no /debug/pprof/"
 		return p
 	}
 	p.Kind, p.File = "pprof", filepath.Join(cfg.Dir, c.Name+".pb.gz")
@@ -110,11 +121,11 @@ func Summarize(ctx context.Context, profiles []Profile, top int) {
 }
 
 // pprofURL is http://127.0.0.1:<port>/debug/pprof/ on the first port pid listens on that serves
-// it to the admin token, or "".
-func pprofURL(ctx context.Context, pid int, token string) string {
+// it to the admin token, or "" (refused: one answered 401).
+func pprofURL(ctx context.Context, pid int, token string) (u string, refused bool) {
 	ports, err := procstat.Proc.ListenPorts(pid)
 	if err != nil {
-		return ""
+		return "", false
 	}
 	sort.Ints(ports)
 	for _, port := range ports {
@@ -125,11 +136,14 @@ func pprofURL(ctx context.Context, pid int, token string) string {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return u
+		switch resp.StatusCode {
+		case http.StatusOK:
+			return u, false
+		case http.StatusUnauthorized:
+			refused = true
 		}
 	}
-	return ""
+	return "", refused
 }
 
 // adminGet GETs u with the admin token, within timeout.
