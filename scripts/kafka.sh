@@ -55,21 +55,30 @@ format() {
 
 # setup: the broker's logins (a SCRAM login per principal of the ACL file), its ACLs (exactly the
 # file's) and the saga topics (LogAppendTime, so that make bench can measure the outbox commit →
-# Kafka hop; the missing ones only), by tools/cmd/kafkasetup as the admin. Idempotent and quick:
-# it runs at every start, also after a crash.
+# Kafka hop; the missing ones only), by tools/cmd/kafkasetup as the admin. Idempotent: it runs at
+# every start of the broker, also after a crash; on a broker that was running already only when
+# something it applies changed since (setup_if_changed).
 setup() {
   (cd "$ROOT/tools" && go build -o "$ROOT/bin/kafkasetup" ./cmd/kafkasetup) || die "build of tools/cmd/kafkasetup failed"
   KAFKA_USERNAME=admin KAFKA_PASSWORD=$(read_secret kafka-admin) "$ROOT/bin/kafkasetup" \
     -brokers "$KAFKA_BOOTSTRAP" -acls "$ROOT/infra/kafka/acls.conf" \
     -topics "$(tr ' ' ',' <<<"$SAGA_TOPICS")" -partitions "$TOPIC_PARTITIONS" \
     || die "setting up the broker's logins, ACLs and topics failed (if this stack's Kafka storage was made by an earlier version, start over: make clean && make up)"
+  setup_stamp >"$DIR/setup.sha256"
 }
+setup_stamp() {
+  local p
+  { cat "$ROOT/infra/kafka/acls.conf" "$ROOT"/tools/cmd/kafkasetup/*.go "$ROOT"/tools/kafkaacl/*.go
+    echo "$SAGA_TOPICS $TOPIC_PARTITIONS"
+    for p in $(kafka_principals); do echo "$p $(read_secret "kafka-$p")"; done; } | sha256sum | cut -d' ' -f1
+}
+setup_if_changed() { [ "$(cat "$DIR/setup.sha256" 2>/dev/null)" = "$(setup_stamp)" ] || setup; }
 
 start() {
   ensure_secrets
   if already_up kafka ready; then
     echo "    kafka already running on $KAFKA_BOOTSTRAP"
-    setup
+    setup_if_changed
     return
   fi
   # After a crash: the broker's lock on its log directory (released when its process has

@@ -83,10 +83,17 @@ create() {
 }
 
 # init_databases: the service databases and their roles, with this stack's passwords
-# (infra/postgres/init.sh; idempotent, so a database added to PG_SERVICES is made at the next start).
+# (infra/postgres/init.sh; idempotent, so a database added to PG_SERVICES is made at the next
+# start). Skipped when nothing it reads changed since it last ran on this cluster.
 init_databases() {
+  local stamp=$PG_DIR/init.sha256 want r
+  want=$( { cat "$ROOT/infra/postgres/init.sql" "$ROOT/infra/postgres/init.sh"; echo "$PG_SERVICES"
+    for r in $(pg_roles); do echo "$r $(read_secret "pg-$r")"; done; } | sha256sum | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || return 0
   PGHOST=$PG_HOST PGPORT=$PG_PORT PGUSER=$PG_SUPERUSER PGPASSWORD=$PG_SUPERPASS PG_SERVICES=$PG_SERVICES \
     "$ROOT/infra/postgres/init.sh" || die "creating the service databases and roles failed (infra/postgres/init.sh)"
+  echo "$want" >"$stamp"
+  echo "    databases and roles: ${PG_SERVICES// /, } (infra/postgres/init.sql)"
 }
 
 # recreate: the cluster's creation was interrupted (see create): nothing in it is worth keeping.

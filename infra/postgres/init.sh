@@ -12,6 +12,7 @@ set -euo pipefail
 sql=${INIT_SQL:-$(dirname "${BASH_SOURCE[0]}")/init.sql}
 services=${PG_SERVICES:-order inventory payment shipping notification}
 psql=(psql -X -q -v ON_ERROR_STOP=1 --no-password -U "${PGUSER:-${POSTGRES_USER:-postgres}}" -d postgres)
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" # no NOTICE for what exists already
 
 # password ROLE: the role's password from <ROLE>_PG_PASSWORD; a missing one stops the script.
 password() {
