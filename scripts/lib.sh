@@ -21,10 +21,13 @@ PIDS=$STACK/pids
 OFFSET=${STACK_PORT_OFFSET:-0}
 
 # Every component of the stack, in start order; they stop in the reverse order.
-# The Go programs are started by scripts/services.sh (the gateway simulator before payment).
-# A new Go program: add it to SERVICES and export its <NAME>_HTTP_ADDR default below (addr_var).
-SERVICES="gatewaysim order inventory payment"
+# The Go programs are started by scripts/services.sh (the gateway simulator before payment, the
+# webhook sink before notification). A new Go program: add it to SERVICES and export its
+# <NAME>_HTTP_ADDR default below (addr_var); a new saga service also to SAGA_SERVICES.
+SERVICES="gatewaysim webhooksink order inventory payment shipping notification"
 COMPONENTS="postgres kafka connect $SERVICES"
+# The services that own a database, an outbox and a connector, and consume Kafka.
+SAGA_SERVICES="order inventory payment shipping notification"
 # reversed WORD...: the words in reverse order (the stop order).
 reversed() { local w out=(); for w in "$@"; do out=("$w" "${out[@]}"); done; echo "${out[*]}"; }
 
@@ -69,6 +72,9 @@ CONNECT_CONF=$STACK/connect/connect-distributed.properties
 ORDER_PORT=$((8080 + OFFSET))
 INVENTORY_PORT=$((8081 + OFFSET))
 PAYMENT_PORT=$((8082 + OFFSET))
+SHIPPING_PORT=$((8084 + OFFSET))
+NOTIFICATION_PORT=$((8085 + OFFSET))
+WEBHOOKSINK_PORT=$((8088 + OFFSET))
 GATEWAY_PORT=$((8089 + OFFSET))
 
 # setdefault NAME VALUE: exports NAME=VALUE unless the caller already set NAME.
@@ -78,13 +84,16 @@ upper() { tr 'a-z-' 'A-Z_' <<<"$1"; }
 
 # What the Go programs and the tests read. Each program's own defaults are the
 # offset-0 values; a variable the caller set wins.
-for svc in order inventory payment; do
+for svc in $SAGA_SERVICES; do
   P=$(upper "$svc"); port_var=${P}_PORT
   setdefault "${P}_HTTP_ADDR" "127.0.0.1:${!port_var}"
   setdefault "${P}_URL" "http://127.0.0.1:${!port_var}"
   setdefault "${P}_KAFKA_BROKERS" "$KAFKA_BOOTSTRAP"
 done
 setdefault GATEWAYSIM_ADDR "127.0.0.1:$GATEWAY_PORT"
+setdefault WEBHOOKSINK_ADDR "127.0.0.1:$WEBHOOKSINK_PORT"
+setdefault WEBHOOKSINK_URL "http://127.0.0.1:$WEBHOOKSINK_PORT"
+setdefault NOTIFICATION_WEBHOOK_URL "$WEBHOOKSINK_URL/hooks"
 setdefault PAYMENT_GATEWAY_URL "http://127.0.0.1:$GATEWAY_PORT"
 setdefault GATEWAY_URL "$PAYMENT_GATEWAY_URL"
 setdefault KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
@@ -111,7 +120,7 @@ KCAT_CONF=$STACK/kcat.conf
 # The service databases, <svc>_db each, with three roles each (infra/postgres/init.sql): <svc>_owner
 # owns the tables and runs the migrations, <svc>_svc is the service at run time (rows, never the
 # schema), debezium_<svc> streams the outbox (REPLICATION, CONNECT to this database only).
-PG_SERVICES="order inventory payment shipping notification"
+PG_SERVICES=$SAGA_SERVICES
 
 # pg_roles: every login role of the cluster but the superuser.
 pg_roles() { local s; for s in $PG_SERVICES; do echo "${s}_owner ${s}_svc debezium_${s}"; done; }
@@ -318,6 +327,7 @@ is_component() {
 addr_var() {
   case $1 in
     gatewaysim) echo GATEWAYSIM_ADDR ;;
+    webhooksink) echo WEBHOOKSINK_ADDR ;;
     *) echo "$(tr 'a-z' 'A-Z' <<<"$1")_HTTP_ADDR" ;;
   esac
 }

@@ -6,30 +6,30 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 echo "PROCESSES"
-printf '  %-11s %-8s %-8s %s\n' NAME PID STATE RSS
+printf '  %-13s %-8s %-8s %s\n' NAME PID STATE RSS
 for n in $COMPONENTS; do
   pid=$(pid_of "$n")
   if alive "$n"; then
     rss=$(ps -o rss= -p "$pid" | awk '{printf "%.0f MiB", $1/1024}')
-    printf '  %-11s %-8s %-8s %s\n' "$n" "$pid" up "$rss"
+    printf '  %-13s %-8s %-8s %s\n' "$n" "$pid" up "$rss"
   elif [ -n "$pid" ]; then
     # a pid file whose process is gone, a zombie, or someone else now
-    printf '  %-11s %-8s %-8s %s\n' "$n" - down "(stale pid file: $(describe_pid "$pid"))"
+    printf '  %-13s %-8s %-8s %s\n' "$n" - down "(stale pid file: $(describe_pid "$pid"))"
   else
-    printf '  %-11s %-8s %-8s\n' "$n" - down
+    printf '  %-13s %-8s %-8s\n' "$n" - down
   fi
 done
 
 red() { printf '\033[1;31m%s\033[0m\n' "$*"; }
 
 echo; echo "SERVICES (/readyz: ready, degraded = up but its CDC path is not streaming, unavailable)"
-for n in order inventory payment; do
+for n in $SAGA_SERVICES; do
   url_var=$(tr a-z A-Z <<<"$n")_URL; url=${!url_var}
   if ! ready=$(curl -sS -m 3 "$url/readyz" 2>/dev/null) || [ -z "$ready" ]; then
-    red "  $(printf '%-11s' "$n") not answering on $url"
+    red "  $(printf '%-13s' "$n") not answering on $url"
     continue
   fi
-  line="  $(printf '%-11s' "$n") $(jq -r .status <<<"$ready")"
+  line="  $(printf '%-13s' "$n") $(jq -r .status <<<"$ready")"
   problems=$(jq -r '[(.failed // {}), (.degraded // {})] | add | to_entries[] | "\(.key): \(.value)"' <<<"$ready")
   if [ -z "$problems" ]; then echo "$line"; else red "$line"; sed 's/^/      /' <<<"$problems" | while read -r p; do red "      $p"; done; fi
 done
@@ -57,7 +57,7 @@ echo; echo "REPLICATION SLOTS (lag = current WAL − confirmed flush; retained =
 # watches (e.g. a test_decoding slot made with a connector's role): red, with its plugin.
 owned=" $(for f in "$ROOT"/connectors/*.json; do jq -r '.config["slot.name"]' "$f"; done | tr '\n' ' ')"
 if pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
-  printf '  %-18s %-13s %-7s %-10s %-10s %s\n' SLOT DATABASE ACTIVE LAG RETAINED WAL_STATUS
+  printf '  %-20s %-16s %-7s %-10s %-10s %s\n' SLOT DATABASE ACTIVE LAG RETAINED WAL_STATUS
   psql_admin postgres -tA -F ' ' -c "
     select slot_name, coalesce(database, '-'), active,
            replace(coalesce(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), '-'), ' ', ''),
@@ -65,7 +65,7 @@ if pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
            coalesce(wal_status, '-'), slot_type, coalesce(plugin, '-')
       from pg_replication_slots order by slot_name" |
   while read -r slot db active lag retained wal type plugin; do
-    line=$(printf '  %-18s %-13s %-7s %-10s %-10s %s' "$slot" "$db" "$active" "$lag" "$retained" "$wal")
+    line=$(printf '  %-20s %-16s %-7s %-10s %-10s %s' "$slot" "$db" "$active" "$lag" "$retained" "$wal")
     if [[ $owned != *" $slot "* ]]; then
       red "$line   not a connector's ($type slot, plugin $plugin): drop it unless you know whose it is"
     elif [ "$active" = t ] && [ "$wal" != lost ] && [ "$wal" != unreserved ]; then echo "$line"; else red "$line"; fi
@@ -77,7 +77,7 @@ fi
 echo; echo "CONSUMER GROUPS"
 if kcat -F "$KCAT_CONF" -L -m 2 >/dev/null 2>&1; then
   kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
-    --command-config "$SECRETS/kafka-viewer.properties" --describe --all-groups 2>/dev/null | awk 'NF && $1 != "Consumer" {printf "  %-18s %-18s %-4s %-8s %-8s %s\n", $1, $2, $3, $4, $5, $6}' \
+    --command-config "$SECRETS/kafka-viewer.properties" --describe --all-groups 2>/dev/null | awk 'NF && $1 != "Consumer" {printf "  %-20s %-18s %-4s %-8s %-8s %s\n", $1, $2, $3, $4, $5, $6}' \
     | awk '!seen[$0]++'
 else
   echo "  Kafka not reachable"

@@ -42,7 +42,7 @@ world=$(find "$STACK" "$PG_DIR" \( -type f -o -type d \) -perm /o+r -print -quit
 say "PostgreSQL: no physical replication, no well-known password"
 hba=$(as_pg_user cat "$PG_DATA/pg_hba.conf" | grep -vE '^[[:space:]]*(#|$)')
 if grep -qwE 'replication' <<<"$hba"; then fail "pg_hba.conf has a replication line: $(grep -w replication <<<"$hba" | head -1)"; else ok "pg_hba.conf has no replication line"; fi
-for svc in order inventory payment; do
+for svc in $SAGA_SERVICES; do
   var=DEBEZIUM_$(upper "$svc")_PG_PASSWORD
   out=$(PGPASSWORD=${!var} PGCONNECT_TIMEOUT=5 psql -X -w "host=$PG_HOST port=$PG_PORT user=debezium_$svc dbname=${svc}_db replication=true" \
     -c 'IDENTIFY_SYSTEM' 2>&1) && fail "debezium_$svc opened a physical replication connection: $out" \

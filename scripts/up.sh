@@ -19,7 +19,7 @@ ensure_secrets
 say "registering connectors"
 "$ROOT/scripts/register-connectors.sh"
 say "waiting for the services to be ready (/readyz)"
-for n in order inventory payment; do
+for n in $SAGA_SERVICES; do
   url_var=$(tr a-z A-Z <<<"$n")_URL; url=${!url_var}
   wait_for "$n" 60 curl -fsS -m 2 "$url/readyz"
   ready=$(curl -fsS "$url/readyz")
@@ -30,11 +30,12 @@ done
 cat <<MSG
 
 The pipeline is up ($(( SECONDS - start ))s). What runs where:
-  PostgreSQL      $PG_HOST:$PG_PORT   order_db, inventory_db, payment_db   (log ${LOGS#$ROOT/}/postgres.log)
+  PostgreSQL      $PG_HOST:$PG_PORT   $(for s in $PG_SERVICES; do printf '%s_db ' "$s"; done)  (log ${LOGS#$ROOT/}/postgres.log)
   Kafka (KRaft)   $KAFKA_BOOTSTRAP    topics: $SAGA_TOPICS
-  Kafka Connect   $CONNECT_URL   connectors: order-outbox, inventory-outbox, payment-outbox
-  order           $ORDER_URL      inventory  $INVENTORY_URL
-  payment         $PAYMENT_URL      gateway simulator  $GATEWAY_URL
+  Kafka Connect   $CONNECT_URL   connectors: $(cd "$ROOT/connectors" && ls *.json | sed 's/\.json$//' | tr '\n' ' ')
+  order           $ORDER_URL      inventory  $INVENTORY_URL      payment  $PAYMENT_URL
+  shipping        $SHIPPING_URL      notification  $NOTIFICATION_URL
+  gateway simulator  $GATEWAY_URL      webhook sink  $WEBHOOKSINK_URL
 
 Credentials (random, this stack's only, mode 0600): the operator token in ${STACK#$ROOT/}/admin-token,
 kcat's login (read-only) in ${KCAT_CONF#$ROOT/}, every other password in ${SECRETS#$ROOT/}/.

@@ -203,10 +203,12 @@ func TestOperatorEndpointsNeedTheToken(t *testing.T) {
 		{http.MethodPut, u.inventory + "/stock/" + sku, map[string]int64{"available": 1_000_000}},
 		{http.MethodPut, u.order + "/prices/" + sku, map[string]any{"unitPrice": 1, "currency": "KRW"}},
 	}
-	for _, svc := range []string{u.order, u.inventory, u.payment} {
+	for _, svc := range []string{u.order, u.inventory, u.payment, u.shipping, u.notification} {
 		endpoints = append(endpoints, endpoint{http.MethodGet, svc + "/dead-letters", nil},
 			endpoint{http.MethodPost, svc + "/dead-letters/1/replay", nil})
 	}
+	endpoints = append(endpoints, endpoint{http.MethodPost, u.shipping + "/deliveries/" + uuid.NewString() + "/advance", nil},
+		endpoint{http.MethodGet, u.notification + "/notifications", nil})
 	for _, e := range endpoints {
 		for name, headers := range map[string]map[string]string{
 			"without a token":    nil,

@@ -440,7 +440,7 @@ func TestIdleSlotAdvances(t *testing.T) {
 // no physical replication (pg_hba.conf has no replication line: no pg_basebackup of the cluster).
 // The superuser's well-known password is refused.
 func TestRolesAreConfined(t *testing.T) {
-	services := []string{"order", "inventory", "payment"}
+	services := []string{"order", "inventory", "payment", "shipping", "notification"}
 	t.Run("the superuser's well-known password is refused", func(t *testing.T) {
 		wantRefused(t, roleURL("postgres", "postgres", "postgres"), "28P01")
 	})
