@@ -179,6 +179,24 @@ func (m *CostModel) Stack(w CPUWindow) (float64, bool) {
 	return sum, len(m.Components()) > 0
 }
 
+// Gross is the whole stack's CPU-ms per saga in w without the idle burn subtracted: an upper
+// bound, for when the idle burn does not simply add up under load (a component that polls burns
+// less of its idle share when it has work or when the CPU is contended).
+func (m *CostModel) Gross(w CPUWindow) (float64, bool) {
+	if w.Sagas <= 0 {
+		return 0, false
+	}
+	var sum time.Duration
+	for _, c := range m.Components() {
+		cpu, ok := w.CPU[c]
+		if !ok {
+			return 0, false
+		}
+		sum += cpu
+	}
+	return sum.Seconds() * 1000 / float64(w.Sagas), len(m.Components()) > 0
+}
+
 // IdleStack is the whole stack's idle burn, in cores.
 func (m *CostModel) IdleStack() (float64, bool) {
 	var sum float64
@@ -306,6 +324,14 @@ func (m *CostModel) Markdown() string {
 			p(" – |")
 		}
 	}
+	p("\n| stack, idle not subtracted | – |")
+	for _, w := range m.Windows {
+		if v, ok := m.Gross(w); ok {
+			p(" %.2f |", v)
+		} else {
+			p(" – |")
+		}
+	}
 	p("\n| load generator (not counted) | %s |", idle(LoadGenerator))
 	for _, w := range m.Windows {
 		p(" %s |", cell(w, LoadGenerator))
@@ -322,7 +348,8 @@ func (m *CostModel) Markdown() string {
 	for _, w := range m.Windows {
 		p(" %.0f |", w.Rest()*100)
 	}
-	p("\n\nThe last row is what the other processes of the machine used meanwhile (neighbours, kernel threads): the larger it is, the noisier every figure above.")
+	p("\n\nThe last row is what the other processes of the machine used meanwhile (neighbours, kernel threads): the larger it is, the noisier every figure above. ")
+	p("A negative figure is a component whose idle burn does not go on under load: one that polls (Debezium's tasks in Connect) burns less of it when it has work or the CPU is contended, so subtracting all of it undercounts; the stack's figure without the subtraction bounds it from above.")
 	for _, w := range m.Windows {
 		if w.Profiled {
 			p(" The %s window ran the profilers (PROFILES.md): its figures include their own cost (JFR's start alone costs a JVM seconds of CPU), so it is not plotted.", w.Name)

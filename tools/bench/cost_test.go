@@ -194,6 +194,8 @@ func TestCostModelSubtractsTheIdleBurn(t *testing.T) {
 		"| component | idle, % of a core | 25/s | sustained 25/s | 50/s | profiled 25/s |",
 		"| connect | 20.0 | 4.00 | 5.00 | restarted | 10.00 |",
 		"| **stack** | **21.0** | **10.00** | **11.00** | – | **16.00** |",
+		// 25/s: (2.2 + 6 + 1) s / 500; the restarted window has none.
+		"| stack, idle not subtracted | – | 18.40 | 19.40 | – | 24.40 |",
 		"| sagas in the window | – | 500 | 1000 | 1000 | 500 |",
 		"The profiled 25/s window ran the profilers")
 	png := filepath.Join(t.TempDir(), "cpu.png")

@@ -127,7 +127,11 @@ func (b *benchRun) profile(ctx context.Context) error {
 		return nil
 	}
 	rate := b.cfg.profileRate
-	if rate <= 0 {
+	switch {
+	case rate > 0:
+	case b.rep.Sustained != nil:
+		rate = b.rep.Sustained.Step.Rate
+	default:
 		rate = b.sustainRate()
 	}
 	if rate <= 0 {
