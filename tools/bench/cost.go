@@ -304,51 +304,38 @@ func (m *CostModel) Markdown() string {
 		}
 		return cell(*m.Idle, c)
 	}
-	for _, c := range m.Components() {
-		p("| %s | %s |", c, idle(c))
+	// row writes one line of the table: its label, its idle cell and a cell per window.
+	row := func(label, idleCell string, perWindow func(w CPUWindow) string) {
+		p("| %s | %s |", label, idleCell)
 		for _, w := range m.Windows {
-			p(" %s |", cell(w, c))
+			p(" %s |", perWindow(w))
 		}
 		p("\n")
 	}
-	p("| **stack** |")
+	// figure formats a figure, or – without one.
+	figure := func(format string, f func(CPUWindow) (float64, bool)) func(CPUWindow) string {
+		return func(w CPUWindow) string {
+			if v, ok := f(w); ok {
+				return fmt.Sprintf(format, v)
+			}
+			return "–"
+		}
+	}
+	for _, c := range m.Components() {
+		row(c, idle(c), func(w CPUWindow) string { return cell(w, c) })
+	}
+	idleStack := "–"
 	if v, ok := m.IdleStack(); ok {
-		p(" **%.1f** |", v*100)
-	} else {
-		p(" – |")
+		idleStack = fmt.Sprintf("**%.1f**", v*100)
 	}
-	for _, w := range m.Windows {
-		if v, ok := m.Stack(w); ok {
-			p(" **%.2f** |", v)
-		} else {
-			p(" – |")
-		}
-	}
-	p("\n| stack, idle not subtracted | – |")
-	for _, w := range m.Windows {
-		if v, ok := m.Gross(w); ok {
-			p(" %.2f |", v)
-		} else {
-			p(" – |")
-		}
-	}
-	p("\n| load generator (not counted) | %s |", idle(LoadGenerator))
-	for _, w := range m.Windows {
-		p(" %s |", cell(w, LoadGenerator))
-	}
-	p("\n| sagas in the window | – |")
-	for _, w := range m.Windows {
-		p(" %d |", w.Sagas)
-	}
-	p("\n| window, s | %.0f |", m.Idle.Duration.Seconds())
-	for _, w := range m.Windows {
-		p(" %.0f |", w.Duration.Seconds())
-	}
-	p("\n| rest of the machine, %% of a core (not counted) | %.0f |", m.Idle.Rest()*100)
-	for _, w := range m.Windows {
-		p(" %.0f |", w.Rest()*100)
-	}
-	p("\n\nThe last row is what the other processes of the machine used meanwhile (neighbours, kernel threads): the larger it is, the noisier every figure above. ")
+	row("**stack**", idleStack, figure("**%.2f**", m.Stack))
+	row("stack, idle not subtracted", "–", figure("%.2f", m.Gross))
+	row("load generator (not counted)", idle(LoadGenerator), func(w CPUWindow) string { return cell(w, LoadGenerator) })
+	row("sagas in the window", "–", func(w CPUWindow) string { return fmt.Sprint(w.Sagas) })
+	row("window, s", fmt.Sprintf("%.0f", m.Idle.Duration.Seconds()), func(w CPUWindow) string { return fmt.Sprintf("%.0f", w.Duration.Seconds()) })
+	row("rest of the machine, % of a core (not counted)", fmt.Sprintf("%.0f", m.Idle.Rest()*100),
+		func(w CPUWindow) string { return fmt.Sprintf("%.0f", w.Rest()*100) })
+	p("\nThe last row is what the other processes of the machine used meanwhile (neighbours, kernel threads): the larger it is, the noisier every figure above. ")
 	p("A negative figure is a component whose idle burn does not go on under load: one that polls (Debezium's tasks in Connect) burns less of it when it has work or the CPU is contended, so subtracting all of it undercounts; the stack's figure without the subtraction bounds it from above.")
 	for _, w := range m.Windows {
 		if w.Profiled {
