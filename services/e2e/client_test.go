@@ -173,6 +173,16 @@ func placeOrder(tb testing.TB, u urls, token string, items ...item) string {
 	return got.OrderID
 }
 
+// orderEnding places an order and waits until it ends with status.
+func orderEnding(tb testing.TB, u urls, token, status string, items ...item) string {
+	tb.Helper()
+	id := placeOrder(tb, u, token, items...)
+	if o := waitTerminal(tb, u, id, sagaTimeout); o.Status != status {
+		tb.Fatalf("order ended %s/%s, want %s", o.Status, o.Reason, status)
+	}
+	return id
+}
+
 // get reads url's JSON answer into a new T, failing tb unless it is 200.
 func get[T any](tb testing.TB, url string) T {
 	tb.Helper()

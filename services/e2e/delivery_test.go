@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"outboxsaga.dev/messaging/eventually"
 )
 
@@ -104,10 +102,7 @@ func TestDeliveryAndNotifications(t *testing.T) {
 	t.Run("completed", func(t *testing.T) {
 		t.Parallel()
 		sku := newSKU(t, u, 2)
-		id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 2, UnitPrice: 700})
-		if o := waitTerminal(t, u, id, sagaTimeout); o.Status != "COMPLETED" {
-			t.Fatalf("order ended %s/%s", o.Status, o.Reason)
-		}
+		id := orderEnding(t, u, "tok_ok", "COMPLETED", item{SKU: sku, Qty: 2, UnitPrice: 700})
 		var o order
 		eventually.Holds(t, deliveryTimeout, func() string {
 			if o = getOrder(t, u, id); o.Delivery != "DELIVERED" {
@@ -149,10 +144,7 @@ func TestDeliveryAndNotifications(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		t.Parallel()
 		sku := newSKU(t, u, 5)
-		id := placeOrder(t, u, "tok_declined", item{SKU: sku, Qty: 1, UnitPrice: 700})
-		if o := waitTerminal(t, u, id, sagaTimeout); o.Status != "CANCELED" {
-			t.Fatalf("order ended %s/%s", o.Status, o.Reason)
-		}
+		id := orderEnding(t, u, "tok_declined", "CANCELED", item{SKU: sku, Qty: 1, UnitPrice: 700})
 		// The customer's notice comes from the same OrderCanceled the shipping service reads:
 		// once it is here, a delivery would have been created as well.
 		waitNotified(t, u, id, wantEvents("OrderCanceled/customer"))
@@ -181,21 +173,7 @@ func TestRepeatedEventsNotifyOnce(t *testing.T) {
 	before := waitNotified(t, u, id, wantEvents("OrderCompleted/customer", "DeliveryShipped/customer"))
 	first := get[delivery](t, u.shipping+"/deliveries/"+id)
 
-	var msgs []*sarama.ProducerMessage
-	for _, r := range records {
-		var hs []sarama.RecordHeader
-		for _, h := range r.Raw.Headers {
-			hs = append(hs, *h)
-		}
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.StringEncoder(r.Key),
-			Value: sarama.ByteEncoder(r.Value), Headers: hs})
-	}
-	produce(t, kc, msgs...)
-	for _, m := range msgs {
-		for _, g := range groupsOf(m.Topic) {
-			waitConsumed(t, kc, g, m.Topic, m.Partition, m.Offset, 20*time.Second)
-		}
-	}
+	resend(t, kc, records)
 	if again := get[delivery](t, u.shipping+"/deliveries/"+id); again.DeliveryID != first.DeliveryID || again.Status != "DELIVERED" {
 		t.Errorf("delivery after the repeats %+v, want %+v", again, first)
 	}

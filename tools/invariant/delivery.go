@@ -3,7 +3,6 @@ package invariant
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 )
@@ -30,12 +29,7 @@ type DeliveryView struct {
 
 // Delivery reads the delivery of one order (found=false on 404).
 func (e Endpoints) Delivery(ctx context.Context, orderID string) (DeliveryView, bool, error) {
-	var d DeliveryView
-	code, err := getRetry(ctx, e.ShippingURL+"/deliveries/"+url.PathEscape(orderID), "", &d)
-	if code == http.StatusNotFound {
-		return d, false, nil
-	}
-	return d, err == nil, err
+	return getFound[DeliveryView](ctx, e.ShippingURL+"/deliveries/"+url.PathEscape(orderID))
 }
 
 // Received is one entry of the webhook sink: every POST it got under one Idempotency-Key.

@@ -143,12 +143,16 @@ func (e Endpoints) Charges(ctx context.Context, orderID string) ([]Charge, error
 
 // Payment reads the payment service's view of one order (found=false on 404).
 func (e Endpoints) Payment(ctx context.Context, orderID string) (PaymentView, bool, error) {
-	var p PaymentView
-	code, err := getRetry(ctx, e.PaymentURL+"/payments/"+url.PathEscape(orderID), "", &p)
+	return getFound[PaymentView](ctx, e.PaymentURL+"/payments/"+url.PathEscape(orderID))
+}
+
+// getFound reads what rawURL answers into a T; found is false when it answers 404.
+func getFound[T any](ctx context.Context, rawURL string) (v T, found bool, err error) {
+	code, err := getRetry(ctx, rawURL, "", &v)
 	if code == http.StatusNotFound {
-		return p, false, nil
+		return v, false, nil
 	}
-	return p, err == nil, err
+	return v, err == nil, err
 }
 
 // DeadLetter is one entry of a service's GET /dead-letters.
