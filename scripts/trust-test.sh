@@ -9,7 +9,8 @@
 #      Debezium role is refused (what pg_basebackup would need); the well-known superuser
 #      password postgres is refused;
 #   3. Kafka: `kcat -F .stack/kcat.conf -C -t order-events` as typed in the README reads records;
-#      kcat without a login, or with a wrong password, reads nothing.
+#      kcat without a login, or with a wrong password, reads nothing; the controller's listener
+#      takes nobody but the broker.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 failures=()
@@ -70,6 +71,19 @@ out=$(timeout 20 kcat -b "$KAFKA_BOOTSTRAP" -C -t order-events -o beginning -e -
 out=$(timeout 20 kcat -F "$KCAT_CONF" -X sasl.password=wrong-password -C -t order-events -o beginning -e -c 1 -m 5 2>&1) \
   && ! grep -qiE 'error|fail|authenticat' <<<"$out" && fail "kcat with a wrong password read: ${out:0:120}" \
   || ok "kcat with a wrong password reads nothing"
+
+# The controller's listener serves the broker alone: every listener is SASL, and on the
+# controller's no login but the admin's works.
+map=$(sed -n 's/^listener.security.protocol.map=//p' "$KAFKA_CONF" | tail -1)
+if [[ ,$map, =~ :PLAINTEXT, ]] || [[ ,$map, != *,CONTROLLER:SASL_PLAINTEXT,* ]]; then
+  fail "the broker has a listener without authentication: $map"
+else
+  ok "every listener authenticates ($map)"
+fi
+out=$(timeout 20 kcat -F "$KCAT_CONF" -b "$KAFKA_HOST:$KAFKA_CONTROLLER_PORT" -L -m 5 2>&1) || true
+grep -q 'Invalid username or password' <<<"$out" \
+  && ok "the controller's listener ($KAFKA_CONTROLLER_PORT) refuses the viewer's login" \
+  || fail "the controller's listener did not refuse the viewer's login: $out"
 
 [ ${#failures[@]} -eq 0 ] || die "trust test failed: ${#failures[@]} problems"
 say "trust test passed"
