@@ -103,9 +103,18 @@ func TestPutAndGetStock(t *testing.T) {
 	assertBody(t, do(t, srv, http.MethodGet, "/stock/A100", "", ""), http.StatusOK, stockJSON("A100", 0, 3, 2))
 }
 
-func TestOperatorEndpointsOpenWithoutToken(t *testing.T) {
-	srv, _ := newServer(t, "")
-	assertBody(t, do(t, srv, http.MethodPut, "/stock/A100", "", `{"available": 5}`), http.StatusOK, stockJSON("A100", 5, 0, 0))
+// TestOperatorEndpointsClosedWithoutToken: a service started without ADMIN_TOKEN refuses every
+// operator call and changes nothing.
+func TestOperatorEndpointsClosedWithoutToken(t *testing.T) {
+	srv, db := newServer(t, "")
+	for _, auth := range []string{"", "Bearer ", "Bearer anything"} {
+		if res := do(t, srv, http.MethodPut, "/stock/A100", auth, `{"available": 5}`); res.status != http.StatusForbidden {
+			t.Errorf("PUT /stock with %q and no token configured: %d, want 403", auth, res.status)
+		}
+	}
+	if n := pgtest.Count(t, db, `SELECT count(*) FROM stock`); n != 0 {
+		t.Fatalf("a refused call wrote %d stock rows", n)
+	}
 }
 
 func TestGetStockErrors(t *testing.T) {

@@ -15,6 +15,7 @@ const (
 	NotFound      = "not_found"              // the thing asked for does not exist
 	Conflict      = "conflict"               // the request clashes with the current state
 	Unauthorized  = "unauthorized"           // a credential is missing or wrong
+	Forbidden     = "forbidden"              // no credential could be right (the endpoint is closed)
 	TooLarge      = "too_large"              // the request body is over the limit
 	MediaType     = "unsupported_media_type" // the request body is not in a format the endpoint takes
 	Unprocessable = "unprocessable"          // well-formed, but it cannot be carried out (e.g. a replay that fails again)

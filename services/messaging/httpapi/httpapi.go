@@ -35,6 +35,7 @@ var statusOf = map[string]int{
 	fault.NotFound:      http.StatusNotFound,
 	fault.Conflict:      http.StatusConflict,
 	fault.Unauthorized:  http.StatusUnauthorized,
+	fault.Forbidden:     http.StatusForbidden,
 	fault.TooLarge:      http.StatusRequestEntityTooLarge,
 	fault.MediaType:     http.StatusUnsupportedMediaType,
 	fault.Unprocessable: http.StatusUnprocessableEntity,
@@ -145,16 +146,18 @@ func excerpt(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
-// RequireAdmin guards operator endpoints with `Authorization: Bearer <token>`. With
-// an empty token the endpoints are open (local development; the service logs a
-// warning at start, see WarnIfOpen).
+// RequireAdmin guards operator endpoints with `Authorization: Bearer <token>`. Without a token
+// they are closed: every call is refused (403) until the service is given one, so a service
+// started without its ADMIN_TOKEN never leaves stock, prices or dead letters open to anyone
+// who reaches its port (it also logs so at start, see WarnIfClosed).
 func RequireAdmin(token string, log zerolog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		if token == "" {
-			return next
-		}
 		want := []byte("Bearer " + token)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if token == "" {
+				WriteError(w, r, log, fault.Errorf(fault.Forbidden, "operator endpoints are closed: this service was started without ADMIN_TOKEN"))
+				return
+			}
 			got := []byte(r.Header.Get("Authorization"))
 			if subtle.ConstantTimeCompare(got, want) != 1 {
 				WriteError(w, r, log, fault.Errorf(fault.Unauthorized, "operator endpoint: send Authorization: Bearer <ADMIN_TOKEN>"))
@@ -165,10 +168,10 @@ func RequireAdmin(token string, log zerolog.Logger) func(http.Handler) http.Hand
 	}
 }
 
-// WarnIfOpen logs a warning when operator endpoints run without a token.
-func WarnIfOpen(token string, log zerolog.Logger) {
+// WarnIfClosed logs a warning when the operator endpoints have no token, and so refuse every call.
+func WarnIfClosed(token string, log zerolog.Logger) {
 	if token == "" {
-		log.Warn().Msg("ADMIN_TOKEN is not set: operator endpoints (stock, dead letters) are open to anyone who can reach this port")
+		log.Warn().Msg("ADMIN_TOKEN is not set: operator endpoints (stock, prices, dead letters) refuse every call")
 	}
 }
 

@@ -79,7 +79,8 @@ func TestRequireAdmin(t *testing.T) {
 		token, header string
 		want          int
 	}{
-		{"", "", 200},
+		{"", "", 403},
+		{"", "Bearer ", 403}, // no token: closed, whatever is sent
 		{"s3cret", "", 401},
 		{"s3cret", "Bearer wrong", 401},
 		{"s3cret", "Bearer s3cret", 200},

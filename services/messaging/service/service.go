@@ -54,8 +54,8 @@ type Config struct {
 	KafkaUsername string `split_words:"true"`
 	KafkaPassword string `split_words:"true"`
 	ConsumerGroup string `split_words:"true"`
-	// AdminToken is <NAME>_ADMIN_TOKEN, or ADMIN_TOKEN when that is unset. Empty leaves the
-	// operator endpoints open (a warning is logged at start).
+	// AdminToken is <NAME>_ADMIN_TOKEN, or ADMIN_TOKEN when that is unset. Empty closes the
+	// operator endpoints: they refuse every call (a warning is logged at start).
 	AdminToken string `envconfig:"ADMIN_TOKEN"`
 	LogLevel   string `split_words:"true"`
 	// HandlerMaxAttempts is how often a consumed message is tried before it is dead-lettered.
@@ -268,7 +268,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, mount Mount) error
 	}
 	msghttp.MountPprof(r, s.Config.AdminToken, s.Log)
 	mount(r)
-	msghttp.WarnIfOpen(s.Config.AdminToken, s.Log)
+	msghttp.WarnIfClosed(s.Config.AdminToken, s.Log)
 	srv := msghttp.NewServer(r)
 	srv.RegisterOnShutdown(func() { close(s.closing) })
 	s.Log.Info().Str("addr", ln.Addr().String()).Strs("brokers", s.Config.KafkaBrokers).
