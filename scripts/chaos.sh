@@ -18,8 +18,8 @@ kafka_as injector
 (cd "$ROOT/tools" && go build -o "$ROOT/bin/chaos" ./cmd/chaos) || die "build of tools/cmd/chaos failed"
 
 if [ "${1:-}" = --short ]; then
-  say "chaos, short variant (3 cycles, one replay, a little poison and fuzz)"
-  exec "$ROOT/bin/chaos" -root "$ROOT" -short -cycles "${CYCLES:-3}" -rate 10 -wal-outage 8s -fuzz 300 \
+  say "chaos, short variant (3 cycles, one replay, a little poison and fuzz, the webhook down 8 s)"
+  exec "$ROOT/bin/chaos" -root "$ROOT" -short -cycles "${CYCLES:-3}" -rate 10 -wal-outage 8s -webhook-outage 8s -fuzz 300 \
     -report "$STACK/chaos-short"
 fi
 say "chaos: ${CYCLES:-20} cycles (log: ${LOGS#$ROOT/}/chaos.log)"
