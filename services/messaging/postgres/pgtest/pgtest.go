@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	// Registers the "postgres" driver.
-	_ "github.com/lib/pq"
+	msgpg "outboxsaga.dev/messaging/postgres"
 )
 
 // DefaultAdminURL is used when PG_ADMIN_URL is unset: the local stack's superuser (make up),
@@ -64,7 +63,7 @@ func MustOpenTestDBURL(tb testing.TB) (*sql.DB, string) {
 		tb.Fatalf("create database %s: %v", name, err)
 	}
 	u.Path = "/" + name
-	db, err := sql.Open("postgres", u.String())
+	db, err := sql.Open("postgres", msgpg.OneRoundTrip(u.String())) // as the services open it
 	if err != nil {
 		tb.Fatalf("open %s: %v", name, err)
 	}
