@@ -211,6 +211,16 @@ type deadLetter struct {
 	Key       string `json:"key"`
 }
 
+// deadLetterCount counts the dead letters a service lists (its newest 1000).
+func deadLetterCount(tb testing.TB, serviceURL string) int {
+	tb.Helper()
+	var dls []deadLetter
+	if code, raw := call(tb, http.MethodGet, serviceURL+"/dead-letters?limit=1000", nil, adminHeader(), &dls); code != http.StatusOK {
+		tb.Fatalf("GET %s/dead-letters: %d %.300s", serviceURL, code, raw)
+	}
+	return len(dls)
+}
+
 // consumedAsDeadLetters waits until group has consumed every one of msgs and checks that the
 // service at url holds each as a dead letter under key.
 func consumedAsDeadLetters(tb testing.TB, kc sarama.Client, group, url, key string, msgs []*sarama.ProducerMessage) {

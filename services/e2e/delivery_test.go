@@ -184,3 +184,31 @@ func TestRepeatedEventsNotifyOnce(t *testing.T) {
 		t.Errorf("webhook after the repeats %v, want %v", after, before)
 	}
 }
+
+// TestWebhookDownThenUp stops the webhook sink, lets an order complete and ship, and starts the
+// sink again: every notification arrives then, each under its one key, and the outage put nothing
+// in the notification service's dead letters (an outage is never poison). It runs before the
+// parallel tests, so the sink's absence disturbs no other test.
+func TestWebhookDownThenUp(t *testing.T) {
+	u := stackURLs()
+	deadBefore := deadLetterCount(t, u.notification)
+	start := stopService(t, "webhooksink")
+	sku := newSKU(t, u, 1)
+	id := orderEnding(t, u, "tok_ok", "COMPLETED", item{SKU: sku, Qty: 1, UnitPrice: 400})
+	eventually.Holds(t, deliveryTimeout, func() string {
+		if o := getOrder(t, u, id); o.Delivery != "DELIVERED" {
+			return fmt.Sprintf("delivery %q", o.Delivery)
+		}
+		return ""
+	})
+	start()
+	waitNotified(t, u, id, func(got []notified) string {
+		if want := []string{"DeliveryShipped/customer", "OrderCompleted/customer"}; !slices.Equal(events(got), want) {
+			return fmt.Sprintf("notified %v, want %v", got, want)
+		}
+		return ""
+	})
+	if n := deadLetterCount(t, u.notification); n != deadBefore {
+		t.Errorf("the notification service has %d dead letters after the outage, %d before", n, deadBefore)
+	}
+}

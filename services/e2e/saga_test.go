@@ -373,14 +373,7 @@ func TestBadRequests(t *testing.T) {
 // payment service disturbs no other test.
 func TestSagaDeadline(t *testing.T) {
 	u := stackURLs()
-	root := repoRoot(t)
-	services := func(cmd string) {
-		if out, err := exec.Command(filepath.Join(root, "scripts", "services.sh"), cmd, "payment").CombinedOutput(); err != nil {
-			t.Fatalf("services.sh %s payment: %v\n%s", cmd, err, out)
-		}
-	}
-	services("stop")
-	t.Cleanup(func() { services("start") })
+	start := stopService(t, "payment")
 
 	sku := newSKU(t, u, 3)
 	id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 2, UnitPrice: 700})
@@ -389,8 +382,10 @@ func TestSagaDeadline(t *testing.T) {
 		t.Fatalf("order ended %s/%s, want CANCELED/TIMEOUT", o.Status, o.Reason)
 	}
 	waitStock(t, u, stock{sku, 3, 0, 0}, 15*time.Second)
+	// The customer hears of the cancel, the operators of the deadline.
+	waitNotified(t, u, id, wantEvents("OrderCanceled/customer", "OrderCanceled/alert"))
 
-	services("start")
+	start()
 	eventually.Holds(t, 30*time.Second, func() string {
 		var p payment
 		code, raw := call(t, http.MethodGet, u.payment+"/payments/"+id, nil, nil, &p)
@@ -407,6 +402,24 @@ func TestSagaDeadline(t *testing.T) {
 	if again := getOrder(t, u, id); again.Status != "CANCELED" {
 		t.Errorf("the canceled order moved to %s", again.Status)
 	}
+}
+
+// stopService stops one program of the stack (scripts/services.sh) and returns what starts it
+// again, which also runs when the test ends. Only a test that runs before the parallel ones (Go
+// runs those after every sequential test) may stop a program the others need.
+func stopService(tb testing.TB, name string) (start func()) {
+	tb.Helper()
+	run := func(cmd string) {
+		script := filepath.Join(repoRoot(tb), "scripts", "services.sh")
+		if out, err := exec.Command(script, cmd, name).CombinedOutput(); err != nil {
+			tb.Fatalf("services.sh %s %s: %v\n%s", cmd, name, err, out)
+		}
+	}
+	run("stop")
+	var once sync.Once
+	start = func() { once.Do(func() { run("start") }) }
+	tb.Cleanup(start)
+	return start
 }
 
 func repoRoot(tb testing.TB) string {
