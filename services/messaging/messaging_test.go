@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -244,6 +245,65 @@ func TestRouter(t *testing.T) {
 				t.Fatalf("handled = %v, want handled: %v", handled, tt.wantHandled)
 			}
 		})
+	}
+}
+
+// TestRouterInABatch: inside a batch a handler registered with Handle is refused before it runs
+// (ErrNotBatchable, not poison); HandleBatchable and Ignore run as outside one.
+func TestRouterInABatch(t *testing.T) {
+	var ran []string
+	handler := func(name string) messaging.Handler {
+		return func(ctx context.Context, _ *messaging.Message) error {
+			ran = append(ran, fmt.Sprintf("%s in batch %v", name, messaging.InBatch(ctx)))
+			return nil
+		}
+	}
+	r := messaging.NewRouter()
+	r.Handle("OrderCreated", 1, handler("alone"))
+	r.HandleBatchable("OrderCompleted", 1, handler("batchable"))
+	r.Ignore("OrderCanceled", 1)
+	inBatch, _ := messaging.WithBatch(context.Background())
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		eventType string
+		wantRan   []string
+		wantErr   error
+	}{
+		{name: "alone outside a batch", ctx: context.Background(), eventType: "OrderCreated", wantRan: []string{"alone in batch false"}},
+		{name: "alone in a batch", ctx: inBatch, eventType: "OrderCreated", wantErr: messaging.ErrNotBatchable},
+		{name: "batchable outside a batch", ctx: context.Background(), eventType: "OrderCompleted", wantRan: []string{"batchable in batch false"}},
+		{name: "batchable in a batch", ctx: inBatch, eventType: "OrderCompleted", wantRan: []string{"batchable in batch true"}},
+		{name: "ignored in a batch", ctx: inBatch, eventType: "OrderCanceled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ran = nil
+			err := r.Dispatch(tt.ctx, &messaging.Message{Envelope: messaging.Envelope{EventID: "e1", EventType: tt.eventType, EventVersion: 1}})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) || messaging.IsPermanent(err) {
+				t.Fatalf("Dispatch() error = %v, want %v", err, tt.wantErr)
+			}
+			if !slices.Equal(ran, tt.wantRan) {
+				t.Fatalf("ran %q, want %q", ran, tt.wantRan)
+			}
+		})
+	}
+}
+
+// TestAfterCommit: outside a batch at once; inside one at Committed, in order, once.
+func TestAfterCommit(t *testing.T) {
+	var got []string
+	messaging.AfterCommit(context.Background(), func() { got = append(got, "now") })
+	ctx, b := messaging.WithBatch(context.Background())
+	messaging.AfterCommit(ctx, func() { got = append(got, "first") })
+	messaging.AfterCommit(ctx, func() { got = append(got, "second") })
+	if !slices.Equal(got, []string{"now"}) {
+		t.Fatalf("before the commit ran %q, want only now", got)
+	}
+	b.Committed()
+	b.Committed()
+	if want := []string{"now", "first", "second"}; !slices.Equal(got, want) {
+		t.Fatalf("ran %q, want %q", got, want)
 	}
 }
 

@@ -38,12 +38,13 @@ func New(db *sql.DB, stock *postgres.Stock, outbox *msgpg.Outbox, metrics *Metri
 }
 
 // Router returns the router of the inventory saga: exactly the three order events. Anything
-// else on order-events is poison for this service (the Router dead-letters it).
+// else on order-events is poison for this service (the Router dead-letters it). Every step is
+// database work alone, so every one may run in a batch's transaction (HandleBatchable).
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
-	r.Handle("OrderCreated", 1, s.OrderCreated)
-	r.Handle("OrderCanceled", 1, s.OrderCanceled)
-	r.Handle("OrderCompleted", 1, s.OrderCompleted)
+	r.HandleBatchable("OrderCreated", 1, s.OrderCreated)
+	r.HandleBatchable("OrderCanceled", 1, s.OrderCanceled)
+	r.HandleBatchable("OrderCompleted", 1, s.OrderCompleted)
 	return r
 }
 
@@ -115,10 +116,11 @@ func (s *Steps) OrderCompleted(ctx context.Context, m *messaging.Message) error 
 type step func(ctx context.Context, tx *sql.Tx) (inventory.Change, error)
 
 // apply runs st in one transaction with the inbox check and writes the events st decided to
-// the outbox (keyed by orderID, in the trace of m); then it counts and logs the outcome through
-// the message's logger. Any error is left retryable: the database's (an outage, a serialization
-// failure or deadlock) until the database answers, a broken invariant (fault.Internal) until
-// the consumer's attempts run out and it is dead-lettered.
+// the outbox (keyed by orderID, in the trace of m); once that transaction committed (a batch's,
+// in a batch) it counts and logs the outcome through the message's logger. Any error is left
+// retryable: the database's (an outage, a serialization failure or deadlock) until the database
+// answers, a broken invariant (fault.Internal) until the consumer's attempts run out and it is
+// dead-lettered.
 func (s *Steps) apply(ctx context.Context, m *messaging.Message, orderID string, st step) error {
 	var c inventory.Change
 	run := msgpg.Transactional(s.db, func(ctx context.Context, tx *sql.Tx, m *messaging.Message) (err error) {
@@ -131,13 +133,15 @@ func (s *Steps) apply(ctx context.Context, m *messaging.Message, orderID string,
 	if err := run(ctx, m); err != nil {
 		return fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err)
 	}
-	log := zerolog.Ctx(ctx)
-	if c.Outcome == "" {
-		log.Info().Msg("saga step skipped: event already processed")
-		return nil
-	}
-	s.metrics.observe(c.Outcome)
-	log.Info().Str("outcome", string(c.Outcome)).Str("status", string(c.Reservation.Status)).Msg("saga step done")
+	messaging.AfterCommit(ctx, func() {
+		log := zerolog.Ctx(ctx)
+		if c.Outcome == "" {
+			log.Info().Msg("saga step skipped: event already processed")
+			return
+		}
+		s.metrics.observe(c.Outcome)
+		log.Info().Str("outcome", string(c.Outcome)).Str("status", string(c.Reservation.Status)).Msg("saga step done")
+	})
 	return nil
 }
 

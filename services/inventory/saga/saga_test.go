@@ -116,11 +116,16 @@ func (f *fixture) deliver(r record) error {
 
 // deliverTo hands r to the handler chain h.
 func deliverTo(ctx context.Context, h messaging.Handler, r record) error {
+	return h(ctx, message(r, 1))
+}
+
+// message is r as the consumer hands it over from offset of order-events.
+func message(r record, offset int64) *messaging.Message {
 	tp, _ := messaging.ParseTraceparent(r.headers["traceparent"])
-	return h(ctx, &messaging.Message{
+	return &messaging.Message{
 		Traceparent: tp,
-		Record:      messaging.Record{Topic: messaging.TopicOrder, Partition: 0, Offset: 1, Key: r.key, Headers: r.headers, Value: r.value},
-	})
+		Record:      messaging.Record{Topic: messaging.TopicOrder, Partition: 0, Offset: offset, Key: r.key, Headers: r.headers, Value: r.value},
+	}
 }
 
 func (f *fixture) mustDeliver(t *testing.T, r record) {
@@ -185,6 +190,19 @@ func (f *fixture) status(t *testing.T, orderID string) inventory.Status {
 func (f *fixture) inbox(t *testing.T) int {
 	t.Helper()
 	return f.count(t, `SELECT count(*) FROM processed_events`)
+}
+
+// checkDecisions checks inventory_reservations_total: want by outcome, 0 for the others.
+func (f *fixture) checkDecisions(t *testing.T, want map[inventory.Outcome]int64) {
+	t.Helper()
+	text := "# HELP inventory_reservations_total Saga decisions on reservations, by outcome (reserved, failed, released, committed, ignored).\n" +
+		"# TYPE inventory_reservations_total counter\n"
+	for _, o := range []inventory.Outcome{inventory.OutcomeCommitted, inventory.OutcomeFailed, inventory.OutcomeIgnored, inventory.OutcomeReleased, inventory.OutcomeReserved} {
+		text += fmt.Sprintf("inventory_reservations_total{outcome=%q} %d\n", o, want[o])
+	}
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(text), "inventory_reservations_total"); err != nil {
+		t.Errorf("metrics: %v", err)
+	}
 }
 
 func (f *fixture) count(t *testing.T, q string, args ...any) int {
@@ -655,18 +673,7 @@ func TestConcurrentReservations(t *testing.T) {
 		t.Errorf("StockReserved emitted = %d, want %d", got, available)
 	}
 
-	want := fmt.Sprintf(`
-# HELP inventory_reservations_total Saga decisions on reservations, by outcome (reserved, failed, released, committed, ignored).
-# TYPE inventory_reservations_total counter
-inventory_reservations_total{outcome="committed"} 0
-inventory_reservations_total{outcome="failed"} %d
-inventory_reservations_total{outcome="ignored"} 0
-inventory_reservations_total{outcome="released"} 0
-inventory_reservations_total{outcome="reserved"} %d
-`, orders-available, available)
-	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "inventory_reservations_total"); err != nil {
-		t.Errorf("metrics: %v", err)
-	}
+	f.checkDecisions(t, map[inventory.Outcome]int64{inventory.OutcomeFailed: orders - available, inventory.OutcomeReserved: available})
 }
 
 // Orders that list the same SKUs in opposite orders lock the rows in one (SKU) order, so they
@@ -804,3 +811,98 @@ const (
 
 // orderN returns the id of the test's order number n.
 func orderN(n int) string { return fmt.Sprintf("0b9c6a1e-2f3d-4e5a-8b7c-%012d", n) }
+
+// TestStepsInABatch: two reservations' whole lives and a redelivery, as a consumer with a batch
+// size hands them over (kafka.HandleBatch over msgpg.Batches): one transaction, each step seeing
+// what the ones before it wrote, and the same stock, reservations, events and counts as one by
+// one.
+func TestStepsInABatch(t *testing.T) {
+	f := newFixture(t)
+	f.setStock(t, "A", 10)
+	f.setStock(t, "B", 5)
+	o2 := orderN(2)
+	created := orderCreated(t, o1, line("A", 2))
+	records := []record{created, orderCreated(t, o2, line("A", 1), line("B", 1)), orderCanceled(t, o1, "PAYMENT_FAILED", line("A", 2)),
+		orderCompleted(t, o2, line("A", 1), line("B", 1)), created}
+	ms := make([]*messaging.Message, len(records))
+	for i, r := range records {
+		ms[i] = message(r, int64(i))
+	}
+	done := 0
+	if err := kafka.HandleBatch(context.Background(), f.handle, msgpg.Batches(f.db), ms, func(int) { done++ }); err != nil || done != len(ms) {
+		t.Fatalf("HandleBatch = %v after %d messages done, want nil after %d", err, done, len(ms))
+	}
+	for _, want := range []inventory.Stock{{SKU: "A", Available: 9, Sold: 1}, {SKU: "B", Available: 4, Sold: 1}} {
+		if got := f.stock(t, want.SKU); got != want {
+			t.Errorf("stock = %+v, want %+v", got, want)
+		}
+	}
+	if s1, s2 := f.status(t, o1), f.status(t, o2); s1 != inventory.Released || s2 != inventory.Committed {
+		t.Errorf("reservations %s and %s, want RELEASED and COMMITTED", s1, s2)
+	}
+	if got := pgtest.Types(f.emitted(t, o1)); !slices.Equal(got, []string{inventory.StockReservedEvent, inventory.StockReleasedEvent}) {
+		t.Errorf("events of the canceled order %v", got)
+	}
+	if got := pgtest.Types(f.emitted(t, o2)); !slices.Equal(got, []string{inventory.StockReservedEvent, inventory.StockCommittedEvent}) {
+		t.Errorf("events of the completed order %v", got)
+	}
+	if got, tx := f.inbox(t), f.count(t, `SELECT count(DISTINCT xmin::text) FROM processed_events`); got != 4 || tx != 1 {
+		t.Errorf("inbox rows = %d from %d transactions, want 4 from 1", got, tx)
+	}
+	f.checkDecisions(t, map[inventory.Outcome]int64{inventory.OutcomeCommitted: 1, inventory.OutcomeReleased: 1, inventory.OutcomeReserved: 2})
+}
+
+// TestConcurrentBatches: batches of four partitions at once through the consumer's whole chain,
+// each record reserving one unit of one SKU, the partitions taking the SKUs in different orders.
+// Across the records of a batch the stock locks accumulate until the commit, so batches can
+// deadlock (40P01): the loser rolls back and goes one by one. In the end every order is decided
+// once, stock is conserved, the short SKUs fail the right number of orders, each decision is
+// counted once and nothing is dead-lettered.
+func TestConcurrentBatches(t *testing.T) {
+	const partitions, perBatch, stock = 4, 8, 8
+	f := newFixture(t)
+	skus := []string{"A", "B", "C"}
+	for _, sku := range skus {
+		f.setStock(t, sku, stock)
+	}
+	consume := f.consumer(t, 5)
+	demand := map[string]int64{}
+	var wg sync.WaitGroup
+	for p := range partitions {
+		ms := make([]*messaging.Message, perBatch)
+		for j := range ms {
+			sku := skus[(p+j)%len(skus)]
+			if p%2 == 1 {
+				sku = skus[(p+perBatch-j)%len(skus)]
+			}
+			demand[sku]++
+			ms[j] = message(orderCreated(t, orderN(p*100+j), line(sku, 1)), int64(j))
+		}
+		wg.Go(func() {
+			if err := kafka.HandleBatch(context.Background(), consume, msgpg.Batches(f.db), ms, nil); err != nil {
+				t.Errorf("partition %d: %v", p, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	var reserved int64
+	for _, sku := range skus {
+		held := min(demand[sku], stock)
+		reserved += held
+		if got, want := f.stock(t, sku), (inventory.Stock{SKU: sku, Available: stock - held, Reserved: held}); got != want {
+			t.Errorf("stock = %+v, want %+v (demand %d)", got, want, demand[sku])
+		}
+	}
+	const orders = partitions * perBatch
+	if got := f.count(t, `SELECT count(*) FROM reservations WHERE status = 'RESERVED'`); int64(got) != reserved {
+		t.Errorf("%d orders reserved, want %d", got, reserved)
+	}
+	if got := f.inbox(t); got != orders {
+		t.Errorf("inbox rows = %d, want %d", got, orders)
+	}
+	if got := f.count(t, `SELECT count(*) FROM dead_letters`); got != 0 {
+		t.Errorf("%d dead letters, want none", got)
+	}
+	f.checkDecisions(t, map[inventory.Outcome]int64{inventory.OutcomeFailed: orders - reserved, inventory.OutcomeReserved: reserved})
+}

@@ -21,6 +21,10 @@
 //
 // Decode sits inside DeadLetter so that undecodable and schema-invalid messages take the same
 // dead-letter path as any other poison and never stop a partition.
+//
+// With BatchMax above 1, a partition's messages that have arrived already are handled in batches
+// of up to BatchMax in one transaction with one commit (HandleBatch); any error rolls a batch back
+// and its messages are handled one by one as above.
 package kafka
 
 import (
@@ -87,6 +91,13 @@ type Consumer struct {
 	// MaxBackoff caps the wait before rejoining after an error; 0 means 5 s (a broker back from a
 	// crash should not wait long for its consumers).
 	MaxBackoff time.Duration
+	// BatchMax is the most messages of one partition claim handled in one transaction. When it is
+	// above 1 and Batch is set, the claim takes, with each message, what it has buffered after it
+	// (never waiting for more), up to BatchMax messages, and hands them to HandleBatch. 0 or 1:
+	// each message on its own.
+	BatchMax int
+	// Batch runs a batch's transaction: messaging/postgres.Batches over the service's database.
+	Batch BatchFunc
 
 	mu       sync.Mutex
 	joined   bool
@@ -201,11 +212,13 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// ConsumeClaim handles one partition's messages in order and marks each one after its handler
-// returned nil. A handler error ends the session without marking, so the message comes again
+// ConsumeClaim handles one partition's messages in order (HandleBatch: one by one, or in batches
+// of what the claim has buffered) and marks each one after its handler returned nil and what it
+// did committed. A handler error ends the session without marking, so the message comes again
 // after the consumer rejoins.
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := context.WithValue(sess.Context(), highWaterMarkKey{}, claim.HighWaterMarkOffset)
+	ctx = h.log.With().Str("topic", claim.Topic()).Int32("partition", claim.Partition()).Logger().WithContext(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -214,19 +227,45 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			if !ok {
 				return nil
 			}
-			if err := h.c.Handler(ctx, newMessage(msg)); err != nil {
+			msgs, open := h.buffered(claim, msg)
+			ms := make([]*messaging.Message, len(msgs))
+			for i, msg := range msgs {
+				ms[i] = newMessage(msg)
+			}
+			err := HandleBatch(ctx, h.c.Handler, h.c.Batch, ms, func(i int) { sess.MarkMessage(msgs[i], "") })
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil // rebalance or shutdown: not marked, handled again later
 				}
-				err = fmt.Errorf("handle %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
 				h.mu.Lock()
 				h.failed = err
 				h.mu.Unlock()
 				return err
 			}
-			sess.MarkMessage(msg, "")
+			if !open {
+				return nil
+			}
 		}
 	}
+}
+
+// buffered returns first and, when the consumer batches, the messages the claim has buffered
+// after it, up to BatchMax in all, without waiting for more. open is false when the claim's
+// channel closed.
+func (h *groupHandler) buffered(claim sarama.ConsumerGroupClaim, first *sarama.ConsumerMessage) (msgs []*sarama.ConsumerMessage, open bool) {
+	msgs = []*sarama.ConsumerMessage{first}
+	for h.c.Batch != nil && len(msgs) < h.c.BatchMax {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return msgs, false
+			}
+			msgs = append(msgs, msg)
+		default:
+			return msgs, true
+		}
+	}
+	return msgs, true
 }
 
 // failure returns (and clears) the error that ended the last session, if a handler failed.

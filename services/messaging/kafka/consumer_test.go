@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -50,10 +49,10 @@ func randomName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-// createTopic creates a one-partition topic, deleted when the test ends.
-func createTopic(t *testing.T, admin sarama.ClusterAdmin, topic string) {
+// createTopic creates a topic of partitions partitions, deleted when the test ends.
+func createTopic(t *testing.T, admin sarama.ClusterAdmin, topic string, partitions int32) {
 	t.Helper()
-	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 	t.Cleanup(func() { _ = admin.DeleteTopic(topic) })
@@ -63,13 +62,21 @@ func createTopic(t *testing.T, admin sarama.ClusterAdmin, topic string) {
 // never produce).
 func produce(t *testing.T, brokerList []string, topic string, values ...[]byte) {
 	t.Helper()
-	p, err := sarama.NewSyncProducer(brokerList, kafkatest.Config(t))
+	produceTo(t, brokerList, topic, 0, values...)
+}
+
+// produceTo is produce to one partition of topic.
+func produceTo(t *testing.T, brokerList []string, topic string, partition int32, values ...[]byte) {
+	t.Helper()
+	cfg := kafkatest.Config(t)
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(brokerList, cfg)
 	if err != nil {
 		t.Fatalf("producer: %v", err)
 	}
 	defer p.Close()
 	for _, v := range values {
-		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(testOrderID), Value: sarama.ByteEncoder(v),
+		msg := &sarama.ProducerMessage{Topic: topic, Partition: partition, Key: sarama.StringEncoder(testOrderID), Value: sarama.ByteEncoder(v),
 			Headers: []sarama.RecordHeader{{Key: []byte("traceparent"), Value: []byte(messaging.NewTraceparent().String())}}}
 		if _, _, err := p.SendMessage(msg); err != nil {
 			t.Fatalf("produce to %s: %v", topic, err)
@@ -80,15 +87,7 @@ func produce(t *testing.T, brokerList []string, topic string, values ...[]byte) 
 // event returns a valid OrderCompleted envelope and its id.
 func event(t *testing.T) ([]byte, string) {
 	t.Helper()
-	e, err := messaging.NewEnvelope("order", testOrderID, "OrderCompleted", 1, orderCompleted(), messaging.NewTraceparent())
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw, e.EventID
+	return envelopeWithID(t, "OrderCompleted", orderCompleted())
 }
 
 // recorder is a handler that records the event ids it handled, failing chosen ids a number of times.
@@ -125,13 +124,14 @@ func (r *recorder) snapshot() (handled []string, calls map[string]int) {
 	return slices.Clone(r.handled), calls
 }
 
-func committedOffset(t *testing.T, admin sarama.ClusterAdmin, group, topic string) int64 {
+// committedOffset returns the offset group committed on partition of topic, -1 for none.
+func committedOffset(t *testing.T, admin sarama.ClusterAdmin, group, topic string, partition int32) int64 {
 	t.Helper()
-	res, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+	res, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {partition}})
 	if err != nil {
 		t.Fatalf("list offsets of %s: %v", group, err)
 	}
-	block := res.GetBlock(topic, 0)
+	block := res.GetBlock(topic, partition)
 	if block == nil {
 		return -1
 	}
@@ -145,7 +145,7 @@ func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	topic, group := randomName("test-events"), randomName("test-group")
-	createTopic(t, admin, topic)
+	createTopic(t, admin, topic, 1)
 
 	first, firstID := event(t)
 	flaky, flakyID := event(t)
@@ -189,7 +189,7 @@ func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
 	if len(dead) != 1 || dead[0].offset != 1 || dead[0].value != "not json" || !messaging.IsPermanent(dead[0].cause) {
 		t.Fatalf("dead letters %+v, want the poison at offset 1", dead)
 	}
-	if got := committedOffset(t, admin, group, topic); got != 4 {
+	if got := committedOffset(t, admin, group, topic, 0); got != 4 {
 		t.Fatalf("committed offset %d, want 4 (every message marked)", got)
 	}
 }
@@ -220,7 +220,7 @@ func TestConsumerWaitsForTopicAndRedeliversUnmarked(t *testing.T) {
 		}
 		return ""
 	})
-	createTopic(t, admin, topic)
+	createTopic(t, admin, topic, 1)
 	raw, id := event(t)
 	rec.fail[id] = 1
 	produce(t, brokerList, topic, raw)

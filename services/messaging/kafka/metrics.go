@@ -14,6 +14,10 @@ import (
 // Metrics counts messages by event type and outcome, times the handler, counts retries and dead
 // letters, and sets the consumer lag (high-water mark − offset − 1) per topic and partition.
 // Calling it twice with the same registry reuses the collectors.
+//
+// Inside a batch (messaging.InBatch) a message is counted once the batch committed, and counted
+// as batched too; a message that fails there counts only as the cause of a batch rollback, since
+// it is handled, and counted, again on its own.
 func Metrics(reg prometheus.Registerer) messaging.Middleware {
 	handled := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "messaging_events_handled_total",
@@ -21,7 +25,7 @@ func Metrics(reg prometheus.Registerer) messaging.Middleware {
 	}, []string{"event_type", "outcome"}))
 	latency := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "messaging_handler_duration_seconds",
-		Help:    "Time to handle one message, retries included.",
+		Help:    "Time to handle one message, retries included (in a batch: until the batch committed).",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"event_type"}))
 	retries := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -31,6 +35,14 @@ func Metrics(reg prometheus.Registerer) messaging.Middleware {
 	deadLetters := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "messaging_dead_letters_total",
 		Help: "Messages stored as dead letters, by event type.",
+	}, []string{"event_type"}))
+	batched := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "messaging_batched_total",
+		Help: "Messages committed in a batch (several messages of a partition in one transaction), by event type; counted in messaging_events_handled_total too.",
+	}, []string{"event_type"}))
+	rollbacks := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "messaging_batch_rollbacks_total",
+		Help: "Batches rolled back, by the event type of the message that failed in them; their messages are then handled one by one.",
 	}, []string{"event_type"}))
 	lag := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "messaging_consumer_lag",
@@ -49,14 +61,26 @@ func Metrics(reg prometheus.Registerer) messaging.Middleware {
 			if rep.valid {
 				eventType = m.EventType
 			}
-			latency.WithLabelValues(eventType).Observe(time.Since(start).Seconds())
-			handled.WithLabelValues(eventType, rep.outcome(err)).Inc()
-			if rep.attempts > 1 {
-				retries.WithLabelValues(eventType).Add(float64(rep.attempts - 1))
+			inBatch := messaging.InBatch(ctx)
+			if err != nil && inBatch {
+				if !errors.Is(err, messaging.ErrNotBatchable) {
+					rollbacks.WithLabelValues(eventType).Inc()
+				}
+				return err
 			}
-			if rep.deadLettered {
-				deadLetters.WithLabelValues(eventType).Inc()
-			}
+			messaging.AfterCommit(ctx, func() {
+				latency.WithLabelValues(eventType).Observe(time.Since(start).Seconds())
+				handled.WithLabelValues(eventType, rep.outcome(err)).Inc()
+				if rep.attempts > 1 {
+					retries.WithLabelValues(eventType).Add(float64(rep.attempts - 1))
+				}
+				if rep.deadLettered {
+					deadLetters.WithLabelValues(eventType).Inc()
+				}
+				if inBatch {
+					batched.WithLabelValues(eventType).Inc()
+				}
+			})
 			return err
 		}
 	}

@@ -88,9 +88,15 @@ func Recover() messaging.Middleware {
 // unreachable: the message is not at fault) does not count against maxAttempts: Retry keeps
 // trying until the handler succeeds, so an outage never sends good messages to the dead
 // letters. unavailable may be nil. Retry stops early when ctx is done and returns the last error.
+//
+// Inside a batch (messaging.InBatch) it tries once: an error rolls the batch back, and the
+// message is retried when it is handled again on its own.
 func Retry(maxAttempts int, initial, max time.Duration, unavailable func(error) bool) messaging.Middleware {
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
+			if messaging.InBatch(ctx) {
+				return next(ctx, m)
+			}
 			ctx, rep := withReport(ctx)
 			failures := 0 // that count against maxAttempts
 			for attempt := 1; ; attempt++ {
@@ -127,9 +133,16 @@ type DeadLetterStore interface {
 // on. If storing fails it keeps trying with backoff until ctx is done, and then returns the error:
 // the message is not marked and comes again. A message is never dropped. When ctx is already done
 // the handler's error is passed through (shutdown, not poison).
+//
+// Inside a batch (messaging.InBatch) it stores nothing and passes the error through: the batch
+// rolls back, and the message is dead-lettered, if it must be, when it is handled again on its
+// own.
 func DeadLetter(store DeadLetterStore, service string) messaging.Middleware {
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
+			if messaging.InBatch(ctx) {
+				return next(ctx, m)
+			}
 			ctx, rep := withReport(ctx)
 			err := next(ctx, m)
 			if err == nil || ctx.Err() != nil {
@@ -156,6 +169,10 @@ func DeadLetter(store DeadLetterStore, service string) messaging.Middleware {
 // Log writes one line per message with its outcome (ok, dead_lettered, error), attempts and
 // duration, and puts a logger with the message's coordinates into the context (zerolog.Ctx);
 // Decode adds orderId, eventId, eventType and traceId to it.
+//
+// Inside a batch (messaging.InBatch) the line waits for the batch's commit (its duration then runs
+// until the commit) and says batched; a message that fails there writes none, since the batch
+// rolls back and the message is handled, and logged, again on its own.
 func Log(logger zerolog.Logger) messaging.Middleware {
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
@@ -163,17 +180,26 @@ func Log(logger zerolog.Logger) messaging.Middleware {
 			ctx, rep := withReport(ctx)
 			l := logger.With().Str("topic", m.Topic).Int32("partition", m.Partition).Int64("offset", m.Offset).Logger()
 			err := next(l.WithContext(ctx), m)
-			outcome := rep.outcome(err)
-			ev := l.Info()
-			if outcome != outcomeOK {
-				ev = l.Warn()
+			batched := messaging.InBatch(ctx)
+			if err != nil && batched {
+				return err
 			}
-			if err != nil {
-				ev = ev.Str("error", redacted(err))
-			}
-			ev.Str("orderId", m.AggregateID).Str("eventId", m.EventID).Str("eventType", m.EventType).
-				Str("traceId", m.TraceID).Str("outcome", outcome).Int("attempts", max(rep.attempts, 1)).
-				Dur("duration", time.Since(start)).Msg("message handled")
+			messaging.AfterCommit(ctx, func() {
+				outcome := rep.outcome(err)
+				ev := l.Info()
+				if outcome != outcomeOK {
+					ev = l.Warn()
+				}
+				if err != nil {
+					ev = ev.Str("error", redacted(err))
+				}
+				if batched {
+					ev = ev.Bool("batched", true)
+				}
+				ev.Str("orderId", m.AggregateID).Str("eventId", m.EventID).Str("eventType", m.EventType).
+					Str("traceId", m.TraceID).Str("outcome", outcome).Int("attempts", max(rep.attempts, 1)).
+					Dur("duration", time.Since(start)).Msg("message handled")
+			})
 			return err
 		}
 	}

@@ -170,7 +170,15 @@ func TestDeadLetterNeverDrops(t *testing.T) {
 	}
 }
 
+// envelopeJSON returns the JSON of a new envelope of eventType about testOrderID.
 func envelopeJSON(t *testing.T, eventType string, data any) []byte {
+	t.Helper()
+	raw, _ := envelopeWithID(t, eventType, data)
+	return raw
+}
+
+// envelopeWithID is envelopeJSON and the envelope's event id.
+func envelopeWithID(t *testing.T, eventType string, data any) ([]byte, string) {
 	t.Helper()
 	e, err := messaging.NewEnvelope("order", testOrderID, eventType, 1, data, messaging.NewTraceparent())
 	if err != nil {
@@ -180,7 +188,7 @@ func envelopeJSON(t *testing.T, eventType string, data any) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw
+	return raw, e.EventID
 }
 
 func orderCompleted() map[string]any {
@@ -290,5 +298,54 @@ func TestOnItsTopic(t *testing.T) {
 		if tt.wantErr != (err != nil) || err != nil && !messaging.IsPermanent(err) {
 			t.Errorf("OrderCompleted on %s: %v, want poison %v", tt.topic, err, tt.wantErr)
 		}
+	}
+}
+
+// TestMiddlewareInABatch: inside a batch an error goes straight out (no retry, no dead letter:
+// the batch rolls back and its messages are handled again one by one), and a message is counted
+// only once the batch committed.
+func TestMiddlewareInABatch(t *testing.T) {
+	v, err := schemas.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		err         error
+		commit      bool
+		wantCalls   int
+		wantHandled float64
+		wantRolled  float64
+	}{
+		{name: "success, committed", commit: true, wantCalls: 1, wantHandled: 1},
+		{name: "success, rolled back by another message", wantCalls: 1},
+		{name: "transient error", err: errors.New("transient"), wantCalls: 1, wantRolled: 1},
+		{name: "poison", err: messaging.Permanent(errors.New("poison")), wantCalls: 1, wantRolled: 1},
+		{name: "refused", err: messaging.ErrNotBatchable, wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg, store := prometheus.NewRegistry(), &memStore{}
+			var calls int
+			h := messaging.Chain(failing(10, tt.err, &calls), // tt.err nil: succeeds
+				kafka.Metrics(reg), kafka.DeadLetter(store, "svc"), kafka.Retry(3, time.Millisecond, time.Millisecond, nil), kafka.Decode(v))
+			ctx, b := messaging.WithBatch(context.Background())
+			err := h(ctx, &messaging.Message{Record: messaging.Record{Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}})
+			if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Fatalf("handler = %v, want %v passed through", err, tt.err)
+			}
+			if tt.commit {
+				b.Committed()
+			}
+			if calls != tt.wantCalls || len(store.all()) != 0 {
+				t.Fatalf("%d calls, %d dead letters; want %d calls, none", calls, len(store.all()), tt.wantCalls)
+			}
+			if got := total(t, reg, "messaging_events_handled_total"); got != tt.wantHandled {
+				t.Errorf("counted %v handled, want %v", got, tt.wantHandled)
+			}
+			if got := total(t, reg, "messaging_batch_rollbacks_total"); got != tt.wantRolled {
+				t.Errorf("counted %v rollbacks, want %v", got, tt.wantRolled)
+			}
+		})
 	}
 }

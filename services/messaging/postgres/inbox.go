@@ -38,25 +38,41 @@ func IsProcessed(ctx context.Context, tx *sql.Tx, m *messaging.Message) (bool, e
 	return done, nil
 }
 
-// TxHandler handles a message inside a transaction that Transactional opened; every write,
-// outbox rows included (InsertOutbox), goes through tx.
+// TxHandler handles a message inside a transaction that Transactional opened (or joined); every
+// write, outbox rows included (Outbox.EmitFor), goes through tx.
 type TxHandler func(ctx context.Context, tx *sql.Tx, m *messaging.Message) error
 
 // Transactional runs h in one transaction together with the inbox check: a message whose event
 // id was processed before is skipped (nil error, so its offset moves on), otherwise the inbox row,
 // h's changes and h's outbox rows commit or roll back together.
+//
+// Inside a batch (messaging.InBatch) it joins the batch's transaction on db (Batches) instead of
+// beginning one: the inbox check and h's writes go there, and it neither commits nor rolls back;
+// the batch commits once after its last message, or rolls back as a whole on any error. A batch
+// without a transaction on db is an error (the batch then rolls back and its messages are handled
+// one by one).
 func Transactional(db *sql.DB, h TxHandler) messaging.Handler {
 	return func(ctx context.Context, m *messaging.Message) error {
-		return WithTx(ctx, db, func(tx *sql.Tx) error {
-			first, err := MarkProcessed(ctx, tx, m)
-			if err != nil {
-				return err
-			}
-			if !first {
-				zerolog.Ctx(ctx).Debug().Str("eventId", m.EventID).Msg("duplicate event skipped")
-				return nil
-			}
-			return h(ctx, tx, m)
-		})
+		if !messaging.InBatch(ctx) {
+			return WithTx(ctx, db, func(tx *sql.Tx) error { return once(ctx, tx, m, h) })
+		}
+		tx, err := joinBatch(ctx, db)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err)
+		}
+		return once(ctx, tx, m, h)
 	}
+}
+
+// once marks m processed in tx and runs h, unless m was processed before.
+func once(ctx context.Context, tx *sql.Tx, m *messaging.Message, h TxHandler) error {
+	first, err := MarkProcessed(ctx, tx, m)
+	if err != nil {
+		return err
+	}
+	if !first {
+		zerolog.Ctx(ctx).Debug().Str("eventId", m.EventID).Msg("duplicate event skipped")
+		return nil
+	}
+	return h(ctx, tx, m)
 }

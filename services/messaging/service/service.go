@@ -62,6 +62,10 @@ type Config struct {
 	HandlerMaxAttempts int `split_words:"true"`
 	// DBMaxOpenConns caps the pool: a connection per claimed partition, HTTP, the parts.
 	DBMaxOpenConns int `envconfig:"DB_MAX_OPEN_CONNS"`
+	// BatchMax is the most messages of one partition claim that the consumer handles in one
+	// transaction (<NAME>_BATCH_MAX; kafka.Consumer.BatchMax); 1, the default, handles each
+	// message on its own.
+	BatchMax int `split_words:"true"`
 	// ConnectURL is Kafka Connect's REST API, where the service watches the connector that
 	// streams its outbox (/readyz, /metrics): <NAME>_CONNECT_URL, or CONNECT_URL. Empty: not
 	// watched (tests).
@@ -92,6 +96,9 @@ func (c *Config) Fill(name string, port int) {
 	}
 	if c.DBMaxOpenConns == 0 {
 		c.DBMaxOpenConns = 20
+	}
+	if c.BatchMax == 0 {
+		c.BatchMax = 1
 	}
 }
 
@@ -147,8 +154,8 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	if err != nil {
 		return nil, fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
 	}
-	if cfg.HandlerMaxAttempts < 1 || cfg.DBMaxOpenConns < 1 {
-		return nil, errors.New("HANDLER_MAX_ATTEMPTS and DB_MAX_OPEN_CONNS must be positive")
+	if cfg.HandlerMaxAttempts < 1 || cfg.DBMaxOpenConns < 1 || cfg.BatchMax < 1 {
+		return nil, errors.New("HANDLER_MAX_ATTEMPTS, DB_MAX_OPEN_CONNS and BATCH_MAX must be positive")
 	}
 	s := &Service{Name: name, Config: cfg, Log: log.Level(level).With().Str("service", name).Logger(), closing: make(chan struct{})}
 	if s.Schemas, err = schemas.New(); err != nil {
@@ -210,7 +217,7 @@ func (s *Service) Consume(topics []string, router *messaging.Router) {
 	c := &kafka.Consumer{
 		Brokers: s.Config.KafkaBrokers, Group: s.Config.ConsumerGroup, Topics: topics,
 		Service: s.Name, Username: s.Config.KafkaUsername, Password: s.Config.KafkaPassword,
-		Handler: consume, Logger: s.Log,
+		Handler: consume, Logger: s.Log, BatchMax: s.Config.BatchMax, Batch: msgpg.Batches(s.DB),
 	}
 	s.replay = replay
 	s.Check(msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return c.Ready() }})

@@ -64,7 +64,8 @@ func New(db *sql.DB, sent *postgres.Sent, webhook Webhook, reg prometheus.Regist
 }
 
 // Router returns the router of the notification service: Notify for every notified event type,
-// the others of its topics ignored. Anything else is poison (dead-lettered).
+// the others of its topics ignored. Anything else is poison (dead-lettered). Notify POSTs to the
+// webhook before its transaction, so it never joins a batch (Handle, not HandleBatchable).
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
 	for _, t := range notification.Notified {

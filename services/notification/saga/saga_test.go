@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/kafka"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/notification"
 	"outboxsaga.dev/notification/webhook"
@@ -164,5 +166,37 @@ func TestWebhookRejects(t *testing.T) {
 	}
 	if got := counter(t, f.reg, "notification_loop_guard_dropped_total"); got != 1 {
 		t.Errorf("loop guard drops = %v, want 1", got)
+	}
+}
+
+// TestNotifyNeverJoinsABatch: Notify POSTs to the webhook before its transaction, so inside a
+// batch the chain refuses it before it runs (nothing POSTed). A consumer with a batch size
+// (kafka.HandleBatch) then batches the ignored events around it and runs it on its own: each
+// notification reaches the webhook once.
+func TestNotifyNeverJoinsABatch(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	order := uuid.NewString()
+	delivery := map[string]any{"orderId": order, "deliveryId": uuid.NewString()}
+	completed := f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
+	inBatch, _ := messaging.WithBatch(context.Background())
+	if err := f.consume(inBatch, &messaging.Message{Record: completed}); !errors.Is(err, messaging.ErrNotBatchable) || len(f.sink.Keys()) != 0 {
+		t.Fatalf("Notify in a batch: %v, the webhook got %q; want ErrNotBatchable and nothing", err, f.sink.Keys())
+	}
+
+	shipped := f.record(t, "shipping", "DeliveryShipped", order, delivery)
+	records := []messaging.Record{
+		f.record(t, "shipping", "DeliveryDelivered", order, delivery), completed,
+		f.record(t, "shipping", "DeliveryDelivered", order, delivery), f.record(t, "shipping", "DeliveryDelivered", order, delivery), shipped,
+	}
+	ms := make([]*messaging.Message, len(records))
+	for i, r := range records {
+		ms[i] = &messaging.Message{Record: r}
+	}
+	if err := kafka.HandleBatch(context.Background(), f.consume, msgpg.Batches(f.db), ms, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{eventID(completed) + ":customer", eventID(shipped) + ":customer"}
+	if got := f.sink.Keys(); !slices.Equal(got, want) {
+		t.Errorf("the webhook got %q, want %q", got, want)
 	}
 }

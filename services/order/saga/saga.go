@@ -41,20 +41,21 @@ func New(db *sql.DB, orders *postgres.Orders, outbox *msgpg.Outbox, metrics *Met
 }
 
 // Router returns the router of every event type the order service consumes. Anything else on
-// its topics is poison (the Router dead-letters it).
+// its topics is poison (the Router dead-letters it). Every step is database work alone, so every
+// one may run in a batch's transaction (HandleBatchable).
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
-	r.Handle("StockReservationFailed", 1, s.StockReservationFailed)
-	r.Handle("PaymentAuthorized", 1, s.PaymentAuthorized)
-	r.Handle("PaymentFailed", 1, s.PaymentFailed)
+	r.HandleBatchable("StockReservationFailed", 1, s.StockReservationFailed)
+	r.HandleBatchable("PaymentAuthorized", 1, s.PaymentAuthorized)
+	r.HandleBatchable("PaymentFailed", 1, s.PaymentFailed)
 	// Events that move nothing here but belong to the order's timeline.
-	r.Handle("StockReserved", 1, s.Record)
-	r.Handle("StockReleased", 1, s.Record)
-	r.Handle("StockCommitted", 1, s.Record)
-	r.Handle("PaymentVoided", 1, s.PaymentVoided)
-	r.Handle("DeliveryScheduled", 1, s.DeliveryScheduled)
-	r.Handle("DeliveryShipped", 1, s.DeliveryShipped)
-	r.Handle("DeliveryDelivered", 1, s.DeliveryDelivered)
+	r.HandleBatchable("StockReserved", 1, s.Record)
+	r.HandleBatchable("StockReleased", 1, s.Record)
+	r.HandleBatchable("StockCommitted", 1, s.Record)
+	r.HandleBatchable("PaymentVoided", 1, s.PaymentVoided)
+	r.HandleBatchable("DeliveryScheduled", 1, s.DeliveryScheduled)
+	r.HandleBatchable("DeliveryShipped", 1, s.DeliveryShipped)
+	r.HandleBatchable("DeliveryDelivered", 1, s.DeliveryDelivered)
 	return r
 }
 
@@ -153,8 +154,8 @@ type outcome struct {
 }
 
 // apply runs verify (nil: none) and decide (nil: only record) on the order m is about, in one
-// transaction with the inbox check, the timeline and the outbox. It logs through the message's
-// logger.
+// transaction with the inbox check, the timeline and the outbox (a batch's, in a batch). It logs
+// through the message's logger and counts once that transaction committed.
 func (s *Steps) apply(ctx context.Context, m *messaging.Message, verify check, decide decision) error {
 	log := zerolog.Ctx(ctx)
 	id, err := orderID(m)
@@ -169,18 +170,20 @@ func (s *Steps) apply(ctx context.Context, m *messaging.Message, verify check, d
 	if err := step(ctx, m); err != nil {
 		return err
 	}
-	switch {
-	case !out.ran:
-		log.Info().Msg("duplicate event skipped")
-	case out.ignored:
-		log.Info().Str("status", string(out.order.Status)).Msg("late event recorded; order already ended, ignored")
-	case out.emitted.EventID != "":
-		s.metrics.terminal(out.order)
-		log.Info().Str("status", string(out.order.Status)).Str("reason", string(out.order.Reason)).
-			Str("emitted", out.emitted.EventType).Str("emittedEventId", out.emitted.EventID).Msg("order ended")
-	default:
-		log.Info().Str("status", string(out.order.Status)).Msg("event recorded")
-	}
+	messaging.AfterCommit(ctx, func() {
+		switch {
+		case !out.ran:
+			log.Info().Msg("duplicate event skipped")
+		case out.ignored:
+			log.Info().Str("status", string(out.order.Status)).Msg("late event recorded; order already ended, ignored")
+		case out.emitted.EventID != "":
+			s.metrics.terminal(out.order)
+			log.Info().Str("status", string(out.order.Status)).Str("reason", string(out.order.Reason)).
+				Str("emitted", out.emitted.EventType).Str("emittedEventId", out.emitted.EventID).Msg("order ended")
+		default:
+			log.Info().Str("status", string(out.order.Status)).Msg("event recorded")
+		}
+	})
 	return nil
 }
 

@@ -592,3 +592,86 @@ func TestPaymentOfAnotherAmountIsPoison(t *testing.T) {
 		})
 	}
 }
+
+// TestStepsInABatch runs steps of several orders as a consumer with a batch size hands them over
+// (kafka.HandleBatch over msgpg.Batches): in one transaction with one commit, each step seeing
+// what the ones before it wrote (the order a PaymentAuthorized completed takes its delivery), a
+// redelivery in the batch skipped by the batch's own inbox row, and each saga counted once. A
+// poison rolls the batch back and its steps run one by one: those before it take effect once,
+// and are counted once, despite the batch that rolled back.
+func TestStepsInABatch(t *testing.T) {
+	tests := []struct {
+		name       string
+		poison     bool // the third order's step is a payment of another amount
+		wantDone   int
+		wantTx     int // transactions that wrote the inbox
+		wantStatus []order.Status
+		wantMetric string
+	}{
+		{name: "one commit", wantDone: 5, wantTx: 1,
+			wantStatus: []order.Status{order.Completed, order.Canceled, order.Canceled},
+			wantMetric: `
+				order_saga_outcomes_total{reason="",status="COMPLETED"} 1
+				order_saga_outcomes_total{reason="OUT_OF_STOCK",status="CANCELED"} 1
+				order_saga_outcomes_total{reason="PAYMENT_FAILED",status="CANCELED"} 1
+			`},
+		{name: "poison in the middle", poison: true, wantDone: 2, wantTx: 2,
+			wantStatus: []order.Status{order.Completed, order.Canceled, order.Pending},
+			wantMetric: `
+				order_saga_outcomes_total{reason="",status="COMPLETED"} 1
+				order_saga_outcomes_total{reason="OUT_OF_STOCK",status="CANCELED"} 1
+			`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			placed := []order.Order{e.place(time.Now(), time.Minute), e.place(time.Now(), time.Minute), e.place(time.Now(), time.Minute)}
+			completed := record(t, placed[0], "PaymentAuthorized")
+			third := record(t, placed[2], "PaymentFailed")
+			if tt.poison {
+				tp, _ := messaging.NewTraceparentIn(placed[2].TraceID)
+				third = rawRecord(t, messaging.TopicPayment, "payment", placed[2].ID.String(), "PaymentAuthorized",
+					map[string]any{"orderId": placed[2].ID.String(), "amount": 1, "currency": "KRW", "pgTxnId": "pg_forged"}, tp)
+			}
+			ms := []*messaging.Message{completed, record(t, placed[0], "DeliveryScheduled"), redeliver(completed),
+				record(t, placed[1], "StockReservationFailed"), third}
+			if tt.poison {
+				ms = []*messaging.Message{completed, record(t, placed[1], "StockReservationFailed"), third, record(t, placed[0], "DeliveryScheduled")}
+			}
+			done := 0
+			err := kafka.HandleBatch(context.Background(), e.deliver, msgpg.Batches(e.db), ms, func(i int) {
+				if i != done {
+					t.Errorf("done(%d) after %d messages", i, done)
+				}
+				done++
+			})
+			if tt.poison != messaging.IsPermanent(err) || (!tt.poison && err != nil) {
+				t.Fatalf("HandleBatch = %v, want the poison's error: %v", err, tt.poison)
+			}
+			if done != tt.wantDone {
+				t.Fatalf("%d messages done, want %d", done, tt.wantDone)
+			}
+			for i, o := range placed {
+				if got := e.get(o.ID); got.Status != tt.wantStatus[i] {
+					t.Errorf("order %d is %s, want %s", i, got.Status, tt.wantStatus[i])
+				}
+			}
+			if got := e.get(placed[0].ID).Delivery; !tt.poison && got != order.Preparing {
+				t.Errorf("the completed order's delivery is %q, want PREPARING", got)
+			}
+			if n := e.count(`SELECT count(DISTINCT xmin::text) FROM processed_events`); n != tt.wantTx {
+				t.Errorf("the inbox was written by %d transactions, want %d", n, tt.wantTx)
+			}
+			for _, o := range placed[:2] {
+				if out := e.outbox(o.ID); len(out) != 2 {
+					t.Errorf("outbox of order %s: %d events, want OrderCreated and one ending", o.ID, len(out))
+				}
+			}
+			want := "# HELP order_saga_outcomes_total Orders that reached a terminal status, by status and cancellation reason.\n" +
+				"# TYPE order_saga_outcomes_total counter\n" + tt.wantMetric
+			if err := testutil.GatherAndCompare(e.reg, strings.NewReader(want), "order_saga_outcomes_total"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

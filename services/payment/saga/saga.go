@@ -46,7 +46,9 @@ func New(db *sql.DB, payments *postgres.Payments, outbox *msgpg.Outbox, gateway 
 }
 
 // Router returns the router of the events the payment service acts on, and of the ones on its
-// topics that it knowingly skips. Anything else is poison (the Router dead-letters it).
+// topics that it knowingly skips. Anything else is poison (the Router dead-letters it). Both steps
+// call the gateway outside any transaction, so neither joins a batch (Handle, not
+// HandleBatchable): each runs on its own.
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
 	r.Handle("StockReserved", 1, s.StockReserved)

@@ -13,6 +13,8 @@ import (
 	"outboxsaga.dev/gatewaysim"
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/eventually"
+	"outboxsaga.dev/messaging/kafka"
+	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/payment"
 )
@@ -355,5 +357,39 @@ func TestRouter(t *testing.T) {
 				t.Fatalf("Dispatch = %v, want permanent %v", err, tt.wantPermanent)
 			}
 		})
+	}
+}
+
+// TestStepsNeverJoinABatch: both steps call the gateway outside any transaction, so inside a
+// batch the Router refuses them before they run (nothing charged, nothing stored), while the
+// events payment ignores pass. A consumer with a batch size (kafka.HandleBatch) then runs each
+// step on its own, and charges as one by one.
+func TestStepsNeverJoinABatch(t *testing.T) {
+	f := newFixture(t, options{})
+	chain := messaging.Chain(f.steps.Router().Dispatch, kafka.Decode(f.validator))
+	ignored := func() *messaging.Message {
+		return f.message(t, messaging.TopicOrder, "order", "OrderCompleted", o1, map[string]any{
+			"orderId": o1, "items": items, "amount": 39000, "currency": "KRW"})
+	}
+	inBatch, _ := messaging.WithBatch(f.ctx())
+	for _, m := range []*messaging.Message{f.stockReserved(t, o1, "tok_ok"), f.orderCanceled(t, o1)} {
+		if err := chain(inBatch, m); !errors.Is(err, messaging.ErrNotBatchable) {
+			t.Errorf("%s in a batch: %v, want ErrNotBatchable", m.Headers["eventType"], err)
+		}
+	}
+	if p, ledger := f.payment(t, o1), f.ledger.List(o1); p.Status != "" || len(ledger) != 0 {
+		t.Fatalf("a refused step ran: payment %+v, ledger %+v", p, ledger)
+	}
+	if err := chain(inBatch, ignored()); err != nil {
+		t.Errorf("an ignored event in a batch: %v", err)
+	}
+
+	ms := []*messaging.Message{ignored(), f.stockReserved(t, o1, "tok_ok"), ignored()}
+	done := 0
+	if err := kafka.HandleBatch(f.ctx(), chain, msgpg.Batches(f.db), ms, func(int) { done++ }); err != nil || done != len(ms) {
+		t.Fatalf("HandleBatch = %v after %d messages done, want nil after %d", err, done, len(ms))
+	}
+	if p, ledger := f.payment(t, o1), f.ledger.List(o1); p.Status != payment.StatusAuthorized || len(ledger) != 1 {
+		t.Fatalf("payment %+v, ledger %+v; want AUTHORIZED by one charge", p, ledger)
 	}
 }

@@ -110,6 +110,20 @@ func (f *fixture) mustDeliver(rs ...record) {
 	}
 }
 
+// mustDeliverBatch hands rs to the chain as a consumer with a batch size does: one batch
+// (kafka.HandleBatch over msgpg.Batches), each record a new, undecoded message at its own offset.
+func (f *fixture) mustDeliverBatch(rs ...record) {
+	f.t.Helper()
+	ms := make([]*messaging.Message, len(rs))
+	for i, r := range rs {
+		ms[i] = &messaging.Message{Record: r.Record, Traceparent: r.tp}
+		ms[i].Offset = int64(i)
+	}
+	if err := kafka.HandleBatch(context.Background(), f.handle, msgpg.Batches(f.db), ms, nil); err != nil {
+		f.t.Fatalf("deliver a batch of %d: %v", len(rs), err)
+	}
+}
+
 // status returns the status of orderID's delivery, "" when it has none.
 func (f *fixture) status(orderID string) shipping.Status {
 	f.t.Helper()

@@ -45,10 +45,11 @@ func New(db *sql.DB, deliveries *postgres.Deliveries, outbox *msgpg.Outbox, metr
 // Router returns the router of the shipping saga. It handles OrderCompleted and knowingly
 // ignores the other order events: OrderCreated (nothing ships before the order completes) and
 // OrderCanceled (a canceled order never completed, so it has no delivery, and no OrderCompleted
-// follows it: see the package shipping doc). Anything else on order-events is poison.
+// follows it: see the package shipping doc). Anything else on order-events is poison. The step is
+// database work alone, so it may run in a batch's transaction (HandleBatchable).
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
-	r.Handle("OrderCompleted", 1, s.OrderCompleted)
+	r.HandleBatchable("OrderCompleted", 1, s.OrderCompleted)
 	r.Ignore("OrderCreated", 1)
 	r.Ignore("OrderCanceled", 1)
 	return r
@@ -81,18 +82,21 @@ func (s *Steps) OrderCompleted(ctx context.Context, m *messaging.Message) error 
 		_, err = s.outbox.EmitFor(ctx, tx, m, shipping.AggregateType, d.OrderID, shipping.EventVersion, scheduled)
 		return err
 	})(ctx, m)
-	log := zerolog.Ctx(ctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case outcome == "scheduled":
-		s.metrics.reached(d)
-		log.Info().Str("deliveryId", d.ID).Str("status", string(d.Status)).Msg("delivery scheduled")
-	case outcome == "ignored":
-		s.metrics.ignored.Inc()
-		log.Info().Msg("OrderCompleted for an order that has its delivery: no second one")
-	default:
-		log.Info().Msg("saga step skipped: event already processed")
 	}
+	messaging.AfterCommit(ctx, func() { // a batch's commit, in a batch
+		log := zerolog.Ctx(ctx)
+		switch outcome {
+		case "scheduled":
+			s.metrics.reached(d)
+			log.Info().Str("deliveryId", d.ID).Str("status", string(d.Status)).Msg("delivery scheduled")
+		case "ignored":
+			s.metrics.ignored.Inc()
+			log.Info().Msg("OrderCompleted for an order that has its delivery: no second one")
+		default:
+			log.Info().Msg("saga step skipped: event already processed")
+		}
+	})
 	return nil
 }

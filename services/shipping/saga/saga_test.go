@@ -18,7 +18,8 @@ import (
 )
 
 // One delivery per completed order, whatever comes again, and none for an order that did not
-// complete; every OrderCompleted is recorded in the inbox, the ignored types are not.
+// complete; every OrderCompleted is recorded in the inbox, the ignored types are not. The same
+// holds when the events come in one batch (one transaction, one commit).
 func TestOrderEvents(t *testing.T) {
 	const scheduled = shipping.DeliveryScheduledEvent
 	tests := []struct {
@@ -40,32 +41,41 @@ func TestOrderEvents(t *testing.T) {
 			events: func(t *testing.T, id string) []record { return []record{completed(t, id), canceled(t, id)} }},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, id := newFixture(t), uuid.NewString()
-			events := tt.events(t, id)
-			f.mustDeliver(events...)
-			if got := f.status(id); got != tt.wantStatus {
-				t.Errorf("delivery status = %q, want %q", got, tt.wantStatus)
-			}
-			first := slices.IndexFunc(events, func(r record) bool { return r.Headers["eventType"] == "OrderCompleted" })
-			if got := f.emitted(id, events[max(first, 0)].tp); !slices.Equal(got, tt.wantEvents) {
-				t.Errorf("emitted %v, want %v", got, tt.wantEvents)
-			}
-			if got := f.count(`SELECT count(*) FROM processed_events`); got != tt.wantInbox {
-				t.Errorf("inbox rows = %d, want %d", got, tt.wantInbox)
-			}
-			if got, want := f.count(`SELECT count(*) FROM deliveries`), min(tt.wantInbox, 1); got != want {
-				t.Errorf("deliveries = %d, want %d", got, want)
-			}
-			ignored := fmt.Sprintf(`
-				# HELP shipping_completions_ignored_total OrderCompleted events (under a new event id) for an order that has its delivery already.
-				# TYPE shipping_completions_ignored_total counter
-				shipping_completions_ignored_total %d
-			`, max(tt.wantInbox-1, 0))
-			if err := testutil.GatherAndCompare(f.reg, strings.NewReader(ignored), "shipping_completions_ignored_total"); err != nil {
-				t.Error(err)
-			}
-		})
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/batch=%v", tt.name, batch), func(t *testing.T) {
+				f, id := newFixture(t), uuid.NewString()
+				events := tt.events(t, id)
+				if batch {
+					f.mustDeliverBatch(events...)
+					if got := f.count(`SELECT count(DISTINCT xmin::text) FROM processed_events`); got > 1 {
+						t.Errorf("the inbox was written by %d transactions, want at most the batch's", got)
+					}
+				} else {
+					f.mustDeliver(events...)
+				}
+				if got := f.status(id); got != tt.wantStatus {
+					t.Errorf("delivery status = %q, want %q", got, tt.wantStatus)
+				}
+				first := slices.IndexFunc(events, func(r record) bool { return r.Headers["eventType"] == "OrderCompleted" })
+				if got := f.emitted(id, events[max(first, 0)].tp); !slices.Equal(got, tt.wantEvents) {
+					t.Errorf("emitted %v, want %v", got, tt.wantEvents)
+				}
+				if got := f.count(`SELECT count(*) FROM processed_events`); got != tt.wantInbox {
+					t.Errorf("inbox rows = %d, want %d", got, tt.wantInbox)
+				}
+				if got, want := f.count(`SELECT count(*) FROM deliveries`), min(tt.wantInbox, 1); got != want {
+					t.Errorf("deliveries = %d, want %d", got, want)
+				}
+				ignored := fmt.Sprintf(`
+					# HELP shipping_completions_ignored_total OrderCompleted events (under a new event id) for an order that has its delivery already.
+					# TYPE shipping_completions_ignored_total counter
+					shipping_completions_ignored_total %d
+				`, max(tt.wantInbox-1, 0))
+				if err := testutil.GatherAndCompare(f.reg, strings.NewReader(ignored), "shipping_completions_ignored_total"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
 
