@@ -17,6 +17,6 @@ if ! curl -fsS "$ORDER_URL/readyz" >/dev/null 2>&1; then
   "$ROOT/scripts/up.sh"
 fi
 ensure_secrets # the stack's credentials; bench reads Kafka as the read-only principal viewer
-export ROOT CONNECT_URL PG_ADMIN_URL KAFKA_BROKERS ORDER_URL INVENTORY_URL STACK_DIR TOPIC_PARTITIONS
+export ROOT CONNECT_URL CONNECT_REST_USER CONNECT_REST_PASSWORD PG_ADMIN_URL KAFKA_BROKERS ORDER_URL INVENTORY_URL STACK_DIR TOPIC_PARTITIONS
 cd "$ROOT"
 exec go run ./tools/cmd/bench "$@"

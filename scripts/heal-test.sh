@@ -21,7 +21,7 @@ mkdir -p "$LOGS"
 connectors_running() {
   local want
   want=$(for f in "$ROOT"/connectors/*.json; do jq -r .name "$f"; done | jq -R . | jq -s .)
-  curl -fsS -m 10 "$CONNECT_URL/connectors?expand=status" | jq -e --argjson want "$want" '
+  connect_curl -fsS -m 10 "$CONNECT_URL/connectors?expand=status" | jq -e --argjson want "$want" '
     [$want[] as $n | .[$n].status | select(. != null)
       | select(.connector.state == "RUNNING" and (.tasks | length) > 0 and all(.tasks[]; .state == "RUNNING"))]
     | length == ($want | length)' >/dev/null
@@ -50,7 +50,7 @@ for c in $targets; do
   elif [ "$n" != 1 ]; then
     problem="$n instances of $c run after make up, want 1"
   elif ! connectors_running; then
-    problem="not every connector and task is RUNNING after make up: $(curl -sS -m 10 "$CONNECT_URL/connectors?expand=status" | jq -c 'map_values([.status.connector.state, (.status.tasks[]?.state)])')"
+    problem="not every connector and task is RUNNING after make up: $(connect_curl -sS -m 10 "$CONNECT_URL/connectors?expand=status" | jq -c 'map_values([.status.connector.state, (.status.tasks[]?.state)])')"
   fi
   if [ -n "$problem" ]; then
     echo "    $problem" >&2

@@ -66,6 +66,9 @@ TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 
 CONNECT_PORT=${CONNECT_PORT:-$((8083 + OFFSET))}
 CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
+# The REST API's one user (HTTP Basic; infra/connect/connect-distributed.properties): its password
+# is .stack/secrets/connect-rest-<user>, exported as CONNECT_REST_PASSWORD (export_credentials).
+CONNECT_REST_USER=${CONNECT_REST_USER:-operator}
 CONNECT_HEAP=${CONNECT_HEAP:--Xms256m -Xmx768m}
 CONNECT_CONF=$STACK/connect/connect-distributed.properties
 
@@ -97,7 +100,7 @@ setdefault NOTIFICATION_WEBHOOK_URL "$WEBHOOKSINK_URL/hooks"
 setdefault PAYMENT_GATEWAY_URL "http://127.0.0.1:$GATEWAY_PORT"
 setdefault GATEWAY_URL "$PAYMENT_GATEWAY_URL"
 setdefault KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
-export CONNECT_URL PG_HOST PG_PORT STACK_DIR=$STACK
+export CONNECT_URL CONNECT_REST_USER PG_HOST PG_PORT STACK_DIR=$STACK
 
 # Topics the saga uses; created explicitly so consumers never wait for a first event.
 SAGA_TOPICS="order-events inventory-events payment-events shipping-events dead-letter-events"
@@ -107,6 +110,8 @@ SAGA_TOPICS="order-events inventory-events payment-events shipping-events dead-l
 # (ensure_secrets), kept in .stack (0700) in files of mode 0600, never committed, and handed to
 # each program through its environment (docs/architecture.md, "Credentials").
 #   .stack/admin-token              the operator token (ADMIN_TOKEN of the services)
+#   .stack/connect-credentials      curl -u "$(cat .stack/connect-credentials)": Kafka Connect's REST
+#                                   API as its one user, operator:<password> (HTTP Basic)
 #   .stack/kcat.conf                kcat -F .stack/kcat.conf: the broker, as the read-only viewer
 #                                   (SASL/PLAIN: see infra/kafka/server.properties)
 #   .stack/secrets/pg-<role>        PostgreSQL: the superuser (pg-superuser) and, per service
@@ -114,8 +119,11 @@ SAGA_TOPICS="order-events inventory-events payment-events shipping-events dead-l
 #   .stack/secrets/kafka-<name>     Kafka: admin (the broker's super user) and every principal of
 #                                   infra/kafka/acls.conf
 #   .stack/secrets/*.properties     the Kafka command-line tools' logins (admin, viewer)
+#   .stack/secrets/connect-rest-<user>  the REST API's password (scripts/connect.sh writes the
+#                                   worker's copy, .stack/connect/rest-users.properties, from it)
 SECRETS=$STACK/secrets
 KCAT_CONF=$STACK/kcat.conf
+CONNECT_CREDENTIALS=$STACK/connect-credentials
 
 # The service databases, <svc>_db each, with three roles each (infra/postgres/init.sql): <svc>_owner
 # owns the tables and runs the migrations, <svc>_svc is the service at run time (rows, never the
@@ -137,7 +145,8 @@ read_secret() { local v=; [ -r "$SECRETS/$1" ] && read -r v <"$SECRETS/$1"; prin
 # and PG_ADMIN_URL; <ROLE>_PG_PASSWORD of every role (DEBEZIUM_ORDER_PG_PASSWORD is read by
 # Kafka Connect's env config provider); per service <SVC>_DATABASE_URL (the runtime role),
 # <SVC>_MIGRATIONS_DATABASE_URL (the owner), <SVC>_KAFKA_USERNAME; <PRINCIPAL>_KAFKA_PASSWORD of
-# every Kafka principal; ADMIN_TOKEN. A variable the caller set wins.
+# every Kafka principal; ADMIN_TOKEN; CONNECT_REST_PASSWORD (Kafka Connect's REST API, as
+# CONNECT_REST_USER). A variable the caller set wins.
 export_credentials() {
   local r p svc pw
   [ -d "$SECRETS" ] || return 0
@@ -152,6 +161,7 @@ export_credentials() {
   done
   for p in $(kafka_principals); do setdefault "$(upper "$p")_KAFKA_PASSWORD" "$(read_secret "kafka-$p")"; done
   [ ! -r "$STACK/admin-token" ] || setdefault ADMIN_TOKEN "$(head -1 "$STACK/admin-token")"
+  setdefault CONNECT_REST_PASSWORD "$(read_secret "connect-rest-$CONNECT_REST_USER")"
 }
 export_credentials
 
@@ -175,16 +185,19 @@ ensure_secrets() {
   for r in $(pg_roles); do new_secret "pg-$r"; done
   for p in $(kafka_principals); do new_secret "kafka-$p"; done
   [ -s "$STACK/admin-token" ] || random_secret | write_secret "$STACK/admin-token"
+  new_secret "connect-rest-$CONNECT_REST_USER"
   client_configs
   export_credentials
 }
 new_secret() { [ -s "$SECRETS/$1" ] || random_secret | write_secret "$SECRETS/$1"; }
 
-# client_configs: the logins of the command-line clients: .stack/kcat.conf (the viewer, for
+# client_configs: the logins of the command-line clients: .stack/connect-credentials (curl -u of
+# Kafka Connect's REST API), .stack/kcat.conf (the viewer, for
 # kcat -F and make tail), secrets/kcat-injector.conf (the test-only injector: kcat -P of poison),
 # and for the Kafka tools (--command-config) as the admin and the viewer (make status).
 client_configs() {
   local who pw
+  echo "$CONNECT_REST_USER:$(read_secret "connect-rest-$CONNECT_REST_USER")" | write_secret "$CONNECT_CREDENTIALS"
   write_secret "$KCAT_CONF" <<CONF
 # kcat -F .stack/kcat.conf -C -t order-events -f '%k %h %s\n'   (make up writes this file)
 # The broker of this stack, as the read-only principal viewer (infra/kafka/acls.conf). PLAIN,
@@ -208,6 +221,12 @@ sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule require
 CONF
   done
   rm -f "$SECRETS/kcat-admin.conf" # made by an earlier version of this function
+}
+
+# connect_curl CURL-ARGS...: curl as the REST API's user (the password on a file descriptor, not
+# on the command line, where every user of the host could read it in ps).
+connect_curl() {
+  curl -K <(printf 'user = "%s:%s"\n' "$CONNECT_REST_USER" "${CONNECT_REST_PASSWORD:-$(read_secret "connect-rest-$CONNECT_REST_USER")}") "$@"
 }
 
 # kafka_as PRINCIPAL: exports KAFKA_USERNAME and KAFKA_PASSWORD, which the tools and the tests log

@@ -12,13 +12,17 @@ files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("$ROOT"/connectors/*.json)
 TIMEOUT=${CONNECTOR_TIMEOUT:-120}
 
-# rest METHOD PATH [curl args...]: a Connect REST call that fails on an error status. Connect
-# answers 409 during a rebalance and 500 while its herder cannot reach Kafka: callers retry.
-rest() { local m=$1 p=$2; shift 2; curl -fsS -m 10 -X "$m" "$@" "$CONNECT_URL$p"; }
+# rest METHOD PATH [curl args...]: a Connect REST call, as the REST API's user, that fails on an
+# error status. Connect answers 409 during a rebalance and 500 while its herder cannot reach
+# Kafka: callers retry.
+rest() { local m=$1 p=$2; shift 2; connect_curl -fsS -m 10 -X "$m" "$@" "$CONNECT_URL$p"; }
 
 # Connect's REST server answers before the worker has joined its group: wait until it lists connectors.
-await "Kafka Connect to serve requests on $CONNECT_URL" "$TIMEOUT" rest GET /connectors -o /dev/null \
-  || die "Kafka Connect does not serve requests on $CONNECT_URL (log: $LOGS/connect.log); is it running (make status)?"
+if ! await "Kafka Connect to serve requests on $CONNECT_URL" "$TIMEOUT" rest GET /connectors -o /dev/null; then
+  [ "$(connect_curl -s -m 10 -o /dev/null -w '%{http_code}' "$CONNECT_URL/connectors")" != 401 ] \
+    || die "Kafka Connect on $CONNECT_URL refuses the login $CONNECT_REST_USER (401): CONNECT_REST_PASSWORD is not the password of .stack/connect/rest-users.properties (restart it: scripts/connect.sh stop; make up)"
+  die "Kafka Connect does not serve requests on $CONNECT_URL (log: $LOGS/connect.log); is it running (make status)?"
+fi
 
 # state NAME: RUNNING when the connector and all its tasks run, else what they are
 # (STARTING while Connect has not created them yet: status answers 404 for a moment).

@@ -35,9 +35,9 @@ for n in $SAGA_SERVICES; do
 done
 
 echo; echo "CONNECTORS ($CONNECT_URL)"
-if names=$(curl -fsS "$CONNECT_URL/connectors" 2>/dev/null); then
+if names=$(connect_curl -fsS "$CONNECT_URL/connectors" 2>/dev/null); then
   for c in $(echo "$names" | jq -r '.[]' | sort); do
-    st=$(curl -fsS "$CONNECT_URL/connectors/$c/status")
+    st=$(connect_curl -fsS "$CONNECT_URL/connectors/$c/status")
     line=$(jq -r '"  \(.name)  connector=\(.connector.state)  tasks=\([.tasks[]? | "\(.id):\(.state)"] | join(","))"' <<<"$st")
     if jq -e '.connector.state == "RUNNING" and ([.tasks[]?.state] | length > 0 and all(. == "RUNNING"))' <<<"$st" >/dev/null; then
       echo "$line"

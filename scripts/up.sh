@@ -38,7 +38,8 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
   gateway simulator  $GATEWAY_URL      webhook sink  $WEBHOOKSINK_URL
 
 Credentials (random, this stack's only, mode 0600): the operator token in ${STACK#$ROOT/}/admin-token,
-kcat's login (read-only) in ${KCAT_CONF#$ROOT/}, every other password in ${SECRETS#$ROOT/}/.
+kcat's login (read-only) in ${KCAT_CONF#$ROOT/}, Kafka Connect's REST login in ${CONNECT_CREDENTIALS#$ROOT/},
+every other password in ${SECRETS#$ROOT/}/.
 
 Try it (README.md has the whole walk-through):
   curl -s -X PUT $ORDER_URL/prices/A100 -H "Authorization: Bearer \$(cat ${STACK#$ROOT/}/admin-token)" \\
@@ -49,6 +50,7 @@ Try it (README.md has the whole walk-through):
        -d '{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1}]}'
   curl -s $ORDER_URL/orders/<orderId>          # PENDING → COMPLETED
   kcat -F ${KCAT_CONF#$ROOT/} -C -t order-events -f '%k %h %s\n'
+  curl -s -u "\$(cat ${CONNECT_CREDENTIALS#$ROOT/})" "$CONNECT_URL/connectors?expand=status"
   make tail TOPIC=order-events                    # the same, formatted
   make status                                     # processes, connectors, slot lag, consumer lag
   make down                                       # stop everything started here

@@ -29,7 +29,7 @@ type PipelineCheck struct {
 // that the final check counts it like every other order.
 func (r *Runner) pipelineWhole(ctx context.Context, rec *load.Record, after string) PipelineCheck {
 	c := PipelineCheck{After: after}
-	connect := debezium.NewClient(r.cfg.Endpoints.ConnectURL)
+	connect := debezium.NewClient(r.cfg.Endpoints.ConnectURL, r.cfg.Endpoints.ConnectRESTUser, r.cfg.Endpoints.ConnectRESTPassword)
 	for _, name := range Connectors {
 		s, err := connect.Status(ctx, name)
 		switch {

@@ -38,7 +38,12 @@ type Env struct {
 	SinkURL    string
 	GatewayURL string
 	ConnectURL string
-	Brokers    []string
+	// ConnectRESTUser and ConnectRESTPassword log in to Kafka Connect's REST API (HTTP Basic):
+	// CONNECT_REST_USER (operator) and CONNECT_REST_PASSWORD, else the stack's
+	// secrets/connect-rest-<user> file.
+	ConnectRESTUser     string
+	ConnectRESTPassword string
+	Brokers             []string
 	// KafkaUsername and KafkaPassword are the principal the tool's Kafka clients log in as
 	// (SASL/SCRAM-SHA-512): KAFKA_USERNAME and KAFKA_PASSWORD, or the one As chose.
 	KafkaUsername string
@@ -64,6 +69,7 @@ func Load() Env {
 		SinkURL:         Or("WEBHOOKSINK_URL", "http://127.0.0.1:8088"),
 		GatewayURL:      Or("GATEWAY_URL", "http://127.0.0.1:8089"),
 		ConnectURL:      Or("CONNECT_URL", "http://127.0.0.1:8083"),
+		ConnectRESTUser: Or("CONNECT_REST_USER", "operator"),
 		Brokers:         strings.Split(Or("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
 		KafkaUsername:   os.Getenv("KAFKA_USERNAME"),
 		KafkaPassword:   os.Getenv("KAFKA_PASSWORD"),
@@ -71,6 +77,7 @@ func Load() Env {
 		StackDir:        dir,
 		AdminToken:      Or("ADMIN_TOKEN", readSecret(filepath.Join(dir, "admin-token"))),
 	}
+	e.ConnectRESTPassword = Or("CONNECT_REST_PASSWORD", readSecret(filepath.Join(dir, "secrets", "connect-rest-"+e.ConnectRESTUser)))
 	if e.PGAdminURL == "" {
 		u := url.URL{Scheme: "postgres", Host: "127.0.0.1:5432", Path: "/postgres", RawQuery: "sslmode=disable"}
 		u.User = url.User("postgres")

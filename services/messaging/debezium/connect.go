@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -17,12 +18,31 @@ import (
 // Client is a Kafka Connect REST client.
 type Client struct {
 	BaseURL string // e.g. http://127.0.0.1:8083
-	HTTP    *http.Client
+	// User and Password log in to the REST API (HTTP Basic: the worker's
+	// BasicAuthSecurityRestExtension); no Authorization header when User is empty.
+	User     string
+	Password string
+	HTTP     *http.Client
 }
 
-// NewClient returns a Client for the Connect worker at baseURL.
-func NewClient(baseURL string) *Client {
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Timeout: 5 * time.Second}}
+// NewClient returns a Client for the Connect worker at baseURL that logs in as user with
+// password (CONNECT_REST_USER and CONNECT_REST_PASSWORD of the stack).
+func NewClient(baseURL, user, password string) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), User: user, Password: password,
+		HTTP: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// NewRequest returns a request for path (e.g. /connectors) of the REST API, with the client's
+// login.
+func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s %s: %w", method, path, err)
+	}
+	if c.User != "" {
+		req.SetBasicAuth(c.User, c.Password)
+	}
+	return req, nil
 }
 
 // State is the state of one connector or task as Connect reports it.
@@ -131,7 +151,7 @@ func (c *Client) WaitRunning(ctx context.Context, names ...string) error {
 }
 
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+path, nil)
+	req, err := c.NewRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
@@ -142,6 +162,9 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
 		return fmt.Errorf("GET %s: %w", path, ErrNotFound)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("GET %s: status %s: Kafka Connect refuses the login %q (CONNECT_REST_USER, CONNECT_REST_PASSWORD)", path, resp.Status, c.User)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: status %s", path, resp.Status)

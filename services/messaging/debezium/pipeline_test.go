@@ -86,7 +86,7 @@ func mustOpen(tb testing.TB, role, db string) *sql.DB {
 
 func mustConnect(tb testing.TB) *debezium.Client {
 	tb.Helper()
-	c := debezium.NewClient(env("CONNECT_URL", "http://127.0.0.1:8083"))
+	c := debezium.NewClient(env("CONNECT_URL", "http://127.0.0.1:8083"), env("CONNECT_REST_USER", "operator"), os.Getenv("CONNECT_REST_PASSWORD"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.WaitRunning(ctx, "order-outbox"); err != nil {
@@ -671,7 +671,7 @@ func TestMonitor(t *testing.T) {
 	}
 
 	put := func(action string) {
-		req, _ := http.NewRequest(http.MethodPut, connect.BaseURL+"/connectors/order-outbox/"+action, nil)
+		req, _ := connect.NewRequest(context.Background(), http.MethodPut, "/connectors/order-outbox/"+action, nil)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil || res.StatusCode >= 300 {
 			t.Fatalf("%s connector: %v %v", action, err, res)

@@ -70,6 +70,12 @@ type Config struct {
 	// streams its outbox (/readyz, /metrics): <NAME>_CONNECT_URL, or CONNECT_URL. Empty: not
 	// watched (tests).
 	ConnectURL string `envconfig:"CONNECT_URL" default:"http://127.0.0.1:8083"`
+	// ConnectRESTUser and ConnectRESTPassword log in to that REST API (HTTP Basic):
+	// <NAME>_CONNECT_REST_USER or CONNECT_REST_USER, the same for the password (make up exports
+	// the stack's, .stack/connect-credentials). Empty user: no login (a worker of this stack
+	// answers 401).
+	ConnectRESTUser     string `envconfig:"CONNECT_REST_USER"`
+	ConnectRESTPassword string `envconfig:"CONNECT_REST_PASSWORD"`
 	// Connector and ReplicationSlot name the service's Debezium connector and its slot.
 	Connector       string
 	ReplicationSlot string `split_words:"true"`
@@ -175,7 +181,7 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	s.Part("inbox retention", (&msgpg.Retention{DB: s.DB, Table: "processed_events", Column: "processed_at",
 		Keep: msgpg.InboxRetention, Log: s.Log}).Run)
 	if cfg.ConnectURL != "" {
-		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL), DB: s.DB,
+		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL, cfg.ConnectRESTUser, cfg.ConnectRESTPassword), DB: s.DB,
 			Connector: cfg.Connector, Slot: cfg.ReplicationSlot, Log: s.Log}
 		if err := cdc.Register(s.Registry); err != nil {
 			s.DB.Close()

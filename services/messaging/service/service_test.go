@@ -63,6 +63,8 @@ func TestLoad(t *testing.T) {
 		})},
 		{name: "shared ADMIN_TOKEN and CONNECT_URL", env: map[string]string{"ADMIN_TOKEN": "a", "CONNECT_URL": "http://c:1"},
 			want: with(func(c *service.Config) { c.AdminToken, c.ConnectURL = "a", "http://c:1" })},
+		{name: "shared Connect REST login", env: map[string]string{"CONNECT_REST_USER": "operator", "CONNECT_REST_PASSWORD": "pw", "DEMO_CONNECT_REST_PASSWORD": "own"},
+			want: with(func(c *service.Config) { c.ConnectRESTUser, c.ConnectRESTPassword = "operator", "own" })},
 		{name: "the service's own win", env: map[string]string{"ADMIN_TOKEN": "a", "DEMO_ADMIN_TOKEN": "b", "CONNECT_URL": "x", "DEMO_CONNECT_URL": "y"},
 			want: with(func(c *service.Config) { c.AdminToken, c.ConnectURL = "b", "y" })},
 		{name: "unprefixed HTTP_ADDR is not ours", env: map[string]string{"HTTP_ADDR": "0.0.0.0:2"}, want: defaults},
@@ -70,7 +72,7 @@ func TestLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, kv := range os.Environ() {
-				if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DEMO_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" {
+				if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DEMO_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" || strings.HasPrefix(k, "CONNECT_REST_") {
 					t.Setenv(k, "")
 					os.Unsetenv(k)
 				}

@@ -75,7 +75,12 @@ func settings(ctx context.Context, admin *sql.DB, cfg config) ([]string, bool) {
 	}
 	for _, c := range []string{"order-outbox", "inventory-outbox", "payment-outbox"} {
 		var conf map[string]string
-		resp, err := http.Get(cfg.connectURL + "/connectors/" + c + "/config")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.connectURL+"/connectors/"+c+"/config", nil)
+		if err != nil {
+			continue
+		}
+		req.SetBasicAuth(cfg.env.ConnectRESTUser, cfg.env.ConnectRESTPassword)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			continue
 		}

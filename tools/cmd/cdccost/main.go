@@ -56,7 +56,7 @@ func run() error {
 
 	ctx := context.Background()
 	if *config != "" {
-		if err := putConfig(ctx, env.ConnectURL, *connector, *config); err != nil {
+		if err := putConfig(ctx, env, *connector, *config); err != nil {
 			return err
 		}
 		fmt.Printf("registered %s from %s; letting it settle\n", *connector, *config)
@@ -219,7 +219,9 @@ func cpuTicks(pid int) (int64, error) {
 	return u + k, nil
 }
 
-func putConfig(ctx context.Context, connectURL, name, file string) error {
+// putConfig PUTs the config of the connector JSON file as connector name, logged in to the REST
+// API as env's user.
+func putConfig(ctx context.Context, env stackenv.Env, name, file string) error {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -230,8 +232,9 @@ func putConfig(ctx context.Context, connectURL, name, file string) error {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, connectURL+"/connectors/"+name+"/config", bytes.NewReader(c.Config))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, env.ConnectURL+"/connectors/"+name+"/config", bytes.NewReader(c.Config))
 	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(env.ConnectRESTUser, env.ConnectRESTPassword)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
