@@ -3,7 +3,8 @@
 # reads next to docker-compose.yml (mode 0600, git-ignored). Random, one per role and principal,
 # like the native stack's .stack/secrets: the PostgreSQL superuser (PG_SUPERPASS), every role of
 # every service database (<ROLE>_PG_PASSWORD), every Kafka principal (<PRINCIPAL>_KAFKA_PASSWORD,
-# admin included) and the operator token (ADMIN_TOKEN). A variable already in .env is kept (the
+# admin included), the operator token (ADMIN_TOKEN) and the password of Connect's REST API
+# (CONNECT_REST_PASSWORD, user operator). A variable already in .env is kept (the
 # database volume was initialized with it); a missing one is added.
 # docker-compose.yml has no default for any of them: without this file it refuses to start.
 #   scripts/compose-env.sh            write or complete .env
@@ -18,6 +19,7 @@ names() {
   for r in $(pg_roles); do echo "$(upper "$r")_PG_PASSWORD"; done
   for p in $(kafka_principals); do echo "$(upper "$p")_KAFKA_PASSWORD"; done
   echo ADMIN_TOKEN
+  echo CONNECT_REST_PASSWORD
 }
 
 if [ "${1:-}" = --print ]; then
