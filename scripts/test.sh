@@ -8,7 +8,8 @@
 #   5. go test in every module (integration tests talk to the real Postgres, Kafka, Debezium),
 #      logged in to Kafka as the test-only principal injector;
 #   6. the trust boundaries as a user of the host meets them (scripts/trust-test.sh: secrets'
-#      modes, data directories, pg_hba.conf, physical replication, kcat with .stack/kcat.conf);
+#      modes, data directories, pg_hba.conf, physical replication, kcat with .stack/kcat.conf,
+#      Kafka Connect's REST API without its login: 401);
 #   7. SIGKILL each component, one `make up` heals it (scripts/heal-test.sh);
 #   8. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
 #      every topic, a little poison and fuzz; the four invariants checked after);

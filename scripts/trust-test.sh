@@ -10,7 +10,11 @@
 #      password postgres is refused;
 #   3. Kafka: `kcat -F .stack/kcat.conf -C -t order-events` as typed in the README reads records;
 #      kcat without a login, or with a wrong password, reads nothing; the controller's listener
-#      takes nobody but the broker.
+#      takes nobody but the broker;
+#   4. Kafka Connect's REST API: `curl -u "$(cat .stack/connect-credentials)" .../connectors` as
+#      typed in the README answers 200; without credentials, with a wrong password or as an unknown
+#      user it answers 401 (services/e2e/trust_test.go, TestConnectRESTNeedsALogin, tries every
+#      kind of request).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 failures=()
@@ -24,13 +28,13 @@ say "secrets and data directories"
 for d in "$STACK" "$SECRETS"; do
   [ "$(mode "$d")" = 700 ] && ok "${d#$ROOT/} is 0700" || fail "${d#$ROOT/} is $(mode "$d"), want 700"
 done
-secret_files=("$STACK/admin-token" "$KCAT_CONF" "$KAFKA_CONF" "$SECRETS"/*)
+secret_files=("$STACK/admin-token" "$KCAT_CONF" "$CONNECT_CREDENTIALS" "$KAFKA_CONF" "$STACK/connect/rest-users.properties" "$SECRETS"/*)
 bad=0
 for f in "${secret_files[@]}"; do
   [ -f "$f" ] || continue
   if [ "$(mode "$f")" != 600 ]; then fail "${f#$ROOT/} is $(mode "$f"), want 600"; bad=1; fi
 done
-[ $bad = 1 ] || ok "${#secret_files[@]} secret files (admin-token, kcat.conf, the broker's config, secrets/*) are 0600"
+[ $bad = 1 ] || ok "${#secret_files[@]} secret files (admin-token, kcat.conf, connect-credentials, the broker's config, Connect's REST users, secrets/*) are 0600"
 [ "$(wc -l <"$STACK/admin-token")" = 1 ] && [ "$(wc -c <"$STACK/admin-token")" -ge 33 ] \
   && ok "admin-token is one line of 32 random characters" || fail "admin-token is not one line of a 32-character token"
 for d in "$PG_DATA" "$STACK/kafka/data" "$STACK/connect"; do
@@ -84,6 +88,26 @@ out=$(timeout 20 kcat -F "$KCAT_CONF" -b "$KAFKA_HOST:$KAFKA_CONTROLLER_PORT" -L
 grep -q 'Invalid username or password' <<<"$out" \
   && ok "the controller's listener ($KAFKA_CONTROLLER_PORT) refuses the viewer's login" \
   || fail "the controller's listener did not refuse the viewer's login: $out"
+
+say "Kafka Connect's REST API: HTTP Basic"
+# status [CURL-ARGS...]: the HTTP status of GET /connectors.
+status() { curl -s -m 10 -o /dev/null -w '%{http_code}' "$@" "$CONNECT_URL/connectors" || true; }
+# As typed in the README (with this stack's port).
+code=$(cd "$ROOT" && status -u "$(cat "${CONNECT_CREDENTIALS#$ROOT/}")")
+[ "$code" = 200 ] && ok "curl -u \"\$(cat ${CONNECT_CREDENTIALS#$ROOT/})\" $CONNECT_URL/connectors: 200" \
+  || fail "curl -u \"\$(cat ${CONNECT_CREDENTIALS#$ROOT/})\" $CONNECT_URL/connectors: $code, want 200"
+[ "$(head -c 9 "$CONNECT_CREDENTIALS")" = "operator:" ] && [ "$(wc -l <"$CONNECT_CREDENTIALS")" = 1 ] \
+  && ok "${CONNECT_CREDENTIALS#$ROOT/} is one line, operator:<password>" || fail "${CONNECT_CREDENTIALS#$ROOT/} is not one line operator:<password>"
+for c in "without credentials|" "with a wrong password|-u operator:wrong-password" \
+  "as an unknown user|-u mallory:$(read_secret "connect-rest-$CONNECT_REST_USER")" "with an empty password|-u operator:"; do
+  # shellcheck disable=SC2086
+  code=$(status ${c#*|})
+  [ "$code" = 401 ] && ok "GET /connectors ${c%%|*}: 401" || fail "GET /connectors ${c%%|*}: $code, want 401"
+done
+code=$(status -X POST -H 'Content-Type: application/json' --data '{"name":"trust-spy","config":{"connector.class":"io.debezium.connector.postgresql.PostgresConnector"}}')
+[ "$code" = 401 ] && ok "POST /connectors without credentials: 401" || fail "POST /connectors without credentials: $code, want 401"
+grep -q '^rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension$' "$CONNECT_CONF" \
+  && ok "the worker runs the basic auth extension (${CONNECT_CONF#$ROOT/})" || fail "${CONNECT_CONF#$ROOT/} has no rest.extension.classes"
 
 [ ${#failures[@]} -eq 0 ] || die "trust test failed: ${#failures[@]} problems"
 say "trust test passed"

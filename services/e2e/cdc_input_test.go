@@ -37,7 +37,7 @@ func assertPipelineWhole(tb testing.TB, u urls, after string) {
 				Trace string `json:"trace"`
 			} `json:"tasks"`
 		}
-		code, raw := call(tb, http.MethodGet, connectURL+"/connectors/"+c+"/status", nil, nil, &st)
+		code, raw := call(tb, http.MethodGet, connectURL+"/connectors/"+c+"/status", nil, connectHeader(tb), &st)
 		if code != http.StatusOK || st.Connector.State != "RUNNING" || len(st.Tasks) == 0 {
 			tb.Fatalf("after %s: connector %s: %d %s", after, c, code, raw)
 		}

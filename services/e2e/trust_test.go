@@ -2,13 +2,17 @@ package e2e
 
 // Trust boundaries of the running stack (docs/architecture.md, "Who may write what" and
 // "Credentials and roles"): the broker takes no client without a login and lets each principal do
-// only its job (infra/kafka/acls.conf); the operator endpoints want the stack's token.
+// only its job (infra/kafka/acls.conf); the operator endpoints want the stack's token; Kafka
+// Connect's REST API wants its user's password (HTTP Basic).
 // scripts/trust-test.sh checks the files and the database from the shell, TestRolesAreConfined
 // (services/messaging/debezium) the database roles.
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +228,86 @@ func TestOperatorEndpointsNeedTheToken(t *testing.T) {
 	}
 	if code, raw := call(t, http.MethodGet, u.inventory+"/dead-letters", nil, adminHeader(), nil); code != http.StatusOK {
 		t.Errorf("GET /dead-letters with the stack's token: %d %.200s", code, raw)
+	}
+}
+
+// connectLogin is the user and password of Kafka Connect's REST API: CONNECT_REST_USER and
+// CONNECT_REST_PASSWORD (scripts/lib.sh exports them), else operator and the stack's
+// secrets/connect-rest-operator.
+func connectLogin(tb testing.TB) (user, password string) {
+	tb.Helper()
+	user = env("CONNECT_REST_USER", "operator")
+	if password = os.Getenv("CONNECT_REST_PASSWORD"); password != "" {
+		return user, password
+	}
+	path := filepath.Join(kafkatest.StackDir(), "secrets", "connect-rest-"+user)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("no password of Kafka Connect's REST API: %v (is the stack up? make up)", err)
+	}
+	return user, strings.TrimSpace(string(raw))
+}
+
+// basicAuth is the Authorization header of HTTP Basic as user with password.
+func basicAuth(user, password string) map[string]string {
+	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}
+}
+
+// connectHeader logs a request in to Kafka Connect's REST API as the stack's user.
+func connectHeader(tb testing.TB) map[string]string {
+	tb.Helper()
+	return basicAuth(connectLogin(tb))
+}
+
+// Kafka Connect's REST API creates connectors that run as the principal connect (the only one
+// that may write the event topics) with the databases' passwords of the worker's env config
+// provider: nobody without its user's password may even list them.
+func TestConnectRESTNeedsALogin(t *testing.T) {
+	connectURL := env("CONNECT_URL", "http://127.0.0.1:8083")
+	user, password := connectLogin(t)
+	absent := "trust-absent-" + uuid.NewString()[:8]
+	// Incomplete (no database.user): an open worker would refuse it with 400, not create it.
+	spy := `{"name":"trust-spy","config":{"connector.class":"io.debezium.connector.postgresql.PostgresConnector",` +
+		`"database.hostname":"${env:PG_HOST}","database.password":"${env:DEBEZIUM_ORDER_PG_PASSWORD}"}}`
+	type request struct {
+		method, path string
+		body         any
+	}
+	requests := []request{
+		{http.MethodGet, "/", nil},
+		{http.MethodGet, "/connectors", nil},
+		{http.MethodGet, "/connector-plugins", nil},
+		{http.MethodGet, "/connectors/order-outbox/config", nil},
+		{http.MethodPost, "/connectors", spy},
+		// A connector that does not exist: an open worker answers 404, and nothing stops.
+		{http.MethodPut, "/connectors/" + absent + "/pause", nil},
+		{http.MethodDelete, "/connectors/" + absent, nil},
+	}
+	for _, r := range requests {
+		for name, headers := range map[string]map[string]string{
+			"without credentials":    nil,
+			"with a wrong password":  basicAuth(user, "wrong-"+uuid.NewString()),
+			"as an unknown user":     basicAuth("mallory", password),
+			"with an empty password": basicAuth(user, ""),
+		} {
+			if code, raw := call(t, r.method, connectURL+r.path, r.body, headers, nil); code != http.StatusUnauthorized {
+				t.Errorf("%s %s %s: %d %.200s, want 401", r.method, r.path, name, code, raw)
+			}
+		}
+	}
+	var names []string
+	if code, raw := call(t, http.MethodGet, connectURL+"/connectors", nil, basicAuth(user, password), &names); code != http.StatusOK {
+		t.Fatalf("GET /connectors as %s: %d %.200s, want 200", user, code, raw)
+	}
+	for _, n := range names {
+		if n == "trust-spy" {
+			t.Errorf("a refused POST /connectors created the connector trust-spy")
+		}
+	}
+	var st struct {
+		Connector struct{ State string } `json:"connector"`
+	}
+	if code, raw := call(t, http.MethodGet, connectURL+"/connectors/order-outbox/status", nil, basicAuth(user, password), &st); code != http.StatusOK || st.Connector.State != "RUNNING" {
+		t.Errorf("order-outbox after the refused requests: %d %.200s, want 200 and RUNNING", code, raw)
 	}
 }
