@@ -142,12 +142,15 @@ func addLine(p *plot.Plot, xys plotter.XYs, name string, c color.Color) error {
 
 // killColors tells the components' kill marks apart.
 var killColors = map[string]color.Color{
-	"postgres":  color.NRGBA{R: 31, G: 119, B: 180, A: 170},
-	"kafka":     color.NRGBA{R: 255, G: 127, B: 14, A: 200},
-	"connect":   color.NRGBA{R: 148, G: 103, B: 189, A: 200},
-	"order":     color.NRGBA{R: 44, G: 160, B: 44, A: 170},
-	"inventory": color.NRGBA{R: 140, G: 86, B: 75, A: 170},
-	"payment":   color.NRGBA{R: 227, G: 119, B: 194, A: 200},
+	"postgres":     color.NRGBA{R: 31, G: 119, B: 180, A: 170},
+	"kafka":        color.NRGBA{R: 255, G: 127, B: 14, A: 200},
+	"connect":      color.NRGBA{R: 148, G: 103, B: 189, A: 200},
+	"order":        color.NRGBA{R: 44, G: 160, B: 44, A: 170},
+	"inventory":    color.NRGBA{R: 140, G: 86, B: 75, A: 170},
+	"payment":      color.NRGBA{R: 227, G: 119, B: 194, A: 200},
+	"shipping":     color.NRGBA{R: 188, G: 189, B: 34, A: 220},
+	"notification": color.NRGBA{R: 23, G: 190, B: 207, A: 220},
+	"webhooksink":  color.NRGBA{R: 214, G: 39, B: 40, A: 170},
 }
 
 // addMark draws a dashed vertical line at x from 0 to height and returns it (nil if it could not).
