@@ -63,8 +63,8 @@ type Config struct {
 	// DBMaxOpenConns caps the pool: a connection per claimed partition, HTTP, the parts.
 	DBMaxOpenConns int `envconfig:"DB_MAX_OPEN_CONNS"`
 	// BatchMax is the most messages of one partition claim that the consumer handles in one
-	// transaction (<NAME>_BATCH_MAX; kafka.Consumer.BatchMax); 1, the default, handles each
-	// message on its own.
+	// transaction (<NAME>_BATCH_MAX; kafka.Consumer.BatchMax). Default 32 (docs/bench/TUNING.md,
+	// lever 3); 1 handles each message on its own.
 	BatchMax int `split_words:"true"`
 	// ConnectURL is Kafka Connect's REST API, where the service watches the connector that
 	// streams its outbox (/readyz, /metrics): <NAME>_CONNECT_URL, or CONNECT_URL. Empty: not
@@ -104,7 +104,7 @@ func (c *Config) Fill(name string, port int) {
 		c.DBMaxOpenConns = 20
 	}
 	if c.BatchMax == 0 {
-		c.BatchMax = 1
+		c.BatchMax = 32
 	}
 }
 

@@ -36,7 +36,7 @@ func TestLoad(t *testing.T) {
 		LogLevel:           "info",
 		HandlerMaxAttempts: 5,
 		DBMaxOpenConns:     20,
-		BatchMax:           1,
+		BatchMax:           32,
 		ConnectURL:         "http://127.0.0.1:8083",
 		Connector:          "demo-outbox",
 		ReplicationSlot:    "demo_outbox",
@@ -55,11 +55,11 @@ func TestLoad(t *testing.T) {
 		{name: "prefixed variables", env: map[string]string{
 			"DEMO_HTTP_ADDR": "0.0.0.0:1", "DEMO_KAFKA_BROKERS": "a:1,b:2", "DEMO_CONSUMER_GROUP": "g", "DEMO_LOG_LEVEL": "debug",
 			"DEMO_HANDLER_MAX_ATTEMPTS": "2", "DEMO_DB_MAX_OPEN_CONNS": "7", "DEMO_CONNECTOR": "c", "DEMO_REPLICATION_SLOT": "s",
-			"DEMO_BATCH_MAX": "32",
+			"DEMO_BATCH_MAX": "1",
 		}, want: with(func(c *service.Config) {
 			c.HTTPAddr, c.KafkaBrokers, c.ConsumerGroup, c.LogLevel = "0.0.0.0:1", []string{"a:1", "b:2"}, "g", "debug"
 			c.HandlerMaxAttempts, c.DBMaxOpenConns, c.Connector, c.ReplicationSlot = 2, 7, "c", "s"
-			c.BatchMax = 32
+			c.BatchMax = 1
 		})},
 		{name: "shared ADMIN_TOKEN and CONNECT_URL", env: map[string]string{"ADMIN_TOKEN": "a", "CONNECT_URL": "http://c:1"},
 			want: with(func(c *service.Config) { c.AdminToken, c.ConnectURL = "a", "http://c:1" })},
