@@ -311,3 +311,37 @@ func TestConnectRESTNeedsALogin(t *testing.T) {
 		t.Errorf("order-outbox after the refused requests: %d %.200s, want 200 and RUNNING", code, raw)
 	}
 }
+
+// TestPaymentTokensLeaveThroughNoEndpoint places an order and poisons order-events with an
+// OrderCreated that carries a token: neither the order's timeline nor any service's dead letters
+// return the token (messaging.Redact), where before both returned it raw.
+func TestPaymentTokensLeaveThroughNoEndpoint(t *testing.T) {
+	t.Parallel()
+	u := stackURLs()
+	sku := newSKU(t, u, 1)
+	id := orderEnding(t, u, "tok_ok", "COMPLETED", item{SKU: sku, Qty: 1, UnitPrice: 100})
+	if code, raw := call(t, http.MethodGet, u.order+"/orders/"+id+"/events", nil, nil, nil); code != http.StatusOK {
+		t.Fatalf("GET /orders/%s/events: %d %.300s", id, code, raw)
+	} else if strings.Contains(string(raw), "tok_ok") || !strings.Contains(string(raw), `"paymentToken":"[redacted]"`) {
+		t.Errorf("the timeline shows the payment token (or lacks OrderCreated's masked one): %.600s", raw)
+	}
+
+	// Schema-invalid (no items), so every consumer of order-events dead-letters it, token and all.
+	secret := "tok_secret_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	key := uuid.NewString()
+	m := &sarama.ProducerMessage{Topic: "order-events", Key: sarama.StringEncoder(key), Value: sarama.StringEncoder(
+		`{"eventId":"` + uuid.NewString() + `","eventType":"OrderCreated","eventVersion":1,"aggregateType":"order","aggregateId":"` + key +
+			`","occurredAt":"2026-01-01T00:00:00Z","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","idempotencyKey":"x","data":{"orderId":"` + key +
+			`","paymentToken":"` + secret + `"}}`)}
+	kc := mustKafkaClient(t)
+	produce(t, kc, m)
+	for _, svc := range []struct{ group, url string }{{"inventory-service", u.inventory}, {"payment-service", u.payment},
+		{"shipping-service", u.shipping}, {"notification-service", u.notification}} {
+		consumedAsDeadLetters(t, kc, svc.group, svc.url, key, []*sarama.ProducerMessage{m})
+		code, raw := call(t, http.MethodGet, svc.url+"/dead-letters?limit=1000", nil, adminHeader(), nil)
+		if code != http.StatusOK || strings.Contains(string(raw), secret) || !strings.Contains(string(raw), "[redacted]") {
+			t.Errorf("%s GET /dead-letters: %d, the token shows: %t, masked: %t", svc.group, code,
+				strings.Contains(string(raw), secret), strings.Contains(string(raw), "[redacted]"))
+		}
+	}
+}
