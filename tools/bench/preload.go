@@ -200,6 +200,37 @@ func WaitDecoded(ctx context.Context, admin *sql.DB, within time.Duration, maxBy
 	}
 }
 
+// keepSlotsSafe waits while a replication slot of the cluster retains more than half of
+// max_slot_wal_keep_size, so that the preload's and its removal's WAL (gigabytes for a million
+// sagas) never gets a slot invalidated: the connectors' slots confirm only what Debezium has read,
+// and a lost slot loses every event in it (a removal without this pause lost all five here).
+func keepSlotsSafe(ctx context.Context, db *sql.DB) error {
+	const within = 10 * time.Minute
+	deadline := time.Now().Add(within)
+	for {
+		var retained, keep int64
+		err := db.QueryRowContext(ctx, `SELECT
+			COALESCE((SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots
+				WHERE restart_lsn IS NOT NULL), 0)::bigint,
+			pg_size_bytes(current_setting('max_slot_wal_keep_size'))`).Scan(&retained, &keep)
+		if err != nil {
+			return fmt.Errorf("replication slots' retained WAL: %w", err)
+		}
+		if keep <= 0 || retained < keep/2 {
+			return nil // no limit (-1), or well inside it
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("a replication slot still retains %d MiB of WAL (limit %d MiB) after %s: are the connectors running?",
+				retained>>20, keep>>20, within)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 // TableRows is the row count of one table.
 type TableRows struct {
 	DB, Table string
@@ -290,6 +321,9 @@ func Preload(ctx context.Context, cfg PreloadConfig) ([]TableRows, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := keepSlotsSafe(ctx, db); err != nil {
+				return nil, err
+			}
 			if cfg.Progress != nil && (last == cfg.Sagas || last/batch%10 == 0) {
 				cfg.Progress("preload %s: %d of %d sagas", specs[i].db, last, cfg.Sagas)
 			}
@@ -328,6 +362,9 @@ func RemovePreload(ctx context.Context, cfg PreloadConfig) error {
 				removed += n
 				if n == 0 {
 					break
+				}
+				if err := keepSlotsSafe(ctx, db); err != nil {
+					return err
 				}
 			}
 			if removed > 0 {
