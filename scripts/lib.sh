@@ -174,6 +174,11 @@ random_secret() { head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | he
 # refused with the way out.
 ensure_secrets() {
   local r p
+  if [ ! -d "$SECRETS" ] && [ ! -f "$STACK/kafka/data/meta.properties" ] && [ -f "$PG_DATA/PG_VERSION" ] && [[ $PG_DATA != "$STACK"/* ]]; then
+    # The cluster outlives the checkout (it lives outside it as root): a checkout deleted without
+    # make clean leaves it behind, and a new checkout at the same path finds it without its passwords.
+    die "a PostgreSQL cluster of an earlier checkout at this path is still in $PG_DATA, without the passwords that went with that checkout's .stack. Delete it and start over: make clean && make up"
+  fi
   if [ ! -d "$SECRETS" ] && { [ -f "$STACK/kafka/data/meta.properties" ] || [ -f "$PG_DATA/PG_VERSION" ]; }; then
     die "the stack in $STACK was made before this version, which gives every program its own credentials: its Kafka has no logins and its databases have the old well-known passwords. Start it over (this deletes its data): make clean && make up"
   fi
