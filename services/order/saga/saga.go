@@ -210,7 +210,7 @@ func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id u
 		// Postgres flushes a commit record to the WAL before it makes the transaction visible to
 		// other sessions, and a WAL sender may decode and ship it in between; on a loaded box an
 		// event caused by the order (its StockReserved, ~130 ms later) once arrived inside that
-		// window and was dead-lettered (docs/chaos/REPORT.md, the run with batches). Retry tries
+		// window and was dead-lettered (docs/chaos/run-2026-12-01-batches-FAIL.md). Retry tries
 		// again with backoff; an event of an order that really does not exist is dead-lettered
 		// when its attempts are spent.
 		return outcome{}, fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err)

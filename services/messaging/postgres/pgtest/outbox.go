@@ -58,6 +58,8 @@ func Emitted(tb testing.TB, db *sql.DB, aggregateID string) []Event {
 	if err != nil {
 		tb.Fatalf("load schemas: %v", err)
 	}
+	// Test kit only: reads the trigger's copy (outbox_seen), never the outbox, which no service
+	// code reads or updates (Debezium alone reads it, from the WAL).
 	rows, err := db.Query(`SELECT id, aggregatetype, aggregateid, type, payload, traceparent FROM outbox_seen
 		WHERE $1 = '' OR aggregateid = $1 ORDER BY seq`, aggregateID)
 	if err != nil {
