@@ -19,6 +19,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -165,17 +166,40 @@ func Apply(admin Admin, spec Spec) (added, removed int, err error) {
 		}
 		removed++
 	}
-	// sarama does not report a refused creation: read the ACLs back.
+	// sarama does not report a refused creation: read the ACLs back. In KRaft the controller
+	// commits them and the broker's authorizer learns them from the metadata log a moment later,
+	// so a missing one is read again for a while before it counts as refused.
+	deadline := time.Now().Add(aclPropagation)
+	for {
+		missing, err := firstMissing(admin, want)
+		if err != nil {
+			return len(create), removed, err
+		}
+		if missing == nil {
+			return len(create), removed, nil
+		}
+		if time.Now().After(deadline) {
+			return len(create), removed, fmt.Errorf("the broker did not keep the ACL %q", *missing)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// aclPropagation bounds how long Apply waits for the broker to show the ACLs it created.
+const aclPropagation = 15 * time.Second
+
+// firstMissing returns an ACL of want that the broker does not list, or nil.
+func firstMissing(admin Admin, want map[ACL]bool) (*ACL, error) {
 	now, err := list(admin)
 	if err != nil {
-		return len(create), removed, err
+		return nil, err
 	}
 	for a := range want {
 		if _, ok := now[a]; !ok {
-			return len(create), removed, fmt.Errorf("the broker did not keep the ACL %q", a)
+			return &a, nil
 		}
 	}
-	return len(create), removed, nil
+	return nil, nil
 }
 
 // list reads every ACL of the broker, each with the filter that deletes exactly it. An ACL that is
