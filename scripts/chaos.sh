@@ -14,13 +14,18 @@ mkdir -p "$LOGS"
 # The stack's credentials (made by up.sh on a fresh checkout); the chaos tool writes poison and
 # duplicates and resets the services' groups as the test-only Kafka principal injector.
 ensure_secrets
+if ! injector_on; then # make test turned it on already, and turns it off at its end
+  "$ROOT/scripts/injector.sh" on
+  trap '"$ROOT/scripts/injector.sh" off' EXIT
+fi
 kafka_as injector
 (cd "$ROOT/tools" && go build -o "$ROOT/bin/chaos" ./cmd/chaos) || die "build of tools/cmd/chaos failed"
 
 if [ "${1:-}" = --short ]; then
   say "chaos, short variant (3 cycles, one replay, a little poison and fuzz, the webhook down 8 s)"
-  exec "$ROOT/bin/chaos" -root "$ROOT" -short -cycles "${CYCLES:-3}" -rate 10 -wal-outage 8s -webhook-outage 8s -fuzz 300 \
+  "$ROOT/bin/chaos" -root "$ROOT" -short -cycles "${CYCLES:-3}" -rate 10 -wal-outage 8s -webhook-outage 8s -fuzz 300 \
     -report "$STACK/chaos-short"
+  exit
 fi
 say "chaos: ${CYCLES:-20} cycles (log: ${LOGS#$ROOT/}/chaos.log)"
 "$ROOT/bin/chaos" -root "$ROOT" -cycles "${CYCLES:-20}" -budget "${BUDGET:-0}" -report "$ROOT/docs/chaos" 2>&1 | tee "$LOGS/chaos.log"

@@ -31,6 +31,9 @@ start() {
     echo "listeners=http://127.0.0.1:$CONNECT_PORT"
     echo "rest.advertised.host.name=127.0.0.1"
     echo "plugin.path=$LIB/plugins"
+    # The worker's own login (principal connect), in this 0600 file and in no environment.
+    local jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"connect\" password=\"$(read_secret kafka-connect)\";"
+    for prefix in "" producer. consumer. admin.; do echo "${prefix}sasl.jaas.config=$jaas"; done
   } >"$CONF"
   # The REST API's users (HTTP Basic, rest.extension.classes in the properties above): the login
   # module reads user=password lines from this file; the JAAS file names it.
@@ -42,17 +45,22 @@ KafkaConnect {
 };
 JAAS
   say "starting Kafka Connect on $CONNECT_URL"
-  # The worker's config and the connector JSON read these through the env config provider: the
-  # database's address, each connector's database password (DEBEZIUM_<SVC>_PG_PASSWORD) and the
-  # worker's Kafka password (CONNECT_KAFKA_PASSWORD), exported by scripts/lib.sh. Not the REST
-  # API's own password: the worker reads it from rest-users.properties, and in its environment
-  # the env config provider would hand it to any connector config.
-  export PG_HOST PG_PORT
+  # The worker starts with an empty environment plus what the connector JSON reads through the
+  # env config provider (whose allowlist takes only these names): the database's address, each
+  # connector's database password (DEBEZIUM_<SVC>_PG_PASSWORD) and Kafka password
+  # (CONNECT_<SVC>_KAFKA_PASSWORD). Not the superuser's, the services', the REST API's (the worker
+  # reads that from rest-users.properties) or its own Kafka password (in $CONF).
+  local envs=() svc P v
+  for svc in $SAGA_SERVICES; do
+    P=$(upper "$svc")
+    for v in "DEBEZIUM_${P}_PG_PASSWORD" "CONNECT_${P}_KAFKA_PASSWORD"; do envs+=("$v=${!v}"); done
+  done
   # shellcheck disable=SC2086
-  nohup env -u CONNECT_REST_PASSWORD java $CONNECT_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  only_env PG_HOST="$PG_HOST" PG_PORT="$PG_PORT" "${envs[@]}" LANG=C.UTF-8 -- \
+    java $CONNECT_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Djava.security.auth.login.config="$DIR/rest-jaas.conf" \
     -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
-    -cp "$(kafka_classpath)" org.apache.kafka.connect.cli.ConnectDistributed "$CONF" >>"$LOG" 2>&1 &
+    -cp "$(kafka_classpath)" org.apache.kafka.connect.cli.ConnectDistributed "$CONF" </dev/null >>"$LOG" 2>&1 &
   echo $! >"$PIDS/connect.pid"
   wait_for connect 120 ready
 }

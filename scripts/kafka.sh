@@ -61,14 +61,15 @@ format() {
 setup() {
   (cd "$ROOT/tools" && go build -o "$ROOT/bin/kafkasetup" ./cmd/kafkasetup) || die "build of tools/cmd/kafkasetup failed"
   KAFKA_USERNAME=admin KAFKA_PASSWORD=$(read_secret kafka-admin) "$ROOT/bin/kafkasetup" \
-    -brokers "$KAFKA_BOOTSTRAP" -acls "$ROOT/infra/kafka/acls.conf" \
+    -brokers "$KAFKA_BOOTSTRAP" -acls "$(acl_files)" $(injector_on || echo -drop-logins injector) \
     -topics "$(tr ' ' ',' <<<"$SAGA_TOPICS")" -partitions "$TOPIC_PARTITIONS" \
     || die "setting up the broker's logins, ACLs and topics failed (if this stack's Kafka storage was made by an earlier version, start over: make clean && make up)"
   setup_stamp >"$DIR/setup.sha256"
 }
 setup_stamp() {
   local p
-  { cat "$ROOT/infra/kafka/acls.conf" "$ROOT"/tools/cmd/kafkasetup/*.go "$ROOT"/tools/kafkaacl/*.go
+  { cat "$ROOT/infra/kafka/acls.conf" "$ROOT/infra/kafka/acls-test.conf" "$ROOT"/tools/cmd/kafkasetup/*.go
+    injector_on && echo injector on "$ROOT"/tools/kafkaacl/*.go
     echo "$SAGA_TOPICS $TOPIC_PARTITIONS"
     for p in $(kafka_principals); do echo "$p $(read_secret "kafka-$p")"; done; } | sha256sum | cut -d' ' -f1
 }
@@ -88,10 +89,11 @@ start() {
   await_port kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
   configure
   say "starting Kafka on $KAFKA_BOOTSTRAP"
+  # An empty environment: the broker's secrets are in $CONF (0600), it needs none of the others.
   # shellcheck disable=SC2086
-  nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  only_env LANG=C.UTF-8 -- java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
-    -cp "$(kafka_classpath)" kafka.Kafka "$CONF" >>"$LOG" 2>&1 &
+    -cp "$(kafka_classpath)" kafka.Kafka "$CONF" </dev/null >>"$LOG" 2>&1 &
   echo $! >"$PIDS/kafka.pid"
   wait_for kafka 90 ready
   setup

@@ -135,7 +135,18 @@ pg_roles() { local s; for s in $PG_SERVICES; do echo "${s}_owner ${s}_svc debezi
 # kafka_principals: the broker's logins: admin and every principal of the ACL file.
 kafka_principals() {
   echo admin
-  awk '!/^[[:space:]]*(#|$)/ { print $1 }' "$ROOT/infra/kafka/acls.conf" | sort -u
+  awk '!/^[[:space:]]*(#|$)/ { print $1 }' "$ROOT/infra/kafka/acls.conf" "$ROOT/infra/kafka/acls-test.conf" | sort -u
+}
+# The test-only principal injector has a login and ACLs (infra/kafka/acls-test.conf) only while
+# make test or make chaos runs (scripts/injector.sh on|off; the marker file says so, so that a
+# broker restarted during a test run gets them back).
+INJECTOR_MARK=$STACK/injector-on
+injector_on() { [ -e "$INJECTOR_MARK" ]; }
+# acl_files: the ACL files the broker has now, comma-separated (kafkasetup -acls).
+acl_files() {
+  local f=$ROOT/infra/kafka/acls.conf
+  if injector_on; then f+=",$ROOT/infra/kafka/acls-test.conf"; fi
+  echo "$f"
 }
 
 # read_secret NAME: the secret NAME of this stack (empty when there is none yet).
@@ -164,6 +175,20 @@ export_credentials() {
   setdefault CONNECT_REST_PASSWORD "$(read_secret "connect-rest-$CONNECT_REST_USER")"
 }
 export_credentials
+
+# only_env NAME=VALUE... -- COMMAND ARGS...: runs COMMAND (exec: call it in a subshell or in the
+# background) with an empty environment plus the NAME=VALUE pairs. The pairs are exported from
+# within bash, not passed to env(1), so no password is ever on a command line.
+only_env() {
+  local pairs=() v
+  while [ "$1" != -- ]; do pairs+=("$1"); shift; done
+  shift
+  local cmd; cmd=$(command -v "$1") || die "$1 not found"; shift
+  trap "" HUP # as nohup does: the process outlives the terminal
+  for v in $(compgen -e); do unset "$v" 2>/dev/null || true; done
+  for v in "${pairs[@]}"; do export "${v%%=*}=${v#*=}"; done
+  exec "$cmd" "$@"
+}
 
 # random_secret: 32 random letters and digits (~190 bits; safe in URLs, JAAS and properties files).
 random_secret() { head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 32; echo; }

@@ -60,6 +60,7 @@ started=()
 for c in $COMPONENTS; do alive "$c" || started+=("$c"); done
 cleanup() {
   local rc=$? c
+  ! injector_on || "$ROOT/scripts/injector.sh" off || rc=1
   [ ${#started[@]} -eq 0 ] && exit $rc
   say "stopping what this test run started: ${started[*]}"
   for c in $(reversed $COMPONENTS); do
@@ -73,6 +74,7 @@ say "stack up (log: ${LOGS#$ROOT/}/test-up.log)"
 # The credentials up.sh made (on a fresh checkout they did not exist when lib.sh was sourced), and
 # the tests' Kafka login: the test-only principal.
 ensure_secrets
+"$ROOT/scripts/injector.sh" on
 kafka_as injector
 
 go_failed=

@@ -13,17 +13,59 @@ import (
 	"outboxsaga.dev/tools/kafkaacl"
 )
 
-// eventTopics are the topics only Connect (and the test-only injector) may write.
+// eventTopics are the topics only the connectors (and the test-only injector) may write.
 var eventTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment,
 	"shipping-events", "dead-letter-events"}
 
+// spec is the stack's ACL file as a test run has it: acls.conf and the test-only acls-test.conf.
 func spec(t *testing.T) kafkaacl.Spec {
 	t.Helper()
-	s, err := kafkaacl.ReadFile(filepath.Join("..", "..", "infra", "kafka", "acls.conf"))
+	var all kafkaacl.Spec
+	for _, name := range []string{"acls.conf", "acls-test.conf"} {
+		s, err := kafkaacl.ReadFile(filepath.Join("..", "..", "infra", "kafka", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.ACLs = append(all.ACLs, s.ACLs...)
+	}
+	return all
+}
+
+// connectorWrites is what each connector's principal may write: its service's topic, the dead
+// letters and the quarantine (and the order connector the two measurement topics).
+var connectorWrites = map[string][]string{
+	"connect-order":        {"order-events", "dead-letter-events", "quarantine-events", "cdctest-events", "cdccost-events"},
+	"connect-inventory":    {"inventory-events", "dead-letter-events", "quarantine-events"},
+	"connect-payment":      {"payment-events", "dead-letter-events", "quarantine-events"},
+	"connect-shipping":     {"shipping-events", "dead-letter-events", "quarantine-events"},
+	"connect-notification": {"dead-letter-events", "quarantine-events"},
+}
+
+// TestEachConnectorWritesOnlyItsTopics: a connector's principal may write its own service's topic
+// and nothing of another service's; the worker's principal writes no event topic at all.
+func TestEachConnectorWritesOnlyItsTopics(t *testing.T) {
+	s := spec(t)
+	topics := append(eventTopics, "quarantine-events", "cdctest-events", "cdccost-events", "connect-configs")
+	for p, own := range connectorWrites {
+		for _, topic := range topics {
+			write := allows(s, p, sarama.AclResourceTopic, topic, sarama.AclOperationWrite)
+			if want := slices.Contains(own, topic); write != want {
+				t.Errorf("%s may write %s: %v, want %v", p, topic, write, want)
+			}
+		}
+	}
+	for _, topic := range append(eventTopics, "quarantine-events") {
+		if allows(s, "connect", sarama.AclResourceTopic, topic, sarama.AclOperationWrite) {
+			t.Errorf("the worker's principal connect may write %s", topic)
+		}
+	}
+	base, err := kafkaacl.ReadFile(filepath.Join("..", "..", "infra", "kafka", "acls.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	if slices.Contains(base.Principals(), "injector") {
+		t.Error("acls.conf names the test-only injector: it belongs in acls-test.conf only")
+	}
 }
 
 // allows reports whether spec lets principal do op on the topic or group name (a literal name, a
@@ -42,17 +84,18 @@ func allows(s kafkaacl.Spec, principal string, res sarama.AclResourceType, name 
 	return false
 }
 
-// TestOnlyConnectAndTheInjectorWrite: the file says what DESIGN.md "Who may write what" says.
-func TestOnlyConnectAndTheInjectorWrite(t *testing.T) {
+// TestOnlyConnectorsAndTheInjectorWrite: the file says what DESIGN.md "Who may write what" says.
+func TestOnlyConnectorsAndTheInjectorWrite(t *testing.T) {
 	s := spec(t)
-	want := []string{"connect", "injector", "inventory", "notification", "order", "payment", "shipping", "viewer"}
+	want := []string{"connect", "connect-inventory", "connect-notification", "connect-order", "connect-payment",
+		"connect-shipping", "injector", "inventory", "notification", "order", "payment", "shipping", "viewer"}
 	if got := s.Principals(); !slices.Equal(got, want) {
 		t.Fatalf("principals %v, want %v", got, want)
 	}
 	for _, p := range s.Principals() {
 		for _, topic := range eventTopics {
 			write := allows(s, p, sarama.AclResourceTopic, topic, sarama.AclOperationWrite)
-			if want := p == "connect" || p == "injector"; write != want {
+			if want := p == "injector" || slices.Contains(connectorWrites[p], topic); write != want {
 				t.Errorf("%s may write %s: %v, want %v", p, topic, write, want)
 			}
 			create := allows(s, p, sarama.AclResourceTopic, topic, sarama.AclOperationCreate)
@@ -74,10 +117,10 @@ func TestServicesReadWhatTheyConsume(t *testing.T) {
 		"inventory":    {"order-events"},
 		"payment":      {"inventory-events", "order-events"},
 		"shipping":     {"order-events"},
-		"notification": {"order-events", "shipping-events", "dead-letter-events"},
+		"notification": {"order-events", "shipping-events", "dead-letter-events", "quarantine-events"},
 	}
 	for svc, topics := range consumes {
-		for _, topic := range append(eventTopics, "connect-configs", "cdctest-events") {
+		for _, topic := range append(eventTopics, "quarantine-events", "connect-configs", "cdctest-events") {
 			read := allows(s, svc, sarama.AclResourceTopic, topic, sarama.AclOperationRead)
 			if want := slices.Contains(topics, topic); read != want {
 				t.Errorf("%s may read %s: %v, want %v", svc, topic, read, want)

@@ -51,14 +51,17 @@ type State struct {
 	Trace string `json:"trace,omitempty"`
 }
 
+// TaskStatus is the state of one task of a connector.
+type TaskStatus struct {
+	ID int `json:"id"`
+	State
+}
+
 // Status is GET /connectors/{name}/status.
 type Status struct {
-	Name      string `json:"name"`
-	Connector State  `json:"connector"`
-	Tasks     []struct {
-		ID int `json:"id"`
-		State
-	} `json:"tasks"`
+	Name      string       `json:"name"`
+	Connector State        `json:"connector"`
+	Tasks     []TaskStatus `json:"tasks"`
 }
 
 // Running reports whether the connector and at least one task, and every task, run.

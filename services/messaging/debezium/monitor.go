@@ -18,7 +18,9 @@ import (
 // polls both every Interval, exports what it saw as Prometheus gauges and answers the service's
 // /readyz from the last poll (see Check).
 type Monitor struct {
-	Connect   *Client
+	// Connect tells the state of the connector and its tasks: Kafka Connect's status topic as the
+	// service's own principal reads it (kafka.ConnectStatus), or the REST API (Client).
+	Connect   StatusSource
 	DB        *sql.DB
 	Connector string        // e.g. order-outbox
 	Slot      string        // e.g. order_outbox
@@ -30,6 +32,14 @@ type Monitor struct {
 
 	gauges *monitorGauges
 }
+
+// StatusSource answers the state of a connector and its tasks; ErrNotFound (wrapped) for one that
+// is not registered.
+type StatusSource interface {
+	Status(ctx context.Context, name string) (Status, error)
+}
+
+var _ StatusSource = (*Client)(nil)
 
 // Health is what one poll saw.
 type Health struct {

@@ -42,6 +42,49 @@ func MigrateService(ctx context.Context, db *sql.DB, service string, fsys fs.FS)
 	return nil
 }
 
+// PendingService lists the migrations of MigrateService not applied to db yet (messaging's first,
+// then the service's), as source/version; all of them when db has no schema_migrations table. It
+// only reads, so a role that may not change the schema can ask.
+func PendingService(ctx context.Context, db *sql.DB, service string, fsys fs.FS) ([]string, error) {
+	own, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("%s migrations: %w", service, err)
+	}
+	shared, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("messaging migrations: %w", err)
+	}
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look for schema_migrations: %w", err)
+	}
+	var pending []string
+	for _, set := range []struct {
+		source string
+		fsys   fs.FS
+	}{{"messaging", shared}, {service, own}} {
+		names, err := fs.Glob(set.fsys, "*.sql")
+		if err != nil {
+			return nil, fmt.Errorf("list %s migrations: %w", set.source, err)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			done := false
+			if exists {
+				if err := db.QueryRowContext(ctx,
+					`SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE source = $1 AND version = $2)`,
+					set.source, name).Scan(&done); err != nil {
+					return nil, fmt.Errorf("read schema_migrations: %w", err)
+				}
+			}
+			if !done {
+				pending = append(pending, set.source+"/"+name)
+			}
+		}
+	}
+	return pending, nil
+}
+
 // Migrate applies the *.sql files at the root of fsys in name order, each once, each in its own
 // transaction, and records them in schema_migrations(source, version, applied_at) with version =
 // the file name. source names the set (a service's own tables, "messaging", ...). Concurrent

@@ -18,6 +18,10 @@ func (c Config) ListenAddr() string { return c.HTTPAddr }
 // its address, runs the service until SIGINT or SIGTERM, and exits once: 0 after a clean stop, 1
 // with the error on stderr otherwise.
 //
+// `<service> migrate` applies the service's migrations as the owner role of
+// <NAME>_MIGRATIONS_DATABASE_URL and exits: make up runs it before it starts the service, which
+// then holds only its runtime role's password (see Run).
+//
 //	func main() { service.Main(app.Service, app.LoadConfig, app.Run) }
 func Main[C interface{ ListenAddr() string }](name string, load func() (C, error), run func(context.Context, C, net.Listener, zerolog.Logger) error) {
 	if err := serve(load, run); err != nil {
@@ -32,6 +36,14 @@ func serve[C interface{ ListenAddr() string }](load func() (C, error), run func(
 	if err != nil {
 		return err
 	}
+	switch args := os.Args[1:]; {
+	case len(args) == 1 && args[0] == "migrate":
+		// Run migrates and returns before it would serve: no listener.
+		ctx := context.WithValue(context.Background(), migrateOnlyKey{}, true)
+		return run(ctx, cfg, nil, zerolog.New(os.Stderr).With().Timestamp().Logger())
+	case len(args) > 0:
+		return fmt.Errorf("unknown arguments %q (the only command is migrate)", args)
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
@@ -40,3 +52,9 @@ func serve[C interface{ ListenAddr() string }](load func() (C, error), run func(
 	defer stop()
 	return run(ctx, cfg, ln, zerolog.New(os.Stderr).With().Timestamp().Logger())
 }
+
+// migrateOnlyKey marks a context whose Run only migrates (the migrate command).
+type migrateOnlyKey struct{}
+
+// migrateOnly reports whether ctx asks Run only to migrate.
+func migrateOnly(ctx context.Context) bool { return ctx.Value(migrateOnlyKey{}) != nil }

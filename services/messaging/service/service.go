@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -44,8 +45,10 @@ type Config struct {
 	// DatabaseURL is the service's runtime role: it may change rows, not the schema.
 	DatabaseURL string `split_words:"true"`
 	// MigrationsDatabaseURL is the role that owns the service's tables and runs its migrations
-	// (<NAME>_MIGRATIONS_DATABASE_URL); empty: DatabaseURL migrates (tests, whose databases are
-	// their own).
+	// (<NAME>_MIGRATIONS_DATABASE_URL). The native stack gives it only to `<name> migrate`, which
+	// make up runs before it starts the service: the running service holds no owner password.
+	// Empty: the service checks that its database is migrated, and migrates it with DatabaseURL
+	// only if that role may (tests, whose databases are their own).
 	MigrationsDatabaseURL string   `split_words:"true"`
 	KafkaBrokers          []string `split_words:"true" default:"127.0.0.1:9092"`
 	// KafkaUsername and KafkaPassword are the service's Kafka principal (SASL/SCRAM-SHA-512):
@@ -66,19 +69,16 @@ type Config struct {
 	// transaction (<NAME>_BATCH_MAX; kafka.Consumer.BatchMax). Default 32 (docs/bench/TUNING.md,
 	// lever 3); 1 handles each message on its own.
 	BatchMax int `split_words:"true"`
-	// ConnectURL is Kafka Connect's REST API, where the service watches the connector that
-	// streams its outbox (/readyz, /metrics): <NAME>_CONNECT_URL, or CONNECT_URL. Empty: not
-	// watched (tests).
-	ConnectURL string `envconfig:"CONNECT_URL" default:"http://127.0.0.1:8083"`
-	// ConnectRESTUser and ConnectRESTPassword log in to that REST API (HTTP Basic):
-	// <NAME>_CONNECT_REST_USER or CONNECT_REST_USER, the same for the password (make up exports
-	// the stack's, .stack/connect-credentials). Empty user: no login (a worker of this stack
-	// answers 401).
-	ConnectRESTUser     string `envconfig:"CONNECT_REST_USER"`
-	ConnectRESTPassword string `envconfig:"CONNECT_REST_PASSWORD"`
+	// ConnectStatusTopic is Kafka Connect's status topic, where the service follows the state of
+	// the connector that streams its outbox (/readyz, /metrics), as its own Kafka principal:
+	// <NAME>_CONNECT_STATUS_TOPIC or CONNECT_STATUS_TOPIC. Empty: not watched (tests).
+	ConnectStatusTopic string `envconfig:"CONNECT_STATUS_TOPIC" default:"connect-status"`
 	// Connector and ReplicationSlot name the service's Debezium connector and its slot.
 	Connector       string
 	ReplicationSlot string `split_words:"true"`
+	// Limits are the HTTP server's Host allowlist and connection cap: <NAME>_ALLOWED_HOSTS or
+	// ALLOWED_HOSTS, <NAME>_MAX_CONNECTIONS or MAX_CONNECTIONS.
+	msghttp.Limits
 }
 
 // Fill sets every empty field to the native stack's default for service name on port.
@@ -153,7 +153,7 @@ type Service struct {
 // migrations, then migrations/*.sql of the service's embedded migrations), and makes the
 // registry, the schema validator, the outbox writer, the dead letters, the inbox's retention
 // (msgpg.InboxRetention) and, unless
-// cfg.ConnectURL is empty, the watch on the CDC path.
+// cfg.ConnectStatusTopic is empty, the watch on the CDC path.
 func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migrations fs.FS) (*Service, error) {
 	cfg.Fill(name, 0)
 	level, err := zerolog.ParseLevel(cfg.LogLevel)
@@ -180,8 +180,11 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	s.Check(msghttp.Check{Name: "postgres", Probe: s.DB.PingContext})
 	s.Part("inbox retention", (&msgpg.Retention{DB: s.DB, Table: "processed_events", Column: "processed_at",
 		Keep: msgpg.InboxRetention, Log: s.Log}).Run)
-	if cfg.ConnectURL != "" {
-		cdc := &debezium.Monitor{Connect: debezium.NewClient(cfg.ConnectURL, cfg.ConnectRESTUser, cfg.ConnectRESTPassword), DB: s.DB,
+	if cfg.ConnectStatusTopic != "" {
+		status := &kafka.ConnectStatus{Brokers: cfg.KafkaBrokers, Topic: cfg.ConnectStatusTopic,
+			Username: cfg.KafkaUsername, Password: cfg.KafkaPassword, Log: s.Log}
+		s.Part("connect status", status.Run)
+		cdc := &debezium.Monitor{Connect: status, DB: s.DB,
 			Connector: cfg.Connector, Slot: cfg.ReplicationSlot, Log: s.Log}
 		if err := cdc.Register(s.Registry); err != nil {
 			s.DB.Close()
@@ -193,11 +196,37 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	return s, nil
 }
 
+// Migrate applies the service's migrations (the shared messaging ones, then migrations/*.sql of
+// migrations) as the owner role of cfg.MigrationsDatabaseURL, which must be set.
+func Migrate(ctx context.Context, name string, cfg Config, log zerolog.Logger, migrations fs.FS) error {
+	if cfg.MigrationsDatabaseURL == "" {
+		return fmt.Errorf("migrate: %s_MIGRATIONS_DATABASE_URL (the owner role) is not set", strings.ToUpper(name))
+	}
+	owner, err := msgpg.Open(ctx, cfg.MigrationsDatabaseURL, 2, dbWait)
+	if err != nil {
+		return fmt.Errorf("open the migrations database: %w", err)
+	}
+	defer owner.Close()
+	if err := msgpg.MigrateService(ctx, owner, name, migrations); err != nil {
+		return err
+	}
+	log.Info().Str("service", name).Msg("migrated")
+	return nil
+}
+
 // migrate applies the service's migrations: as the owner role of cfg.MigrationsDatabaseURL over a
 // pool of its own, closed right after, or on db when that URL is empty.
 func migrate(ctx context.Context, name string, cfg Config, db *sql.DB, migrations fs.FS) error {
 	if cfg.MigrationsDatabaseURL == "" {
-		return msgpg.MigrateService(ctx, db, name, migrations)
+		pending, err := msgpg.PendingService(ctx, db, name, migrations)
+		if err != nil || len(pending) == 0 {
+			return err
+		}
+		if err := msgpg.MigrateService(ctx, db, name, migrations); err != nil {
+			return fmt.Errorf("%d migrations pending (%s), and the runtime role cannot apply them: run `%s migrate` with %s_MIGRATIONS_DATABASE_URL, the owner role (make up does): %w",
+				len(pending), strings.Join(pending, ", "), name, strings.ToUpper(name), err)
+		}
+		return nil
 	}
 	owner, err := msgpg.Open(ctx, cfg.MigrationsDatabaseURL, 2, dbWait)
 	if err != nil {
@@ -254,9 +283,13 @@ type Mount func(r chi.Router)
 
 // Run is a whole service: it opens it (Open), lets wire add what is the service's own (its
 // consumer, parts and checks) and name its routes, serves on ln until ctx is canceled (Serve),
-// and closes it.
+// and closes it. Under the migrate command (Main) it only applies the migrations, as the owner
+// role of cfg.MigrationsDatabaseURL, and returns.
 func Run(ctx context.Context, name string, cfg Config, ln net.Listener, log zerolog.Logger,
 	migrations fs.FS, wire func(svc *Service) (Mount, error)) error {
+	if migrateOnly(ctx) {
+		return Migrate(ctx, name, cfg, log, migrations)
+	}
 	svc, err := Open(ctx, name, cfg, log, migrations)
 	if err != nil {
 		return err
@@ -282,11 +315,11 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener, mount Mount) error
 	msghttp.MountPprof(r, s.Config.AdminToken, s.Log)
 	mount(r)
 	msghttp.WarnIfClosed(s.Config.AdminToken, s.Log)
-	srv := msghttp.NewServer(r)
+	srv := msghttp.NewServer(r, s.Config.Limits)
 	srv.RegisterOnShutdown(func() { close(s.closing) })
 	s.Log.Info().Str("addr", ln.Addr().String()).Strs("brokers", s.Config.KafkaBrokers).
 		Str("group", s.Config.ConsumerGroup).Msg(s.Name + " service started")
-	err := msghttp.Serve(ctx, srv, ln, s.parts...)
+	err := msghttp.Serve(ctx, srv, s.Config.Limits.Listener(ln), s.parts...)
 	s.Log.Info().Err(err).Msg(s.Name + " service stopped")
 	return err
 }

@@ -37,7 +37,7 @@ func TestLoad(t *testing.T) {
 		HandlerMaxAttempts: 5,
 		DBMaxOpenConns:     20,
 		BatchMax:           32,
-		ConnectURL:         "http://127.0.0.1:8083",
+		ConnectStatusTopic: "connect-status",
 		Connector:          "demo-outbox",
 		ReplicationSlot:    "demo_outbox",
 	}
@@ -61,18 +61,16 @@ func TestLoad(t *testing.T) {
 			c.HandlerMaxAttempts, c.DBMaxOpenConns, c.Connector, c.ReplicationSlot = 2, 7, "c", "s"
 			c.BatchMax = 1
 		})},
-		{name: "shared ADMIN_TOKEN and CONNECT_URL", env: map[string]string{"ADMIN_TOKEN": "a", "CONNECT_URL": "http://c:1"},
-			want: with(func(c *service.Config) { c.AdminToken, c.ConnectURL = "a", "http://c:1" })},
-		{name: "shared Connect REST login", env: map[string]string{"CONNECT_REST_USER": "operator", "CONNECT_REST_PASSWORD": "pw", "DEMO_CONNECT_REST_PASSWORD": "own"},
-			want: with(func(c *service.Config) { c.ConnectRESTUser, c.ConnectRESTPassword = "operator", "own" })},
-		{name: "the service's own win", env: map[string]string{"ADMIN_TOKEN": "a", "DEMO_ADMIN_TOKEN": "b", "CONNECT_URL": "x", "DEMO_CONNECT_URL": "y"},
-			want: with(func(c *service.Config) { c.AdminToken, c.ConnectURL = "b", "y" })},
+		{name: "shared ADMIN_TOKEN and CONNECT_STATUS_TOPIC", env: map[string]string{"ADMIN_TOKEN": "a", "CONNECT_STATUS_TOPIC": "st"},
+			want: with(func(c *service.Config) { c.AdminToken, c.ConnectStatusTopic = "a", "st" })},
+		{name: "the service's own win", env: map[string]string{"ADMIN_TOKEN": "a", "DEMO_ADMIN_TOKEN": "b", "CONNECT_STATUS_TOPIC": "x", "DEMO_CONNECT_STATUS_TOPIC": "y"},
+			want: with(func(c *service.Config) { c.AdminToken, c.ConnectStatusTopic = "b", "y" })},
 		{name: "unprefixed HTTP_ADDR is not ours", env: map[string]string{"HTTP_ADDR": "0.0.0.0:2"}, want: defaults},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, kv := range os.Environ() {
-				if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DEMO_") || k == "ADMIN_TOKEN" || k == "CONNECT_URL" || strings.HasPrefix(k, "CONNECT_REST_") {
+				if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DEMO_") || k == "ADMIN_TOKEN" || k == "CONNECT_STATUS_TOPIC" {
 					t.Setenv(k, "")
 					os.Unsetenv(k)
 				}

@@ -44,7 +44,7 @@ func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
 	servicetest.ClearEnv(t, "NOTIFICATION_")
 	for k, v := range map[string]string{"DATABASE_URL": dbURL, "KAFKA_BROKERS": "127.0.0.1:1", "CONSUMER_GROUP": "notification-test",
-		"ADMIN_TOKEN": "s3cret", "HANDLER_MAX_ATTEMPTS": "1", "DB_MAX_OPEN_CONNS": "5", "CONNECT_URL": "", "WEBHOOK_URL": "127.0.0.1:1"} {
+		"ADMIN_TOKEN": "s3cret", "HANDLER_MAX_ATTEMPTS": "1", "DB_MAX_OPEN_CONNS": "5", "CONNECT_STATUS_TOPIC": "", "WEBHOOK_URL": "127.0.0.1:1"} {
 		t.Setenv("NOTIFICATION_"+k, v)
 	}
 	cfg, err := app.LoadConfig()

@@ -1,8 +1,9 @@
 // Command kafkasetup makes the broker's logins, permissions and topics what the repository says:
 //
-//   - a SCRAM-SHA-512 login for every principal of the ACL file (infra/kafka/acls.conf), with the
-//     password in <PRINCIPAL>_KAFKA_PASSWORD (a login whose password does not work is reset);
-//   - exactly the ACLs of that file: missing ones are created, any other is removed;
+//   - a SCRAM-SHA-512 login for every principal of the ACL files (infra/kafka/acls.conf, and
+//     acls-test.conf while a test runs), with the password in <PRINCIPAL>_KAFKA_PASSWORD (a login
+//     whose password does not work is reset); the logins of -drop-logins are deleted;
+//   - exactly the ACLs of those files: missing ones are created, any other is removed;
 //   - the topics of -topics (LogAppendTime, max.message.bytes 1 MiB), unless they exist.
 //
 // It logs in as the broker's super user (KAFKA_USERNAME, KAFKA_PASSWORD: the admin, whose login
@@ -36,16 +37,25 @@ func main() {
 }
 
 func run() error {
-	aclPath := flag.String("acls", "infra/kafka/acls.conf", "the ACL file")
+	aclPaths := flag.String("acls", "infra/kafka/acls.conf", "the ACL files, comma-separated")
+	drop := flag.String("drop-logins", "", "principals whose SCRAM logins are deleted, comma-separated (the test-only injector after a test run)")
 	brokers := flag.String("brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "bootstrap brokers, comma-separated")
 	topics := flag.String("topics", "", "topics to create when missing, comma-separated")
 	partitions := flag.Int("partitions", 3, "partitions of a created topic")
 	wait := flag.Duration("wait", time.Minute, "how long to wait for the broker to accept the admin's login")
 	flag.Parse()
 
-	spec, err := kafkaacl.ReadFile(*aclPath)
-	if err != nil {
-		return err
+	var spec kafkaacl.Spec
+	for _, path := range strings.Split(*aclPaths, ",") {
+		s, err := kafkaacl.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		spec.ACLs = append(spec.ACLs, s.ACLs...)
+	}
+	var dropped []string
+	if *drop != "" {
+		dropped = strings.Split(*drop, ",")
 	}
 	passwords := map[string]string{}
 	for _, p := range spec.Principals() {
@@ -69,6 +79,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := dropLogins(admin, dropped); err != nil {
+		return err
+	}
 	added, removed, err := kafkaacl.Apply(admin, spec)
 	if err != nil {
 		return err
@@ -81,8 +94,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    kafka: %d logins (%d set now), %d ACLs (%d added, %d removed), %d topics (%d created)\n",
-		len(passwords), created, len(spec.ACLs), added, removed, len(names), made)
+	fmt.Printf("    kafka: %d logins (%d set now, %d dropped), %d ACLs (%d added, %d removed), %d topics (%d created)\n",
+		len(passwords), created, len(dropped), len(spec.ACLs), added, removed, len(names), made)
 	return nil
 }
 
@@ -165,6 +178,39 @@ func logins(admin sarama.ClusterAdmin, brokers []string, passwords map[string]st
 		}
 	}
 	return len(upserts), nil
+}
+
+// dropLogins deletes the SCRAM-SHA-512 logins of users that have one (a user without one is
+// already gone).
+func dropLogins(admin sarama.ClusterAdmin, users []string) error {
+	if len(users) == 0 {
+		return nil
+	}
+	described, err := admin.DescribeUserScramCredentials(users)
+	if err != nil {
+		return fmt.Errorf("describe SCRAM logins: %w", err)
+	}
+	var deletes []sarama.AlterUserScramCredentialsDelete
+	for _, r := range described {
+		for _, c := range r.CredentialInfos {
+			if c.Mechanism == sarama.SCRAM_MECHANISM_SHA_512 {
+				deletes = append(deletes, sarama.AlterUserScramCredentialsDelete{Name: r.User, Mechanism: c.Mechanism})
+			}
+		}
+	}
+	if len(deletes) == 0 {
+		return nil
+	}
+	results, err := admin.DeleteUserScramCredentials(deletes)
+	if err != nil {
+		return fmt.Errorf("delete SCRAM logins %v: %w", users, err)
+	}
+	for _, r := range results {
+		if r.ErrorCode != sarama.ErrNoError && r.ErrorCode != 91 { // 91: RESOURCE_NOT_FOUND, already gone
+			return fmt.Errorf("delete the SCRAM login of %s: %w", r.User, r.ErrorCode)
+		}
+	}
+	return nil
 }
 
 // logsIn reports whether user can log in with password (a connection to one broker, opened and

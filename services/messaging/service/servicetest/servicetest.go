@@ -14,14 +14,13 @@ import (
 )
 
 // ClearEnv unsets, for the test, every variable of the service (prefix, e.g. "ORDER_") and the
-// shared ones the services read (ADMIN_TOKEN, CONNECT_URL, CONNECT_REST_USER and
-// CONNECT_REST_PASSWORD): make test exports the stack's
+// shared ones the services read (ADMIN_TOKEN, CONNECT_STATUS_TOPIC): make test exports the stack's
 // settings, which would otherwise override the defaults under test.
 func ClearEnv(tb testing.TB, prefix string) {
 	tb.Helper()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, prefix) || k == "ADMIN_TOKEN" || k == "CONNECT_URL" || strings.HasPrefix(k, "CONNECT_REST_") {
+		if strings.HasPrefix(k, prefix) || k == "ADMIN_TOKEN" || k == "CONNECT_STATUS_TOPIC" {
 			tb.Setenv(k, "") // restores the value after the test
 			os.Unsetenv(k)
 		}
