@@ -7,6 +7,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are stable strings: HTTP clients see them in `{"code": ...}`.
@@ -17,6 +18,7 @@ const (
 	Unauthorized  = "unauthorized"           // a credential is missing or wrong
 	Forbidden     = "forbidden"              // no credential could be right (the endpoint is closed)
 	TooLarge      = "too_large"              // the request body is over the limit
+	TooMany       = "too_many_requests"      // the caller is over a limit for now; try again later (see RetryAfter)
 	MediaType     = "unsupported_media_type" // the request body is not in a format the endpoint takes
 	Unprocessable = "unprocessable"          // well-formed, but it cannot be carried out (e.g. a replay that fails again)
 	Unavailable   = "unavailable"            // a dependency is down; try again
@@ -32,6 +34,9 @@ type Error struct {
 	// Reason, when set, is the code the caller sees instead of Code: a precise name of the
 	// problem (price_changed, unknown_sku), under the status of Code.
 	Reason string
+	// RetryAfter, when positive, is how long the caller should wait before trying again (the
+	// HTTP Retry-After header).
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface.
@@ -45,6 +50,19 @@ func Errorf(code, format string, args ...any) *Error {
 // Reasoned builds an *Error of kind code that the caller sees as reason.
 func Reasoned(code, reason, format string, args ...any) *Error {
 	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Limited builds a TooMany *Error that the caller sees as reason and may try again after retryAfter.
+func Limited(reason string, retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: TooMany, Reason: reason, RetryAfter: retryAfter, Message: fmt.Sprintf(format, args...)}
+}
+
+// RetryAfter returns the RetryAfter of the first *Error in err's chain, or 0.
+func RetryAfter(err error) time.Duration {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // Reason returns what the caller sees as the code of err: the Reason of the first *Error in

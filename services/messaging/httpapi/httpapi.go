@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ var statusOf = map[string]int{
 	fault.Unauthorized:  http.StatusUnauthorized,
 	fault.Forbidden:     http.StatusForbidden,
 	fault.TooLarge:      http.StatusRequestEntityTooLarge,
+	fault.TooMany:       http.StatusTooManyRequests,
 	fault.MediaType:     http.StatusUnsupportedMediaType,
 	fault.Unprocessable: http.StatusUnprocessableEntity,
 	fault.Unavailable:   http.StatusServiceUnavailable,
@@ -44,12 +46,16 @@ var statusOf = map[string]int{
 }
 
 // WriteError answers `{"error": ..., "code": ...}` with the status of err's fault
-// code. Internal errors are logged with their details and answered generically.
+// code. Internal errors are logged with their details and answered generically. An error with a
+// fault.RetryAfter is answered with a Retry-After header, in whole seconds (at least 1).
 func WriteError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
 	code := fault.Code(err)
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	if d := fault.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
 	if status >= 500 {
 		log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
