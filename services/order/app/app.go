@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/customer"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/order/httpapi"
@@ -39,6 +40,17 @@ type Config struct {
 	// TimelineRetention is how long an order's timeline keeps an event (GET /orders/{id}/events);
 	// the order itself is kept for ever. 0 keeps the timeline for ever too.
 	TimelineRetention time.Duration `split_words:"true" default:"720h"`
+	// CustomerTokenPublicKey verifies customer tokens (messaging/customer): ORDER_CUSTOMER_TOKEN_PUBLIC_KEY
+	// or CUSTOMER_TOKEN_PUBLIC_KEY, standard base64 of the PKIX DER of the stack's Ed25519 public
+	// key. Empty: every customer request is refused (403) and a warning is logged at start.
+	CustomerTokenPublicKey string `envconfig:"CUSTOMER_TOKEN_PUBLIC_KEY"`
+	// MaxOpenOrders is how many PENDING orders a customer may have at once (ORDER_MAX_OPEN_ORDERS);
+	// 0: no cap.
+	MaxOpenOrders int `split_words:"true" default:"100"`
+	// CustomerRate and CustomerBurst are each customer's request rate, a second, and burst
+	// (ORDER_CUSTOMER_RATE, ORDER_CUSTOMER_BURST); a rate of 0 limits nothing.
+	CustomerRate  float64 `split_words:"true" default:"50"`
+	CustomerBurst int     `split_words:"true" default:"100"`
 }
 
 // LoadConfig reads the configuration from the environment.
@@ -47,6 +59,9 @@ func LoadConfig() (Config, error) {
 	if err == nil && (cfg.SagaDeadline <= 0 || cfg.SweepInterval <= 0 || cfg.TimelineRetention < 0) {
 		err = errors.New("read config: ORDER_SAGA_DEADLINE and ORDER_SWEEP_INTERVAL must be positive, ORDER_TIMELINE_RETENTION not negative")
 	}
+	if err == nil && (cfg.MaxOpenOrders < 0 || cfg.CustomerRate < 0 || cfg.CustomerBurst < 1) {
+		err = errors.New("read config: ORDER_MAX_OPEN_ORDERS and ORDER_CUSTOMER_RATE must not be negative, ORDER_CUSTOMER_BURST must be positive")
+	}
 	return cfg, err
 }
 
@@ -54,6 +69,10 @@ func LoadConfig() (Config, error) {
 // an error when the service cannot start (database, migrations) or when one of its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		customers, err := customer.Open(cfg.CustomerTokenPublicKey, svc.Log)
+		if err != nil {
+			return nil, err
+		}
 		metrics, orders := saga.NewMetrics(svc.Registry), postgres.NewOrders(svc.DB)
 		svc.Consume(saga.Topics, saga.New(svc.DB, orders, svc.Outbox, metrics).Router())
 		svc.Part("deadline sweeper", saga.NewSweeper(svc.DB, orders, svc.Outbox, metrics, svc.Log, cfg.SweepInterval).Run)
@@ -69,6 +88,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{
 				DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
+				Customers: customers, Rate: customer.NewLimiter(cfg.CustomerRate, cfg.CustomerBurst), MaxOpenOrders: cfg.MaxOpenOrders,
 				Outbox: svc.Outbox, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
 			})
 		}, nil

@@ -3,6 +3,10 @@ package app_test
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/service/servicetest"
@@ -25,11 +30,18 @@ const body = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items
 // (service.Load is tested in the messaging module).
 func TestLoadConfig(t *testing.T) {
 	servicetest.ClearEnv(t, "ORDER_")
+	t.Setenv("CUSTOMER_TOKEN_PUBLIC_KEY", "k")
 	cfg, err := app.LoadConfig()
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.SagaDeadline != 30*time.Second || cfg.SweepInterval != time.Second ||
-		cfg.TimelineRetention != 720*time.Hour {
+		cfg.TimelineRetention != 720*time.Hour || cfg.MaxOpenOrders != 100 || cfg.CustomerRate != 50 || cfg.CustomerBurst != 100 ||
+		cfg.CustomerTokenPublicKey != "k" {
 		t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
 	}
+	t.Setenv("ORDER_CUSTOMER_BURST", "0")
+	if _, err := app.LoadConfig(); err == nil {
+		t.Fatal("LoadConfig() with a zero burst = nil error")
+	}
+	t.Setenv("ORDER_CUSTOMER_BURST", "100")
 	t.Setenv("ORDER_SAGA_DEADLINE", "5s")
 	if cfg, err = app.LoadConfig(); err != nil || cfg.SagaDeadline != 5*time.Second {
 		t.Fatalf("LoadConfig() with ORDER_SAGA_DEADLINE=5s = %v, %v", cfg.SagaDeadline, err)
@@ -50,7 +62,23 @@ func TestLoadConfig(t *testing.T) {
 // work, and a test never joins the real consumer group.
 func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := customer.Sign(key, "U1", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := app.Config{
+		CustomerTokenPublicKey: base64.StdEncoding.EncodeToString(der),
+		MaxOpenOrders:          10,
+		CustomerRate:           50,
+		CustomerBurst:          100,
 		Config: service.Config{
 			DatabaseURL:        dbURL,
 			KafkaBrokers:       []string{"127.0.0.1:1"},
@@ -73,7 +101,10 @@ func TestRun(t *testing.T) {
 	)
 
 	// An order nobody answers times out: the sweeper cancels it and the stream sees it.
-	first := create(t, base)
+	servicetest.Expect(t, base,
+		servicetest.Request{Method: http.MethodPost, Path: "/orders", Body: body, Want: http.StatusUnauthorized},
+	)
+	first := create(t, base, tok)
 	stream := openStream(t, base, first)
 	stream.want(t, "PENDING")
 	stream.want(t, "CANCELED")
@@ -102,16 +133,23 @@ func TestRun(t *testing.T) {
 	)
 
 	// Shutdown does not wait for an open stream.
-	second := openStream(t, base, create(t, base))
+	second := openStream(t, base, create(t, base, tok))
 	second.want(t, "PENDING")
 	if took := stop(); took > 3*time.Second {
 		t.Fatalf("shutdown took %v with a stream open", took)
 	}
 }
 
-func create(t *testing.T, base string) string {
+// create places an order as the customer of token tok.
+func create(t *testing.T, base, tok string) string {
 	t.Helper()
-	res, err := http.Post(base+"/orders", "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, base+"/orders", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,9 +161,10 @@ func create(t *testing.T, base string) string {
 	return got.OrderID
 }
 
+// getJSON reads u as the operator (who may read any order).
 func getJSON(t *testing.T, u string, wantStatus int, v any) {
 	t.Helper()
-	res, err := http.Get(u)
+	res, err := operatorGet(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +177,21 @@ func getJSON(t *testing.T, u string, wantStatus int, v any) {
 	}
 }
 
+// operatorGet is GET u with the operator token of TestRun.
+func operatorGet(u string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer s3cret")
+	return http.DefaultClient.Do(req)
+}
+
 type stream struct{ r *bufio.Reader }
 
 func openStream(t *testing.T, base, id string) *stream {
 	t.Helper()
-	res, err := http.Get(base + "/orders/" + id + "/stream")
+	res, err := operatorGet(base + "/orders/" + id + "/stream")
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("open stream: %v", err)
 	}

@@ -1,6 +1,11 @@
 // Package httpapi serves the order service over HTTP (chi): placing an order (idempotently),
 // reading an order and its saga timeline, streaming its status (Server-Sent Events), and the
 // health and metrics endpoints.
+//
+// Placing an order and every read of one take a customer token (messaging/customer): the order's
+// customer is the token's subject, and another customer's order answers 404, as a missing one
+// does. Operators (the ADMIN_TOKEN) may read any order but place none. Each customer has a
+// request rate and a cap on its open (PENDING) orders; over either, 429 with Retry-After.
 package httpapi
 
 import (
@@ -20,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/fault"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	msgpg "outboxsaga.dev/messaging/postgres"
@@ -30,10 +36,19 @@ import (
 // maxIdempotencyKeyLen bounds the Idempotency-Key header (a UUID needs 36).
 const maxIdempotencyKeyLen = 255
 
+// TooManyOpenOrders is the code a customer sees when it has MaxOpenOrders orders PENDING (429).
+const TooManyOpenOrders = "too_many_open_orders"
+
+// openOrdersRetryAfter is the Retry-After of TooManyOpenOrders: a saga ends in well under a
+// second when the pipeline is well, and by the saga deadline at worst.
+const openOrdersRetryAfter = time.Second
+
 // Orders is what the API needs from the order repository; *postgres.Orders implements it.
 type Orders interface {
 	Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem postgres.Idempotency) (bool, error)
 	ByIdempotencyKey(ctx context.Context, tx *sql.Tx, customer, key string) (uuid.UUID, string, error)
+	OpenOrders(ctx context.Context, tx *sql.Tx, customer string) (int, error)
+	CustomerOf(ctx context.Context, id uuid.UUID) (string, error)
 	Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error
 	Get(ctx context.Context, id uuid.UUID) (order.Order, error)
 	Timeline(ctx context.Context, id uuid.UUID) ([]order.TimelineEntry, error)
@@ -57,8 +72,16 @@ type Config struct {
 	DB     *sql.DB // transactions of POST /orders
 	Orders Orders
 	Prices Prices
-	// AdminToken guards the operator endpoints (PUT /prices/{sku}).
+	// AdminToken guards the operator endpoints (PUT /prices/{sku}); an operator may also read
+	// any order.
 	AdminToken string
+	// Customers checks customer tokens; nil refuses every customer request (403).
+	Customers *customer.Verifier
+	// Rate limits each customer's requests; nil limits nothing.
+	Rate *customer.Limiter
+	// MaxOpenOrders caps a customer's PENDING orders: one more is refused with 429
+	// too_many_open_orders. 0: no cap.
+	MaxOpenOrders int
 	// Outbox writes OrderCreated in the transaction that places the order.
 	Outbox  *msgpg.Outbox
 	Watcher Watcher
@@ -79,12 +102,16 @@ func Routes(r chi.Router, cfg Config) {
 		Help: "Orders placed (an idempotent replay of a request is not counted again)."})
 	h := &handler{
 		db: cfg.DB, orders: cfg.Orders, prices: cfg.Prices, outbox: cfg.Outbox, watcher: cfg.Watcher, deadline: cfg.Deadline,
-		log: cfg.Log, created: created, closing: cfg.Closing,
+		log: cfg.Log, created: created, closing: cfg.Closing, maxOpen: cfg.MaxOpenOrders,
 	}
-	r.Post("/orders", h.create)
-	r.Get("/orders/{id}", h.get)
-	r.Get("/orders/{id}/events", h.events)
-	r.Get("/orders/{id}/stream", h.stream)
+	limit := cfg.Rate.Middleware(cfg.Log)
+	r.With(customer.Require(cfg.Customers, cfg.Log), limit).Post("/orders", h.create)
+	r.Group(func(r chi.Router) {
+		r.Use(customer.RequireOrOperator(cfg.Customers, cfg.AdminToken, cfg.Log), limit)
+		r.Get("/orders/{id}", h.get)
+		r.Get("/orders/{id}/events", h.events)
+		r.Get("/orders/{id}/stream", h.stream)
+	})
 	r.Get("/prices/{sku}", h.getPrice)
 	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Put("/prices/{sku}", h.putPrice)
 }
@@ -99,9 +126,10 @@ type handler struct {
 	log      zerolog.Logger
 	created  prometheus.Counter
 	closing  <-chan struct{}
+	maxOpen  int
 }
 
-// createRequest is the body of POST /orders.
+// createRequest is the body of POST /orders; customerId may be left out (the token says it).
 type createRequest struct {
 	CustomerID   string        `json:"customerId"`
 	Currency     string        `json:"currency"`
@@ -180,13 +208,20 @@ func delivery(d order.Delivery) *string {
 // create places an order at the list prices: the order, its items, its timeline entry and
 // OrderCreated commit in one transaction. With an Idempotency-Key, a retry of the same request by
 // the same customer answers the order placed first (the same 202 body) and writes nothing; the
-// same key with another request is a conflict that names no order.
+// same key with another request is a conflict that names no order. The customer is the token's
+// subject: a body customerId that names another is refused (403).
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
 	if err := msghttp.DecodeJSON(w, r, &req); err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
+	caller, _ := customer.FromContext(r.Context())
+	if req.CustomerID != "" && req.CustomerID != caller.Customer {
+		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Forbidden, "customerId %q is not the customer of the token", excerpt(req.CustomerID)))
+		return
+	}
+	req.CustomerID = caller.Customer
 	key := r.Header.Get("Idempotency-Key")
 	if err := checkIdempotencyKey(key); err != nil {
 		msghttp.WriteError(w, r, h.log, err)
@@ -233,6 +268,9 @@ func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Tracepa
 				return err
 			}
 		}
+		if err := h.underOpenCap(ctx, tx, d.CustomerID); err != nil {
+			return err
+		}
 		prices, err := h.prices.Of(ctx, tx, d.SKUs())
 		if err != nil {
 			return err
@@ -266,6 +304,24 @@ func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Tracepa
 		return order.Order{}, messaging.Envelope{}, fmt.Errorf("place order: %w", err)
 	}
 	return o, created, nil
+}
+
+// underOpenCap refuses a new order of a customer that has maxOpen orders PENDING (429). The count
+// is taken under a per-customer lock held to the end of tx, so concurrent orders of one customer
+// cannot pass the cap together.
+func (h *handler) underOpenCap(ctx context.Context, tx *sql.Tx, customerID string) error {
+	if h.maxOpen <= 0 {
+		return nil
+	}
+	n, err := h.orders.OpenOrders(ctx, tx, customerID)
+	if err != nil {
+		return err
+	}
+	if n >= h.maxOpen {
+		return fault.Limited(TooManyOpenOrders, openOrdersRetryAfter,
+			"customer %q has %d orders in progress, the most allowed; try again when one has ended", excerpt(customerID), n)
+	}
+	return nil
 }
 
 // sameRequest reports whether a reused Idempotency-Key comes with the request it was first used
@@ -305,6 +361,9 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, err := h.orders.Get(r.Context(), id)
+	if err == nil {
+		err = readable(r, id, o.CustomerID)
+	}
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
@@ -318,12 +377,37 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
+	owner, err := h.orders.CustomerOf(r.Context(), id)
+	if err == nil {
+		err = readable(r, id, owner)
+	}
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
 	timeline, err := h.orders.Timeline(r.Context(), id)
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
 	msghttp.WriteJSON(w, http.StatusOK, timeline)
+}
+
+// readable refuses the caller an order of another customer with the answer a missing order gets
+// (404), so that order ids tell nobody else anything.
+func readable(r *http.Request, id uuid.UUID, owner string) error {
+	if c, _ := customer.FromContext(r.Context()); !c.Owns(owner) {
+		return fault.Errorf(fault.NotFound, "order %s not found", id)
+	}
+	return nil
+}
+
+// excerpt shortens a client's value for an error message.
+func excerpt(s string) string {
+	if r := []rune(s); len(r) > 70 {
+		return string(r[:70]) + "…"
+	}
+	return s
 }
 
 // pathID returns the {id} of the path; one that is no UUID names no order (404).

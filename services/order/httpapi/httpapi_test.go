@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/customer"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
@@ -40,10 +43,18 @@ type api struct {
 	orders *postgres.Orders
 	srv    *httptest.Server
 	reg    *prometheus.Registry
+	key    ed25519.PrivateKey // signs the customers' tokens
 }
 
-func newAPI(t *testing.T) *api {
+func newAPI(t *testing.T) *api { return newAPIWith(t, nil) }
+
+// newAPIWith is newAPI with the routes' configuration changed by set (nil: as it is).
+func newAPIWith(t *testing.T, set func(*httpapi.Config)) *api {
 	t.Helper()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	db, dbURL := pgtest.MustOpenTestDBURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -65,16 +76,44 @@ func newAPI(t *testing.T) *api {
 	}
 	reg := prometheus.NewRegistry()
 	router := msghttp.NewRouter(zerolog.Nop())
-	httpapi.Routes(router, httpapi.Config{
+	cfg := httpapi.Config{
 		DB: db, Orders: orders, Prices: prices, AdminToken: adminToken, Outbox: pgtest.MustOutbox(t), Watcher: listener, Deadline: 30 * time.Second,
-		Log: zerolog.Nop(), Registry: reg,
-	})
+		Log: zerolog.Nop(), Registry: reg, Customers: customer.NewVerifier(pub),
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	httpapi.Routes(router, cfg)
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
-	return &api{t: t, db: db, orders: orders, srv: srv, reg: reg}
+	return &api{t: t, db: db, orders: orders, srv: srv, reg: reg, key: key}
 }
 
-// do sends a request and returns the status, headers and body.
+// bearer is the Authorization header of customer c.
+func (a *api) bearer(c string) string {
+	a.t.Helper()
+	tok, err := customer.Sign(a.key, c, time.Hour, time.Now())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return "Bearer " + tok
+}
+
+// as returns headers with the Authorization of customer c (or, for c == "", none).
+func (a *api) as(c string, headers map[string]string) map[string]string {
+	a.t.Helper()
+	out := map[string]string{"Authorization": ""}
+	if c != "" {
+		out["Authorization"] = a.bearer(c)
+	}
+	for k, v := range headers {
+		out[k] = v
+	}
+	return out
+}
+
+// do sends a request and returns the status, headers and body. It is sent as customer U1 unless
+// headers hold an Authorization (an empty one: none is sent).
 func (a *api) do(method, path, body string, headers map[string]string) (int, http.Header, string) {
 	a.t.Helper()
 	req, err := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
@@ -82,8 +121,14 @@ func (a *api) do(method, path, body string, headers map[string]string) (int, htt
 		a.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json") // unless headers say otherwise
+	if _, ok := headers["Authorization"]; !ok {
+		req.Header.Set("Authorization", a.bearer("U1"))
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
+	}
+	if req.Header.Get("Authorization") == "" {
+		req.Header.Del("Authorization")
 	}
 	res, err := a.srv.Client().Do(req)
 	if err != nil {
@@ -249,7 +294,7 @@ func TestCreateIdempotent(t *testing.T) {
 
 	// The key is the customer's: another customer using it places an order of its own, and
 	// learns nothing of the first.
-	if theirs := a.create(strings.Replace(validBody, `"U1"`, `"U2"`, 1), key); theirs == id {
+	if theirs := a.create(strings.Replace(validBody, `"U1"`, `"U2"`, 1), a.as("U2", key)); theirs == id {
 		t.Fatal("another customer's request under the same key answered the first customer's order")
 	}
 }
@@ -313,6 +358,7 @@ func TestCreateIdempotentConcurrently(t *testing.T) {
 		wg.Go(func() {
 			req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/orders", strings.NewReader(validBody))
 			req.Header.Set("Idempotency-Key", "race")
+			req.Header.Set("Authorization", a.bearer("U1"))
 			req.Header.Set("Content-Type", "application/json")
 			res, err := a.srv.Client().Do(req)
 			if err != nil {
@@ -370,9 +416,10 @@ func TestCreateRejected(t *testing.T) {
 		{name: "qty in exponent form", body: with(`"qty":2`, `"qty":1e3`), wantStatus: 400, wantCode: "invalid", wantMsg: "items.qty"},
 		{name: "trailing data", body: validBody + `{}`, wantStatus: 400, wantCode: "invalid", wantMsg: "single JSON object"},
 		{name: "over 64 KiB", body: with(`"U1"`, `"`+strings.Repeat("x", msghttp.MaxBodyBytes)+`"`), wantStatus: 413, wantCode: "too_large"},
-		{name: "no customer", body: with(`"customerId":"U1"`, `"customerId":""`), wantStatus: 400, wantCode: "invalid", wantMsg: "customerId is required"},
-		{name: "129-character customer", body: with(`"U1"`, `"`+strings.Repeat("x", 129)+`"`), wantStatus: 400, wantCode: "invalid", wantMsg: "customerId must be at most 128"},
-		{name: "escaped NUL in customer", body: with(`"U1"`, `"U\u00001"`), wantStatus: 400, wantCode: "invalid", wantMsg: "customerId must hold printable"},
+		{name: "another customer", body: with(`"U1"`, `"U2"`), wantStatus: 403, wantCode: "forbidden", wantMsg: "not the customer of the token"},
+		{name: "129-character customer", body: with(`"U1"`, `"`+strings.Repeat("x", 129)+`"`), wantStatus: 403, wantCode: "forbidden", wantMsg: "not the customer of the token"},
+		{name: "escaped NUL in customer", body: with(`"U1"`, `"U\u00001"`), wantStatus: 403, wantCode: "forbidden", wantMsg: "not the customer of the token"},
+		{name: "no token", body: validBody, headers: map[string]string{"Authorization": ""}, wantStatus: 401, wantCode: "unauthorized"},
 		{name: "bad currency", body: with(`"KRW"`, `"krw"`), wantStatus: 400, wantCode: "invalid", wantMsg: "currency must be 3 capital letters"},
 		{name: "no token", body: with(`"tok_ok"`, `""`), wantStatus: 400, wantCode: "invalid", wantMsg: "paymentToken is required"},
 		{name: "no items", body: items(0), wantStatus: 400, wantCode: "invalid", wantMsg: "items must hold at least 1 line"},
@@ -465,6 +512,7 @@ func (a *api) openStream(id string) *sse {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	a.t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.srv.URL+"/orders/"+id+"/stream", nil)
+	req.Header.Set("Authorization", a.bearer("U1"))
 	res, err := a.srv.Client().Do(req)
 	if err != nil {
 		a.t.Fatal(err)
@@ -552,4 +600,129 @@ func TestStream(t *testing.T) {
 	s = a.openStream(id)
 	s.wantStatus("COMPLETED")
 	s.wantEnd()
+}
+
+// TestCustomersSeeOnlyTheirOrders: placing and reading orders take a customer token; an order is
+// its token's customer's, and another customer finds nothing where it is (404, as for a missing
+// order); an operator may read any order but place none.
+func TestCustomersSeeOnlyTheirOrders(t *testing.T) {
+	a := newAPI(t)
+	mine := a.create(validBody, nil)
+	// customerId may be left out: the token names the customer.
+	implied := a.create(strings.Replace(validBody, `"customerId":"U1",`, "", 1), nil)
+	_, _, body := a.do(http.MethodGet, "/orders/"+implied, "", nil)
+	if !strings.Contains(body, `"customerId":"U1"`) {
+		t.Fatalf("order placed without customerId = %s; want U1's", body)
+	}
+	missing := uuid.NewString()
+	expired, err := customer.Sign(a.key, "U1", time.Minute, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := customer.Sign(otherKey, "U1", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := map[string]string{"Authorization": "Bearer " + adminToken}
+	type authCase struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		headers    map[string]string
+		wantStatus int
+		wantCode   string
+	}
+	tests := []authCase{
+		{name: "place, no token", method: "POST", path: "/orders", body: validBody, headers: a.as("", nil), wantStatus: 401, wantCode: "unauthorized"},
+		{name: "place, expired token", method: "POST", path: "/orders", body: validBody, headers: map[string]string{"Authorization": "Bearer " + expired}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "place, token of another key", method: "POST", path: "/orders", body: validBody, headers: map[string]string{"Authorization": "Bearer " + forged}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "place, operator token", method: "POST", path: "/orders", body: validBody, headers: operator, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "place for another customer", method: "POST", path: "/orders", body: validBody, headers: a.as("U2", nil), wantStatus: 403, wantCode: "forbidden"},
+		{name: "place, own", method: "POST", path: "/orders", body: validBody, headers: a.as("U1", nil), wantStatus: 202},
+	}
+	for _, read := range []string{"", "/events", "/stream"} {
+		tests = append(tests,
+			authCase{name: "read" + read + ", no token", method: "GET", path: "/orders/" + mine + read, headers: a.as("", nil), wantStatus: 401, wantCode: "unauthorized"},
+			authCase{name: "read" + read + ", forged token", method: "GET", path: "/orders/" + mine + read, headers: map[string]string{"Authorization": "Bearer " + forged}, wantStatus: 401, wantCode: "unauthorized"},
+			authCase{name: "read" + read + ", another customer's order", method: "GET", path: "/orders/" + mine + read, headers: a.as("U2", nil), wantStatus: 404, wantCode: "not_found"},
+			authCase{name: "read" + read + ", a missing order", method: "GET", path: "/orders/" + missing + read, headers: a.as("U2", nil), wantStatus: 404, wantCode: "not_found"},
+		)
+		if read != "/stream" { // a stream of a PENDING order stays open
+			tests = append(tests, authCase{name: "read" + read + ", operator", method: "GET", path: "/orders/" + mine + read, headers: operator, wantStatus: 200})
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, h, body := a.do(tt.method, tt.path, tt.body, tt.headers)
+			if status != tt.wantStatus || (tt.wantCode != "" && !strings.Contains(body, `"code":"`+tt.wantCode+`"`)) {
+				t.Fatalf("%s %s = %d %s; want %d %s", tt.method, tt.path, status, body, tt.wantStatus, tt.wantCode)
+			}
+			if status == 401 && h.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+	// Another customer's order answers exactly what a missing one does (but for the id).
+	_, _, theirs := a.do(http.MethodGet, "/orders/"+mine, "", a.as("U2", nil))
+	_, _, none := a.do(http.MethodGet, "/orders/"+missing, "", a.as("U2", nil))
+	if strings.ReplaceAll(theirs, mine, missing) != none {
+		t.Fatalf("another customer's order %q differs from a missing one %q", theirs, none)
+	}
+}
+
+// TestOpenOrdersCap: a customer with MaxOpenOrders orders PENDING places no other until one ends
+// (429 too_many_open_orders with Retry-After); replays and other customers are not held up.
+func TestOpenOrdersCap(t *testing.T) {
+	a := newAPIWith(t, func(c *httpapi.Config) { c.MaxOpenOrders = 2 })
+	key := map[string]string{"Idempotency-Key": "first"}
+	first := a.create(validBody, key)
+	a.create(validBody, nil)
+	status, h, body := a.do(http.MethodPost, "/orders", validBody, nil)
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") != "1" || !strings.Contains(body, `"code":"too_many_open_orders"`) {
+		t.Fatalf("third open order = %d Retry-After %q %s; want 429 too_many_open_orders, Retry-After 1", status, h.Get("Retry-After"), body)
+	}
+	if again := a.create(validBody, key); again != first {
+		t.Fatalf("a replay over the cap answered %s, want %s", again, first)
+	}
+	a.create(strings.Replace(validBody, `"U1"`, `"U2"`, 1), a.as("U2", nil))
+	if _, err := a.db.Exec(`UPDATE orders SET status = 'COMPLETED' WHERE id = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	a.create(validBody, nil)
+	if n := a.count(`SELECT count(*) FROM orders WHERE customer_id = 'U1'`); n != 3 {
+		t.Fatalf("U1 has %d orders, want 3", n)
+	}
+}
+
+// TestRateLimit: each customer has its own bucket; over it, 429 rate_limited with Retry-After.
+// Operators are not limited.
+func TestRateLimit(t *testing.T) {
+	a := newAPIWith(t, func(c *httpapi.Config) { c.Rate = customer.NewLimiter(0.5, 2) })
+	id := a.create(validBody, nil) // one from U1's bucket
+	if status, _, body := a.do(http.MethodGet, "/orders/"+id, "", nil); status != http.StatusOK {
+		t.Fatalf("second request = %d %s", status, body)
+	}
+	status, h, body := a.do(http.MethodGet, "/orders/"+id, "", nil)
+	if status != http.StatusTooManyRequests || !strings.Contains(body, `"code":"rate_limited"`) {
+		t.Fatalf("third request = %d %s; want 429 rate_limited", status, body)
+	}
+	if ra := h.Get("Retry-After"); ra != "1" && ra != "2" {
+		t.Fatalf("Retry-After = %q; want the 1 to 2 s the bucket takes to refill", ra)
+	}
+	if status, _, body := a.do(http.MethodPost, "/orders", validBody, nil); status != http.StatusTooManyRequests {
+		t.Fatalf("placing over the rate = %d %s; want 429", status, body)
+	}
+	if status, _, body := a.do(http.MethodGet, "/orders/"+id, "", a.as("U2", nil)); status != http.StatusNotFound {
+		t.Fatalf("U2 = %d %s; want its own bucket (and 404)", status, body)
+	}
+	for range 3 {
+		if status, _, body := a.do(http.MethodGet, "/orders/"+id, "", map[string]string{"Authorization": "Bearer " + adminToken}); status != http.StatusOK {
+			t.Fatalf("operator = %d %s; want no limit", status, body)
+		}
+	}
 }

@@ -33,6 +33,9 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	wake, stop := h.watcher.Subscribe(id)
 	defer stop()
 	o, err := h.orders.Get(r.Context(), id)
+	if err == nil {
+		err = readable(r, id, o.CustomerID)
+	}
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return

@@ -99,6 +99,34 @@ func (s *Orders) ByIdempotencyKey(ctx context.Context, tx *sql.Tx, customer, key
 	return id, hash, nil
 }
 
+// OpenOrders returns how many orders of customer are PENDING. It first takes a lock on the
+// customer, held until tx ends, so that transactions counting the same customer's orders (to
+// place one more) run one after the other.
+func (s *Orders) OpenOrders(ctx context.Context, tx *sql.Tx, customer string) (int, error) {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('order-customer:' || $1, 0))`, customer); err != nil {
+		return 0, fmt.Errorf("lock orders of customer %q: %w", customer, err)
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE customer_id = $1 AND status = 'PENDING'`, customer).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count open orders of customer %q: %w", customer, err)
+	}
+	return n, nil
+}
+
+// CustomerOf returns the customer of order id; the error is a fault.NotFound when there is none.
+func (s *Orders) CustomerOf(ctx context.Context, id uuid.UUID) (string, error) {
+	var c string
+	err := s.db.QueryRowContext(ctx, `SELECT customer_id FROM orders WHERE id = $1`, id).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fault.Errorf(fault.NotFound, "order %s not found", id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("customer of order %s: %w", id, err)
+	}
+	return c, nil
+}
+
 // Get returns order id; the error is a fault.NotFound when there is none.
 func (s *Orders) Get(ctx context.Context, id uuid.UUID) (order.Order, error) {
 	return load(ctx, s.db, id, "")
