@@ -15,7 +15,12 @@ import (
 
 func open(t *testing.T, path string) (*webhooksink.Store, webhooksink.Loaded) {
 	t.Helper()
-	s, loaded, err := webhooksink.Open(path)
+	return openMax(t, path, 0)
+}
+
+func openMax(t *testing.T, path string, maxKeys int) (*webhooksink.Store, webhooksink.Loaded) {
+	t.Helper()
+	s, loaded, err := webhooksink.Open(path, maxKeys)
 	if err != nil {
 		t.Fatalf("Open(%s) error = %v", path, err)
 	}
@@ -135,7 +140,7 @@ func TestOpenTornTail(t *testing.T) {
 	if err := os.WriteFile(path, append([]byte("not json\n"), whole...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := webhooksink.Open(path); err == nil || !strings.Contains(err.Error(), "line 1") {
+	if _, _, err := webhooksink.Open(path, 0); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("Open of a file broken in the middle = %v, want an error naming line 1", err)
 	}
 }
@@ -154,5 +159,79 @@ func TestStoreConcurrent(t *testing.T) {
 	s, loaded := open(t, path)
 	if got := s.List("o1", 100); loaded.Records != 200 || len(got) != 20 || slices.ContainsFunc(got, func(e webhooksink.Entry) bool { return e.Deliveries != 10 }) {
 		t.Errorf("after 200 concurrent records of 20 keys: loaded %+v, %s", loaded, summary(got))
+	}
+}
+
+// TestStoreMaxKeys: the store keeps at most maxKeys keys, forgetting the oldest first and
+// counting them; the data file is compacted to one line per kept key once it holds more than
+// twice maxKeys lines, and a reopen finds the same entries with their deliveries.
+func TestStoreMaxKeys(t *testing.T) {
+	tests := []struct {
+		name      string
+		posts     []string // keys, in order
+		want      string
+		evicted   uint64
+		fileLines int
+	}{
+		{"under the cap", []string{"a", "b", "a"}, "a×2 b×1", 0, 3},
+		{"the oldest goes first", []string{"a", "b", "c", "d"}, "b×1 c×1 d×1", 1, 4},
+		{"a repeat does not evict", []string{"a", "b", "c", "a", "a"}, "a×3 b×1 c×1", 0, 5},
+		{"a forgotten key starts afresh", []string{"a", "b", "c", "d", "a"}, "c×1 d×1 a×1", 2, 5},
+		{"compaction past twice the cap", []string{"a", "a", "a", "a", "a", "a", "b"}, "a×6 b×1", 0, 2},
+		{"compaction keeps what is kept", []string{"a", "b", "c", "d", "e", "f", "g"}, "e×1 f×1 g×1", 4, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "received.jsonl")
+			s, _ := openMax(t, path, 3)
+			for _, k := range tt.posts {
+				mustRecord(t, s, k, `{"orderId":"o1"}`)
+			}
+			if got := summary(s.List("", 100)); got != tt.want {
+				t.Errorf("List = %q, want %q", got, tt.want)
+			}
+			if st := s.Stats(); st.Evicted != tt.evicted || st.Keys != strings.Count(tt.want, "×") {
+				t.Errorf("Stats = %+v, want %d evicted", st, tt.evicted)
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(raw), "\n"); n != tt.fileLines {
+				t.Errorf("the data file has %d lines, want %d", n, tt.fileLines)
+			}
+			s.Close()
+			s, _ = openMax(t, path, 3)
+			if got := summary(s.List("", 100)); got != tt.want {
+				t.Errorf("after a reopen: List = %q, want %q", got, tt.want)
+			}
+			mustRecord(t, s, "z", `{"orderId":"o1"}`) // the compacted file takes appends
+			s.Close()
+			s, _ = openMax(t, path, 10)
+			if got := summary(s.List("", 100)); !strings.HasSuffix(got, "z×1") {
+				t.Errorf("after an append to the compacted file: List = %q", got)
+			}
+		})
+	}
+}
+
+// TestOpenCompactsAndCaps: a file written under a larger cap is cut to the new cap at Open, and
+// compacted when it holds more than twice as many lines.
+func TestOpenCompactsAndCaps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "received.jsonl")
+	s, _ := openMax(t, path, 100)
+	for i := range 10 {
+		mustRecord(t, s, fmt.Sprintf("k%d", i), `{"orderId":"o1"}`)
+	}
+	s.Close()
+	s, loaded := openMax(t, path, 2)
+	if loaded.Records != 10 || loaded.Keys != 2 {
+		t.Errorf("Open loaded %+v, want 10 records, 2 keys kept", loaded)
+	}
+	if got := summary(s.List("", 100)); got != "k8×1 k9×1" {
+		t.Errorf("List = %q", got)
+	}
+	if raw, _ := os.ReadFile(path); strings.Count(string(raw), "\n") != 2 {
+		t.Errorf("the data file was not compacted: %d lines", strings.Count(string(raw), "\n"))
 	}
 }

@@ -71,8 +71,8 @@ func MountDeadLetters(r chi.Router, store DeadLetterStore, replay messaging.Hand
 				out = append(out, deadLetterJSON{
 					ID: d.ID, Service: d.Service, EventID: d.EventID, EventType: d.EventType,
 					Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key, Headers: d.Headers,
-					Value: string(messaging.Redact(d.Value)), ValueValid: utf8.Valid(d.Value), Error: d.Error, Attempts: d.Attempts,
-					CreatedAt: d.CreatedAt, ReplayedAt: d.ReplayedAt, ReplayError: d.ReplayError,
+					Value: string(messaging.Redact(d.Value)), ValueValid: utf8.Valid(d.Value), Error: redact(d.Error), Attempts: d.Attempts,
+					CreatedAt: d.CreatedAt, ReplayedAt: d.ReplayedAt, ReplayError: redact(d.ReplayError),
 				})
 			}
 			WriteJSON(w, http.StatusOK, out)
@@ -88,14 +88,19 @@ func MountDeadLetters(r chi.Router, store DeadLetterStore, replay messaging.Hand
 			case errors.Is(err, sql.ErrNoRows):
 				WriteError(w, r, log, fault.Errorf(fault.NotFound, "dead letter %d does not exist", id))
 			case err != nil:
-				log.Warn().Err(err).Int64("deadLetter", id).Msg("replay failed again")
-				WriteError(w, r, log, fault.Errorf(fault.Unprocessable, "replay of dead letter %d failed again: %v", id, err))
+				why := redact(err.Error()) // the handler's error may quote the record
+				log.Warn().Str("error", why).Int64("deadLetter", id).Msg("replay failed again")
+				WriteError(w, r, log, fault.Errorf(fault.Unprocessable, "replay of dead letter %d failed again: %s", id, why))
 			default:
 				WriteJSON(w, http.StatusOK, map[string]any{"id": id, "replayed": true})
 			}
 		})
 	})
 }
+
+// redact masks the payment tokens an error text may quote (messaging.Redact); rows stored before
+// replay errors were redacted are masked on the way out.
+func redact(s string) string { return string(messaging.Redact([]byte(s))) }
 
 func parseLimit(s string) (int, error) {
 	if s == "" {

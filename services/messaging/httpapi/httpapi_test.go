@@ -243,3 +243,58 @@ func TestPprofNeedsTheAdminToken(t *testing.T) {
 		t.Errorf("unknown profile: %d, want 404", code)
 	}
 }
+
+// TestReplayErrorIsRedacted: a replay that fails again with an error quoting the record keeps
+// and shows it with the payment token masked, in the answer, the row and the list.
+func TestReplayErrorIsRedacted(t *testing.T) {
+	db := pgtest.MustOpenTestDB(t)
+	ctx := context.Background()
+	if err := postgres.MigrateMessaging(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewDeadLetters(db, pgtest.MustOutbox(t))
+	value := []byte(`{"data":{"paymentToken":"tok_ok"}}`)
+	id, err := store.Store(ctx, "test", &messaging.Message{Record: messaging.Record{Topic: "order-events", Key: "o1", Value: value}}, errors.New("undecodable"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := func(_ context.Context, m *messaging.Message) error {
+		return fmt.Errorf("still broken: %s; at '/data/paymentToken': 'tok_secret' does not match", m.Value)
+	}
+	r := chi.NewRouter()
+	httpapi.MountDeadLetters(r, store, replay, "tok", zerolog.Nop())
+	do := func(method, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return w
+	}
+	for _, tt := range []struct {
+		name string
+		got  func() string
+	}{
+		{"the 422 answer", func() string {
+			w := do("POST", "/dead-letters/"+strconv.FormatInt(id, 10)+"/replay")
+			if w.Code != 422 {
+				t.Fatalf("failing replay: %d %s", w.Code, w.Body)
+			}
+			return w.Body.String()
+		}},
+		{"the stored row", func() string {
+			dl, err := store.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dl.ReplayError
+		}},
+		{"the list", func() string { return do("GET", "/dead-letters").Body.String() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.got()
+			if strings.Contains(got, "tok_ok") || strings.Contains(got, "tok_secret") || !strings.Contains(got, messaging.Redacted) {
+				t.Fatalf("%s shows a payment token: %s", tt.name, got)
+			}
+		})
+	}
+}

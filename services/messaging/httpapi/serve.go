@@ -25,10 +25,11 @@ type Part struct {
 // ShutdownTimeout bounds how long in-flight HTTP requests get when a service stops.
 const ShutdownTimeout = 5 * time.Second
 
-// NewServer returns an http.Server with the timeouts every service uses.
-func NewServer(h http.Handler) *http.Server {
+// NewServer returns an http.Server with the timeouts every service uses that serves h behind
+// CheckHost(lim.AllowedHosts). Serve it on lim.Listener(ln), which caps its connections.
+func NewServer(h http.Handler, lim Limits) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           CheckHost(lim.AllowedHosts)(h),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second, // long-lived responses (streams) lift it for themselves
@@ -36,7 +37,7 @@ func NewServer(h http.Handler) *http.Server {
 	}
 }
 
-// Serve runs srv on ln and every part until ctx is canceled or one of them stops,
+// Serve runs srv on ln (a listener of Limits.Listener, so that its connections are capped) and every part until ctx is canceled or one of them stops,
 // then shuts the server down gracefully, waits for the parts and returns their
 // errors (nil after a plain cancel).
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, parts ...Part) error {

@@ -1,27 +1,37 @@
 package httpapi_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"outboxsaga.dev/messaging/service/servicetest"
+	"outboxsaga.dev/messaging/webhooksig"
 	"outboxsaga.dev/webhooksink"
 	"outboxsaga.dev/webhooksink/httpapi"
 	"outboxsaga.dev/webhooksink/sinktest"
 )
 
-// post sends body to the sink under key (no header when key is ""), as contentType.
+// post sends body to the sink under key (no header when key is ""), as contentType, signed with
+// the test sink's secret.
 func post(t *testing.T, url, key, contentType, body string) (int, string) {
 	t.Helper()
-	return servicetest.Call(t, http.MethodPost, url, body, map[string]string{"Idempotency-Key": key, "Content-Type": contentType})
+	h := sinktest.SignedHeaders(t, cmp.Or(key, "unkeyed"), []byte(body))
+	h["Content-Type"] = contentType
+	if key == "" {
+		delete(h, "Idempotency-Key")
+	}
+	return servicetest.Call(t, http.MethodPost, url, body, h)
 }
 
 func received(t *testing.T, url string) []webhooksink.Entry {
 	t.Helper()
-	status, body := servicetest.Call(t, http.MethodGet, url, "", nil)
+	status, body := servicetest.Call(t, http.MethodGet, url, "", sinktest.ReadHeaders())
 	var out []webhooksink.Entry
 	if err := json.Unmarshal([]byte(body), &out); status != http.StatusOK || err != nil {
 		t.Fatalf("GET %s = %d %s (%v)", url, status, body, err)
@@ -45,7 +55,7 @@ func TestReceive(t *testing.T) {
 		{"/other/path", "e1:alert", json, `{"orderId":"o1"}`, 200, `"key":"e1:alert"`},
 		{"/hooks", "e2:customer", json, `{"orderId":"o2"}`, 200, `"deliveries":1`},
 		{"/hooks", "", json, `{"orderId":"o1"}`, 400, `Idempotency-Key`},
-		{"/hooks", "e3:customer", json, `not json`, 400, `malformed JSON`},
+		{"/hooks", "e3:customer", json, `not json`, 400, `JSON object`},
 		{"/hooks", "e3:customer", json, `["orderId"]`, 400, `JSON object`},
 		{"/hooks", "e3:customer", "text/plain", `{"orderId":"o1"}`, 415, `application/json`},
 		{"/hooks", "e3:customer", json, `{"orderId":"o1","text":"` + strings.Repeat("x", 70000) + `"}`, 413, `over`},
@@ -72,7 +82,7 @@ func TestReceive(t *testing.T) {
 	}
 	check()
 	servicetest.Expect(t, sink.URL,
-		servicetest.Request{Method: http.MethodGet, Path: "/received?limit=0", Want: 400, WantBody: `"code":"invalid"`},
+		servicetest.Request{Method: http.MethodGet, Path: "/received?limit=0", Auth: "Bearer " + sinktest.ReadToken, Want: 400, WantBody: `"code":"invalid"`},
 		servicetest.Request{Method: http.MethodGet, Path: "/healthz", Want: 200, WantBody: `"ok"`},
 		servicetest.Request{Method: http.MethodGet, Path: "/metrics", Want: 200, WantBody: `webhooksink_posts_total{outcome="invalid"} 5`},
 	)
@@ -100,4 +110,88 @@ func TestFailFirst(t *testing.T) {
 	if got := sink.Keys(); !slices.Equal(got, []string{"k", "k", "k", "k"}) {
 		t.Errorf("Keys() = %q", got)
 	}
+}
+
+// TestSignatures: a POST that is unsigned, signed with another secret, signed for another body
+// or id, or stale is answered 401 and not recorded; a header with several signatures passes
+// when one is right.
+func TestSignatures(t *testing.T) {
+	sink := sinktest.Start(t, httpapi.Config{})
+	const body = `{"orderId":"o1"}`
+	other, err := webhooksig.ParseSecret("whsec_" + "b3RoZXIgc3RhY2sncyBrZXk=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := webhooksig.ParseSecret(sinktest.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(id string, at time.Time, sig string) map[string]string {
+		return map[string]string{"Idempotency-Key": "k1", webhooksig.HeaderID: id,
+			webhooksig.HeaderTimestamp: strconv.FormatInt(at.Unix(), 10), webhooksig.HeaderSignature: sig}
+	}
+	now := time.Now()
+	tests := []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"unsigned", map[string]string{"Idempotency-Key": "k1"}, 401},
+		{"another secret", signed("k1", now, webhooksig.Sign(other, "k1", now, []byte(body))), 401},
+		{"another body", signed("k1", now, webhooksig.Sign(key, "k1", now, []byte(`{"orderId":"o2"}`))), 401},
+		{"another id", signed("k1", now, webhooksig.Sign(key, "k2", now, []byte(body))), 401},
+		{"stale", signed("k1", now.Add(-6*time.Minute), webhooksig.Sign(key, "k1", now.Add(-6*time.Minute), []byte(body))), 401},
+		{"from the future", signed("k1", now.Add(6*time.Minute), webhooksig.Sign(key, "k1", now.Add(6*time.Minute), []byte(body))), 401},
+		{"garbage", signed("k1", now, "v1,AAAA"), 401},
+		{"one of several right", signed("k1", now, webhooksig.Sign(other, "k1", now, []byte(body))+" "+webhooksig.Sign(key, "k1", now, []byte(body))), 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, answer := servicetest.Call(t, http.MethodPost, sink.URL+"/hooks", body, tt.headers)
+			if status != tt.want {
+				t.Fatalf("POST = %d %s, want %d", status, answer, tt.want)
+			}
+			if status == 401 && !strings.Contains(answer, `"code":"bad_signature"`) {
+				t.Fatalf("POST = %s, want code bad_signature", answer)
+			}
+		})
+	}
+	if got := sink.Received(""); len(got) != 1 || got[0].Deliveries != 1 {
+		t.Errorf("Received = %+v, want only the signed POST", got)
+	}
+	servicetest.Expect(t, sink.URL,
+		servicetest.Request{Method: http.MethodGet, Path: "/metrics", Want: 200, WantBody: `webhooksink_posts_total{outcome="unsigned"} 7`})
+}
+
+// TestReceivedNeedsTheReadToken: GET /received answers 401 without the read token.
+func TestReceivedNeedsTheReadToken(t *testing.T) {
+	sink := sinktest.Start(t, httpapi.Config{ReadToken: "s3cret"})
+	tests := []struct {
+		name, auth string
+		want       int
+	}{
+		{"none", "", 401},
+		{"wrong", "Bearer nope", 401},
+		{"no scheme", "s3cret", 401},
+		{"a prefix", "Bearer s3cre", 401},
+		{"right", "Bearer s3cret", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			servicetest.Expect(t, sink.URL, servicetest.Request{Method: http.MethodGet, Path: "/received", Auth: tt.auth, Want: tt.want})
+		})
+	}
+}
+
+// TestMaxKeysMetrics: the sink shows how many keys it keeps and how many it forgot.
+func TestMaxKeysMetrics(t *testing.T) {
+	sink := sinktest.Start(t, httpapi.Config{})
+	for _, k := range []string{"a", "b"} {
+		if status, body := post(t, sink.URL+"/hooks", k, "application/json", `{"orderId":"o1"}`); status != 200 {
+			t.Fatalf("POST %s = %d %s", k, status, body)
+		}
+	}
+	servicetest.Expect(t, sink.URL,
+		servicetest.Request{Method: http.MethodGet, Path: "/metrics", Want: 200, WantBody: "webhooksink_keys 2"},
+		servicetest.Request{Method: http.MethodGet, Path: "/metrics", Want: 200, WantBody: "webhooksink_evicted_keys_total 0"})
 }

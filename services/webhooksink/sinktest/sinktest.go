@@ -9,15 +9,48 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/webhooksig"
 	"outboxsaga.dev/webhooksink"
 	"outboxsaga.dev/webhooksink/httpapi"
 )
+
+// The secrets of a test sink whose Config leaves them empty.
+const (
+	// Secret verifies the POSTs' signatures (httpapi.Config.Secret).
+	Secret = "whsec_c2lua3Rlc3Q6IHRoZSBrZXkgb2YgZXZlcnkgdGVzdCBzaW5r"
+	// ReadToken opens GET /received (httpapi.Config.ReadToken).
+	ReadToken = "sinktest-read-token"
+)
+
+// ReadHeaders are the headers of a GET /received to a sink with the default ReadToken.
+func ReadHeaders() map[string]string {
+	return map[string]string{"Authorization": "Bearer " + ReadToken}
+}
+
+// SignedHeaders returns the headers of a POST of body under Idempotency-Key key, signed with
+// Secret as the notification service signs (webhook-id is the key).
+func SignedHeaders(tb testing.TB, key string, body []byte) map[string]string {
+	tb.Helper()
+	k, err := webhooksig.ParseSecret(Secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	return map[string]string{
+		"Idempotency-Key":          key,
+		webhooksig.HeaderID:        key,
+		webhooksig.HeaderTimestamp: strconv.FormatInt(now.Unix(), 10),
+		webhooksig.HeaderSignature: webhooksig.Sign(k, key, now, body),
+	}
+}
 
 // Sink is a webhook sink running in the test.
 type Sink struct {
@@ -34,10 +67,16 @@ type Sink struct {
 	keys  []string
 }
 
-// Start runs a sink configured by cfg (FailFirst, FailStatus) on 127.0.0.1 and a fresh data
-// file; it stops when the test ends.
+// Start runs a sink configured by cfg (FailFirst, FailStatus; an empty Secret or ReadToken is
+// this package's) on 127.0.0.1 and a fresh data file; it stops when the test ends.
 func Start(tb testing.TB, cfg httpapi.Config) *Sink {
 	tb.Helper()
+	if cfg.Secret == "" {
+		cfg.Secret = Secret
+	}
+	if cfg.ReadToken == "" {
+		cfg.ReadToken = ReadToken
+	}
 	s := &Sink{tb: tb, cfg: cfg, file: filepath.Join(tb.TempDir(), "received.jsonl"), addr: "127.0.0.1:0"}
 	s.Restart()
 	s.URL = "http://" + s.addr
@@ -49,7 +88,7 @@ func Start(tb testing.TB, cfg httpapi.Config) *Sink {
 // address.
 func (s *Sink) Restart() {
 	s.tb.Helper()
-	store, _, err := webhooksink.Open(s.file)
+	store, _, err := webhooksink.Open(s.file, 0)
 	if err != nil {
 		s.tb.Fatalf("open the sink's data: %v", err)
 	}
@@ -58,7 +97,12 @@ func (s *Sink) Restart() {
 		store.Close()
 		s.tb.Fatalf("listen on %s: %v", s.addr, err)
 	}
-	h := httpapi.NewHandler(store, s.cfg, zerolog.Nop(), prometheus.NewRegistry())
+	h, err := httpapi.NewHandler(store, s.cfg, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		store.Close()
+		ln.Close()
+		s.tb.Fatalf("sink handler: %v", err)
+	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			s.mu.Lock()

@@ -7,6 +7,9 @@
 //	GATEWAYSIM_TIMEOUT_DELAY   how long tok_timeout takes to approve (default 20s, longer than the payment service waits in all)
 //	GATEWAYSIM_FLAKY_FAILURES  how many attempts of a key tok_flaky fails (default 2)
 //	GATEWAYSIM_LOG_LEVEL       zerolog level (default info)
+//	ALLOWED_HOSTS              Host names it answers to besides 127.0.0.1, localhost and [::1]
+//	                           (GATEWAYSIM_ALLOWED_HOSTS first)
+//	MAX_CONNECTIONS            open connections at most (default 4096; GATEWAYSIM_MAX_CONNECTIONS first)
 package main
 
 import (
@@ -32,6 +35,8 @@ type config struct {
 	TimeoutDelay  time.Duration `split_words:"true" default:"20s"`
 	FlakyFailures int           `split_words:"true" default:"2"`
 	LogLevel      string        `split_words:"true" default:"info"`
+	// Limits are the server's Host allowlist and connection cap.
+	msghttp.Limits
 }
 
 // ListenAddr is where the simulator listens.
@@ -57,7 +62,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log zerolog.Logger) e
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ledger := gatewaysim.NewLedger(gatewaysim.Config{TimeoutDelay: cfg.TimeoutDelay, FlakyFailures: cfg.FlakyFailures})
-	srv := msghttp.NewServer(httpapi.NewHandler(ledger, log, reg))
+	srv := msghttp.NewServer(httpapi.NewHandler(ledger, log, reg), cfg.Limits)
 	// tok_timeout holds its answers on purpose, for longer than any write timeout; when the
 	// simulator stops, the held requests end (503) instead of holding up the shutdown.
 	srv.WriteTimeout = 0
@@ -65,7 +70,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log zerolog.Logger) e
 
 	log.Info().Str("addr", ln.Addr().String()).Dur("timeoutDelay", cfg.TimeoutDelay).
 		Int("flakyFailures", cfg.FlakyFailures).Msg("gateway simulator started")
-	err = msghttp.Serve(ctx, srv, ln)
+	err = msghttp.Serve(ctx, srv, cfg.Limits.Listener(ln))
 	log.Info().Err(err).Msg("gateway simulator stopped")
 	return err
 }

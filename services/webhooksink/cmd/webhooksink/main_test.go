@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"outboxsaga.dev/messaging/eventually"
 	"outboxsaga.dev/messaging/service/servicetest"
 	"outboxsaga.dev/webhooksink"
+	"outboxsaga.dev/webhooksink/sinktest"
 )
 
 // TestMain lets a test run the command itself: the test binary, started with
@@ -31,11 +35,34 @@ func TestMain(m *testing.M) {
 
 func TestLoad(t *testing.T) {
 	servicetest.ClearEnv(t, "WEBHOOKSINK_")
-	t.Setenv("STACK_DIR", "")
-	os.Unsetenv("STACK_DIR")
-	if cfg, err := load(); err != nil || cfg != (config{Addr: "127.0.0.1:8088", DataFile: ".stack/webhooksink/received.jsonl", FailStatus: 503, LogLevel: "info", level: zerolog.InfoLevel}) {
-		t.Errorf("load() = %+v, %v", cfg, err)
+	for _, name := range []string{"STACK_DIR", "ALLOWED_HOSTS", "MAX_CONNECTIONS"} {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
 	}
+	if _, err := load(); err == nil || !strings.Contains(err.Error(), "WEBHOOKSINK_SECRET") {
+		t.Errorf("load() without a secret = %v, want an error naming WEBHOOKSINK_SECRET", err)
+	}
+	t.Setenv("WEBHOOKSINK_SECRET", sinktest.Secret)
+	if _, err := load(); err == nil || !strings.Contains(err.Error(), "WEBHOOKSINK_READ_TOKEN") {
+		t.Errorf("load() without a read token = %v, want an error naming WEBHOOKSINK_READ_TOKEN", err)
+	}
+	t.Setenv("WEBHOOKSINK_READ_TOKEN", "r")
+	want := config{Addr: "127.0.0.1:8088", DataFile: ".stack/webhooksink/received.jsonl", FailStatus: 503, LogLevel: "info",
+		Secret: sinktest.Secret, ReadToken: "r", MaxKeys: 100000, level: zerolog.InfoLevel}
+	if cfg, err := load(); err != nil || !reflect.DeepEqual(cfg, want) {
+		t.Errorf("load() = %+v, %v, want %+v", cfg, err, want)
+	}
+	t.Setenv("ALLOWED_HOSTS", "webhooksink,notification")
+	t.Setenv("MAX_CONNECTIONS", "10")
+	t.Setenv("WEBHOOKSINK_MAX_KEYS", "5")
+	if cfg, err := load(); err != nil || !slices.Equal(cfg.AllowedHosts, []string{"webhooksink", "notification"}) || cfg.MaxConnections != 10 || cfg.MaxKeys != 5 {
+		t.Errorf("with ALLOWED_HOSTS, MAX_CONNECTIONS, WEBHOOKSINK_MAX_KEYS: %+v, %v", cfg, err)
+	}
+	t.Setenv("WEBHOOKSINK_SECRET", "whsec_not base64")
+	if _, err := load(); err == nil {
+		t.Error("load() with a malformed secret = nil error")
+	}
+	t.Setenv("WEBHOOKSINK_SECRET", sinktest.Secret)
 	t.Setenv("STACK_DIR", "/tmp/stack-b")
 	if cfg, _ := load(); cfg.DataFile != "/tmp/stack-b/webhooksink/received.jsonl" {
 		t.Errorf("with STACK_DIR: DataFile = %q", cfg.DataFile)
@@ -57,10 +84,11 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			status, body := servicetest.Call(t, http.MethodPost, base+"/hooks", fmt.Sprintf(`{"orderId":"o1","n":%d}`, i),
-				map[string]string{"Idempotency-Key": fmt.Sprintf("e%d:customer", i%10)})
+			body := fmt.Sprintf(`{"orderId":"o1","n":%d}`, i)
+			status, answer := servicetest.Call(t, http.MethodPost, base+"/hooks", body,
+				sinktest.SignedHeaders(t, fmt.Sprintf("e%d:customer", i%10), []byte(body)))
 			if status != http.StatusOK {
-				t.Errorf("POST %d = %d %s", i, status, body)
+				t.Errorf("POST %d = %d %s", i, status, answer)
 			}
 		})
 	}
@@ -70,7 +98,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 	}
 	sink.Wait()
 	base, _ = startSink(t, file)
-	_, body := servicetest.Call(t, http.MethodGet, base+"/received?orderId=o1", "", nil)
+	_, body := servicetest.Call(t, http.MethodGet, base+"/received?orderId=o1", "", sinktest.ReadHeaders())
 	var got []webhooksink.Entry
 	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 10 {
 		t.Fatalf("after SIGKILL: GET /received = %s (%v), want 10 keys", body, err)
@@ -93,7 +121,8 @@ func startSink(t *testing.T, file string) (string, *exec.Cmd) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "WEBHOOKSINK_AS_MAIN=1", "WEBHOOKSINK_ADDR="+addr, "WEBHOOKSINK_DATA_FILE="+file, "WEBHOOKSINK_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "WEBHOOKSINK_AS_MAIN=1", "WEBHOOKSINK_ADDR="+addr, "WEBHOOKSINK_DATA_FILE="+file, "WEBHOOKSINK_LOG_LEVEL=warn",
+		"WEBHOOKSINK_SECRET="+sinktest.Secret, "WEBHOOKSINK_READ_TOKEN="+sinktest.ReadToken)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
