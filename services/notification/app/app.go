@@ -41,14 +41,21 @@ type Config struct {
 	WebhookURL string `split_words:"true"`
 	// WebhookTimeout bounds one call to the webhook.
 	WebhookTimeout time.Duration `split_words:"true" default:"2s"`
+	// WebhookSecret signs every call (Standard Webhooks, `whsec_<base64 of the key>`):
+	// NOTIFICATION_WEBHOOK_SECRET. Required: the service does not start without it.
+	WebhookSecret string `split_words:"true"`
 }
 
 // LoadConfig reads the configuration from the environment.
 func LoadConfig() (Config, error) {
 	cfg, err := service.Load[Config](Service, Port)
 	cfg.WebhookURL = cmp.Or(cfg.WebhookURL, os.Getenv("NOTIFY_WEBHOOK_URL"), DefaultWebhookURL)
-	if err == nil && cfg.WebhookTimeout <= 0 {
+	switch {
+	case err != nil:
+	case cfg.WebhookTimeout <= 0:
 		err = errors.New("read config: NOTIFICATION_WEBHOOK_TIMEOUT must be positive")
+	case cfg.WebhookSecret == "":
+		err = errors.New("read config: NOTIFICATION_WEBHOOK_SECRET is not set: notifications must be signed (whsec_<base64 key>, the webhook sink's WEBHOOKSINK_SECRET)")
 	}
 	return cfg, err
 }
@@ -58,7 +65,7 @@ func LoadConfig() (Config, error) {
 // its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
-		hook, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Timeout: cfg.WebhookTimeout}, svc.Registry)
+		hook, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Timeout: cfg.WebhookTimeout, Secret: cfg.WebhookSecret}, svc.Registry)
 		if err != nil {
 			return nil, err
 		}

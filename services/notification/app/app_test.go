@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -18,6 +19,10 @@ import (
 func TestLoadConfig(t *testing.T) {
 	servicetest.ClearEnv(t, "NOTIFICATION_")
 	t.Setenv("NOTIFY_WEBHOOK_URL", "")
+	if _, err := app.LoadConfig(); err == nil || !strings.Contains(err.Error(), "NOTIFICATION_WEBHOOK_SECRET") {
+		t.Errorf("LoadConfig() without a webhook secret = %v, want an error naming NOTIFICATION_WEBHOOK_SECRET", err)
+	}
+	t.Setenv("NOTIFICATION_WEBHOOK_SECRET", "whsec_c2VjcmV0")
 	for _, tc := range []struct{ prefixed, unprefixed, want string }{
 		{"", "", "http://127.0.0.1:8088/hooks"},
 		{"", "http://hooks.example/a", "http://hooks.example/a"},
@@ -44,7 +49,8 @@ func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
 	servicetest.ClearEnv(t, "NOTIFICATION_")
 	for k, v := range map[string]string{"DATABASE_URL": dbURL, "KAFKA_BROKERS": "127.0.0.1:1", "CONSUMER_GROUP": "notification-test",
-		"ADMIN_TOKEN": "s3cret", "HANDLER_MAX_ATTEMPTS": "1", "DB_MAX_OPEN_CONNS": "5", "CONNECT_STATUS_TOPIC": "", "WEBHOOK_URL": "127.0.0.1:1"} {
+		"ADMIN_TOKEN": "s3cret", "HANDLER_MAX_ATTEMPTS": "1", "DB_MAX_OPEN_CONNS": "5", "CONNECT_STATUS_TOPIC": "", "WEBHOOK_URL": "127.0.0.1:1",
+		"WEBHOOK_SECRET": "whsec_c2VjcmV0"} {
 		t.Setenv("NOTIFICATION_"+k, v)
 	}
 	cfg, err := app.LoadConfig()

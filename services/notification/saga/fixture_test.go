@@ -47,7 +47,7 @@ func newFixture(t *testing.T, sink httpapi.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook, err := webhook.New(webhook.Config{URL: f.sink.URL + "/hooks", Timeout: time.Second, Attempts: 3, Backoff: time.Millisecond}, f.reg)
+	hook, err := webhook.New(webhook.Config{URL: f.sink.URL + "/hooks", Secret: sinktest.Secret, Timeout: time.Second, Attempts: 3, Backoff: time.Millisecond}, f.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

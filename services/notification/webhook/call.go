@@ -31,6 +31,7 @@ func (c *Client) call(ctx context.Context, key string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	c.signer.SignRequest(req, key, body)
 	res, err := c.http.Do(req)
 	if err != nil {
 		return err

@@ -1,7 +1,10 @@
 // Package webhook posts notifications to the Slack-compatible webhook (NOTIFY_WEBHOOK_URL): one
 // JSON body per notification with the header Idempotency-Key: <eventId>:<kind>, a timeout per
 // call, and retries with capped exponential backoff and jitter while the webhook fails. Every
-// attempt of a notification carries the same key, so the webhook can drop the repeats.
+// attempt of a notification carries the same key, so the webhook can drop the repeats. Every call
+// is signed with the Standard Webhooks scheme (messaging/webhooksig): webhook-id is the
+// Idempotency-Key, so the retries of a notification keep the same id; webhook-timestamp is the
+// call's own, so a retry is never stale.
 //
 // What Post's error says to the consumer:
 //   - the webhook is down (no answer, a timeout, a 5xx, a redirect, or a 4xx about the endpoint
@@ -28,12 +31,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/webhooksig"
 	"outboxsaga.dev/notification"
 )
 
 // Config sets where the webhook is and how patiently it is called; zero fields take defaults.
 type Config struct {
 	URL string
+	// Secret signs every call: `whsec_<base64 of the key>` (required).
+	Secret string
 	// Timeout bounds one call (default 2s).
 	Timeout time.Duration
 	// Attempts is how many calls one Post makes before it reports an outage (default 4).
@@ -45,13 +51,14 @@ type Config struct {
 
 // Client posts to the webhook. It is safe for concurrent use.
 type Client struct {
-	cfg   Config
-	http  *http.Client
-	posts *prometheus.CounterVec
+	cfg    Config
+	signer *webhooksig.Signer
+	http   *http.Client
+	posts  *prometheus.CounterVec
 }
 
-// New returns a client of the webhook at cfg.URL (http or https) whose metrics are registered
-// on reg.
+// New returns a client of the webhook at cfg.URL (http or https) that signs with cfg.Secret and
+// whose metrics are registered on reg.
 func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("webhook URL %q: want http(s)://host/path", cfg.URL)
@@ -59,12 +66,20 @@ func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 	if cfg.Timeout < 0 || cfg.Attempts < 0 || cfg.Backoff < 0 || cfg.MaxBackoff < 0 {
 		return nil, errors.New("webhook client: timeout, attempts and backoff must not be negative")
 	}
+	if cfg.Secret == "" {
+		return nil, errors.New("webhook client: no signing secret (NOTIFICATION_WEBHOOK_SECRET): the webhook would refuse every call")
+	}
+	signer, err := webhooksig.NewSigner(cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook client: %w", err)
+	}
 	cfg.Timeout = cmp.Or(cfg.Timeout, 2*time.Second)
 	cfg.Attempts = cmp.Or(cfg.Attempts, 4)
 	cfg.Backoff = cmp.Or(cfg.Backoff, 100*time.Millisecond)
 	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 2*time.Second)
 	return &Client{
-		cfg: cfg,
+		cfg:    cfg,
+		signer: signer,
 		// A redirect means the URL is wrong: it is answered as it is (an outage), not followed.
 		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		posts: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{

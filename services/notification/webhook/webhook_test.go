@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/webhooksig"
 	"outboxsaga.dev/notification"
 	"outboxsaga.dev/notification/webhook"
 	"outboxsaga.dev/webhooksink/httpapi"
@@ -24,7 +26,7 @@ var note = notification.Notification{Text: "Your order o1 is confirmed.", Kind: 
 
 func client(t *testing.T, url string) *webhook.Client {
 	t.Helper()
-	c, err := webhook.New(webhook.Config{URL: url, Timeout: 100 * time.Millisecond, Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond},
+	c, err := webhook.New(webhook.Config{URL: url, Secret: sinktest.Secret, Timeout: 100 * time.Millisecond, Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond},
 		prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -96,9 +98,43 @@ func TestPostSlowOrRedirected(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	for _, cfg := range []webhook.Config{{URL: ""}, {URL: "127.0.0.1:8088/hooks"}, {URL: "ftp://x/y"}, {URL: "http://x", Timeout: -1}} {
+	for _, cfg := range []webhook.Config{{URL: ""}, {URL: "127.0.0.1:8088/hooks"}, {URL: "ftp://x/y"}, {URL: "http://x", Timeout: -1, Secret: sinktest.Secret},
+		{URL: "http://x"}, {URL: "http://x", Secret: "whsec_not base64"}} {
 		if _, err := webhook.New(cfg, prometheus.NewRegistry()); err == nil {
 			t.Errorf("New(%+v) = nil error", cfg)
 		}
+	}
+}
+
+// TestPostIsSigned: every attempt carries a Standard Webhooks signature of its body whose
+// webhook-id is the Idempotency-Key; a sink with another secret refuses it (401), which is an
+// outage (the settings are wrong), never poison, and records nothing.
+func TestPostIsSigned(t *testing.T) {
+	verifier, err := webhooksig.NewVerifier(sinktest.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ids = append(ids, r.Header.Get(webhooksig.HeaderID))
+		if err := verifier.Verify(r.Header, body); err != nil || r.Header.Get(webhooksig.HeaderID) != r.Header.Get("Idempotency-Key") {
+			t.Errorf("attempt %d: Verify = %v, webhook-id %q", len(ids), err, r.Header.Get(webhooksig.HeaderID))
+		}
+		w.WriteHeader(http.StatusServiceUnavailable) // every attempt, to see them all
+	}))
+	defer srv.Close()
+	_ = client(t, srv.URL).Post(context.Background(), note)
+	if !slices.Equal(ids, []string{"e1:customer", "e1:customer", "e1:customer"}) {
+		t.Errorf("webhook-id of the attempts = %q, want e1:customer 3 times", ids)
+	}
+
+	sink := sinktest.Start(t, httpapi.Config{Secret: "whsec_b3RoZXIgc3RhY2sncyBrZXk="})
+	err = client(t, sink.URL+"/hooks").Post(context.Background(), note)
+	if !messaging.IsOutage(err) || messaging.IsPermanent(err) {
+		t.Errorf("Post() to a sink with another secret = %v, want an outage", err)
+	}
+	if got := sink.Received(""); len(got) != 0 {
+		t.Errorf("the sink with another secret recorded %+v", got)
 	}
 }
