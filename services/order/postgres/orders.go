@@ -147,6 +147,7 @@ func (s *Orders) Update(ctx context.Context, tx *sql.Tx, id uuid.UUID, fn func(*
 	if o.Status == before.Status && o.Reason == before.Reason && o.Delivery == before.Delivery && o.UpdatedAt.Equal(before.UpdatedAt) {
 		return o, nil
 	}
+	forgetToken(&o)
 	if err := save(ctx, tx, o, o.Status != before.Status); err != nil {
 		return order.Order{}, err
 	}
@@ -177,6 +178,7 @@ func (s *Orders) UpdateExpired(ctx context.Context, tx *sql.Tx, now time.Time, l
 		if err := fn(o); err != nil {
 			return nil, fmt.Errorf("update expired order %s: %w", o.ID, err)
 		}
+		forgetToken(o)
 		if err := save(ctx, tx, *o, o.Status != before); err != nil {
 			return nil, err
 		}
@@ -184,10 +186,20 @@ func (s *Orders) UpdateExpired(ctx context.Context, tx *sql.Tx, now time.Time, l
 	return expired, nil
 }
 
-// save writes o's status, reason and update time, and announces a status change.
+// forgetToken clears the payment token of a terminal order: the token served the OrderCreated
+// event only, and a finished order keeps no card secret (issue 19, point 6).
+func forgetToken(o *order.Order) {
+	if o.Status.Terminal() {
+		o.PaymentToken = ""
+	}
+}
+
+// save writes o's status, reason, delivery, update time and payment token (cleared once the order
+// is terminal, forgetToken), and announces a status change.
 func save(ctx context.Context, tx *sql.Tx, o order.Order, statusChanged bool) error {
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, reason = $3, delivery = nullif($4, ''), updated_at = $5 WHERE id = $1`,
-		o.ID, o.Status, o.Reason, o.Delivery, o.UpdatedAt)
+	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, reason = $3, delivery = nullif($4, ''), updated_at = $5,
+		payment_token = $6 WHERE id = $1`,
+		o.ID, o.Status, o.Reason, o.Delivery, o.UpdatedAt, o.PaymentToken)
 	if err != nil {
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}

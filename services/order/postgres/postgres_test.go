@@ -433,3 +433,58 @@ func TestPrices(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTerminalOrderForgetsPaymentToken: the transaction that makes an order COMPLETED or
+// CANCELED clears its stored payment token; a change that leaves it PENDING keeps it.
+func TestTerminalOrderForgetsPaymentToken(t *testing.T) {
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	ctx := context.Background()
+	now := time.Now()
+	tests := []struct {
+		name string
+		// expired places the order past its deadline and changes it through UpdateExpired.
+		expired bool
+		fn      func(*order.Order)
+		want    string
+	}{
+		{"completed", false, func(o *order.Order) { o.Complete(o.CreatedAt.Add(time.Second)) }, ""},
+		{"canceled", false, func(o *order.Order) { o.Cancel(order.PaymentFailed, o.CreatedAt.Add(time.Second)) }, ""},
+		{"canceled by the deadline sweeper", true, func(o *order.Order) { o.Cancel(order.Timeout, now) }, ""},
+		{"still pending", false, func(o *order.Order) { o.UpdatedAt = o.CreatedAt.Add(time.Second) }, "tok_ok"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			placed := now
+			if tt.expired {
+				placed = now.Add(-time.Minute)
+			}
+			o := newOrder(t, placed, 30*time.Second)
+			insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+			var returned []order.Order
+			err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+				if tt.expired {
+					got, err := orders.UpdateExpired(ctx, tx, now, 100, func(o *order.Order) error { tt.fn(o); return nil })
+					returned = got
+					return err
+				}
+				got, err := orders.Update(ctx, tx, o.ID, func(o *order.Order) error { tt.fn(o); return nil })
+				returned = append(returned, got)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(returned) != 1 || returned[0].PaymentToken != tt.want {
+				t.Errorf("the updated order = %+v, want payment token %q", returned, tt.want)
+			}
+			var stored string
+			if err := db.QueryRowContext(ctx, `SELECT payment_token FROM orders WHERE id = $1`, o.ID).Scan(&stored); err != nil {
+				t.Fatal(err)
+			}
+			if stored != tt.want {
+				t.Errorf("stored payment token = %q, want %q", stored, tt.want)
+			}
+		})
+	}
+}
