@@ -75,7 +75,9 @@ func TestRun(t *testing.T) {
 	replay := "/dead-letters/" + strconv.FormatInt(id, 10) + "/replay"
 	servicetest.Expect(t, base,
 		servicetest.Request{Method: http.MethodGet, Path: "/readyz", Want: http.StatusServiceUnavailable, WantBody: `"kafka"`},
-		servicetest.Request{Method: http.MethodGet, Path: "/payments/o1", Want: http.StatusNotFound, WantBody: `"not_found"`},
+		// Without CUSTOMER_TOKEN_PUBLIC_KEY only operators may read payments.
+		servicetest.Request{Method: http.MethodGet, Path: "/payments/o1", Want: http.StatusForbidden, WantBody: `"forbidden"`},
+		servicetest.Request{Method: http.MethodGet, Path: "/payments/o1", Auth: "Bearer secret", Want: http.StatusNotFound, WantBody: `"not_found"`},
 		servicetest.Request{Method: http.MethodGet, Path: "/metrics", Want: http.StatusOK, WantBody: "go_goroutines"},
 		servicetest.Request{Method: http.MethodGet, Path: "/dead-letters", Want: http.StatusUnauthorized, WantBody: `"unauthorized"`},
 		servicetest.Request{Method: http.MethodGet, Path: "/dead-letters", Auth: "Bearer secret", Want: http.StatusOK, WantBody: `"offset":42`},

@@ -1,6 +1,9 @@
 // Package httpapi serves the payment service's own route over HTTP (chi): GET /payments/{orderId}.
 // Health, readiness, metrics, the operator endpoints and the JSON answers for unknown routes come
 // from the shared runtime (messaging/service).
+//
+// The route takes a customer token (messaging/customer) or the operator token: a customer sees
+// the payments of its own orders only, and another customer's answers 404, as a missing one does.
 package httpapi
 
 import (
@@ -14,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/fault"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/payment"
@@ -22,15 +26,21 @@ import (
 // maxOrderIDLen bounds an order id in a path; order ids are UUIDs, so this is generous.
 const maxOrderIDLen = 128
 
-// Payments reads payments; *postgres.Payments implements it.
+// Payments reads payments and whose orders they pay; *postgres.Payments implements it.
 type Payments interface {
 	Get(ctx context.Context, orderID string) (payment.Payment, error)
+	// CustomerOf returns the customer of an order, "" when the service has not heard of it.
+	CustomerOf(ctx context.Context, orderID string) (string, error)
 }
 
 // Config is what the routes are built from.
 type Config struct {
 	// Payments is where the payments are read from.
 	Payments Payments
+	// Customers checks customer tokens; nil admits operators only.
+	Customers *customer.Verifier
+	// AdminToken lets operators read any payment; empty: operators are not admitted.
+	AdminToken string
 	// Log takes the requests that fail on our side (5xx).
 	Log zerolog.Logger
 }
@@ -38,7 +48,7 @@ type Config struct {
 // Routes adds the payment service's routes to r: GET /payments/{orderId}.
 func Routes(r chi.Router, cfg Config) {
 	h := &handler{payments: cfg.Payments, log: cfg.Log}
-	r.Get("/payments/{orderId}", h.get)
+	r.With(customer.RequireOrOperator(cfg.Customers, cfg.AdminToken, cfg.Log)).Get("/payments/{orderId}", h.get)
 }
 
 type handler struct {
@@ -64,6 +74,9 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := h.payments.Get(r.Context(), orderID)
+	if err == nil {
+		err = h.readable(r, orderID)
+	}
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
@@ -75,4 +88,21 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		PgTxnID: p.PgTxnID,
 		Reason:  p.Reason,
 	})
+}
+
+// readable refuses the caller the payment of another customer's order with the answer a missing
+// payment gets (404).
+func (h *handler) readable(r *http.Request, orderID string) error {
+	c, _ := customer.FromContext(r.Context())
+	if c.Operator {
+		return nil
+	}
+	owner, err := h.payments.CustomerOf(r.Context(), orderID)
+	if err != nil {
+		return err
+	}
+	if !c.Owns(owner) {
+		return fault.Errorf(fault.NotFound, "no payment for order %s", orderID)
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -10,10 +12,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/customer"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
@@ -22,10 +26,19 @@ import (
 	"outboxsaga.dev/payment/postgres"
 )
 
+// adminToken is the operator token of these tests.
+const adminToken = "op-secret"
+
 // server serves the API over a migrated test database holding one AUTHORIZED and one FAILED
-// payment. ready is the consumer's readiness.
-func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB) {
+// payment of customer U1's orders, and an AUTHORIZED one (o4) of an order whose customer the
+// service never heard of (made before it recorded customers). ready is the consumer's readiness.
+// key signs the customers' tokens.
+func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB, ed25519.PrivateKey) {
 	t.Helper()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	db := pgtest.MustOpenTestDB(t)
 	ctx := context.Background()
 	if err := msgpg.MigrateService(ctx, db, "payment", postgres.Migrations); err != nil {
@@ -35,8 +48,14 @@ func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB) {
 	for _, p := range []payment.Payment{
 		{OrderID: "o1", Status: payment.StatusAuthorized, Amount: 39000, Currency: "KRW", Token: "tok_ok", PgTxnID: "ch_1"},
 		{OrderID: "o2", Status: payment.StatusFailed, Amount: 15000, Currency: "KRW", Token: "tok_declined", Reason: "CARD_DECLINED"},
+		{OrderID: "o4", Status: payment.StatusAuthorized, Amount: 1000, Currency: "KRW", Token: "tok_ok", PgTxnID: "ch_4"},
 	} {
 		err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
+			if p.OrderID != "o4" {
+				if err := postgres.RememberCustomer(ctx, tx, p.OrderID, "U1"); err != nil {
+					return err
+				}
+			}
 			return repo.Upsert(ctx, tx, p.OrderID, func(*payment.Payment) (*payment.Payment, error) { return &p, nil })
 		})
 		if err != nil {
@@ -51,19 +70,28 @@ func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB) {
 		msghttp.Check{Name: "postgres", Probe: db.PingContext},
 		msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return *ready }},
 	)
-	httpapi.Routes(r, httpapi.Config{Payments: repo, Log: zerolog.Nop()})
+	httpapi.Routes(r, httpapi.Config{Payments: repo, Customers: customer.NewVerifier(pub), AdminToken: adminToken, Log: zerolog.Nop()})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return srv, db
+	return srv, db, key
 }
 
 func TestAPI(t *testing.T) {
 	var ready error
-	srv, db := server(t, &ready)
+	srv, db, key := server(t, &ready)
+	bearer := func(c string) string {
+		tok, err := customer.Sign(key, c, time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + tok
+	}
+	u1 := bearer("U1")
 	tests := []struct {
 		name       string
 		method     string
 		path       string
+		auth       string // "": U1's token; "-": none
 		notReady   error
 		wantStatus int
 		wantBody   string // exact JSON, or "" to check only wantCode
@@ -75,6 +103,15 @@ func TestAPI(t *testing.T) {
 		{name: "failed payment", method: "GET", path: "/payments/o2", wantStatus: 200,
 			wantBody: `{"orderId":"o2","status":"FAILED","amount":15000,"pgTxnId":"","reason":"CARD_DECLINED"}`},
 		{name: "unknown order", method: "GET", path: "/payments/nope", wantStatus: 404, wantCode: "not_found"},
+		{name: "no token", method: "GET", path: "/payments/o1", auth: "-", wantStatus: 401, wantCode: "unauthorized"},
+		{name: "bad token", method: "GET", path: "/payments/o1", auth: "Bearer x.y.z", wantStatus: 401, wantCode: "unauthorized"},
+		{name: "another customer's order", method: "GET", path: "/payments/o1", auth: bearer("U2"), wantStatus: 404, wantCode: "not_found",
+			wantBody: `{"code":"not_found","error":"no payment for order o1"}`},
+		{name: "an order of no known customer", method: "GET", path: "/payments/o4", wantStatus: 404, wantCode: "not_found"},
+		{name: "operator", method: "GET", path: "/payments/o1", auth: "Bearer " + adminToken, wantStatus: 200,
+			wantBody: `{"orderId":"o1","status":"AUTHORIZED","amount":39000,"pgTxnId":"ch_1","reason":""}`},
+		{name: "operator, an order of no known customer", method: "GET", path: "/payments/o4", auth: "Bearer " + adminToken, wantStatus: 200,
+			wantPart: `"pgTxnId":"ch_4"`},
 		{name: "order id too long", method: "GET", path: "/payments/" + strings.Repeat("x", 129), wantStatus: 400, wantCode: "invalid"},
 		{name: "order id not UTF-8", method: "GET", path: "/payments/%ff", wantStatus: 400, wantCode: "invalid"},
 		{name: "order id with NUL", method: "GET", path: "/payments/o1%00", wantStatus: 400, wantCode: "invalid"},
@@ -96,6 +133,13 @@ func TestAPI(t *testing.T) {
 			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(`{"status":"VOIDED"}`))
 			if err != nil {
 				t.Fatal(err)
+			}
+			switch tt.auth {
+			case "":
+				req.Header.Set("Authorization", u1)
+			case "-":
+			default:
+				req.Header.Set("Authorization", tt.auth)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

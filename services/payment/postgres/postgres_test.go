@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io/fs"
 	"sync"
 	"testing"
 	"time"
@@ -31,9 +32,40 @@ func TestMigrateTwice(t *testing.T) {
 	if err := msgpg.MigrateService(context.Background(), db, "payment", postgres.Migrations); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
+	files, err := fs.Glob(postgres.Migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE source = 'payment'`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("payment migrations recorded: %d, %v; want 1", n, err)
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE source = 'payment'`).Scan(&n); err != nil || n != len(files) {
+		t.Fatalf("payment migrations recorded: %d, %v; want %d", n, err, len(files))
+	}
+}
+
+// TestCustomers: an order's customer is recorded once and never changes; an order never
+// recorded has none.
+func TestCustomers(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	repo := postgres.NewPayments(db)
+	for _, c := range []string{"U1", "U2"} {
+		err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error { return postgres.RememberCustomer(ctx, tx, "o1", c) })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, orderID, want string
+	}{
+		{name: "recorded first wins", orderID: "o1", want: "U1"},
+		{name: "never recorded", orderID: "o2", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, err := repo.CustomerOf(ctx, tt.orderID); err != nil || got != tt.want {
+				t.Fatalf("CustomerOf(%s) = %q, %v; want %q", tt.orderID, got, err, tt.want)
+			}
+		})
 	}
 }
 
