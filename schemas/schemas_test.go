@@ -134,6 +134,7 @@ func TestValidateDataRules(t *testing.T) {
 		{name: "cancel reason PAYMENT_FAILED", eventType: "OrderCanceled", field: "reason", value: "PAYMENT_FAILED"},
 		{name: "cancel reason unknown", eventType: "OrderCanceled", field: "reason", value: "BORED", wantErr: true},
 		{name: "payment reason GATEWAY_TIMEOUT", eventType: "PaymentFailed", field: "reason", value: "GATEWAY_TIMEOUT"},
+		{name: "payment reason GATEWAY_MISMATCH", eventType: "PaymentFailed", field: "reason", value: "GATEWAY_MISMATCH"},
 		{name: "payment reason OUT_OF_STOCK", eventType: "PaymentFailed", field: "reason", value: "OUT_OF_STOCK", wantErr: true},
 		{name: "skus empty", eventType: "StockReservationFailed", field: "skus", value: []any{}, wantErr: true},
 		{name: "skus duplicated", eventType: "StockReservationFailed", field: "skus", value: []any{"A", "A"}, wantErr: true},

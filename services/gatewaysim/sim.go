@@ -1,6 +1,9 @@
 // Package gatewaysim simulates a card payment gateway: an in-memory ledger of
 // charges keyed by idempotency key, with test tokens that approve, decline,
-// fail transiently or answer too late.
+// fail transiently or answer too late. Like a real PSP it holds an idempotency
+// key to the terms it was first used with: a reuse with another order, amount
+// or currency is refused (ErrIdempotencyConflict), never answered with the
+// existing charge as if it matched.
 package gatewaysim
 
 import (
@@ -56,6 +59,22 @@ const (
 // ErrUnavailable reports a transient gateway failure (fault.Unavailable: HTTP 503); the caller
 // may retry with the same idempotency key.
 var ErrUnavailable = fault.Errorf(fault.Unavailable, "gateway temporarily unavailable")
+
+// CodeIdempotencyConflict is the error code (HTTP 409) of a request whose idempotency key
+// already belongs to other terms.
+const CodeIdempotencyConflict = "idempotency_conflict"
+
+// conflict reports a request whose key the ledger already holds for other terms
+// (fault.Conflict with the reason CodeIdempotencyConflict: HTTP 409). The charge of the key is
+// left as it is.
+func conflict(key, problem string) error {
+	return fault.Reasoned(fault.Conflict, CodeIdempotencyConflict, "idempotency key %s is already used %s", key, problem)
+}
+
+// IsConflict reports whether err refuses a reuse of an idempotency key with other terms.
+func IsConflict(err error) bool {
+	return fault.Reason(err) == CodeIdempotencyConflict
+}
 
 // invalid reports a request field that is missing or malformed (fault.Invalid: HTTP 400); the
 // message starts with the field's JSON name.
@@ -174,8 +193,10 @@ type Ledger struct {
 
 // pendingCharge is a TokenTimeout charge the gateway is still working on.
 type pendingCharge struct {
-	done   chan struct{} // closed once result is set
+	req    ChargeRequest // what the first request of the key asked
+	done   chan struct{} // closed once result and err are set
 	result ChargeResult
+	err    error
 }
 
 // NewLedger returns an empty ledger.
@@ -193,13 +214,20 @@ func NewLedger(cfg Config) *Ledger {
 }
 
 // Charge takes money for req according to its token. A key that already has a
-// charge gets that charge back (Replayed), never a second one. A declined
-// charge is recorded and returned without error.
+// charge of the same order, amount and currency gets that charge back
+// (Replayed), never a second one; a key held for other terms (a charge, or a
+// TokenTimeout charge still in flight) is refused with a conflict
+// (IsConflict), the existing charge untouched. A declined charge is recorded
+// and returned without error.
 func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
 	if err := req.Validate(); err != nil {
 		return ChargeResult{}, err
 	}
-	if c, ok := l.lookup(req.IdempotencyKey); ok {
+	c, found, err := l.lookup(req)
+	if err != nil {
+		return ChargeResult{}, err
+	}
+	if found {
 		return ChargeResult{Charge: c, Replayed: true}, nil
 	}
 
@@ -217,10 +245,12 @@ func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, e
 	default:
 		status, declineCode = StatusDeclined, DeclineInvalidToken
 	}
-	return l.insert(req, status, declineCode), nil
+	return l.insert(req, status, declineCode)
 }
 
-// Void gives back the charge of req's idempotency key. It is idempotent.
+// Void gives back the charge of req's idempotency key. It is idempotent. A key
+// whose charge (or charge in flight) belongs to another order is refused with a
+// conflict (IsConflict), the charge untouched.
 func (l *Ledger) Void(req VoidRequest) (VoidResult, error) {
 	if err := req.Validate(); err != nil {
 		return VoidResult{}, err
@@ -230,7 +260,12 @@ func (l *Ledger) Void(req VoidRequest) (VoidResult, error) {
 
 	now := l.now()
 	c, ok := l.byKey[req.IdempotencyKey]
+	if p, inFlight := l.pending[req.IdempotencyKey]; !ok && inFlight && p.req.OrderID != req.OrderID {
+		return VoidResult{}, conflict(req.IdempotencyKey, "for order "+p.req.OrderID)
+	}
 	switch {
+	case ok && c.OrderID != req.OrderID:
+		return VoidResult{}, conflict(req.IdempotencyKey, "for order "+c.OrderID)
 	case !ok:
 		c = &Charge{
 			ID:             newChargeID(),
@@ -269,15 +304,40 @@ func (l *Ledger) List(orderID string) []Charge {
 	return out
 }
 
-func (l *Ledger) lookup(key string) (Charge, bool) {
+// lookup returns the charge of req's key when the ledger has one (found), or a conflict when
+// the key's charge, or its TokenTimeout charge in flight, was asked with other terms.
+func (l *Ledger) lookup(req ChargeRequest) (c Charge, found bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 
-	c, ok := l.byKey[key]
-	if !ok {
-		return Charge{}, false
+	if existing, ok := l.byKey[req.IdempotencyKey]; ok {
+		if err := mismatch(*existing, req); err != nil {
+			return Charge{}, false, err
+		}
+		return *existing, true, nil
 	}
-	return *c, true
+	if p, ok := l.pending[req.IdempotencyKey]; ok {
+		if err := mismatch(Charge{OrderID: p.req.OrderID, Amount: p.req.Amount, Currency: p.req.Currency}, req); err != nil {
+			return Charge{}, false, err
+		}
+	}
+	return Charge{}, false, nil
+}
+
+// mismatch returns a conflict when req asks for other terms than c, the charge its key holds:
+// another order, amount or currency. A VOIDED placeholder (a void came before any charge: amount
+// 0, no currency) holds its key for its order only.
+func mismatch(c Charge, req ChargeRequest) error {
+	placeholder := c.Status == StatusVoided && c.Amount == 0 && c.Currency == ""
+	switch {
+	case c.OrderID != req.OrderID:
+		return conflict(req.IdempotencyKey, "for order "+c.OrderID)
+	case placeholder:
+		return nil
+	case c.Amount != req.Amount || c.Currency != req.Currency:
+		return conflict(req.IdempotencyKey, fmt.Sprintf("for another amount (%d %s)", c.Amount, c.Currency))
+	}
+	return nil
 }
 
 // failFlaky counts an attempt of key and reports whether it must fail.
@@ -301,8 +361,13 @@ func (l *Ledger) failFlaky(key string) bool {
 func (l *Ledger) slow(ctx context.Context, req ChargeRequest) (ChargeResult, error) {
 	l.mu.Lock()
 	p, waiting := l.pending[req.IdempotencyKey]
-	if !waiting {
-		p = &pendingCharge{done: make(chan struct{})}
+	if waiting {
+		if err := mismatch(Charge{OrderID: p.req.OrderID, Amount: p.req.Amount, Currency: p.req.Currency}, req); err != nil {
+			l.mu.Unlock()
+			return ChargeResult{}, err
+		}
+	} else {
+		p = &pendingCharge{req: req, done: make(chan struct{})}
 		l.pending[req.IdempotencyKey] = p
 	}
 	l.mu.Unlock()
@@ -310,9 +375,9 @@ func (l *Ledger) slow(ctx context.Context, req ChargeRequest) (ChargeResult, err
 		worked := l.cfg.After(l.cfg.TimeoutDelay)
 		go func() {
 			<-worked
-			res := l.insert(req, StatusApproved, "")
+			res, err := l.insert(req, StatusApproved, "")
 			l.mu.Lock()
-			p.result = res
+			p.result, p.err = res, err
 			delete(l.pending, req.IdempotencyKey)
 			l.mu.Unlock()
 			close(p.done)
@@ -320,6 +385,9 @@ func (l *Ledger) slow(ctx context.Context, req ChargeRequest) (ChargeResult, err
 	}
 	select {
 	case <-p.done:
+		if p.err != nil {
+			return ChargeResult{}, p.err
+		}
 		res := p.result
 		res.Replayed = res.Replayed || waiting // a second request of the key gets the first one's charge
 		return res, nil
@@ -329,13 +397,17 @@ func (l *Ledger) slow(ctx context.Context, req ChargeRequest) (ChargeResult, err
 }
 
 // insert records a new charge unless the key got one meanwhile (a concurrent
-// request or a void), in which case that one is returned as a replay.
-func (l *Ledger) insert(req ChargeRequest, status Status, declineCode string) ChargeResult {
+// request or a void), in which case that one is returned as a replay, or a
+// conflict when it was for other terms.
+func (l *Ledger) insert(req ChargeRequest, status Status, declineCode string) (ChargeResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 
 	if c, ok := l.byKey[req.IdempotencyKey]; ok {
-		return ChargeResult{Charge: *c, Replayed: true}
+		if err := mismatch(*c, req); err != nil {
+			return ChargeResult{}, err
+		}
+		return ChargeResult{Charge: *c, Replayed: true}, nil
 	}
 	now := l.now()
 	c := &Charge{
@@ -351,7 +423,7 @@ func (l *Ledger) insert(req ChargeRequest, status Status, declineCode string) Ch
 	}
 	l.byKey[req.IdempotencyKey] = c
 	delete(l.attempts, req.IdempotencyKey)
-	return ChargeResult{Charge: *c}
+	return ChargeResult{Charge: *c}, nil
 }
 
 func newChargeID() string {

@@ -32,6 +32,10 @@ const (
 	ReasonCardDeclined   = "CARD_DECLINED"
 	ReasonGatewayError   = "GATEWAY_ERROR"
 	ReasonGatewayTimeout = "GATEWAY_TIMEOUT"
+	// ReasonGatewayMismatch: the gateway's answer was not about this order's charge (another
+	// order, amount, currency, key, or a status its answer cannot have), or it holds the order's
+	// key for other terms. The money is never taken as authorized; an operator is alerted.
+	ReasonGatewayMismatch = "GATEWAY_MISMATCH"
 )
 
 // Event types this service emits.
@@ -105,6 +109,25 @@ type ChargeResult struct {
 	Status   ChargeStatus
 	// DeclineCode is the gateway's reason for a DECLINED charge (CARD_DECLINED, INVALID_TOKEN, ...).
 	DeclineCode string
+	// OrderID, IdempotencyKey, Amount and Currency are the terms the gateway reports the charge
+	// under; a client checks them against what it asked (a VOIDED placeholder, left by a void
+	// before any charge, has amount 0 and no currency).
+	OrderID        string
+	IdempotencyKey string
+	Amount         int64
+	Currency       string
+}
+
+// VoidRequest asks the gateway to give back the charge of an idempotency key. Amount and
+// Currency are the terms the order's charge was asked with; the void's answer must show them (or
+// a placeholder's). Amount 0 leaves them unchecked: the void of a key whose charge is known not
+// to be the order's (after a mismatch), where only the order, the key and that no money is held
+// can be checked.
+type VoidRequest struct {
+	OrderID        string
+	IdempotencyKey string
+	Amount         int64
+	Currency       string
 }
 
 // Gateway is the card gateway. A declined charge is a result, not an error. Errors wrap
@@ -113,9 +136,9 @@ type ChargeResult struct {
 type Gateway interface {
 	// Charge takes money once per idempotency key: a repeated key returns the existing charge.
 	Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error)
-	// Void gives back the charge of key; for a key without a charge it leaves a VOIDED
+	// Void gives back the charge of req's key; for a key without a charge it leaves a VOIDED
 	// placeholder so that a late approval never lands.
-	Void(ctx context.Context, orderID, key string) (ChargeResult, error)
+	Void(ctx context.Context, req VoidRequest) (ChargeResult, error)
 }
 
 // Gateway error classes.
@@ -123,6 +146,15 @@ var (
 	ErrGatewayTimeout     = errors.New("gateway did not answer in time")
 	ErrGatewayUnavailable = errors.New("gateway unavailable")
 	ErrGatewayRejected    = errors.New("gateway rejected the request")
+	// ErrGatewayMismatch: the gateway answered about another charge than the one asked for
+	// (another order, key, amount or currency, or a status its answer cannot have), or refused
+	// the key as held for other terms (409 idempotency_conflict). Never an authorization, never
+	// worth retrying: the payment fails (ReasonGatewayMismatch) and an operator is alerted.
+	ErrGatewayMismatch = errors.New("gateway answer does not match the order")
+	// ErrGatewayUnauthorized: the gateway refused the merchant's credentials (401). Nothing was
+	// charged; it is an outage or a configuration error (PAYMENT_GATEWAY_SECRET), retried until
+	// fixed, not a fault of the payment.
+	ErrGatewayUnauthorized = errors.New("gateway refused the merchant secret")
 )
 
 // IsTransient reports whether err leaves a charge's fate unknown, so that trying again (with the
@@ -198,6 +230,12 @@ func (o Outcome) Unknown() bool {
 	return o.Err != nil && IsTransient(o.Err)
 }
 
+// Mismatch reports whether the gateway's answer was not about this order's charge: the payment
+// fails (ReasonGatewayMismatch), the key is voided, and an operator is alerted.
+func (o Outcome) Mismatch() bool {
+	return errors.Is(o.Err, ErrGatewayMismatch)
+}
+
 // Settle records a charge's outcome on an AUTHORIZING payment: approved → AUTHORIZED and
 // PaymentAuthorized; declined, voided or failed → FAILED and PaymentFailed. A payment in any
 // other status already has its answer: it is returned unchanged, with no events.
@@ -207,7 +245,10 @@ func (p Payment) Settle(o Outcome) (Payment, []messaging.Event) {
 	}
 	if o.Err != nil {
 		reason := ReasonGatewayError
-		if errors.Is(o.Err, ErrGatewayTimeout) {
+		switch {
+		case o.Mismatch():
+			reason = ReasonGatewayMismatch
+		case errors.Is(o.Err, ErrGatewayTimeout):
 			reason = ReasonGatewayTimeout
 		}
 		return p.fail(reason)
@@ -243,15 +284,22 @@ func (p Payment) VoidPending() bool {
 	return p.Status == StatusAuthorized && p.CancelRequested
 }
 
+// VoidRequest returns the gateway request that gives back p's charge.
+func (p Payment) VoidRequest() VoidRequest {
+	return VoidRequest{OrderID: p.OrderID, IdempotencyKey: IdempotencyKey(p.OrderID), Amount: p.Amount, Currency: p.Currency}
+}
+
 // Void records the gateway's void of an AUTHORIZED payment: VOIDED and PaymentVoided. A payment
 // in any other status is returned unchanged, with no events (someone voided it first). It is an
-// error if the gateway still reports money taken.
+// error wrapping ErrGatewayMismatch if the gateway reports another charge than the one it
+// authorized, or that charge not VOIDED.
 func (p Payment) Void(res ChargeResult) (Payment, []messaging.Event, error) {
 	if p.Status != StatusAuthorized {
 		return p, nil, nil
 	}
-	if res.Status != ChargeVoided {
-		return p, nil, fmt.Errorf("void payment of order %s: gateway reports charge %s as %s", p.OrderID, res.ChargeID, res.Status)
+	if res.Status != ChargeVoided || (p.PgTxnID != "" && res.ChargeID != p.PgTxnID) {
+		return p, nil, fmt.Errorf("void payment of order %s: %w: gateway reports charge %s as %s, the payment holds charge %s",
+			p.OrderID, ErrGatewayMismatch, res.ChargeID, res.Status, p.PgTxnID)
 	}
 	p.Status = StatusVoided
 	return p, []messaging.Event{{Type: EventPaymentVoided, Data: PaymentVoided{

@@ -40,9 +40,16 @@ type apiError struct {
 	Code  string `json:"code"`
 }
 
+// secret is the merchant secret of the tests' simulators; call and tryCall send it.
+const secret = "s3cret-of-the-merchant"
+
 func newServer(t *testing.T, cfg gatewaysim.Config) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(httpapi.NewHandler(gatewaysim.NewLedger(cfg), zerolog.Nop(), prometheus.NewRegistry()))
+	h, err := httpapi.NewHandler(gatewaysim.NewLedger(cfg), secret, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -91,6 +98,11 @@ func call(t *testing.T, srv *httptest.Server, method, path string, body any) (in
 
 // tryCall is call for goroutines other than the test's.
 func tryCall(srv *httptest.Server, method, path string, body any) (int, []byte, error) {
+	return tryCallAs(srv, "Bearer "+secret, method, path, body)
+}
+
+// tryCallAs is tryCall with the Authorization header auth ("" sends none).
+func tryCallAs(srv *httptest.Server, auth, method, path string, body any) (int, []byte, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -109,6 +121,9 @@ func tryCall(srv *httptest.Server, method, path string, body any) (int, []byte, 
 	}
 	if r != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
@@ -207,10 +222,8 @@ func TestChargeIdempotent(t *testing.T) {
 			}
 			first := decodeInto[charge](t, body)
 
-			// The second try may even carry other terms: the key wins.
-			again := chargeReq("o1", "k1", gatewaysim.TokenOK)
-			again["amount"] = 1
-			status, body = call(t, srv, http.MethodPost, "/charges", again)
+			// The second try of the same terms gets the first charge, whatever its token says.
+			status, body = call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenOK))
 			if status != http.StatusOK {
 				t.Fatalf("second status = %d, want 200 (body %s)", status, body)
 			}
@@ -353,6 +366,7 @@ func TestTimeoutClientGoneStillApproves(t *testing.T) {
 		t.Fatalf("new request: %v", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
 	answered := make(chan error, 1)
 	go func() {
 		resp, err := srv.Client().Do(req)
@@ -540,5 +554,183 @@ func TestOperationalEndpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestNewHandlerRefusesAnEmptySecret(t *testing.T) {
+	if _, err := httpapi.NewHandler(gatewaysim.NewLedger(defaultConfig()), "", zerolog.Nop(), prometheus.NewRegistry()); err == nil {
+		t.Fatal("NewHandler with an empty secret = nil error, want a refusal")
+	}
+}
+
+// TestMerchantAuth: every /charges call needs the merchant secret; without it, or with another,
+// the gateway answers 401 and neither charges, voids nor lists anything. Health and metrics stay
+// open.
+func TestMerchantAuth(t *testing.T) {
+	srv := newServer(t, defaultConfig())
+	call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "pay:o1", gatewaysim.TokenOK))
+
+	auths := []struct{ name, header string }{
+		{name: "no header", header: ""},
+		{name: "wrong secret", header: "Bearer not-the-secret"},
+		{name: "secret with a suffix", header: "Bearer " + secret + "x"},
+		{name: "secret without Bearer", header: secret},
+		{name: "basic scheme", header: "Basic " + secret},
+	}
+	requests := []struct {
+		name, method, path string
+		body               any
+	}{
+		{name: "charge under a known key", method: http.MethodPost, path: "/charges", body: map[string]any{
+			"orderId": "o1", "idempotencyKey": "pay:o1", "amount": 1, "currency": "KRW", "token": gatewaysim.TokenOK}},
+		{name: "new charge", method: http.MethodPost, path: "/charges", body: chargeReq("o2", "pay:o2", gatewaysim.TokenOK)},
+		{name: "void", method: http.MethodPost, path: "/charges/void", body: voidReq("o1", "pay:o1")},
+		{name: "list one order", method: http.MethodGet, path: "/charges?orderId=o1"},
+		{name: "list all", method: http.MethodGet, path: "/charges"},
+	}
+	for _, a := range auths {
+		for _, rq := range requests {
+			t.Run(a.name+"/"+rq.name, func(t *testing.T) {
+				status, body, err := tryCallAs(srv, a.header, rq.method, rq.path, rq.body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if status != http.StatusUnauthorized {
+					t.Fatalf("status = %d, want 401 (body %s)", status, body)
+				}
+				if e := decodeInto[apiError](t, body); e.Code != "unauthorized" || e.Error == "" {
+					t.Errorf("error = %+v, want code unauthorized and a message", e)
+				}
+				if strings.Contains(string(body), "o1") || strings.Contains(string(body), "ch_") {
+					t.Errorf("a refusal leaked the ledger: %s", body)
+				}
+			})
+		}
+	}
+
+	list := listCharges(t, srv, "")
+	if len(list) != 1 || list[0].Status != "APPROVED" || list[0].Amount != 39000 {
+		t.Fatalf("ledger = %+v, want the one APPROVED charge of 39000, untouched", list)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if status, _, err := tryCallAs(srv, "", http.MethodGet, path, nil); err != nil || status != http.StatusOK {
+			t.Errorf("GET %s without the secret = %d, %v; want 200", path, status, err)
+		}
+	}
+}
+
+// TestIdempotencyConflict: a known key reused with another order, amount or currency is refused
+// with 409 idempotency_conflict, and the charge of the key stays as it was; the same terms (any
+// token) get the charge back.
+func TestIdempotencyConflict(t *testing.T) {
+	tests := []struct {
+		name       string
+		edit       func(map[string]any)
+		wantStatus int
+	}{
+		{name: "amount 1", edit: func(r map[string]any) { r["amount"] = 1 }, wantStatus: http.StatusConflict},
+		{name: "a larger amount", edit: func(r map[string]any) { r["amount"] = 39001 }, wantStatus: http.StatusConflict},
+		{name: "another currency", edit: func(r map[string]any) { r["currency"] = "USD" }, wantStatus: http.StatusConflict},
+		{name: "another order", edit: func(r map[string]any) { r["orderId"] = "o2" }, wantStatus: http.StatusConflict},
+		{name: "same terms, another token", edit: func(r map[string]any) { r["token"] = gatewaysim.TokenDeclined }, wantStatus: http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, defaultConfig())
+			status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "pay:o1", gatewaysim.TokenOK))
+			if status != http.StatusCreated {
+				t.Fatalf("first charge = %d %s", status, body)
+			}
+			first := decodeInto[charge](t, body)
+
+			again := chargeReq("o1", "pay:o1", gatewaysim.TokenOK)
+			tt.edit(again)
+			status, body = call(t, srv, http.MethodPost, "/charges", again)
+			if status != tt.wantStatus {
+				t.Fatalf("reuse = %d %s, want %d", status, body, tt.wantStatus)
+			}
+			if status == http.StatusConflict {
+				if e := decodeInto[apiError](t, body); e.Code != "idempotency_conflict" || e.Error == "" {
+					t.Errorf("error = %+v, want code idempotency_conflict", e)
+				}
+				if strings.Contains(string(body), first.ChargeID) {
+					t.Errorf("the conflict returned the existing charge: %s", body)
+				}
+			} else if c := decodeInto[charge](t, body); c != first {
+				t.Errorf("reuse = %+v, want the first charge %+v", c, first)
+			}
+			list := listCharges(t, srv, "")
+			if len(list) != 1 || list[0].ChargeID != first.ChargeID || list[0].Status != "APPROVED" ||
+				list[0].Amount != 39000 || list[0].Currency != "KRW" || list[0].OrderID != "o1" {
+				t.Errorf("ledger = %+v, want the first charge untouched", list)
+			}
+		})
+	}
+}
+
+// TestIdempotencyConflictInFlight: while a tok_timeout charge is in flight, a request of its key
+// with other terms is refused at once, and the charge lands as first asked.
+func TestIdempotencyConflictInFlight(t *testing.T) {
+	h := newHeld()
+	srv := newServer(t, gatewaysim.Config{TimeoutDelay: time.Hour, After: h.after})
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		status, body, err := tryCall(srv, http.MethodPost, "/charges", chargeReq("o1", "pay:o1", gatewaysim.TokenTimeout))
+		done <- answer{status, body, err}
+	}()
+	h.inFlight(t)
+
+	attack := chargeReq("o1", "pay:o1", gatewaysim.TokenOK)
+	attack["amount"] = 1
+	if status, body := call(t, srv, http.MethodPost, "/charges", attack); status != http.StatusConflict {
+		t.Fatalf("conflicting charge in flight = %d %s, want 409", status, body)
+	}
+	if status, body := call(t, srv, http.MethodPost, "/charges/void", voidReq("o2", "pay:o1")); status != http.StatusConflict {
+		t.Fatalf("void of another order's key in flight = %d %s, want 409", status, body)
+	}
+
+	close(h.release)
+	got := <-done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if c := decodeInto[charge](t, got.body); got.status != http.StatusCreated || c.Status != "APPROVED" || c.Amount != 39000 {
+		t.Fatalf("charge = %d %s, want 201 APPROVED of 39000", got.status, got.body)
+	}
+}
+
+// TestVoidOfAnotherOrder: a void names the order of the key; another order's void is refused and
+// the charge stays APPROVED.
+func TestVoidOfAnotherOrder(t *testing.T) {
+	srv := newServer(t, defaultConfig())
+	call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "pay:o1", gatewaysim.TokenOK))
+
+	status, body := call(t, srv, http.MethodPost, "/charges/void", voidReq("o2", "pay:o1"))
+	if status != http.StatusConflict || decodeInto[apiError](t, body).Code != "idempotency_conflict" {
+		t.Fatalf("void = %d %s, want 409 idempotency_conflict", status, body)
+	}
+	if list := listCharges(t, srv, "o1"); len(list) != 1 || list[0].Status != "APPROVED" {
+		t.Fatalf("ledger = %+v, want the charge still APPROVED", list)
+	}
+}
+
+// TestChargeAfterPlaceholder: a VOIDED placeholder (a void before any charge) holds its key for
+// its order: a charge of that order, whatever its amount, gets the placeholder; another order's
+// is refused.
+func TestChargeAfterPlaceholder(t *testing.T) {
+	srv := newServer(t, defaultConfig())
+	call(t, srv, http.MethodPost, "/charges/void", voidReq("o1", "pay:o1"))
+
+	if status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o1", "pay:o1", gatewaysim.TokenOK)); status != http.StatusOK ||
+		decodeInto[charge](t, body).Status != "VOIDED" {
+		t.Fatalf("charge after the void = %d %s, want 200 VOIDED", status, body)
+	}
+	if status, body := call(t, srv, http.MethodPost, "/charges", chargeReq("o2", "pay:o1", gatewaysim.TokenOK)); status != http.StatusConflict {
+		t.Fatalf("another order's charge = %d %s, want 409", status, body)
 	}
 }

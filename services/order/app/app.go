@@ -51,6 +51,10 @@ type Config struct {
 	// (ORDER_CUSTOMER_RATE, ORDER_CUSTOMER_BURST); a rate of 0 limits nothing.
 	CustomerRate  float64 `split_words:"true" default:"50"`
 	CustomerBurst int     `split_words:"true" default:"100"`
+	// MaxStreams caps the status streams open at once (ORDER_MAX_STREAMS; one more: 503 with
+	// Retry-After); StreamLifetime ends each after that long (ORDER_STREAM_LIFETIME).
+	MaxStreams     int           `split_words:"true" default:"1000"`
+	StreamLifetime time.Duration `split_words:"true" default:"10m"`
 }
 
 // LoadConfig reads the configuration from the environment.
@@ -61,6 +65,9 @@ func LoadConfig() (Config, error) {
 	}
 	if err == nil && (cfg.MaxOpenOrders < 0 || cfg.CustomerRate < 0 || cfg.CustomerBurst < 1) {
 		err = errors.New("read config: ORDER_MAX_OPEN_ORDERS and ORDER_CUSTOMER_RATE must not be negative, ORDER_CUSTOMER_BURST must be positive")
+	}
+	if err == nil && (cfg.MaxStreams < 1 || cfg.StreamLifetime <= 0) {
+		err = errors.New("read config: ORDER_MAX_STREAMS and ORDER_STREAM_LIFETIME must be positive")
 	}
 	return cfg, err
 }
@@ -90,6 +97,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 				DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
 				Customers: customers, Rate: customer.NewLimiter(cfg.CustomerRate, cfg.CustomerBurst), MaxOpenOrders: cfg.MaxOpenOrders,
 				Outbox: svc.Outbox, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
+				MaxStreams: cfg.MaxStreams, StreamLifetime: cfg.StreamLifetime,
 			})
 		}, nil
 	})

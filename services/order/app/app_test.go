@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,30 @@ func TestLoadConfig(t *testing.T) {
 	t.Setenv("ORDER_TIMELINE_RETENTION", "-1h")
 	if _, err := app.LoadConfig(); err == nil {
 		t.Fatal("LoadConfig() with a negative timeline retention = nil error")
+	}
+	t.Setenv("ORDER_TIMELINE_RETENTION", "1h")
+	for _, tt := range []struct {
+		name, maxStreams, lifetime string
+		ok                         bool
+	}{
+		{"defaults", "", "", true},
+		{"set", "5", "1m", true},
+		{"no streams", "0", "", false},
+		{"no lifetime", "", "0s", false},
+	} {
+		for name, v := range map[string]string{"ORDER_MAX_STREAMS": tt.maxStreams, "ORDER_STREAM_LIFETIME": tt.lifetime} {
+			t.Setenv(name, v)
+			if v == "" {
+				os.Unsetenv(name)
+			}
+		}
+		cfg, err := app.LoadConfig()
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: LoadConfig() = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+		if tt.name == "defaults" && (cfg.MaxStreams != 1000 || cfg.StreamLifetime != 10*time.Minute) {
+			t.Errorf("defaults: MaxStreams %d, StreamLifetime %v; want 1000, 10m", cfg.MaxStreams, cfg.StreamLifetime)
+		}
 	}
 }
 

@@ -93,6 +93,10 @@ type Config struct {
 	// Closing is closed when the server starts shutting down: open status streams end then,
 	// so that a graceful shutdown does not wait for sagas to finish. Nil never closes.
 	Closing <-chan struct{}
+	// MaxStreams caps the status streams open at once (one more: 503 with Retry-After);
+	// StreamLifetime ends each after that long. 0: DefaultMaxStreams, DefaultStreamLifetime.
+	MaxStreams     int
+	StreamLifetime time.Duration
 }
 
 // Routes adds the order service's routes to r: placing an order, reading it, its timeline and
@@ -110,7 +114,7 @@ func Routes(r chi.Router, cfg Config) {
 		r.Use(customer.RequireOrOperator(cfg.Customers, cfg.AdminToken, cfg.Log), limit)
 		r.Get("/orders/{id}", h.get)
 		r.Get("/orders/{id}/events", h.events)
-		r.Get("/orders/{id}/stream", h.stream)
+		r.Get("/orders/{id}/stream", newStreamLimit(cfg).wrap(h.stream))
 	})
 	r.Get("/prices/{sku}", h.getPrice)
 	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Put("/prices/{sku}", h.putPrice)

@@ -726,3 +726,44 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamLimits: the status streams open at once are capped (one more: 503 too_many_streams
+// with Retry-After) and each ends after its lifetime, which frees its slot.
+func TestStreamLimits(t *testing.T) {
+	a := newAPIWith(t, func(c *httpapi.Config) { c.MaxStreams = 1; c.StreamLifetime = 700 * time.Millisecond })
+	id := a.create(validBody, nil)
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"one more than the cap is refused", func(t *testing.T) {
+			s := a.openStream(id)
+			s.wantStatus("PENDING")
+			req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/orders/"+id+"/stream", nil)
+			req.Header.Set("Authorization", a.bearer("U1"))
+			res, err := a.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"code":"too_many_streams"`) {
+				t.Fatalf("a second stream = %d Retry-After %q %s, want 503 too_many_streams with Retry-After",
+					res.StatusCode, res.Header.Get("Retry-After"), body)
+			}
+			start := time.Now()
+			s.wantEnd() // the lifetime ends the stream of a PENDING order
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("the stream ended after %v, want about its lifetime", d)
+			}
+		}},
+		{"the slot is free again", func(t *testing.T) {
+			s := a.openStream(id)
+			s.wantStatus("PENDING")
+			s.wantEnd()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, tt.run)
+	}
+}

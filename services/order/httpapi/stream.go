@@ -1,15 +1,75 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/order"
 )
+
+// The bounds of the status streams when Config leaves them zero.
+const (
+	DefaultMaxStreams     = 1000
+	DefaultStreamLifetime = 10 * time.Minute
+)
+
+// streamRetryAfter is what a stream refused for want of a slot is told to wait.
+const streamRetryAfter = 5 * time.Second
+
+// streamLimit bounds the status streams of the process: at most cap(slots) open at once (one
+// more is answered 503 too_many_streams with Retry-After), each ended after lifetime (a client
+// that still wants one opens another, as EventSource does by itself).
+type streamLimit struct {
+	slots    chan struct{}
+	lifetime time.Duration
+}
+
+// newStreamLimit makes the bounds of cfg (MaxStreams, StreamLifetime) and registers the gauge of
+// open streams on cfg.Registry.
+func newStreamLimit(cfg Config) *streamLimit {
+	l := &streamLimit{slots: make(chan struct{}, cmpOr(cfg.MaxStreams, DefaultMaxStreams)),
+		lifetime: cmpOr(cfg.StreamLifetime, DefaultStreamLifetime)}
+	promauto.With(cfg.Registry).NewGaugeFunc(prometheus.GaugeOpts{Name: "order_status_streams_open",
+		Help: "Status streams (GET /orders/{id}/stream) open now; at most ORDER_MAX_STREAMS."},
+		func() float64 { return float64(len(l.slots)) })
+	return l
+}
+
+// cmpOr is v, or def when v is not positive.
+func cmpOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// wrap runs next in a slot of the limit, under a context that ends after the lifetime.
+func (l *streamLimit) wrap(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			// Answered here, not through WriteError: a full server is no error to log at each call.
+			w.Header().Set("Retry-After", strconv.Itoa(int(streamRetryAfter/time.Second)))
+			msghttp.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"code": "too_many_streams",
+				"error": fmt.Sprintf("%d status streams are open, the most this server keeps: try again later", cap(l.slots))})
+			return
+		}
+		defer func() { <-l.slots }()
+		ctx, cancel := context.WithTimeout(r.Context(), l.lifetime)
+		defer cancel()
+		next(w, r.WithContext(ctx))
+	}
+}
 
 // keepAlive is how often an idle stream sends an SSE comment, so that proxies and clients do
 // not take a quiet stream for a dead one.
@@ -17,7 +77,8 @@ const keepAlive = 15 * time.Second
 
 // stream answers GET /orders/{id}/stream with Server-Sent Events: `event: status` with the
 // order's JSON at once, then again on each status change; the stream ends when the order is
-// terminal, the client leaves or the server shuts down.
+// terminal, the client leaves, the server shuts down or the stream reaches its lifetime
+// (streamLimit, which also caps how many are open).
 //
 // Changes arrive by Postgres LISTEN/NOTIFY (the Watcher): the transaction that changes a status
 // also runs pg_notify, so a stream reads the row only when something happened, whatever the

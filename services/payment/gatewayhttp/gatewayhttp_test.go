@@ -3,8 +3,10 @@ package gatewayhttp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,10 +29,16 @@ type sim struct {
 	calls  atomic.Int64
 }
 
+// secret is the merchant secret of the tests' simulators; newClient sends it.
+const secret = "merchant-secret-of-the-tests"
+
 func startSim(t *testing.T, cfg gatewaysim.Config) *sim {
 	t.Helper()
 	s := &sim{ledger: gatewaysim.NewLedger(cfg)}
-	h := simhttp.NewHandler(s.ledger, zerolog.Nop(), prometheus.NewRegistry())
+	h, err := simhttp.NewHandler(s.ledger, secret, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.calls.Add(1)
 		h.ServeHTTP(w, r)
@@ -42,8 +50,14 @@ func startSim(t *testing.T, cfg gatewaysim.Config) *sim {
 
 func newClient(t *testing.T, url string, timeout time.Duration, attempts int) (*gatewayhttp.Client, *prometheus.Registry) {
 	t.Helper()
+	return newClientWith(t, gatewayhttp.Config{URL: url, Timeout: timeout, Attempts: attempts, Secret: secret})
+}
+
+func newClientWith(t *testing.T, cfg gatewayhttp.Config) (*gatewayhttp.Client, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	c, err := gatewayhttp.New(gatewayhttp.Config{URL: url, Timeout: timeout, Attempts: attempts, Backoff: 5 * time.Millisecond}, reg)
+	cfg.Backoff = 5 * time.Millisecond
+	c, err := gatewayhttp.New(cfg, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +174,7 @@ func TestVoid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := c.Void(ctx, tt.orderID, payment.IdempotencyKey(tt.orderID))
+			res, err := c.Void(ctx, payment.VoidRequest{OrderID: tt.orderID, IdempotencyKey: payment.IdempotencyKey(tt.orderID), Amount: 39000, Currency: "KRW"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,11 +205,11 @@ func TestUnreachableGateway(t *testing.T) {
 	if !errors.Is(err, payment.ErrGatewayUnavailable) {
 		t.Fatalf("Charge = %v, want ErrGatewayUnavailable", err)
 	}
-	if _, err := c.Void(context.Background(), "o1", "pay:o1"); !errors.Is(err, payment.ErrGatewayUnavailable) {
+	if _, err := c.Void(context.Background(), payment.VoidRequest{OrderID: "o1", IdempotencyKey: "pay:o1"}); !errors.Is(err, payment.ErrGatewayUnavailable) {
 		t.Fatalf("Void = %v, want ErrGatewayUnavailable", err)
 	}
 	want := `
-		# HELP payment_gateway_calls_total Gateway calls (each attempt) by operation and outcome (approved, declined, voided, timeout, unavailable, rejected, canceled).
+		# HELP payment_gateway_calls_total Gateway calls (each attempt) by operation and outcome (approved, declined, voided, mismatch, unauthorized, timeout, unavailable, rejected, canceled).
 		# TYPE payment_gateway_calls_total counter
 		payment_gateway_calls_total{op="charge",outcome="unavailable"} 3
 		payment_gateway_calls_total{op="void",outcome="unavailable"} 3
@@ -243,5 +257,176 @@ func TestCallerCancelIsNotTransient(t *testing.T) {
 	}
 	if n := s.calls.Load(); n != 1 {
 		t.Fatalf("%d calls, want 1 (no retry once the caller is gone)", n)
+	}
+}
+
+// answer is one canned gateway answer.
+type answer struct {
+	status int
+	body   string
+}
+
+// fakeGateway answers each call with the next of answers (the last one repeats), as a gateway
+// that lies or errs would, and counts the calls and the ones that carried the secret.
+func fakeGateway(t *testing.T, answers ...answer) (url string, calls, authed *atomic.Int64) {
+	t.Helper()
+	calls, authed = new(atomic.Int64), new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(calls.Add(1))
+		if r.Header.Get("Authorization") == "Bearer "+secret {
+			authed.Add(1)
+		}
+		a := answers[min(n, len(answers))-1]
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(a.status)
+		_, _ = w.Write([]byte(a.body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, calls, authed
+}
+
+// reply is a gateway charge answer of o1's key, as the simulator writes it.
+func reply(orderID, key string, amount int64, currency, status string) string {
+	return fmt.Sprintf(`{"chargeId":"ch_1","orderId":%q,"idempotencyKey":%q,"amount":%d,"currency":%q,"status":%q}`,
+		orderID, key, amount, currency, status)
+}
+
+// TestChargeChecksTheAnswer: every answer to a charge, first call, retry or replay, is checked
+// against the request; one about another order, key, amount or currency, or with a status its
+// HTTP status cannot carry, or a 409 idempotency_conflict, is ErrGatewayMismatch, never a
+// result to act on, and is not retried.
+func TestChargeChecksTheAnswer(t *testing.T) {
+	const key = "pay:o1"
+	unavailable := answer{status: 503, body: `{"error":"down","code":"unavailable"}`}
+	tests := []struct {
+		name       string
+		answers    []answer
+		wantErr    error
+		wantStatus payment.ChargeStatus
+		wantCalls  int64
+	}{
+		{name: "matching approval", answers: []answer{{201, reply("o1", key, 39000, "KRW", "APPROVED")}}, wantStatus: payment.ChargeApproved, wantCalls: 1},
+		{name: "matching replay", answers: []answer{{200, reply("o1", key, 39000, "KRW", "APPROVED")}}, wantStatus: payment.ChargeApproved, wantCalls: 1},
+		{name: "replayed placeholder", answers: []answer{{200, reply("o1", key, 0, "", "VOIDED")}}, wantStatus: payment.ChargeVoided, wantCalls: 1},
+		{name: "approval of amount 1", answers: []answer{{201, reply("o1", key, 1, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "replay of amount 1", answers: []answer{{200, reply("o1", key, 1, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "retry answered with amount 1", answers: []answer{unavailable, {200, reply("o1", key, 1, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 2},
+		{name: "another currency", answers: []answer{{201, reply("o1", key, 39000, "USD", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "another order", answers: []answer{{201, reply("o2", key, 39000, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "another key", answers: []answer{{201, reply("o1", "pay:o2", 39000, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "no terms at all", answers: []answer{{201, `{"chargeId":"ch_1","status":"APPROVED"}`}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "201 that is not an approval", answers: []answer{{201, reply("o1", key, 39000, "KRW", "VOIDED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "402 that is an approval", answers: []answer{{402, reply("o1", key, 39000, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "replayed voided charge of another amount", answers: []answer{{200, reply("o1", key, 1, "KRW", "VOIDED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "idempotency conflict", answers: []answer{{409, `{"error":"idempotency key pay:o1 is already used for another amount (1 KRW)","code":"idempotency_conflict"}`}},
+			wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
+		{name: "another 409 is a rejection", answers: []answer{{409, `{"error":"no","code":"conflict"}`}}, wantErr: payment.ErrGatewayRejected, wantCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, calls, authed := fakeGateway(t, tt.answers...)
+			c, _ := newClient(t, url, time.Second, 4)
+
+			res, err := c.Charge(context.Background(), request("o1", "tok_ok"))
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Charge = %+v, %v; want error %v", res, err, tt.wantErr)
+			}
+			if tt.wantErr == nil && res.Status != tt.wantStatus {
+				t.Fatalf("Charge = %+v, want status %s", res, tt.wantStatus)
+			}
+			if payment.IsTransient(err) {
+				t.Fatalf("Charge error %v is transient; a mismatch must not be retried", err)
+			}
+			if calls.Load() != tt.wantCalls || authed.Load() != calls.Load() {
+				t.Fatalf("%d calls (%d with the secret), want %d, all with it", calls.Load(), authed.Load(), tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestVoidChecksTheAnswer: a void's answer must be the order's key with no money held, of the
+// order's terms or a placeholder's; unchecked terms when the request has none.
+func TestVoidChecksTheAnswer(t *testing.T) {
+	const key = "pay:o1"
+	withTerms := payment.VoidRequest{OrderID: "o1", IdempotencyKey: key, Amount: 39000, Currency: "KRW"}
+	anyTerms := payment.VoidRequest{OrderID: "o1", IdempotencyKey: key}
+	tests := []struct {
+		name    string
+		req     payment.VoidRequest
+		answer  answer
+		wantErr error
+	}{
+		{name: "voided", req: withTerms, answer: answer{200, reply("o1", key, 39000, "KRW", "VOIDED")}},
+		{name: "placeholder", req: withTerms, answer: answer{200, reply("o1", key, 0, "", "VOIDED")}},
+		{name: "declined holds no money", req: withTerms, answer: answer{200, reply("o1", key, 39000, "KRW", "DECLINED")}},
+		{name: "still approved", req: withTerms, answer: answer{200, reply("o1", key, 39000, "KRW", "APPROVED")}, wantErr: payment.ErrGatewayMismatch},
+		{name: "another amount", req: withTerms, answer: answer{200, reply("o1", key, 1, "KRW", "VOIDED")}, wantErr: payment.ErrGatewayMismatch},
+		{name: "another order", req: withTerms, answer: answer{200, reply("o2", key, 39000, "KRW", "VOIDED")}, wantErr: payment.ErrGatewayMismatch},
+		{name: "another amount, terms unchecked", req: anyTerms, answer: answer{200, reply("o1", key, 1, "KRW", "VOIDED")}},
+		{name: "still approved, terms unchecked", req: anyTerms, answer: answer{200, reply("o1", key, 1, "KRW", "APPROVED")}, wantErr: payment.ErrGatewayMismatch},
+		{name: "conflict", req: withTerms, answer: answer{409, `{"error":"for order o2","code":"idempotency_conflict"}`}, wantErr: payment.ErrGatewayMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, calls, _ := fakeGateway(t, tt.answer)
+			c, _ := newClient(t, url, time.Second, 4)
+			res, err := c.Void(context.Background(), tt.req)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Void = %+v, %v; want error %v", res, err, tt.wantErr)
+			}
+			if calls.Load() != 1 {
+				t.Fatalf("%d calls, want 1", calls.Load())
+			}
+		})
+	}
+}
+
+// TestChargeUnderAKeyTakenByAnother: someone holding the merchant secret charged 1 under the
+// order's key first; the simulator refuses the order's charge (409) and the client reports a
+// mismatch, never the other charge as the order's.
+func TestChargeUnderAKeyTakenByAnother(t *testing.T) {
+	s := startSim(t, gatewaysim.Config{})
+	if _, err := s.ledger.Charge(context.Background(), gatewaysim.ChargeRequest{OrderID: "o1", IdempotencyKey: "pay:o1",
+		Amount: 1, Currency: "KRW", Token: "tok_ok"}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newClient(t, s.url, time.Second, 4)
+	res, err := c.Charge(context.Background(), request("o1", "tok_ok"))
+	if !errors.Is(err, payment.ErrGatewayMismatch) {
+		t.Fatalf("Charge = %+v, %v; want ErrGatewayMismatch", res, err)
+	}
+	if ledger := s.ledger.List("o1"); len(ledger) != 1 || ledger[0].Amount != 1 || ledger[0].Status != gatewaysim.StatusApproved {
+		t.Fatalf("ledger = %+v, want the other charge untouched", ledger)
+	}
+}
+
+// TestUnauthorized: without the merchant secret, or with another, the simulator answers 401: the
+// client says so (ErrGatewayUnauthorized: not a rejection of the payment, not transient within
+// the call) after one call, and nothing is charged.
+func TestUnauthorized(t *testing.T) {
+	for _, sent := range []string{"", "another-secret"} {
+		t.Run("secret "+strconv.Quote(sent), func(t *testing.T) {
+			s := startSim(t, gatewaysim.Config{})
+			c, reg := newClientWith(t, gatewayhttp.Config{URL: s.url, Timeout: time.Second, Attempts: 4, Secret: sent})
+			_, err := c.Charge(context.Background(), request("o1", "tok_ok"))
+			if !errors.Is(err, payment.ErrGatewayUnauthorized) || errors.Is(err, payment.ErrGatewayRejected) || payment.IsTransient(err) {
+				t.Fatalf("Charge = %v, want ErrGatewayUnauthorized only", err)
+			}
+			if _, err := c.Void(context.Background(), payment.VoidRequest{OrderID: "o1", IdempotencyKey: "pay:o1"}); !errors.Is(err, payment.ErrGatewayUnauthorized) {
+				t.Fatalf("Void = %v, want ErrGatewayUnauthorized", err)
+			}
+			if s.calls.Load() != 2 || len(s.ledger.List("")) != 0 {
+				t.Fatalf("%d calls, ledger %+v; want 2 calls and nothing recorded", s.calls.Load(), s.ledger.List(""))
+			}
+			want := `
+				# HELP payment_gateway_calls_total Gateway calls (each attempt) by operation and outcome (approved, declined, voided, mismatch, unauthorized, timeout, unavailable, rejected, canceled).
+				# TYPE payment_gateway_calls_total counter
+				payment_gateway_calls_total{op="charge",outcome="unauthorized"} 1
+				payment_gateway_calls_total{op="void",outcome="unauthorized"} 1
+			`
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "payment_gateway_calls_total"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -28,20 +28,27 @@ import (
 )
 
 // fixture is a migrated test database, the gateway simulator in-process behind switches that
-// make it fail, and the saga steps wired to both.
+// make it fail or lie, and the saga steps wired to both.
 type fixture struct {
-	t         *testing.T
-	db        *sql.DB
-	steps     *Steps
-	ledger    *gatewaysim.Ledger
-	validator *schemas.Validator
+	t           *testing.T
+	db          *sql.DB
+	steps       *Steps
+	ledger      *gatewaysim.Ledger
+	validator   *schemas.Validator
+	deadLetters *msgpg.DeadLetters
 	// chargesDown and voidsDown make the gateway answer 503 (recording nothing).
 	chargesDown atomic.Bool
 	voidsDown   atomic.Bool
-	offset      atomic.Int64
+	// lie, when set, rewrites the fields of the gateway's JSON answers to the paths it names
+	// (what the simulator did stays as it did it): a gateway that answers about another charge.
+	lie    atomic.Pointer[map[string]map[string]any]
+	offset atomic.Int64
 	// release lets the tok_timeout charges that the gateway holds land (options.hold).
 	release func()
 }
+
+// simSecret is the merchant secret of the fixture's simulator.
+const simSecret = "merchant-secret-of-the-saga-tests"
 
 // options tune the simulator and the gateway client of a fixture.
 type options struct {
@@ -50,6 +57,8 @@ type options struct {
 	hold           bool
 	clientTimeout  time.Duration
 	clientAttempts int
+	// clientSecret replaces the merchant secret the client sends (the simulator's by default).
+	clientSecret string
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -69,13 +78,32 @@ func newFixture(t *testing.T, o options) *fixture {
 		t.Cleanup(f.release)
 	}
 	f.ledger = gatewaysim.NewLedger(simCfg)
-	sim := simhttp.NewHandler(f.ledger, zerolog.Nop(), prometheus.NewRegistry())
+	sim, err := simhttp.NewHandler(f.ledger, simSecret, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.URL.Path == "/charges" && f.chargesDown.Load()) || (r.URL.Path == "/charges/void" && f.voidsDown.Load()) {
 			http.Error(w, `{"error":"down","code":"unavailable"}`, http.StatusServiceUnavailable)
 			return
 		}
-		sim.ServeHTTP(w, r)
+		lies := f.lie.Load()
+		if lies == nil || (*lies)[r.URL.Path] == nil {
+			sim.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		sim.ServeHTTP(rec, r)
+		var body map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Errorf("the simulator's answer %s: %v", rec.Body, err)
+		}
+		for k, v := range (*lies)[r.URL.Path] {
+			body[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		_ = json.NewEncoder(w).Encode(body)
 	}))
 	t.Cleanup(srv.Close)
 
@@ -85,12 +113,15 @@ func newFixture(t *testing.T, o options) *fixture {
 		Timeout:  cmpOr(o.clientTimeout, 2*time.Second),
 		Attempts: cmpOr(o.clientAttempts, 4),
 		Backoff:  5 * time.Millisecond,
+		Secret:   cmpOr(o.clientSecret, simSecret),
 	}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	metrics := NewMetrics(reg)
-	f.steps = New(f.db, postgres.NewPayments(f.db), pgtest.MustOutbox(t), gw, metrics)
+	outbox := pgtest.MustOutbox(t)
+	f.deadLetters = msgpg.NewDeadLetters(f.db, outbox)
+	f.steps = New(f.db, postgres.NewPayments(f.db), outbox, Alerts{DeadLetters: f.deadLetters, Service: "payment"}, gw, metrics)
 	f.validator, err = schemas.New()
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +235,16 @@ func (f *fixture) processed(t *testing.T, raw *messaging.Message) bool {
 		t.Fatal(err)
 	}
 	return n == 1
+}
+
+// lieOn makes the gateway's answers to path carry fields instead of its own (nil: tell the
+// truth again).
+func (f *fixture) lieOn(path string, fields map[string]any) {
+	if fields == nil {
+		f.lie.Store(nil)
+		return
+	}
+	f.lie.Store(&map[string]map[string]any{path: fields})
 }
 
 // charges returns the statuses of orderID's charges at the gateway.

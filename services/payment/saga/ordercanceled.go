@@ -25,10 +25,13 @@ func (s *Steps) OrderCanceled(ctx context.Context, m *messaging.Message) error {
 	if err := m.DecodeData(&d); err != nil {
 		return err
 	}
-	var recorded *payment.Payment
+	var recorded, authorized *payment.Payment
 	_, void, err := s.begin(ctx, m, d.OrderID, func(found *payment.Payment) (*payment.Payment, bool) {
 		store, act := payment.Cancel(found, d.OrderID)
-		recorded = store
+		recorded, authorized = store, nil
+		if act == payment.CancelVoid {
+			authorized = found
+		}
 		return store, act == payment.CancelVoid // a void is marked processed together with its record
 	})
 	if err != nil {
@@ -37,7 +40,7 @@ func (s *Steps) OrderCanceled(ctx context.Context, m *messaging.Message) error {
 	log := zerolog.Ctx(ctx)
 	if void {
 		log.Info().Str("reason", d.Reason).Msg("order canceled after approval; voiding the charge")
-		return s.void(ctx, m, d.OrderID, true)
+		return s.void(ctx, m, *authorized, true)
 	}
 	if recorded != nil {
 		if recorded.Status == payment.StatusCanceled {

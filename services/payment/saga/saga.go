@@ -12,11 +12,17 @@
 // begins in one (begin: the inbox probe and the payment's first decision), calls the gateway, and
 // records the answer in another (record: the inbox row, the payment and its events). See
 // docs/architecture.md, "Decisions inside the services".
+//
+// The gateway client checks every answer against the order (payment.ErrGatewayMismatch); a
+// mismatch is never an authorization: the payment fails with GATEWAY_MISMATCH and an operator is
+// alerted through the dead letters (Alerts). A 401 (payment.ErrGatewayUnauthorized) is an outage:
+// the step is retried, never dead-lettered, and logged as an error on every attempt.
 package saga
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
@@ -35,14 +41,27 @@ type Steps struct {
 	db       *sql.DB
 	payments *postgres.Payments
 	outbox   *msgpg.Outbox
+	alerts   Alerts
 	gateway  payment.Gateway
 	metrics  *Metrics
 }
 
-// New returns the saga steps over db; their events go out through outbox, their charges and voids
-// through gateway.
-func New(db *sql.DB, payments *postgres.Payments, outbox *msgpg.Outbox, gateway payment.Gateway, metrics *Metrics) *Steps {
-	return &Steps{db: db, payments: payments, outbox: outbox, gateway: gateway, metrics: metrics}
+// Alerts is where a gateway answer that does not match its order reaches an operator: the
+// service's dead letters. The path is the one every poison message takes, so nothing new is
+// needed downstream: DeadLetters.Store keeps the StockReserved that met the mismatch (listed
+// and replayable at GET /dead-letters) with the mismatch as its error, and emits DeadLettered on
+// dead-letter-events, which the notification service turns into an operator alert. Store is
+// idempotent per Kafka record, so a redelivery after a crash alerts once.
+type Alerts struct {
+	DeadLetters *msgpg.DeadLetters
+	// Service names the service in its dead letters ("payment").
+	Service string
+}
+
+// New returns the saga steps over db; their events go out through outbox, their alerts through
+// alerts, their charges and voids through gateway.
+func New(db *sql.DB, payments *postgres.Payments, outbox *msgpg.Outbox, alerts Alerts, gateway payment.Gateway, metrics *Metrics) *Steps {
+	return &Steps{db: db, payments: payments, outbox: outbox, alerts: alerts, gateway: gateway, metrics: metrics}
 }
 
 // Router returns the router of the events the payment service acts on, and of the ones on its
@@ -57,7 +76,7 @@ func (s *Steps) Router() *messaging.Router {
 	r.Ignore("StockReservationFailed", 1) // the order is canceled; OrderCanceled follows
 	r.Ignore("StockReleased", 1)
 	r.Ignore("StockCommitted", 1)
-	r.HandleBatchable("OrderCreated", 1, s.OrderCreated) // whose order it is (GET /payments/{orderId}); StockReserved carries the payment terms
+	r.Ignore("OrderCreated", 1) // StockReserved carries the payment terms forward
 	r.Ignore("OrderCompleted", 1)
 	return r
 }
@@ -126,22 +145,54 @@ func (s *Steps) record(ctx context.Context, m *messaging.Message, orderID string
 	return changed, events, nil
 }
 
-// void gives back the charge of orderID at the gateway, then records it (record): VOIDED and
-// PaymentVoided, with m's inbox row when mark is set. Every part of it is safe to repeat: the
-// gateway's void is idempotent, and a payment no longer AUTHORIZED is left alone.
-func (s *Steps) void(ctx context.Context, m *messaging.Message, orderID string, mark bool) error {
-	res, err := s.gateway.Void(ctx, orderID, payment.IdempotencyKey(orderID))
+// void gives back the charge of p, an AUTHORIZED payment, at the gateway, then records it
+// (record): VOIDED and PaymentVoided, with m's inbox row when mark is set. Every part of it is
+// safe to repeat: the gateway's void is idempotent, and a payment no longer AUTHORIZED is left
+// alone. A void answer that is not about p's charge, or shows its money still taken, is poison
+// (messaging.Permanent): the consumer dead-letters m, which alerts an operator, and the payment
+// stays AUTHORIZED. A 401 is an outage (messaging.Outage): retried until the gateway takes the
+// secret.
+func (s *Steps) void(ctx context.Context, m *messaging.Message, p payment.Payment, mark bool) error {
+	orderID := p.OrderID
+	res, err := s.gateway.Void(ctx, p.VoidRequest())
 	if err != nil {
-		return fmt.Errorf("void payment of order %s: %w", orderID, err)
+		return s.gatewayError(ctx, fmt.Errorf("void payment of order %s: %w", orderID, err))
 	}
 	voided, events, err := s.record(ctx, m, orderID, mark, func(p payment.Payment) (payment.Payment, []messaging.Event, error) {
 		return p.Void(res)
 	})
 	if err != nil {
-		return fmt.Errorf("record void of order %s: %w", orderID, err)
+		return s.gatewayError(ctx, fmt.Errorf("record void of order %s: %w", orderID, err))
 	}
 	if len(events) > 0 {
 		zerolog.Ctx(ctx).Info().Str("pgTxnId", voided.PgTxnID).Msg("payment voided")
 	}
+	return nil
+}
+
+// gatewayError marks what a gateway error asks of the consumer: a mismatch is poison
+// (messaging.Permanent: dead-lettered, hence an operator alert), a refused merchant secret an
+// outage (messaging.Outage: retried until fixed, logged as an error each time); anything else is
+// returned as it is.
+func (s *Steps) gatewayError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, payment.ErrGatewayMismatch):
+		zerolog.Ctx(ctx).Error().Err(err).Msg("gateway answer does not match the payment; dead-lettering for an operator")
+		return messaging.Permanent(err)
+	case errors.Is(err, payment.ErrGatewayUnauthorized):
+		zerolog.Ctx(ctx).Error().Err(err).Msg("THE GATEWAY REFUSES THE MERCHANT SECRET (check PAYMENT_GATEWAY_SECRET): nothing is charged or voided until it is fixed; retrying")
+		return messaging.Outage(err)
+	default:
+		return err
+	}
+}
+
+// alert reports a gateway mismatch met while handling m to an operator (Alerts).
+func (s *Steps) alert(ctx context.Context, m *messaging.Message, cause error) error {
+	id, err := s.alerts.DeadLetters.Store(ctx, s.alerts.Service, m, cause, 1)
+	if err != nil {
+		return fmt.Errorf("alert on order %s: %w", m.AggregateID, err)
+	}
+	zerolog.Ctx(ctx).Error().Err(cause).Int64("deadLetterId", id).Msg("gateway answer does not match the order; payment fails, operator alerted")
 	return nil
 }

@@ -2,6 +2,7 @@ package saga
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
@@ -23,12 +24,14 @@ type stockReserved struct {
 // hold one open:
 //
 //  1. admit (tx): create the payment AUTHORIZING, or find that there is nothing to charge;
-//  2. charge: call the gateway with the order's idempotency key (and void if its answer is lost);
+//  2. charge: call the gateway with the order's idempotency key (and void if its answer is lost,
+//     or is not about this order's charge: then also alert an operator);
 //  3. settle (tx): inbox row + AUTHORIZED or FAILED + PaymentAuthorized or PaymentFailed;
 //  4. if the order was canceled meanwhile, void the approval.
 //
 // A crash anywhere redelivers the event: admit finds the payment AUTHORIZING and the gateway
-// returns the charge it already made for the key, so nothing is charged twice.
+// returns the charge it already made for the key, so nothing is charged twice (and a mismatch
+// is met, and alerted on, again: the alert is stored once per event).
 func (s *Steps) StockReserved(ctx context.Context, m *messaging.Message) error {
 	var d stockReserved
 	if err := m.DecodeData(&d); err != nil {
@@ -44,6 +47,11 @@ func (s *Steps) StockReserved(ctx context.Context, m *messaging.Message) error {
 		o, err := s.charge(ctx, p)
 		if err != nil {
 			return err
+		}
+		if o.Mismatch() {
+			if err := s.alert(ctx, m, o.Err); err != nil {
+				return err
+			}
 		}
 		if err := s.settle(ctx, m, o, d.OrderID); err != nil {
 			return err
@@ -83,6 +91,13 @@ func (s *Steps) admit(ctx context.Context, m *messaging.Message, t payment.Terms
 // every attempt, the money may have been taken all the same, so the key is voided before the
 // failure is recorded; a void on a key without a charge leaves a placeholder that stops a late
 // approval. If that void fails too, the error sends the event round again.
+//
+// An answer that is not about p's charge (payment.Outcome.Mismatch: the client checked it) is
+// never an authorization: whatever the key holds is voided, so that the failed order keeps no
+// approved charge, and the outcome is the mismatch (PaymentFailed GATEWAY_MISMATCH; the caller
+// alerts). A void answer that does not match after a lost answer is a mismatch too. A 401 is an
+// outage (messaging.Outage): nothing was charged, the event is retried until the secret is
+// fixed.
 func (s *Steps) charge(ctx context.Context, p payment.Payment) (payment.Outcome, error) {
 	log := zerolog.Ctx(ctx)
 	req := p.ChargeRequest()
@@ -91,13 +106,34 @@ func (s *Steps) charge(ctx context.Context, p payment.Payment) (payment.Outcome,
 	if ctx.Err() != nil {
 		return payment.Outcome{}, fmt.Errorf("charge order %s: %w", p.OrderID, ctx.Err())
 	}
+	if errors.Is(err, payment.ErrGatewayUnauthorized) {
+		return payment.Outcome{}, s.gatewayError(ctx, fmt.Errorf("charge order %s: %w", p.OrderID, err))
+	}
 	o := payment.Outcome{Result: res, Err: err}
-	if !o.Unknown() {
+	switch {
+	case o.Mismatch():
+		log.Error().Err(err).Str("chargeId", res.ChargeID).Msg("gateway answer does not match the order; voiding the key")
+		// The key's charge is not the order's: only its order, key and that it holds no money
+		// can be checked (Amount 0).
+		vreq := payment.VoidRequest{OrderID: p.OrderID, IdempotencyKey: req.IdempotencyKey}
+		if _, verr := s.gateway.Void(ctx, vreq); verr != nil {
+			if errors.Is(verr, payment.ErrGatewayMismatch) {
+				// The alert says both: the charge's answer and the void's.
+				return payment.Outcome{Result: res, Err: fmt.Errorf("%w; the void of the key failed too: %w", err, verr)}, nil
+			}
+			return payment.Outcome{}, s.gatewayError(ctx, fmt.Errorf("void mismatched charge of order %s: %w", p.OrderID, verr))
+		}
+		return o, nil
+	case !o.Unknown():
 		return o, nil
 	}
 	log.Warn().Err(err).Msg("gateway answer lost after all attempts; voiding the key before recording the failure")
-	if _, verr := s.gateway.Void(ctx, p.OrderID, req.IdempotencyKey); verr != nil {
-		return payment.Outcome{}, fmt.Errorf("void unanswered charge of order %s: %w", p.OrderID, verr)
+	if _, verr := s.gateway.Void(ctx, p.VoidRequest()); verr != nil {
+		if errors.Is(verr, payment.ErrGatewayMismatch) {
+			log.Error().Err(verr).Msg("the void of an unanswered charge is not about the order's charge")
+			return payment.Outcome{Err: fmt.Errorf("void unanswered charge of order %s: %w", p.OrderID, verr)}, nil
+		}
+		return payment.Outcome{}, s.gatewayError(ctx, fmt.Errorf("void unanswered charge of order %s: %w", p.OrderID, verr))
 	}
 	return o, nil
 }
@@ -135,5 +171,5 @@ func (s *Steps) voidIfCanceled(ctx context.Context, m *messaging.Message, orderI
 		return nil
 	}
 	zerolog.Ctx(ctx).Info().Msg("order canceled during the charge; voiding the approval")
-	return s.void(ctx, m, orderID, false)
+	return s.void(ctx, m, p, false)
 }

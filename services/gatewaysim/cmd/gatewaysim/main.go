@@ -6,6 +6,9 @@
 //	GATEWAYSIM_ADDR            listen address (default 127.0.0.1:8089)
 //	GATEWAYSIM_TIMEOUT_DELAY   how long tok_timeout takes to approve (default 20s, longer than the payment service waits in all)
 //	GATEWAYSIM_FLAKY_FAILURES  how many attempts of a key tok_flaky fails (default 2)
+//	GATEWAYSIM_MERCHANT_SECRET the merchant's secret every /charges call must send as
+//	                           `Authorization: Bearer <secret>` (required: the simulator refuses
+//	                           to start without it)
 //	GATEWAYSIM_LOG_LEVEL       zerolog level (default info)
 //	ALLOWED_HOSTS              Host names it answers to besides 127.0.0.1, localhost and [::1]
 //	                           (GATEWAYSIM_ALLOWED_HOSTS first)
@@ -14,6 +17,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -37,6 +41,9 @@ type config struct {
 	LogLevel      string        `split_words:"true" default:"info"`
 	// Limits are the server's Host allowlist and connection cap.
 	msghttp.Limits
+	// MerchantSecret authenticates the merchant (the payment service, and the tools that read
+	// the ledger) on every /charges call.
+	MerchantSecret string `split_words:"true"`
 }
 
 // ListenAddr is where the simulator listens.
@@ -48,6 +55,9 @@ func load() (config, error) {
 	var cfg config
 	if err := envconfig.Process("gatewaysim", &cfg); err != nil {
 		return config{}, fmt.Errorf("read config: %w", err)
+	}
+	if cfg.MerchantSecret == "" {
+		return config{}, errors.New("read config: GATEWAYSIM_MERCHANT_SECRET is not set: a gateway without the merchant's secret would take charges and voids from anyone")
 	}
 	return cfg, nil
 }
@@ -62,7 +72,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log zerolog.Logger) e
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ledger := gatewaysim.NewLedger(gatewaysim.Config{TimeoutDelay: cfg.TimeoutDelay, FlakyFailures: cfg.FlakyFailures})
-	srv := msghttp.NewServer(httpapi.NewHandler(ledger, log, reg), cfg.Limits)
+	h, err := httpapi.NewHandler(ledger, cfg.MerchantSecret, log, reg)
+	if err != nil {
+		return err
+	}
+	srv := msghttp.NewServer(h, cfg.Limits)
 	// tok_timeout holds its answers on purpose, for longer than any write timeout; when the
 	// simulator stops, the held requests end (503) instead of holding up the shutdown.
 	srv.WriteTimeout = 0
