@@ -62,7 +62,7 @@ setup() {
   (cd "$ROOT/tools" && go build -o "$ROOT/bin/kafkasetup" ./cmd/kafkasetup) || die "build of tools/cmd/kafkasetup failed"
   KAFKA_USERNAME=admin KAFKA_PASSWORD=$(read_secret kafka-admin) "$ROOT/bin/kafkasetup" \
     -brokers "$KAFKA_BOOTSTRAP" -acls "$(acl_files)" $(injector_on || echo -drop-logins injector) \
-    -topics "$(tr ' ' ',' <<<"$SAGA_TOPICS")" -partitions "$TOPIC_PARTITIONS" \
+    -topics "$(echo $SAGA_TOPICS $HEARTBEAT_TOPICS | tr ' ' ',')" -partitions "$TOPIC_PARTITIONS" \
     || die "setting up the broker's logins, ACLs and topics failed (if this stack's Kafka storage was made by an earlier version, start over: make clean && make up)"
   setup_stamp >"$DIR/setup.sha256"
 }
@@ -70,7 +70,7 @@ setup_stamp() {
   local p
   { cat "$ROOT/infra/kafka/acls.conf" "$ROOT/infra/kafka/acls-test.conf" "$ROOT"/tools/cmd/kafkasetup/*.go
     injector_on && echo injector on "$ROOT"/tools/kafkaacl/*.go
-    echo "$SAGA_TOPICS $TOPIC_PARTITIONS"
+    echo "$SAGA_TOPICS $HEARTBEAT_TOPICS $TOPIC_PARTITIONS"
     for p in $(kafka_principals); do echo "$p $(read_secret "kafka-$p")"; done; } | sha256sum | cut -d' ' -f1
 }
 setup_if_changed() { [ "$(cat "$DIR/setup.sha256" 2>/dev/null)" = "$(setup_stamp)" ] || setup; }

@@ -102,8 +102,12 @@ setdefault GATEWAY_URL "$PAYMENT_GATEWAY_URL"
 setdefault KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
 export CONNECT_URL CONNECT_REST_USER PG_HOST PG_PORT STACK_DIR=$STACK
 
-# Topics the saga uses; created explicitly so consumers never wait for a first event.
-SAGA_TOPICS="order-events inventory-events payment-events shipping-events dead-letter-events"
+# Topics the saga uses, and quarantine-events (where a connector puts a row that names another
+# service's topic); created explicitly so consumers never wait for a first event.
+SAGA_TOPICS="order-events inventory-events payment-events shipping-events dead-letter-events quarantine-events"
+# Debezium's heartbeat topics, one per connector (__debezium-heartbeat.<topic.prefix>): made before
+# the connectors run, so that a connector's principal only writes its own and nobody creates one.
+HEARTBEAT_TOPICS=$(for s in $SAGA_SERVICES; do printf '__debezium-heartbeat.%s ' "$s"; done)
 
 # ---- credentials ----------------------------------------------------------------------------
 # Every password and the operator token are random, made once per stack by the first make up
@@ -173,6 +177,20 @@ export_credentials() {
   for p in $(kafka_principals); do setdefault "$(upper "$p")_KAFKA_PASSWORD" "$(read_secret "kafka-$p")"; done
   [ ! -r "$STACK/admin-token" ] || setdefault ADMIN_TOKEN "$(head -1 "$STACK/admin-token")"
   setdefault CONNECT_REST_PASSWORD "$(read_secret "connect-rest-$CONNECT_REST_USER")"
+  # The payment gateway's merchant secret: the simulator's, the payment service's, and the tools'
+  # and tests' that read its ledger.
+  setdefault GATEWAY_MERCHANT_SECRET "$(read_secret gateway-merchant)"
+  setdefault GATEWAYSIM_MERCHANT_SECRET "$GATEWAY_MERCHANT_SECRET"
+  setdefault PAYMENT_GATEWAY_SECRET "$GATEWAY_MERCHANT_SECRET"
+  # The webhook's signing secret (Standard Webhooks, whsec_…): the notification service signs, the
+  # sink verifies; the sink's listing wants its read token.
+  setdefault NOTIFICATION_WEBHOOK_SECRET "$(read_secret webhook-signing)"
+  setdefault WEBHOOKSINK_SECRET "$NOTIFICATION_WEBHOOK_SECRET"
+  setdefault WEBHOOKSINK_READ_TOKEN "$(read_secret webhooksink-reader)"
+  # Customer tokens (EdDSA JWTs): the services verify with the public key; only the issuer (make
+  # token, the tests and tools) holds the private one.
+  setdefault CUSTOMER_TOKEN_PRIVATE_KEY "$(read_secret customer-token-key)"
+  setdefault CUSTOMER_TOKEN_PUBLIC_KEY "$(read_secret customer-token-pub)"
 }
 export_credentials
 
@@ -216,6 +234,14 @@ ensure_secrets() {
   for p in $(kafka_principals); do new_secret "kafka-$p"; done
   [ -s "$STACK/admin-token" ] || random_secret | write_secret "$STACK/admin-token"
   new_secret "connect-rest-$CONNECT_REST_USER"
+  new_secret gateway-merchant
+  new_secret webhooksink-reader
+  [ -s "$SECRETS/webhook-signing" ] || echo "whsec_$(head -c 32 /dev/urandom | base64 -w0)" | write_secret "$SECRETS/webhook-signing"
+  if [ ! -s "$SECRETS/customer-token-key" ] || [ ! -s "$SECRETS/customer-token-pub" ]; then
+    local pem; pem=$(openssl genpkey -algorithm ed25519) || die "openssl could not make the customer token key"
+    openssl pkey -outform DER <<<"$pem" | base64 -w0 | write_secret "$SECRETS/customer-token-key"
+    openssl pkey -pubout -outform DER <<<"$pem" | base64 -w0 | write_secret "$SECRETS/customer-token-pub"
+  fi
   client_configs
   export_credentials
 }
@@ -251,6 +277,10 @@ sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule require
 CONF
   done
   rm -f "$SECRETS/kcat-admin.conf" # made by an earlier version of this function
+  # Header files for curl -H @file: a secret sent without being on a command line.
+  echo "Authorization: Bearer $(head -1 "$STACK/admin-token" 2>/dev/null)" | write_secret "$STACK/admin.header"
+  echo "Authorization: Bearer $(read_secret webhooksink-reader)" | write_secret "$STACK/webhooksink.header"
+  echo "Authorization: Bearer $(read_secret gateway-merchant)" | write_secret "$STACK/gateway.header"
 }
 
 # connect_curl CURL-ARGS...: curl as the REST API's user (the password on a file descriptor, not

@@ -32,13 +32,49 @@ build() {
 
 serving() { curl -fsS -m 2 "http://127.0.0.1:$1/healthz"; }
 
+# program_env NAME: the NAME=VALUE lines of what program NAME is started with: its own settings
+# (every <NAME>_* variable) but its database owner's password, the shared settings it reads, and
+# nothing else. A service holds its runtime role, its Kafka login, the operator token and, for
+# the customer reads, the customer tokens' PUBLIC key; never the superuser's, another service's,
+# the owner's (`<name> migrate` gets that, see migrate), Connect's or the injector's secrets.
+program_env() {
+  local n=$1 P v; P=$(upper "$n")
+  echo "STACK_DIR=$STACK"
+  for v in $(compgen -e); do
+    case $v in
+      "${P}_MIGRATIONS_DATABASE_URL" | "${P}_OWNER_PG_PASSWORD" | "${P}_SVC_PG_PASSWORD") ;;
+      "${P}"_* | GOGC | GOMEMLIMIT | GOMAXPROCS | GODEBUG | ALLOWED_HOSTS | MAX_CONNECTIONS | OTEL_*) echo "$v=${!v}" ;;
+    esac
+  done
+  if [[ " $SAGA_SERVICES " == *" $n "* ]]; then
+    echo "ADMIN_TOKEN=$ADMIN_TOKEN"
+    [ -z "${CONNECT_STATUS_TOPIC:-}" ] || echo "CONNECT_STATUS_TOPIC=$CONNECT_STATUS_TOPIC"
+  fi
+  case $n in
+    order | payment | shipping) echo "CUSTOMER_TOKEN_PUBLIC_KEY=$CUSTOMER_TOKEN_PUBLIC_KEY" ;;
+    notification) [ -z "${NOTIFY_WEBHOOK_URL:-}" ] || echo "NOTIFY_WEBHOOK_URL=$NOTIFY_WEBHOOK_URL" ;;
+  esac
+}
+
+# migrate NAME: applies a service's migrations as its database's owner (`bin/NAME migrate`), the
+# one process that gets the owner's password.
+migrate() {
+  local n=$1 P pairs; P=$(upper "$n")
+  mapfile -t pairs < <(program_env "$n")
+  local v=${P}_MIGRATIONS_DATABASE_URL
+  (only_env "${pairs[@]}" "$v=${!v}" -- "$ROOT/bin/$n" migrate) >>"$LOGS/$n.log" 2>&1 \
+    || { tail -n 5 "$LOGS/$n.log" >&2; die "the migrations of $n failed (log: $LOGS/$n.log)"; }
+}
+
 start_one() {
   local n=$1 port; port=$(port_of "$n")
   if already_up "$n" serving "$port"; then echo "    $n already running on :$port"; return; fi
   await_port "$n" "$port" "$(addr_var "$n")"
   say "starting $n on 127.0.0.1:$port"
   mkdir -p "$LOGS" "$PIDS"
-  nohup "$ROOT/bin/$n" >>"$LOGS/$n.log" 2>&1 &
+  if [[ " $SAGA_SERVICES " == *" $n "* ]]; then migrate "$n"; fi
+  local pairs; mapfile -t pairs < <(program_env "$n")
+  only_env "${pairs[@]}" -- "$ROOT/bin/$n" </dev/null >>"$LOGS/$n.log" 2>&1 &
   echo $! >"$PIDS/$n.pid"
   # Started = serving HTTP, which a service does once its database is migrated. /readyz may still
   # say 503 (no replication slot before the connectors are registered; Kafka group not joined

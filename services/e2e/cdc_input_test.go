@@ -22,7 +22,7 @@ import (
 // connector for everybody; the HTTP answer alone never showed it.
 
 // connectors are the Debezium connectors of the stack.
-var connectors = []string{"order-outbox", "inventory-outbox", "payment-outbox"}
+var connectors = []string{"order-outbox", "inventory-outbox", "payment-outbox", "shipping-outbox", "notification-outbox"}
 
 // assertPipelineWhole checks invariant 7 after an input: every connector and task is RUNNING and
 // a plain order completes.

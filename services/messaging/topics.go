@@ -9,6 +9,10 @@ const (
 	TopicPayment    = "payment-events"
 	TopicShipping   = "shipping-events"
 	TopicDeadLetter = "dead-letter-events"
+	// TopicQuarantine is where a connector puts an outbox row whose aggregate type names another
+	// service's topic (connectors/*.json, the "confine" RegexRouter; the Kafka header
+	// quarantinedBy names the connector): never applied, the notification service alerts on it.
+	TopicQuarantine = "quarantine-events"
 )
 
 // TopicOf returns the topic the events of aggregateType travel on (the outbox router's

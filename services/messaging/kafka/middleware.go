@@ -58,7 +58,12 @@ func Decode(v Validator) messaging.Middleware {
 func OnItsTopic() messaging.Middleware {
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
-			if want := messaging.TopicOf(m.AggregateType); m.Topic != want {
+			want := messaging.TopicOf(m.AggregateType)
+			switch {
+			case m.Topic == messaging.TopicQuarantine:
+				return messaging.Permanent(fmt.Errorf("%s %s quarantined by the connector %s: a row of its service's outbox named the topic %s, which is not its service's; never applied",
+					m.EventType, m.EventID, m.Headers["quarantinedBy"], want))
+			case m.Topic != want:
 				return messaging.Permanent(fmt.Errorf("%s %s came on %s; its events travel on %s", m.EventType, m.EventID, m.Topic, want))
 			}
 			return next(ctx, m)

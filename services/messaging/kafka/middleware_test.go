@@ -291,12 +291,17 @@ func TestOnItsTopic(t *testing.T) {
 		{topic: "order-events"},
 		{topic: "payment-events", wantErr: true},
 		{topic: "order-events-copy", wantErr: true},
+		{topic: messaging.TopicQuarantine, wantErr: true},
 	}
 	for _, tt := range tests {
-		m := &messaging.Message{Record: messaging.Record{Topic: tt.topic, Value: envelopeJSON(t, "OrderCompleted", orderCompleted())}}
+		m := &messaging.Message{Record: messaging.Record{Topic: tt.topic, Value: envelopeJSON(t, "OrderCompleted", orderCompleted()),
+			Headers: map[string]string{"quarantinedBy": "shipping-outbox"}}}
 		err := h(context.Background(), m)
 		if tt.wantErr != (err != nil) || err != nil && !messaging.IsPermanent(err) {
 			t.Errorf("OrderCompleted on %s: %v, want poison %v", tt.topic, err, tt.wantErr)
+		}
+		if tt.topic == messaging.TopicQuarantine && (err == nil || !strings.Contains(err.Error(), "quarantined by the connector shipping-outbox")) {
+			t.Errorf("a quarantined event's error %v does not name the connector that quarantined it", err)
 		}
 	}
 }

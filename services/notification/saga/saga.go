@@ -28,8 +28,9 @@ import (
 	"outboxsaga.dev/notification/postgres"
 )
 
-// Topics are the topics the notification service consumes.
-var Topics = []string{messaging.TopicOrder, messaging.TopicShipping, messaging.TopicDeadLetter}
+// Topics are the topics the notification service consumes. Every record of quarantine-events is
+// poison by construction (kafka.OnItsTopic refuses it): its dead letter is the operators' alert.
+var Topics = []string{messaging.TopicOrder, messaging.TopicShipping, messaging.TopicDeadLetter, messaging.TopicQuarantine}
 
 // Ignored are the event types on Topics that call for no notification.
 var Ignored = []string{"OrderCreated", "DeliveryScheduled", "DeliveryDelivered"}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/payment/gatewayhttp"
 	"outboxsaga.dev/payment/httpapi"
@@ -37,6 +38,10 @@ type Config struct {
 	GatewayTimeout time.Duration `split_words:"true" default:"2s"`
 	// GatewayAttempts is how many calls one charge or void makes on transient failures.
 	GatewayAttempts int `split_words:"true" default:"4"`
+	// CustomerTokenPublicKey verifies customer tokens (messaging/customer) on GET /payments/{orderId}:
+	// PAYMENT_CUSTOMER_TOKEN_PUBLIC_KEY or CUSTOMER_TOKEN_PUBLIC_KEY, standard base64 of the PKIX DER
+	// of the stack's Ed25519 public key. Empty: only operators may read payments.
+	CustomerTokenPublicKey string `envconfig:"CUSTOMER_TOKEN_PUBLIC_KEY"`
 	// GatewaySecret (PAYMENT_GATEWAY_SECRET) is the merchant's secret the gateway authenticates
 	// every call with. Empty: the gateway answers 401 to every call, so every charge waits
 	// (retried as an outage, logged as an error) until the service is given it.
@@ -56,6 +61,10 @@ func LoadConfig() (Config, error) {
 // error when the service cannot start (database, migrations) or when one of its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		customers, err := customer.Open(cfg.CustomerTokenPublicKey, svc.Log)
+		if err != nil {
+			return nil, err
+		}
 		if cfg.GatewaySecret == "" {
 			svc.Log.Error().Msg("PAYMENT_GATEWAY_SECRET is not set: the gateway will refuse every charge (401) and payments wait until it is")
 		}
@@ -67,6 +76,8 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 		payments := postgres.NewPayments(svc.DB)
 		alerts := saga.Alerts{DeadLetters: svc.DeadLetters, Service: Service}
 		svc.Consume(saga.Topics, saga.New(svc.DB, payments, svc.Outbox, alerts, gateway, saga.NewMetrics(svc.Registry)).Router())
-		return func(r chi.Router) { httpapi.Routes(r, httpapi.Config{Payments: payments, Log: svc.Log}) }, nil
+		return func(r chi.Router) {
+			httpapi.Routes(r, httpapi.Config{Payments: payments, Customers: customers, AdminToken: cfg.AdminToken, Log: svc.Log})
+		}, nil
 	})
 }
