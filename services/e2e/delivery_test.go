@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -43,9 +44,17 @@ func (n notified) String() string {
 	return fmt.Sprintf("%s %s×%d", n.Body.Event, n.Body.Kind, n.Deliveries)
 }
 
-// received lists what the webhook sink got about orderID, one entry per key.
+// received lists what the webhook sink got about orderID, one entry per key, with the sink's
+// read token (WEBHOOKSINK_READ_TOKEN).
 func received(tb testing.TB, u urls, orderID string) []notified {
-	return get[[]notified](tb, u.sink+"/received?orderId="+orderID)
+	tb.Helper()
+	var v []notified
+	url := u.sink + "/received?orderId=" + orderID
+	headers := map[string]string{"Authorization": "Bearer " + os.Getenv("WEBHOOKSINK_READ_TOKEN")}
+	if code, raw := call(tb, http.MethodGet, url, nil, headers, &v); code != http.StatusOK {
+		tb.Fatalf("GET %s: %d %s (is WEBHOOKSINK_READ_TOKEN set?)", url, code, raw)
+	}
+	return v
 }
 
 // waitNotified waits until check accepts what the webhook sink received about orderID; every

@@ -50,7 +50,7 @@ const maxReceived = 1000
 // Received reads what the webhook sink got about one order.
 func (e Endpoints) Received(ctx context.Context, orderID string) ([]Received, error) {
 	var rs []Received
-	_, err := getRetry(ctx, fmt.Sprintf("%s/received?orderId=%s&limit=%d", e.SinkURL, url.QueryEscape(orderID), maxReceived), "", &rs)
+	_, err := getRetry(ctx, fmt.Sprintf("%s/received?orderId=%s&limit=%d", e.SinkURL, url.QueryEscape(orderID), maxReceived), e.SinkReadToken, &rs)
 	return rs, err
 }
 

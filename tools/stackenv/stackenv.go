@@ -55,6 +55,9 @@ type Env struct {
 	// AdminToken guards the services' operator endpoints: ADMIN_TOKEN, else the stack's
 	// admin-token file.
 	AdminToken string
+	// SinkReadToken opens the webhook sink's GET /received: WEBHOOKSINK_READ_TOKEN, else the
+	// stack's secrets/webhooksink-read-token file.
+	SinkReadToken string
 }
 
 // Load reads the environment, and what it lacks of the credentials from the stack's directory.
@@ -76,6 +79,7 @@ func Load() Env {
 		PGAdminURL:      os.Getenv("PG_ADMIN_URL"),
 		StackDir:        dir,
 		AdminToken:      Or("ADMIN_TOKEN", readSecret(filepath.Join(dir, "admin-token"))),
+		SinkReadToken:   Or("WEBHOOKSINK_READ_TOKEN", readSecret(filepath.Join(dir, "secrets", "webhooksink-read-token"))),
 	}
 	e.ConnectRESTPassword = Or("CONNECT_REST_PASSWORD", readSecret(filepath.Join(dir, "secrets", "connect-rest-"+e.ConnectRESTUser)))
 	if e.PGAdminURL == "" {
