@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/shipping/httpapi"
 	"outboxsaga.dev/shipping/postgres"
@@ -32,6 +33,10 @@ type Config struct {
 	// AdvanceAfter is how long a delivery stays in a status before the carrier moves it on
 	// (SHIPPING_ADVANCE_AFTER); 0 moves it at the carrier's next look, about 10 ms later.
 	AdvanceAfter time.Duration `split_words:"true" default:"2s"`
+	// CustomerTokenPublicKey verifies customer tokens (messaging/customer) on GET /deliveries/{orderId}:
+	// SHIPPING_CUSTOMER_TOKEN_PUBLIC_KEY or CUSTOMER_TOKEN_PUBLIC_KEY, standard base64 of the PKIX
+	// DER of the stack's Ed25519 public key. Empty: only operators may read deliveries.
+	CustomerTokenPublicKey string `envconfig:"CUSTOMER_TOKEN_PUBLIC_KEY"`
 }
 
 // LoadConfig reads the configuration from the environment.
@@ -41,12 +46,16 @@ func LoadConfig() (Config, error) { return service.Load[Config](Service, Port) }
 // an error when the service cannot start (database, migrations) or when one of its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
+		customers, err := customer.Open(cfg.CustomerTokenPublicKey, svc.Log)
+		if err != nil {
+			return nil, err
+		}
 		deliveries := postgres.NewDeliveries(svc.DB)
 		steps := saga.New(svc.DB, deliveries, svc.Outbox, saga.NewMetrics(svc.Registry), svc.Log, cfg.AdvanceAfter)
 		svc.Consume(saga.Topics, steps.Router())
 		svc.Part("carrier", steps.Carry)
 		return func(r chi.Router) {
-			httpapi.Routes(r, httpapi.Config{Deliveries: deliveries, Carrier: steps, AdminToken: cfg.AdminToken, Log: svc.Log})
+			httpapi.Routes(r, httpapi.Config{Deliveries: deliveries, Carrier: steps, AdminToken: cfg.AdminToken, Customers: customers, Log: svc.Log})
 		}, nil
 	})
 }

@@ -55,7 +55,9 @@ func TestRun(t *testing.T) {
 	order := "/deliveries/" + uuid.NewString()
 	servicetest.Expect(t, base,
 		servicetest.Request{Method: http.MethodGet, Path: "/healthz", Want: http.StatusOK, WantBody: `"ok"`},
-		servicetest.Request{Method: http.MethodGet, Path: order, Want: http.StatusNotFound, WantBody: `"code":"not_found"`},
+		// Without CUSTOMER_TOKEN_PUBLIC_KEY only operators may read deliveries.
+		servicetest.Request{Method: http.MethodGet, Path: order, Want: http.StatusForbidden, WantBody: `"code":"forbidden"`},
+		servicetest.Request{Method: http.MethodGet, Path: order, Auth: "Bearer s3cret", Want: http.StatusNotFound, WantBody: `"code":"not_found"`},
 		servicetest.Request{Method: http.MethodPost, Path: order + "/advance", Want: http.StatusUnauthorized},
 		servicetest.Request{Method: http.MethodPost, Path: order + "/advance", Auth: "Bearer s3cret", Want: http.StatusNotFound},
 		servicetest.Request{Method: http.MethodGet, Path: "/readyz", Want: http.StatusServiceUnavailable, WantBody: `"failed":{"kafka":`},

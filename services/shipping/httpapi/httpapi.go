@@ -10,6 +10,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging/customer"
+	"outboxsaga.dev/messaging/fault"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/shipping"
 )
@@ -17,6 +19,8 @@ import (
 // Deliveries reads deliveries; *postgres.Deliveries implements it.
 type Deliveries interface {
 	Get(ctx context.Context, orderID string) (shipping.Delivery, error)
+	// CustomerOf returns the customer of an order, "" when the service has not heard of it.
+	CustomerOf(ctx context.Context, orderID string) (string, error)
 }
 
 // Carrier moves a delivery one step with its event; *saga.Steps implements it.
@@ -28,19 +32,36 @@ type Carrier interface {
 type Config struct {
 	Deliveries Deliveries
 	Carrier    Carrier
-	// AdminToken guards POST /deliveries/{orderId}/advance; empty leaves it open (local development).
+	// AdminToken guards POST /deliveries/{orderId}/advance and lets operators read any delivery.
 	AdminToken string
-	Log        zerolog.Logger
+	// Customers checks the customer tokens of GET /deliveries/{orderId}; nil admits operators only.
+	Customers *customer.Verifier
+	Log       zerolog.Logger
 }
 
 // Routes adds the shipping service's routes to r: GET /deliveries/{orderId} and, behind the
 // admin token, POST /deliveries/{orderId}/advance. Both answer the delivery as
 // {"orderId","deliveryId","status","items","updatedAt"}; an order without a delivery is a 404,
 // advancing a DELIVERED one a 409 (code already_delivered). The advance takes no body (one that
-// is sent is not read).
+// is sent is not read). GET takes a customer token or the operator token: a customer reads the
+// deliveries of its own orders only, and another customer's answers 404, as a missing one does.
 func Routes(r chi.Router, cfg Config) {
 	get := func(r *http.Request) (shipping.Delivery, error) {
-		return cfg.Deliveries.Get(r.Context(), chi.URLParam(r, "orderId"))
+		orderID := chi.URLParam(r, "orderId")
+		d, err := cfg.Deliveries.Get(r.Context(), orderID)
+		if err != nil {
+			return d, err
+		}
+		if c, _ := customer.FromContext(r.Context()); !c.Operator {
+			owner, err := cfg.Deliveries.CustomerOf(r.Context(), orderID)
+			if err != nil {
+				return shipping.Delivery{}, err
+			}
+			if !c.Owns(owner) {
+				return shipping.Delivery{}, fault.Errorf(fault.NotFound, "order %.40q has no delivery", orderID)
+			}
+		}
+		return d, nil
 	}
 	advance := func(r *http.Request) (shipping.Delivery, error) {
 		d, err := cfg.Carrier.Advance(r.Context(), chi.URLParam(r, "orderId"))
@@ -49,7 +70,7 @@ func Routes(r chi.Router, cfg Config) {
 		}
 		return d, err
 	}
-	r.Get("/deliveries/{orderId}", answer(get, cfg.Log))
+	r.With(customer.RequireOrOperator(cfg.Customers, cfg.AdminToken, cfg.Log)).Get("/deliveries/{orderId}", answer(get, cfg.Log))
 	r.With(msghttp.RequireAdmin(cfg.AdminToken, cfg.Log)).Post("/deliveries/{orderId}/advance", answer(advance, cfg.Log))
 }
 

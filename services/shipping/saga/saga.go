@@ -42,15 +42,15 @@ func New(db *sql.DB, deliveries *postgres.Deliveries, outbox *msgpg.Outbox, metr
 	return &Steps{db: db, deliveries: deliveries, outbox: outbox, metrics: metrics, log: log, every: max(every, 0)}
 }
 
-// Router returns the router of the shipping saga. It handles OrderCompleted and knowingly
-// ignores the other order events: OrderCreated (nothing ships before the order completes) and
+// Router returns the router of the shipping saga. It handles OrderCompleted, and OrderCreated to
+// record whose order it is (nothing ships before the order completes), and knowingly ignores
 // OrderCanceled (a canceled order never completed, so it has no delivery, and no OrderCompleted
-// follows it: see the package shipping doc). Anything else on order-events is poison. The step is
-// database work alone, so it may run in a batch's transaction (HandleBatchable).
+// follows it: see the package shipping doc). Anything else on order-events is poison. The steps are
+// database work alone, so they may run in a batch's transaction (HandleBatchable).
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
 	r.HandleBatchable("OrderCompleted", 1, s.OrderCompleted)
-	r.Ignore("OrderCreated", 1)
+	r.HandleBatchable("OrderCreated", 1, s.OrderCreated) // whose order it is (GET /deliveries/{orderId})
 	r.Ignore("OrderCanceled", 1)
 	return r
 }

@@ -18,8 +18,9 @@ import (
 )
 
 // One delivery per completed order, whatever comes again, and none for an order that did not
-// complete; every OrderCompleted is recorded in the inbox, the ignored types are not. The same
-// holds when the events come in one batch (one transaction, one commit).
+// complete; every OrderCompleted and OrderCreated (whose order it is) is recorded in the inbox, the
+// ignored types are not. The same holds when the events come in one batch (one transaction, one
+// commit).
 func TestOrderEvents(t *testing.T) {
 	const scheduled = shipping.DeliveryScheduledEvent
 	tests := []struct {
@@ -60,8 +61,17 @@ func TestOrderEvents(t *testing.T) {
 				if got := f.emitted(id, events[max(first, 0)].tp); !slices.Equal(got, tt.wantEvents) {
 					t.Errorf("emitted %v, want %v", got, tt.wantEvents)
 				}
-				if got := f.count(`SELECT count(*) FROM processed_events`); got != tt.wantInbox {
-					t.Errorf("inbox rows = %d, want %d", got, tt.wantInbox)
+				createdEvents := 0
+				for _, r := range events {
+					if r.Headers["eventType"] == "OrderCreated" {
+						createdEvents++
+					}
+				}
+				if got := f.count(`SELECT count(*) FROM processed_events`); got != tt.wantInbox+createdEvents {
+					t.Errorf("inbox rows = %d, want %d (and %d of OrderCreated)", got, tt.wantInbox, createdEvents)
+				}
+				if got, want := f.count(`SELECT count(*) FROM order_customers WHERE customer_id = 'U1'`), min(createdEvents, 1); got != want {
+					t.Errorf("customers recorded = %d, want %d", got, want)
 				}
 				if got, want := f.count(`SELECT count(*) FROM deliveries`), min(tt.wantInbox, 1); got != want {
 					t.Errorf("deliveries = %d, want %d", got, want)
