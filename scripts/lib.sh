@@ -609,6 +609,14 @@ as_pg_user() {
   fi
 }
 
+# pg_write FILE [-a]: writes (-a: appends) standard input to FILE as the PostgreSQL OS user. Every
+# file in the cluster's directory is written so, never by root: that user owns the directory and
+# could put a symlink where root would write, and root would follow it anywhere.
+pg_write() {
+  local op='>'; [ "${2:-}" = -a ] && op='>>'
+  as_pg_user sh -c "umask 077; cat $op \"\$1\"" sh "$1"
+}
+
 # pg_bin NAME: path of a PostgreSQL server binary (Debian keeps them out of PATH).
 pg_bin() {
   local d

@@ -34,23 +34,21 @@ make_pg_dir() {
     [ "$(stat -c %u "$PG_DIR_BASE")" = 0 ] \
       || die "$PG_DIR_BASE is not owned by root; it holds the clusters of every stack run as root. Remove it, or choose another directory: PG_DIR_BASE=<dir>"
     mkdir -p "$PG_DIR"
-    echo "$STACK" >"$PG_DIR/stack"
     ln -sfn "$PG_DIR" "$STACK/pg"
     ln -sfn "$PG_LOG" "$LOGS/postgres.log"
   else
     mkdir -p "$PG_DIR"
   fi
   chmod 700 "$PG_DIR"
-  if is_root; then chown "$PG_OS_USER:" "$PG_DIR"; fi
+  if is_root; then chown -h "$PG_OS_USER:" "$PG_DIR"; fi
   as_pg_user test -w "$PG_DIR" \
     || die "the $PG_OS_USER OS user cannot write $PG_DIR (a directory above it is not open to that user); choose another place: PG_DIR_BASE=<dir>"
+  if outside_stack; then echo "$STACK" | pg_write "$PG_DIR/stack"; fi
 }
 
-# own_log: the server (running as PG_OS_USER) appends to its log file itself.
-own_log() {
-  touch "$PG_LOG"
-  if is_root; then chown "$PG_OS_USER:" "$PG_LOG"; fi
-}
+# own_log: the server (running as PG_OS_USER) appends to its log file itself, which that user
+# makes (never root: see pg_write).
+own_log() { as_pg_user touch "$PG_LOG"; }
 
 create() {
   await_port postgres "$PG_PORT" PG_PORT
@@ -58,28 +56,27 @@ create() {
   make_pg_dir
   # Until init.sql has run, the cluster is not finished: a start that finds this marker
   # creates it again (an interrupted first `make up` must not leave a cluster without roles).
-  touch "$PG_DIR/creating"
+  as_pg_user touch "$PG_DIR/creating"
   own_log
   local pw=$PG_DIR/superuser-password
-  printf '%s\n' "$PG_SUPERPASS" | write_secret "$pw"
-  if is_root; then chown "$PG_OS_USER:" "$pw"; fi
+  printf '%s\n' "$PG_SUPERPASS" | pg_write "$pw"
   as_pg_user "$(pg_bin initdb)" -D "$PG_DATA" -U "$PG_SUPERUSER" --pwfile="$pw" \
-    --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_LOG" 2>&1 \
-    || { rm -f "$pw"; tail -20 "$PG_LOG"; die "initdb failed (log: $PG_LOG)"; }
-  rm -f "$pw"
+    --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 2>&1 | pg_write "$PG_LOG" \
+    || { as_pg_user rm -f "$pw"; tail -20 "$PG_LOG"; die "initdb failed (log: $PG_LOG)"; }
+  as_pg_user rm -f "$pw"
   {
     echo; echo "# ---- outbox-saga native stack (infra/postgres/postgresql.conf) ----"
     cat "$ROOT/infra/postgres/postgresql.conf"
     echo "listen_addresses = '$PG_HOST'"
     echo "port = $PG_PORT"
     echo "unix_socket_directories = '$PG_SOCK'"
-  } >>"$PG_DATA/postgresql.conf"
+  } | pg_write "$PG_DATA/postgresql.conf" -a
   # Our own pg_hba.conf (initdb's allows physical replication): passwords over TCP, no replication.
-  cat "$ROOT/infra/postgres/pg_hba.conf" >"$PG_DATA/pg_hba.conf"
+  pg_write "$PG_DATA/pg_hba.conf" <"$ROOT/infra/postgres/pg_hba.conf"
   as_pg_user mkdir -p -m 0700 "$PG_SOCK"
   start_server
   init_databases
-  rm -f "$PG_DIR/creating"
+  as_pg_user rm -f "$PG_DIR/creating"
 }
 
 # init_databases: the service databases and their roles, with this stack's passwords
@@ -92,7 +89,7 @@ init_databases() {
   [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || return 0
   PGHOST=$PG_HOST PGPORT=$PG_PORT PGUSER=$PG_SUPERUSER PGPASSWORD=$PG_SUPERPASS PG_SERVICES=$PG_SERVICES \
     "$ROOT/infra/postgres/init.sh" || die "creating the service databases and roles failed (infra/postgres/init.sh)"
-  echo "$want" >"$stamp"
+  echo "$want" | pg_write "$stamp"
   echo "    databases and roles: ${PG_SERVICES// /, } (infra/postgres/init.sql)"
 }
 

@@ -57,6 +57,11 @@ type Health struct {
 	WALStatus     string // reserved, extended, unreserved, lost
 	LagBytes      int64  // current WAL position − the slot's confirmed flush position
 	RetainedBytes int64  // current WAL position − the slot's restart position: WAL kept for it
+	// BaseBackups counts the base backups running on the cluster (pg_stat_progress_basebackup):
+	// a copy of every database. A Debezium role's replication connection can start one, and
+	// pg_hba.conf cannot tell it from logical decoding (docs/architecture.md, "Trust"), so the
+	// services watch for it: nothing of the stack ever takes one.
+	BaseBackups int
 }
 
 // Capturing reports whether the database's changes are still captured for the connector: the
@@ -85,6 +90,9 @@ func (h Health) Problem() string {
 		p = append(p, "replication slot lost its WAL: events are missing (see README, Troubleshooting)")
 	case !h.SlotActive:
 		p = append(p, "replication slot inactive: events wait in the WAL")
+	}
+	if h.BaseBackups > 0 {
+		p = append(p, fmt.Sprintf("%d base backup(s) of the whole cluster running: a replication role is copying every database (none of the stack takes one)", h.BaseBackups))
 	}
 	if h.WALStatus == "unreserved" {
 		p = append(p, "the slot holds more WAL than max_slot_wal_keep_size: it will be invalidated soon")
@@ -148,6 +156,7 @@ func (m *Monitor) Health() Health {
 //	cdc_slot_lag_bytes{slot}                     WAL written but not yet confirmed by the connector
 //	cdc_slot_retained_wal_bytes{slot}            WAL the slot keeps on disk
 //	cdc_check_timestamp_seconds{connector}       when the last poll ran
+//	pg_base_backups_running                      base backups of the cluster running (none is ours)
 func (m *Monitor) Register(reg prometheus.Registerer) error {
 	g := &monitorGauges{
 		running:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_connector_running", Help: "1 when the service's Debezium connector and its task are RUNNING."}, []string{"connector"}),
@@ -157,8 +166,9 @@ func (m *Monitor) Register(reg prometheus.Registerer) error {
 		lag:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_slot_lag_bytes", Help: "WAL bytes written but not yet confirmed by the connector."}, []string{"slot"}),
 		retained:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_slot_retained_wal_bytes", Help: "WAL bytes the replication slot keeps on disk."}, []string{"slot"}),
 		checked:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdc_check_timestamp_seconds", Help: "When the CDC path was last checked (Unix time)."}, []string{"connector"}),
+		backups:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "pg_base_backups_running", Help: "Base backups of the whole PostgreSQL cluster running now (pg_stat_progress_basebackup); the stack takes none."}),
 	}
-	for _, c := range []prometheus.Collector{g.running, g.taskState, g.capturing, g.active, g.lag, g.retained, g.checked} {
+	for _, c := range []prometheus.Collector{g.running, g.taskState, g.capturing, g.active, g.lag, g.retained, g.checked, g.backups} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register cdc metrics: %w", err)
 		}
@@ -224,6 +234,9 @@ func (m *Monitor) Poll(ctx context.Context) Health {
 	default:
 		h.SlotFound = true
 	}
+	if err := m.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_progress_basebackup`).Scan(&h.BaseBackups); err != nil && h.SlotError == "" {
+		h.SlotError = "base backups unreadable: " + err.Error()
+	}
 
 	m.mu.Lock()
 	m.last = h
@@ -234,6 +247,7 @@ func (m *Monitor) Poll(ctx context.Context) Health {
 
 type monitorGauges struct {
 	running, taskState, capturing, active, lag, retained, checked *prometheus.GaugeVec
+	backups                                                       prometheus.Gauge
 }
 
 // taskStates are the states a task gauge has a series for.
@@ -261,6 +275,7 @@ func (m *Monitor) export(h Health) {
 	g.lag.WithLabelValues(m.Slot).Set(float64(h.LagBytes))
 	g.retained.WithLabelValues(m.Slot).Set(float64(h.RetainedBytes))
 	g.checked.WithLabelValues(m.Connector).Set(float64(h.CheckedAt.Unix()))
+	g.backups.Set(float64(h.BaseBackups))
 }
 
 func bool01(b bool) float64 {
