@@ -55,8 +55,12 @@ type Env struct {
 	// AdminToken guards the services' operator endpoints: ADMIN_TOKEN, else the stack's
 	// admin-token file.
 	AdminToken string
+	// GatewaySecret is the merchant's secret the gateway (simulator) wants on every /charges
+	// call, its ledger's listing included: GATEWAY_MERCHANT_SECRET, else the stack's
+	// secrets/gateway-merchant file.
+	GatewaySecret string
 	// SinkReadToken opens the webhook sink's GET /received: WEBHOOKSINK_READ_TOKEN, else the
-	// stack's secrets/webhooksink-read-token file.
+	// stack's secrets/webhooksink-reader file.
 	SinkReadToken string
 }
 
@@ -79,7 +83,8 @@ func Load() Env {
 		PGAdminURL:      os.Getenv("PG_ADMIN_URL"),
 		StackDir:        dir,
 		AdminToken:      Or("ADMIN_TOKEN", readSecret(filepath.Join(dir, "admin-token"))),
-		SinkReadToken:   Or("WEBHOOKSINK_READ_TOKEN", readSecret(filepath.Join(dir, "secrets", "webhooksink-read-token"))),
+		GatewaySecret:   Or("GATEWAY_MERCHANT_SECRET", readSecret(filepath.Join(dir, "secrets", "gateway-merchant"))),
+		SinkReadToken:   Or("WEBHOOKSINK_READ_TOKEN", readSecret(filepath.Join(dir, "secrets", "webhooksink-reader"))),
 	}
 	e.ConnectRESTPassword = Or("CONNECT_REST_PASSWORD", readSecret(filepath.Join(dir, "secrets", "connect-rest-"+e.ConnectRESTUser)))
 	if e.PGAdminURL == "" {
