@@ -279,7 +279,8 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	invMetrics := invsaga.NewMetrics(reg)
 	inv := invsaga.New(invDB, invpg.NewStock(invDB), outbox, invMetrics).Router()
 	payMetrics := paysaga.NewMetrics(reg)
-	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, approveAll{}, payMetrics)
+	alerts := paysaga.Alerts{DeadLetters: msgpg.NewDeadLetters(payDB, outbox), Service: "payment"}
+	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, alerts, approveAll{}, payMetrics)
 	return &sagaSteps{
 		orderDB: orderDB, orders: orders, outbox: outbox,
 		order: ordersaga.New(orderDB, orders, outbox, metrics).Router(),
@@ -362,12 +363,14 @@ type approveAll struct{}
 
 // Charge approves req.
 func (approveAll) Charge(_ context.Context, req payment.ChargeRequest) (payment.ChargeResult, error) {
-	return payment.ChargeResult{ChargeID: "ch_" + req.IdempotencyKey, Status: payment.ChargeApproved}, nil
+	return payment.ChargeResult{ChargeID: "ch_" + req.IdempotencyKey, Status: payment.ChargeApproved,
+		OrderID: req.OrderID, IdempotencyKey: req.IdempotencyKey, Amount: req.Amount, Currency: req.Currency}, nil
 }
 
-// Void voids the charge of key.
-func (approveAll) Void(_ context.Context, _, key string) (payment.ChargeResult, error) {
-	return payment.ChargeResult{ChargeID: "ch_" + key, Status: payment.ChargeVoided}, nil
+// Void voids the charge of req's key.
+func (approveAll) Void(_ context.Context, req payment.VoidRequest) (payment.ChargeResult, error) {
+	return payment.ChargeResult{ChargeID: "ch_" + req.IdempotencyKey, Status: payment.ChargeVoided,
+		OrderID: req.OrderID, IdempotencyKey: req.IdempotencyKey, Amount: req.Amount, Currency: req.Currency}, nil
 }
 
 // Markdown renders the sweep: every level (with the CPU per saga of Postgres and of the Go code

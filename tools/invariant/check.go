@@ -63,8 +63,14 @@ func (r *Result) Print(w io.Writer) {
 		4: "every event on its topic, every event id in effect at most once, none dead-lettered",
 		5: "one delivery per completed order, forward only, none for a canceled one",
 		6: "every notification at the webhook under its key, none for an event that did not happen",
+		9: "a completed order's charge is APPROVED, unvoided, of exactly its amount and currency",
 	}
-	for n := 1; n <= len(names); n++ {
+	numbers := make([]int, 0, len(names))
+	for n := range names {
+		numbers = append(numbers, n)
+	}
+	sort.Ints(numbers)
+	for _, n := range numbers {
 		fmt.Fprintf(w, "invariant %d (%s): checked %d, violations %d\n", n, names[n], r.Checked[n], r.Count(n))
 	}
 	for _, v := range r.Violations {
@@ -188,13 +194,15 @@ func (c *Checker) checkTerminal(o load.Order, v1, v2 OrderView, evs orderEvents,
 	}
 }
 
-// checkCharges: invariant 3.
+// checkCharges: invariant 3, and invariant 9's money half: a COMPLETED order has exactly one
+// APPROVED (hence unvoided) charge of exactly its amount and currency, not merely a charge under
+// its key (the gateway's ledger, read as the merchant).
 func (c *Checker) checkCharges(o load.Order, v OrderView, cs []Charge, r *Result, add addFunc) {
 	r.Checked[3]++
-	approved := 0
+	var approved []Charge
 	for _, ch := range cs {
 		if ch.Status == "APPROVED" {
-			approved++
+			approved = append(approved, ch)
 		}
 	}
 	if len(cs) > 1 {
@@ -203,14 +211,25 @@ func (c *Checker) checkCharges(o load.Order, v OrderView, cs []Charge, r *Result
 	}
 	switch v.Status {
 	case "CANCELED":
-		if approved > 0 {
+		if len(approved) > 0 {
 			add(3, o.ID, "CANCELED (%s) but a charge is still APPROVED: %+v", v.Reason, cs)
 		}
 	case "COMPLETED":
-		if approved != 1 || cs[0].Amount != v.Amount {
+		r.Checked[9]++
+		if len(approved) != 1 || approved[0].Amount != v.Amount {
 			add(3, o.ID, "COMPLETED (amount %d) needs exactly one APPROVED charge of that amount: %+v", v.Amount, cs)
 		}
+		if !paidExactly(v, approved) {
+			add(9, o.ID, "COMPLETED (%d %s) needs exactly one APPROVED, unvoided charge of exactly that amount and currency: %+v",
+				v.Amount, v.Currency, cs)
+		}
 	}
+}
+
+// paidExactly reports whether approved, the APPROVED charges of a completed order v, are one
+// charge of exactly v's amount and currency.
+func paidExactly(v OrderView, approved []Charge) bool {
+	return len(approved) == 1 && approved[0].Amount == v.Amount && approved[0].Currency == v.Currency
 }
 
 // expected lists the events an order in a terminal state must have put on Kafka.

@@ -26,6 +26,8 @@ type OrderView struct {
 	Status  string `json:"status"`
 	Reason  string `json:"reason"`
 	Amount  int64  `json:"amount"`
+	// Currency is the order's currency (its amount's).
+	Currency string `json:"currency"`
 	// Delivery is how far the order's delivery has come as the order service knows it ("" for
 	// none yet, PREPARING, SHIPPED, DELIVERED).
 	Delivery string `json:"delivery"`
@@ -47,15 +49,17 @@ type Charge struct {
 	ChargeID string `json:"chargeId"`
 	OrderID  string `json:"orderId"`
 	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
 	Status   string `json:"status"`
 }
 
 // AllCharges reads the gateway's whole ledger in one request (GET /charges without orderId),
 // grouped by order id: one request instead of one per order (the simulator scans its ledger
-// on every query).
+// on every query). The gateway lists its ledger only to the merchant: the request carries
+// GatewaySecret (GATEWAY_MERCHANT_SECRET).
 func (e Endpoints) AllCharges(ctx context.Context) (map[string][]Charge, error) {
 	var cs []Charge
-	if _, err := getRetry(ctx, e.GatewayURL+"/charges", "", &cs); err != nil {
+	if _, err := getRetry(ctx, e.GatewayURL+"/charges", e.GatewaySecret, &cs); err != nil {
 		return nil, err
 	}
 	out := map[string][]Charge{}
@@ -134,10 +138,10 @@ func (e Endpoints) Stock(ctx context.Context, sku string) (StockView, error) {
 	return s, err
 }
 
-// Charges reads the gateway's ledger for one order.
+// Charges reads the gateway's ledger for one order, as the merchant (GatewaySecret).
 func (e Endpoints) Charges(ctx context.Context, orderID string) ([]Charge, error) {
 	var cs []Charge
-	_, err := getRetry(ctx, e.GatewayURL+"/charges?orderId="+url.QueryEscape(orderID), "", &cs)
+	_, err := getRetry(ctx, e.GatewayURL+"/charges?orderId="+url.QueryEscape(orderID), e.GatewaySecret, &cs)
 	return cs, err
 }
 
