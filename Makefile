@@ -45,6 +45,11 @@ status: ## processes, connector/task states, replication slot lag, consumer grou
 tail: ## follow a topic with kcat: make tail TOPIC=order-events
 	@scripts/tail.sh $(TOPIC)
 
+.PHONY: token
+token: ## print a customer token (the token alone, one line): make -s token CUSTOMER=U1 [TTL=24h]
+	@test -n "$(CUSTOMER)" || { echo 'usage: make -s token CUSTOMER=<id> [TTL=24h]' >&2; exit 2; }
+	@. scripts/lib.sh && cd tools && go run ./cmd/token -customer "$(CUSTOMER)" -ttl "$(or $(TTL),24h)"
+
 .PHONY: compose-env
 compose-env: ## write the secrets of the docker compose stack into .env (mode 0600; docker-compose.yml needs them)
 	@scripts/compose-env.sh
