@@ -281,6 +281,7 @@ CONF
   echo "Authorization: Bearer $(head -1 "$STACK/admin-token" 2>/dev/null)" | write_secret "$STACK/admin.header"
   echo "Authorization: Bearer $(read_secret webhooksink-reader)" | write_secret "$STACK/webhooksink.header"
   echo "Authorization: Bearer $(read_secret gateway-merchant)" | write_secret "$STACK/gateway.header"
+  printf 'user = "%s:%s"\n' "$CONNECT_REST_USER" "$(read_secret "connect-rest-$CONNECT_REST_USER")" | write_secret "$STACK/connect.curlrc"
 }
 
 # connect_curl CURL-ARGS...: curl as the REST API's user (the password on a file descriptor, not

@@ -37,20 +37,22 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
   shipping        $SHIPPING_URL      notification  $NOTIFICATION_URL
   gateway simulator  $GATEWAY_URL      webhook sink  $WEBHOOKSINK_URL
 
-Credentials (random, this stack's only, mode 0600): the operator token in ${STACK#$ROOT/}/admin-token,
-kcat's login (read-only) in ${KCAT_CONF#$ROOT/}, Kafka Connect's REST login in ${CONNECT_CREDENTIALS#$ROOT/},
-every other password in ${SECRETS#$ROOT/}/.
+Credentials (random, this stack's only, mode 0600), each sent from a file, never on a command line:
+the operator's header in ${STACK#$ROOT/}/admin.header (token: admin-token), kcat's login (read-only) in
+${KCAT_CONF#$ROOT/}, Kafka Connect's REST login in ${STACK#$ROOT/}/connect.curlrc (curl -K), every other secret in
+${SECRETS#$ROOT/}/. A customer's token: make -s token CUSTOMER=U1.
 
 Try it (README.md has the whole walk-through):
-  curl -s -X PUT $ORDER_URL/prices/A100 -H "Authorization: Bearer \$(cat ${STACK#$ROOT/}/admin-token)" \\
+  curl -s -X PUT $ORDER_URL/prices/A100 -H @${STACK#$ROOT/}/admin.header \\
        -H 'Content-Type: application/json' -d '{"unitPrice":15000,"currency":"KRW"}'
-  curl -s -X PUT $INVENTORY_URL/stock/A100 -H "Authorization: Bearer \$(cat ${STACK#$ROOT/}/admin-token)" \\
+  curl -s -X PUT $INVENTORY_URL/stock/A100 -H @${STACK#$ROOT/}/admin.header \\
        -H 'Content-Type: application/json' -d '{"available":100}'
-  curl -s -X POST $ORDER_URL/orders -H 'Content-Type: application/json' \\
-       -d '{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1}]}'
-  curl -s $ORDER_URL/orders/<orderId>          # PENDING → COMPLETED
+  make -s token CUSTOMER=U1 | sed 's/^/Authorization: Bearer /' > ${STACK#$ROOT/}/u1.header
+  curl -s -X POST $ORDER_URL/orders -H @${STACK#$ROOT/}/u1.header -H 'Content-Type: application/json' \\
+       -d '{"currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1}]}'
+  curl -s -H @${STACK#$ROOT/}/u1.header $ORDER_URL/orders/<orderId>          # PENDING → COMPLETED
   kcat -F ${KCAT_CONF#$ROOT/} -C -t order-events -f '%k %h %s\n'
-  curl -s -u "\$(cat ${CONNECT_CREDENTIALS#$ROOT/})" "$CONNECT_URL/connectors?expand=status"
+  curl -s -K ${STACK#$ROOT/}/connect.curlrc "$CONNECT_URL/connectors?expand=status"
   make tail TOPIC=order-events                    # the same, formatted
   make status                                     # processes, connectors, slot lag, consumer lag
   make down                                       # stop everything started here
