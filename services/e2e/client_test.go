@@ -199,8 +199,16 @@ func getStock(tb testing.TB, u urls, sku string) stock {
 	return get[stock](tb, u.inventory+"/stock/"+sku)
 }
 
+// charges reads the gateway's ledger of orderID, as the merchant (merchantHeader): the gateway
+// lists charges to no one else.
 func charges(tb testing.TB, u urls, orderID string) []charge {
-	return get[[]charge](tb, u.gateway+"/charges?orderId="+orderID)
+	tb.Helper()
+	var cs []charge
+	url := u.gateway + "/charges?orderId=" + orderID
+	if code, raw := call(tb, http.MethodGet, url, nil, merchantHeader(tb), &cs); code != http.StatusOK {
+		tb.Fatalf("GET %s: %d %s", url, code, raw)
+	}
+	return cs
 }
 
 // deadLetter is where a dead letter's record was, as GET /dead-letters lists it.
