@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"outboxsaga.dev/tools/latency"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 // StepResult is what one open-loop step at a fixed rate measured.
@@ -50,7 +51,14 @@ type Load struct {
 	// Drain is how long to wait after the last send for every accepted order's terminal event.
 	Drain  time.Duration
 	Client *http.Client
+	// Customers mints the orders' customer tokens (stackenv.LoadCustomers); the orders are spread
+	// over benchCustomers customers, so that no customer's request rate or open orders cap
+	// (ORDER_CUSTOMER_RATE, ORDER_MAX_OPEN_ORDERS) paces the bench.
+	Customers *stackenv.Customers
 }
+
+// benchCustomers is how many customers place the bench's orders (bench-0 … bench-999).
+const benchCustomers = 1000
 
 // NewHTTPClient returns a client whose pool keeps enough connections for open-loop load.
 func NewHTTPClient() *http.Client {
@@ -156,8 +164,9 @@ type orderItem struct {
 
 // post places one tok_ok order of one unit of a random SKU.
 func (l *Load) post(ctx context.Context) sample {
+	customer := fmt.Sprintf("bench-%d", rand.IntN(benchCustomers))
 	body, _ := json.Marshal(orderRequest{
-		CustomerID: "bench", Currency: "KRW", PaymentToken: "tok_ok",
+		CustomerID: customer, Currency: "KRW", PaymentToken: "tok_ok",
 		Items: []orderItem{{SKU: l.SKUs[rand.IntN(len(l.SKUs))], Qty: 1, UnitPrice: unitPrice}},
 	})
 	s := sample{sent: time.Now()}
@@ -166,6 +175,13 @@ func (l *Load) post(ctx context.Context) sample {
 		return s
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if l.Customers != nil {
+		auth, err := l.Customers.Bearer(customer)
+		if err != nil {
+			return s
+		}
+		req.Header.Set("Authorization", auth)
+	}
 	resp, err := l.Client.Do(req)
 	if err != nil {
 		return s

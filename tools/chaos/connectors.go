@@ -77,6 +77,8 @@ func newExtremeOrders(seed uint64) (*extremeOrders, error) {
 // stocking is what an extreme order needs set up first: its SKUs' list prices (in its currency)
 // and stock.
 type stocking struct {
+	// customer places the order (its token's subject).
+	customer string
 	currency string
 	qty      map[string]int64
 	price    map[string]int64
@@ -109,7 +111,7 @@ func (x *extremeOrders) next(tokens []string, pick func(int) int) (string, stock
 	if pick(2) == 0 {
 		d.PaymentToken = tokens[pick(len(tokens))]
 	}
-	st := stocking{currency: d.Currency, qty: map[string]int64{}, price: map[string]int64{}}
+	st := stocking{customer: d.CustomerID, currency: d.Currency, qty: map[string]int64{}, price: map[string]int64{}}
 	for _, it := range d.Items {
 		st.qty[it.SKU], st.price[it.SKU] = it.Qty, it.UnitPrice
 	}
@@ -133,7 +135,11 @@ func (x *extremeOrders) place(ctx context.Context, r *Runner) string {
 			return fmt.Sprintf("stock %s for an extreme order: %d %.200s", sku, code, raw)
 		}
 	}
-	code, raw := send(ctx, http.MethodPost, eps.OrderURL+"/orders", body, nil)
+	auth, err := r.customers.Bearer(st.customer)
+	if err != nil {
+		return "extreme order: " + err.Error()
+	}
+	code, raw := send(ctx, http.MethodPost, eps.OrderURL+"/orders", body, map[string]string{"Authorization": auth})
 	var created struct {
 		OrderID string `json:"orderId"`
 	}

@@ -48,9 +48,10 @@ func (r *Runner) probe(ctx context.Context, timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		o := load.Order{IdempotencyKey: uuid.NewString(), SKU: r.prefix + "-OK-0", Qty: 1, Amount: 1000, Token: "tok_ok"}
 		body := fmt.Sprintf(`{"customerId":"U-probe","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":%q,"qty":1,"unitPrice":1000}]}`, o.SKU)
+		o.Customer = "U-probe"
 		var id string
 		for id == "" && time.Now().Before(deadline) {
-			code, raw := send(ctx, http.MethodPost, r.cfg.Endpoints.OrderURL+"/orders", body, map[string]string{"Idempotency-Key": o.IdempotencyKey})
+			code, raw := send(ctx, http.MethodPost, r.cfg.Endpoints.OrderURL+"/orders", body, map[string]string{"Idempotency-Key": o.IdempotencyKey, "Authorization": r.customers.MustBearer(o.Customer)})
 			var created struct {
 				OrderID string `json:"orderId"`
 			}

@@ -17,6 +17,7 @@ import (
 
 	"outboxsaga.dev/tools/invariant"
 	"outboxsaga.dev/tools/load"
+	"outboxsaga.dev/tools/stackenv"
 )
 
 // Config is one chaos run.
@@ -98,7 +99,9 @@ type Runner struct {
 	kafka   sarama.Client
 	mu      sync.Mutex
 	probes  []load.Order
-	prefix  string
+	// customers mints the customer tokens of the orders the run places.
+	customers *stackenv.Customers
+	prefix    string
 	// targets is what the next cycles kill: a shuffled round of Components at a time.
 	targets []string
 	rounds  int
@@ -113,7 +116,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
-	r := &Runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 11)), kafka: kc}
+	customers, err := stackenv.LoadCustomers()
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 11)), kafka: kc, customers: customers}
 	r.checker = &invariant.Checker{Endpoints: cfg.Endpoints, Kafka: kc, MaxSlotLag: 1 << 20, Log: cfg.Out}
 	return r, nil
 }
@@ -132,7 +139,7 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	r.prefix = fmt.Sprintf("C%06X", r.rng.IntN(1<<24))
 	gen := load.New(load.Config{
 		OrderURL: r.cfg.Endpoints.OrderURL, InventoryURL: r.cfg.Endpoints.InventoryURL,
-		AdminToken: r.cfg.Endpoints.AdminToken, Rate: r.cfg.Rate, Concurrency: 64,
+		AdminToken: r.cfg.Endpoints.AdminToken, Customers: r.customers, Rate: r.cfg.Rate, Concurrency: 64,
 		Duration: 6 * time.Hour, Seed: r.cfg.Seed, Prefix: r.prefix,
 		Progress: r.cfg.Out, ProgressEvery: 5 * time.Second,
 	})

@@ -27,9 +27,9 @@ type DeliveryView struct {
 	Status     string `json:"status"`
 }
 
-// Delivery reads the delivery of one order (found=false on 404).
+// Delivery reads the delivery of one order (found=false on 404), as the operator.
 func (e Endpoints) Delivery(ctx context.Context, orderID string) (DeliveryView, bool, error) {
-	return getFound[DeliveryView](ctx, e.ShippingURL+"/deliveries/"+url.PathEscape(orderID))
+	return getFound[DeliveryView](ctx, e.ShippingURL+"/deliveries/"+url.PathEscape(orderID), e.AdminToken)
 }
 
 // Received is one entry of the webhook sink: every POST it got under one Idempotency-Key.

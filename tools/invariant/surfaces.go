@@ -124,10 +124,10 @@ func getRetry(ctx context.Context, rawURL, token string, out any) (int, error) {
 	return code, err
 }
 
-// Order reads one order.
+// Order reads one order, as the operator (AdminToken: an operator may read any customer's order).
 func (e Endpoints) Order(ctx context.Context, id string) (OrderView, error) {
 	var o OrderView
-	_, err := getRetry(ctx, e.OrderURL+"/orders/"+url.PathEscape(id), "", &o)
+	_, err := getRetry(ctx, e.OrderURL+"/orders/"+url.PathEscape(id), e.AdminToken, &o)
 	return o, err
 }
 
@@ -145,14 +145,15 @@ func (e Endpoints) Charges(ctx context.Context, orderID string) ([]Charge, error
 	return cs, err
 }
 
-// Payment reads the payment service's view of one order (found=false on 404).
+// Payment reads the payment service's view of one order (found=false on 404), as the operator.
 func (e Endpoints) Payment(ctx context.Context, orderID string) (PaymentView, bool, error) {
-	return getFound[PaymentView](ctx, e.PaymentURL+"/payments/"+url.PathEscape(orderID))
+	return getFound[PaymentView](ctx, e.PaymentURL+"/payments/"+url.PathEscape(orderID), e.AdminToken)
 }
 
-// getFound reads what rawURL answers into a T; found is false when it answers 404.
-func getFound[T any](ctx context.Context, rawURL string) (v T, found bool, err error) {
-	code, err := getRetry(ctx, rawURL, "", &v)
+// getFound reads what rawURL answers into a T, sending token as a bearer token (none if empty);
+// found is false when it answers 404.
+func getFound[T any](ctx context.Context, rawURL, token string) (v T, found bool, err error) {
+	code, err := getRetry(ctx, rawURL, token, &v)
 	if code == http.StatusNotFound {
 		return v, false, nil
 	}

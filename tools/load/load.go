@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"outboxsaga.dev/tools/stackenv"
 )
 
 // Kind is one class of order in the mix.
@@ -62,6 +64,8 @@ type Config struct {
 	OrderURL     string
 	InventoryURL string
 	AdminToken   string
+	// Customers mints the customer tokens the orders are placed with (stackenv.LoadCustomers).
+	Customers *stackenv.Customers
 	// Rate is orders per second (open loop: a ticker, not a response, paces the requests).
 	Rate float64
 	// Concurrency bounds the requests in flight; a tick that finds no free slot is counted as dropped.
@@ -81,13 +85,16 @@ type Config struct {
 
 // Order is one accepted order as the generator placed it.
 type Order struct {
-	ID             string    `json:"id"`
-	IdempotencyKey string    `json:"idempotencyKey"`
-	SKU            string    `json:"sku"`
-	Qty            int       `json:"qty"`
-	Amount         int64     `json:"amount"`
-	Token          string    `json:"token"`
-	AcceptedAt     time.Time `json:"acceptedAt"`
+	ID             string `json:"id"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	// Customer placed the order: one of customers, drawn at random, so that no customer's request
+	// rate or open orders cap (ORDER_CUSTOMER_RATE, ORDER_MAX_OPEN_ORDERS) paces the run.
+	Customer   string    `json:"customer"`
+	SKU        string    `json:"sku"`
+	Qty        int       `json:"qty"`
+	Amount     int64     `json:"amount"`
+	Token      string    `json:"token"`
+	AcceptedAt time.Time `json:"acceptedAt"`
 }
 
 // Record is what a run leaves for the checker: every accepted order and each SKU's initial stock.
@@ -163,6 +170,8 @@ const (
 	scarceStock  = 5
 	maxQty       = 3
 	unitPriceKRW = 1000
+	// customers is how many customers place the run's orders (load-000 … load-999).
+	customers = 1000
 )
 
 // Generator places orders; build it with New.
@@ -299,7 +308,8 @@ func (g *Generator) Stats() Stats {
 // draw picks the next order of the mix.
 func (g *Generator) draw(rng *rand.Rand) Order {
 	kind := g.cfg.Mix.pick(rng)
-	o := Order{IdempotencyKey: uuid.NewString(), Qty: 1 + rng.IntN(maxQty), Token: string(kind)}
+	o := Order{IdempotencyKey: uuid.NewString(), Customer: fmt.Sprintf("load-%03d", rng.IntN(customers)),
+		Qty: 1 + rng.IntN(maxQty), Token: string(kind)}
 	if kind == KindScarce {
 		o.Token = string(KindOK)
 		o.SKU = fmt.Sprintf("%s-SCARCE-%d", g.cfg.Prefix, rng.IntN(scarceSKUs))
@@ -313,9 +323,17 @@ func (g *Generator) draw(rng *rand.Rand) Order {
 // place posts one order with its Idempotency-Key, retrying 5xx and connection errors (safe:
 // the same key returns the same order) for up to 20 s.
 func (g *Generator) place(ctx context.Context, o Order) {
-	body := fmt.Sprintf(`{"customerId":"U-load","currency":"KRW","paymentToken":%q,"items":[{"sku":%q,"qty":%d,"unitPrice":%d}]}`,
-		o.Token, o.SKU, o.Qty, unitPriceKRW)
+	body := fmt.Sprintf(`{"customerId":%q,"currency":"KRW","paymentToken":%q,"items":[{"sku":%q,"qty":%d,"unitPrice":%d}]}`,
+		o.Customer, o.Token, o.SKU, o.Qty, unitPriceKRW)
 	headers := map[string]string{"Idempotency-Key": o.IdempotencyKey}
+	if g.cfg.Customers != nil {
+		auth, err := g.cfg.Customers.Bearer(o.Customer)
+		if err != nil {
+			g.stats.errors.Add(1)
+			return
+		}
+		headers["Authorization"] = auth
+	}
 	g.stats.sent.Add(1)
 	var created struct {
 		OrderID string `json:"orderId"`

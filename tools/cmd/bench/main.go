@@ -211,8 +211,13 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 		b.close()
 		return nil, err
 	}
+	customers, err := stackenv.LoadCustomers() // CUSTOMER_TOKEN_PRIVATE_KEY, else the stack's key
+	if err != nil {
+		b.close()
+		return nil, err
+	}
 	b.load = &bench.Load{OrderURL: cfg.orderURL, Tracker: b.tracker, SKUs: b.skus, MaxInFlight: cfg.maxInFlight,
-		Drain: cfg.drain, Client: client}
+		Drain: cfg.drain, Client: client, Customers: customers}
 	return b, nil
 }
 

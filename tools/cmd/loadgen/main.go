@@ -34,6 +34,11 @@ func run() error {
 	flag.DurationVar(&cfg.Duration, "duration", time.Minute, "how long to place orders at most (0: no bound)")
 	flag.Parse()
 	cfg.AdminToken = stackenv.Load().AdminToken // ADMIN_TOKEN, else the stack's .stack/admin-token
+	customers, err := stackenv.LoadCustomers()  // CUSTOMER_TOKEN_PRIVATE_KEY, else the stack's key
+	if err != nil {
+		return err
+	}
+	cfg.Customers = customers
 	if cfg.Count == 0 && cfg.Duration == 0 {
 		return fmt.Errorf("set -count or -duration: the run must be bounded")
 	}
