@@ -84,6 +84,10 @@ create() {
 # start). Skipped when nothing it reads changed since it last ran on this cluster.
 init_databases() {
   local stamp=$PG_DIR/init.sha256 want r
+  # A cluster made before infra/postgres/postgresql.conf logged replication commands gets it now.
+  if [ "$(psql_admin postgres -tAc 'show log_replication_commands')" != on ]; then
+    psql_admin postgres -qc 'ALTER SYSTEM SET log_replication_commands = on' -c 'SELECT pg_reload_conf()' >/dev/null
+  fi
   want=$( { cat "$ROOT/infra/postgres/init.sql" "$ROOT/infra/postgres/init.sh"; echo "$PG_SERVICES"
     for r in $(pg_roles); do echo "$r $(read_secret "pg-$r")"; done; } | sha256sum | cut -d' ' -f1)
   [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || return 0

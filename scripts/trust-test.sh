@@ -15,6 +15,15 @@
 #      typed in the README answers 200; without credentials, with a wrong password or as an unknown
 #      user it answers 401 (services/e2e/trust_test.go, TestConnectRESTNeedsALogin, tries every
 #      kind of request).
+#   5. each process holds only its own secrets: the secret values in every component's environment
+#      are exactly its own (the superuser's, an owner's, the REST API's and the injector's
+#      passwords and the customer tokens' private key in none), no secret is on any command line;
+#   6. Kafka Connect: a connector may override its clients' login and nothing else; the env config
+#      provider resolves only the connector secrets' names;
+#   7. a base backup over a Debezium role's replication connection (pg_hba.conf cannot refuse it)
+#      shows at once on the services' /readyz and in every replication command logged;
+#   8. the test-only injector, turned off, may do nothing; root writes nothing inside the
+#      postgres-owned cluster directory (a symlink there leads root nowhere).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 failures=()
@@ -108,6 +117,107 @@ code=$(status -X POST -H 'Content-Type: application/json' --data '{"name":"trust
 [ "$code" = 401 ] && ok "POST /connectors without credentials: 401" || fail "POST /connectors without credentials: $code, want 401"
 grep -q '^rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension$' "$CONNECT_CONF" \
   && ok "the worker runs the basic auth extension (${CONNECT_CONF#$ROOT/})" || fail "${CONNECT_CONF#$ROOT/} has no rest.extension.classes"
+
+say "every process holds only its own secrets"
+# secret_names: name<TAB>value of every secret of the stack (files of .stack/secrets, the operator token).
+declare -A secret_of
+for f in "$SECRETS"/*; do
+  case $f in *.conf | *.properties) continue ;; esac
+  secret_of[$(basename "$f")]=$(head -1 "$f")
+done
+secret_of[admin-token]=$(head -1 "$STACK/admin-token")
+# allowed NAME: the secrets component NAME may hold.
+allowed() {
+  local n=$1 s
+  case $n in
+    postgres | kafka) ;;
+    connect) for s in $SAGA_SERVICES; do echo "pg-debezium_$s kafka-connect-$s"; done ;;
+    gatewaysim) echo gateway-merchant ;;
+    webhooksink) echo webhook-signing webhooksink-reader ;;
+    *)
+      echo "pg-${n}_svc kafka-$n admin-token"
+      case $n in order | shipping) echo customer-token-pub ;; payment) echo customer-token-pub gateway-merchant ;;
+        notification) echo webhook-signing ;; esac ;;
+  esac
+}
+for c in $COMPONENTS; do
+  pid=$(pid_of "$c")
+  [ -n "$pid" ] && env_of=$( (if [ "$c" = postgres ]; then as_pg_user cat "/proc/$pid/environ"; else cat "/proc/$pid/environ"; fi) 2>/dev/null | tr '\0' '\n') \
+    || { fail "$c: no environment to read (is it running?)"; continue; }
+  want=" $(allowed "$c" | tr '\n' ' ') " held=() extra=()
+  for name in "${!secret_of[@]}"; do
+    v=${secret_of[$name]}
+    [ ${#v} -ge 16 ] || continue
+    if grep -qF -- "$v" <<<"$env_of"; then
+      held+=("$name"); [[ $want == *" $name "* ]] || extra+=("$name")
+    fi
+  done
+  if [ ${#extra[@]} -eq 0 ]; then ok "$c holds ${#held[@]} secret(s), its own: ${held[*]:-none}"; else fail "$c holds secrets not its own: ${extra[*]}"; fi
+  args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+  for name in "${!secret_of[@]}"; do
+    v=${secret_of[$name]}
+    if [ ${#v} -ge 16 ] && grep -qF -- "$v" <<<"$args"; then fail "$c has the secret $name on its command line"; fi
+  done
+done
+
+say "Kafka Connect: a connector may override only its login; only connector secrets resolve"
+grep -q '^connector.client.config.override.policy=Principal$' "$CONNECT_CONF" \
+  && ok "override policy Principal (${CONNECT_CONF#$ROOT/})" || fail "${CONNECT_CONF#$ROOT/}: the override policy is not Principal"
+grep -q '^config.providers.env.param.allowlist.pattern=' "$CONNECT_CONF" \
+  && ok "the env config provider has an allowlist: $(sed -n 's/^config.providers.env.param.allowlist.pattern=//p' "$CONNECT_CONF")" \
+  || fail "the env config provider resolves any variable"
+spy='{"name":"trust-override","config":{"connector.class":"io.debezium.connector.postgresql.PostgresConnector","tasks.max":"1",
+  "database.hostname":"${env:PG_HOST}","database.port":"${env:PG_PORT}","database.user":"debezium_order",
+  "database.password":"${env:DEBEZIUM_ORDER_PG_PASSWORD}","database.dbname":"order_db","topic.prefix":"trustspy",
+  "slot.name":"trust_spy","publication.name":"dbz_outbox","publication.autocreate.mode":"disabled","snapshot.mode":"no_data",
+  "producer.override.acks":"0"}}'
+out=$(connect_curl -s -m 20 -X POST -H 'Content-Type: application/json' --data "$spy" "$CONNECT_URL/connectors" || true)
+if grep -q '"error_code":400' <<<"$out" && grep -qi 'override\|policy' <<<"$out"; then
+  ok "a connector that overrides producer acks is refused: $(jq -r .message <<<"$out" | head -c 140)"
+else
+  fail "a connector overriding producer.override.acks was not refused: ${out:0:300}"
+  connect_curl -s -m 10 -X DELETE "$CONNECT_URL/connectors/trust-override" >/dev/null || true
+fi
+
+say "PostgreSQL: a base backup over a Debezium role shows at once"
+bb_log=$(mktemp)
+(PGPASSWORD=$DEBEZIUM_ORDER_PG_PASSWORD timeout 20 psql -X -w "host=$PG_HOST port=$PG_PORT user=debezium_order dbname=order_db replication=database" \
+  -c "BASE_BACKUP (LABEL 'trust-test', MAX_RATE 32)" >/dev/null 2>"$bb_log" &)
+seen=
+for _ in $(seq 1 30); do
+  r=$(curl -s -m 2 "$ORDER_URL/readyz" || true)
+  if grep -q 'base backup' <<<"$r"; then seen=$r; break; fi
+  sleep 0.5
+done
+[ -n "$seen" ] && ok "order's /readyz while debezium_order runs BASE_BACKUP: $(jq -c .degraded <<<"$seen" | head -c 160)" \
+  || fail "a base backup by debezium_order did not show on order's /readyz ($(cat "$bb_log"))"
+pkill -f "LABEL 'trust-test'" 2>/dev/null || true
+psql_admin postgres -tAc "select pg_terminate_backend(pid) from pg_stat_progress_basebackup" >/dev/null 2>&1 || true
+rm -f "$bb_log"
+grep -q 'received replication command: BASE_BACKUP' "$PG_LOG" 2>/dev/null || as_pg_user grep -q 'received replication command: BASE_BACKUP' "$PG_LOG" \
+  && ok "the server log names it (log_replication_commands)" || fail "the server log does not show the BASE_BACKUP"
+
+say "the injector off may do nothing; root writes nothing in the cluster's directory"
+was_on=; injector_on && was_on=1
+"$ROOT/scripts/injector.sh" off
+out=$(echo poison | timeout 20 kcat -F "$SECRETS/kcat-injector.conf" -P -t order-events -k trust-test 2>&1 || true)
+sleep 1
+grep -qi 'authoriz' <<<"$out" && ok "the injector, off, cannot write order-events: $(grep -oi '[^%]*authoriz[^%]*' <<<"$out" | head -1)" \
+  || fail "the injector, off, wrote order-events (or failed oddly): $out"
+[ -z "$was_on" ] || "$ROOT/scripts/injector.sh" on
+if [ "$(id -u)" = 0 ]; then
+  victim=$(mktemp); echo untouched >"$victim"; chmod 600 "$victim"
+  as_pg_user ln -sfn "$victim" "$PG_DIR/trust-symlink"
+  echo overwritten | pg_write "$PG_DIR/trust-symlink" 2>/dev/null || true
+  [ "$(cat "$victim")" = untouched ] && ok "a symlink the postgres user planted in $PG_DIR leads a write nowhere" \
+    || fail "a write through a symlink in $PG_DIR reached $victim"
+  as_pg_user rm -f "$PG_DIR/trust-symlink"; rm -f "$victim"
+  if grep -nE '>>? *"\$PG_(DIR|DATA|LOG)|chown [^-]' "$ROOT/scripts/postgres.sh"; then
+    fail "scripts/postgres.sh writes or chowns (following symlinks) inside the cluster's directory as root (lines above)"
+  else
+    ok "scripts/postgres.sh writes in the cluster's directory only as the postgres user (pg_write)"
+  fi
+fi
 
 [ ${#failures[@]} -eq 0 ] || die "trust test failed: ${#failures[@]} problems"
 say "trust test passed"
