@@ -64,6 +64,14 @@ func rawPost(tb testing.TB, url, contentType string, body []byte) (int, []byte) 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	// As the customer the body names (decoded as the order service decodes it), else U1.
+	var named struct {
+		CustomerID string `json:"customerId"`
+	}
+	if json.Unmarshal(body, &named) != nil || named.CustomerID == "" {
+		named.CustomerID = "U1"
+	}
+	req.Header.Set("Authorization", customerHeader(tb, named.CustomerID)["Authorization"])
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		tb.Fatalf("POST %s: %v", url, err)
@@ -182,7 +190,7 @@ func TestLargestOrderCompletes(t *testing.T) {
 	}
 	req := orderRequest{CustomerID: strings.Repeat("𝄞", 128), Currency: "KRW", PaymentToken: "tok_ok", Items: items}
 	var got struct{ OrderID string }
-	if code, raw := call(t, http.MethodPost, u.order+"/orders", req, nil, &got); code != http.StatusAccepted {
+	if code, raw := call(t, http.MethodPost, u.order+"/orders", req, customerHeader(t, req.CustomerID), &got); code != http.StatusAccepted {
 		t.Fatalf("POST /orders: %d %s", code, raw)
 	}
 	o := waitTerminal(t, u, got.OrderID, sagaTimeout)
@@ -215,7 +223,7 @@ func TestLargestOrderCompletes(t *testing.T) {
 		t.Errorf("checked the amount of %d events on Kafka, want 4 (OrderCreated, StockReserved, PaymentAuthorized, OrderCompleted)", checked)
 	}
 	var p payment
-	if code, raw := call(t, http.MethodGet, u.payment+"/payments/"+got.OrderID, nil, nil, &p); code != http.StatusOK || p.Amount != want {
+	if code, raw := call(t, http.MethodGet, u.payment+"/payments/"+got.OrderID, nil, customerHeader(t, req.CustomerID), &p); code != http.StatusOK || p.Amount != want {
 		t.Fatalf("payment: %d %s, want amount %d", code, raw, want)
 	}
 	if cs := charges(t, u, got.OrderID); len(cs) != 1 || cs[0].Amount != want || cs[0].Status != "APPROVED" {

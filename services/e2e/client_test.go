@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/eventually"
 )
 
@@ -138,6 +140,33 @@ func newSKU(tb testing.TB, u urls, available int64) string {
 	return sku
 }
 
+// e2eCustomer places the tests' orders.
+const e2eCustomer = "U-e2e"
+
+// customerHeader is the Authorization of customer c: a token minted with the stack's key,
+// CUSTOMER_TOKEN_PRIVATE_KEY (scripts/lib.sh exports it).
+func customerHeader(tb testing.TB, c string) map[string]string {
+	tb.Helper()
+	key := os.Getenv(customer.PrivateKeyEnv)
+	if key == "" {
+		tb.Fatalf("%s is not set: run the e2e tests through make test (or source scripts/lib.sh)", customer.PrivateKeyEnv)
+	}
+	tok, err := customer.Mint(key, c, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
+
+// withHeaders returns the union of hs (later ones win).
+func withHeaders(hs ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, h := range hs {
+		maps.Copy(out, h)
+	}
+	return out
+}
+
 func adminHeader() map[string]string {
 	if t := os.Getenv("ADMIN_TOKEN"); t != "" {
 		return map[string]string{"Authorization": "Bearer " + t}
@@ -165,8 +194,8 @@ func placeOrder(tb testing.TB, u urls, token string, items ...item) string {
 		OrderID string `json:"orderId"`
 		Status  string `json:"status"`
 	}
-	req := orderRequest{CustomerID: "U-e2e", Currency: "KRW", PaymentToken: token, Items: items}
-	code, raw := call(tb, http.MethodPost, u.order+"/orders", req, nil, &got)
+	req := orderRequest{CustomerID: e2eCustomer, Currency: "KRW", PaymentToken: token, Items: items}
+	code, raw := call(tb, http.MethodPost, u.order+"/orders", req, customerHeader(tb, e2eCustomer), &got)
 	if code != http.StatusAccepted || got.Status != "PENDING" || got.OrderID == "" {
 		tb.Fatalf("POST /orders: %d %s", code, raw)
 	}
@@ -183,17 +212,27 @@ func orderEnding(tb testing.TB, u urls, token, status string, items ...item) str
 	return id
 }
 
-// get reads url's JSON answer into a new T, failing tb unless it is 200.
+// get reads url's JSON answer into a new T as the tests' customer (e2eCustomer), failing tb unless
+// it is 200.
 func get[T any](tb testing.TB, url string) T {
 	tb.Helper()
 	var v T
-	if code, raw := call(tb, http.MethodGet, url, nil, nil, &v); code != http.StatusOK {
+	if code, raw := call(tb, http.MethodGet, url, nil, customerHeader(tb, e2eCustomer), &v); code != http.StatusOK {
 		tb.Fatalf("GET %s: %d %s", url, code, raw)
 	}
 	return v
 }
 
-func getOrder(tb testing.TB, u urls, id string) order { return get[order](tb, u.order+"/orders/"+id) }
+// getOrder reads order id as the operator, who may read any customer's order (the tests place
+// orders as several customers; TestCustomersSeeOnlyTheirOrders checks what customers may read).
+func getOrder(tb testing.TB, u urls, id string) order {
+	tb.Helper()
+	var o order
+	if code, raw := call(tb, http.MethodGet, u.order+"/orders/"+id, nil, adminHeader(), &o); code != http.StatusOK {
+		tb.Fatalf("GET /orders/%s: %d %s", id, code, raw)
+	}
+	return o
+}
 
 func getStock(tb testing.TB, u urls, sku string) stock {
 	return get[stock](tb, u.inventory+"/stock/"+sku)

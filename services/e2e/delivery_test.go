@@ -130,7 +130,7 @@ func TestDeliveryAndNotifications(t *testing.T) {
 		var timeline []struct {
 			EventType string `json:"eventType"`
 		}
-		if code, raw := call(t, http.MethodGet, u.order+"/orders/"+id+"/events", nil, nil, &timeline); code != http.StatusOK {
+		if code, raw := call(t, http.MethodGet, u.order+"/orders/"+id+"/events", nil, customerHeader(t, e2eCustomer), &timeline); code != http.StatusOK {
 			t.Fatalf("GET /orders/%s/events: %d %s", id, code, raw)
 		}
 		var steps []string
@@ -157,7 +157,7 @@ func TestDeliveryAndNotifications(t *testing.T) {
 		// The customer's notice comes from the same OrderCanceled the shipping service reads:
 		// once it is here, a delivery would have been created as well.
 		waitNotified(t, u, id, wantEvents("OrderCanceled/customer"))
-		if code, raw := call(t, http.MethodGet, u.shipping+"/deliveries/"+id, nil, nil, nil); code != http.StatusNotFound {
+		if code, raw := call(t, http.MethodGet, u.shipping+"/deliveries/"+id, nil, customerHeader(t, e2eCustomer), nil); code != http.StatusNotFound {
 			t.Errorf("GET /deliveries of a canceled order: %d %s, want 404", code, raw)
 		}
 		if o := getOrder(t, u, id); o.Delivery != "" {

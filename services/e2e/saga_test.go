@@ -113,7 +113,7 @@ func TestEventsOnKafka(t *testing.T) {
 	}
 	req := orderRequest{CustomerID: "U-trace", Currency: "KRW", PaymentToken: "tok_ok", Items: []item{{sku, 1, 9900}}}
 	code, raw := call(t, http.MethodPost, u.order+"/orders", req,
-		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"}, &created)
+		withHeaders(customerHeader(t, "U-trace"), map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"}), &created)
 	if code != http.StatusAccepted {
 		t.Fatalf("POST /orders: %d %s", code, raw)
 	}
@@ -145,7 +145,7 @@ func TestEventsOnKafka(t *testing.T) {
 	var timeline []struct {
 		EventType string `json:"eventType"`
 	}
-	if code, raw := call(t, http.MethodGet, u.order+"/orders/"+created.OrderID+"/events", nil, nil, &timeline); code != http.StatusOK {
+	if code, raw := call(t, http.MethodGet, u.order+"/orders/"+created.OrderID+"/events", nil, customerHeader(t, "U-trace"), &timeline); code != http.StatusOK {
 		t.Fatalf("GET events: %d %s", code, raw)
 	}
 	var types []string
@@ -184,7 +184,12 @@ func TestStatusStream(t *testing.T) {
 	u := stackURLs()
 	sku := newSKU(t, u, 1)
 	id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 1, UnitPrice: 100})
-	resp, err := (&http.Client{Timeout: sagaTimeout}).Get(u.order + "/orders/" + id + "/stream")
+	req, err := http.NewRequest(http.MethodGet, u.order+"/orders/"+id+"/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", customerHeader(t, e2eCustomer)["Authorization"])
+	resp, err := (&http.Client{Timeout: sagaTimeout}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +354,7 @@ func TestBadRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var e struct{ Error, Code string }
-			code, raw := call(t, http.MethodPost, u.order+"/orders", tt.body, nil, nil)
+			code, raw := call(t, http.MethodPost, u.order+"/orders", tt.body, customerHeader(t, "U1"), nil)
 			if code != tt.want {
 				t.Fatalf("status %d, want %d: %s", code, tt.want, raw)
 			}
@@ -361,7 +366,7 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if code, _ := call(t, http.MethodGet, u.order+"/orders/00000000-0000-4000-8000-000000000000", nil, nil, nil); code != 404 {
+	if code, _ := call(t, http.MethodGet, u.order+"/orders/00000000-0000-4000-8000-000000000000", nil, customerHeader(t, "U1"), nil); code != 404 {
 		t.Errorf("unknown order: %d, want 404", code)
 	}
 }
@@ -388,7 +393,7 @@ func TestSagaDeadline(t *testing.T) {
 	start()
 	eventually.Holds(t, 30*time.Second, func() string {
 		var p payment
-		code, raw := call(t, http.MethodGet, u.payment+"/payments/"+id, nil, nil, &p)
+		code, raw := call(t, http.MethodGet, u.payment+"/payments/"+id, nil, customerHeader(t, e2eCustomer), &p)
 		if code != http.StatusOK || (p.Status != "CANCELED" && p.Status != "VOIDED") {
 			return fmt.Sprintf("payment %d %s", code, raw)
 		}

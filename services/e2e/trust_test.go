@@ -320,7 +320,7 @@ func TestPaymentTokensLeaveThroughNoEndpoint(t *testing.T) {
 	u := stackURLs()
 	sku := newSKU(t, u, 1)
 	id := orderEnding(t, u, "tok_ok", "COMPLETED", item{SKU: sku, Qty: 1, UnitPrice: 100})
-	if code, raw := call(t, http.MethodGet, u.order+"/orders/"+id+"/events", nil, nil, nil); code != http.StatusOK {
+	if code, raw := call(t, http.MethodGet, u.order+"/orders/"+id+"/events", nil, customerHeader(t, e2eCustomer), nil); code != http.StatusOK {
 		t.Fatalf("GET /orders/%s/events: %d %.300s", id, code, raw)
 	} else if strings.Contains(string(raw), "tok_ok") || !strings.Contains(string(raw), `"paymentToken":"[redacted]"`) {
 		t.Errorf("the timeline shows the payment token (or lacks OrderCreated's masked one): %.600s", raw)
