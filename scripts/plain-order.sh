@@ -27,13 +27,17 @@ res=$(call PUT "$ORDER_URL/prices/$sku" '{"unitPrice": 15000, "currency": "KRW"}
 res=$(call PUT "$INVENTORY_URL/stock/$sku" '{"available": 1000}')
 [ "$(status_of "$res")" = 200 ] || die "PUT $INVENTORY_URL/stock/$sku answered $(status_of "$res"): $(body_of "$res")"
 
-res=$(call POST "$ORDER_URL/orders" \
+# Orders and their reads are a customer's: a token minted with the stack's key (make token), sent
+# from a file descriptor too.
+[ -n "${CUSTOMER_TOKEN_PRIVATE_KEY:-}" ] || die "no customer token key: CUSTOMER_TOKEN_PRIVATE_KEY is not set (bring the stack up: make up)"
+ctoken=$(cd "$ROOT/tools" && go run ./cmd/token -customer U-plain -ttl 10m) || die "cannot mint a customer token"
+res=$(token=$ctoken call POST "$ORDER_URL/orders" \
   '{"customerId":"U-plain","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"'"$sku"'","qty":1,"unitPrice":15000}]}')
 [ "$(status_of "$res")" = 202 ] || die "POST $ORDER_URL/orders answered $(status_of "$res"): $(body_of "$res")"
 id=$(body_of "$res" | jq -r .orderId)
 
 t0=${EPOCHREALTIME//[.,]/}
-order_status() { call GET "$ORDER_URL/orders/$id" | head -n -1 | jq -r '.status + (if (.reason // "") != "" then " " + .reason else "" end)' 2>/dev/null; }
+order_status() { token=$ctoken call GET "$ORDER_URL/orders/$id" | head -n -1 | jq -r '.status + (if (.reason // "") != "" then " " + .reason else "" end)' 2>/dev/null; }
 completed() {
   st=$(order_status)
   case $st in COMPLETED) return 0 ;; CANCELED*) die "order $id ended $st instead of COMPLETED" ;; esac
