@@ -3,10 +3,12 @@
 # (infra/kafka/server.properties) with the compose network's listeners and the logins from the
 # environment (.env, see scripts/compose-env.sh). Formats the storage on first start with the
 # admin's SCRAM login, then runs the broker. The users, ACLs and topics come from the
-# kafka-setup container (tools/cmd/kafkasetup), as on the native stack.
+# kafka-setup container (tools/cmd/kafkasetup), as on the native stack. The PLAIN logins are the
+# viewer's only: the test-only injector (infra/kafka/acls-test.conf) does not exist in this stack,
+# which no test runs on.
 set -euo pipefail
 umask 077
-: "${ADMIN_KAFKA_PASSWORD:?}" "${VIEWER_KAFKA_PASSWORD:?}" "${INJECTOR_KAFKA_PASSWORD:?}"
+: "${ADMIN_KAFKA_PASSWORD:?}" "${VIEWER_KAFKA_PASSWORD:?}"
 conf=/tmp/server.properties
 data=/var/lib/kafka/data
 pw=$ADMIN_KAFKA_PASSWORD
@@ -23,7 +25,7 @@ plain='org.apache.kafka.common.security.plain.PlainLoginModule required'
   echo "listener.name.external.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN"
   for l in broker external; do
     echo "listener.name.$l.scram-sha-512.sasl.jaas.config=$scram username=\"admin\" password=\"$pw\";"
-    echo "listener.name.$l.plain.sasl.jaas.config=$plain user_viewer=\"$VIEWER_KAFKA_PASSWORD\" user_injector=\"$INJECTOR_KAFKA_PASSWORD\";"
+    echo "listener.name.$l.plain.sasl.jaas.config=$plain user_viewer=\"$VIEWER_KAFKA_PASSWORD\";"
   done
   echo "listener.name.controller.plain.sasl.jaas.config=$plain username=\"admin\" password=\"$pw\" user_admin=\"$pw\";"
 } >"$conf"
@@ -41,4 +43,6 @@ if [ ! -f "$data/meta.properties" ]; then
   /opt/kafka/bin/kafka-run-class.sh @/tmp/format.args
   rm -f /tmp/format.args
 fi
+# As on the native stack, the broker holds its secrets in $conf (0600) and in no environment.
+unset ADMIN_KAFKA_PASSWORD VIEWER_KAFKA_PASSWORD pw
 exec /opt/kafka/bin/kafka-server-start.sh "$conf"
