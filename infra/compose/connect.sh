@@ -52,13 +52,13 @@ if [ ! -e "$props" ]; then
   cp "$KAFKA_HOME/config.orig/connect-distributed.properties" "$props" \
     || { echo "no connect-distributed.properties in $KAFKA_HOME/config.orig: the image has changed" >&2; exit 1; }
 fi
-keys='((producer|consumer|admin)\.)?sasl\.jaas\.config|connector\.client\.config\.override\.policy|config\.providers(\.[^=]*)?'
+keys='((producer|consumer|admin)\.)?sasl\.jaas\.config|connector\.client\.config\.override\.policy|config\.providers(\.[^=]*)?|topic\.creation\.enable'
 sed -i -E "/^($keys)=/d" "$props"
 grep -qE '^connector\.client\.config\.override\.policy=Principal$' "$native" \
   && grep -qE '^config\.providers\.env\.param\.allowlist\.pattern=' "$native" \
   || { echo "$native has no Principal override policy or no env provider allowlist" >&2; exit 1; }
 {
-  grep -E "^(connector\.client\.config\.override\.policy|config\.providers(\.[^=]*)?)=" "$native"
+  grep -E "^(connector\.client\.config\.override\.policy|config\.providers(\.[^=]*)?|topic\.creation\.enable)=" "$native"
   jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"connect\" password=\"$WORKER_KAFKA_PASSWORD\";"
   for prefix in "" producer. consumer. admin.; do echo "${prefix}sasl.jaas.config=$jaas"; done
 } >>"$props"
