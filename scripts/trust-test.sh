@@ -11,7 +11,7 @@
 #   3. Kafka: `kcat -F .stack/kcat.conf -C -t order-events` as typed in the README reads records;
 #      kcat without a login, or with a wrong password, reads nothing; the controller's listener
 #      takes nobody but the broker;
-#   4. Kafka Connect's REST API: `curl -u "$(cat .stack/connect-credentials)" .../connectors` as
+#   4. Kafka Connect's REST API: `curl -K .stack/connect.curlrc .../connectors` as
 #      typed in the README answers 200; without credentials, with a wrong password or as an unknown
 #      user it answers 401 (services/e2e/trust_test.go, TestConnectRESTNeedsALogin, tries every
 #      kind of request).
@@ -37,7 +37,7 @@ say "secrets and data directories"
 for d in "$STACK" "$SECRETS"; do
   [ "$(mode "$d")" = 700 ] && ok "${d#$ROOT/} is 0700" || fail "${d#$ROOT/} is $(mode "$d"), want 700"
 done
-secret_files=("$STACK/admin-token" "$KCAT_CONF" "$CONNECT_CREDENTIALS" "$KAFKA_CONF" "$STACK/connect/rest-users.properties" "$SECRETS"/*)
+secret_files=("$STACK/admin-token" "$STACK"/*.header "$STACK/connect.curlrc" "$KCAT_CONF" "$CONNECT_CREDENTIALS" "$KAFKA_CONF" "$STACK/connect/rest-users.properties" "$SECRETS"/*)
 bad=0
 for f in "${secret_files[@]}"; do
   [ -f "$f" ] || continue
@@ -102,9 +102,9 @@ say "Kafka Connect's REST API: HTTP Basic"
 # status [CURL-ARGS...]: the HTTP status of GET /connectors.
 status() { curl -s -m 10 -o /dev/null -w '%{http_code}' "$@" "$CONNECT_URL/connectors" || true; }
 # As typed in the README (with this stack's port).
-code=$(cd "$ROOT" && status -u "$(cat "${CONNECT_CREDENTIALS#$ROOT/}")")
-[ "$code" = 200 ] && ok "curl -u \"\$(cat ${CONNECT_CREDENTIALS#$ROOT/})\" $CONNECT_URL/connectors: 200" \
-  || fail "curl -u \"\$(cat ${CONNECT_CREDENTIALS#$ROOT/})\" $CONNECT_URL/connectors: $code, want 200"
+code=$(cd "$ROOT" && status -K "${STACK#$ROOT/}/connect.curlrc")
+[ "$code" = 200 ] && ok "curl -K ${STACK#$ROOT/}/connect.curlrc $CONNECT_URL/connectors: 200" \
+  || fail "curl -K ${STACK#$ROOT/}/connect.curlrc $CONNECT_URL/connectors: $code, want 200"
 [ "$(head -c 9 "$CONNECT_CREDENTIALS")" = "operator:" ] && [ "$(wc -l <"$CONNECT_CREDENTIALS")" = 1 ] \
   && ok "${CONNECT_CREDENTIALS#$ROOT/} is one line, operator:<password>" || fail "${CONNECT_CREDENTIALS#$ROOT/} is not one line operator:<password>"
 for c in "without credentials|" "with a wrong password|-u operator:wrong-password" \
