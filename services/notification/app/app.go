@@ -1,6 +1,6 @@
 // Package app wires the notification service: the shared service runtime (messaging/service)
 // plus what is the notification service's own: its webhook client, its record of what was sent,
-// its step and its route. Run is the whole service; a test starts it with a Config and a listener
+// its step, its route and the Alertmanager relay (alertrelay). Run is the whole service; a test starts it with a Config and a listener
 // of its own and stops it by canceling the context.
 package app
 
@@ -15,8 +15,10 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/notification"
+	"outboxsaga.dev/notification/alertrelay"
 	"outboxsaga.dev/notification/httpapi"
 	"outboxsaga.dev/notification/postgres"
 	"outboxsaga.dev/notification/saga"
@@ -73,6 +75,9 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 		svc.Consume(saga.Topics, saga.New(svc.DB, sent, hook, svc.Registry).Router())
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{Sent: sent, AdminToken: cfg.AdminToken, Log: svc.Log})
+			// Alertmanager's receiver (infra/prometheus/alertmanager.yml): alerts go straight to
+			// the webhook, never through the outbox and Kafka they may be about.
+			r.With(msghttp.RequireAdmin(cfg.AdminToken, svc.Log)).Post("/alertmanager", alertrelay.Handler(hook, svc.Log))
 		}, nil
 	})
 }
