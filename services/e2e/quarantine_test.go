@@ -143,4 +143,3 @@ func insertForged(tb testing.TB, f forgery, orderID string) string {
 	}
 	return e.EventID
 }
-

@@ -90,7 +90,7 @@ func ParsePrivateKey(b64 string) (ed25519.PrivateKey, error) {
 
 // Sign returns a token for customer subject that expires ttl from now, signed with key.
 func Sign(key ed25519.PrivateKey, subject string, ttl time.Duration, now time.Time) (string, error) {
-	if err := checkSubject(subject); err != nil {
+	if err := CheckSubject(subject); err != nil {
 		return "", err
 	}
 	if ttl <= 0 {
@@ -173,14 +173,14 @@ func (v *Verifier) Verify(token string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := checkSubject(claims.Subject); err != nil {
+	if err := CheckSubject(claims.Subject); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return claims.Subject, nil
 }
 
-// checkSubject accepts what customerId accepts: 1 to MaxSubjectLen printable characters.
-func checkSubject(s string) error {
+// CheckSubject accepts what customerId accepts: 1 to MaxSubjectLen printable characters.
+func CheckSubject(s string) error {
 	switch {
 	case s == "":
 		return errors.New("no subject (customer id)")

@@ -221,19 +221,23 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, _ := customer.FromContext(r.Context())
-	if req.CustomerID != "" && req.CustomerID != caller.Customer {
-		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Forbidden, "customerId %q is not the customer of the token", excerpt(req.CustomerID)))
-		return
+	if req.CustomerID == "" {
+		req.CustomerID = caller.Customer
 	}
-	req.CustomerID = caller.Customer
 	key := r.Header.Get("Idempotency-Key")
 	if err := checkIdempotencyKey(key); err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
+	// The request as sent first (a body customerId out of bounds is a 400 naming the field),
+	// then whose it is.
 	d := req.draft()
 	if err := d.Validate(); err != nil {
 		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	if req.CustomerID != caller.Customer {
+		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Forbidden, "customerId %q is not the customer of the token", excerpt(req.CustomerID)))
 		return
 	}
 	tp := requestTrace(r)
