@@ -184,6 +184,14 @@ func fetchCPUProfile(ctx context.Context, base string, cfg ProfileConfig, path s
 // jfrName names the bench's recording in the JVM.
 const jfrName = "bench-profile"
 
+// jfrStartArgs are the arguments of JFR.start for a recording of d: the "profile" settings, less
+// the events that record the JVM's environment and system properties (the environment is where a
+// process gets its secrets; a profile is committed under docs/bench/profiles/).
+func jfrStartArgs(d time.Duration) []string {
+	return []string{"JFR.start", "name=" + jfrName, "settings=profile", fmt.Sprintf("duration=%ds", int((d+time.Minute).Seconds())),
+		"jdk.InitialEnvironmentVariable#enabled=false", "jdk.InitialSystemProperty#enabled=false"}
+}
+
 // recordJFR records pid's Flight Recorder (the "profile" settings: execution samples every
 // 10 ms) for d into path, through jcmd (the JDK's, as the JVM's user). The recording is started
 // with a duration a minute longer than d, so that it ends by itself should the bench die.
@@ -200,7 +208,7 @@ func recordJFR(ctx context.Context, pid int, d time.Duration, path string) error
 		}
 		return nil
 	}
-	if err := jcmd("JFR.start", "name="+jfrName, "settings=profile", fmt.Sprintf("duration=%ds", int((d+time.Minute).Seconds()))); err != nil {
+	if err := jcmd(jfrStartArgs(d)...); err != nil {
 		return err
 	}
 	select {

@@ -140,3 +140,14 @@ func containsAll(t *testing.T, what, text string, wants ...string) {
 		}
 	}
 }
+
+// TestJFRRecordsNoEnvironment: a profile never records the JVM's environment (its secrets) or its
+// system properties.
+func TestJFRRecordsNoEnvironment(t *testing.T) {
+	args := strings.Join(jfrStartArgs(30*time.Second), " ")
+	for _, off := range []string{"jdk.InitialEnvironmentVariable#enabled=false", "jdk.InitialSystemProperty#enabled=false"} {
+		if !strings.Contains(args, off) {
+			t.Errorf("JFR.start %s: want %s", args, off)
+		}
+	}
+}
