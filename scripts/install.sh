@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the native stack needs and is missing:
-#   - Debian packages: PostgreSQL server, kcat, jq, curl (apt-get, needs root);
+#   - Debian packages: PostgreSQL server, kcat, jq, curl, Prometheus and its Alertmanager
+#     (apt-get, needs root);
 #   - Kafka broker + Connect worker jars and the Debezium Postgres connector plugin,
 #     resolved from Maven Central by the poms under infra/maven (into .stack/lib).
 # Safe to run again: it only does what is missing. Stops naming exactly what is
@@ -19,15 +20,19 @@ have jq || need_apt+=(jq)
 have curl || need_apt+=(curl)
 have java || need_apt+=(openjdk-17-jre-headless)
 have mvn || need_apt+=(maven)
+# Prometheus (with promtool) and Alertmanager: scripts/prometheus.sh runs them for this stack.
+have prometheus || need_apt+=(prometheus)
+have prometheus-alertmanager || need_apt+=(prometheus-alertmanager)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
     say "installing Debian packages: ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    # The Debian postgresql package would start its own cluster on 5432; we run a
-    # private one instead, so keep the package's service from starting.
-    if printf '%s\n' "${need_apt[@]}" | grep -qx postgresql; then
+    # The Debian postgresql package would start its own cluster on 5432, prometheus its own
+    # server on 9090 (alertmanager on 9093, Kafka's controller port); we run private ones
+    # instead, so keep the packages' services from starting.
+    if printf '%s\n' "${need_apt[@]}" | grep -qxE 'postgresql|prometheus|prometheus-alertmanager'; then
       printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
       trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     fi

@@ -25,7 +25,9 @@ OFFSET=${STACK_PORT_OFFSET:-0}
 # webhook sink before notification). A new Go program: add it to SERVICES and export its
 # <NAME>_HTTP_ADDR default below (addr_var); a new saga service also to SAGA_SERVICES.
 SERVICES="gatewaysim webhooksink order inventory payment shipping notification"
-COMPONENTS="postgres kafka connect $SERVICES"
+# Prometheus and Alertmanager (scripts/prometheus.sh; after the services they watch).
+MONITORING="alertmanager prometheus"
+COMPONENTS="postgres kafka connect $SERVICES $MONITORING"
 # The services that own a database, an outbox and a connector, and consume Kafka.
 SAGA_SERVICES="order inventory payment shipping notification"
 # reversed WORD...: the words in reverse order (the stop order).
@@ -79,6 +81,13 @@ SHIPPING_PORT=$((8084 + OFFSET))
 NOTIFICATION_PORT=$((8085 + OFFSET))
 WEBHOOKSINK_PORT=$((8088 + OFFSET))
 GATEWAY_PORT=$((8089 + OFFSET))
+# ---- monitoring (scripts/prometheus.sh; config in infra/prometheus) ----
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-$((9090 + OFFSET))}
+# Not 9093 (Alertmanager's own default): Kafka's controller holds it.
+ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-$((9094 + OFFSET))}
+PROMETHEUS_CONF=$STACK/prometheus/prometheus.yml
+ALERTMANAGER_CONF=$STACK/alertmanager/alertmanager.yml
+# ---- end of monitoring ----
 
 # setdefault NAME VALUE: exports NAME=VALUE unless the caller already set NAME.
 setdefault() { [ -n "${!1:-}" ] || printf -v "$1" '%s' "$2"; export "${1?}"; }
@@ -100,6 +109,8 @@ setdefault NOTIFICATION_WEBHOOK_URL "$WEBHOOKSINK_URL/hooks"
 setdefault PAYMENT_GATEWAY_URL "http://127.0.0.1:$GATEWAY_PORT"
 setdefault GATEWAY_URL "$PAYMENT_GATEWAY_URL"
 setdefault KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
+setdefault PROMETHEUS_URL "http://127.0.0.1:$PROMETHEUS_PORT"
+setdefault ALERTMANAGER_URL "http://127.0.0.1:$ALERTMANAGER_PORT"
 export CONNECT_URL CONNECT_REST_USER PG_HOST PG_PORT STACK_DIR=$STACK
 
 # Topics the saga uses, and quarantine-events (where a connector puts a row that names another
@@ -393,6 +404,8 @@ is_component() {
     postgres) [[ $args == *$'\n-D\n'"$PG_DATA"$'\n'* ]] ;;   # the postmaster: postgres -D <data dir>
     kafka) [[ $args == *$'\nkafka.Kafka\n'"$KAFKA_CONF"$'\n'* ]] ;;
     connect) [[ $args == *$'\norg.apache.kafka.connect.cli.ConnectDistributed\n'"$CONNECT_CONF"$'\n'* ]] ;;
+    prometheus) [[ $args == *$'\n--config.file='"$PROMETHEUS_CONF"$'\n'* ]] ;;
+    alertmanager) [[ $args == *$'\n--config.file='"$ALERTMANAGER_CONF"$'\n'* ]] ;;
     *) # a Go program: bin/<name> of this checkout, started for this stack and its address (a
        # second stack from the same checkout has another STACK_DIR, a second instance, as the
        # chaos run starts them, another address)
@@ -420,6 +433,8 @@ component_pids() {
     postgres) marker=$PG_DATA ;;
     kafka) marker=$KAFKA_CONF ;;
     connect) marker=$CONNECT_CONF ;;
+    prometheus) marker=$PROMETHEUS_CONF ;;
+    alertmanager) marker=$ALERTMANAGER_CONF ;;
     *) marker=$ROOT/bin/$1 ;;
   esac
   for pid in $(grep -lsF -- "$marker" /proc/[0-9]*/cmdline | cut -d/ -f3); do
@@ -517,6 +532,7 @@ log_of() { if [ "$1" = postgres ]; then echo "$PG_LOG"; else echo "$LOGS/$1.log"
 control_cmd() {
   case $2 in
     postgres | kafka | connect) echo "scripts/$2.sh $1" ;;
+    prometheus | alertmanager) echo "scripts/prometheus.sh $1 $2" ;;
     *) echo "scripts/services.sh $1 $2" ;;
   esac
 }
@@ -525,6 +541,7 @@ control_cmd() {
 control() {
   case $2 in
     postgres | kafka | connect) "$ROOT/scripts/$2.sh" "$1" ;;
+    prometheus | alertmanager) "$ROOT/scripts/prometheus.sh" "$1" "$2" ;;
     *) "$ROOT/scripts/services.sh" "$1" "$2" ;;
   esac
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One screen: each process (pid, RSS), each connector and task state, each replication
 # slot's lag in bytes (a slot that no connector of connectors/*.json owns is red), each consumer
-# group's lag (read as the read-only Kafka principal viewer).
+# group's lag (read as the read-only Kafka principal viewer), the alerts pending or firing in Prometheus.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -81,4 +81,17 @@ if kcat -F "$KCAT_CONF" -L -m 2 >/dev/null 2>&1; then
     | awk '!seen[$0]++'
 else
   echo "  Kafka not reachable"
+fi
+
+echo; echo "ALERTS (Prometheus $PROMETHEUS_URL/alerts, Alertmanager $ALERTMANAGER_URL)"
+if alerts=$(curl -fsS -m 3 "$PROMETHEUS_URL/api/v1/alerts" 2>/dev/null); then
+  lines=$(jq -r '.data.alerts[] | "\(.state)\t\(.labels.alertname)\t\(.annotations.summary // "")"' <<<"$alerts" | sort -u)
+  if [ -z "$lines" ]; then echo "  none firing or pending"; fi
+  while IFS=$'\t' read -r state name summary; do
+    [ -n "$state" ] || continue
+    line=$(printf '  %-8s %-26s %s' "$state" "$name" "$summary")
+    if [ "$state" = firing ]; then red "$line"; else echo "$line"; fi
+  done <<<"$lines"
+else
+  echo "  Prometheus not reachable (scripts/prometheus.sh start)"
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings the whole pipeline up on this machine, without Docker:
-# PostgreSQL → Kafka (KRaft) → Kafka Connect + Debezium → the Go services → the connectors.
+# PostgreSQL → Kafka (KRaft) → Kafka Connect + Debezium → the Go services → the connectors →
+# Alertmanager and Prometheus.
 # Installs what is missing first. Running it again while up is harmless.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +19,8 @@ ensure_secrets
 "$ROOT/scripts/services.sh" start
 say "registering connectors"
 "$ROOT/scripts/register-connectors.sh"
+# Prometheus scrapes the services; Alertmanager sends alerts to the notification service's relay.
+"$ROOT/scripts/prometheus.sh" start
 say "waiting for the services to be ready (/readyz)"
 for n in $SAGA_SERVICES; do
   url_var=$(tr a-z A-Z <<<"$n")_URL; url=${!url_var}
@@ -36,6 +39,8 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
   order           $ORDER_URL      inventory  $INVENTORY_URL      payment  $PAYMENT_URL
   shipping        $SHIPPING_URL      notification  $NOTIFICATION_URL
   gateway simulator  $GATEWAY_URL      webhook sink  $WEBHOOKSINK_URL
+  Prometheus      $PROMETHEUS_URL   (alerts: $PROMETHEUS_URL/alerts; rules in infra/prometheus/rules)
+  Alertmanager    $ALERTMANAGER_URL   (alerts reach the webhook sink as "kind":"alert")
 
 Credentials (random, this stack's only, mode 0600), each sent from a file, never on a command line:
 the operator's header in ${STACK#$ROOT/}/admin.header (token: admin-token), kcat's login (read-only) in

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Prometheus and Alertmanager (the Debian packages) for the native stack, data in .stack/.
+#   scripts/prometheus.sh start [prometheus|alertmanager]   render the configuration from
+#       infra/prometheus/ (prometheus.yml, alertmanager.yml; the rules are read from
+#       infra/prometheus/rules/ as they are), start what does not run (default: both,
+#       Alertmanager first), reload what runs when its configuration changed
+#   scripts/prometheus.sh stop [prometheus|alertmanager]    stop (default: both)
+# Both listen on 127.0.0.1 only (PROMETHEUS_PORT, ALERTMANAGER_PORT); Alertmanager runs without
+# its cluster (gossip) listener, which would take 9094 on every address. They start with an empty
+# environment: Alertmanager reads the operator token it calls the relay with from its file.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# sed_escape TEXT: TEXT as the replacement of a sed s|…|…| command.
+sed_escape() { printf '%s' "$1" | sed 's/[|&\\]/\\&/g'; }
+
+# render NAME TEMPLATE OUT: writes TEMPLATE with every @NAME@ replaced by this stack's value into
+# OUT; true when OUT changed.
+render() {
+  local tmp=$3.new
+  sed -e "s|@RULES_DIR@|$(sed_escape "$ROOT/infra/prometheus/rules")|g" \
+    -e "s|@ALERTMANAGER_ADDR@|127.0.0.1:$ALERTMANAGER_PORT|g" \
+    -e "s|@PROMETHEUS_ADDR@|127.0.0.1:$PROMETHEUS_PORT|g" \
+    -e "s|@ORDER_ADDR@|$ORDER_HTTP_ADDR|g" -e "s|@INVENTORY_ADDR@|$INVENTORY_HTTP_ADDR|g" \
+    -e "s|@PAYMENT_ADDR@|$PAYMENT_HTTP_ADDR|g" -e "s|@SHIPPING_ADDR@|$SHIPPING_HTTP_ADDR|g" \
+    -e "s|@NOTIFICATION_ADDR@|$NOTIFICATION_HTTP_ADDR|g" -e "s|@GATEWAYSIM_ADDR@|$GATEWAYSIM_ADDR|g" \
+    -e "s|@WEBHOOKSINK_ADDR@|$WEBHOOKSINK_ADDR|g" \
+    -e "s|@RELAY_URL@|$(sed_escape "$NOTIFICATION_URL/alertmanager")|g" \
+    -e "s|@ADMIN_TOKEN_FILE@|$(sed_escape "$STACK/admin-token")|g" "$2" >"$tmp"
+  ! grep -n '^[^#]*@[A-Z_]*@' "$tmp" || die "$2: a placeholder above has no value"
+  if cmp -s "$tmp" "$3"; then rm -f "$tmp"; return 1; fi
+  mv "$tmp" "$3"
+}
+
+url_of() { if [ "$1" = prometheus ]; then echo "$PROMETHEUS_URL"; else echo "$ALERTMANAGER_URL"; fi; }
+ready() { curl -fsS -m 2 "$(url_of "$1")/-/ready"; }
+
+start_one() {
+  local n=$1 dir=$STACK/$1 conf port var changed=
+  mkdir -p "$dir/data" "$LOGS" "$PIDS"
+  if [ "$n" = prometheus ]; then
+    conf=$PROMETHEUS_CONF port=$PROMETHEUS_PORT var=PROMETHEUS_PORT
+    render "$n" "$ROOT/infra/prometheus/prometheus.yml" "$conf" && changed=1
+    promtool check config "$conf" >"$LOGS/$n-check.log" 2>&1 || { cat "$LOGS/$n-check.log" >&2; die "Prometheus' configuration is invalid"; }
+  else
+    conf=$ALERTMANAGER_CONF port=$ALERTMANAGER_PORT var=ALERTMANAGER_PORT
+    render "$n" "$ROOT/infra/prometheus/alertmanager.yml" "$conf" && changed=1
+    amtool check-config "$conf" >"$LOGS/$n-check.log" 2>&1 || { cat "$LOGS/$n-check.log" >&2; die "Alertmanager's configuration is invalid"; }
+  fi
+  if already_up "$n" ready "$n"; then
+    # Reloaded when its configuration changed; Prometheus always, since it reads the rules
+    # from infra/prometheus/rules as they are (a reload is cheap and keeps every series).
+    if [ -n "$changed" ] || [ "$n" = prometheus ]; then
+      echo "    reloading $n's configuration"
+      kill -HUP "$(pid_of "$n")"
+    fi
+    echo "    $n already running on $(url_of "$n")"
+    return
+  fi
+  await_port "$n" "$port" "$var"
+  say "starting $n on $(url_of "$n")"
+  if [ "$n" = prometheus ]; then
+    only_env LANG=C.UTF-8 -- prometheus --config.file="$conf" --storage.tsdb.path="$dir/data" \
+      --storage.tsdb.retention.time=7d --web.listen-address="127.0.0.1:$port" \
+      --web.external-url="$(url_of "$n")" </dev/null >>"$LOGS/$n.log" 2>&1 &
+  else
+    only_env LANG=C.UTF-8 -- prometheus-alertmanager --config.file="$conf" --storage.path="$dir/data" \
+      --web.listen-address="127.0.0.1:$port" --cluster.listen-address= \
+      --web.external-url="$(url_of "$n")" </dev/null >>"$LOGS/$n.log" 2>&1 &
+  fi
+  echo $! >"$PIDS/$n.pid"
+  wait_for "$n" 60 ready "$n"
+}
+
+cmd=${1:-start}; shift || true
+names=${*:-$MONITORING}
+for n in $names; do [[ " $MONITORING " == *" $n "* ]] || die "unknown component $n (these: $MONITORING)"; done
+case $cmd in
+  start) for n in $names; do start_one "$n"; done ;;
+  stop) for n in $(reversed $names); do stop_component "$n" TERM 30; done ;;
+  *) die "usage: $0 start|stop [prometheus|alertmanager]" ;;
+esac
