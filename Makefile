@@ -29,6 +29,10 @@ bench: ## benchmark the running stack (ceiling, rate steps, sustained run, hops,
 chaos: ## kill components under load, replay, poison, fuzz; check the invariants (CYCLES=100 make chaos)
 	@scripts/chaos.sh
 
+.PHONY: rebuild
+rebuild: ## rebuild the projections from the event store, compare, print the differences (SWAP=1 puts the rebuilt rows in place)
+	@SWAP=$(SWAP) scripts/rebuild.sh
+
 .PHONY: install
 install: ## install missing prerequisites (Debian packages, jars from Maven Central)
 	@scripts/install.sh

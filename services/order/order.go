@@ -169,7 +169,29 @@ type Order struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	DeadlineAt time.Time // a still PENDING order is canceled with Timeout after this
+	// Channel is where the order was placed (web, app, api); empty for an order placed before
+	// OrderCreated v2.
+	Channel Channel
+	// Version is the seq of the order's last own event in the event store (0: none yet).
+	Version int
+	// IdempotencyKey and RequestHash tie the order to the request that placed it ("" for none).
+	IdempotencyKey string
+	RequestHash    string
 }
+
+// Channel is where a customer placed an order (OrderCreated v2).
+type Channel string
+
+// The channels an order may come from; a client that names none is DefaultChannel.
+const (
+	Web            Channel = "web"
+	App            Channel = "app"
+	API            Channel = "api"
+	DefaultChannel         = API
+)
+
+// Valid reports whether c is one of the channels.
+func (c Channel) Valid() bool { return c == Web || c == App || c == API }
 
 // CreatedData is the data of OrderCreated.
 type CreatedData struct {
@@ -179,6 +201,8 @@ type CreatedData struct {
 	Amount       int64  `json:"amount"`
 	Currency     string `json:"currency"`
 	PaymentToken string `json:"paymentToken"`
+	// Channel is OrderCreated v2's: absent from v1 events (upcast as they are: empty).
+	Channel Channel `json:"channel,omitempty"`
 }
 
 // CompletedData is the data of OrderCompleted.

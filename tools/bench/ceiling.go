@@ -84,12 +84,12 @@ type TxShape struct {
 // CeilingShape is what one saga of the ceiling commits: the core happy path through the
 // services' own code, in order (sagaSteps.run). Shipping and notifications are not in it.
 var CeilingShape = []TxShape{
-	{"order_db", "POST /orders", "INSERT orders + order_items + outbox (OrderCreated) + order_timeline"},
+	{"order_db", "POST /orders", "INSERT orders + order_items + order_events (OrderCreated) + order_timeline"},
 	{"inventory_db", "OrderCreated", "inbox INSERT + stock rows locked and updated + INSERT reservations + outbox (StockReserved)"},
 	{"order_db", "StockReserved", "inbox INSERT + orders row locked + order_timeline"},
 	{"payment_db", "StockReserved (admit)", "inbox check + INSERT payments AUTHORIZING (then the gateway call, outside any transaction)"},
 	{"payment_db", "StockReserved (settle)", "inbox INSERT + payments AUTHORIZED + outbox (PaymentAuthorized)"},
-	{"order_db", "PaymentAuthorized", "inbox INSERT + orders COMPLETED + order_timeline ×2 + outbox (OrderCompleted)"},
+	{"order_db", "PaymentAuthorized", "inbox INSERT + orders COMPLETED + order_timeline ×2 + order_events (OrderCompleted)"},
 	{"inventory_db", "OrderCompleted", "inbox INSERT + reservation COMMITTED + stock reserved→sold + outbox (StockCommitted)"},
 	{"order_db", "StockCommitted", "inbox INSERT + orders row locked + order_timeline"},
 }
@@ -261,7 +261,7 @@ func withDatabase(rawURL, name string) (string, error) {
 type sagaSteps struct {
 	orderDB *sql.DB
 	orders  *orderpg.Orders
-	outbox  *msgpg.Outbox
+	events  *orderpg.Events
 	order   *messaging.Router
 	inv     *messaging.Router
 	pay     *messaging.Router
@@ -281,9 +281,10 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	payMetrics := paysaga.NewMetrics(reg)
 	alerts := paysaga.Alerts{DeadLetters: msgpg.NewDeadLetters(payDB, outbox), Service: "payment"}
 	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, alerts, approveAll{}, payMetrics)
+	events := orderpg.NewEvents(orderDB, outbox, nil)
 	return &sagaSteps{
-		orderDB: orderDB, orders: orders, outbox: outbox,
-		order: ordersaga.New(orderDB, orders, outbox, metrics).Router(),
+		orderDB: orderDB, orders: orders, events: events,
+		order: ordersaga.New(orderDB, orders, events, metrics).Router(),
 		inv:   inv, pay: pay.Router(),
 	}, nil
 }
@@ -300,14 +301,17 @@ func (s *sagaSteps) run(ctx context.Context, sku string) error {
 	tp := messaging.NewTraceparent()
 	id := o.ID.String()
 	err = msgpg.WithTx(ctx, s.orderDB, func(tx *sql.Tx) error {
-		if _, err := s.orders.Insert(ctx, tx, o, orderpg.Idempotency{}); err != nil {
-			return err
-		}
-		envs, err := s.outbox.Emit(ctx, tx, tp, order.AggregateType, id, order.EventVersion, created)
+		d, err := s.events.Decide(order.Order{}, tp, created, order.EventVersion, now, order.Meta{DeadlineAt: o.DeadlineAt})
 		if err != nil {
 			return err
 		}
-		return s.orders.Record(ctx, tx, o.ID, orderpg.Emitted(envs)...)
+		if _, err := s.orders.Insert(ctx, tx, d.State, orderpg.Idempotency{}); err != nil {
+			return err
+		}
+		if err := s.events.Append(ctx, tx, d); err != nil {
+			return err
+		}
+		return s.orders.Record(ctx, tx, o.ID, orderpg.Emitted([]messaging.Envelope{d.Envelope})...)
 	})
 	if err != nil {
 		return fmt.Errorf("place order: %w", err)

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"outboxsaga.dev/messaging"
@@ -69,21 +68,9 @@ func (o *Outbox) EmitFor(ctx context.Context, tx *sql.Tx, m *messaging.Message, 
 // the WAL and the outbox router ignores the DELETE, so the table stays empty (no purge job).
 // tp becomes the Kafka header traceparent and must belong to e's trace.
 func (o *Outbox) Insert(ctx context.Context, tx *sql.Tx, e messaging.Envelope, tp messaging.Traceparent) error {
-	if e.EventID == "" || e.EventType == "" || e.AggregateType == "" || e.AggregateID == "" {
-		return fmt.Errorf("insert outbox %s %s: incomplete envelope", e.EventType, e.EventID)
-	}
-	if tp.IsZero() || tp.TraceID() != e.TraceID {
-		return fmt.Errorf("insert outbox %s %s: traceparent %q is not in trace %q", e.EventType, e.EventID, tp, e.TraceID)
-	}
-	payload, err := json.Marshal(e)
+	payload, err := o.Payload(e, tp)
 	if err != nil {
-		return fmt.Errorf("insert outbox %s %s: marshal: %w", e.EventType, e.EventID, err)
-	}
-	if len(payload) > MaxEventBytes {
-		return fmt.Errorf("insert outbox %s %s: the event has %d bytes, more than %d", e.EventType, e.EventID, len(payload), MaxEventBytes)
-	}
-	if err := o.schemas.Validate(e.EventType, e.EventVersion, payload); err != nil {
-		return fmt.Errorf("insert outbox %s %s: the event breaks its schema: %w", e.EventType, e.EventID, err)
+		return fmt.Errorf("insert outbox: %w", err)
 	}
 	_, err = tx.ExecContext(ctx,
 		`INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) VALUES ($1, $2, $3, $4, $5, $6)`,

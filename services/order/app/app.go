@@ -81,8 +81,9 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			return nil, err
 		}
 		metrics, orders := saga.NewMetrics(svc.Registry), postgres.NewOrders(svc.DB)
-		svc.Consume(saga.Topics, saga.New(svc.DB, orders, svc.Outbox, metrics).Router())
-		svc.Part("deadline sweeper", saga.NewSweeper(svc.DB, orders, svc.Outbox, metrics, svc.Log, cfg.SweepInterval).Run)
+		events := postgres.NewEvents(svc.DB, svc.Outbox, nil)
+		svc.Consume(saga.Topics, saga.New(svc.DB, orders, events, metrics).Router())
+		svc.Part("deadline sweeper", saga.NewSweeper(svc.DB, orders, events, metrics, svc.Log, cfg.SweepInterval).Run)
 		listener, err := postgres.NewStatusListener(cfg.DatabaseURL, svc.Log)
 		if err != nil {
 			return nil, fmt.Errorf("listen for order status changes: %w", err)
@@ -96,7 +97,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			httpapi.Routes(r, httpapi.Config{
 				DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
 				Customers: customers, Rate: customer.NewLimiter(cfg.CustomerRate, cfg.CustomerBurst), MaxOpenOrders: cfg.MaxOpenOrders,
-				Outbox: svc.Outbox, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
+				Events: events, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
 				MaxStreams: cfg.MaxStreams, StreamLifetime: cfg.StreamLifetime,
 			})
 		}, nil

@@ -54,6 +54,14 @@ type Orders interface {
 	Timeline(ctx context.Context, id uuid.UUID) ([]order.TimelineEntry, error)
 }
 
+// Events is the order's event store; *postgres.Events implements it.
+type Events interface {
+	Decide(before order.Order, tp messaging.Traceparent, e messaging.Event, version int, at time.Time, meta order.Meta) (postgres.Decided, error)
+	Append(ctx context.Context, tx *sql.Tx, d postgres.Decided) error
+	History(ctx context.Context, id uuid.UUID) ([]postgres.HistoryEntry, error)
+	AsOf(ctx context.Context, id uuid.UUID, t time.Time) (order.Order, error)
+}
+
 // Prices is the price list; *postgres.Prices implements it.
 type Prices interface {
 	Of(ctx context.Context, tx *sql.Tx, skus []string) (map[string]order.Price, error)
@@ -82,8 +90,9 @@ type Config struct {
 	// MaxOpenOrders caps a customer's PENDING orders: one more is refused with 429
 	// too_many_open_orders. 0: no cap.
 	MaxOpenOrders int
-	// Outbox writes OrderCreated in the transaction that places the order.
-	Outbox  *msgpg.Outbox
+	// Events appends OrderCreated to the event store in the transaction that places the order,
+	// and answers the order's history and past states.
+	Events  Events
 	Watcher Watcher
 	// Deadline is how long a new order's saga may take before it is canceled with TIMEOUT.
 	Deadline time.Duration
@@ -105,7 +114,7 @@ func Routes(r chi.Router, cfg Config) {
 	created := promauto.With(cfg.Registry).NewCounter(prometheus.CounterOpts{Name: "orders_created_total",
 		Help: "Orders placed (an idempotent replay of a request is not counted again)."})
 	h := &handler{
-		db: cfg.DB, orders: cfg.Orders, prices: cfg.Prices, outbox: cfg.Outbox, watcher: cfg.Watcher, deadline: cfg.Deadline,
+		db: cfg.DB, orders: cfg.Orders, prices: cfg.Prices, events: cfg.Events, watcher: cfg.Watcher, deadline: cfg.Deadline,
 		log: cfg.Log, created: created, closing: cfg.Closing, maxOpen: cfg.MaxOpenOrders,
 	}
 	limit := cfg.Rate.Middleware(cfg.Log)
@@ -113,7 +122,8 @@ func Routes(r chi.Router, cfg Config) {
 	r.Group(func(r chi.Router) {
 		r.Use(customer.RequireOrOperator(cfg.Customers, cfg.AdminToken, cfg.Log), limit)
 		r.Get("/orders/{id}", h.get)
-		r.Get("/orders/{id}/events", h.events)
+		r.Get("/orders/{id}/events", h.timeline)
+		r.Get("/orders/{id}/history", h.history)
 		r.Get("/orders/{id}/stream", newStreamLimit(cfg).wrap(h.stream))
 	})
 	r.Get("/prices/{sku}", h.getPrice)
@@ -124,7 +134,7 @@ type handler struct {
 	db       *sql.DB
 	orders   Orders
 	prices   Prices
-	outbox   *msgpg.Outbox
+	events   Events
 	watcher  Watcher
 	deadline time.Duration
 	log      zerolog.Logger
@@ -283,11 +293,17 @@ func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Tracepa
 		if err != nil {
 			return err
 		}
-		var e messaging.Event
-		if o, e, err = order.New(uuid.New(), d, prices, time.Now().UTC(), h.deadline); err != nil {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		placed, e, err := order.New(uuid.New(), d, prices, now, h.deadline)
+		if err != nil {
 			return err
 		}
-		o.TraceID = tp.TraceID()
+		decided, err := h.events.Decide(order.Order{}, tp, e, order.EventVersion, now,
+			order.Meta{DeadlineAt: placed.DeadlineAt, IdempotencyKey: idem.Key, RequestHash: idem.RequestHash})
+		if err != nil {
+			return err
+		}
+		o = decided.State
 		inserted, err := h.orders.Insert(ctx, tx, o, idem)
 		if err != nil {
 			return err
@@ -301,12 +317,11 @@ func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Tracepa
 			o = order.Order{ID: prev}
 			return sameRequest(hash, idem)
 		}
-		envs, err := h.outbox.Emit(ctx, tx, tp, order.AggregateType, o.ID.String(), order.EventVersion, e)
-		if err != nil {
+		if err := h.events.Append(ctx, tx, decided); err != nil {
 			return err
 		}
-		created = envs[0]
-		return h.orders.Record(ctx, tx, o.ID, postgres.Emitted(envs)...)
+		created = decided.Envelope
+		return h.orders.Record(ctx, tx, o.ID, postgres.Emitted([]messaging.Envelope{created})...)
 	})
 	if err != nil {
 		return order.Order{}, messaging.Envelope{}, fmt.Errorf("place order: %w", err)
@@ -368,7 +383,15 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	o, err := h.orders.Get(r.Context(), id)
+	var o order.Order
+	if r.URL.Query().Has("asOf") {
+		var at time.Time
+		if at, err = parseAsOf(r.URL.Query().Get("asOf")); err == nil {
+			o, err = h.events.AsOf(r.Context(), id, at)
+		}
+	} else {
+		o, err = h.orders.Get(r.Context(), id)
+	}
 	if err == nil {
 		err = readable(r, id, o.CustomerID)
 	}
@@ -379,7 +402,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	msghttp.WriteJSON(w, http.StatusOK, viewOf(o))
 }
 
-func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+func (h *handler) timeline(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
@@ -399,6 +422,38 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msghttp.WriteJSON(w, http.StatusOK, timeline)
+}
+
+// parseAsOf reads the asOf parameter: an RFC 3339 time (fractional seconds allowed).
+func parseAsOf(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fault.Errorf(fault.Invalid, "asOf must be an RFC 3339 time such as 2026-12-07T12:00:00Z, got %q", excerpt(v))
+	}
+	return t, nil
+}
+
+// history answers the order's own events from the event store, in seq order, payment tokens
+// redacted.
+func (h *handler) history(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	owner, err := h.orders.CustomerOf(r.Context(), id)
+	if err == nil {
+		err = readable(r, id, owner)
+	}
+	var events []postgres.HistoryEntry
+	if err == nil {
+		events, err = h.events.History(r.Context(), id)
+	}
+	if err != nil {
+		msghttp.WriteError(w, r, h.log, err)
+		return
+	}
+	msghttp.WriteJSON(w, http.StatusOK, events)
 }
 
 // readable refuses the caller an order of another customer with the answer a missing order gets

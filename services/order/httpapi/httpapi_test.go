@@ -28,6 +28,7 @@ import (
 	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/httpapi"
 	"outboxsaga.dev/order/postgres"
+	"outboxsaga.dev/order/postgres/ordertest"
 	"outboxsaga.dev/schemas"
 )
 
@@ -41,6 +42,7 @@ type api struct {
 	t      *testing.T
 	db     *sql.DB
 	orders *postgres.Orders
+	events *postgres.Events
 	srv    *httptest.Server
 	reg    *prometheus.Registry
 	key    ed25519.PrivateKey // signs the customers' tokens
@@ -62,6 +64,7 @@ func newAPIWith(t *testing.T, set func(*httpapi.Config)) *api {
 		t.Fatalf("Migrate: %v", err)
 	}
 	pgtest.CaptureOutbox(t, db)
+	ordertest.CaptureEvents(t, db)
 	listener, err := postgres.NewStatusListener(dbURL, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +79,9 @@ func newAPIWith(t *testing.T, set func(*httpapi.Config)) *api {
 	}
 	reg := prometheus.NewRegistry()
 	router := msghttp.NewRouter(zerolog.Nop())
+	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
 	cfg := httpapi.Config{
-		DB: db, Orders: orders, Prices: prices, AdminToken: adminToken, Outbox: pgtest.MustOutbox(t), Watcher: listener, Deadline: 30 * time.Second,
+		DB: db, Orders: orders, Prices: prices, AdminToken: adminToken, Events: events, Watcher: listener, Deadline: 30 * time.Second,
 		Log: zerolog.Nop(), Registry: reg, Customers: customer.NewVerifier(pub),
 	}
 	if set != nil {
@@ -86,7 +90,7 @@ func newAPIWith(t *testing.T, set func(*httpapi.Config)) *api {
 	httpapi.Routes(router, cfg)
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
-	return &api{t: t, db: db, orders: orders, srv: srv, reg: reg, key: key}
+	return &api{t: t, db: db, orders: orders, events: events, srv: srv, reg: reg, key: key}
 }
 
 // bearer is the Authorization header of customer c.
@@ -568,9 +572,8 @@ func TestStream(t *testing.T) {
 	// The saga completes the order while the stream is open.
 	complete := func() {
 		err := msgpg.WithTx(context.Background(), a.db, func(tx *sql.Tx) error {
-			_, err := a.orders.Update(context.Background(), tx, uuid.MustParse(id), func(o *order.Order) error {
-				o.Complete(time.Now())
-				return nil
+			_, err := ordertest.Change(context.Background(), tx, a.orders, a.events, uuid.MustParse(id), time.Now(), func(o *order.Order) (messaging.Event, bool) {
+				return o.Complete(time.Now())
 			})
 			return err
 		})

@@ -39,20 +39,21 @@ type querier interface {
 }
 
 const orderColumns = `id, customer_id, status, reason, coalesce(delivery, ''), currency, amount, payment_token, trace_id,
-	created_at, updated_at, deadline_at`
+	created_at, updated_at, deadline_at, channel, version, coalesce(idempotency_key, ''), request_hash`
 
-// Insert writes the new order o with its items in tx. It returns false, and writes nothing, when
+// Insert writes the projection of the new order o (the fold of its OrderCreated) with its items
+// in tx. It returns false, and writes nothing, when
 // o's customer used idem.Key for another order already (committed, or committed by a concurrent
 // transaction this one waited for); the caller then looks that order up with ByIdempotencyKey.
 func (s *Orders) Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem Idempotency) (bool, error) {
 	key := sql.NullString{String: idem.Key, Valid: idem.Key != ""}
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO orders (id, customer_id, status, reason, currency, amount, payment_token, trace_id,
-			idempotency_key, request_hash, created_at, updated_at, deadline_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			idempotency_key, request_hash, created_at, updated_at, deadline_at, channel, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (customer_id, idempotency_key) DO NOTHING`,
 		o.ID, o.CustomerID, o.Status, o.Reason, o.Currency, o.Amount, o.PaymentToken, o.TraceID,
-		key, idem.RequestHash, o.CreatedAt, o.UpdatedAt, o.DeadlineAt)
+		key, idem.RequestHash, o.CreatedAt, o.UpdatedAt, o.DeadlineAt, o.Channel, o.Version)
 	if err != nil {
 		return false, fmt.Errorf("insert order %s: %w", o.ID, err)
 	}
@@ -132,33 +133,47 @@ func (s *Orders) Get(ctx context.Context, id uuid.UUID) (order.Order, error) {
 	return load(ctx, s.db, id, "")
 }
 
-// Update loads order id in tx, locked FOR UPDATE so that concurrent steps of one saga apply one
-// after the other, runs fn on it and writes back what fn changed. A status change is announced
-// on StatusChannel when tx commits. The error is a fault.NotFound when there is no order id.
-func (s *Orders) Update(ctx context.Context, tx *sql.Tx, id uuid.UUID, fn func(*order.Order) error) (order.Order, error) {
-	o, err := load(ctx, tx, id, "FOR UPDATE")
-	if err != nil {
-		return order.Order{}, err
-	}
-	before := o
-	if err := fn(&o); err != nil {
-		return order.Order{}, fmt.Errorf("update order %s: %w", id, err)
-	}
-	if o.Status == before.Status && o.Reason == before.Reason && o.Delivery == before.Delivery && o.UpdatedAt.Equal(before.UpdatedAt) {
-		return o, nil
-	}
-	forgetToken(&o)
-	if err := save(ctx, tx, o, o.Status != before.Status); err != nil {
-		return order.Order{}, err
-	}
-	return o, nil
+// Lock loads order id in tx, locked FOR UPDATE so that the steps of one saga decide one after
+// the other (the event store's unique seq is the rule that holds even for a writer that does not
+// lock). The error is a fault.NotFound when there is no order id.
+func (s *Orders) Lock(ctx context.Context, tx *sql.Tx, id uuid.UUID) (order.Order, error) {
+	return load(ctx, tx, id, "FOR UPDATE")
 }
 
-// UpdateExpired locks up to limit PENDING orders whose deadline is before now, oldest deadline
-// first, runs fn on each and writes them back, all in tx. Orders another transaction holds are
-// skipped (SKIP LOCKED), so several sweepers can run at once without waiting on each other or
-// canceling one order twice. It returns the orders as fn left them.
-func (s *Orders) UpdateExpired(ctx context.Context, tx *sql.Tx, now time.Time, limit int, fn func(*order.Order) error) ([]order.Order, error) {
+// Save writes the projection of order after, which the fold made from before (as Lock or
+// LockExpired loaded it) and the events appended since, in tx: status, reason, delivery, update
+// time, payment token and version. The row must still be at before's version and update time,
+// else the error is a fault.Conflict. A status change is announced on StatusChannel when tx
+// commits. Save of an unchanged order writes nothing.
+func (s *Orders) Save(ctx context.Context, tx *sql.Tx, before, after order.Order) error {
+	if after.Status == before.Status && after.Reason == before.Reason && after.Delivery == before.Delivery &&
+		after.UpdatedAt.Equal(before.UpdatedAt) && after.Version == before.Version && after.PaymentToken == before.PaymentToken {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, reason = $3, delivery = nullif($4, ''), updated_at = $5,
+		payment_token = $6, version = $7 WHERE id = $1 AND version = $8 AND updated_at = $9`,
+		after.ID, after.Status, after.Reason, after.Delivery, after.UpdatedAt, after.PaymentToken, after.Version,
+		before.Version, before.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("save order %s: %w", after.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fault.Reasoned(fault.Conflict, CodeConcurrentWrite, "order %s changed meanwhile; try again", after.ID)
+	}
+	if after.Status == before.Status {
+		return nil
+	}
+	// Postgres delivers a NOTIFY only when (and if) the transaction commits.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, StatusChannel, after.ID.String()); err != nil {
+		return fmt.Errorf("notify status of order %s: %w", after.ID, err)
+	}
+	return nil
+}
+
+// LockExpired locks up to limit PENDING orders whose deadline is before now, oldest deadline
+// first, in tx, with their items. Orders another transaction holds are skipped (SKIP LOCKED), so
+// several sweepers can run at once without waiting on each other or canceling one order twice.
+func (s *Orders) LockExpired(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]order.Order, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders
 		WHERE status = 'PENDING' AND deadline_at < $1
 		ORDER BY deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
@@ -170,47 +185,11 @@ func (s *Orders) UpdateExpired(ctx context.Context, tx *sql.Tx, now time.Time, l
 		return nil, fmt.Errorf("lock expired orders: %w", err)
 	}
 	for i := range expired {
-		o := &expired[i]
-		if o.Items, err = items(ctx, tx, o.ID); err != nil {
-			return nil, err
-		}
-		before := o.Status
-		if err := fn(o); err != nil {
-			return nil, fmt.Errorf("update expired order %s: %w", o.ID, err)
-		}
-		forgetToken(o)
-		if err := save(ctx, tx, *o, o.Status != before); err != nil {
+		if expired[i].Items, err = items(ctx, tx, expired[i].ID); err != nil {
 			return nil, err
 		}
 	}
 	return expired, nil
-}
-
-// forgetToken clears the payment token of a terminal order: the token served the OrderCreated
-// event only, and a finished order keeps no card secret (issue 19, point 6).
-func forgetToken(o *order.Order) {
-	if o.Status.Terminal() {
-		o.PaymentToken = ""
-	}
-}
-
-// save writes o's status, reason, delivery, update time and payment token (cleared once the order
-// is terminal, forgetToken), and announces a status change.
-func save(ctx context.Context, tx *sql.Tx, o order.Order, statusChanged bool) error {
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET status = $2, reason = $3, delivery = nullif($4, ''), updated_at = $5,
-		payment_token = $6 WHERE id = $1`,
-		o.ID, o.Status, o.Reason, o.Delivery, o.UpdatedAt, o.PaymentToken)
-	if err != nil {
-		return fmt.Errorf("save order %s: %w", o.ID, err)
-	}
-	if !statusChanged {
-		return nil
-	}
-	// Postgres delivers a NOTIFY only when (and if) the transaction commits.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, StatusChannel, o.ID.String()); err != nil {
-		return fmt.Errorf("notify status of order %s: %w", o.ID, err)
-	}
-	return nil
 }
 
 // load reads order id with its items; lock is "" or a locking clause such as "FOR UPDATE".
@@ -240,7 +219,7 @@ func scanOrders(rows *sql.Rows) ([]order.Order, error) {
 	for rows.Next() {
 		var o order.Order
 		err := rows.Scan(&o.ID, &o.CustomerID, &o.Status, &o.Reason, &o.Delivery, &o.Currency, &o.Amount, &o.PaymentToken,
-			&o.TraceID, &o.CreatedAt, &o.UpdatedAt, &o.DeadlineAt)
+			&o.TraceID, &o.CreatedAt, &o.UpdatedAt, &o.DeadlineAt, &o.Channel, &o.Version, &o.IdempotencyKey, &o.RequestHash)
 		if err != nil {
 			return nil, err
 		}
@@ -277,15 +256,24 @@ func items(ctx context.Context, q querier, id uuid.UUID) ([]order.Item, error) {
 func (s *Orders) Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error {
 	for _, e := range entries {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO order_timeline (event_id, order_id, event_type, source, occurred_at, data)
-			VALUES ($1, $2, $3, $4, $5, $6)
+			INSERT INTO order_timeline (event_id, order_id, event_type, source, occurred_at, data, recorded_at)
+			VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()))
 			ON CONFLICT (event_id) DO NOTHING`,
-			e.EventID, orderID, e.EventType, e.Source, e.OccurredAt, string(messaging.Redact(e.Data)))
+			e.EventID, orderID, e.EventType, e.Source, e.OccurredAt, string(messaging.Redact(e.Data)), recordedAt(e))
 		if err != nil {
 			return fmt.Errorf("record %s %s for order %s: %w", e.EventType, e.EventID, orderID, err)
 		}
 	}
 	return nil
+}
+
+// recordedAt is the time an entry is recorded at: its RecordedAt when set (a delivery fact, whose
+// time the fold reads), else the transaction's (NULL).
+func recordedAt(e order.TimelineEntry) any {
+	if e.RecordedAt.IsZero() {
+		return nil
+	}
+	return e.RecordedAt
 }
 
 // Emitted turns events the order service emitted into timeline entries (Source SourceSelf).

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -13,11 +14,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/fault"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/postgres"
+	"outboxsaga.dev/order/postgres/ordertest"
 )
 
 // openDB returns a fresh, migrated database and its connection string.
@@ -76,6 +79,7 @@ func TestInsertAndGet(t *testing.T) {
 	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	o := newOrder(t, time.Now(), 30*time.Second)
+	o.RequestHash = "h"
 	if !insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"}) {
 		t.Fatal("Insert() = false, want true")
 	}
@@ -176,25 +180,24 @@ func TestUpdate(t *testing.T) {
 	o := newOrder(t, time.Now(), time.Minute)
 	insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
 	later := o.CreatedAt.Add(time.Second)
-	boom := errors.New("boom")
+	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
 
 	tests := []struct {
 		name       string
 		id         uuid.UUID
-		fn         func(*order.Order) error
+		fn         func(*order.Order) (messaging.Event, bool)
 		wantCode   string // fault code of the error; "" = no error
 		wantErr    error
 		wantStatus order.Status
 	}{
-		{name: "unknown order", id: uuid.New(), fn: func(*order.Order) error { return nil }, wantCode: fault.NotFound, wantStatus: order.Pending},
-		{name: "fn fails", id: o.ID, fn: func(o *order.Order) error { o.Complete(later); return boom }, wantErr: boom, wantStatus: order.Pending},
-		{name: "complete", id: o.ID, fn: func(o *order.Order) error { o.Complete(later); return nil }, wantStatus: order.Completed},
-		{name: "late cancel", id: o.ID, fn: func(o *order.Order) error { o.Cancel(order.PaymentFailed, later); return nil }, wantStatus: order.Completed},
+		{name: "unknown order", id: uuid.New(), fn: func(*order.Order) (messaging.Event, bool) { return messaging.Event{}, false }, wantCode: fault.NotFound, wantStatus: order.Pending},
+		{name: "complete", id: o.ID, fn: func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) }, wantStatus: order.Completed},
+		{name: "late cancel", id: o.ID, fn: func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.PaymentFailed, later) }, wantStatus: order.Completed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
-				_, err := orders.Update(ctx, tx, tt.id, tt.fn)
+				_, err := ordertest.Change(ctx, tx, orders, events, tt.id, time.Now(), tt.fn)
 				return err
 			})
 			switch {
@@ -243,14 +246,16 @@ func TestUpdateExpired(t *testing.T) {
 	sweep := func() []uuid.UUID {
 		var ids []uuid.UUID
 		err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
-			got, err := orders.UpdateExpired(ctx, tx, now, 100, func(o *order.Order) error {
+			got, err := orders.LockExpired(ctx, tx, now, 100)
+			for _, o := range got {
 				if len(o.Items) != 2 {
 					t.Errorf("expired order %s came with %d items, want 2", o.ID, len(o.Items))
 				}
-				o.Cancel(order.Timeout, now)
-				return nil
-			})
-			for _, o := range got {
+				after := o
+				after.Cancel(order.Timeout, now)
+				if err := orders.Save(ctx, tx, o, after); err != nil {
+					return err
+				}
 				ids = append(ids, o.ID)
 			}
 			return err
@@ -325,6 +330,7 @@ func TestTimeline(t *testing.T) {
 func TestStatusListener(t *testing.T) {
 	db, dsn := openDB(t)
 	orders := postgres.NewOrders(db)
+	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l, err := postgres.NewStatusListener(dsn, zerolog.Nop())
@@ -363,9 +369,8 @@ func TestStatusListener(t *testing.T) {
 	// A committed status change wakes the subscriber; a rolled-back one does not.
 	drain(wake)
 	_ = msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
-		if _, err := orders.Update(context.Background(), tx, watched.ID, func(o *order.Order) error {
-			o.Cancel(order.Timeout, time.Now())
-			return nil
+		if _, err := ordertest.Change(context.Background(), tx, orders, events, watched.ID, time.Now(), func(o *order.Order) (messaging.Event, bool) {
+			return o.Cancel(order.Timeout, time.Now())
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -377,9 +382,8 @@ func TestStatusListener(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	if err := msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
-		_, err := orders.Update(context.Background(), tx, watched.ID, func(o *order.Order) error {
-			o.Complete(time.Now())
-			return nil
+		_, err := ordertest.Change(context.Background(), tx, orders, events, watched.ID, time.Now(), func(o *order.Order) (messaging.Event, bool) {
+			return o.Complete(time.Now())
 		})
 		return err
 	}); err != nil {
@@ -439,19 +443,22 @@ func TestPrices(t *testing.T) {
 func TestTerminalOrderForgetsPaymentToken(t *testing.T) {
 	db, _ := openDB(t)
 	orders := postgres.NewOrders(db)
+	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
 	ctx := context.Background()
 	now := time.Now()
 	tests := []struct {
 		name string
 		// expired places the order past its deadline and changes it through UpdateExpired.
 		expired bool
-		fn      func(*order.Order)
+		fn      func(*order.Order) (messaging.Event, bool)
 		want    string
 	}{
-		{"completed", false, func(o *order.Order) { o.Complete(o.CreatedAt.Add(time.Second)) }, ""},
-		{"canceled", false, func(o *order.Order) { o.Cancel(order.PaymentFailed, o.CreatedAt.Add(time.Second)) }, ""},
-		{"canceled by the deadline sweeper", true, func(o *order.Order) { o.Cancel(order.Timeout, now) }, ""},
-		{"still pending", false, func(o *order.Order) { o.UpdatedAt = o.CreatedAt.Add(time.Second) }, "tok_ok"},
+		{"completed", false, func(o *order.Order) (messaging.Event, bool) { return o.Complete(o.CreatedAt.Add(time.Second)) }, ""},
+		{"canceled", false, func(o *order.Order) (messaging.Event, bool) {
+			return o.Cancel(order.PaymentFailed, o.CreatedAt.Add(time.Second))
+		}, ""},
+		{"canceled by the deadline sweeper", true, func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.Timeout, now) }, ""},
+		{"still pending", false, func(*order.Order) (messaging.Event, bool) { return messaging.Event{}, false }, "tok_ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,11 +471,12 @@ func TestTerminalOrderForgetsPaymentToken(t *testing.T) {
 			var returned []order.Order
 			err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
 				if tt.expired {
-					got, err := orders.UpdateExpired(ctx, tx, now, 100, func(o *order.Order) error { tt.fn(o); return nil })
-					returned = got
-					return err
+					locked, err := orders.LockExpired(ctx, tx, now, 100)
+					if err != nil || len(locked) != 1 {
+						return fmt.Errorf("lock expired: %v, %d orders", err, len(locked))
+					}
 				}
-				got, err := orders.Update(ctx, tx, o.ID, func(o *order.Order) error { tt.fn(o); return nil })
+				got, err := ordertest.Change(ctx, tx, orders, events, o.ID, time.Now(), tt.fn)
 				returned = append(returned, got)
 				return err
 			})

@@ -23,17 +23,17 @@ const sweepBatch = 100
 type Sweeper struct {
 	db       *sql.DB
 	orders   *postgres.Orders
-	outbox   *msgpg.Outbox
+	events   *postgres.Events
 	metrics  *Metrics
 	log      zerolog.Logger
 	interval time.Duration
 	now      func() time.Time
 }
 
-// NewSweeper returns a sweeper that looks for expired orders every interval; the cancellations'
-// events go out through outbox.
-func NewSweeper(db *sql.DB, orders *postgres.Orders, outbox *msgpg.Outbox, metrics *Metrics, log zerolog.Logger, interval time.Duration) *Sweeper {
-	return &Sweeper{db: db, orders: orders, outbox: outbox, metrics: metrics, log: log, interval: interval, now: time.Now}
+// NewSweeper returns a sweeper that looks for expired orders every interval; the cancellations
+// are appended to events.
+func NewSweeper(db *sql.DB, orders *postgres.Orders, events *postgres.Events, metrics *Metrics, log zerolog.Logger, interval time.Duration) *Sweeper {
+	return &Sweeper{db: db, orders: orders, events: events, metrics: metrics, log: log, interval: interval, now: time.Now}
 }
 
 // Run sweeps every interval until ctx is done, then returns nil. A failed sweep is logged and
@@ -65,7 +65,7 @@ func (s *Sweeper) Run(ctx context.Context) error {
 
 // Sweep cancels up to one batch of expired orders in one transaction and returns how many.
 func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
-	now := s.now().UTC()
+	now := s.now().UTC().Truncate(time.Microsecond)
 	type ended struct {
 		order order.Order
 		event messaging.Envelope
@@ -73,19 +73,32 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	var done []ended
 	err := msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) error {
 		done = done[:0]
-		_, err := s.orders.UpdateExpired(ctx, tx, now, sweepBatch, func(o *order.Order) error {
-			e, ok := o.Cancel(order.Timeout, now)
+		expired, err := s.orders.LockExpired(ctx, tx, now, sweepBatch)
+		if err != nil {
+			return err
+		}
+		for _, before := range expired {
+			scratch := before
+			e, ok := scratch.Cancel(order.Timeout, now)
 			if !ok {
-				return nil // only PENDING orders are selected; kept for safety
+				continue // only PENDING orders are selected; kept for safety
 			}
-			envs, err := s.outbox.Emit(ctx, tx, traceOf(*o), order.AggregateType, o.ID.String(), order.EventVersion, e)
+			d, err := s.events.Decide(before, traceOf(before), e, order.EventVersion, now, order.Meta{})
 			if err != nil {
 				return err
 			}
-			done = append(done, ended{order: *o, event: envs[0]})
-			return s.orders.Record(ctx, tx, o.ID, postgres.Emitted(envs)...)
-		})
-		return err
+			if err := s.events.Append(ctx, tx, d); err != nil {
+				return err
+			}
+			if err := s.orders.Save(ctx, tx, before, d.State); err != nil {
+				return err
+			}
+			done = append(done, ended{order: d.State, event: d.Envelope})
+			if err := s.orders.Record(ctx, tx, before.ID, postgres.Emitted([]messaging.Envelope{d.Envelope})...); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err

@@ -3,8 +3,9 @@
 // deadline sweeper that cancels orders whose saga did not end in time.
 //
 // Every step runs in one transaction (messaging/postgres.Transactional): the inbox row, the
-// order's new state, the events it emits (outbox) and the timeline rows commit together, so a
-// redelivered event changes nothing and a late one never moves an order that has ended.
+// events the order decides (appended to its event store, which Debezium streams), the projection
+// the fold makes of them and the timeline rows commit together, so a redelivered event changes
+// nothing and a late one never moves an order that has ended.
 package saga
 
 import (
@@ -30,14 +31,14 @@ var Topics = []string{messaging.TopicInventory, messaging.TopicPayment, messagin
 type Steps struct {
 	db      *sql.DB
 	orders  *postgres.Orders
-	outbox  *msgpg.Outbox
+	events  *postgres.Events
 	metrics *Metrics
 	now     func() time.Time
 }
 
-// New returns the saga steps over db; their events go out through outbox.
-func New(db *sql.DB, orders *postgres.Orders, outbox *msgpg.Outbox, metrics *Metrics) *Steps {
-	return &Steps{db: db, orders: orders, outbox: outbox, metrics: metrics, now: time.Now}
+// New returns the saga steps over db; the order's events are appended to events.
+func New(db *sql.DB, orders *postgres.Orders, events *postgres.Events, metrics *Metrics) *Steps {
+	return &Steps{db: db, orders: orders, events: events, metrics: metrics, now: time.Now}
 }
 
 // Router returns the router of every event type the order service consumes. Anything else on
@@ -187,24 +188,13 @@ func (s *Steps) apply(ctx context.Context, m *messaging.Message, verify check, d
 	return nil
 }
 
-// step is apply's transaction.
+// step is apply's transaction: the order is locked, verify and decide run on a scratch copy, and
+// what is written is the fold of the locked order and what happened: the event decided (appended
+// to the event store) and, for a delivery event that moved the delivery, the fact recorded in the
+// timeline at now.
 func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id uuid.UUID, verify check, decide decision) (outcome, error) {
-	now := s.now().UTC()
-	var (
-		e       messaging.Event
-		changed bool
-	)
-	o, err := s.orders.Update(ctx, tx, id, func(o *order.Order) error {
-		if verify != nil {
-			if err := verify(m, o, now); err != nil {
-				return err
-			}
-		}
-		if decide != nil {
-			e, changed = decide(o, now)
-		}
-		return nil
-	})
+	now := s.now().UTC().Truncate(time.Microsecond)
+	before, err := s.orders.Lock(ctx, tx, id)
 	if fault.Code(err) == fault.NotFound {
 		// Retried, not poison at first sight: the order may be committed and yet not visible here.
 		// Postgres flushes a commit record to the WAL before it makes the transaction visible to
@@ -218,23 +208,50 @@ func (s *Steps) step(ctx context.Context, tx *sql.Tx, m *messaging.Message, id u
 	if err != nil {
 		return outcome{}, err
 	}
-	err = s.orders.Record(ctx, tx, id, order.TimelineEntry{
-		EventID: m.EventID, EventType: m.EventType, Source: m.Topic, OccurredAt: m.OccurredAt, Data: m.Data,
-	})
-	if err != nil {
-		return outcome{}, err
+	scratch := before
+	var (
+		e       messaging.Event
+		changed bool
+	)
+	if verify != nil {
+		if err := verify(m, &scratch, now); err != nil {
+			return outcome{}, fmt.Errorf("update order %s: %w", id, err)
+		}
 	}
-	out := outcome{ran: true, order: o, ignored: decide != nil && !changed}
+	if decide != nil {
+		e, changed = decide(&scratch, now)
+	}
+	after := before
+	entry := order.TimelineEntry{EventID: m.EventID, EventType: m.EventType, Source: m.Topic, OccurredAt: m.OccurredAt, Data: m.Data}
+	if _, ok := order.DeliveryOf(m.EventType); ok && scratch.Delivery != before.Delivery {
+		entry.RecordedAt = now
+		if err := after.Apply(order.Recorded{EventID: m.EventID, EventType: m.EventType, OccurredAt: now}, s.events.Upcaster()); err != nil {
+			return outcome{}, err
+		}
+	}
+	out := outcome{ran: true, ignored: decide != nil && !changed}
+	var emitted []messaging.Envelope
 	if changed {
-		envs, err := s.outbox.EmitFor(ctx, tx, m, order.AggregateType, o.ID.String(), order.EventVersion, e)
+		d, err := s.events.Decide(after, m.NextSpan(), e, order.EventVersion, now, order.Meta{})
 		if err != nil {
 			return outcome{}, err
 		}
-		if err := s.orders.Record(ctx, tx, id, postgres.Emitted(envs)...); err != nil {
+		if err := s.events.Append(ctx, tx, d); err != nil {
 			return outcome{}, err
 		}
-		out.emitted = envs[0]
+		after, out.emitted = d.State, d.Envelope
+		emitted = append(emitted, d.Envelope)
 	}
+	if err := s.orders.Save(ctx, tx, before, after); err != nil {
+		return outcome{}, err
+	}
+	if err := s.orders.Record(ctx, tx, id, entry); err != nil {
+		return outcome{}, err
+	}
+	if err := s.orders.Record(ctx, tx, id, postgres.Emitted(emitted)...); err != nil {
+		return outcome{}, err
+	}
+	out.order = after
 	return out, nil
 }
 

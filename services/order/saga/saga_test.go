@@ -22,6 +22,7 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/postgres"
+	"outboxsaga.dev/order/postgres/ordertest"
 	"outboxsaga.dev/order/saga"
 	"outboxsaga.dev/schemas"
 )
@@ -31,6 +32,7 @@ type env struct {
 	t         *testing.T
 	db        *sql.DB
 	orders    *postgres.Orders
+	events    *postgres.Events
 	outboxW   *msgpg.Outbox
 	steps     *saga.Steps
 	metrics   *saga.Metrics
@@ -47,6 +49,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("Migrate: %v", err)
 	}
 	pgtest.CaptureOutbox(t, db)
+	ordertest.CaptureEvents(t, db)
 	v, err := schemas.New()
 	if err != nil {
 		t.Fatal(err)
@@ -55,9 +58,10 @@ func newEnv(t *testing.T) *env {
 	metrics := saga.NewMetrics(reg)
 	orders := postgres.NewOrders(db)
 	outbox := pgtest.MustOutbox(t)
-	steps := saga.New(db, orders, outbox, metrics)
+	events := postgres.NewEvents(db, outbox, nil)
+	steps := saga.New(db, orders, events, metrics)
 	return &env{
-		t: t, db: db, orders: orders, outboxW: outbox, steps: steps, metrics: metrics, reg: reg, validator: v,
+		t: t, db: db, orders: orders, events: events, outboxW: outbox, steps: steps, metrics: metrics, reg: reg, validator: v,
 		// What the consumer runs for each record, minus retry, dead letters, logs and metrics.
 		deliver: messaging.Chain(steps.Router().Dispatch, kafka.Decode(v)),
 	}
@@ -75,16 +79,19 @@ func (e *env) place(createdAt time.Time, deadline time.Duration) order.Order {
 		e.t.Fatal(err)
 	}
 	tp := messaging.NewTraceparent()
-	o.TraceID = tp.TraceID()
 	err = msgpg.WithTx(context.Background(), e.db, func(tx *sql.Tx) error {
-		if _, err := e.orders.Insert(context.Background(), tx, o, postgres.Idempotency{RequestHash: "h"}); err != nil {
-			return err
-		}
-		envs, err := e.outboxW.Emit(context.Background(), tx, tp, order.AggregateType, o.ID.String(), order.EventVersion, ev)
+		d, err := e.events.Decide(order.Order{}, tp, ev, order.EventVersion, o.CreatedAt, order.Meta{DeadlineAt: o.DeadlineAt, RequestHash: "h"})
 		if err != nil {
 			return err
 		}
-		return e.orders.Record(context.Background(), tx, o.ID, postgres.Emitted(envs)...)
+		o = d.State
+		if _, err := e.orders.Insert(context.Background(), tx, o, postgres.Idempotency{RequestHash: "h"}); err != nil {
+			return err
+		}
+		if err := e.events.Append(context.Background(), tx, d); err != nil {
+			return err
+		}
+		return e.orders.Record(context.Background(), tx, o.ID, postgres.Emitted([]messaging.Envelope{d.Envelope})...)
 	})
 	if err != nil {
 		e.t.Fatalf("place order: %v", err)
@@ -488,7 +495,7 @@ func TestSweeper(t *testing.T) {
 	fresh := e.place(time.Now(), time.Minute)
 	completed := e.place(time.Now().Add(-time.Minute), 30*time.Second)
 	e.setStatus(completed, order.Completed, "")
-	sweeper := saga.NewSweeper(e.db, e.orders, e.outboxW, e.metrics, zerolog.Nop(), time.Hour)
+	sweeper := saga.NewSweeper(e.db, e.orders, e.events, e.metrics, zerolog.Nop(), time.Hour)
 
 	n, err := sweeper.Sweep(ctx)
 	if err != nil || n != 1 {
@@ -544,7 +551,7 @@ func TestSweeperRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- saga.NewSweeper(e.db, e.orders, e.outboxW, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
+		done <- saga.NewSweeper(e.db, e.orders, e.events, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for e.get(o.ID).Status != order.Canceled {

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/order/postgres"
+)
+
+// ErrDifferences is what Rebuild returns when the projection differed from the event store.
+var ErrDifferences = errors.New("the projection differs from the event store")
+
+// Rebuild is `order rebuild [-swap]` (make rebuild): it folds every order of the event store into
+// fresh tables as the owner role of ORDER_MIGRATIONS_DATABASE_URL (else ORDER_DATABASE_URL),
+// compares them with the live projection, prints `order: rebuilt N orders: D differences` (and
+// the differing ids) to out, and with -swap puts the rebuilt rows in place of the differing ones.
+// It returns ErrDifferences when D > 0, repaired or not.
+func Rebuild(ctx context.Context, cfg Config, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	fs.SetOutput(out)
+	swap := fs.Bool("swap", false, "put the rebuilt rows in place of the differing live ones")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	url := cfg.MigrationsDatabaseURL
+	if url == "" {
+		url = cfg.DatabaseURL
+	}
+	db, err := msgpg.Open(ctx, url, 2, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("rebuild: open the database: %w", err)
+	}
+	defer db.Close()
+	start := time.Now()
+	rep, err := postgres.Rebuild(ctx, db, nil, *swap)
+	if err != nil {
+		return err
+	}
+	for _, id := range rep.Differences {
+		fmt.Fprintf(out, "order: differs: %s\n", id)
+	}
+	fmt.Fprintf(out, "order: rebuilt %d orders: %d differences", rep.Orders, len(rep.Differences))
+	if rep.Swapped {
+		fmt.Fprint(out, " (the rebuilt rows are in place)")
+	}
+	fmt.Fprintf(out, " in %s\n", time.Since(start).Round(time.Millisecond))
+	if len(rep.Differences) > 0 {
+		return ErrDifferences
+	}
+	return nil
+}
