@@ -38,8 +38,10 @@ type Config struct {
 	// SweepInterval is how often the deadline sweeper looks for expired orders.
 	SweepInterval time.Duration `split_words:"true" default:"1s"`
 	// TimelineRetention is how long an order's timeline keeps an event (GET /orders/{id}/events);
-	// the order itself is kept for ever. 0 keeps the timeline for ever too.
-	TimelineRetention time.Duration `split_words:"true" default:"720h"`
+	// the order and its event store are kept for ever. 0 (the default since the order is
+	// event-sourced) keeps the timeline for ever too: its delivery events are facts the fold
+	// reads, and an order whose facts were pruned rebuilds without its delivery.
+	TimelineRetention time.Duration `split_words:"true" default:"0"`
 	// CustomerTokenPublicKey verifies customer tokens (messaging/customer): ORDER_CUSTOMER_TOKEN_PUBLIC_KEY
 	// or CUSTOMER_TOKEN_PUBLIC_KEY, standard base64 of the PKIX DER of the stack's Ed25519 public
 	// key. Empty: every customer request is refused (403) and a warning is logged at start.

@@ -34,7 +34,7 @@ func TestLoadConfig(t *testing.T) {
 	t.Setenv("CUSTOMER_TOKEN_PUBLIC_KEY", "k")
 	cfg, err := app.LoadConfig()
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.SagaDeadline != 30*time.Second || cfg.SweepInterval != time.Second ||
-		cfg.TimelineRetention != 720*time.Hour || cfg.MaxOpenOrders != 100 || cfg.CustomerRate != 50 || cfg.CustomerBurst != 100 ||
+		cfg.TimelineRetention != 0 || cfg.MaxOpenOrders != 100 || cfg.CustomerRate != 50 || cfg.CustomerBurst != 100 ||
 		cfg.CustomerTokenPublicKey != "k" {
 		t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -648,7 +649,7 @@ func TestCustomersSeeOnlyTheirOrders(t *testing.T) {
 		{name: "place for another customer", method: "POST", path: "/orders", body: validBody, headers: a.as("U2", nil), wantStatus: 403, wantCode: "forbidden"},
 		{name: "place, own", method: "POST", path: "/orders", body: validBody, headers: a.as("U1", nil), wantStatus: 202},
 	}
-	for _, read := range []string{"", "/events", "/stream"} {
+	for _, read := range []string{"", "/events", "/stream", "/history", "?asOf=" + url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339))} {
 		tests = append(tests,
 			authCase{name: "read" + read + ", no token", method: "GET", path: "/orders/" + mine + read, headers: a.as("", nil), wantStatus: 401, wantCode: "unauthorized"},
 			authCase{name: "read" + read + ", forged token", method: "GET", path: "/orders/" + mine + read, headers: map[string]string{"Authorization": "Bearer " + forged}, wantStatus: 401, wantCode: "unauthorized"},
@@ -768,5 +769,70 @@ func TestStreamLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
+	}
+}
+
+// TestHistoryAndAsOf: GET /orders/{id}/history lists the order's own events (seq, version, time,
+// data with the token redacted); GET /orders/{id}?asOf= answers the order as it was then (404
+// before it existed, 400 for a time that is not RFC 3339), the same shape as GET /orders/{id}.
+func TestHistoryAndAsOf(t *testing.T) {
+	a := newAPI(t)
+	id := a.create(validBody, nil)
+	placed := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	err := msgpg.WithTx(context.Background(), a.db, func(tx *sql.Tx) error {
+		_, err := ordertest.Change(context.Background(), tx, a.orders, a.events, uuid.MustParse(id), time.Now(), func(o *order.Order) (messaging.Event, bool) {
+			return o.Cancel(order.OutOfStock, time.Now())
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	status, _, body := a.do(http.MethodGet, "/orders/"+id+"/history", "", nil)
+	var h []struct {
+		Seq          int             `json:"seq"`
+		EventID      string          `json:"eventId"`
+		EventType    string          `json:"eventType"`
+		EventVersion int             `json:"eventVersion"`
+		OccurredAt   time.Time       `json:"occurredAt"`
+		Data         json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil || status != 200 {
+		t.Fatalf("GET history = %d %s", status, body)
+	}
+	if len(h) != 2 || h[0].Seq != 1 || h[0].EventType != "OrderCreated" || h[1].Seq != 2 || h[1].EventType != "OrderCanceled" ||
+		h[0].EventVersion < 1 || h[0].EventID == "" || h[0].OccurredAt.IsZero() {
+		t.Fatalf("history = %s", body)
+	}
+	if strings.Contains(body, "tok_ok") {
+		t.Errorf("the history shows the payment token: %s", body)
+	}
+
+	_, _, now := a.do(http.MethodGet, "/orders/"+id, "", nil)
+	tests := []struct {
+		name       string
+		asOf       string
+		wantStatus int
+		wantIn     string // a part of the body
+	}{
+		{"before it existed", placed.Add(-time.Hour).Format(time.RFC3339), 404, `"code":"not_found"`},
+		{"when placed", h[0].OccurredAt.Format(time.RFC3339Nano), 200, `"status":"PENDING"`},
+		{"now", time.Now().Add(time.Second).Format(time.RFC3339Nano), 200, `"status":"CANCELED"`},
+		{"not RFC 3339", "yesterday", 400, "asOf"},
+		{"a date alone", "2026-12-07", 400, "asOf"},
+		{"empty", "", 400, "asOf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := a.do(http.MethodGet, "/orders/"+id+"?asOf="+url.QueryEscape(tt.asOf), "", nil)
+			if status != tt.wantStatus || !strings.Contains(body, tt.wantIn) {
+				t.Fatalf("asOf=%s: %d %s; want %d with %s", tt.asOf, status, body, tt.wantStatus, tt.wantIn)
+			}
+			if tt.name == "now" && body != now {
+				t.Errorf("as of now:\n %s\nnow:\n %s", body, now)
+			}
+		})
 	}
 }
