@@ -6,6 +6,7 @@ replace outboxsaga.dev/schemas => ../../schemas
 
 require (
 	github.com/IBM/sarama v1.61.1
+	github.com/getkin/kin-openapi v0.153.0
 	github.com/google/uuid v1.6.0
 	outboxsaga.dev/schemas v0.0.0
 )
