@@ -5,7 +5,8 @@
 #   3. a fresh `git clone` into a 0700 directory brings its own stack up, completes an order and
 #      is cleaned again (scripts/clone-test.sh; run before this stack starts: one stack at a time);
 #   4. the stack: reuse what runs, start what does not (scripts/up.sh);
-#   4b. the alert rules' unit tests (scripts/alert-rules-test.sh: promtool test rules, amtool);
+#   4b. the alert rules' unit tests (scripts/alert-rules-test.sh: promtool test rules, amtool) and
+#       the AsyncAPI document linted (scripts/contracts-test.sh; OpenAPI: kin-openapi in go test);
 #   5. go test in every module (integration tests talk to the real Postgres, Kafka, Debezium),
 #      logged in to Kafka as the test-only principal injector;
 #   6. the trust boundaries as a user of the host meets them (scripts/trust-test.sh: secrets'
@@ -75,6 +76,9 @@ say "stack up (log: ${LOGS#$ROOT/}/test-up.log)"
 
 say "alert rules: promtool check and unit tests, Alertmanager's configuration (log: ${LOGS#$ROOT/}/alert-rules-test.log)"
 step alert-rules-test.log alert-rules-test "$ROOT/scripts/alert-rules-test.sh"
+
+say "contracts: AsyncAPI parser on schemas/asyncapi.yaml (log: ${LOGS#$ROOT/}/contracts-test.log)"
+step contracts-test.log contracts-test "$ROOT/scripts/contracts-test.sh"
 # The credentials up.sh made (on a fresh checkout they did not exist when lib.sh was sourced), and
 # the tests' Kafka login: the test-only principal.
 ensure_secrets
