@@ -24,8 +24,13 @@ import (
 // topic order-events.
 const AggregateType = "order"
 
-// EventVersion is the version of every event this service emits.
+// EventVersion is the version of the events this service emits but OrderCreated.
 const EventVersion = 1
+
+// CreatedVersion is the version of the OrderCreated this service emits: v2 adds the channel
+// (schemas/OrderCreated.v2.json). The event store keeps the v1 events it has; the fold reads them
+// through the upcaster (messaging/upcast).
+const CreatedVersion = 2
 
 // Types of the events an order emits.
 const (
@@ -114,6 +119,8 @@ type Draft struct {
 	Currency     string
 	PaymentToken string
 	Lines        []Line
+	// Channel is where the order is placed; empty: DefaultChannel.
+	Channel Channel
 }
 
 // Line is one line a customer asks for. UnitPrice, when set, is the price the customer was
@@ -262,9 +269,14 @@ func New(id uuid.UUID, d Draft, prices map[string]Price, now time.Time, deadline
 	if err != nil {
 		return Order{}, messaging.Event{}, err
 	}
+	channel := d.Channel
+	if channel == "" {
+		channel = DefaultChannel
+	}
 	o := Order{
 		ID:           id,
 		CustomerID:   d.CustomerID,
+		Channel:      channel,
 		Status:       Pending,
 		Items:        items,
 		Amount:       amount,
@@ -281,6 +293,7 @@ func New(id uuid.UUID, d Draft, prices map[string]Price, now time.Time, deadline
 		Amount:       o.Amount,
 		Currency:     o.Currency,
 		PaymentToken: o.PaymentToken,
+		Channel:      o.Channel,
 	}}, nil
 }
 
@@ -304,6 +317,9 @@ func (d Draft) Validate() error {
 	}
 	if !isCurrency(d.Currency) {
 		return fault.Errorf(fault.Invalid, "currency must be 3 capital letters (ISO 4217), got %q", excerpt(d.Currency))
+	}
+	if d.Channel != "" && !d.Channel.Valid() {
+		return fault.Errorf(fault.Invalid, "channel must be one of web, app, api, got %q", excerpt(string(d.Channel)))
 	}
 	switch {
 	case len(d.Lines) == 0:

@@ -131,7 +131,7 @@ func TestNew(t *testing.T) {
 			}
 			want := order.Order{
 				ID: id, CustomerID: d.CustomerID, Status: order.Pending, Items: items, Amount: tt.wantAmount,
-				Currency: d.Currency, PaymentToken: d.PaymentToken,
+				Currency: d.Currency, PaymentToken: d.PaymentToken, Channel: order.DefaultChannel,
 				CreatedAt: now, UpdatedAt: now, DeadlineAt: now.Add(30 * time.Second),
 			}
 			if !reflect.DeepEqual(o, want) {
@@ -139,7 +139,7 @@ func TestNew(t *testing.T) {
 			}
 			wantEvent := messaging.Event{Type: order.EventCreated, Data: order.CreatedData{
 				OrderID: id.String(), CustomerID: d.CustomerID, Items: items, Amount: tt.wantAmount,
-				Currency: d.Currency, PaymentToken: d.PaymentToken,
+				Currency: d.Currency, PaymentToken: d.PaymentToken, Channel: order.DefaultChannel,
 			}}
 			if !reflect.DeepEqual(e, wantEvent) {
 				t.Fatalf("New() event = %+v, want %+v", e, wantEvent)

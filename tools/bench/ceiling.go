@@ -301,7 +301,7 @@ func (s *sagaSteps) run(ctx context.Context, sku string) error {
 	tp := messaging.NewTraceparent()
 	id := o.ID.String()
 	err = msgpg.WithTx(ctx, s.orderDB, func(tx *sql.Tx) error {
-		d, err := s.events.Decide(order.Order{}, tp, created, order.EventVersion, now, order.Meta{DeadlineAt: o.DeadlineAt})
+		d, err := s.events.Decide(order.Order{}, tp, created, order.CreatedVersion, now, order.Meta{DeadlineAt: o.DeadlineAt})
 		if err != nil {
 			return err
 		}
@@ -335,7 +335,11 @@ func (s *sagaSteps) run(ctx context.Context, sku string) error {
 	}
 	var stockReservedID string
 	for i, st := range steps {
-		env, err := messaging.NewEnvelope(st.agg, id, st.typ, 1, st.data, tp)
+		version := 1
+		if st.typ == order.EventCreated {
+			version = order.CreatedVersion
+		}
+		env, err := messaging.NewEnvelope(st.agg, id, st.typ, version, st.data, tp)
 		if err != nil {
 			return err
 		}

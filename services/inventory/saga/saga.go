@@ -42,7 +42,7 @@ func New(db *sql.DB, stock *postgres.Stock, outbox *msgpg.Outbox, metrics *Metri
 // database work alone, so every one may run in a batch's transaction (HandleBatchable).
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
-	r.HandleBatchable("OrderCreated", 1, s.OrderCreated)
+	r.HandleBatchable("OrderCreated", 2, s.OrderCreated) // v2, the latest: a v1 arrives upcast (messaging/upcast)
 	r.HandleBatchable("OrderCanceled", 1, s.OrderCanceled)
 	r.HandleBatchable("OrderCompleted", 1, s.OrderCompleted)
 	return r

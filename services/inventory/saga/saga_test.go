@@ -595,10 +595,12 @@ func TestRouterHandlesExactlyTheOrderEvents(t *testing.T) {
 		version   int
 		routed    bool
 	}{
-		{eventType: "OrderCreated", version: 1, routed: true},
+		// The router sees the latest version only: Decode upcasts a v1 (messaging/upcast).
+		{eventType: "OrderCreated", version: 2, routed: true},
 		{eventType: "OrderCanceled", version: 1, routed: true},
 		{eventType: "OrderCompleted", version: 1, routed: true},
-		{eventType: "OrderCreated", version: 2},
+		{eventType: "OrderCreated", version: 1},
+		{eventType: "OrderCreated", version: 3},
 		{eventType: "StockReserved", version: 1},
 		{eventType: "PaymentFailed", version: 1},
 	}

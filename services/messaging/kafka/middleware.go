@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/upcast"
 )
 
 // Validator checks a raw envelope against the schema of its type and version;
@@ -19,12 +20,16 @@ type Validator interface {
 	Validate(eventType string, version int, raw []byte) error
 }
 
-// Decode parses m.Value into m.Envelope and validates it against its schema. An undecodable
+// Decode parses m.Value into m.Envelope and validates it against its schema, then brings it to
+// the latest version of its type through the project's one upcaster (messaging/upcast: m.Data
+// and m.EventVersion become the latest version's, m.Value stays the bytes that came), so that a
+// Router registers each type at its latest version and reads every older one. An undecodable
 // value, an unknown type or version, or a schema violation is a Permanent error (poison); m.Envelope
 // then holds whatever could be decoded, for the dead letter. When the
 // traceparent header is missing or invalid, m.Traceparent is derived from the envelope's traceId.
 // The context logger (zerolog.Ctx) gains the event's fields.
 func Decode(v Validator) messaging.Middleware {
+	up := upcast.New()
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
 			ctx, rep := withReport(ctx)
@@ -36,6 +41,11 @@ func Decode(v Validator) messaging.Middleware {
 			if err := v.Validate(e.EventType, e.EventVersion, m.Value); err != nil {
 				return messaging.Permanent(err)
 			}
+			data, version, err := up.Upcast(e.EventType, e.EventVersion, e.Data)
+			if err != nil {
+				return messaging.Permanent(err)
+			}
+			m.Data, m.EventVersion = data, version
 			rep.valid = true
 			if m.Traceparent.IsZero() || m.Traceparent.TraceID() != e.TraceID {
 				tp, err := messaging.NewTraceparentIn(e.TraceID)

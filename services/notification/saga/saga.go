@@ -24,6 +24,7 @@ import (
 
 	"outboxsaga.dev/messaging"
 	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/upcast"
 	"outboxsaga.dev/notification"
 	"outboxsaga.dev/notification/postgres"
 )
@@ -72,8 +73,9 @@ func (s *Steps) Router() *messaging.Router {
 	for _, t := range notification.Notified {
 		r.Handle(t, 1, s.Notify)
 	}
+	up := upcast.New()
 	for _, t := range Ignored {
-		r.Ignore(t, 1)
+		r.Ignore(t, up.Latest(t)) // older versions arrive upcast (messaging/upcast)
 	}
 	return r
 }

@@ -17,6 +17,7 @@ import (
 	"outboxsaga.dev/messaging/customer"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/messaging/upcast"
 	"outboxsaga.dev/order/httpapi"
 	"outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/order/saga"
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			return nil, err
 		}
 		metrics, orders := saga.NewMetrics(svc.Registry), postgres.NewOrders(svc.DB)
-		events := postgres.NewEvents(svc.DB, svc.Outbox, nil)
+		events := postgres.NewEvents(svc.DB, svc.Outbox, upcast.New())
 		svc.Consume(saga.Topics, saga.New(svc.DB, orders, events, metrics).Router())
 		svc.Part("deadline sweeper", saga.NewSweeper(svc.DB, orders, events, metrics, svc.Log, cfg.SweepInterval).Run)
 		listener, err := postgres.NewStatusListener(cfg.DatabaseURL, svc.Log)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/upcast"
 	"outboxsaga.dev/order/postgres"
 )
 
@@ -37,7 +38,7 @@ func Rebuild(ctx context.Context, cfg Config, args []string, out io.Writer) erro
 	}
 	defer db.Close()
 	start := time.Now()
-	rep, err := postgres.Rebuild(ctx, db, nil, *swap)
+	rep, err := postgres.Rebuild(ctx, db, upcast.New(), *swap)
 	if err != nil {
 		return err
 	}

@@ -52,12 +52,12 @@ func FuzzCreateRequest(f *testing.F) {
 			}
 			o, e, err = order.New(uuid.New(), d, prices, time.Now().UTC(), time.Minute)
 			if err == nil {
-				env, nerr := messaging.NewEnvelope(order.AggregateType, o.ID.String(), e.Type, 1, e.Data, messaging.NewTraceparent())
+				env, nerr := messaging.NewEnvelope(order.AggregateType, o.ID.String(), e.Type, order.CreatedVersion, e.Data, messaging.NewTraceparent())
 				if nerr != nil {
 					t.Fatalf("accepted order %q: envelope: %v", body, nerr)
 				}
 				raw, _ := json.Marshal(env)
-				if verr := v.Validate(e.Type, 1, raw); verr != nil {
+				if verr := v.Validate(e.Type, order.CreatedVersion, raw); verr != nil {
 					t.Fatalf("accepted order %q emits an event its schema rejects: %v", body, verr)
 				}
 				return

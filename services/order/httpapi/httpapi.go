@@ -149,6 +149,9 @@ type createRequest struct {
 	Currency     string        `json:"currency"`
 	PaymentToken string        `json:"paymentToken"`
 	Items        []lineRequest `json:"items"`
+	// Channel is where the order is placed (web, app, api); left out: api. Omitted from the
+	// request hash when empty, so a retry of a request made before channels hashes the same.
+	Channel string `json:"channel,omitempty"`
 }
 
 // lineRequest is one line of POST /orders; unitPrice is optional (what the client was shown).
@@ -160,7 +163,7 @@ type lineRequest struct {
 
 // draft is what the request asks for.
 func (req createRequest) draft() order.Draft {
-	d := order.Draft{CustomerID: req.CustomerID, Currency: req.Currency, PaymentToken: req.PaymentToken}
+	d := order.Draft{CustomerID: req.CustomerID, Currency: req.Currency, PaymentToken: req.PaymentToken, Channel: order.Channel(req.Channel)}
 	for _, l := range req.Items {
 		d.Lines = append(d.Lines, order.Line{SKU: l.SKU, Qty: l.Qty, UnitPrice: l.UnitPrice})
 	}
@@ -298,7 +301,7 @@ func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Tracepa
 		if err != nil {
 			return err
 		}
-		decided, err := h.events.Decide(order.Order{}, tp, e, order.EventVersion, now,
+		decided, err := h.events.Decide(order.Order{}, tp, e, order.CreatedVersion, now,
 			order.Meta{DeadlineAt: placed.DeadlineAt, IdempotencyKey: idem.Key, RequestHash: idem.RequestHash})
 		if err != nil {
 			return err

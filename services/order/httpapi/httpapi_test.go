@@ -223,7 +223,7 @@ func TestCreateOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Validate("OrderCreated", 1, payload); err != nil {
+	if err := v.Validate("OrderCreated", order.CreatedVersion, payload); err != nil {
 		t.Fatalf("OrderCreated does not match its schema: %v\n%s", err, payload)
 	}
 	tp, err := messaging.ParseTraceparent(traceparent)
@@ -235,7 +235,8 @@ func TestCreateOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	var data order.CreatedData
-	if err := json.Unmarshal(e.Data, &data); err != nil || data.Amount != 39000 || data.PaymentToken != "tok_ok" || data.OrderID != id {
+	if err := json.Unmarshal(e.Data, &data); err != nil || data.Amount != 39000 || data.PaymentToken != "tok_ok" || data.OrderID != id ||
+		data.Channel != order.DefaultChannel || e.EventVersion != 2 {
 		t.Fatalf("OrderCreated data = %s", e.Data)
 	}
 
@@ -832,6 +833,54 @@ func TestHistoryAndAsOf(t *testing.T) {
 			}
 			if tt.name == "now" && body != now {
 				t.Errorf("as of now:\n %s\nnow:\n %s", body, now)
+			}
+		})
+	}
+}
+
+// TestChannel: OrderCreated v2 carries the channel the request names (web, app, api; none: api);
+// another value is a 400 naming the field.
+func TestChannel(t *testing.T) {
+	a := newAPI(t)
+	tests := []struct {
+		channel    string
+		want       order.Channel
+		wantStatus int
+	}{
+		{"", order.API, 202},
+		{"web", order.Web, 202},
+		{"app", order.App, 202},
+		{"api", order.API, 202},
+		{"fax", "", 400},
+		{"WEB", "", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.channel, func(t *testing.T) {
+			body := strings.Replace(validBody, `"currency"`, `"channel":"`+tt.channel+`","currency"`, 1)
+			status, _, resp := a.do(http.MethodPost, "/orders", body, nil)
+			if status != tt.wantStatus {
+				t.Fatalf("POST /orders with channel %q = %d %s, want %d", tt.channel, status, resp, tt.wantStatus)
+			}
+			if status != 202 {
+				if !strings.Contains(resp, "channel") {
+					t.Errorf("the 400 does not name the field: %s", resp)
+				}
+				return
+			}
+			var got struct{ OrderID string }
+			if err := json.Unmarshal([]byte(resp), &got); err != nil {
+				t.Fatal(err)
+			}
+			var data []byte
+			if err := a.db.QueryRow(`SELECT payload::jsonb->'data' FROM order_events WHERE order_id = $1 AND seq = 1`, got.OrderID).Scan(&data); err != nil {
+				t.Fatal(err)
+			}
+			var d order.CreatedData
+			if err := json.Unmarshal(data, &d); err != nil || d.Channel != tt.want {
+				t.Fatalf("OrderCreated data %s, want channel %s", data, tt.want)
+			}
+			if n := a.count(`SELECT count(*) FROM orders WHERE id = $1 AND channel = $2`, got.OrderID, string(tt.want)); n != 1 {
+				t.Errorf("the projection does not hold channel %s", tt.want)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"outboxsaga.dev/messaging/fault"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/upcast"
 	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/order/postgres/ordertest"
@@ -51,7 +52,7 @@ func (s *store) place(at time.Time) order.Order {
 		s.t.Fatal(err)
 	}
 	err = msgpg.WithTx(context.Background(), s.db, func(tx *sql.Tx) error {
-		d, err := s.events.Decide(order.Order{}, messaging.NewTraceparent(), e, order.EventVersion, o.CreatedAt,
+		d, err := s.events.Decide(order.Order{}, messaging.NewTraceparent(), e, order.CreatedVersion, o.CreatedAt,
 			order.Meta{DeadlineAt: o.DeadlineAt, RequestHash: "h"})
 		if err != nil {
 			return err
@@ -246,7 +247,7 @@ func TestHistoryAndAsOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(h) != 2 || h[0].Seq != 1 || h[0].EventType != order.EventCreated || h[1].Seq != 2 || h[1].EventType != order.EventCompleted ||
-		h[0].EventVersion != order.EventVersion {
+		h[0].EventVersion != order.CreatedVersion {
 		t.Fatalf("history = %+v", h)
 	}
 	if strings.Contains(string(h[0].Data), "tok_ok") || !strings.Contains(string(h[0].Data), messaging.Redacted) {
@@ -434,12 +435,16 @@ func TestBackfill(t *testing.T) {
 	if err := msgpg.MigrateService(ctx, db, "order", postgres.Migrations); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	rep, err := postgres.Rebuild(ctx, db, nil, false)
+	// The backfilled events are OrderCreated v1: the fold reads them through the upcaster.
+	rep, err := postgres.Rebuild(ctx, db, upcast.New(), false)
 	if err != nil || rep.Orders != 3 || len(rep.Differences) != 0 {
 		t.Fatalf("Rebuild = %+v, %v; want 3 orders, no difference", rep, err)
 	}
-	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
+	events := postgres.NewEvents(db, pgtest.MustOutbox(t), upcast.New())
 	h, err := events.History(ctx, shipped)
+	if err == nil && (h[0].EventVersion != 1 || h[0].EventType != order.EventCreated) {
+		t.Errorf("the history shows the stored version: got %+v, want OrderCreated v1", h[0])
+	}
 	if err != nil || len(h) != 2 || h[1].EventType != order.EventCompleted || !h[1].OccurredAt.Equal(now.Add(time.Second)) {
 		t.Fatalf("history of the shipped order = %+v, %v", h, err)
 	}

@@ -80,7 +80,7 @@ func (e *env) place(createdAt time.Time, deadline time.Duration) order.Order {
 	}
 	tp := messaging.NewTraceparent()
 	err = msgpg.WithTx(context.Background(), e.db, func(tx *sql.Tx) error {
-		d, err := e.events.Decide(order.Order{}, tp, ev, order.EventVersion, o.CreatedAt, order.Meta{DeadlineAt: o.DeadlineAt, RequestHash: "h"})
+		d, err := e.events.Decide(order.Order{}, tp, ev, order.CreatedVersion, o.CreatedAt, order.Meta{DeadlineAt: o.DeadlineAt, RequestHash: "h"})
 		if err != nil {
 			return err
 		}
@@ -198,11 +198,11 @@ func (e *env) outbox(id uuid.UUID) []emitted {
 		if err := rows.Scan(&em.Type, &em.AggregateType, &em.AggregateID, &em.Traceparent, &payload); err != nil {
 			e.t.Fatal(err)
 		}
-		if err := e.validator.Validate(em.Type, 1, payload); err != nil {
-			e.t.Fatalf("emitted %s does not match its schema: %v\n%s", em.Type, err, payload)
-		}
 		if err := json.Unmarshal(payload, &em.Envelope); err != nil {
 			e.t.Fatal(err)
+		}
+		if err := e.validator.Validate(em.Type, em.Envelope.EventVersion, payload); err != nil {
+			e.t.Fatalf("emitted %s does not match its schema: %v\n%s", em.Type, err, payload)
 		}
 		out = append(out, em)
 	}

@@ -76,7 +76,7 @@ func (s *Steps) Router() *messaging.Router {
 	r.Ignore("StockReservationFailed", 1) // the order is canceled; OrderCanceled follows
 	r.Ignore("StockReleased", 1)
 	r.Ignore("StockCommitted", 1)
-	r.HandleBatchable("OrderCreated", 1, s.OrderCreated) // whose order it is (GET /payments/{orderId}); StockReserved carries the payment terms
+	r.HandleBatchable("OrderCreated", 2, s.OrderCreated) // v2, the latest: a v1 arrives upcast (messaging/upcast) // whose order it is (GET /payments/{orderId}); StockReserved carries the payment terms
 	r.Ignore("OrderCompleted", 1)
 	return r
 }

@@ -50,7 +50,7 @@ func New(db *sql.DB, deliveries *postgres.Deliveries, outbox *msgpg.Outbox, metr
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
 	r.HandleBatchable("OrderCompleted", 1, s.OrderCompleted)
-	r.HandleBatchable("OrderCreated", 1, s.OrderCreated) // whose order it is (GET /deliveries/{orderId})
+	r.HandleBatchable("OrderCreated", 2, s.OrderCreated) // v2, the latest: a v1 arrives upcast (messaging/upcast) // whose order it is (GET /deliveries/{orderId})
 	r.Ignore("OrderCanceled", 1)
 	return r
 }
