@@ -28,6 +28,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
@@ -98,6 +100,11 @@ type Consumer struct {
 	BatchMax int
 	// Batch runs a batch's transaction: messaging/postgres.Batches over the service's database.
 	Batch BatchFunc
+	// Registry, when set, gets messaging_consumer_lag refreshed every LagInterval (0: 5 s) for
+	// each claimed partition, between messages too: a consumer stuck on one message, or one that
+	// gets nothing, still shows how far behind it is (the alert ConsumerLagGrowing reads it).
+	Registry    prometheus.Registerer
+	LagInterval time.Duration
 
 	mu       sync.Mutex
 	joined   bool
@@ -219,6 +226,16 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := context.WithValue(sess.Context(), highWaterMarkKey{}, claim.HighWaterMarkOffset)
 	ctx = h.log.With().Str("topic", claim.Topic()).Int32("partition", claim.Partition()).Logger().WithContext(ctx)
+	// last is the offset of the last message taken from the claim (before any: the one before
+	// the claim's first; unknown, -2, while that is a sentinel such as OffsetNewest).
+	var last atomic.Int64
+	last.Store(max(claim.InitialOffset()-1, -2))
+	if h.c.Registry != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		gauge := consumerLag(h.c.Registry).WithLabelValues(claim.Topic(), itoa(claim.Partition()))
+		go watchLag(ctx, gauge, claim.HighWaterMarkOffset, &last, cmp.Or(h.c.LagInterval, 5*time.Second))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -228,6 +245,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				return nil
 			}
 			msgs, open := h.buffered(claim, msg)
+			last.Store(msgs[len(msgs)-1].Offset)
 			ms := make([]*messaging.Message, len(msgs))
 			for i, msg := range msgs {
 				ms[i] = newMessage(msg)
@@ -292,6 +310,23 @@ func newMessage(msg *sarama.ConsumerMessage) *messaging.Message {
 		m.Traceparent = tp
 	}
 	return m
+}
+
+// watchLag sets gauge to the partition's lag, high-water mark − last − 1, every interval until ctx
+// is done (not while last is unknown, or the high-water mark not fetched yet).
+func watchLag(ctx context.Context, gauge prometheus.Gauge, hwm func() int64, last *atomic.Int64, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if l, h := last.Load(), hwm(); l >= -1 && h > 0 {
+				gauge.Set(float64(max(h-l-1, 0)))
+			}
+		}
+	}
 }
 
 // highWaterMarkKey carries the claim's HighWaterMarkOffset func to Metrics (consumer lag).

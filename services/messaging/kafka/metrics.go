@@ -44,10 +44,7 @@ func Metrics(reg prometheus.Registerer) messaging.Middleware {
 		Name: "messaging_batch_rollbacks_total",
 		Help: "Batches rolled back, by the event type of the message that failed in them; their messages are then handled one by one.",
 	}, []string{"event_type"}))
-	lag := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "messaging_consumer_lag",
-		Help: "Messages behind the partition's high-water mark after the one being handled.",
-	}, []string{"topic", "partition"}))
+	lag := consumerLag(reg)
 
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
@@ -98,6 +95,15 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(err) // a name clash with a different metric: a programming error
 	}
 	return c
+}
+
+// consumerLag is messaging_consumer_lag on reg: Metrics sets it as each message is handled, the
+// Consumer (when given the registry) every LagInterval while it holds the partition.
+func consumerLag(reg prometheus.Registerer) *prometheus.GaugeVec {
+	return register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "messaging_consumer_lag",
+		Help: "Messages behind the partition's high-water mark after the one being handled (or last handled).",
+	}, []string{"topic", "partition"}))
 }
 
 func itoa(p int32) string {

@@ -253,6 +253,7 @@ func (s *Service) Consume(topics []string, router *messaging.Router) {
 		Brokers: s.Config.KafkaBrokers, Group: s.Config.ConsumerGroup, Topics: topics,
 		Service: s.Name, Username: s.Config.KafkaUsername, Password: s.Config.KafkaPassword,
 		Handler: consume, Logger: s.Log, BatchMax: s.Config.BatchMax, Batch: msgpg.Batches(s.DB),
+		Registry: s.Registry,
 	}
 	s.replay = replay
 	s.Check(msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return c.Ready() }})
