@@ -44,6 +44,10 @@ KafkaConnect {
   file="$DIR/rest-users.properties";
 };
 JAAS
+  # The worker runs as the stack's OS user (scripts/lib.sh, run_user_ready): it reads these files.
+  run_user_ready
+  enterable_by_run_user "$DIR"
+  readable_by_run_user "$CONF" "$DIR/rest-users.properties" "$DIR/rest-jaas.conf"
   say "starting Kafka Connect on $CONNECT_URL"
   # The worker starts with an empty environment plus what the connector JSON reads through the
   # env config provider (whose allowlist takes only these names): the database's address, each

@@ -37,6 +37,12 @@ configure() {
     say "formatting Kafka storage in ${DIR#$ROOT/}/data (with the admin's SCRAM login)"
     format "$pw"
   fi
+  # The broker runs as the stack's OS user (scripts/lib.sh, run_user_ready): it reads its
+  # configuration and owns its data.
+  run_user_ready
+  enterable_by_run_user "$DIR"
+  readable_by_run_user "$CONF"
+  owned_by_run_user "$DIR/data"
 }
 
 # format PASSWORD: formats the storage with the admin's SCRAM-SHA-512 login, the one login the

@@ -213,10 +213,58 @@ only_env() {
   while [ "$1" != -- ]; do pairs+=("$1"); shift; done
   shift
   local cmd; cmd=$(command -v "$1") || die "$1 not found"; shift
+  local setpriv=; [ -z "${RUN_USER:-}" ] || setpriv=$(command -v setpriv) || die "setpriv not found (util-linux)"
   trap "" HUP # as nohup does: the process outlives the terminal
   for v in $(compgen -e); do unset "$v" 2>/dev/null || true; done
   for v in "${pairs[@]}"; do export "${v%%=*}=${v#*=}"; done
+  if [ -n "${RUN_USER:-}" ]; then
+    exec "$setpriv" --reuid="$RUN_USER" --regid="$RUN_GROUP" --clear-groups --inh-caps=-all --bounding-set=-all -- "$cmd" "$@"
+  fi
   exec "$cmd" "$@"
+}
+
+# ---- the stack's OS user --------------------------------------------------------------------
+# Run as root, make up starts Kafka, Kafka Connect, Prometheus, Alertmanager and the Go programs
+# as an unprivileged OS user, STACK_USER (default outbox-saga, a system user without a home or a
+# shell, made on first use), never as root; PostgreSQL runs as the postgres OS user. That user may
+# enter .stack (0710) but list nothing in it, read the jars, the binaries and its components'
+# configuration (group-readable, owned by root), and write only its components' data directories
+# (owned by it; root never writes in them, so a symlink planted there leads root nowhere). The
+# secrets stay root's (.stack/secrets, 0700): a program gets its own through its environment.
+# STACK_USER=root keeps everything root's; a checkout the user cannot read (one in root's 0700
+# home) does too, with a warning.
+STACK_USER=${STACK_USER:-outbox-saga}
+RUN_USER= RUN_GROUP=
+# run_user_ready: when root, makes the stack's OS user and what it must reach, and sets RUN_USER
+# and RUN_GROUP, which only_env drops to. Idempotent; call it before starting a component.
+run_user_ready() {
+  [ "$(id -u)" = 0 ] && [ "$STACK_USER" != root ] || return 0
+  if ! id -u "$STACK_USER" >/dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$STACK_USER" \
+      || die "could not make the OS user $STACK_USER (useradd); STACK_USER=root runs the stack as root"
+  fi
+  local group; group=$(id -gn "$STACK_USER")
+  if ! setpriv --reuid="$STACK_USER" --regid="$group" --clear-groups -- test -r "$ROOT/infra/kafka/log4j2.properties"; then
+    [ -n "${RUN_USER_WARNED:-}" ] || printf '\033[33mwarning:\033[0m the OS user %s cannot read this checkout (%s): the stack runs as root. Clone it where other users can read it, or set STACK_USER=root to silence this.\n' "$STACK_USER" "$ROOT" >&2
+    RUN_USER_WARNED=1
+    return 0
+  fi
+  chgrp "$group" "$STACK" && chmod 0710 "$STACK"
+  mkdir -p "$ROOT/bin" && chgrp -R "$group" "$ROOT/bin" && chmod -R u=rwX,g=rX,o= "$ROOT/bin"
+  if [ -d "$LIB" ]; then chgrp -R "$group" "$LIB" && chmod -R u=rwX,g=rX,o= "$LIB"; fi
+  RUN_USER=$STACK_USER RUN_GROUP=$group
+}
+# enterable_by_run_user DIR...: the stack's OS user may enter DIR (root's, 0710), not list it.
+enterable_by_run_user() { [ -z "$RUN_USER" ] || { chgrp "$RUN_GROUP" "$@" && chmod 0710 "$@"; }; }
+# readable_by_run_user FILE...: the stack's OS user may read FILE (root's, 0640).
+readable_by_run_user() { [ -z "$RUN_USER" ] || { chgrp "$RUN_GROUP" "$@" && chmod 0640 "$@"; }; }
+# owned_by_run_user DIR: DIR and everything in it become the stack's OS user's (0700), unless
+# it is that user's already: then root touches nothing in it (chown -h never follows a link).
+owned_by_run_user() {
+  [ -n "$RUN_USER" ] || return 0
+  mkdir -p "$1"
+  [ "$(stat -c %U "$1")" = "$RUN_USER" ] || chown -Rh "$RUN_USER:$RUN_GROUP" "$1"
+  chmod 0700 "$1"
 }
 
 # random_secret: 32 random letters and digits (~190 bits; safe in URLs, JAAS and properties files).
@@ -237,7 +285,8 @@ ensure_secrets() {
     die "the stack in $STACK was made before this version, which gives every program its own credentials: its Kafka has no logins and its databases have the old well-known passwords. Start it over (this deletes its data): make clean && make up"
   fi
   mkdir -p "$STACK"
-  chmod 700 "$STACK"
+  # 0700, or 0710 for the stack's OS user's group (run_user_ready): entering, never listing.
+  [ "$(stat -c '%a %G' "$STACK")" = "710 $(id -gn "$STACK_USER" 2>/dev/null)" ] || chmod 700 "$STACK"
   mkdir -p "$SECRETS"
   chmod 700 "$SECRETS"
   new_secret pg-superuser

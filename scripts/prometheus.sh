@@ -47,6 +47,12 @@ start_one() {
     render "$n" "$ROOT/infra/prometheus/alertmanager.yml" "$conf" && changed=1
     amtool check-config "$conf" >"$LOGS/$n-check.log" 2>&1 || { cat "$LOGS/$n-check.log" >&2; die "Alertmanager's configuration is invalid"; }
   fi
+  # It runs as the stack's OS user (scripts/lib.sh, run_user_ready): it reads its configuration
+  # and owns its data.
+  run_user_ready
+  enterable_by_run_user "$dir"
+  readable_by_run_user "$conf"
+  owned_by_run_user "$dir/data"
   if already_up "$n" ready "$n"; then
     # Reloaded when its configuration changed; Prometheus always, since it reads the rules
     # from infra/prometheus/rules as they are (a reload is cheap and keeps every series).

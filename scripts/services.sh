@@ -72,6 +72,10 @@ start_one() {
   await_port "$n" "$port" "$(addr_var "$n")"
   say "starting $n on 127.0.0.1:$port"
   mkdir -p "$LOGS" "$PIDS"
+  # The programs run as the stack's OS user (scripts/lib.sh, run_user_ready); the sink keeps
+  # what it received in a directory of that user's.
+  run_user_ready
+  if [ "$n" = webhooksink ]; then owned_by_run_user "$STACK/webhooksink"; fi
   if [[ " $SAGA_SERVICES " == *" $n "* ]]; then migrate "$n"; fi
   local pairs; mapfile -t pairs < <(program_env "$n")
   only_env "${pairs[@]}" -- "$ROOT/bin/$n" </dev/null >>"$LOGS/$n.log" 2>&1 &

@@ -23,7 +23,9 @@
 #   7. a base backup over a Debezium role's replication connection (pg_hba.conf cannot refuse it)
 #      shows at once on the services' /readyz and in every replication command logged;
 #   8. the test-only injector, turned off, may do nothing; root writes nothing inside the
-#      postgres-owned cluster directory (a symlink there leads root nowhere).
+#      postgres-owned cluster directory (a symlink there leads root nowhere);
+#   9. run as root, every component runs as an unprivileged OS user (PostgreSQL as postgres, the
+#      others as STACK_USER), which owns only its data directories.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 failures=()
@@ -34,22 +36,42 @@ ok() { echo "    ok   $*"; }
 mode() { stat -c '%a' "$1"; }
 
 say "secrets and data directories"
-for d in "$STACK" "$SECRETS"; do
-  [ "$(mode "$d")" = 700 ] && ok "${d#$ROOT/} is 0700" || fail "${d#$ROOT/} is $(mode "$d"), want 700"
-done
-secret_files=("$STACK/admin-token" "$STACK"/*.header "$STACK/connect.curlrc" "$KCAT_CONF" "$CONNECT_CREDENTIALS" "$KAFKA_CONF" "$STACK/connect/rest-users.properties" "$SECRETS"/*)
+run_user_ready # RUN_USER: the stack's OS user when root runs it (scripts/lib.sh)
+if [ -n "$RUN_USER" ]; then
+  [ "$(stat -c '%a %U %G' "$STACK")" = "710 root $RUN_GROUP" ] && ok "${STACK#$ROOT/} is 0710 root:$RUN_GROUP (the stack's OS user may enter it, not list it)" \
+    || fail "${STACK#$ROOT/} is $(stat -c '%a %U %G' "$STACK"), want 710 root $RUN_GROUP"
+else
+  [ "$(mode "$STACK")" = 700 ] && ok "${STACK#$ROOT/} is 0700" || fail "${STACK#$ROOT/} is $(mode "$STACK"), want 700"
+fi
+[ "$(stat -c '%a %U' "$SECRETS")" = "700 $(id -un)" ] && ok "${SECRETS#$ROOT/} is 0700, $(id -un)'s" || fail "${SECRETS#$ROOT/} is $(stat -c '%a %U' "$SECRETS")"
+secret_files=("$STACK/admin-token" "$STACK"/*.header "$STACK/connect.curlrc" "$KCAT_CONF" "$CONNECT_CREDENTIALS" "$SECRETS"/*)
 bad=0
 for f in "${secret_files[@]}"; do
   [ -f "$f" ] || continue
   if [ "$(mode "$f")" != 600 ]; then fail "${f#$ROOT/} is $(mode "$f"), want 600"; bad=1; fi
+done
+for f in "$KAFKA_CONF" "$CONNECT_CONF" "$STACK/connect/rest-users.properties"; do
+  # Read by the broker and the worker, as the stack's OS user when root runs the stack.
+  [ -n "$RUN_USER" ] && [ "$(stat -c '%a %U %G' "$f")" = "640 root $RUN_GROUP" ] && continue
+  if [ "$(mode "$f")" != 600 ] && [ -z "$RUN_USER" ]; then fail "${f#$ROOT/} is $(mode "$f"), want 600"; bad=1; fi
 done
 [ $bad = 1 ] || ok "${#secret_files[@]} secret files (admin-token, kcat.conf, connect-credentials, the broker's config, Connect's REST users, secrets/*) are 0600"
 [ "$(wc -l <"$STACK/admin-token")" = 1 ] && [ "$(wc -c <"$STACK/admin-token")" -ge 33 ] \
   && ok "admin-token is one line of 32 random characters" || fail "admin-token is not one line of a 32-character token"
 for d in "$PG_DATA" "$STACK/kafka/data" "$STACK/connect"; do
   m=$(mode "$d")
-  [ $((8#$m & 8#077)) = 0 ] && ok "${d#$ROOT/} is $m: nobody else may read it" || fail "${d#$ROOT/} is $m: others may read it"
+  # 0710 for a directory the stack's OS user enters (root's), 0700 else
+  [ $((8#$m & 8#067)) = 0 ] && ok "${d#$ROOT/} is $m: nobody else may read it" || fail "${d#$ROOT/} is $m: others may read it"
 done
+if [ -n "$RUN_USER" ]; then
+  for c in $COMPONENTS; do
+    pid=$(pid_of "$c"); [ -n "$pid" ] || continue
+    want=$RUN_USER; [ "$c" = postgres ] && want=$PG_OS_USER
+    got=$(ps -o user= -p "$pid" | tr -d ' ')
+    [ "$got" = "$want" ] && ok "$c runs as $got, not root" || fail "$c runs as $got, want $want"
+  done
+  [ "$(stat -c %U "$STACK/kafka/data")" = "$RUN_USER" ] && ok "Kafka's data is $RUN_USER's" || fail "Kafka's data is $(stat -c %U "$STACK/kafka/data")'s"
+fi
 world=$(find "$STACK" "$PG_DIR" \( -type f -o -type d \) -perm /o+r -print -quit 2>/dev/null || true)
 [ -z "$world" ] && ok "nothing under ${STACK#$ROOT/} and $PG_DIR is world-readable" || fail "$world is world-readable"
 
