@@ -297,6 +297,15 @@ func New(id uuid.UUID, d Draft, prices map[string]Price, now time.Time, deadline
 	}}, nil
 }
 
+// CreatedV1 returns OrderCreated e as version 1 has it: without the channel (v2's).
+func CreatedV1(e messaging.Event) messaging.Event {
+	if d, ok := e.Data.(CreatedData); ok {
+		d.Channel = ""
+		e.Data = d
+	}
+	return e
+}
+
 // SKUs returns the SKUs of d's lines, in order.
 func (d Draft) SKUs() []string {
 	out := make([]string, len(d.Lines))

@@ -18,6 +18,7 @@ import (
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/upcast"
+	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/httpapi"
 	"outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/order/saga"
@@ -58,6 +59,10 @@ type Config struct {
 	// Retry-After); StreamLifetime ends each after that long (ORDER_STREAM_LIFETIME).
 	MaxStreams     int           `split_words:"true" default:"1000"`
 	StreamLifetime time.Duration `split_words:"true" default:"10m"`
+	// CreatedVersion is the version of OrderCreated the service writes (ORDER_CREATED_VERSION):
+	// 2 (the channel) by default; 1 while consumers that know only v1 still run (the deploy order:
+	// consumers first, docs/architecture.md "The order is event-sourced").
+	CreatedVersion int `split_words:"true" default:"2"`
 }
 
 // LoadConfig reads the configuration from the environment.
@@ -68,6 +73,9 @@ func LoadConfig() (Config, error) {
 	}
 	if err == nil && (cfg.MaxOpenOrders < 0 || cfg.CustomerRate < 0 || cfg.CustomerBurst < 1) {
 		err = errors.New("read config: ORDER_MAX_OPEN_ORDERS and ORDER_CUSTOMER_RATE must not be negative, ORDER_CUSTOMER_BURST must be positive")
+	}
+	if err == nil && (cfg.CreatedVersion < 1 || cfg.CreatedVersion > order.CreatedVersion) {
+		err = fmt.Errorf("read config: ORDER_CREATED_VERSION must be from 1 to %d", order.CreatedVersion)
 	}
 	if err == nil && (cfg.MaxStreams < 1 || cfg.StreamLifetime <= 0) {
 		err = errors.New("read config: ORDER_MAX_STREAMS and ORDER_STREAM_LIFETIME must be positive")
@@ -101,7 +109,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 				DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
 				Customers: customers, Rate: customer.NewLimiter(cfg.CustomerRate, cfg.CustomerBurst), MaxOpenOrders: cfg.MaxOpenOrders,
 				Events: events, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
-				MaxStreams: cfg.MaxStreams, StreamLifetime: cfg.StreamLifetime,
+				MaxStreams: cfg.MaxStreams, StreamLifetime: cfg.StreamLifetime, CreatedVersion: cfg.CreatedVersion,
 			})
 		}, nil
 	})

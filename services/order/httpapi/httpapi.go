@@ -106,6 +106,9 @@ type Config struct {
 	// StreamLifetime ends each after that long. 0: DefaultMaxStreams, DefaultStreamLifetime.
 	MaxStreams     int
 	StreamLifetime time.Duration
+	// CreatedVersion is the version of OrderCreated written: 1 leaves the channel out (while
+	// consumers that know only v1 run); 0: order.CreatedVersion.
+	CreatedVersion int
 }
 
 // Routes adds the order service's routes to r: placing an order, reading it, its timeline and
@@ -115,7 +118,10 @@ func Routes(r chi.Router, cfg Config) {
 		Help: "Orders placed (an idempotent replay of a request is not counted again)."})
 	h := &handler{
 		db: cfg.DB, orders: cfg.Orders, prices: cfg.Prices, events: cfg.Events, watcher: cfg.Watcher, deadline: cfg.Deadline,
-		log: cfg.Log, created: created, closing: cfg.Closing, maxOpen: cfg.MaxOpenOrders,
+		log: cfg.Log, created: created, closing: cfg.Closing, maxOpen: cfg.MaxOpenOrders, createdVersion: cfg.CreatedVersion,
+	}
+	if h.createdVersion == 0 {
+		h.createdVersion = order.CreatedVersion
 	}
 	limit := cfg.Rate.Middleware(cfg.Log)
 	r.With(customer.Require(cfg.Customers, cfg.Log), limit).Post("/orders", h.create)
@@ -141,6 +147,8 @@ type handler struct {
 	created  prometheus.Counter
 	closing  <-chan struct{}
 	maxOpen  int
+	// createdVersion is the OrderCreated version written.
+	createdVersion int
 }
 
 // createRequest is the body of POST /orders; customerId may be left out (the token says it).
@@ -301,7 +309,10 @@ func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Tracepa
 		if err != nil {
 			return err
 		}
-		decided, err := h.events.Decide(order.Order{}, tp, e, order.CreatedVersion, now,
+		if h.createdVersion == 1 {
+			e = order.CreatedV1(e)
+		}
+		decided, err := h.events.Decide(order.Order{}, tp, e, h.createdVersion, now,
 			order.Meta{DeadlineAt: placed.DeadlineAt, IdempotencyKey: idem.Key, RequestHash: idem.RequestHash})
 		if err != nil {
 			return err

@@ -854,6 +854,7 @@ func TestChannel(t *testing.T) {
 		{"fax", "", 400},
 		{"WEB", "", 400},
 	}
+	v1 := newAPIWith(t, func(c *httpapi.Config) { c.CreatedVersion = 1 })
 	for _, tt := range tests {
 		t.Run(tt.channel, func(t *testing.T) {
 			body := strings.Replace(validBody, `"currency"`, `"channel":"`+tt.channel+`","currency"`, 1)
@@ -881,6 +882,16 @@ func TestChannel(t *testing.T) {
 			}
 			if n := a.count(`SELECT count(*) FROM orders WHERE id = $1 AND channel = $2`, got.OrderID, string(tt.want)); n != 1 {
 				t.Errorf("the projection does not hold channel %s", tt.want)
+			}
+			// ORDER_CREATED_VERSION=1 (consumers not upgraded yet): v1, no channel.
+			got.OrderID = v1.create(body, nil)
+			var version int
+			if err := v1.db.QueryRow(`SELECT event_version, payload::jsonb->'data' FROM order_events WHERE order_id = $1 AND seq = 1`, got.OrderID).
+				Scan(&version, &data); err != nil {
+				t.Fatal(err)
+			}
+			if version != 1 || strings.Contains(string(data), "channel") {
+				t.Errorf("with CreatedVersion 1: v%d %s, want v1 without channel", version, data)
 			}
 		})
 	}
