@@ -26,10 +26,19 @@ render() {
     -e "s|@NOTIFICATION_ADDR@|$NOTIFICATION_HTTP_ADDR|g" -e "s|@GATEWAYSIM_ADDR@|$GATEWAYSIM_ADDR|g" \
     -e "s|@WEBHOOKSINK_ADDR@|$WEBHOOKSINK_ADDR|g" \
     -e "s|@RELAY_URL@|$(sed_escape "$NOTIFICATION_URL/alertmanager")|g" \
-    -e "s|@ADMIN_TOKEN_FILE@|$(sed_escape "$STACK/admin-token")|g" "$2" >"$tmp"
+    -e "s|@RELAY_TOKEN_FILE@|$(sed_escape "$STACK/alertmanager/relay.token")|g" "$2" >"$tmp"
   ! grep -n '^[^#]*@[A-Z_]*@' "$tmp" || die "$2: a placeholder above has no value"
   if cmp -s "$tmp" "$3"; then rm -f "$tmp"; return 1; fi
   mv "$tmp" "$3"
+}
+
+# relay_token: .stack/alertmanager/relay.token, the operator token Alertmanager calls the relay
+# with (its credentials_file): a copy of .stack/admin-token that the user it runs as may read
+# (0640, the group of .stack: the stack's OS user's when root runs the stack), replaced whole.
+relay_token() {
+  local f=$STACK/alertmanager/relay.token
+  head -1 "$STACK/admin-token" | write_secret "$f.new"
+  chgrp --reference="$STACK" "$f.new" && chmod 0640 "$f.new" && mv -f "$f.new" "$f"
 }
 
 url_of() { if [ "$1" = prometheus ]; then echo "$PROMETHEUS_URL"; else echo "$ALERTMANAGER_URL"; fi; }
@@ -45,6 +54,7 @@ start_one() {
   else
     conf=$ALERTMANAGER_CONF port=$ALERTMANAGER_PORT var=ALERTMANAGER_PORT
     render "$n" "$ROOT/infra/prometheus/alertmanager.yml" "$conf" && changed=1
+    relay_token
     amtool check-config "$conf" >"$LOGS/$n-check.log" 2>&1 || { cat "$LOGS/$n-check.log" >&2; die "Alertmanager's configuration is invalid"; }
   fi
   # It runs as the stack's OS user (scripts/lib.sh, run_user_ready): it reads its configuration
