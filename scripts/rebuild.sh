@@ -11,8 +11,7 @@ set -euo pipefail
 
 args=()
 [ "${SWAP:-0}" = 1 ] && args+=(-swap)
-mkdir -p "$ROOT/bin"
-(cd "$ROOT/services/order" && go build -o "$ROOT/bin/order" ./cmd/order) || die "build of order failed"
+"$ROOT/scripts/services.sh" build order >/dev/null
 status=0
 (only_env "ORDER_MIGRATIONS_DATABASE_URL=$ORDER_MIGRATIONS_DATABASE_URL" -- "$ROOT/bin/order" rebuild ${args[@]+"${args[@]}"}) || status=$?
 exit "$status"
