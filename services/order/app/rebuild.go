@@ -45,11 +45,12 @@ func Rebuild(ctx context.Context, cfg Config, args []string, out io.Writer) erro
 	for _, id := range rep.Differences {
 		fmt.Fprintf(out, "order: differs: %s\n", id)
 	}
-	fmt.Fprintf(out, "order: rebuilt %d orders: %d differences", rep.Orders, len(rep.Differences))
 	if rep.Swapped {
-		fmt.Fprint(out, " (the rebuilt rows are in place)")
+		fmt.Fprintf(out, "order: the rebuilt rows of the %d differing orders are in place\n", len(rep.Differences))
 	}
-	fmt.Fprintf(out, " in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "order: took %s\n", time.Since(start).Round(time.Millisecond))
+	// The line DESIGN fixes, last: `<service>: rebuilt N <things>: D differences`.
+	fmt.Fprintf(out, "order: rebuilt %d orders: %d differences\n", rep.Orders, len(rep.Differences))
 	if len(rep.Differences) > 0 {
 		return ErrDifferences
 	}

@@ -53,9 +53,10 @@ type Decided struct {
 // and folds it into before. version is e's version. It writes nothing: Append does.
 func (s *Events) Decide(before order.Order, tp messaging.Traceparent, e messaging.Event, version int, at time.Time, meta order.Meta) (Decided, error) {
 	id := before.ID
-	if before.Version == 0 {
-		if c, ok := e.Data.(order.CreatedData); ok {
-			id = uuid.MustParse(c.OrderID)
+	if c, ok := e.Data.(order.CreatedData); ok && before.Version == 0 {
+		var err error
+		if id, err = uuid.Parse(c.OrderID); err != nil {
+			return Decided{}, fmt.Errorf("decide %s: order id %q: %w", e.Type, c.OrderID, err)
 		}
 	}
 	env, err := messaging.NewEnvelope(order.AggregateType, id.String(), e.Type, version, e.Data, tp)
