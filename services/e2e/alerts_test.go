@@ -72,9 +72,13 @@ func connectorAction(tb testing.TB, name, action string) {
 // 2 minutes; once the connector resumes, the resolved notification follows.
 func TestConnectorStopAlertsAndResolves(t *testing.T) {
 	u := stackURLs()
-	prom := env("PROMETHEUS_URL", "http://127.0.0.1:9090")
-	if code, raw := call(t, http.MethodGet, prom+"/-/ready", nil, nil, nil); code != http.StatusOK {
-		t.Fatalf("Prometheus at %s is not ready: %d %s (make up starts it)", prom, code, raw)
+	for name, url := range map[string]string{
+		"Prometheus":   env("PROMETHEUS_URL", "http://127.0.0.1:9090"),
+		"Alertmanager": env("ALERTMANAGER_URL", "http://127.0.0.1:9094"),
+	} {
+		if code, raw := call(t, http.MethodGet, url+"/-/ready", nil, nil, nil); code != http.StatusOK {
+			t.Fatalf("%s at %s is not ready: %d %s (make up starts it)", name, url, code, raw)
+		}
 	}
 	before := map[string]bool{}
 	for _, n := range alertsReceived(t, u) {
