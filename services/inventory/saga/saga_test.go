@@ -908,3 +908,57 @@ func TestConcurrentBatches(t *testing.T) {
 	}
 	f.checkDecisions(t, map[inventory.Outcome]int64{inventory.OutcomeFailed: orders - reserved, inventory.OutcomeReserved: reserved})
 }
+
+// TestOrderCreatedEveryVersion (issue 21): OrderCreated v1 (upcast by Decode) and v2 (with the
+// channel) reserve alike; a version no schema knows is poison and reserves nothing.
+func TestOrderCreatedEveryVersion(t *testing.T) {
+	tests := []struct {
+		name       string
+		version    int
+		channel    bool
+		wantPoison bool
+	}{
+		{name: "v1", version: 1},
+		{name: "v2 with a channel", version: 2, channel: true},
+		{name: "v2 without one", version: 2},
+		{name: "v3", version: 3, wantPoison: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.setStock(t, "A", 5)
+			id := uuid.NewString()
+			data := map[string]any{"orderId": id, "customerId": "U1", "items": []item{line("A", 2)},
+				"amount": 30000, "currency": "KRW", "paymentToken": "tok_ok"}
+			if tt.channel {
+				data["channel"] = "app"
+			}
+			tp := messaging.NewTraceparent()
+			env, err := messaging.NewEnvelope("order", id, "OrderCreated", tt.version, data, tp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			value, err := json.Marshal(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := record{key: id, value: value, headers: map[string]string{"id": env.EventID, "eventType": "OrderCreated", "traceparent": tp.String()}, env: env, tp: tp}
+			err = f.deliver(r)
+			if tt.wantPoison {
+				if !messaging.IsPermanent(err) {
+					t.Fatalf("deliver v%d: %v, want poison", tt.version, err)
+				}
+				if got := f.stock(t, "A"); got.Reserved != 0 {
+					t.Errorf("stock %+v after poison", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("deliver v%d: %v", tt.version, err)
+			}
+			if got := f.stock(t, "A"); got.Available != 3 || got.Reserved != 2 {
+				t.Errorf("stock after OrderCreated v%d = %+v, want 3 available, 2 reserved", tt.version, got)
+			}
+		})
+	}
+}
