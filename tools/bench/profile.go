@@ -188,7 +188,7 @@ const jfrName = "bench-profile"
 // the events that record the JVM's environment and system properties (the environment is where a
 // process gets its secrets; a profile is committed under docs/bench/profiles/).
 func jfrStartArgs(d time.Duration) []string {
-	return []string{"JFR.start", "name=" + jfrName, "settings=profile", fmt.Sprintf("duration=%ds", int((d+time.Minute).Seconds())),
+	return []string{"JFR.start", "name=" + jfrName, "settings=profile", fmt.Sprintf("duration=%ds", int((d + time.Minute).Seconds())),
 		"jdk.InitialEnvironmentVariable#enabled=false", "jdk.InitialSystemProperty#enabled=false"}
 }
 
