@@ -226,15 +226,16 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := context.WithValue(sess.Context(), highWaterMarkKey{}, claim.HighWaterMarkOffset)
 	ctx = h.log.With().Str("topic", claim.Topic()).Int32("partition", claim.Partition()).Logger().WithContext(ctx)
-	// last is the offset of the last message taken from the claim (before any: the one before
-	// the claim's first; unknown, -2, while that is a sentinel such as OffsetNewest).
-	var last atomic.Int64
-	last.Store(max(claim.InitialOffset()-1, -2))
+	var pos position
+	pos.offset.Store(max(claim.InitialOffset()-1, -2))
 	if h.c.Registry != nil {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		gauge := consumerLag(h.c.Registry).WithLabelValues(claim.Topic(), itoa(claim.Partition()))
-		go watchLag(ctx, gauge, claim.HighWaterMarkOffset, &last, cmp.Or(h.c.LagInterval, 5*time.Second))
+		g := lagGauges{
+			records: consumerLag(h.c.Registry).WithLabelValues(claim.Topic(), itoa(claim.Partition())),
+			seconds: consumerLagSeconds(h.c.Registry).WithLabelValues(claim.Topic(), itoa(claim.Partition())),
+		}
+		go watchLag(ctx, g, claim.HighWaterMarkOffset, &pos, cmp.Or(h.c.LagInterval, 5*time.Second), time.Now)
 	}
 	for {
 		select {
@@ -245,7 +246,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				return nil
 			}
 			msgs, open := h.buffered(claim, msg)
-			last.Store(msgs[len(msgs)-1].Offset)
+			pos.took(msgs[len(msgs)-1])
 			ms := make([]*messaging.Message, len(msgs))
 			for i, msg := range msgs {
 				ms[i] = newMessage(msg)
@@ -312,9 +313,27 @@ func newMessage(msg *sarama.ConsumerMessage) *messaging.Message {
 	return m
 }
 
-// watchLag sets gauge to the partition's lag, high-water mark − last − 1, every interval until ctx
-// is done (not while last is unknown, or the high-water mark not fetched yet).
-func watchLag(ctx context.Context, gauge prometheus.Gauge, hwm func() int64, last *atomic.Int64, every time.Duration) {
+// position is where a claim stands: the offset and the (log append) time of the last record
+// taken from it.
+type position struct {
+	offset atomic.Int64 // before any record: the one before the claim's first; -2: unknown (a sentinel such as OffsetNewest)
+	at     atomic.Int64 // Unix nanoseconds; 0 before any record
+}
+
+// took records msg as the last record taken.
+func (p *position) took(msg *sarama.ConsumerMessage) {
+	p.at.Store(msg.Timestamp.UnixNano())
+	p.offset.Store(msg.Offset)
+}
+
+// lagGauges are one partition's lag in records and in seconds.
+type lagGauges struct{ records, seconds prometheus.Gauge }
+
+// watchLag sets, every interval until ctx is done, the partition's lag in records (high-water
+// mark − last offset taken − 1) and in seconds (while records wait: how long ago the last record
+// taken was appended; 0 when caught up). Nothing is set while the position is unknown or the
+// high-water mark not fetched yet.
+func watchLag(ctx context.Context, g lagGauges, hwm func() int64, pos *position, every time.Duration, now func() time.Time) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -322,9 +341,17 @@ func watchLag(ctx context.Context, gauge prometheus.Gauge, hwm func() int64, las
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if l, h := last.Load(), hwm(); l >= -1 && h > 0 {
-				gauge.Set(float64(max(h-l-1, 0)))
+			l, h := pos.offset.Load(), hwm()
+			if l < -1 || h <= 0 {
+				continue
 			}
+			lag := max(h-l-1, 0)
+			g.records.Set(float64(lag))
+			secs := 0.0
+			if at := pos.at.Load(); lag > 0 && at > 0 {
+				secs = max(now().Sub(time.Unix(0, at)).Seconds(), 0)
+			}
+			g.seconds.Set(secs)
 		}
 	}
 }

@@ -106,6 +106,15 @@ func consumerLag(reg prometheus.Registerer) *prometheus.GaugeVec {
 	}, []string{"topic", "partition"}))
 }
 
+// consumerLagSeconds is messaging_consumer_lag_seconds on reg, set by the Consumer with
+// messaging_consumer_lag.
+func consumerLagSeconds(reg prometheus.Registerer) *prometheus.GaugeVec {
+	return register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "messaging_consumer_lag_seconds",
+		Help: "While records of the partition wait: how long ago the last record taken was appended to it; 0 when caught up.",
+	}, []string{"topic", "partition"}))
+}
+
 func itoa(p int32) string {
 	return strconv.Itoa(int(p))
 }
