@@ -3,7 +3,8 @@
 #   - the rules load (promtool check rules) and pass their unit tests (promtool test rules
 #     infra/prometheus/tests/*.yml);
 #   - the retained-WAL threshold is half of max_slot_wal_keep_size in infra/postgres/postgresql.conf;
-#   - Alertmanager's configuration, as scripts/prometheus.sh renders it, loads (amtool).
+#   - Alertmanager's configuration, as scripts/prometheus.sh renders it, loads and routes every
+#     alert of the rules to the relay with send_resolved (amtool).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 P=$ROOT/infra/prometheus
@@ -26,6 +27,13 @@ echo "    ok: $want bytes, half of $n$unit"
 say "amtool check-config (Alertmanager's configuration as rendered)"
 if [ -r "$ALERTMANAGER_CONF" ]; then
   amtool check-config "$ALERTMANAGER_CONF"
+  say "every alert routes to the relay, resolved messages included"
+  grep -q '^ *send_resolved: true$' "$ALERTMANAGER_CONF" || die "alertmanager.yml: the relay's send_resolved is not true"
+  for a in $(sed -n 's/^ *- alert: *//p' "$P"/rules/*.yml); do
+    amtool config routes test --config.file="$ALERTMANAGER_CONF" --verify.receivers=relay "alertname=$a" >/dev/null 2>&1 \
+      || die "alert $a does not route to the relay"
+    echo "    $a → relay"
+  done
 else
   echo "    not rendered yet ($ALERTMANAGER_CONF): scripts/prometheus.sh start renders and checks it"
 fi
