@@ -14,7 +14,8 @@
 #      Kafka Connect's REST API without its login: 401);
 #   7. SIGKILL each component, one `make up` heals it (scripts/heal-test.sh);
 #   8. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
-#      every topic, a little poison and fuzz; the four invariants checked after);
+#      every topic, a little poison and fuzz; the four invariants checked after), then make
+#      rebuild: every projection equals what its event log folds to;
 #   9. docker-compose.yml parsed by `docker compose config -q` (or compose-go without the plugin),
 #      with the variables of a generated .env, and refused without them;
 #  10. stop exactly the components this run started.
@@ -26,11 +27,21 @@ cd "$ROOT"
 
 mapfile -t modules < <(go work edit -json | jq -r '.Use[].DiskPath')
 
+# The tests counted for the closing line (see count_checks).
+passed=0 failed_n=0
+# summary_line RC: the closing line `N passed, M failed`, the last thing make test prints. A run
+# that stopped before its end (RC != 0 with nothing counted as failed) counts that as a failure.
+summary_line() {
+  if [ "$1" != 0 ] && [ "$failed_n" = 0 ]; then failed_n=1; fi
+  echo "$passed passed, $failed_n failed"
+}
+trap 'summary_line $?' EXIT
+
 say "gofmt and go vet (${#modules[@]} modules)"
 unformatted=$(gofmt -l "${modules[@]}")
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 for m in "${modules[@]}"; do (cd "$m" && go vet ./...) || die "go vet failed in $m"; done
-[ "${1:-}" = --vet-only ] && exit 0
+if [ "${1:-}" = --vet-only ]; then trap - EXIT; exit 0; fi
 
 mkdir -p "$LOGS"
 failed=()
@@ -39,13 +50,37 @@ failed=()
 # log from its last progress line (a test script's summary); on failure the log's tail, and
 # records NAME as failed.
 step() {
-  local log=$LOGS/$1 name=$2; shift 2
-  if "$@" >"$log" 2>&1; then
+  local log=$LOGS/$1 name=$2 rc=0; shift 2
+  "$@" >"$log" 2>&1 || rc=$?
+  count_checks "$log" "$rc"
+  if [ "$rc" = 0 ]; then
     awk '/==>/ { buf = ""; sub(/^.*==>[^ ]* /, "") } { buf = buf "    " $0 "\n" } END { printf "%s", buf }' "$log"
   else
     tail -n 40 "$log"
     failed+=("$name")
   fi
+}
+
+# The tests counted for the closing line `N passed, M failed`: every top-level Go test (its
+# `--- PASS`/`--- FAIL` line in go test -v), and every check a script step prints (`ok`/`FAIL`
+# lines of the trust test, each kill of the heal test...) or, for a step that prints none, the step.
+# count_checks LOG RC: adds LOG's checks to the counts (RC: the step's exit status).
+count_checks() {
+  local ok bad plain
+  plain=$(sed 's/\x1b\[[0-9;]*m//g' "$1")
+  ok=$(grep -cE '^ +ok +' <<<"$plain" || true)
+  bad=$(grep -cE '^ +FAIL +' <<<"$plain" || true)
+  if [ $((ok + bad)) = 0 ]; then
+    if [ "$2" = 0 ]; then ok=1; else bad=1; fi
+  elif [ "$2" != 0 ] && [ "$bad" = 0 ]; then
+    bad=1
+  fi
+  passed=$((passed + ok)) failed_n=$((failed_n + bad))
+}
+# finish: says what failed, and the exit status (the EXIT trap prints the closing line).
+finish() {
+  if [ ${#failed[@]} -eq 0 ]; then say "all tests passed"; else printf '\033[31merror:\033[0m tests failed in: %s\n' "${failed[*]}" >&2; fi
+  [ ${#failed[@]} -eq 0 ]
 }
 
 say "process checks of the scripts (log: ${LOGS#$ROOT/}/liveness-test.log)"
@@ -63,11 +98,13 @@ for c in $COMPONENTS; do alive "$c" || started+=("$c"); done
 cleanup() {
   local rc=$? c
   ! injector_on || "$ROOT/scripts/injector.sh" off || rc=1
-  [ ${#started[@]} -eq 0 ] && exit $rc
-  say "stopping what this test run started: ${started[*]}"
-  for c in $(reversed $COMPONENTS); do
-    if [[ " ${started[*]} " == *" $c "* ]]; then control stop "$c"; fi
-  done
+  if [ ${#started[@]} -gt 0 ]; then
+    say "stopping what this test run started: ${started[*]}"
+    for c in $(reversed $COMPONENTS); do
+      if [[ " ${started[*]} " == *" $c "* ]]; then control stop "$c"; fi
+    done
+  fi
+  summary_line "$rc"
   exit $rc
 }
 trap cleanup EXIT
@@ -88,7 +125,14 @@ kafka_as injector
 go_failed=
 for m in "${modules[@]}"; do
   say "go test $m"
-  (cd "$m" && go test -count=1 -timeout 20m ./...) || { failed+=("$m"); go_failed=1; }
+  # -v for the count (written to a log); shown: each package's line and what failed.
+  glog=$LOGS/go-test-$(basename "$m").log rc=0
+  (cd "$m" && go test -count=1 -timeout 20m -v ./...) >"$glog" 2>&1 || rc=$?
+  grep -E '^(ok|FAIL|---|panic:|\s+\S+_test\.go:[0-9]+:)' "$glog" | grep -vE '^--- (PASS|SKIP)' | sed 's/^/    /' || true
+  p=$(grep -cE '^--- PASS' "$glog" || true) f=$(grep -cE '^--- FAIL' "$glog" || true)
+  [ "$rc" = 0 ] || [ "$f" -gt 0 ] || f=1 # a build failure or a panic: no test line says so
+  passed=$((passed + p)) failed_n=$((failed_n + f))
+  [ "$rc" = 0 ] || { failed+=("$m"); go_failed=1; }
 done
 
 say "trust boundaries (log: ${LOGS#$ROOT/}/trust-test.log)"
@@ -110,9 +154,14 @@ else
   if "$ROOT/scripts/chaos.sh" --short >"$LOGS/chaos-short.log" 2>&1; then
     # the summary lines, if any (a passing run is a pass even when the format changes)
     sed -n -E 's/^(checked|invariant)/    &/p' "$LOGS/chaos-short.log"
+    passed=$((passed + 1))
   else
-    tail -n 40 "$LOGS/chaos-short.log"; failed+=(chaos-short)
+    tail -n 40 "$LOGS/chaos-short.log"; failed+=(chaos-short); failed_n=$((failed_n + 1))
   fi
+  # After the kills, the replays and the poison: the projections equal what their event log folds
+  # to (make rebuild: one line per service, exit 1 on any difference).
+  say "rebuild after the chaos run (log: ${LOGS#$ROOT/}/rebuild.log)"
+  step rebuild.log rebuild-after-chaos "$ROOT/scripts/rebuild.sh"
 fi
 
 say "docker-compose.yml"
@@ -132,15 +181,15 @@ else
   compose_check() { "${clean_env[@]}" "$ROOT/bin/composecheck" -env-file "$1" "$ROOT/docker-compose.yml"; }
   echo "    no 'docker compose' on this machine; checking with compose-go (tools/cmd/composecheck)"
 fi
-if compose_check "$envfile"; then echo "    with the generated .env: ok"; else failed+=(docker-compose.yml); fi
+if compose_check "$envfile"; then echo "    with the generated .env: ok"; passed=$((passed + 1)); else failed+=(docker-compose.yml); failed_n=$((failed_n + 1)); fi
 if out=$(compose_check "$empty" 2>&1); then
-  echo "    without a .env it loads: a secret has a default"; failed+=(docker-compose-defaults)
+  echo "    without a .env it loads: a secret has a default"; failed+=(docker-compose-defaults); failed_n=$((failed_n + 1))
 elif grep -q 'make compose-env' <<<"$out"; then
   echo "    without a .env: refused, $(grep -o 'required variable [A-Z_]* is missing' <<<"$out" | sort -u | wc -l) secrets missing, naming make compose-env"
+  passed=$((passed + 1))
 else
-  echo "    without a .env it fails, but not naming make compose-env: $out"; failed+=(docker-compose-defaults)
+  echo "    without a .env it fails, but not naming make compose-env: $out"; failed+=(docker-compose-defaults); failed_n=$((failed_n + 1))
 fi
 rm -f "$envfile" "$empty"
 
-[ ${#failed[@]} -eq 0 ] || die "tests failed in: ${failed[*]}"
-say "all tests passed"
+finish
