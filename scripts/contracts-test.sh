@@ -24,4 +24,11 @@ fi
 say "AsyncAPI: schemas/asyncapi.yaml"
 # The committed schema files must each be a message (one still being written may not be yet).
 mapfile -t tracked < <(git -C "$ROOT" ls-files 'schemas/*.v*.json' 2>/dev/null || true)
-node "$dir/lint.mjs" "$ROOT/schemas/asyncapi.yaml" "${tracked[@]/#/$ROOT/}"
+# One `ok`/`FAIL` line (make test counts them).
+if out=$(cd "$ROOT" && node "$dir/lint.mjs" "$ROOT/schemas/asyncapi.yaml" "${tracked[@]/#/$ROOT/}" 2>&1); then
+  echo "    ok   ${out##*$'\n'}"
+else
+  sed 's/^/      /' <<<"$out"
+  printf '\033[31m    FAIL\033[0m %s\n' "schemas/asyncapi.yaml: the AsyncAPI parser found the errors above"
+  exit 1
+fi

@@ -9,7 +9,7 @@
 // version=draft-2020-12): a schema parser for that format compiles each with Ajv's 2020-12
 // validator, so a payload that is not a valid schema fails the lint. Exit 1 on any error.
 import { readFileSync, readdirSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, relative, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -82,5 +82,5 @@ for (const f of missing) {
 
 const channels = document.allChannels().all();
 const messages = document.allMessages().all();
-console.log(`${file}: AsyncAPI ${document.version()}, ${channels.length} channels, ${messages.length} messages, ${document.allOperations().all().length} operations${failed ? ': FAILED' : ': ok'}`);
+console.log(`${relative(process.cwd(), file)}: AsyncAPI ${document.version()}, ${channels.length} channels, ${messages.length} messages, ${document.allOperations().all().length} operations${failed ? ': FAILED' : ': ok'}`);
 process.exit(failed ? 1 : 0);
