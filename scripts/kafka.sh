@@ -68,7 +68,7 @@ setup() {
   (cd "$ROOT/tools" && go build -o "$ROOT/bin/kafkasetup" ./cmd/kafkasetup) || die "build of tools/cmd/kafkasetup failed"
   KAFKA_USERNAME=admin KAFKA_PASSWORD=$(read_secret kafka-admin) "$ROOT/bin/kafkasetup" \
     -brokers "$KAFKA_BOOTSTRAP" -acls "$(acl_files)" $(injector_on || echo -drop-logins injector) \
-    -topics "$(echo $SAGA_TOPICS $HEARTBEAT_TOPICS | tr ' ' ',')" -partitions "$TOPIC_PARTITIONS" \
+    -topics "$(echo $SAGA_TOPICS | tr ' ' ',')" -transient-topics "$(echo $HEARTBEAT_TOPICS | tr ' ' ',')" -partitions "$TOPIC_PARTITIONS" \
     || die "setting up the broker's logins, ACLs and topics failed (if this stack's Kafka storage was made by an earlier version, start over: make clean && make up)"
   setup_stamp >"$DIR/setup.sha256"
 }

@@ -9,10 +9,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// InboxRetention is how long the inbox keeps an event id: the topics' retention (Kafka's
-// log.retention.hours, 168 h) plus a day of margin. An event older than that cannot be
-// redelivered by Kafka, so its id guards nothing any more. A replay of an older dead letter is
-// still guarded: the dead letter's own row records its replay.
+// InboxRetention is how long an inbox must keep an event id when the topics keep their records
+// for a while: their retention (Kafka's log.retention.hours, 168 h) plus a day of margin, since an
+// event older than that cannot be redelivered. The stack's event topics keep every record for ever
+// (the pipeline's history, docs/architecture.md), so its services keep every id too and prune
+// nothing (service.Open): a consumer group reset to the beginning must find every event done.
 const InboxRetention = 192 * time.Hour
 
 // Retention deletes, every Every, the rows a table keeps for no longer than Keep: the inbox's

@@ -151,8 +151,7 @@ type Service struct {
 
 // Open applies the log level, opens the database and migrates it (the shared messaging
 // migrations, then migrations/*.sql of the service's embedded migrations), and makes the
-// registry, the schema validator, the outbox writer, the dead letters, the inbox's retention
-// (msgpg.InboxRetention) and, unless
+// registry, the schema validator, the outbox writer, the dead letters and, unless
 // cfg.ConnectStatusTopic is empty, the watch on the CDC path.
 func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migrations fs.FS) (*Service, error) {
 	cfg.Fill(name, 0)
@@ -178,8 +177,8 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 	s.Outbox = msgpg.NewOutbox(s.Schemas)
 	s.DeadLetters = msgpg.NewDeadLetters(s.DB, s.Outbox)
 	s.Check(msghttp.Check{Name: "postgres", Probe: s.DB.PingContext})
-	s.Part("inbox retention", (&msgpg.Retention{DB: s.DB, Table: "processed_events", Column: "processed_at",
-		Keep: msgpg.InboxRetention, Log: s.Log}).Run)
+	// The inbox keeps every event id: the event topics keep every record for ever, and a replay
+	// from the beginning must find each event done (msgpg.InboxRetention).
 	if cfg.ConnectStatusTopic != "" {
 		status := &kafka.ConnectStatus{Brokers: cfg.KafkaBrokers, Topic: cfg.ConnectStatusTopic,
 			Username: cfg.KafkaUsername, Password: cfg.KafkaPassword, Log: s.Log}

@@ -4,7 +4,10 @@
 //     acls-test.conf while a test runs), with the password in <PRINCIPAL>_KAFKA_PASSWORD (a login
 //     whose password does not work is reset); the logins of -drop-logins are deleted;
 //   - exactly the ACLs of those files: missing ones are created, any other is removed;
-//   - the topics of -topics (LogAppendTime, max.message.bytes 1 MiB), unless they exist.
+//   - the topics of -topics (LogAppendTime, max.message.bytes 1 MiB, retention.ms -1: they keep
+//     every record for ever, the pipeline's history) and of -transient-topics (the same, with the
+//     broker's retention: Debezium's heartbeats), unless they exist; an existing topic of -topics
+//     that does not keep its records for ever is set to.
 //
 // It logs in as the broker's super user (KAFKA_USERNAME, KAFKA_PASSWORD: the admin, whose login
 // the broker's storage was formatted with). It is idempotent: scripts/kafka.sh runs it at every
@@ -40,7 +43,8 @@ func run() error {
 	aclPaths := flag.String("acls", "infra/kafka/acls.conf", "the ACL files, comma-separated")
 	drop := flag.String("drop-logins", "", "principals whose SCRAM logins are deleted, comma-separated (the test-only injector after a test run)")
 	brokers := flag.String("brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "bootstrap brokers, comma-separated")
-	topics := flag.String("topics", "", "topics to create when missing, comma-separated")
+	topics := flag.String("topics", "", "topics to create when missing (kept for ever), comma-separated")
+	transient := flag.String("transient-topics", "", "topics to create when missing, with the broker's retention, comma-separated")
 	partitions := flag.Int("partitions", 3, "partitions of a created topic")
 	wait := flag.Duration("wait", time.Minute, "how long to wait for the broker to accept the admin's login")
 	flag.Parse()
@@ -86,14 +90,25 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	var names []string
+	var names, short []string
 	if *topics != "" {
 		names = strings.Split(*topics, ",")
 	}
-	made, err := createTopics(admin, names, int32(*partitions))
+	if *transient != "" {
+		short = strings.Split(*transient, ",")
+	}
+	made, err := createTopics(admin, names, int32(*partitions), true)
 	if err != nil {
 		return err
 	}
+	madeShort, err := createTopics(admin, short, int32(*partitions), false)
+	if err != nil {
+		return err
+	}
+	if err := keepForever(admin, names); err != nil {
+		return err
+	}
+	names, made = append(names, short...), made+madeShort
 	fmt.Printf("    kafka: %d logins (%d set now, %d dropped), %d ACLs (%d added, %d removed), %d topics (%d created)\n",
 		len(passwords), created, len(dropped), len(spec.ACLs), added, removed, len(names), made)
 	return nil
@@ -230,8 +245,9 @@ func logsIn(brokers []string, user, password string) bool {
 	return err == nil
 }
 
-// createTopics creates the topics that do not exist yet and returns how many it created.
-func createTopics(admin sarama.ClusterAdmin, names []string, partitions int32) (int, error) {
+// createTopics creates the topics that do not exist yet and returns how many it created; forever:
+// they keep every record (retention.ms -1), else the broker's retention applies.
+func createTopics(admin sarama.ClusterAdmin, names []string, partitions int32, forever bool) (int, error) {
 	if len(names) == 0 {
 		return 0, nil
 	}
@@ -241,18 +257,44 @@ func createTopics(admin sarama.ClusterAdmin, names []string, partitions int32) (
 	}
 	// LogAppendTime: a record's timestamp is the broker's append time, so the outbox commit →
 	// Kafka hop can be measured (make bench). 1 MiB: the size limits agree end to end.
-	appendTime, maxBytes := "LogAppendTime", "1048576"
+	appendTime, maxBytes, never := "LogAppendTime", "1048576", "-1"
 	made := 0
 	for _, t := range names {
 		if _, ok := existing[t]; ok {
 			continue
 		}
+		entries := map[string]*string{"message.timestamp.type": &appendTime, "max.message.bytes": &maxBytes}
+		if forever {
+			entries["retention.ms"] = &never
+		}
 		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1,
-			ConfigEntries: map[string]*string{"message.timestamp.type": &appendTime, "max.message.bytes": &maxBytes}}, false)
+			ConfigEntries: entries}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return made, fmt.Errorf("create topic %s: %w", t, err)
 		}
 		made++
 	}
 	return made, nil
+}
+
+// keepForever sets retention.ms -1 on each topic of names that has another retention (a topic
+// made by an earlier version): the event topics are the pipeline's history (docs/architecture.md,
+// "History of every service").
+func keepForever(admin sarama.ClusterAdmin, names []string) error {
+	never := "-1"
+	for _, t := range names {
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: t, ConfigNames: []string{"retention.ms"}})
+		if err != nil {
+			return fmt.Errorf("describe topic %s: %w", t, err)
+		}
+		if len(entries) == 1 && entries[0].Value == never {
+			continue
+		}
+		err = admin.IncrementalAlterConfig(sarama.TopicResource, t, map[string]sarama.IncrementalAlterConfigsEntry{
+			"retention.ms": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &never}}, false)
+		if err != nil {
+			return fmt.Errorf("keep the records of %s for ever: %w", t, err)
+		}
+	}
+	return nil
 }
