@@ -97,6 +97,10 @@ func run() error {
 	if *transient != "" {
 		short = strings.Split(*transient, ",")
 	}
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
 	made, err := createTopics(admin, names, int32(*partitions), true)
 	if err != nil {
 		return err
@@ -105,7 +109,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := keepForever(admin, names); err != nil {
+	var older []string // made before: a topic made now keeps its records for ever already
+	for _, t := range names {
+		if _, ok := existing[t]; ok {
+			older = append(older, t)
+		}
+	}
+	if err := keepForever(admin, older); err != nil {
 		return err
 	}
 	names, made = append(names, short...), made+madeShort
