@@ -314,20 +314,11 @@ new_secret() { [ -s "$SECRETS/$1" ] || random_secret | write_secret "$SECRETS/$1
 client_configs() {
   local who pw
   echo "$CONNECT_REST_USER:$(read_secret "connect-rest-$CONNECT_REST_USER")" | write_secret "$CONNECT_CREDENTIALS"
-  write_secret "$KCAT_CONF" <<CONF
-# kcat -F .stack/kcat.conf -C -t order-events -f '%k %h %s\n'   (make up writes this file)
-# The broker of this stack, as the read-only principal viewer (infra/kafka/acls.conf). PLAIN,
-# not SCRAM: Debian's kcat cannot log in to Kafka 4 with SCRAM (infra/kafka/server.properties).
-bootstrap.servers=$KAFKA_BOOTSTRAP
-security.protocol=SASL_PLAINTEXT
-sasl.mechanisms=PLAIN
-sasl.username=viewer
-sasl.password=$(read_secret kafka-viewer)
-CONF
-  sed -e 's/^sasl.username=viewer$/sasl.username=injector/' -e "s/^sasl.password=.*/sasl.password=$(read_secret kafka-injector)/" \
-    -e 's/as the read-only principal viewer/as the TEST-ONLY principal injector, which may write the event topics/' \
-    -e 's/^# kcat -F .*/# kcat -F .stack\/secrets\/kcat-injector.conf -P -t order-events   (tests and demos only)/' \
-    "$KCAT_CONF" | write_secret "$SECRETS/kcat-injector.conf"
+  # (Passwords go into these files from bash's own read and heredocs: on no command line.)
+  kcat_conf viewer "kcat -F .stack/kcat.conf -C -t order-events -f '%k %h %s\\n'   (make up writes this file)" \
+    "the read-only principal viewer" | write_secret "$KCAT_CONF"
+  kcat_conf injector "kcat -F .stack/secrets/kcat-injector.conf -P -t order-events   (tests and demos only)" \
+    "the TEST-ONLY principal injector, which may write the event topics" | write_secret "$SECRETS/kcat-injector.conf"
   for who in admin viewer; do
     pw=$(read_secret "kafka-$who")
     write_secret "$SECRETS/kafka-$who.properties" <<CONF
@@ -342,6 +333,20 @@ CONF
   echo "Authorization: Bearer $(read_secret webhooksink-reader)" | write_secret "$STACK/webhooksink.header"
   echo "Authorization: Bearer $(read_secret gateway-merchant)" | write_secret "$STACK/gateway.header"
   printf 'user = "%s:%s"\n' "$CONNECT_REST_USER" "$(read_secret "connect-rest-$CONNECT_REST_USER")" | write_secret "$STACK/connect.curlrc"
+}
+
+# kcat_conf PRINCIPAL USAGE WHO: kcat's configuration for PRINCIPAL's PLAIN login on this stack.
+kcat_conf() {
+  cat <<CONF
+# $2
+# The broker of this stack, as $3 (infra/kafka/acls.conf). PLAIN,
+# not SCRAM: Debian's kcat cannot log in to Kafka 4 with SCRAM (infra/kafka/server.properties).
+bootstrap.servers=$KAFKA_BOOTSTRAP
+security.protocol=SASL_PLAINTEXT
+sasl.mechanisms=PLAIN
+sasl.username=$1
+sasl.password=$(read_secret "kafka-$1")
+CONF
 }
 
 # connect_curl CURL-ARGS...: curl as the REST API's user (the password on a file descriptor, not

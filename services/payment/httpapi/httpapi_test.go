@@ -52,7 +52,7 @@ func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB, ed25519.Priv
 	} {
 		err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
 			if p.OrderID != "o4" {
-				if err := postgres.RememberCustomer(ctx, tx, p.OrderID, "U1"); err != nil {
+				if err := msgpg.RememberCustomer(ctx, tx, p.OrderID, "U1"); err != nil {
 					return err
 				}
 			}

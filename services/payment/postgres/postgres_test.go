@@ -49,7 +49,7 @@ func TestCustomers(t *testing.T) {
 	ctx := context.Background()
 	repo := postgres.NewPayments(db)
 	for _, c := range []string{"U1", "U2"} {
-		err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error { return postgres.RememberCustomer(ctx, tx, "o1", c) })
+		err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error { return msgpg.RememberCustomer(ctx, tx, "o1", c) })
 		if err != nil {
 			t.Fatal(err)
 		}

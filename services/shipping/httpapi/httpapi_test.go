@@ -60,7 +60,7 @@ func TestRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
-		if err := postgres.RememberCustomer(ctx, tx, id, "U1"); err != nil {
+		if err := msgpg.RememberCustomer(ctx, tx, id, "U1"); err != nil {
 			return err
 		}
 		_, err := deliveries.Create(ctx, tx, d)
