@@ -540,8 +540,16 @@ answers_or_gone() { local name=$1; shift; ! alive "$name" || "$@" >/dev/null 2>&
 wait_for() {
   local name=$1 timeout=$2 t0=${EPOCHREALTIME//[.,]/}; shift 2
   local log; log=$(log_of "$name")
+  local pid
   while ! "$@" >/dev/null 2>&1; do
     if ! alive "$name"; then
+      # Just started, the process may still be the shell or setpriv that execs the component
+      # (only_env): a live pid gets 5 s to become it.
+      pid=$(pid_of "$name")
+      if [ -n "$pid" ] && proc_live "$pid" && (( ${EPOCHREALTIME//[.,]/} - t0 < 5000000 )); then
+        sleep 0.1
+        continue
+      fi
       progress_end "$name exited while starting"
       echo "---- last lines of $log ----" >&2; tail -n 40 "$log" >&2
       die "$name exited while starting (log: $log)"
