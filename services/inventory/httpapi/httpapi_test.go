@@ -22,7 +22,7 @@ import (
 const token = "s3cret"
 
 // newServer serves inventory's routes on the shared runtime's router, as the service does
-// (health, readiness and metrics are the runtime's: see app.TestRun).
+// (health, readiness and metrics are the runtime's: see wiring.TestRun).
 func newServer(t *testing.T, adminToken string) (*httptest.Server, *sql.DB) {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)

@@ -22,7 +22,7 @@ func (c Config) ListenAddr() string { return c.HTTPAddr }
 // <NAME>_MIGRATIONS_DATABASE_URL and exits: make up runs it before it starts the service, which
 // then holds only its runtime role's password (see Run).
 //
-//	func main() { service.Main(app.Service, app.LoadConfig, app.Run) }
+//	func main() { service.Main(wiring.Service, wiring.LoadConfig, wiring.Run) }
 func Main[C interface{ ListenAddr() string }](name string, load func() (C, error), run func(context.Context, C, net.Listener, zerolog.Logger) error) {
 	if err := serve(load, run); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

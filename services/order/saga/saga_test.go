@@ -27,7 +27,7 @@ import (
 	"outboxsaga.dev/schemas"
 )
 
-// env is one test's database, repository and saga, wired as in app.Run.
+// env is one test's database, repository and saga, wired as in wiring.Run.
 type env struct {
 	t         *testing.T
 	db        *sql.DB

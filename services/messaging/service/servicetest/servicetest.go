@@ -27,7 +27,7 @@ func ClearEnv(tb testing.TB, prefix string) {
 	}
 }
 
-// Start runs run (a service's app.Run, bound to its configuration) on a listener of
+// Start runs run (a service's wiring.Run, bound to its configuration) on a listener of
 // 127.0.0.1:0 and returns the service's base URL. Requests wait in the listener's backlog until
 // the service serves. It stops the service like Run.
 func Start(tb testing.TB, run func(ctx context.Context, ln net.Listener) error) (base string, stop func() time.Duration) {

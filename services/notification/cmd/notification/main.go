@@ -2,12 +2,12 @@
 // (completed, canceled, shipped) and alerts operators (dead letters, orders the saga deadline
 // canceled) through a Slack-compatible webhook, as the events arrive from order-events,
 // shipping-events and dead-letter-events. Configuration comes from NOTIFICATION_* variables (see
-// app.Config and docs/service-layout.md) and NOTIFY_WEBHOOK_URL.
+// wiring.Config and docs/service-layout.md) and NOTIFY_WEBHOOK_URL.
 package main
 
 import (
 	"outboxsaga.dev/messaging/service"
-	"outboxsaga.dev/notification/app"
+	"outboxsaga.dev/notification/wiring"
 )
 
-func main() { service.Main(app.Service, app.LoadConfig, app.Run) }
+func main() { service.Main(wiring.Service, wiring.LoadConfig, wiring.Run) }

@@ -1,10 +1,10 @@
 // Command order runs the order service: it places orders (POST /orders), ends them as the saga's
 // events arrive from inventory-events and payment-events, cancels those past their deadline, and
 // serves each order, its timeline, its history, its past states and a status stream.
-// Configuration comes from ORDER_* variables (see app.Config and docs/service-layout.md).
+// Configuration comes from ORDER_* variables (see wiring.Config and docs/service-layout.md).
 //
 // `order migrate` applies the migrations (service.Main); `order rebuild [-swap]` rebuilds the
-// projections from the event store and compares them (make rebuild; app.Rebuild): exit status 1
+// projections from the event store and compares them (make rebuild; wiring.Rebuild): exit status 1
 // when they differ.
 package main
 
@@ -16,27 +16,27 @@ import (
 	"syscall"
 
 	"outboxsaga.dev/messaging/service"
-	"outboxsaga.dev/order/app"
+	"outboxsaga.dev/order/wiring"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "rebuild" {
 		os.Exit(rebuild(os.Args[2:]))
 	}
-	service.Main(app.Service, app.LoadConfig, app.Run)
+	service.Main(wiring.Service, wiring.LoadConfig, wiring.Run)
 }
 
 // rebuild runs `order rebuild` and returns its exit status.
 func rebuild(args []string) int {
-	cfg, err := app.LoadConfig()
+	cfg, err := wiring.LoadConfig()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Service, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", wiring.Service, err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Rebuild(ctx, cfg, args, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Service, err)
+	if err := wiring.Rebuild(ctx, cfg, args, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", wiring.Service, err)
 		return 1
 	}
 	return 0

@@ -1,12 +1,12 @@
 // Command payment runs the payment service: it charges orders whose stock is reserved
 // (inventory-events), voids the charges of canceled orders (order-events), and serves
-// GET /payments/{orderId}. Configuration comes from PAYMENT_* variables (see app.Config and
+// GET /payments/{orderId}. Configuration comes from PAYMENT_* variables (see wiring.Config and
 // docs/service-layout.md).
 package main
 
 import (
 	"outboxsaga.dev/messaging/service"
-	"outboxsaga.dev/payment/app"
+	"outboxsaga.dev/payment/wiring"
 )
 
-func main() { service.Main(app.Service, app.LoadConfig, app.Run) }
+func main() { service.Main(wiring.Service, wiring.LoadConfig, wiring.Run) }

@@ -1,12 +1,12 @@
 // Command shipping runs the shipping service: one delivery per completed order, scheduled as
 // OrderCompleted arrives from order-events and moved PREPARING → SHIPPED → DELIVERED by a carrier
-// simulator (or an operator). Configuration comes from SHIPPING_* variables (see app.Config and
+// simulator (or an operator). Configuration comes from SHIPPING_* variables (see wiring.Config and
 // docs/service-layout.md).
 package main
 
 import (
 	"outboxsaga.dev/messaging/service"
-	"outboxsaga.dev/shipping/app"
+	"outboxsaga.dev/shipping/wiring"
 )
 
-func main() { service.Main(app.Service, app.LoadConfig, app.Run) }
+func main() { service.Main(wiring.Service, wiring.LoadConfig, wiring.Run) }

@@ -1,4 +1,4 @@
-package app_test
+package wiring_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/service/servicetest"
-	"outboxsaga.dev/shipping/app"
+	"outboxsaga.dev/shipping/wiring"
 )
 
 // TestLoadConfig: SHIPPING_* with the native stack's defaults (service.Load is tested in the
@@ -33,7 +33,7 @@ func TestLoadConfig(t *testing.T) {
 		if tt.advanceAfter != "" {
 			t.Setenv("SHIPPING_ADVANCE_AFTER", tt.advanceAfter)
 		}
-		cfg, err := app.LoadConfig()
+		cfg, err := wiring.LoadConfig()
 		if (err != nil) != tt.wantErr || cfg.AdvanceAfter != tt.want && !tt.wantErr {
 			t.Errorf("SHIPPING_ADVANCE_AFTER=%q: LoadConfig() = %s, %v; want %s, error %v", tt.advanceAfter, cfg.AdvanceAfter, err, tt.want, tt.wantErr)
 		}
@@ -47,11 +47,11 @@ func TestLoadConfig(t *testing.T) {
 // consumer keeps retrying (and /readyz says so) while HTTP serves and the carrier runs.
 func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
-	cfg := app.Config{AdvanceAfter: time.Second, Config: service.Config{
+	cfg := wiring.Config{AdvanceAfter: time.Second, Config: service.Config{
 		DatabaseURL: dbURL, KafkaBrokers: []string{"127.0.0.1:1"}, ConsumerGroup: "shipping-test",
 		AdminToken: "s3cret", HandlerMaxAttempts: 1, DBMaxOpenConns: 5,
 	}}
-	base, _ := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error { return app.Run(ctx, cfg, ln, zerolog.Nop()) })
+	base, _ := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error { return wiring.Run(ctx, cfg, ln, zerolog.Nop()) })
 	order := "/deliveries/" + uuid.NewString()
 	servicetest.Expect(t, base,
 		servicetest.Request{Method: http.MethodGet, Path: "/healthz", Want: http.StatusOK, WantBody: `"ok"`},

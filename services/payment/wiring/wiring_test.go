@@ -1,4 +1,4 @@
-package app_test
+package wiring_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/service/servicetest"
-	"outboxsaga.dev/payment/app"
+	"outboxsaga.dev/payment/wiring"
 )
 
 // TestLoadConfig: the gateway settings from PAYMENT_*, beside the shared ones (service.Load is
@@ -25,15 +25,15 @@ func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
-		want    func(app.Config) bool
+		want    func(wiring.Config) bool
 		wantErr bool
 	}{
-		{name: "defaults", want: func(c app.Config) bool {
+		{name: "defaults", want: func(c wiring.Config) bool {
 			return c.HTTPAddr == "127.0.0.1:8082" && c.ConsumerGroup == "payment-service" && c.GatewayURL == "http://127.0.0.1:8089" &&
 				c.GatewayTimeout == 2*time.Second && c.GatewayAttempts == 4
 		}},
 		{name: "overrides", env: map[string]string{"PAYMENT_GATEWAY_TIMEOUT": "500ms", "PAYMENT_GATEWAY_ATTEMPTS": "2"},
-			want: func(c app.Config) bool { return c.GatewayTimeout == 500*time.Millisecond && c.GatewayAttempts == 2 }},
+			want: func(c wiring.Config) bool { return c.GatewayTimeout == 500*time.Millisecond && c.GatewayAttempts == 2 }},
 		{name: "no attempts", env: map[string]string{"PAYMENT_GATEWAY_ATTEMPTS": "0"}, wantErr: true},
 		{name: "bad duration", env: map[string]string{"PAYMENT_GATEWAY_TIMEOUT": "soon"}, wantErr: true},
 	}
@@ -43,7 +43,7 @@ func TestLoadConfig(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			got, err := app.LoadConfig()
+			got, err := wiring.LoadConfig()
 			if (err != nil) != tt.wantErr || err == nil && !tt.want(got) {
 				t.Fatalf("LoadConfig = %+v, %v (want error %v)", got, err, tt.wantErr)
 			}
@@ -55,7 +55,7 @@ func TestLoadConfig(t *testing.T) {
 // (so it touches nothing real), and stops it.
 func TestRun(t *testing.T) {
 	db, dbURL := pgtest.MustOpenTestDBURL(t)
-	cfg := app.Config{
+	cfg := wiring.Config{
 		Config: service.Config{
 			DatabaseURL: dbURL, KafkaBrokers: []string{"127.0.0.1:1"}, ConsumerGroup: "payment-app-test",
 			LogLevel: "debug", HandlerMaxAttempts: 1, AdminToken: "secret",
@@ -63,12 +63,12 @@ func TestRun(t *testing.T) {
 		GatewayURL: "http://127.0.0.1:1", GatewayTimeout: time.Second, GatewayAttempts: 1,
 	}
 	base, _ := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error {
-		return app.Run(ctx, cfg, ln, zerolog.New(zerolog.NewTestWriter(t)))
+		return wiring.Run(ctx, cfg, ln, zerolog.New(zerolog.NewTestWriter(t)))
 	})
 	// The first request waits until the service serves: its database is migrated then.
 	servicetest.Expect(t, base, servicetest.Request{Method: http.MethodGet, Path: "/healthz", Want: http.StatusOK})
 	poison := &messaging.Message{Record: messaging.Record{Topic: "order-events", Partition: 0, Offset: 42, Key: "o1", Value: []byte("not json")}}
-	id, err := msgpg.NewDeadLetters(db, pgtest.MustOutbox(t)).Store(context.Background(), app.Service, poison, errors.New("decode envelope"), 1)
+	id, err := msgpg.NewDeadLetters(db, pgtest.MustOutbox(t)).Store(context.Background(), wiring.Service, poison, errors.New("decode envelope"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

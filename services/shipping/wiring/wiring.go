@@ -1,8 +1,8 @@
-// Package app wires the shipping service: the shared service runtime (messaging/service) plus
+// Package wiring wires the shipping service: the shared service runtime (messaging/service) plus
 // what is the shipping service's own: its repository, saga step and carrier simulator, and routes.
 // Run is the whole service; a test starts it with a Config and a listener of its own and stops
 // it by canceling the context.
-package app
+package wiring
 
 import (
 	"context"

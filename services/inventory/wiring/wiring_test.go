@@ -1,4 +1,4 @@
-package app_test
+package wiring_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"outboxsaga.dev/inventory/app"
+	"outboxsaga.dev/inventory/wiring"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/service/servicetest"
@@ -18,12 +18,12 @@ import (
 // (service.Load is tested in the messaging module); a configuration Run cannot use stops it.
 func TestLoadConfig(t *testing.T) {
 	servicetest.ClearEnv(t, "INVENTORY_")
-	cfg, err := app.LoadConfig()
+	cfg, err := wiring.LoadConfig()
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:8081" || cfg.ConsumerGroup != "inventory-service" || cfg.Connector != "inventory-outbox" {
 		t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
 	}
 	t.Setenv("INVENTORY_HANDLER_MAX_ATTEMPTS", "-1")
-	if cfg, err = app.LoadConfig(); err != nil {
+	if cfg, err = wiring.LoadConfig(); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -31,7 +31,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if err := app.Run(context.Background(), cfg, ln, zerolog.Nop()); err == nil {
+	if err := wiring.Run(context.Background(), cfg, ln, zerolog.Nop()); err == nil {
 		t.Fatal("Run() with INVENTORY_HANDLER_MAX_ATTEMPTS=-1 = nil error")
 	}
 }
@@ -41,11 +41,11 @@ func TestLoadConfig(t *testing.T) {
 // real consumer group.
 func TestRun(t *testing.T) {
 	_, dbURL := pgtest.MustOpenTestDBURL(t)
-	cfg := app.Config{Config: service.Config{
+	cfg := wiring.Config{Config: service.Config{
 		DatabaseURL: dbURL, KafkaBrokers: []string{"127.0.0.1:1"}, ConsumerGroup: "inventory-test",
 		AdminToken: "s3cret", HandlerMaxAttempts: 1, DBMaxOpenConns: 5,
 	}}
-	base, _ := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error { return app.Run(ctx, cfg, ln, zerolog.Nop()) })
+	base, _ := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error { return wiring.Run(ctx, cfg, ln, zerolog.Nop()) })
 	servicetest.Expect(t, base,
 		servicetest.Request{Method: http.MethodGet, Path: "/healthz", Want: http.StatusOK, WantBody: `"ok"`},
 		servicetest.Request{Method: http.MethodPut, Path: "/stock/A100", Body: `{"available": 3}`, Want: http.StatusUnauthorized},

@@ -1,4 +1,4 @@
-package app_test
+package wiring_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service/servicetest"
-	"outboxsaga.dev/notification/app"
+	"outboxsaga.dev/notification/wiring"
 )
 
 // TestLoadConfig: the shared settings come from NOTIFICATION_* with the native stack's defaults;
@@ -19,7 +19,7 @@ import (
 func TestLoadConfig(t *testing.T) {
 	servicetest.ClearEnv(t, "NOTIFICATION_")
 	t.Setenv("NOTIFY_WEBHOOK_URL", "")
-	if _, err := app.LoadConfig(); err == nil || !strings.Contains(err.Error(), "NOTIFICATION_WEBHOOK_SECRET") {
+	if _, err := wiring.LoadConfig(); err == nil || !strings.Contains(err.Error(), "NOTIFICATION_WEBHOOK_SECRET") {
 		t.Errorf("LoadConfig() without a webhook secret = %v, want an error naming NOTIFICATION_WEBHOOK_SECRET", err)
 	}
 	t.Setenv("NOTIFICATION_WEBHOOK_SECRET", "whsec_c2VjcmV0")
@@ -30,14 +30,14 @@ func TestLoadConfig(t *testing.T) {
 	} {
 		t.Setenv("NOTIFICATION_WEBHOOK_URL", tc.prefixed)
 		t.Setenv("NOTIFY_WEBHOOK_URL", tc.unprefixed)
-		cfg, err := app.LoadConfig()
+		cfg, err := wiring.LoadConfig()
 		if err != nil || cfg.WebhookURL != tc.want || cfg.WebhookTimeout.String() != "2s" || cfg.HTTPAddr != "127.0.0.1:8085" ||
 			cfg.ConsumerGroup != "notification-service" || cfg.Connector != "notification-outbox" {
 			t.Errorf("LoadConfig() with %q, %q = %+v, %v", tc.prefixed, tc.unprefixed, cfg, err)
 		}
 	}
 	t.Setenv("NOTIFICATION_WEBHOOK_TIMEOUT", "0s")
-	if _, err := app.LoadConfig(); err == nil {
+	if _, err := wiring.LoadConfig(); err == nil {
 		t.Error("LoadConfig() with a zero webhook timeout = nil error")
 	}
 }
@@ -53,11 +53,11 @@ func TestRun(t *testing.T) {
 		"WEBHOOK_SECRET": "whsec_c2VjcmV0"} {
 		t.Setenv("NOTIFICATION_"+k, v)
 	}
-	cfg, err := app.LoadConfig()
+	cfg, err := wiring.LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(ctx context.Context, ln net.Listener) error { return app.Run(ctx, cfg, ln, zerolog.Nop()) }
+	run := func(ctx context.Context, ln net.Listener) error { return wiring.Run(ctx, cfg, ln, zerolog.Nop()) }
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err != nil || run(context.Background(), ln) == nil {
 		t.Fatalf("Run() with the webhook URL %q did not fail (%v)", cfg.WebhookURL, err)
 	}

@@ -1,8 +1,8 @@
-// Package app wires the order service: the shared service runtime (messaging/service) plus what
+// Package wiring wires the order service: the shared service runtime (messaging/service) plus what
 // is the order service's own: its repository, saga steps, deadline sweeper, status listener and
 // routes. Run is the whole service; a test starts it with a Config and a listener of its own and
 // stops it by canceling the context.
-package app
+package wiring
 
 import (
 	"context"

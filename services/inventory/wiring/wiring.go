@@ -1,8 +1,8 @@
-// Package app wires the inventory service: the shared service runtime (messaging/service) plus
+// Package wiring wires the inventory service: the shared service runtime (messaging/service) plus
 // what is the inventory service's own: its repository, saga steps and routes. Run is the whole
 // service; a test starts it with a Config and a listener of its own and stops it by canceling
 // the context.
-package app
+package wiring
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package app_test
+package wiring_test
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
-	"outboxsaga.dev/order/app"
 	"outboxsaga.dev/order/postgres"
+	"outboxsaga.dev/order/wiring"
 )
 
 // TestRebuildCommand: `order rebuild` ends with the line DESIGN fixes, exit status by
@@ -21,11 +21,11 @@ func TestRebuildCommand(t *testing.T) {
 	if err := msgpg.MigrateService(ctx, db, "order", postgres.Migrations); err != nil {
 		t.Fatal(err)
 	}
-	var cfg app.Config
+	var cfg wiring.Config
 	cfg.DatabaseURL = url
 	last := regexp.MustCompile(`(?m)\Aorder: took \S+\norder: rebuilt 0 orders: 0 differences\n\z`)
 	var out bytes.Buffer
-	if err := app.Rebuild(ctx, cfg, nil, &out); err != nil || !last.MatchString(out.String()) {
+	if err := wiring.Rebuild(ctx, cfg, nil, &out); err != nil || !last.MatchString(out.String()) {
 		t.Fatalf("rebuild of an empty store: %v\n%s", err, out.String())
 	}
 	// An order in the projection that the store does not know.
@@ -35,13 +35,13 @@ func TestRebuildCommand(t *testing.T) {
 	}
 	for _, args := range [][]string{nil, {"-swap"}} {
 		out.Reset()
-		err := app.Rebuild(ctx, cfg, args, &out)
-		if !errors.Is(err, app.ErrDifferences) || !regexp.MustCompile(`order: rebuilt 0 orders: 1 differences\n\z`).MatchString(out.String()) {
+		err := wiring.Rebuild(ctx, cfg, args, &out)
+		if !errors.Is(err, wiring.ErrDifferences) || !regexp.MustCompile(`order: rebuilt 0 orders: 1 differences\n\z`).MatchString(out.String()) {
 			t.Fatalf("rebuild %v: %v\n%s", args, err, out.String())
 		}
 	}
 	out.Reset()
-	if err := app.Rebuild(ctx, cfg, nil, &out); err != nil {
+	if err := wiring.Rebuild(ctx, cfg, nil, &out); err != nil {
 		t.Fatalf("rebuild after -swap: %v\n%s", err, out.String())
 	}
 }

@@ -1,4 +1,4 @@
-package app_test
+package wiring_test
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/service/servicetest"
-	"outboxsaga.dev/order/app"
+	"outboxsaga.dev/order/wiring"
 )
 
 const body = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items":[{"sku":"A100","qty":1}]}`
@@ -32,28 +32,28 @@ const body = `{"customerId":"U1","currency":"KRW","paymentToken":"tok_ok","items
 func TestLoadConfig(t *testing.T) {
 	servicetest.ClearEnv(t, "ORDER_")
 	t.Setenv("CUSTOMER_TOKEN_PUBLIC_KEY", "k")
-	cfg, err := app.LoadConfig()
+	cfg, err := wiring.LoadConfig()
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || cfg.SagaDeadline != 30*time.Second || cfg.SweepInterval != time.Second ||
 		cfg.TimelineRetention != 0 || cfg.MaxOpenOrders != 100 || cfg.CustomerRate != 50 || cfg.CustomerBurst != 100 ||
 		cfg.CustomerTokenPublicKey != "k" {
 		t.Fatalf("LoadConfig() = %+v, %v", cfg, err)
 	}
 	t.Setenv("ORDER_CUSTOMER_BURST", "0")
-	if _, err := app.LoadConfig(); err == nil {
+	if _, err := wiring.LoadConfig(); err == nil {
 		t.Fatal("LoadConfig() with a zero burst = nil error")
 	}
 	t.Setenv("ORDER_CUSTOMER_BURST", "100")
 	t.Setenv("ORDER_SAGA_DEADLINE", "5s")
-	if cfg, err = app.LoadConfig(); err != nil || cfg.SagaDeadline != 5*time.Second {
+	if cfg, err = wiring.LoadConfig(); err != nil || cfg.SagaDeadline != 5*time.Second {
 		t.Fatalf("LoadConfig() with ORDER_SAGA_DEADLINE=5s = %v, %v", cfg.SagaDeadline, err)
 	}
 	t.Setenv("ORDER_SAGA_DEADLINE", "0s")
-	if _, err := app.LoadConfig(); err == nil {
+	if _, err := wiring.LoadConfig(); err == nil {
 		t.Fatal("LoadConfig() with a zero saga deadline = nil error")
 	}
 	t.Setenv("ORDER_SAGA_DEADLINE", "5s")
 	t.Setenv("ORDER_TIMELINE_RETENTION", "-1h")
-	if _, err := app.LoadConfig(); err == nil {
+	if _, err := wiring.LoadConfig(); err == nil {
 		t.Fatal("LoadConfig() with a negative timeline retention = nil error")
 	}
 	t.Setenv("ORDER_TIMELINE_RETENTION", "1h")
@@ -72,7 +72,7 @@ func TestLoadConfig(t *testing.T) {
 				os.Unsetenv(name)
 			}
 		}
-		cfg, err := app.LoadConfig()
+		cfg, err := wiring.LoadConfig()
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: LoadConfig() = %v, want ok=%v", tt.name, err, tt.ok)
 		}
@@ -99,7 +99,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := app.Config{
+	cfg := wiring.Config{
 		CustomerTokenPublicKey: base64.StdEncoding.EncodeToString(der),
 		MaxOpenOrders:          10,
 		CustomerRate:           50,
@@ -117,7 +117,7 @@ func TestRun(t *testing.T) {
 		SweepInterval: 50 * time.Millisecond,
 	}
 	base, stop := servicetest.Start(t, func(ctx context.Context, ln net.Listener) error {
-		return app.Run(ctx, cfg, ln, zerolog.New(io.Discard))
+		return wiring.Run(ctx, cfg, ln, zerolog.New(io.Discard))
 	})
 	// The operator prices the SKU first (PUT /prices is behind the admin token).
 	servicetest.Expect(t, base,

@@ -1,8 +1,8 @@
-// Package app wires the notification service: the shared service runtime (messaging/service)
+// Package wiring wires the notification service: the shared service runtime (messaging/service)
 // plus what is the notification service's own: its webhook client, its record of what was sent,
 // its step, its route and the Alertmanager relay (alertrelay). Run is the whole service; a test starts it with a Config and a listener
 // of its own and stops it by canceling the context.
-package app
+package wiring
 
 import (
 	"cmp"
