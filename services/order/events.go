@@ -45,9 +45,9 @@ type Upcaster interface {
 // deliveryEvents maps the shipping events the order follows to the delivery status each
 // announces.
 var deliveryEvents = map[string]Delivery{
-	"DeliveryScheduled": Preparing,
-	"DeliveryShipped":   Shipped,
-	"DeliveryDelivered": Delivered,
+	"DeliveryScheduled": DeliveryPreparing,
+	"DeliveryShipped":   DeliveryShipped,
+	"DeliveryDelivered": DeliveryDelivered,
 }
 
 // DeliveryOf returns the delivery status a shipping event announces, and false for any other
@@ -93,7 +93,7 @@ func (o *Order) Apply(e Recorded, up Upcaster) error {
 		}
 	}
 	switch e.EventType {
-	case EventCreated:
+	case EventOrderCreated:
 		var d CreatedData
 		if err := json.Unmarshal(data, &d); err != nil {
 			return fmt.Errorf("apply %s %s v%d: %w", e.EventType, e.EventID, version, err)
@@ -103,24 +103,24 @@ func (o *Order) Apply(e Recorded, up Upcaster) error {
 			return fmt.Errorf("apply %s %s: order id: %w", e.EventType, e.EventID, err)
 		}
 		*o = Order{
-			ID: id, CustomerID: d.CustomerID, Status: Pending, Items: d.Items, Amount: d.Amount, Currency: d.Currency,
+			ID: id, CustomerID: d.CustomerID, Status: StatusPending, Items: d.Items, Amount: d.Amount, Currency: d.Currency,
 			PaymentToken: d.PaymentToken, Channel: d.Channel, TraceID: e.TraceID, CreatedAt: e.OccurredAt, UpdatedAt: e.OccurredAt,
 			DeadlineAt: e.Meta.DeadlineAt, IdempotencyKey: e.Meta.IdempotencyKey, RequestHash: e.Meta.RequestHash,
 		}
-	case EventCompleted:
-		if o.Status != Pending {
+	case EventOrderCompleted:
+		if o.Status != StatusPending {
 			return fmt.Errorf("apply %s %s: order %s is %s", e.EventType, e.EventID, o.ID, o.Status)
 		}
-		o.Status = Completed
-	case EventCanceled:
+		o.Status = StatusCompleted
+	case EventOrderCanceled:
 		var d CanceledData
 		if err := json.Unmarshal(data, &d); err != nil {
 			return fmt.Errorf("apply %s %s v%d: %w", e.EventType, e.EventID, version, err)
 		}
-		if o.Status != Pending {
+		if o.Status != StatusPending {
 			return fmt.Errorf("apply %s %s: order %s is %s", e.EventType, e.EventID, o.ID, o.Status)
 		}
-		o.Status, o.Reason = Canceled, d.Reason
+		o.Status, o.Reason = StatusCanceled, d.Reason
 	default:
 		return fmt.Errorf("apply %s %s: not an event of the order", e.EventType, e.EventID)
 	}
@@ -140,7 +140,7 @@ func (o *Order) Apply(e Recorded, up Upcaster) error {
 func Fold(events []Recorded, up Upcaster) (Order, error) {
 	var o Order
 	for _, e := range events {
-		if e.Seq == 0 && o.Status != Completed {
+		if e.Seq == 0 && o.Status != StatusCompleted {
 			continue
 		}
 		if err := o.Apply(e, up); err != nil {

@@ -22,13 +22,13 @@ func TestFold(t *testing.T) {
 		if channel != "" {
 			data += `,"channel":"` + channel + `"`
 		}
-		return order.Recorded{Seq: 1, EventID: "e1", EventType: order.EventCreated, EventVersion: version, OccurredAt: t0,
+		return order.Recorded{Seq: 1, EventID: "e1", EventType: order.EventOrderCreated, EventVersion: version, OccurredAt: t0,
 			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Data: json.RawMessage(data + "}"),
 			Meta: order.Meta{DeadlineAt: t0.Add(30 * time.Second), IdempotencyKey: "k", RequestHash: "h"}}
 	}
-	completed := order.Recorded{Seq: 2, EventID: "e2", EventType: order.EventCompleted, EventVersion: 1, OccurredAt: t0.Add(time.Second),
+	completed := order.Recorded{Seq: 2, EventID: "e2", EventType: order.EventOrderCompleted, EventVersion: 1, OccurredAt: t0.Add(time.Second),
 		Data: json.RawMessage(`{"orderId":"` + id.String() + `"}`)}
-	canceled := order.Recorded{Seq: 2, EventID: "e2", EventType: order.EventCanceled, EventVersion: 1, OccurredAt: t0.Add(time.Second),
+	canceled := order.Recorded{Seq: 2, EventID: "e2", EventType: order.EventOrderCanceled, EventVersion: 1, OccurredAt: t0.Add(time.Second),
 		Data: json.RawMessage(`{"orderId":"` + id.String() + `","reason":"TIMEOUT"}`)}
 	fact := func(eventType string, after time.Duration) order.Recorded {
 		return order.Recorded{EventID: eventType, EventType: eventType, OccurredAt: t0.Add(after)}
@@ -46,21 +46,21 @@ func TestFold(t *testing.T) {
 		wantErr      bool
 		wantNotFound bool
 	}{
-		{name: "placed, v2", events: []order.Recorded{created(2, "web")}, wantStatus: order.Pending, wantChannel: order.Web, wantVersion: 1, wantToken: "tok_ok"},
-		{name: "placed, v1 upcast", events: []order.Recorded{created(1, "")}, wantStatus: order.Pending, wantVersion: 1, wantToken: "tok_ok"},
-		{name: "completed", events: []order.Recorded{created(2, "app"), completed}, wantStatus: order.Completed, wantChannel: order.App,
+		{name: "placed, v2", events: []order.Recorded{created(2, "web")}, wantStatus: order.StatusPending, wantChannel: order.ChannelWeb, wantVersion: 1, wantToken: "tok_ok"},
+		{name: "placed, v1 upcast", events: []order.Recorded{created(1, "")}, wantStatus: order.StatusPending, wantVersion: 1, wantToken: "tok_ok"},
+		{name: "completed", events: []order.Recorded{created(2, "app"), completed}, wantStatus: order.StatusCompleted, wantChannel: order.ChannelApp,
 			wantVersion: 2, wantUpdated: time.Second},
-		{name: "canceled", events: []order.Recorded{created(1, ""), canceled}, wantStatus: order.Canceled, wantReason: order.Timeout,
+		{name: "canceled", events: []order.Recorded{created(1, ""), canceled}, wantStatus: order.StatusCanceled, wantReason: order.ReasonTimeout,
 			wantVersion: 2, wantUpdated: time.Second},
 		{name: "delivered", events: order.Merge([]order.Recorded{created(2, "api"), completed},
 			[]order.Recorded{fact("DeliveryScheduled", 2*time.Second), fact("DeliveryShipped", 3*time.Second), fact("DeliveryScheduled", 4*time.Second)}),
-			wantStatus: order.Completed, wantChannel: order.API, wantDelivery: order.Shipped, wantVersion: 2, wantUpdated: 3 * time.Second},
+			wantStatus: order.StatusCompleted, wantChannel: order.ChannelAPI, wantDelivery: order.DeliveryShipped, wantVersion: 2, wantUpdated: 3 * time.Second},
 		{name: "a fact before the completion is skipped", events: order.Merge([]order.Recorded{created(2, "api")}, []order.Recorded{fact("DeliveryShipped", 0)}),
-			wantStatus: order.Pending, wantChannel: order.API, wantVersion: 1, wantToken: "tok_ok"},
+			wantStatus: order.StatusPending, wantChannel: order.ChannelAPI, wantVersion: 1, wantToken: "tok_ok"},
 		{name: "nothing", events: nil, wantNotFound: true},
-		{name: "a completion alone", events: []order.Recorded{{Seq: 1, EventType: order.EventCompleted}}, wantErr: true},
-		{name: "seq skipped", events: []order.Recorded{created(2, "web"), {Seq: 3, EventType: order.EventCompleted}}, wantErr: true},
-		{name: "two endings", events: []order.Recorded{created(2, "web"), completed, {Seq: 3, EventType: order.EventCanceled, Data: canceled.Data}}, wantErr: true},
+		{name: "a completion alone", events: []order.Recorded{{Seq: 1, EventType: order.EventOrderCompleted}}, wantErr: true},
+		{name: "seq skipped", events: []order.Recorded{created(2, "web"), {Seq: 3, EventType: order.EventOrderCompleted}}, wantErr: true},
+		{name: "two endings", events: []order.Recorded{created(2, "web"), completed, {Seq: 3, EventType: order.EventOrderCanceled, Data: canceled.Data}}, wantErr: true},
 		{name: "an event not the order's", events: []order.Recorded{created(2, "web"), {Seq: 2, EventType: "StockReserved"}}, wantErr: true},
 	}
 	for _, tt := range tests {

@@ -34,9 +34,9 @@ const CreatedVersion = 2
 
 // Types of the events an order emits.
 const (
-	EventCreated   = "OrderCreated"
-	EventCompleted = "OrderCompleted"
-	EventCanceled  = "OrderCanceled"
+	EventOrderCreated   = "OrderCreated"
+	EventOrderCompleted = "OrderCompleted"
+	EventOrderCanceled  = "OrderCanceled"
 )
 
 // The input bounds of an order (docs/architecture.md, "Input bounds"); the event schemas under
@@ -54,9 +54,9 @@ type Status string
 
 // An order starts PENDING and ends exactly once, COMPLETED or CANCELED.
 const (
-	Pending   Status = "PENDING"
-	Completed Status = "COMPLETED"
-	Canceled  Status = "CANCELED"
+	StatusPending   Status = "PENDING"
+	StatusCompleted Status = "COMPLETED"
+	StatusCanceled  Status = "CANCELED"
 )
 
 // Delivery is how far an order's delivery has come (shipping-events); none until the shipping
@@ -65,23 +65,23 @@ type Delivery string
 
 // A delivery only moves forward: PREPARING, SHIPPED, DELIVERED.
 const (
-	NoDelivery Delivery = ""
-	Preparing  Delivery = "PREPARING"
-	Shipped    Delivery = "SHIPPED"
-	Delivered  Delivery = "DELIVERED"
+	DeliveryNone      Delivery = ""
+	DeliveryPreparing Delivery = "PREPARING"
+	DeliveryShipped   Delivery = "SHIPPED"
+	DeliveryDelivered Delivery = "DELIVERED"
 )
 
 // deliverySteps orders the delivery statuses.
-var deliverySteps = map[Delivery]int{NoDelivery: 0, Preparing: 1, Shipped: 2, Delivered: 3}
+var deliverySteps = map[Delivery]int{DeliveryNone: 0, DeliveryPreparing: 1, DeliveryShipped: 2, DeliveryDelivered: 3}
 
 // Track records that the order's delivery reached d. It reports whether that moved it: a delivery
 // never goes back (a late or replayed event is ignored), and an order that is not COMPLETED has
 // none (an event saying otherwise is a fault.Invalid: not about this order).
 func (o *Order) Track(d Delivery, now time.Time) (bool, error) {
-	if _, known := deliverySteps[d]; !known || d == NoDelivery {
+	if _, known := deliverySteps[d]; !known || d == DeliveryNone {
 		return false, fault.Errorf(fault.Invalid, "delivery status %q is unknown", d)
 	}
-	if o.Status != Completed {
+	if o.Status != StatusCompleted {
 		return false, fault.Errorf(fault.Invalid, "order %s is %s: it has no delivery", o.ID, o.Status)
 	}
 	if deliverySteps[d] <= deliverySteps[o.Delivery] {
@@ -93,7 +93,7 @@ func (o *Order) Track(d Delivery, now time.Time) (bool, error) {
 
 // Terminal reports whether s is an end state, which nothing may change again.
 func (s Status) Terminal() bool {
-	return s == Completed || s == Canceled
+	return s == StatusCompleted || s == StatusCanceled
 }
 
 // Reason says why an order was canceled.
@@ -101,9 +101,9 @@ type Reason string
 
 // Cancellation reasons; an order that is not canceled has none.
 const (
-	OutOfStock    Reason = "OUT_OF_STOCK"
-	PaymentFailed Reason = "PAYMENT_FAILED"
-	Timeout       Reason = "TIMEOUT"
+	ReasonOutOfStock    Reason = "OUT_OF_STOCK"
+	ReasonPaymentFailed Reason = "PAYMENT_FAILED"
+	ReasonTimeout       Reason = "TIMEOUT"
 )
 
 // Item is one line of an order. UnitPrice is in minor units of the order's currency.
@@ -191,14 +191,14 @@ type Channel string
 
 // The channels an order may come from; a client that names none is DefaultChannel.
 const (
-	Web            Channel = "web"
-	App            Channel = "app"
-	API            Channel = "api"
-	DefaultChannel         = API
+	ChannelWeb     Channel = "web"
+	ChannelApp     Channel = "app"
+	ChannelAPI     Channel = "api"
+	DefaultChannel         = ChannelAPI
 )
 
 // Valid reports whether c is one of the channels.
-func (c Channel) Valid() bool { return c == Web || c == App || c == API }
+func (c Channel) Valid() bool { return c == ChannelWeb || c == ChannelApp || c == ChannelAPI }
 
 // CreatedData is the data of OrderCreated.
 type CreatedData struct {
@@ -277,7 +277,7 @@ func New(id uuid.UUID, d Draft, prices map[string]Price, now time.Time, deadline
 		ID:           id,
 		CustomerID:   d.CustomerID,
 		Channel:      channel,
-		Status:       Pending,
+		Status:       StatusPending,
 		Items:        items,
 		Amount:       amount,
 		Currency:     d.Currency,
@@ -286,7 +286,7 @@ func New(id uuid.UUID, d Draft, prices map[string]Price, now time.Time, deadline
 		UpdatedAt:    now,
 		DeadlineAt:   now.Add(deadline),
 	}
-	return o, messaging.Event{Type: EventCreated, Data: CreatedData{
+	return o, messaging.Event{Type: EventOrderCreated, Data: CreatedData{
 		OrderID:      id.String(),
 		CustomerID:   o.CustomerID,
 		Items:        o.Items,
@@ -440,11 +440,11 @@ func (o Order) CheckPayment(amount int64, currency string) error {
 // terminal order it changes nothing and reports ok=false (ignored): a late event never moves an
 // order that has ended.
 func (o *Order) Complete(now time.Time) (e messaging.Event, ok bool) {
-	if o.Status != Pending {
+	if o.Status != StatusPending {
 		return messaging.Event{}, false
 	}
-	o.Status, o.UpdatedAt = Completed, now
-	return messaging.Event{Type: EventCompleted, Data: CompletedData{
+	o.Status, o.UpdatedAt = StatusCompleted, now
+	return messaging.Event{Type: EventOrderCompleted, Data: CompletedData{
 		OrderID:  o.ID.String(),
 		Items:    o.Items,
 		Amount:   o.Amount,
@@ -456,11 +456,11 @@ func (o *Order) Complete(now time.Time) (e messaging.Event, ok bool) {
 // from which the other services compensate what they did. On a terminal order it changes
 // nothing and reports ok=false (ignored), like Complete.
 func (o *Order) Cancel(reason Reason, now time.Time) (e messaging.Event, ok bool) {
-	if o.Status != Pending {
+	if o.Status != StatusPending {
 		return messaging.Event{}, false
 	}
-	o.Status, o.Reason, o.UpdatedAt = Canceled, reason, now
-	return messaging.Event{Type: EventCanceled, Data: CanceledData{
+	o.Status, o.Reason, o.UpdatedAt = StatusCanceled, reason, now
+	return messaging.Event{Type: EventOrderCanceled, Data: CanceledData{
 		OrderID: o.ID.String(),
 		Reason:  reason,
 		Items:   o.Items,

@@ -130,14 +130,14 @@ func TestNew(t *testing.T) {
 				items = append(items, order.Item{SKU: l.SKU, Qty: l.Qty, UnitPrice: ps[l.SKU].UnitPrice})
 			}
 			want := order.Order{
-				ID: id, CustomerID: d.CustomerID, Status: order.Pending, Items: items, Amount: tt.wantAmount,
+				ID: id, CustomerID: d.CustomerID, Status: order.StatusPending, Items: items, Amount: tt.wantAmount,
 				Currency: d.Currency, PaymentToken: d.PaymentToken, Channel: order.DefaultChannel,
 				CreatedAt: now, UpdatedAt: now, DeadlineAt: now.Add(30 * time.Second),
 			}
 			if !reflect.DeepEqual(o, want) {
 				t.Fatalf("New() order = %+v, want %+v", o, want)
 			}
-			wantEvent := messaging.Event{Type: order.EventCreated, Data: order.CreatedData{
+			wantEvent := messaging.Event{Type: order.EventOrderCreated, Data: order.CreatedData{
 				OrderID: id.String(), CustomerID: d.CustomerID, Items: items, Amount: tt.wantAmount,
 				Currency: d.Currency, PaymentToken: d.PaymentToken, Channel: order.DefaultChannel,
 			}}
@@ -180,60 +180,60 @@ func TestTransitions(t *testing.T) {
 		wantEvent  func(o order.Order) messaging.Event // nil: ignored
 	}{
 		{
-			name: "complete pending", from: order.Pending,
+			name: "complete pending", from: order.StatusPending,
 			act:        func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) },
-			wantStatus: order.Completed,
+			wantStatus: order.StatusCompleted,
 			wantEvent: func(o order.Order) messaging.Event {
-				return messaging.Event{Type: order.EventCompleted, Data: order.CompletedData{
+				return messaging.Event{Type: order.EventOrderCompleted, Data: order.CompletedData{
 					OrderID: o.ID.String(), Items: o.Items, Amount: o.Amount, Currency: o.Currency}}
 			},
 		},
 		{
-			name: "cancel pending out of stock", from: order.Pending,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.OutOfStock, later) },
-			wantStatus: order.Canceled, wantReason: order.OutOfStock,
+			name: "cancel pending out of stock", from: order.StatusPending,
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonOutOfStock, later) },
+			wantStatus: order.StatusCanceled, wantReason: order.ReasonOutOfStock,
 			wantEvent: func(o order.Order) messaging.Event {
-				return messaging.Event{Type: order.EventCanceled, Data: order.CanceledData{
-					OrderID: o.ID.String(), Reason: order.OutOfStock, Items: o.Items}}
+				return messaging.Event{Type: order.EventOrderCanceled, Data: order.CanceledData{
+					OrderID: o.ID.String(), Reason: order.ReasonOutOfStock, Items: o.Items}}
 			},
 		},
 		{
-			name: "cancel pending payment failed", from: order.Pending,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
-			wantStatus: order.Canceled, wantReason: order.PaymentFailed,
+			name: "cancel pending payment failed", from: order.StatusPending,
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonPaymentFailed, later) },
+			wantStatus: order.StatusCanceled, wantReason: order.ReasonPaymentFailed,
 			wantEvent: func(o order.Order) messaging.Event {
-				return messaging.Event{Type: order.EventCanceled, Data: order.CanceledData{
-					OrderID: o.ID.String(), Reason: order.PaymentFailed, Items: o.Items}}
+				return messaging.Event{Type: order.EventOrderCanceled, Data: order.CanceledData{
+					OrderID: o.ID.String(), Reason: order.ReasonPaymentFailed, Items: o.Items}}
 			},
 		},
 		{
-			name: "cancel pending timeout", from: order.Pending,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.Timeout, later) },
-			wantStatus: order.Canceled, wantReason: order.Timeout,
+			name: "cancel pending timeout", from: order.StatusPending,
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonTimeout, later) },
+			wantStatus: order.StatusCanceled, wantReason: order.ReasonTimeout,
 			wantEvent: func(o order.Order) messaging.Event {
-				return messaging.Event{Type: order.EventCanceled, Data: order.CanceledData{
-					OrderID: o.ID.String(), Reason: order.Timeout, Items: o.Items}}
+				return messaging.Event{Type: order.EventOrderCanceled, Data: order.CanceledData{
+					OrderID: o.ID.String(), Reason: order.ReasonTimeout, Items: o.Items}}
 			},
 		},
 		{
-			name: "complete completed is ignored", from: order.Completed,
+			name: "complete completed is ignored", from: order.StatusCompleted,
 			act:        func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) },
-			wantStatus: order.Completed,
+			wantStatus: order.StatusCompleted,
 		},
 		{
-			name: "complete canceled is ignored", from: order.Canceled, fromReason: order.Timeout,
+			name: "complete canceled is ignored", from: order.StatusCanceled, fromReason: order.ReasonTimeout,
 			act:        func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) },
-			wantStatus: order.Canceled, wantReason: order.Timeout,
+			wantStatus: order.StatusCanceled, wantReason: order.ReasonTimeout,
 		},
 		{
-			name: "cancel completed is ignored", from: order.Completed,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.PaymentFailed, later) },
-			wantStatus: order.Completed,
+			name: "cancel completed is ignored", from: order.StatusCompleted,
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonPaymentFailed, later) },
+			wantStatus: order.StatusCompleted,
 		},
 		{
-			name: "cancel canceled keeps the first reason", from: order.Canceled, fromReason: order.OutOfStock,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.Timeout, later) },
-			wantStatus: order.Canceled, wantReason: order.OutOfStock,
+			name: "cancel canceled keeps the first reason", from: order.StatusCanceled, fromReason: order.ReasonOutOfStock,
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonTimeout, later) },
+			wantStatus: order.StatusCanceled, wantReason: order.ReasonOutOfStock,
 		},
 	}
 	for _, tt := range tests {
@@ -268,9 +268,9 @@ func TestStatusTerminal(t *testing.T) {
 		status order.Status
 		want   bool
 	}{
-		{order.Pending, false},
-		{order.Completed, true},
-		{order.Canceled, true},
+		{order.StatusPending, false},
+		{order.StatusCompleted, true},
+		{order.StatusCanceled, true},
 	}
 	for _, tt := range tests {
 		if got := tt.status.Terminal(); got != tt.want {
@@ -288,14 +288,14 @@ func TestTrack(t *testing.T) {
 		moved    bool
 		wantErr  bool
 	}{
-		{name: "scheduled", status: order.Completed, to: order.Preparing, moved: true},
-		{name: "shipped", status: order.Completed, from: order.Preparing, to: order.Shipped, moved: true},
-		{name: "delivered before shipped is seen", status: order.Completed, from: order.Preparing, to: order.Delivered, moved: true},
-		{name: "a late scheduled", status: order.Completed, from: order.Shipped, to: order.Preparing},
-		{name: "delivered again", status: order.Completed, from: order.Delivered, to: order.Delivered},
-		{name: "for a canceled order", status: order.Canceled, to: order.Preparing, wantErr: true},
-		{name: "for a pending order", status: order.Pending, to: order.Shipped, wantErr: true},
-		{name: "an unknown status", status: order.Completed, to: "LOST", wantErr: true},
+		{name: "scheduled", status: order.StatusCompleted, to: order.DeliveryPreparing, moved: true},
+		{name: "shipped", status: order.StatusCompleted, from: order.DeliveryPreparing, to: order.DeliveryShipped, moved: true},
+		{name: "delivered before shipped is seen", status: order.StatusCompleted, from: order.DeliveryPreparing, to: order.DeliveryDelivered, moved: true},
+		{name: "a late scheduled", status: order.StatusCompleted, from: order.DeliveryShipped, to: order.DeliveryPreparing},
+		{name: "delivered again", status: order.StatusCompleted, from: order.DeliveryDelivered, to: order.DeliveryDelivered},
+		{name: "for a canceled order", status: order.StatusCanceled, to: order.DeliveryPreparing, wantErr: true},
+		{name: "for a pending order", status: order.StatusPending, to: order.DeliveryShipped, wantErr: true},
+		{name: "an unknown status", status: order.StatusCompleted, to: "LOST", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

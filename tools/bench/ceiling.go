@@ -336,7 +336,7 @@ func (s *sagaSteps) run(ctx context.Context, sku string) error {
 	var stockReservedID string
 	for i, st := range steps {
 		version := 1
-		if st.typ == order.EventCreated {
+		if st.typ == order.EventOrderCreated {
 			version = order.CreatedVersion
 		}
 		env, err := messaging.NewEnvelope(st.agg, id, st.typ, version, st.data, tp)

@@ -223,7 +223,7 @@ func viewOf(o order.Order) orderView {
 
 // delivery is the JSON of an order's delivery status: null when there is none.
 func delivery(d order.Delivery) *string {
-	if d == order.NoDelivery {
+	if d == order.DeliveryNone {
 		return nil
 	}
 	s := string(d)
@@ -273,7 +273,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 			Int64("amount", o.Amount).Str("currency", o.Currency).Msg("order placed")
 	}
 	w.Header().Set("Location", "/orders/"+o.ID.String())
-	msghttp.WriteJSON(w, http.StatusAccepted, createdView{OrderID: o.ID.String(), Status: string(order.Pending)})
+	msghttp.WriteJSON(w, http.StatusAccepted, createdView{OrderID: o.ID.String(), Status: string(order.StatusPending)})
 }
 
 // place prices d from the list and stores the order and its OrderCreated in one transaction; it

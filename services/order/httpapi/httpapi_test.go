@@ -783,7 +783,7 @@ func TestHistoryAndAsOf(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	err := msgpg.WithTx(context.Background(), a.db, func(tx *sql.Tx) error {
 		_, err := ordertest.Change(context.Background(), tx, a.orders, a.events, uuid.MustParse(id), time.Now(), func(o *order.Order) (messaging.Event, bool) {
-			return o.Cancel(order.OutOfStock, time.Now())
+			return o.Cancel(order.ReasonOutOfStock, time.Now())
 		})
 		return err
 	})
@@ -847,10 +847,10 @@ func TestChannel(t *testing.T) {
 		want       order.Channel
 		wantStatus int
 	}{
-		{"", order.API, 202},
-		{"web", order.Web, 202},
-		{"app", order.App, 202},
-		{"api", order.API, 202},
+		{"", order.ChannelAPI, 202},
+		{"web", order.ChannelWeb, 202},
+		{"app", order.ChannelApp, 202},
+		{"api", order.ChannelAPI, 202},
 		{"fax", "", 400},
 		{"WEB", "", 400},
 	}

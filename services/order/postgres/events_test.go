@@ -199,7 +199,7 @@ func TestConcurrentAppendConflicts(t *testing.T) {
 	scratch := o
 	completed, _ := scratch.Complete(time.Now())
 	scratch = o
-	canceled, _ := scratch.Cancel(order.PaymentFailed, time.Now())
+	canceled, _ := scratch.Cancel(order.ReasonPaymentFailed, time.Now())
 	d1, err := s.events.Decide(o, messaging.NewTraceparent(), completed, order.EventVersion, time.Now(), order.Meta{})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func TestConcurrentAppendConflicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 2 || h[1].EventType != order.EventCompleted {
+	if len(h) != 2 || h[1].EventType != order.EventOrderCompleted {
 		t.Fatalf("history = %+v, want OrderCreated, OrderCompleted", h)
 	}
 }
@@ -246,7 +246,7 @@ func TestHistoryAndAsOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 2 || h[0].Seq != 1 || h[0].EventType != order.EventCreated || h[1].Seq != 2 || h[1].EventType != order.EventCompleted ||
+	if len(h) != 2 || h[0].Seq != 1 || h[0].EventType != order.EventOrderCreated || h[1].Seq != 2 || h[1].EventType != order.EventOrderCompleted ||
 		h[0].EventVersion != order.CreatedVersion {
 		t.Fatalf("history = %+v", h)
 	}
@@ -269,10 +269,10 @@ func TestHistoryAndAsOf(t *testing.T) {
 		wantNotFound bool
 	}{
 		{"before it existed", t0.Add(-time.Microsecond), "", "", true},
-		{"placed", t0, order.Pending, "", false},
-		{"completed", t0.Add(1500 * time.Millisecond), order.Completed, order.NoDelivery, false},
-		{"preparing", t0.Add(2 * time.Second), order.Completed, order.Preparing, false},
-		{"shipped", t0.Add(time.Hour), order.Completed, order.Shipped, false},
+		{"placed", t0, order.StatusPending, "", false},
+		{"completed", t0.Add(1500 * time.Millisecond), order.StatusCompleted, order.DeliveryNone, false},
+		{"preparing", t0.Add(2 * time.Second), order.StatusCompleted, order.DeliveryPreparing, false},
+		{"shipped", t0.Add(time.Hour), order.StatusCompleted, order.DeliveryShipped, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,7 +312,7 @@ func TestRebuild(t *testing.T) {
 	}
 	s.change(ids[0], time.Now(), func(o *order.Order) (messaging.Event, bool) { return o.Complete(time.Now()) })
 	s.track(ids[0], "DeliveryScheduled", time.Now())
-	s.change(ids[1], time.Now(), func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.OutOfStock, time.Now()) })
+	s.change(ids[1], time.Now(), func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonOutOfStock, time.Now()) })
 
 	rep, err := postgres.Rebuild(ctx, s.db, nil, false)
 	if err != nil || rep.Orders != 6 || len(rep.Differences) != 0 {
@@ -353,7 +353,7 @@ func TestRebuild(t *testing.T) {
 	if err != nil || rep.Orders != 6 || len(rep.Differences) != 0 {
 		t.Fatalf("Rebuild after the swap = %+v, %v; want no difference", rep, err)
 	}
-	if got, err := s.orders.Get(ctx, ids[0]); err != nil || got.Status != order.Completed || got.Delivery != order.Preparing {
+	if got, err := s.orders.Get(ctx, ids[0]); err != nil || got.Status != order.StatusCompleted || got.Delivery != order.DeliveryPreparing {
 		t.Errorf("repaired order = %+v, %v", got, err)
 	}
 	if _, err := s.orders.Get(ctx, forged.ID); fault.Code(err) != fault.NotFound {
@@ -442,14 +442,14 @@ func TestBackfill(t *testing.T) {
 	}
 	events := postgres.NewEvents(db, pgtest.MustOutbox(t), upcast.New())
 	h, err := events.History(ctx, shipped)
-	if err == nil && (h[0].EventVersion != 1 || h[0].EventType != order.EventCreated) {
+	if err == nil && (h[0].EventVersion != 1 || h[0].EventType != order.EventOrderCreated) {
 		t.Errorf("the history shows the stored version: got %+v, want OrderCreated v1", h[0])
 	}
-	if err != nil || len(h) != 2 || h[1].EventType != order.EventCompleted || !h[1].OccurredAt.Equal(now.Add(time.Second)) {
+	if err != nil || len(h) != 2 || h[1].EventType != order.EventOrderCompleted || !h[1].OccurredAt.Equal(now.Add(time.Second)) {
 		t.Fatalf("history of the shipped order = %+v, %v", h, err)
 	}
 	got, err := events.AsOf(ctx, shipped, now.Add(3*time.Second))
-	if err != nil || got.Status != order.Completed || got.Delivery != order.Preparing {
+	if err != nil || got.Status != order.StatusCompleted || got.Delivery != order.DeliveryPreparing {
 		t.Fatalf("shipped order as of 3s = %+v, %v; want COMPLETED, PREPARING", got, err)
 	}
 	if n := pgtest.Count(t, db, `SELECT count(*) FROM order_events`); n != 5 {

@@ -190,9 +190,9 @@ func TestUpdate(t *testing.T) {
 		wantErr    error
 		wantStatus order.Status
 	}{
-		{name: "unknown order", id: uuid.New(), fn: func(*order.Order) (messaging.Event, bool) { return messaging.Event{}, false }, wantCode: fault.NotFound, wantStatus: order.Pending},
-		{name: "complete", id: o.ID, fn: func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) }, wantStatus: order.Completed},
-		{name: "late cancel", id: o.ID, fn: func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.PaymentFailed, later) }, wantStatus: order.Completed},
+		{name: "unknown order", id: uuid.New(), fn: func(*order.Order) (messaging.Event, bool) { return messaging.Event{}, false }, wantCode: fault.NotFound, wantStatus: order.StatusPending},
+		{name: "complete", id: o.ID, fn: func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) }, wantStatus: order.StatusCompleted},
+		{name: "late cancel", id: o.ID, fn: func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonPaymentFailed, later) }, wantStatus: order.StatusCompleted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,7 +252,7 @@ func TestUpdateExpired(t *testing.T) {
 					t.Errorf("expired order %s came with %d items, want 2", o.ID, len(o.Items))
 				}
 				after := o
-				after.Cancel(order.Timeout, now)
+				after.Cancel(order.ReasonTimeout, now)
 				if err := orders.Save(ctx, tx, o, after); err != nil {
 					return err
 				}
@@ -278,7 +278,7 @@ func TestUpdateExpired(t *testing.T) {
 	for _, tt := range []struct {
 		o    order.Order
 		want order.Status
-	}{{expired, order.Canceled}, {alsoExpired, order.Canceled}, {fresh, order.Pending}, {done, order.Completed}} {
+	}{{expired, order.StatusCanceled}, {alsoExpired, order.StatusCanceled}, {fresh, order.StatusPending}, {done, order.StatusCompleted}} {
 		got, err := orders.Get(ctx, tt.o.ID)
 		if err != nil || got.Status != tt.want {
 			t.Errorf("order %s: %s, %v; want %s", tt.o.ID, got.Status, err, tt.want)
@@ -370,7 +370,7 @@ func TestStatusListener(t *testing.T) {
 	drain(wake)
 	_ = msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
 		if _, err := ordertest.Change(context.Background(), tx, orders, events, watched.ID, time.Now(), func(o *order.Order) (messaging.Event, bool) {
-			return o.Cancel(order.Timeout, time.Now())
+			return o.Cancel(order.ReasonTimeout, time.Now())
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -455,9 +455,9 @@ func TestTerminalOrderForgetsPaymentToken(t *testing.T) {
 	}{
 		{"completed", false, func(o *order.Order) (messaging.Event, bool) { return o.Complete(o.CreatedAt.Add(time.Second)) }, ""},
 		{"canceled", false, func(o *order.Order) (messaging.Event, bool) {
-			return o.Cancel(order.PaymentFailed, o.CreatedAt.Add(time.Second))
+			return o.Cancel(order.ReasonPaymentFailed, o.CreatedAt.Add(time.Second))
 		}, ""},
-		{"canceled by the deadline sweeper", true, func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.Timeout, now) }, ""},
+		{"canceled by the deadline sweeper", true, func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonTimeout, now) }, ""},
 		{"still pending", false, func(*order.Order) (messaging.Event, bool) { return messaging.Event{}, false }, "tok_ok"},
 	}
 	for _, tt := range tests {

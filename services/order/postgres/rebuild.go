@@ -215,7 +215,7 @@ func insertRebuilt(ctx context.Context, tx *sql.Tx, orders []order.Order) error 
 			k := o.IdempotencyKey
 			r.IdempotencyKey = &k
 		}
-		if o.Delivery != order.NoDelivery {
+		if o.Delivery != order.DeliveryNone {
 			d := string(o.Delivery)
 			r.Delivery = &d
 		}

@@ -79,7 +79,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 		}
 		for _, before := range expired {
 			scratch := before
-			e, ok := scratch.Cancel(order.Timeout, now)
+			e, ok := scratch.Cancel(order.ReasonTimeout, now)
 			if !ok {
 				continue // only PENDING orders are selected; kept for safety
 			}

@@ -64,7 +64,7 @@ func (s *Steps) Router() *messaging.Router {
 // there is nothing to compensate, but OrderCanceled tells payment not to charge.
 func (s *Steps) StockReservationFailed(ctx context.Context, m *messaging.Message) error {
 	return s.apply(ctx, m, nil, func(o *order.Order, now time.Time) (messaging.Event, bool) {
-		return o.Cancel(order.OutOfStock, now)
+		return o.Cancel(order.ReasonOutOfStock, now)
 	})
 }
 
@@ -80,7 +80,7 @@ func (s *Steps) PaymentAuthorized(ctx context.Context, m *messaging.Message) err
 // the reservation. A payment of another amount or currency than the order's is poison.
 func (s *Steps) PaymentFailed(ctx context.Context, m *messaging.Message) error {
 	return s.apply(ctx, m, checkPayment, func(o *order.Order, now time.Time) (messaging.Event, bool) {
-		return o.Cancel(order.PaymentFailed, now)
+		return o.Cancel(order.ReasonPaymentFailed, now)
 	})
 }
 
@@ -99,17 +99,17 @@ func (s *Steps) PaymentVoided(ctx context.Context, m *messaging.Message) error {
 // has come, forward only (a late or replayed event changes nothing), and add the event to the
 // order's timeline. A delivery event for an order that is not COMPLETED is poison.
 func (s *Steps) DeliveryScheduled(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, track(order.Preparing), nil)
+	return s.apply(ctx, m, track(order.DeliveryPreparing), nil)
 }
 
 // DeliveryShipped: see DeliveryScheduled.
 func (s *Steps) DeliveryShipped(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, track(order.Shipped), nil)
+	return s.apply(ctx, m, track(order.DeliveryShipped), nil)
 }
 
 // DeliveryDelivered: see DeliveryScheduled.
 func (s *Steps) DeliveryDelivered(ctx context.Context, m *messaging.Message) error {
-	return s.apply(ctx, m, track(order.Delivered), nil)
+	return s.apply(ctx, m, track(order.DeliveryDelivered), nil)
 }
 
 // track records on the order that its delivery reached d.

@@ -240,13 +240,13 @@ func TestSteps(t *testing.T) {
 		wantReason order.Reason
 		wantEmit   string // "" = nothing emitted
 	}{
-		{event: "StockReservationFailed", wantStatus: order.Canceled, wantReason: order.OutOfStock, wantEmit: order.EventCanceled},
-		{event: "PaymentAuthorized", wantStatus: order.Completed, wantEmit: order.EventCompleted},
-		{event: "PaymentFailed", wantStatus: order.Canceled, wantReason: order.PaymentFailed, wantEmit: order.EventCanceled},
-		{event: "StockReserved", wantStatus: order.Pending},
-		{event: "StockReleased", wantStatus: order.Pending},
-		{event: "StockCommitted", wantStatus: order.Pending},
-		{event: "PaymentVoided", wantStatus: order.Pending},
+		{event: "StockReservationFailed", wantStatus: order.StatusCanceled, wantReason: order.ReasonOutOfStock, wantEmit: order.EventOrderCanceled},
+		{event: "PaymentAuthorized", wantStatus: order.StatusCompleted, wantEmit: order.EventOrderCompleted},
+		{event: "PaymentFailed", wantStatus: order.StatusCanceled, wantReason: order.ReasonPaymentFailed, wantEmit: order.EventOrderCanceled},
+		{event: "StockReserved", wantStatus: order.StatusPending},
+		{event: "StockReleased", wantStatus: order.StatusPending},
+		{event: "StockCommitted", wantStatus: order.StatusPending},
+		{event: "PaymentVoided", wantStatus: order.StatusPending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
@@ -337,12 +337,12 @@ func TestLateEventsNeverMoveATerminalOrder(t *testing.T) {
 		reason order.Reason
 		event  string
 	}{
-		{name: "payment failed after completed", status: order.Completed, event: "PaymentFailed"},
-		{name: "out of stock after completed", status: order.Completed, event: "StockReservationFailed"},
-		{name: "authorized after timeout", status: order.Canceled, reason: order.Timeout, event: "PaymentAuthorized"},
-		{name: "authorized after out of stock", status: order.Canceled, reason: order.OutOfStock, event: "PaymentAuthorized"},
-		{name: "payment failed after timeout", status: order.Canceled, reason: order.Timeout, event: "PaymentFailed"},
-		{name: "second out of stock", status: order.Canceled, reason: order.OutOfStock, event: "StockReservationFailed"},
+		{name: "payment failed after completed", status: order.StatusCompleted, event: "PaymentFailed"},
+		{name: "out of stock after completed", status: order.StatusCompleted, event: "StockReservationFailed"},
+		{name: "authorized after timeout", status: order.StatusCanceled, reason: order.ReasonTimeout, event: "PaymentAuthorized"},
+		{name: "authorized after out of stock", status: order.StatusCanceled, reason: order.ReasonOutOfStock, event: "PaymentAuthorized"},
+		{name: "payment failed after timeout", status: order.StatusCanceled, reason: order.ReasonTimeout, event: "PaymentFailed"},
+		{name: "second out of stock", status: order.StatusCanceled, reason: order.ReasonOutOfStock, event: "StockReservationFailed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -416,7 +416,7 @@ func TestPoisonMessages(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM order_timeline`); n != 1 {
 		t.Fatalf("poison left timeline rows: %d, want only OrderCreated", n)
 	}
-	if got := e.get(o.ID); got.Status != order.Pending {
+	if got := e.get(o.ID); got.Status != order.StatusPending {
 		t.Fatalf("poison moved the order to %s", got.Status)
 	}
 }
@@ -426,15 +426,15 @@ func TestPoisonMessages(t *testing.T) {
 func TestDeliveryMovesForwardOnly(t *testing.T) {
 	e := newEnv(t)
 	o := e.place(time.Now(), time.Minute)
-	e.setStatus(o, order.Completed, "")
+	e.setStatus(o, order.StatusCompleted, "")
 	steps := []struct {
 		event string
 		want  order.Delivery
 	}{
-		{event: "DeliveryScheduled", want: order.Preparing},
-		{event: "DeliveryDelivered", want: order.Delivered}, // SHIPPED arrives late, on another partition's time
-		{event: "DeliveryShipped", want: order.Delivered},
-		{event: "DeliveryScheduled", want: order.Delivered}, // replayed from a dead letter: a new event id
+		{event: "DeliveryScheduled", want: order.DeliveryPreparing},
+		{event: "DeliveryDelivered", want: order.DeliveryDelivered},
+		{event: "DeliveryShipped", want: order.DeliveryDelivered},
+		{event: "DeliveryScheduled", want: order.DeliveryDelivered},
 	}
 	wantTimeline := []string{"OrderCreated@order-service"}
 	for _, st := range steps {
@@ -443,7 +443,7 @@ func TestDeliveryMovesForwardOnly(t *testing.T) {
 			t.Fatalf("deliver %s: %v", st.event, err)
 		}
 		wantTimeline = append(wantTimeline, st.event+"@"+messaging.TopicShipping)
-		if got := e.get(o.ID); got.Delivery != st.want || got.Status != order.Completed {
+		if got := e.get(o.ID); got.Delivery != st.want || got.Status != order.StatusCompleted {
 			t.Fatalf("after %s: order %s, delivery %q; want COMPLETED, %q", st.event, got.Status, got.Delivery, st.want)
 		}
 	}
@@ -463,8 +463,8 @@ func TestDeliveryOfAnOrderNotCompletedIsPoison(t *testing.T) {
 		status order.Status
 		reason order.Reason
 	}{
-		{name: "pending", status: order.Pending},
-		{name: "canceled", status: order.Canceled, reason: order.PaymentFailed},
+		{name: "pending", status: order.StatusPending},
+		{name: "canceled", status: order.StatusCanceled, reason: order.ReasonPaymentFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -475,7 +475,7 @@ func TestDeliveryOfAnOrderNotCompletedIsPoison(t *testing.T) {
 			if !messaging.IsPermanent(err) {
 				t.Fatalf("deliver() = %v, want a Permanent error", err)
 			}
-			if got := e.get(o.ID); got.Delivery != order.NoDelivery || got.Status != tt.status {
+			if got := e.get(o.ID); got.Delivery != order.DeliveryNone || got.Status != tt.status {
 				t.Fatalf("poison moved the order: %s, delivery %q", got.Status, got.Delivery)
 			}
 			if n := e.count(`SELECT count(*) FROM processed_events`); n != 0 {
@@ -494,7 +494,7 @@ func TestSweeper(t *testing.T) {
 	expired := e.place(time.Now().Add(-time.Minute), 30*time.Second)
 	fresh := e.place(time.Now(), time.Minute)
 	completed := e.place(time.Now().Add(-time.Minute), 30*time.Second)
-	e.setStatus(completed, order.Completed, "")
+	e.setStatus(completed, order.StatusCompleted, "")
 	sweeper := saga.NewSweeper(e.db, e.orders, e.events, e.metrics, zerolog.Nop(), time.Hour)
 
 	n, err := sweeper.Sweep(ctx)
@@ -507,9 +507,9 @@ func TestSweeper(t *testing.T) {
 		wantReason order.Reason
 		wantEmit   int
 	}{
-		{o: expired, wantStatus: order.Canceled, wantReason: order.Timeout, wantEmit: 1},
-		{o: fresh, wantStatus: order.Pending},
-		{o: completed, wantStatus: order.Completed},
+		{o: expired, wantStatus: order.StatusCanceled, wantReason: order.ReasonTimeout, wantEmit: 1},
+		{o: fresh, wantStatus: order.StatusPending},
+		{o: completed, wantStatus: order.StatusCompleted},
 	}
 	for _, tt := range tests {
 		got := e.get(tt.o.ID)
@@ -521,7 +521,7 @@ func TestSweeper(t *testing.T) {
 		}
 	}
 	out := e.outbox(expired.ID)
-	if last := out[len(out)-1]; last.Type != order.EventCanceled || last.Envelope.TraceID != expired.TraceID {
+	if last := out[len(out)-1]; last.Type != order.EventOrderCanceled || last.Envelope.TraceID != expired.TraceID {
 		t.Fatalf("sweep emitted %s in trace %s, want OrderCanceled in the order's trace %s", last.Type, last.Envelope.TraceID, expired.TraceID)
 	}
 	wantMetric := `
@@ -537,7 +537,7 @@ func TestSweeper(t *testing.T) {
 	if err := e.deliver(ctx, record(t, expired, "PaymentAuthorized")); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.get(expired.ID); got.Status != order.Canceled || got.Reason != order.Timeout {
+	if got := e.get(expired.ID); got.Status != order.StatusCanceled || got.Reason != order.ReasonTimeout {
 		t.Fatalf("late authorization moved a timed-out order to %s", got.Status)
 	}
 	if n, err := sweeper.Sweep(ctx); err != nil || n != 0 {
@@ -554,7 +554,7 @@ func TestSweeperRun(t *testing.T) {
 		done <- saga.NewSweeper(e.db, e.orders, e.events, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for e.get(o.ID).Status != order.Canceled {
+	for e.get(o.ID).Status != order.StatusCanceled {
 		if time.Now().After(deadline) {
 			t.Fatal("the running sweeper did not cancel an expired order within 5s")
 		}
@@ -594,7 +594,7 @@ func TestPaymentOfAnotherAmountIsPoison(t *testing.T) {
 			if !messaging.IsPermanent(err) {
 				t.Fatalf("deliver = %v, want a permanent error (poison)", err)
 			}
-			if got := e.get(o.ID); got.Status != order.Pending {
+			if got := e.get(o.ID); got.Status != order.StatusPending {
 				t.Fatalf("the order is %s, want PENDING", got.Status)
 			}
 			if n := e.count(`SELECT count(*) FROM processed_events`); n != 0 {
@@ -623,14 +623,14 @@ func TestStepsInABatch(t *testing.T) {
 		wantMetric string
 	}{
 		{name: "one commit", wantDone: 5, wantTx: 1,
-			wantStatus: []order.Status{order.Completed, order.Canceled, order.Canceled},
+			wantStatus: []order.Status{order.StatusCompleted, order.StatusCanceled, order.StatusCanceled},
 			wantMetric: `
 				order_saga_outcomes_total{reason="",status="COMPLETED"} 1
 				order_saga_outcomes_total{reason="OUT_OF_STOCK",status="CANCELED"} 1
 				order_saga_outcomes_total{reason="PAYMENT_FAILED",status="CANCELED"} 1
 			`},
 		{name: "poison in the middle", poison: true, wantDone: 2, wantTx: 2,
-			wantStatus: []order.Status{order.Completed, order.Canceled, order.Pending},
+			wantStatus: []order.Status{order.StatusCompleted, order.StatusCanceled, order.StatusPending},
 			wantMetric: `
 				order_saga_outcomes_total{reason="",status="COMPLETED"} 1
 				order_saga_outcomes_total{reason="OUT_OF_STOCK",status="CANCELED"} 1
@@ -670,7 +670,7 @@ func TestStepsInABatch(t *testing.T) {
 					t.Errorf("order %d is %s, want %s", i, got.Status, tt.wantStatus[i])
 				}
 			}
-			if got := e.get(placed[0].ID).Delivery; !tt.poison && got != order.Preparing {
+			if got := e.get(placed[0].ID).Delivery; !tt.poison && got != order.DeliveryPreparing {
 				t.Errorf("the completed order's delivery is %q, want PREPARING", got)
 			}
 			if n := e.count(`SELECT count(DISTINCT xmin::text) FROM processed_events`); n != tt.wantTx {
