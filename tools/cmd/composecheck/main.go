@@ -7,6 +7,9 @@
 //
 //	go run ./cmd/composecheck ../docker-compose.yml
 //	go run ./cmd/composecheck -env-file /tmp/compose.env ../docker-compose.yml
+//
+// -print writes the loaded project (interpolated, normalized: what `docker compose config`
+// prints) to stdout instead, e.g. to diff the meaning of two versions of the file.
 package main
 
 import (
@@ -29,6 +32,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("composecheck", flag.ContinueOnError)
 	envFile := fs.String("env-file", "", "variables to interpolate (default: the .env next to the file, if any)")
+	print := fs.Bool("print", false, "print the loaded project as YAML")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,6 +56,14 @@ func run(args []string) error {
 	project, err := opts.LoadProject(context.Background())
 	if err != nil {
 		return fmt.Errorf("load %s: %w", path, err)
+	}
+	if *print {
+		out, err := project.MarshalYAML()
+		if err != nil {
+			return fmt.Errorf("print %s: %w", path, err)
+		}
+		_, err = os.Stdout.Write(out)
+		return err
 	}
 	fmt.Printf("%s: valid (project %q, %d services)\n", args[0], project.Name, len(project.Services))
 	return nil

@@ -1,0 +1,3 @@
+package stack
+
+//go:generate go run ./cmd/render -root ..

@@ -1,0 +1,3 @@
+module outboxsaga.dev/stack
+
+go 1.26.8
