@@ -20,21 +20,25 @@ PIDS=$STACK/pids
 # another stack takes chaos:  STACK_DIR=$PWD/.stack-b STACK_PORT_OFFSET=10000 make up
 OFFSET=${STACK_PORT_OFFSET:-0}
 
+# The programs, topics and base ports of the stack: scripts/stack.env, rendered from the table in
+# stack/stack.go (a new program is a row there and `go generate ./...` in stack/; see
+# docs/service-layout.md, "Adding a service"). Every port below is its base plus OFFSET.
+. "$ROOT/scripts/stack.env"
+
 # Every component of the stack, in start order; they stop in the reverse order.
 # The Go programs are started by scripts/services.sh (the gateway simulator before payment, the
-# webhook sink before notification). A new Go program: add it to SERVICES and export its
-# <NAME>_HTTP_ADDR default below (addr_var); a new saga service also to SAGA_SERVICES.
-SERVICES="gatewaysim webhooksink order inventory payment shipping notification"
+# webhook sink before notification).
+SERVICES=$STACK_PROGRAMS
 # Prometheus and Alertmanager (scripts/prometheus.sh; after the services they watch).
 MONITORING="alertmanager prometheus"
 COMPONENTS="postgres kafka connect $SERVICES $MONITORING"
 # The services that own a database, an outbox and a connector, and consume Kafka.
-SAGA_SERVICES="order inventory payment shipping notification"
+SAGA_SERVICES=$STACK_SAGA_SERVICES
 # reversed WORD...: the words in reverse order (the stop order).
 reversed() { local w out=(); for w in "$@"; do out=("$w" "${out[@]}"); done; echo "${out[*]}"; }
 
 PG_HOST=${PG_HOST:-127.0.0.1}
-PG_PORT=${PG_PORT:-$((5432 + OFFSET))}
+PG_PORT=${PG_PORT:-$((PG_BASE_PORT + OFFSET))}
 PG_SUPERUSER=${PG_SUPERUSER:-postgres}
 # PG_SUPERPASS: the superuser's password, random per stack (.stack/secrets/pg-superuser, see
 # "credentials" below).
@@ -59,14 +63,14 @@ PG_DATA=$PG_DIR/data
 PG_SOCK=$PG_DIR/run
 
 KAFKA_HOST=${KAFKA_HOST:-127.0.0.1}
-KAFKA_PORT=${KAFKA_PORT:-$((9092 + OFFSET))}
-KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((9093 + OFFSET))}
+KAFKA_PORT=${KAFKA_PORT:-$((KAFKA_BASE_PORT + OFFSET))}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_CONTROLLER_BASE_PORT + OFFSET))}
 KAFKA_BOOTSTRAP=$KAFKA_HOST:$KAFKA_PORT
 KAFKA_HEAP=${KAFKA_HEAP:--Xms256m -Xmx512m}
 KAFKA_CONF=$STACK/kafka/server.properties
 TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 
-CONNECT_PORT=${CONNECT_PORT:-$((8083 + OFFSET))}
+CONNECT_PORT=${CONNECT_PORT:-$((CONNECT_BASE_PORT + OFFSET))}
 CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 # The REST API's one user (HTTP Basic; infra/connect/connect-distributed.properties): its password
 # is .stack/secrets/connect-rest-<user>, exported as CONNECT_REST_PASSWORD (export_credentials).
@@ -74,17 +78,16 @@ CONNECT_REST_USER=${CONNECT_REST_USER:-operator}
 CONNECT_HEAP=${CONNECT_HEAP:--Xms256m -Xmx768m}
 CONNECT_CONF=$STACK/connect/connect-distributed.properties
 
-ORDER_PORT=$((8080 + OFFSET))
-INVENTORY_PORT=$((8081 + OFFSET))
-PAYMENT_PORT=$((8082 + OFFSET))
-SHIPPING_PORT=$((8084 + OFFSET))
-NOTIFICATION_PORT=$((8085 + OFFSET))
-WEBHOOKSINK_PORT=$((8088 + OFFSET))
-GATEWAY_PORT=$((8089 + OFFSET))
+# <PROGRAM>_PORT of every Go program (ORDER_PORT, GATEWAYSIM_PORT, ...).
+for svc in $SERVICES; do
+  base_var=$(tr 'a-z-' 'A-Z_' <<<"$svc")_BASE_PORT
+  printf -v "$(tr 'a-z-' 'A-Z_' <<<"$svc")_PORT" '%s' $((${!base_var} + OFFSET))
+done
+GATEWAY_PORT=$GATEWAYSIM_PORT
 # ---- monitoring (scripts/prometheus.sh; config in infra/prometheus) ----
-PROMETHEUS_PORT=${PROMETHEUS_PORT:-$((9090 + OFFSET))}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-$((PROMETHEUS_BASE_PORT + OFFSET))}
 # Not 9093 (Alertmanager's own default): Kafka's controller holds it.
-ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-$((9094 + OFFSET))}
+ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-$((ALERTMANAGER_BASE_PORT + OFFSET))}
 PROMETHEUS_CONF=$STACK/prometheus/prometheus.yml
 ALERTMANAGER_CONF=$STACK/alertmanager/alertmanager.yml
 # ---- end of monitoring ----
@@ -115,10 +118,10 @@ export CONNECT_URL CONNECT_REST_USER PG_HOST PG_PORT STACK_DIR=$STACK
 
 # Topics the saga uses, and quarantine-events (where a connector puts a row that names another
 # service's topic); created explicitly so consumers never wait for a first event.
-SAGA_TOPICS="order-events inventory-events payment-events shipping-events dead-letter-events quarantine-events"
+SAGA_TOPICS=$STACK_SAGA_TOPICS
 # Debezium's heartbeat topics, one per connector (__debezium-heartbeat.<topic.prefix>): made before
 # the connectors run, so that a connector's principal only writes its own and nobody creates one.
-HEARTBEAT_TOPICS=$(for s in $SAGA_SERVICES; do printf '__debezium-heartbeat.%s ' "$s"; done)
+HEARTBEAT_TOPICS=$STACK_HEARTBEAT_TOPICS
 
 # ---- credentials ----------------------------------------------------------------------------
 # Every password and the operator token are random, made once per stack by the first make up
