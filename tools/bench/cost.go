@@ -41,6 +41,9 @@ type CPUSample struct {
 	// Trees maps each running component, and LoadGenerator, to its process tree.
 	Trees   map[string]procstat.Tree
 	Machine procstat.Machine
+	// Kernel is the CPU ticks of the kernel's own threads (kthreadd, pid 2, and its children:
+	// softirq, kworker, writeback), which work for the stack as much as for anyone.
+	Kernel uint64
 }
 
 // Sample reads the pid files (anew: a component restarted meanwhile has a new pid) and the CPU
@@ -59,6 +62,11 @@ func (m *CPUMeter) Sample() (CPUSample, error) {
 		return CPUSample{}, err
 	}
 	s := CPUSample{At: time.Now(), Trees: map[string]procstat.Tree{}, Machine: machine}
+	for _, p := range all {
+		if p.PID == 2 || p.PPID == 2 {
+			s.Kernel += p.CPU()
+		}
+	}
 	for _, c := range comps {
 		if t, err := procstat.TreeOf(c.PID, all); err == nil {
 			s.Trees[c.Name] = t
@@ -86,6 +94,8 @@ type CPUWindow struct {
 	Restarted []string
 	// Machine is the busy CPU time of the whole machine in the window.
 	Machine time.Duration
+	// Kernel is the CPU time of the kernel's threads in the window.
+	Kernel time.Duration
 	// Profiled is true when the components were profiled during the window: its figures carry
 	// the profilers' own cost, so the plot leaves it out.
 	Profiled bool
@@ -114,6 +124,7 @@ func NewCPUWindow(name string, rate float64, sagas int, from, to CPUSample) CPUW
 	}
 	slices.Sort(w.Restarted)
 	w.Machine = procstat.Ticks(to.Machine.Busy) - procstat.Ticks(from.Machine.Busy)
+	w.Kernel = procstat.Ticks(to.Kernel) - procstat.Ticks(from.Kernel)
 	return w
 }
 
@@ -129,6 +140,20 @@ func (w CPUWindow) Rest() float64 {
 	}
 	return rest.Seconds() / w.Duration.Seconds()
 }
+
+// Neighbours is the CPU that processes outside the stack used during w, in cores: Rest without
+// the kernel's threads. A step whose neighbours used more than NeighbourLimit is marked, and
+// rerun once.
+func (w CPUWindow) Neighbours() float64 {
+	if w.Duration <= 0 {
+		return 0
+	}
+	return w.Rest() - w.Kernel.Seconds()/w.Duration.Seconds()
+}
+
+// NeighbourLimit is the share of one core that processes outside the stack may use during a
+// step before the step is marked as disturbed (and rerun once).
+const NeighbourLimit = 0.10
 
 // CostModel is the CPU per saga of every component: the idle burn measured in the same run and
 // one window per load step, the sustained run, the profiled step and the ceiling's levels.

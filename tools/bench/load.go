@@ -37,6 +37,16 @@ type StepResult struct {
 	Post  latency.Summary
 	Start time.Time
 	End   time.Time
+	// Drained is how long the pipeline took, before the step, to finish the work of what ran
+	// before it (consumer lag zero); the step starts only then.
+	Drained time.Duration
+	// Neighbours is the CPU processes outside the stack used during the step, in cores
+	// (CPUWindow.Neighbours; -1: not measured). Above NeighbourLimit the step is Disturbed.
+	Neighbours float64
+	// Disturbed marks a step whose neighbours used more than NeighbourLimit even after its rerun;
+	// Reruns counts the runs thrown away for that reason.
+	Disturbed bool
+	Reruns    int
 }
 
 // Load drives the order service's POST /orders open-loop and measures each order until its

@@ -26,8 +26,11 @@ type Sustained struct {
 
 // Report is everything one bench run measured.
 type Report struct {
-	Date      time.Time
-	Machine   []string // facts: CPUs, memory, kernel, versions
+	Date    time.Time
+	Machine []string // facts: CPUs, memory, kernel, versions
+	// Speed is how fast the machine was at the start and at the end of the run (CPU calibration,
+	// pg_test_fsync), so that a slower machine is told apart from a slower stack.
+	Speed     []Speed
 	Settings  []string // the tunables in effect
 	Ceiling   CeilingSweep
 	Steps     []StepResult
@@ -54,6 +57,12 @@ func (r *Report) header(b *strings.Builder, title string) {
 	p("## Machine and versions\n\n")
 	for _, m := range r.Machine {
 		p("- %s\n", m)
+	}
+	if len(r.Speed) > 0 {
+		p("\n## Machine speed\n\nFixed work of known size, measured by the bench itself; compare a figure below with another run's\nonly when these agree (within ~10 %%).\n\n")
+		for _, s := range r.Speed {
+			p("- %s: %s\n", s.When, s)
+		}
 	}
 	p("\n## Settings in effect\n\n")
 	for _, s := range r.Settings {
@@ -161,16 +170,17 @@ func childNote(x RSS) string {
 // Table renders the results table: the ceiling, every step and the sustained run.
 func (r *Report) Table() string {
 	var b strings.Builder
-	b.WriteString("| run | offered/s | sent | completed | canceled | lost | skipped | sagas/s | p50 ms | p95 ms | p99 ms | max ms | POST p99 ms |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| run | offered/s | sent | completed | canceled | lost | skipped | sagas/s | p50 ms | p95 ms | p99 ms | max ms | POST p99 ms | drained before, s | neighbours, % of a core |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	if c, ok := r.Ceiling.Best(); ok {
-		fmt.Fprintf(&b, "| ceiling (db only, best of the sweep: %d workers) | – | – | %d | – | – | – | %.0f | %.1f | %.1f | %.1f | %.1f | – |\n",
+		fmt.Fprintf(&b, "| ceiling (db only, best of the sweep: %d workers) | – | – | %d | – | – | – | %.0f | %.1f | %.1f | %.1f | %.1f | – | – | – |\n",
 			c.Workers, c.Sagas, c.PerSecond, ms(c.Saga.P50), ms(c.Saga.P95), ms(c.Saga.P99), ms(c.Saga.Max))
 	}
 	row := func(name string, s StepResult) {
-		fmt.Fprintf(&b, "| %s | %.0f | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %.0f | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n",
 			name, s.Rate, s.Sent, s.Completed, s.Canceled, s.Lost, s.Skipped, s.Throughput,
-			ms(s.Latency.P50), ms(s.Latency.P95), ms(s.Latency.P99), ms(s.Latency.Max), ms(s.Post.P99))
+			ms(s.Latency.P50), ms(s.Latency.P95), ms(s.Latency.P99), ms(s.Latency.Max), ms(s.Post.P99),
+			s.Drained.Seconds(), neighbourCell(s))
 	}
 	for _, s := range r.Steps {
 		row(fmt.Sprintf("step %s", s.Duration), s)
@@ -179,6 +189,21 @@ func (r *Report) Table() string {
 		row(fmt.Sprintf("sustained %s", r.Sustained.Step.Duration), r.Sustained.Step)
 	}
 	return b.String()
+}
+
+// neighbourCell is a step's neighbours column: the share, marked when the step was disturbed.
+func neighbourCell(s StepResult) string {
+	if s.Neighbours < 0 {
+		return "–"
+	}
+	cell := fmt.Sprintf("%.0f", 100*s.Neighbours)
+	if s.Reruns > 0 {
+		cell += fmt.Sprintf(" (rerun %d×)", s.Reruns)
+	}
+	if s.Disturbed {
+		cell = "**" + cell + ", disturbed**"
+	}
+	return cell
 }
 
 func hopTable(hops []Hop) string {

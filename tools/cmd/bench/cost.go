@@ -26,7 +26,7 @@ func (b *benchRun) idle(ctx context.Context) error {
 // measureIdle waits for the pipeline to settle, then samples the CPU of every component over
 // cfg.idle with no load.
 func (b *benchRun) measureIdle(ctx context.Context) (bench.CPUWindow, error) {
-	if err := settle(ctx, b.lag, 2*time.Minute); err != nil {
+	if _, err := b.drain(ctx); err != nil {
 		return bench.CPUWindow{}, err
 	}
 	if err := sleep(ctx, 2*time.Second); err != nil {
@@ -62,20 +62,41 @@ func (b *benchRun) measureIdle(ctx context.Context) (bench.CPUWindow, error) {
 // stepName labels a rate step's window.
 func stepName(rate float64) string { return fmt.Sprintf("%g/s", rate) }
 
-// step runs one open-loop step and, when the cost model runs, adds its CPU window (the first
-// send to cfg.costTail after the last terminal event) as name. It returns the window's index in
-// the cost model (-1: none).
-func (b *benchRun) step(ctx context.Context, name string, rate float64, d time.Duration) (bench.StepResult, int, error) {
-	if b.rep.Cost == nil {
-		st, err := b.load.Step(ctx, rate, d)
-		return st, -1, err
+// step runs one open-loop step once the pipeline has drained what ran before it, with its CPU
+// window (the first send to cfg.costTail after the last terminal event); when the cost model
+// runs, the window joins it as name. A step whose neighbours (processes outside the stack) used
+// more than bench.NeighbourLimit of a core is thrown away and run again once when rerun is set,
+// and marked Disturbed when it stays so. It returns the window's index in the cost model (-1: none).
+func (b *benchRun) step(ctx context.Context, name string, rate float64, d time.Duration, rerun bool) (bench.StepResult, int, error) {
+	for reruns := 0; ; reruns++ {
+		drained, err := b.drain(ctx)
+		if err != nil {
+			return bench.StepResult{}, -1, err
+		}
+		st, w, err := b.measure(ctx, name, rate, d)
+		if err != nil {
+			return st, -1, err
+		}
+		st.Drained, st.Reruns, st.Neighbours = drained, reruns, -1
+		if w != nil {
+			st.Neighbours = w.Neighbours()
+		}
+		if st.Neighbours > bench.NeighbourLimit {
+			if rerun && reruns == 0 {
+				say("  neighbours used %.0f %% of a core during %s: thrown away, run again", 100*st.Neighbours, name)
+				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s: a first run was thrown away, processes outside the stack used %.0f %% of a core during it (it measured %.1f sagas/s, p50 %.1f ms, p99 %.1f ms)",
+					name, 100*st.Neighbours, st.Throughput, msOf(st.Latency.P50), msOf(st.Latency.P99)))
+				continue
+			}
+			st.Disturbed = true
+			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s is marked disturbed: processes outside the stack used %.0f %% of a core during it", name, 100*st.Neighbours))
+		}
+		if w == nil || b.rep.Cost == nil {
+			return st, -1, nil
+		}
+		b.rep.Cost.Windows = append(b.rep.Cost.Windows, *w)
+		return st, len(b.rep.Cost.Windows) - 1, nil
 	}
-	st, w, err := b.measure(ctx, name, rate, d)
-	if err != nil || w == nil {
-		return st, -1, err
-	}
-	b.rep.Cost.Windows = append(b.rep.Cost.Windows, *w)
-	return st, len(b.rep.Cost.Windows) - 1, nil
 }
 
 // measure runs one open-loop step and measures its CPU window (nil if a sample failed).
@@ -155,7 +176,7 @@ func (b *benchRun) profile(ctx context.Context) error {
 			Duration: b.cfg.profileFor, AdminToken: b.cfg.adminToken})
 		done <- result{ps, err}
 	}()
-	st, window, err := b.step(ctx, fmt.Sprintf("profiled %g/s", rate), rate, d)
+	st, window, err := b.step(ctx, fmt.Sprintf("profiled %g/s", rate), rate, d, false)
 	res := <-done
 	if err != nil {
 		return err

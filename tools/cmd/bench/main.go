@@ -201,6 +201,7 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 		return nil, err
 	}
 	b.rep.Machine = machineFacts(ctx, b.admin, cfg.stackDir)
+	b.speed(ctx, "start")
 	b.rep.Settings, b.rep.HopTimes.LogAppendTime = settings(ctx, b.admin, cfg)
 	if b.rep.IdleRSS, err = bench.ReadRSS(b.pids()); err != nil {
 		b.close()
@@ -247,6 +248,9 @@ func (b *benchRun) ceiling(ctx context.Context) error {
 	if b.cfg.ceilingFor <= 0 {
 		return nil
 	}
+	if _, err := b.drain(ctx); err != nil {
+		return err
+	}
 	say("ceiling: the saga's transactions from Go, %v workers, %s each", b.cfg.ceilingWorkers, b.cfg.ceilingFor)
 	var meter *bench.CPUMeter
 	if b.cfg.idle > 0 {
@@ -270,7 +274,7 @@ func (b *benchRun) ceiling(ctx context.Context) error {
 func (b *benchRun) steps(ctx context.Context) error {
 	for _, rate := range b.cfg.rates {
 		say("step: %.0f orders/s for %s", rate, b.cfg.step)
-		st, _, err := b.step(ctx, stepName(rate), rate, b.cfg.step)
+		st, _, err := b.step(ctx, stepName(rate), rate, b.cfg.step, true)
 		if err != nil {
 			return err
 		}
@@ -287,7 +291,7 @@ func (b *benchRun) steps(ctx context.Context) error {
 		// neighbour's burst can blow one step's p99 while the next still completes).
 		if st.Lost > 0 || st.Throughput < 0.8*st.Rate {
 			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("steps stopped after %.0f orders/s: the pipeline fell behind", rate))
-			return settle(ctx, b.lag, 2*time.Minute)
+			return nil
 		}
 	}
 	return nil
@@ -322,7 +326,7 @@ func (b *benchRun) sustained(ctx context.Context) error {
 	say("sustained: %.0f orders/s for %s, sampling consumer and slot lag", rate, b.cfg.sustain)
 	window := -1
 	step := func(ctx context.Context, rate float64, d time.Duration) (st bench.StepResult, err error) {
-		st, window, err = b.step(ctx, "sustained "+stepName(rate), rate, d)
+		st, window, err = b.step(ctx, "sustained "+stepName(rate), rate, d, false)
 		return st, err
 	}
 	sus, loadRSS, err := sustained(ctx, step, b.lag, rate, b.cfg)
@@ -345,6 +349,7 @@ func (b *benchRun) write() error {
 	if b.preloaded != nil {
 		return writeFile(filepath.Join(b.cfg.outDir, "PRELOAD.md"), b.rep.PreloadMarkdown(b.preloaded))
 	}
+	b.speed(context.Background(), "end")
 	b.chooseRef()
 	fmt.Println()
 	fmt.Println(b.rep.Table())
@@ -369,6 +374,32 @@ func (b *benchRun) write() error {
 		say("wrote %s", cpu)
 	}
 	return nil
+}
+
+// speed measures how fast the machine is now (bench.MeasureSpeed), pg_test_fsync writing beside
+// the PostgreSQL cluster (same file system as its WAL), and adds it to the report.
+func (b *benchRun) speed(ctx context.Context, when string) {
+	dir := os.TempDir()
+	var data string
+	if err := b.admin.QueryRowContext(ctx, `SHOW data_directory`).Scan(&data); err == nil {
+		if d := filepath.Dir(filepath.Dir(data)); writable(d) {
+			dir = d
+		}
+	}
+	s := bench.MeasureSpeed(ctx, when, dir, 1)
+	say("machine speed (%s): %s", when, s)
+	b.rep.Speed = append(b.rep.Speed, s)
+}
+
+// writable reports whether a file can be made in dir.
+func writable(dir string) bool {
+	f, err := os.CreateTemp(dir, ".bench-*")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return true
 }
 
 // writeFile writes content to path and says so.
@@ -425,21 +456,36 @@ func sustained(ctx context.Context, step func(context.Context, float64, time.Dur
 	return sus, rss, nil
 }
 
-// settle waits (at most within) for the consumer lag to drain below 100 messages.
-func settle(ctx context.Context, lag *bench.LagSampler, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		s, err := lag.Sample(ctx)
-		if err == nil && s.Consumer < 100 {
-			return nil
+// drainLimit is how long drain waits for the pipeline to finish earlier work before the next
+// phase starts anyway (and the wait is noted).
+const drainLimit = 5 * time.Minute
+
+// drain waits until the pipeline has finished the work of what ran before: every service
+// consumer group's lag zero in two samples a second apart. It returns how long that took; past
+// drainLimit it notes that the next phase starts with work pending.
+func (b *benchRun) drain(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	zero := 0
+	var last bench.LagSample
+	for time.Since(start) < drainLimit {
+		s, err := b.lag.Sample(ctx)
+		if err == nil {
+			last = s
+			if s.Consumer == 0 {
+				zero++
+			} else {
+				zero = 0
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
+		if zero == 2 {
+			return time.Since(start), nil
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return time.Since(start), err
 		}
 	}
-	return nil
+	b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("a phase started after %s with %d records still unconsumed", drainLimit, last.Consumer))
+	return time.Since(start), nil
 }
 
 func say(format string, args ...any) {
