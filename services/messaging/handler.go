@@ -38,18 +38,12 @@ func (m *Message) NextSpan() Traceparent {
 	return NewTraceparent()
 }
 
-// DecodeData unmarshals m's data into v. Data that does not decode never will, and an event
-// whose data names an order (orderId) other than its aggregate id (its Kafka key) contradicts
-// itself: both errors are Permanent (poison).
+// DecodeData unmarshals m's data into v. Data that does not decode never will: the error is
+// Permanent (poison). That the data's key field matches the aggregate id the Router checked
+// before (Router.Key).
 func (m *Message) DecodeData(v any) error {
 	if err := json.Unmarshal(m.Data, v); err != nil {
 		return Permanent(fmt.Errorf("decode the data of %s %s: %w", m.EventType, m.EventID, err))
-	}
-	var about struct {
-		OrderID *string `json:"orderId"`
-	}
-	if json.Unmarshal(m.Data, &about) == nil && about.OrderID != nil && *about.OrderID != m.AggregateID {
-		return Permanent(fmt.Errorf("%s %s: data.orderId %q is not the aggregate id %q", m.EventType, m.EventID, *about.OrderID, m.AggregateID))
 	}
 	return nil
 }

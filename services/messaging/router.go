@@ -20,6 +20,7 @@ var ErrNoRoute = errors.New("no route for event")
 // Router handles its first message.
 type Router struct {
 	routes map[route]entry
+	keyed  Keyed
 }
 
 // entry is a registered handler and whether it may run inside a batch.
@@ -61,6 +62,14 @@ func (r *Router) register(eventType string, version int, e entry) {
 	r.routes[k] = e
 }
 
+// Key sets the data field of the events that must equal their aggregate id (Keyed.Check, run
+// before every handler) and the aggregate id's name in the log (kafka.HandlerConfig.Keyed, which
+// messaging/service.Consume takes from here). Call it before the Router handles its first message.
+func (r *Router) Key(k Keyed) { r.keyed = k }
+
+// Keyed returns what Key set.
+func (r *Router) Keyed() Keyed { return r.keyed }
+
 // Ignore marks eventType at version as known but irrelevant to this service: such messages
 // succeed without doing anything, in a batch or not.
 func (r *Router) Ignore(eventType string, version int) {
@@ -68,8 +77,10 @@ func (r *Router) Ignore(eventType string, version int) {
 }
 
 // Dispatch runs the handler registered for m's event type and version. Inside a batch it refuses,
-// with ErrNotBatchable and before running it, a handler registered with Handle. It is a Handler:
-// pass router.Dispatch to Chain.
+// with ErrNotBatchable and before running it, a handler registered with Handle. An event whose
+// key field contradicts its aggregate id (Key) is poison and reaches no handler. The handler's
+// error goes through Classify, the one mapping of fault codes to retry or poison. It is a
+// Handler: pass router.Dispatch to Chain.
 func (r *Router) Dispatch(ctx context.Context, m *Message) error {
 	e, ok := r.routes[route{m.EventType, m.EventVersion}]
 	if !ok {
@@ -78,5 +89,8 @@ func (r *Router) Dispatch(ctx context.Context, m *Message) error {
 	if !e.batchable && InBatch(ctx) {
 		return fmt.Errorf("route %s v%d (event %s): %w", m.EventType, m.EventVersion, m.EventID, ErrNotBatchable)
 	}
-	return e.h(ctx, m)
+	if err := r.keyed.Check(m); err != nil {
+		return err
+	}
+	return Classify(e.h(ctx, m))
 }

@@ -11,7 +11,7 @@
 // A service's handler chain, outermost first:
 //
 //	h := messaging.Chain(router.Dispatch,
-//		kafka.Log(logger),                 // one line per message, with its outcome
+//		kafka.Log(logger, keyed),                // one line per message, with its outcome
 //		kafka.Metrics(registry),           // counters, latency, lag
 //		kafka.DeadLetter(deadLetters, svc), // give up: store, emit DeadLettered, move on
 //		kafka.Retry(5, 200*time.Millisecond, 5*time.Second, postgres.IsUnavailable),

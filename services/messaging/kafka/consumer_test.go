@@ -166,7 +166,7 @@ func TestConsumerRetriesDeadLettersAndMarks(t *testing.T) {
 	c := &kafka.Consumer{
 		Brokers: brokerList, Group: group, Topics: []string{topic}, Service: "test", Logger: logger,
 		Handler: messaging.Chain(router.Dispatch,
-			kafka.Log(logger), kafka.Metrics(prometheus.NewRegistry()), kafka.DeadLetter(store, "test"),
+			kafka.Log(logger, messaging.Keyed{Field: "orderId"}), kafka.Metrics(prometheus.NewRegistry()), kafka.DeadLetter(store, "test"),
 			kafka.Retry(5, 10*time.Millisecond, 50*time.Millisecond, nil), kafka.Recover(), kafka.Decode(v)),
 	}
 	c.Username, c.Password = kafkatest.Principal(t)
@@ -386,7 +386,7 @@ func (e *batchEnv) consume(batchMax int, batch kafka.BatchFunc) (group string, s
 		Brokers: e.brokers, Group: randomName("test-group"), Topics: []string{e.topic}, Service: "test", Logger: logger,
 		BatchMax: batchMax, Batch: batch,
 		Handler: messaging.Chain(router.Dispatch,
-			kafka.Log(logger), kafka.Metrics(e.reg), kafka.DeadLetter(e.dead, "test"),
+			kafka.Log(logger, messaging.Keyed{Field: "orderId"}), kafka.Metrics(e.reg), kafka.DeadLetter(e.dead, "test"),
 			kafka.Retry(3, 10*time.Millisecond, 50*time.Millisecond, msgpg.IsUnavailable), kafka.Recover(), kafka.Decode(e.validator)),
 	}
 	c.Username, c.Password = kafkatest.Principal(e.t)

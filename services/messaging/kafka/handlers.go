@@ -20,8 +20,10 @@ type HandlerConfig struct {
 	// messaging/postgres.IsUnavailable). Such errors are retried until the dependency is back
 	// and never dead-letter the message. Nil: every error counts against MaxAttempts.
 	Unavailable func(error) bool
-	Log         zerolog.Logger
-	Registry    prometheus.Registerer
+	// Keyed names the aggregate id in the log lines (the service's Router.Keyed).
+	Keyed    messaging.Keyed
+	Log      zerolog.Logger
+	Registry prometheus.Registerer
 }
 
 // Handlers wraps dispatch (a service's saga router) in the two chains a service runs:
@@ -32,8 +34,8 @@ type HandlerConfig struct {
 //     retry, so a replay that fails again reports its error at once instead of being
 //     dead-lettered a second time.
 func Handlers(dispatch messaging.Handler, cfg HandlerConfig) (consume, replay messaging.Handler) {
-	logged, measured := Log(cfg.Log), Metrics(cfg.Registry)
-	decode, onItsTopic := Decode(cfg.Validator), OnItsTopic()
+	logged, measured := Log(cfg.Log, cfg.Keyed), Metrics(cfg.Registry)
+	decode, onItsTopic := DecodeKeyed(cfg.Validator, cfg.Keyed), OnItsTopic()
 	consume = messaging.Chain(dispatch,
 		logged,
 		measured,

@@ -27,8 +27,13 @@ type Validator interface {
 // value, an unknown type or version, or a schema violation is a Permanent error (poison); m.Envelope
 // then holds whatever could be decoded, for the dead letter. When the
 // traceparent header is missing or invalid, m.Traceparent is derived from the envelope's traceId.
-// The context logger (zerolog.Ctx) gains the event's fields.
-func Decode(v Validator) messaging.Middleware {
+// The context logger (zerolog.Ctx) gains the event's fields, its aggregate id as "aggregateId"
+// (DecodeKeyed names it as the service does).
+func Decode(v Validator) messaging.Middleware { return DecodeKeyed(v, messaging.Keyed{}) }
+
+// DecodeKeyed is Decode with the aggregate id logged under keyed.LogField().
+func DecodeKeyed(v Validator, keyed messaging.Keyed) messaging.Middleware {
+	idField := keyed.LogField()
 	up := upcast.New()
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
@@ -54,7 +59,7 @@ func Decode(v Validator) messaging.Middleware {
 				}
 				m.Traceparent = tp
 			}
-			l := zerolog.Ctx(ctx).With().Str("orderId", e.AggregateID).Str("eventId", e.EventID).
+			l := zerolog.Ctx(ctx).With().Str(idField, e.AggregateID).Str("eventId", e.EventID).
 				Str("eventType", e.EventType).Str("traceId", e.TraceID).Logger()
 			return next(l.WithContext(ctx), m)
 		}
@@ -183,12 +188,14 @@ func DeadLetter(store DeadLetterStore, service string) messaging.Middleware {
 
 // Log writes one line per message with its outcome (ok, dead_lettered, error), attempts and
 // duration, and puts a logger with the message's coordinates into the context (zerolog.Ctx);
-// Decode adds orderId, eventId, eventType and traceId to it.
+// Decode adds the aggregate id, eventId, eventType and traceId to it. keyed names the aggregate id
+// in the line (Keyed.LogField).
 //
 // Inside a batch (messaging.InBatch) the line waits for the batch's commit (its duration then runs
 // until the commit) and says batched; a message that fails there writes none, since the batch
 // rolls back and the message is handled, and logged, again on its own.
-func Log(logger zerolog.Logger) messaging.Middleware {
+func Log(logger zerolog.Logger, keyed messaging.Keyed) messaging.Middleware {
+	idField := keyed.LogField()
 	return func(next messaging.Handler) messaging.Handler {
 		return func(ctx context.Context, m *messaging.Message) error {
 			start := time.Now()
@@ -211,7 +218,7 @@ func Log(logger zerolog.Logger) messaging.Middleware {
 				if batched {
 					ev = ev.Bool("batched", true)
 				}
-				ev.Str("orderId", m.AggregateID).Str("eventId", m.EventID).Str("eventType", m.EventType).
+				ev.Str(idField, m.AggregateID).Str("eventId", m.EventID).Str("eventType", m.EventType).
 					Str("traceId", m.TraceID).Str("outcome", outcome).Int("attempts", max(rep.attempts, 1)).
 					Dur("duration", time.Since(start)).Msg("message handled")
 			})

@@ -41,16 +41,11 @@ func CustomerOf(ctx context.Context, db *sql.DB, orderID string) (string, error)
 // RememberCustomers is the saga step of OrderCreated for such a service: in one transaction with
 // the inbox, it records whose order it is (RememberCustomer). It changes nothing else.
 func RememberCustomers(db *sql.DB) messaging.Handler {
-	return func(ctx context.Context, m *messaging.Message) error {
-		var d struct {
-			OrderID    string `json:"orderId"`
-			CustomerID string `json:"customerId"`
-		}
-		if err := m.DecodeData(&d); err != nil {
-			return err
-		}
-		return Transactional(db, func(ctx context.Context, tx *sql.Tx, _ *messaging.Message) error {
-			return RememberCustomer(ctx, tx, d.OrderID, d.CustomerID)
-		})(ctx, m)
+	type created struct {
+		OrderID    string `json:"orderId"`
+		CustomerID string `json:"customerId"`
 	}
+	return Step(&Saga{DB: db}, func(ctx context.Context, tx *sql.Tx, _ *messaging.Message, d created) (Result, error) {
+		return Result{}, RememberCustomer(ctx, tx, d.OrderID, d.CustomerID)
+	})
 }

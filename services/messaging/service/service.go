@@ -242,11 +242,11 @@ func (s *Service) Close() error { return s.DB.Close() }
 // every message to router through the middleware chain (kafka.Handlers: log, metrics, dead
 // letter, retry, recover, decode). Outages (the database down, or an error a handler marked
 // messaging.Outage) are retried until the dependency is back, never dead-lettered. The consumer joins readiness and the operator endpoints replay its dead
-// letters.
+// letters. The router's key (Router.Key) names the aggregate id in the log lines.
 func (s *Service) Consume(topics []string, router *messaging.Router) {
 	consume, replay := kafka.Handlers(router.Dispatch, kafka.HandlerConfig{
 		Service: s.Name, Validator: s.Schemas, DeadLetters: s.DeadLetters,
-		MaxAttempts: s.Config.HandlerMaxAttempts, Unavailable: unavailable, Log: s.Log, Registry: s.Registry,
+		MaxAttempts: s.Config.HandlerMaxAttempts, Unavailable: unavailable, Keyed: router.Keyed(), Log: s.Log, Registry: s.Registry,
 	})
 	c := &kafka.Consumer{
 		Brokers: s.Config.KafkaBrokers, Group: s.Config.ConsumerGroup, Topics: topics,
