@@ -1,7 +1,8 @@
 // Package stackenv tells the tools where the running stack is and how to log in to it: the same
 // environment variables that scripts/lib.sh exports (ports move with STACK_PORT_OFFSET), with the
-// defaults of a stack started by `make up` at offset 0, and the stack's credentials read from its
-// directory (.stack/, written by make up) when the environment does not carry them.
+// defaults of a stack started by `make up` at offset 0 (the ports of the stack's table,
+// outboxsaga.dev/stack), and the stack's credentials read from its directory (.stack/, written by
+// make up) when the environment does not carry them.
 package stackenv
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/stack"
 )
 
 // The broker's principals the tools log in as (docs/architecture.md, "Who may write what").
@@ -34,6 +36,9 @@ type Env struct {
 	PaymentURL      string
 	ShippingURL     string
 	NotificationURL string
+	// ServiceURLs holds every saga service's URL by its name (ServiceURL): <SVC>_URL, else the
+	// table's default.
+	ServiceURLs map[string]string
 	// SinkURL is the webhook sink that stands for the notification service's outside world.
 	SinkURL    string
 	GatewayURL string
@@ -68,16 +73,17 @@ type Env struct {
 func Load() Env {
 	dir := Or("STACK_DIR", stackDir())
 	e := Env{
-		OrderURL:        Or("ORDER_URL", "http://127.0.0.1:8080"),
-		InventoryURL:    Or("INVENTORY_URL", "http://127.0.0.1:8081"),
-		PaymentURL:      Or("PAYMENT_URL", "http://127.0.0.1:8082"),
-		ShippingURL:     Or("SHIPPING_URL", "http://127.0.0.1:8084"),
-		NotificationURL: Or("NOTIFICATION_URL", "http://127.0.0.1:8085"),
-		SinkURL:         Or("WEBHOOKSINK_URL", "http://127.0.0.1:8088"),
-		GatewayURL:      Or("GATEWAY_URL", "http://127.0.0.1:8089"),
-		ConnectURL:      Or("CONNECT_URL", "http://127.0.0.1:8083"),
+		OrderURL:        DefaultURL("order"),
+		InventoryURL:    DefaultURL("inventory"),
+		PaymentURL:      DefaultURL("payment"),
+		ShippingURL:     DefaultURL("shipping"),
+		NotificationURL: DefaultURL("notification"),
+		ServiceURLs:     map[string]string{},
+		SinkURL:         DefaultURL("webhooksink"),
+		GatewayURL:      DefaultURL("gatewaysim"),
+		ConnectURL:      Or("CONNECT_URL", fmt.Sprintf("http://127.0.0.1:%d", stack.ConnectPort)),
 		ConnectRESTUser: Or("CONNECT_REST_USER", "operator"),
-		Brokers:         strings.Split(Or("KAFKA_BROKERS", "127.0.0.1:9092"), ","),
+		Brokers:         strings.Split(Or("KAFKA_BROKERS", fmt.Sprintf("127.0.0.1:%d", stack.KafkaPort)), ","),
 		KafkaUsername:   os.Getenv("KAFKA_USERNAME"),
 		KafkaPassword:   os.Getenv("KAFKA_PASSWORD"),
 		PGAdminURL:      os.Getenv("PG_ADMIN_URL"),
@@ -86,9 +92,12 @@ func Load() Env {
 		GatewaySecret:   Or("GATEWAY_MERCHANT_SECRET", readSecret(filepath.Join(dir, "secrets", "gateway-merchant"))),
 		SinkReadToken:   Or("WEBHOOKSINK_READ_TOKEN", readSecret(filepath.Join(dir, "secrets", "webhooksink-reader"))),
 	}
+	for _, p := range stack.SagaServices() {
+		e.ServiceURLs[p.Name] = DefaultURL(p.Name)
+	}
 	e.ConnectRESTPassword = Or("CONNECT_REST_PASSWORD", readSecret(filepath.Join(dir, "secrets", "connect-rest-"+e.ConnectRESTUser)))
 	if e.PGAdminURL == "" {
-		u := url.URL{Scheme: "postgres", Host: "127.0.0.1:5432", Path: "/postgres", RawQuery: "sslmode=disable"}
+		u := url.URL{Scheme: "postgres", Host: fmt.Sprintf("127.0.0.1:%d", stack.PostgresPort), Path: "/postgres", RawQuery: "sslmode=disable"}
 		u.User = url.User("postgres")
 		if pw := readSecret(filepath.Join(dir, "secrets", "pg-superuser")); pw != "" {
 			u.User = url.UserPassword("postgres", pw)
@@ -98,11 +107,19 @@ func Load() Env {
 	return e
 }
 
-// ServiceURL returns the address of a consumer service by its name ("order", "inventory",
-// "payment", "shipping", "notification"); "" for any other name.
-func (e Env) ServiceURL(name string) string {
-	return map[string]string{"order": e.OrderURL, "inventory": e.InventoryURL, "payment": e.PaymentURL,
-		"shipping": e.ShippingURL, "notification": e.NotificationURL}[name]
+// ServiceURL returns the address of a saga service of the stack's table by its name ("order",
+// "shipping", ...); "" for any other name.
+func (e Env) ServiceURL(name string) string { return e.ServiceURLs[name] }
+
+// DefaultURL returns the URL of the program of the stack's table called name: its URL variable
+// (ORDER_URL, GATEWAY_URL, ...) when set, else its address on a stack at offset 0; "" for a name
+// the table does not have.
+func DefaultURL(name string) string {
+	p, ok := stack.Lookup(name)
+	if !ok {
+		return ""
+	}
+	return Or(p.URLVar, p.URL())
 }
 
 // As returns e logged in to Kafka as principal (Viewer, Injector), with its password from the

@@ -29,6 +29,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/stack"
 	"outboxsaga.dev/tools/kafkaacl"
 )
 
@@ -42,7 +43,7 @@ func main() {
 func run() error {
 	aclPaths := flag.String("acls", "infra/kafka/acls.conf", "the ACL files, comma-separated")
 	drop := flag.String("drop-logins", "", "principals whose SCRAM logins are deleted, comma-separated (the test-only injector after a test run)")
-	brokers := flag.String("brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "bootstrap brokers, comma-separated")
+	brokers := flag.String("brokers", envOr("KAFKA_BROKERS", fmt.Sprintf("127.0.0.1:%d", stack.KafkaPort)), "bootstrap brokers, comma-separated")
 	topics := flag.String("topics", "", "topics to create when missing (kept for ever), comma-separated")
 	transient := flag.String("transient-topics", "", "topics to create when missing, with the broker's retention, comma-separated")
 	partitions := flag.Int("partitions", 3, "partitions of a created topic")
