@@ -9,9 +9,9 @@
 #       the AsyncAPI document linted (scripts/contracts-test.sh; OpenAPI: kin-openapi in go test);
 #   5. go test in every module (integration tests talk to the real Postgres, Kafka, Debezium),
 #      logged in to Kafka as the test-only principal injector;
-#   6. the trust boundaries as a user of the host meets them (scripts/trust-test.sh: secrets'
-#      modes, data directories, pg_hba.conf, physical replication, kcat with .stack/kcat.conf,
-#      Kafka Connect's REST API without its login: 401);
+#   6. (within 5) the trust boundaries as a user of the host meets them, services/e2e/host_trust_test.go:
+#      secrets' modes, data directories, pg_hba.conf, physical replication, kcat with .stack/kcat.conf,
+#      Kafka Connect's REST API without its login: 401, each process's secrets and OS user;
 #   7. SIGKILL each component, one `make up` heals it (scripts/heal-test.sh);
 #   8. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
 #      every topic, a little poison and fuzz; the four invariants checked after), then make
@@ -63,7 +63,8 @@ step() {
 
 # The tests counted for the closing line `N passed, M failed`: every top-level Go test (its
 # `--- PASS`/`--- FAIL` line in go test -v), and every check a script step prints (`ok`/`FAIL`
-# lines of the trust test, each kill of the heal test...) or, for a step that prints none, the step.
+# lines of the alert rules and contracts tests, each kill of the heal test...) or, for a step that
+# prints none, the step.
 # count_checks LOG RC: adds LOG's checks to the counts (RC: the step's exit status).
 count_checks() {
   local ok bad plain
@@ -134,9 +135,6 @@ for m in "${modules[@]}"; do
   passed=$((passed + p)) failed_n=$((failed_n + f))
   [ "$rc" = 0 ] || { failed+=("$m"); go_failed=1; }
 done
-
-say "trust boundaries (log: ${LOGS#$ROOT/}/trust-test.log)"
-step trust-test.log trust-test "$ROOT/scripts/trust-test.sh"
 
 if [ "${HEAL_IN_TEST:-1}" = 0 ]; then
   say "heal test skipped (HEAL_IN_TEST=0)"

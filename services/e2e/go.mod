@@ -32,3 +32,7 @@ require (
 )
 
 replace outboxsaga.dev/messaging => ../messaging
+
+require outboxsaga.dev/tools v0.0.0
+
+replace outboxsaga.dev/tools => ../../tools

@@ -4,8 +4,8 @@ package e2e
 // "Credentials and roles"): the broker takes no client without a login and lets each principal do
 // only its job (infra/kafka/acls.conf); the operator endpoints want the stack's token; Kafka
 // Connect's REST API wants its user's password (HTTP Basic).
-// scripts/trust-test.sh checks the files and the database from the shell, TestRolesAreConfined
-// (services/messaging/debezium) the database roles.
+// host_trust_test.go checks the files, the processes and the database as a user of the host
+// meets them, TestRolesAreConfined (services/messaging/debezium) the database roles.
 
 import (
 	"encoding/base64"
