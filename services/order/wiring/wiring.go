@@ -111,6 +111,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 				Events: events, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
 				MaxStreams: cfg.MaxStreams, StreamLifetime: cfg.StreamLifetime, CreatedVersion: cfg.CreatedVersion,
 			})
+			httpapi.ListRoutes(r, httpapi.ListConfig{Orders: postgres.NewOrderList(svc.DB), AdminToken: cfg.AdminToken, Log: svc.Log})
 		}, nil
 	})
 }
