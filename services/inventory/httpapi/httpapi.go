@@ -15,7 +15,7 @@ import (
 	msghttp "outboxsaga.dev/messaging/httpapi"
 )
 
-// StockStore reads and sets stock; *postgres.Stock implements it.
+// StockStore reads and sets stock; *postgres.StockLevels implements it.
 type StockStore interface {
 	Get(ctx context.Context, sku string) (inventory.Stock, error)
 	SetAvailable(ctx context.Context, sku string, n int64) (inventory.Stock, error)

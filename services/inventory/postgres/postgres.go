@@ -22,18 +22,15 @@ import (
 //go:embed migrations/*.sql
 var Migrations embed.FS
 
-// Stock is the inventory repository: the stock rows and the reservations. The saga's writes
-// (CreateReservation, UpdateReservation) run in the caller's transaction and lock stock rows FOR
-// UPDATE in SKU order, so they do not deadlock; a serialization failure or deadlock that
-// happens anyway rolls the transaction back with an error that messaging/postgres.IsUnavailable
-// reports, and the consumer runs the step again.
-type Stock struct{ db *sql.DB }
+// StockLevels is the repository of the stock rows, one per SKU, as the HTTP operations read and
+// set them (single statements on the pool). The saga moves stock through Reservations.
+type StockLevels struct{ db *sql.DB }
 
-// NewStock returns the repository of the stock and reservations in db.
-func NewStock(db *sql.DB) *Stock { return &Stock{db: db} }
+// NewStockLevels returns the repository of the stock rows in db.
+func NewStockLevels(db *sql.DB) *StockLevels { return &StockLevels{db: db} }
 
 // Get returns the stock of sku, or a fault.NotFound error when the SKU was never stocked.
-func (s *Stock) Get(ctx context.Context, sku string) (inventory.Stock, error) {
+func (s *StockLevels) Get(ctx context.Context, sku string) (inventory.Stock, error) {
 	st, err := scanStock(s.db.QueryRowContext(ctx,
 		`SELECT sku, available, reserved, sold FROM stock WHERE sku = $1`, sku))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -48,7 +45,7 @@ func (s *Stock) Get(ctx context.Context, sku string) (inventory.Stock, error) {
 // SetAvailable sets the available count of sku to n, creating the row if needed; reserved and
 // sold are left as they are (see inventory.Stock.SetAvailable for what that means for the
 // invariant). It returns the stock as stored.
-func (s *Stock) SetAvailable(ctx context.Context, sku string, n int64) (inventory.Stock, error) {
+func (s *StockLevels) SetAvailable(ctx context.Context, sku string, n int64) (inventory.Stock, error) {
 	want, err := inventory.Stock{SKU: sku}.SetAvailable(n)
 	if err != nil {
 		return inventory.Stock{}, err

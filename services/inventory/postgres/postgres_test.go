@@ -14,18 +14,18 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 )
 
-// openDB returns a migrated test database and the repository on it.
-func openDB(t *testing.T) (*sql.DB, *postgres.Stock) {
+// openDB returns a migrated test database.
+func openDB(t *testing.T) *sql.DB {
 	t.Helper()
 	db := pgtest.MustOpenTestDB(t)
 	if err := msgpg.MigrateService(context.Background(), db, "inventory", postgres.Migrations); err != nil {
 		t.Fatalf("Migrate() error = %v", err)
 	}
-	return db, postgres.NewStock(db)
+	return db
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
-	db, _ := openDB(t)
+	db := openDB(t)
 	if err := msgpg.MigrateService(context.Background(), db, "inventory", postgres.Migrations); err != nil {
 		t.Fatalf("second Migrate() error = %v", err)
 	}
@@ -40,7 +40,8 @@ func TestMigrateIsIdempotent(t *testing.T) {
 
 func TestStock(t *testing.T) {
 	ctx := context.Background()
-	db, store := openDB(t)
+	db := openDB(t)
+	store := postgres.NewStockLevels(db)
 
 	if _, err := store.Get(ctx, "A100"); fault.Code(err) != fault.NotFound {
 		t.Fatalf("Get(unknown) error = %v, want %s", err, fault.NotFound)
@@ -84,7 +85,7 @@ func TestStock(t *testing.T) {
 }
 
 func TestStockChecksRejectNegativeCounts(t *testing.T) {
-	db, _ := openDB(t)
+	db := openDB(t)
 	mustExec(t, db, `INSERT INTO stock (sku, available) VALUES ('A', 1)`)
 	for _, q := range []string{
 		`UPDATE stock SET available = -1`,
@@ -99,7 +100,8 @@ func TestStockChecksRejectNegativeCounts(t *testing.T) {
 
 func TestCreateReservation(t *testing.T) {
 	ctx := context.Background()
-	db, store := openDB(t)
+	db := openDB(t)
+	store := postgres.NewReservations(db)
 	mustExec(t, db, `INSERT INTO stock (sku, available) VALUES ('A', 5), ('B', 1)`)
 	order := inventory.Order{ID: "o1", Items: []inventory.Item{{SKU: "B", Qty: 1, UnitPrice: 10}, {SKU: "A", Qty: 2, UnitPrice: 20}}}
 
@@ -109,7 +111,7 @@ func TestCreateReservation(t *testing.T) {
 		return inventory.Reserve(order, stock)
 	}
 	c, created := inTx(t, db, func(tx *sql.Tx) (inventory.Change, bool, error) {
-		return store.CreateReservation(ctx, tx, "o1", []string{"A", "B", "C"}, reserve)
+		return store.Create(ctx, tx, "o1", []string{"A", "B", "C"}, reserve)
 	})
 	if !created || c.Outcome != inventory.OutcomeReserved {
 		t.Fatalf("CreateReservation() = %v, created %v; want reserved", c.Outcome, created)
@@ -118,7 +120,7 @@ func TestCreateReservation(t *testing.T) {
 	if !reflect.DeepEqual(seen, wantSeen) {
 		t.Errorf("decide saw stock %v, want %v (unknown SKU C absent)", seen, wantSeen)
 	}
-	r, err := store.Reservation(ctx, "o1")
+	r, err := store.Get(ctx, "o1")
 	if err != nil {
 		t.Fatalf("Reservation() error = %v", err)
 	}
@@ -130,7 +132,7 @@ func TestCreateReservation(t *testing.T) {
 
 	called := false
 	_, created = inTx(t, db, func(tx *sql.Tx) (inventory.Change, bool, error) {
-		return store.CreateReservation(ctx, tx, "o1", []string{"A", "B"}, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
+		return store.Create(ctx, tx, "o1", []string{"A", "B"}, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
 			called = true
 			return inventory.Change{}, nil
 		})
@@ -143,9 +145,10 @@ func TestCreateReservation(t *testing.T) {
 
 func TestCreateReservationDecideErrorWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	db, store := openDB(t)
+	db := openDB(t)
+	store := postgres.NewReservations(db)
 	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
-		_, _, err := store.CreateReservation(ctx, tx, "o1", nil, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
+		_, _, err := store.Create(ctx, tx, "o1", nil, func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
 			return inventory.Reserve(inventory.Order{ID: "o1"}, nil)
 		})
 		return err
@@ -153,14 +156,15 @@ func TestCreateReservationDecideErrorWritesNothing(t *testing.T) {
 	if fault.Code(err) != fault.Invalid {
 		t.Fatalf("error = %v, want %s", err, fault.Invalid)
 	}
-	if _, err := store.Reservation(ctx, "o1"); !errors.Is(err, postgres.ErrNoReservation) {
+	if _, err := store.Get(ctx, "o1"); !errors.Is(err, postgres.ErrNoReservation) {
 		t.Errorf("Reservation() error = %v, want ErrNoReservation", err)
 	}
 }
 
 func TestUpdateReservation(t *testing.T) {
 	ctx := context.Background()
-	db, store := openDB(t)
+	db := openDB(t)
+	store := postgres.NewReservations(db)
 	mustExec(t, db, `INSERT INTO stock (sku, available, reserved) VALUES ('A', 1, 2)`)
 	mustExec(t, db, `INSERT INTO reservations (order_id, status, items) VALUES
 		('held', 'RESERVED', '[{"sku":"A","qty":2,"unitPrice":5}]'),
@@ -182,7 +186,7 @@ func TestUpdateReservation(t *testing.T) {
 		t.Fatalf("UpdateReservation(held) = %v, %v; want committed", c.Outcome, err)
 	}
 	assertStock(t, db, "A", 1, 0, 2)
-	r, err := store.Reservation(ctx, "held")
+	r, err := store.Get(ctx, "held")
 	if err != nil || r.Status != inventory.Committed {
 		t.Errorf("Reservation(held) = %+v, %v; want COMMITTED", r, err)
 	}
@@ -191,7 +195,7 @@ func TestUpdateReservation(t *testing.T) {
 // What a transaction conflict raises is what the consumer retries until it passes
 // (messaging/postgres.IsUnavailable); a wrong statement is not.
 func TestConflictsAreRetried(t *testing.T) {
-	db, _ := openDB(t)
+	db := openDB(t)
 	_, err := db.Exec(`DO $$ BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'deadlock_detected'; END $$`)
 	if !msgpg.IsUnavailable(err) {
 		t.Errorf("IsUnavailable(deadlock) = false, want true (err %v)", err)
@@ -206,11 +210,11 @@ func TestConflictsAreRetried(t *testing.T) {
 	}
 }
 
-func updateInTx(ctx context.Context, db *sql.DB, store *postgres.Stock, orderID string, decide postgres.Decide) (inventory.Change, error) {
+func updateInTx(ctx context.Context, db *sql.DB, store *postgres.Reservations, orderID string, decide postgres.Decide) (inventory.Change, error) {
 	var c inventory.Change
 	err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
 		var err error
-		c, err = store.UpdateReservation(ctx, tx, orderID, decide)
+		c, err = store.Update(ctx, tx, orderID, decide)
 		return err
 	})
 	return c, err
@@ -242,7 +246,7 @@ func mustExec(t *testing.T, db *sql.DB, q string) {
 
 func assertStock(t *testing.T, db *sql.DB, sku string, available, reserved, sold int64) {
 	t.Helper()
-	got, err := postgres.NewStock(db).Get(context.Background(), sku)
+	got, err := postgres.NewStockLevels(db).Get(context.Background(), sku)
 	if err != nil {
 		t.Fatalf("Get(%s) error = %v", sku, err)
 	}

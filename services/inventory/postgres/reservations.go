@@ -12,13 +12,23 @@ import (
 	"outboxsaga.dev/inventory"
 )
 
-// ErrNoReservation is returned (wrapped) by UpdateReservation for an order inventory never saw.
+// Reservations is the repository of the orders' reservations and the stock they move. Its writes
+// (Create, Update) run in the caller's transaction and lock stock rows FOR UPDATE in SKU order,
+// so they do not deadlock; a serialization failure or deadlock that happens anyway rolls the
+// transaction back with an error that messaging/postgres.IsUnavailable reports, and the consumer
+// runs the step again.
+type Reservations struct{ db *sql.DB }
+
+// NewReservations returns the repository of the reservations in db.
+func NewReservations(db *sql.DB) *Reservations { return &Reservations{db: db} }
+
+// ErrNoReservation is returned (wrapped) by Update and Get for an order inventory never saw.
 var ErrNoReservation = errors.New("no reservation")
 
 // Decide is a domain decision over a reservation and the locked stock rows of its SKUs.
 type Decide func(r inventory.Reservation, stock map[string]inventory.Stock) (inventory.Change, error)
 
-// CreateReservation records what inventory does for a new order, in tx. If the order has a
+// Create records what inventory does for a new order, in tx. If the order has a
 // reservation already it returns created=false without calling decide. Otherwise it locks the
 // stock rows of skus in SKU order, runs decide (which sees a zero Reservation) and inserts the
 // reservation and stock moves it decided.
@@ -26,7 +36,7 @@ type Decide func(r inventory.Reservation, stock map[string]inventory.Stock) (inv
 // Two transactions racing for the same new order both pass the existence check; the second
 // insert then fails on the primary key and its transaction rolls back. Retrying it finds the
 // reservation and does nothing.
-func (s *Stock) CreateReservation(ctx context.Context, tx *sql.Tx, orderID string, skus []string, decide Decide) (c inventory.Change, created bool, err error) {
+func (s *Reservations) Create(ctx context.Context, tx *sql.Tx, orderID string, skus []string, decide Decide) (c inventory.Change, created bool, err error) {
 	var exists bool
 	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)`, orderID).Scan(&exists)
 	if err != nil {
@@ -52,11 +62,11 @@ func (s *Stock) CreateReservation(ctx context.Context, tx *sql.Tx, orderID strin
 	return c, true, nil
 }
 
-// UpdateReservation locks the order's reservation and then the stock rows of its SKUs (always
+// Update locks the order's reservation and then the stock rows of its SKUs (always
 // in that order, and the stock rows in SKU order, so transactions never deadlock), runs decide
 // and writes back what it decided. An ignored decision writes nothing. The error wraps
 // ErrNoReservation when the order has no reservation.
-func (s *Stock) UpdateReservation(ctx context.Context, tx *sql.Tx, orderID string, decide Decide) (inventory.Change, error) {
+func (s *Reservations) Update(ctx context.Context, tx *sql.Tx, orderID string, decide Decide) (inventory.Change, error) {
 	r, err := lockReservation(ctx, tx, orderID)
 	if err != nil {
 		return inventory.Change{}, fmt.Errorf("update reservation %s: %w", orderID, err)
@@ -83,9 +93,9 @@ func (s *Stock) UpdateReservation(ctx context.Context, tx *sql.Tx, orderID strin
 	return c, nil
 }
 
-// Reservation returns the order's reservation; the error wraps ErrNoReservation when there is
+// Get returns the order's reservation; the error wraps ErrNoReservation when there is
 // none. It takes no lock: for reads outside the saga (and tests).
-func (s *Stock) Reservation(ctx context.Context, orderID string) (inventory.Reservation, error) {
+func (s *Reservations) Get(ctx context.Context, orderID string) (inventory.Reservation, error) {
 	return scanReservation(s.db.QueryRowContext(ctx, selectReservation, orderID), orderID)
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/inventory"
 	"outboxsaga.dev/inventory/postgres"
@@ -26,45 +25,28 @@ import (
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
-	"outboxsaga.dev/schemas"
+	"outboxsaga.dev/messaging/sagatest"
 )
 
-// fixture is a migrated test database and the saga handler chain the consumer would run,
-// minus retry and dead letters: decode and schema validation, then the Router.
+// fixture is a migrated test database with a captured outbox and the saga's Router behind the
+// consumer's decoding (sagatest.Harness): no retry, no dead letters.
 type fixture struct {
-	db        *sql.DB
-	store     *postgres.Stock
-	steps     *saga.Steps
-	handle    messaging.Handler
-	reg       *prometheus.Registry
-	validator *schemas.Validator
+	*sagatest.Harness
+	db           *sql.DB
+	stockLevels  *postgres.StockLevels
+	reservations *postgres.Reservations
+	steps        *saga.Steps
+	reg          *prometheus.Registry
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := pgtest.MustOpenTestDB(t)
-	// Postgres allows about 100 connections for every test database together.
-	db.SetMaxOpenConns(20)
-	if err := msgpg.MigrateService(context.Background(), db, "inventory", postgres.Migrations); err != nil {
-		t.Fatalf("Migrate() error = %v", err)
-	}
-	pgtest.CaptureOutbox(t, db)
-	validator, err := schemas.New()
-	if err != nil {
-		t.Fatalf("schemas.New() error = %v", err)
-	}
+	db := sagatest.Open(t, "inventory", postgres.Migrations)
 	reg := prometheus.NewRegistry()
-	metrics := saga.NewMetrics(reg)
-	store := postgres.NewStock(db)
-	steps := saga.New(db, store, pgtest.MustOutbox(t), metrics)
-	return &fixture{
-		db:        db,
-		store:     store,
-		steps:     steps,
-		handle:    messaging.Chain(steps.Router().Dispatch, kafka.Decode(validator)),
-		reg:       reg,
-		validator: validator,
-	}
+	f := &fixture{db: db, stockLevels: postgres.NewStockLevels(db), reservations: postgres.NewReservations(db), reg: reg}
+	f.steps = saga.New(db, f.reservations, pgtest.MustOutbox(t), saga.NewMetrics(reg))
+	f.Harness = sagatest.New(t, db, f.steps.Router())
+	return f
 }
 
 // consumer returns the whole chain the service's consumer runs (kafka.Handlers): retry, where a
@@ -72,66 +54,38 @@ func newFixture(t *testing.T) *fixture {
 // the dead letters.
 func (f *fixture) consumer(t *testing.T, maxAttempts int) messaging.Handler {
 	t.Helper()
-	consume, _ := kafka.Handlers(f.steps.Router().Dispatch, kafka.HandlerConfig{
-		Service: "inventory", Validator: f.validator, DeadLetters: msgpg.NewDeadLetters(f.db, pgtest.MustOutbox(t)),
-		MaxAttempts: maxAttempts, Unavailable: msgpg.IsUnavailable, Log: zerolog.Nop(), Registry: prometheus.NewRegistry(),
-	})
+	consume, _ := f.Consumer("inventory", maxAttempts)
 	return consume
 }
 
 // record is a Kafka record as Debezium's outbox router produces it.
-type record struct {
-	key     string
-	value   []byte
-	headers map[string]string
-	env     messaging.Envelope
-	tp      messaging.Traceparent
-}
+type record = sagatest.Record
 
 // event builds the record of an order event in a new trace.
 func event(t *testing.T, eventType, orderID string, data any) record {
 	t.Helper()
-	tp := messaging.NewTraceparent()
-	env, err := messaging.NewEnvelope("order", orderID, eventType, 1, data, tp)
-	if err != nil {
-		t.Fatalf("NewEnvelope() error = %v", err)
-	}
-	value, err := json.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return record{
-		key:     orderID,
-		value:   value,
-		headers: map[string]string{"id": env.EventID, "eventType": eventType, "traceparent": tp.String()},
-		env:     env,
-		tp:      tp,
-	}
+	return sagatest.Event(t, "order", eventType, 1, orderID, data)
 }
 
 // deliver hands r to the chain as the consumer does: a fresh, undecoded Message per delivery.
-func (f *fixture) deliver(r record) error {
-	return deliverTo(context.Background(), f.handle, r)
-}
+func (f *fixture) deliver(r record) error { return f.Deliver(r) }
 
 // deliverTo hands r to the handler chain h.
 func deliverTo(ctx context.Context, h messaging.Handler, r record) error {
-	return h(ctx, message(r, 1))
+	return h(ctx, r.Message())
 }
 
 // message is r as the consumer hands it over from offset of order-events.
 func message(r record, offset int64) *messaging.Message {
-	tp, _ := messaging.ParseTraceparent(r.headers["traceparent"])
-	return &messaging.Message{
-		Traceparent: tp,
-		Record:      messaging.Record{Topic: messaging.TopicOrder, Partition: 0, Offset: offset, Key: r.key, Headers: r.headers, Value: r.value},
-	}
+	m := r.Message()
+	m.Offset = offset
+	return m
 }
 
 func (f *fixture) mustDeliver(t *testing.T, r record) {
 	t.Helper()
 	if err := f.deliver(r); err != nil {
-		t.Fatalf("deliver %s: %v", r.env.EventType, err)
+		t.Fatalf("deliver %s: %v", r.Envelope.EventType, err)
 	}
 }
 
@@ -160,14 +114,14 @@ func line(sku string, qty int) item {
 
 func (f *fixture) setStock(t *testing.T, sku string, available int64) {
 	t.Helper()
-	if _, err := f.store.SetAvailable(context.Background(), sku, available); err != nil {
+	if _, err := f.stockLevels.SetAvailable(context.Background(), sku, available); err != nil {
 		t.Fatalf("SetAvailable(%s) error = %v", sku, err)
 	}
 }
 
 func (f *fixture) stock(t *testing.T, sku string) inventory.Stock {
 	t.Helper()
-	st, err := f.store.Get(context.Background(), sku)
+	st, err := f.stockLevels.Get(context.Background(), sku)
 	if err != nil {
 		t.Fatalf("Get(%s) error = %v", sku, err)
 	}
@@ -177,7 +131,7 @@ func (f *fixture) stock(t *testing.T, sku string) inventory.Stock {
 // status returns the order's reservation status, or "" when it has none.
 func (f *fixture) status(t *testing.T, orderID string) inventory.Status {
 	t.Helper()
-	r, err := f.store.Reservation(context.Background(), orderID)
+	r, err := f.reservations.Get(context.Background(), orderID)
 	if errors.Is(err, postgres.ErrNoReservation) {
 		return ""
 	}
@@ -219,8 +173,8 @@ func (f *fixture) emitted(t *testing.T, orderID string, causes ...record) []pgte
 		if e.AggregateType != inventory.AggregateType {
 			t.Errorf("%s aggregate type = %s, want %s", e.EventType, e.AggregateType, inventory.AggregateType)
 		}
-		if i < len(causes) && (e.TraceID != causes[i].tp.TraceID() || e.Traceparent.SpanID() == causes[i].tp.SpanID()) {
-			t.Errorf("%s traceparent %s: want a child of %s", e.EventType, e.Traceparent, causes[i].tp)
+		if i < len(causes) && (e.TraceID != causes[i].Traceparent.TraceID() || e.Traceparent.SpanID() == causes[i].Traceparent.SpanID()) {
+			t.Errorf("%s traceparent %s: want a child of %s", e.EventType, e.Traceparent, causes[i].Traceparent)
 		}
 	}
 	return events
@@ -299,7 +253,7 @@ func TestOrderCreated(t *testing.T) {
 					t.Errorf("stock %s = %+v, want %+v", sku, got, want)
 				}
 			}
-			if n := f.count(t, `SELECT count(*) FROM processed_events WHERE event_id = $1`, created.env.EventID); n != 1 {
+			if n := f.count(t, `SELECT count(*) FROM processed_events WHERE event_id = $1`, created.Envelope.EventID); n != 1 {
 				t.Errorf("inbox rows for the event = %d, want 1", n)
 			}
 			events := f.emitted(t, o1, created)
@@ -546,9 +500,9 @@ func TestPoisonIsPermanentAndWritesNothing(t *testing.T) {
 	mismatch := func(t *testing.T) record {
 		r := orderCreated(t, o1, line("A", 1))
 		var env map[string]any
-		_ = json.Unmarshal(r.value, &env)
+		_ = json.Unmarshal(r.Value, &env)
 		env["data"].(map[string]any)["orderId"] = o2
-		r.value, _ = json.Marshal(env)
+		r.Value, _ = json.Marshal(env)
 		return r
 	}
 	unknownType := func(t *testing.T) record {
@@ -556,7 +510,7 @@ func TestPoisonIsPermanentAndWritesNothing(t *testing.T) {
 	}
 	undecodable := func(t *testing.T) record {
 		r := orderCreated(t, o1, line("A", 1))
-		r.value = []byte("{not json")
+		r.Value = []byte("{not json")
 		return r
 	}
 	tests := []struct {
@@ -636,7 +590,7 @@ func TestConcurrentReservations(t *testing.T) {
 			<-start
 			if err := f.deliver(r); err != nil {
 				failed.Add(1)
-				t.Errorf("deliver %s: %v", r.key, err)
+				t.Errorf("deliver %s: %v", r.Key, err)
 			}
 		})
 	}
@@ -694,7 +648,7 @@ func TestConcurrentMultiSKUOrdersDoNotDeadlock(t *testing.T) {
 		r := orderCreated(t, orderN(i), items...)
 		wg.Go(func() {
 			if err := f.deliver(r); err != nil {
-				t.Errorf("deliver %s: %v", r.key, err)
+				t.Errorf("deliver %s: %v", r.Key, err)
 			}
 		})
 	}
@@ -791,7 +745,7 @@ func TestBrokenInvariantIsRetriedThenDeadLettered(t *testing.T) {
 	if err := deliverTo(context.Background(), f.consumer(t, 2), completed); err != nil {
 		t.Fatalf("consume() error = %v, want nil (dead-lettered)", err)
 	}
-	if got := f.count(t, `SELECT count(*) FROM dead_letters WHERE event_id = $1 AND attempts = 2`, completed.env.EventID); got != 1 {
+	if got := f.count(t, `SELECT count(*) FROM dead_letters WHERE event_id = $1 AND attempts = 2`, completed.Envelope.EventID); got != 1 {
 		t.Errorf("dead letters of the event after 2 attempts = %d, want 1", got)
 	}
 	if got := f.status(t, o1); got != inventory.Reserved {
@@ -831,7 +785,7 @@ func TestStepsInABatch(t *testing.T) {
 		ms[i] = message(r, int64(i))
 	}
 	done := 0
-	if err := kafka.HandleBatch(context.Background(), f.handle, msgpg.Batches(f.db), ms, func(int) { done++ }); err != nil || done != len(ms) {
+	if err := kafka.HandleBatch(context.Background(), f.Handler(), msgpg.Batches(f.db), ms, func(int) { done++ }); err != nil || done != len(ms) {
 		t.Fatalf("HandleBatch = %v after %d messages done, want nil after %d", err, done, len(ms))
 	}
 	for _, want := range []inventory.Stock{{SKU: "A", Available: 9, Sold: 1}, {SKU: "B", Available: 4, Sold: 1}} {
@@ -933,17 +887,8 @@ func TestOrderCreatedEveryVersion(t *testing.T) {
 			if tt.channel {
 				data["channel"] = "app"
 			}
-			tp := messaging.NewTraceparent()
-			env, err := messaging.NewEnvelope("order", id, "OrderCreated", tt.version, data, tp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			value, err := json.Marshal(env)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := record{key: id, value: value, headers: map[string]string{"id": env.EventID, "eventType": "OrderCreated", "traceparent": tp.String()}, env: env, tp: tp}
-			err = f.deliver(r)
+			r := sagatest.Event(t, "order", "OrderCreated", tt.version, id, data)
+			err := f.deliver(r)
 			if tt.wantPoison {
 				if !messaging.IsPermanent(err) {
 					t.Fatalf("deliver v%d: %v, want poison", tt.version, err)

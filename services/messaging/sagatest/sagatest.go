@@ -101,6 +101,10 @@ func New(tb testing.TB, db *sql.DB, router *messaging.Router) *Harness {
 		handle: messaging.Chain(router.Dispatch, kafka.DecodeKeyed(v, router.Keyed()))}
 }
 
+// Handler returns the harness's chain, decoding then the router, for code that hands messages
+// over itself (kafka.HandleBatch with a done callback, several goroutines).
+func (h *Harness) Handler() messaging.Handler { return h.handle }
+
 // Ctx returns the context of a delivery: it carries a logger that writes to the test's log, as
 // the consumer's carries the message's.
 func (h *Harness) Ctx() context.Context {
