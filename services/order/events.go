@@ -45,9 +45,9 @@ type Upcaster interface {
 // deliveryEvents maps the shipping events the order follows to the delivery status each
 // announces.
 var deliveryEvents = map[string]Delivery{
-	"DeliveryScheduled": DeliveryPreparing,
-	"DeliveryShipped":   DeliveryShipped,
-	"DeliveryDelivered": DeliveryDelivered,
+	EventDeliveryScheduled: DeliveryPreparing,
+	EventDeliveryShipped:   DeliveryShipped,
+	EventDeliveryDelivered: DeliveryDelivered,
 }
 
 // DeliveryOf returns the delivery status a shipping event announces, and false for any other
@@ -159,3 +159,18 @@ func Merge(own, facts []Recorded) []Recorded {
 	out := make([]Recorded, 0, len(own)+len(facts))
 	return append(append(out, own...), facts...)
 }
+
+// Types of the events the order service consumes (inventory-events, payment-events,
+// shipping-events).
+const (
+	EventStockReserved          = "StockReserved"
+	EventStockReservationFailed = "StockReservationFailed"
+	EventStockReleased          = "StockReleased"
+	EventStockCommitted         = "StockCommitted"
+	EventPaymentAuthorized      = "PaymentAuthorized"
+	EventPaymentFailed          = "PaymentFailed"
+	EventPaymentVoided          = "PaymentVoided"
+	EventDeliveryScheduled      = "DeliveryScheduled"
+	EventDeliveryShipped        = "DeliveryShipped"
+	EventDeliveryDelivered      = "DeliveryDelivered"
+)

@@ -9,12 +9,9 @@
 package httpapi
 
 import (
-	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -28,46 +25,12 @@ import (
 	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/fault"
 	msghttp "outboxsaga.dev/messaging/httpapi"
-	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/order"
-	"outboxsaga.dev/order/postgres"
+	"outboxsaga.dev/order/app"
 )
 
 // maxIdempotencyKeyLen bounds the Idempotency-Key header (a UUID needs 36).
 const maxIdempotencyKeyLen = 255
-
-// TooManyOpenOrders is the code a customer sees when it has MaxOpenOrders orders PENDING (429).
-const TooManyOpenOrders = "too_many_open_orders"
-
-// openOrdersRetryAfter is the Retry-After of TooManyOpenOrders: a saga ends in well under a
-// second when the pipeline is well, and by the saga deadline at worst.
-const openOrdersRetryAfter = time.Second
-
-// Orders is what the API needs from the order repository; *postgres.Orders implements it.
-type Orders interface {
-	Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem postgres.Idempotency) (bool, error)
-	ByIdempotencyKey(ctx context.Context, tx *sql.Tx, customer, key string) (uuid.UUID, string, error)
-	OpenOrders(ctx context.Context, tx *sql.Tx, customer string) (int, error)
-	CustomerOf(ctx context.Context, id uuid.UUID) (string, error)
-	Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error
-	Get(ctx context.Context, id uuid.UUID) (order.Order, error)
-	Timeline(ctx context.Context, id uuid.UUID) ([]order.TimelineEntry, error)
-}
-
-// Events is the order's event store; *postgres.Events implements it.
-type Events interface {
-	Decide(before order.Order, tp messaging.Traceparent, e messaging.Event, version int, at time.Time, meta order.Meta) (postgres.Decided, error)
-	Append(ctx context.Context, tx *sql.Tx, d postgres.Decided) error
-	History(ctx context.Context, id uuid.UUID) ([]postgres.HistoryEntry, error)
-	AsOf(ctx context.Context, id uuid.UUID, t time.Time) (order.Order, error)
-}
-
-// Prices is the price list; *postgres.Prices implements it.
-type Prices interface {
-	Of(ctx context.Context, tx *sql.Tx, skus []string) (map[string]order.Price, error)
-	Get(ctx context.Context, sku string) (order.Price, error)
-	Set(ctx context.Context, p order.Price) (order.Price, error)
-}
 
 // Watcher wakes a status stream when its order's status may have changed;
 // *postgres.StatusListener implements it.
@@ -77,26 +40,17 @@ type Watcher interface {
 
 // Config is what the routes are built from.
 type Config struct {
-	DB     *sql.DB // transactions of POST /orders
-	Orders Orders
-	Prices Prices
+	// App runs the use cases the routes serve.
+	App *app.Application
 	// AdminToken guards the operator endpoints (PUT /prices/{sku}); an operator may also read
 	// any order.
 	AdminToken string
 	// Customers checks customer tokens; nil refuses every customer request (403).
 	Customers *customer.Verifier
 	// Rate limits each customer's requests; nil limits nothing.
-	Rate *customer.Limiter
-	// MaxOpenOrders caps a customer's PENDING orders: one more is refused with 429
-	// too_many_open_orders. 0: no cap.
-	MaxOpenOrders int
-	// Events appends OrderCreated to the event store in the transaction that places the order,
-	// and answers the order's history and past states.
-	Events  Events
+	Rate    *customer.Limiter
 	Watcher Watcher
-	// Deadline is how long a new order's saga may take before it is canceled with TIMEOUT.
-	Deadline time.Duration
-	Log      zerolog.Logger
+	Log     zerolog.Logger
 	// Registry takes the API's metrics.
 	Registry prometheus.Registerer
 	// Closing is closed when the server starts shutting down: open status streams end then,
@@ -106,9 +60,6 @@ type Config struct {
 	// StreamLifetime ends each after that long. 0: DefaultMaxStreams, DefaultStreamLifetime.
 	MaxStreams     int
 	StreamLifetime time.Duration
-	// CreatedVersion is the version of OrderCreated written: 1 leaves the channel out (while
-	// consumers that know only v1 run); 0: order.CreatedVersion.
-	CreatedVersion int
 }
 
 // Routes adds the order service's routes to r: placing an order, reading it, its timeline and
@@ -116,13 +67,7 @@ type Config struct {
 func Routes(r chi.Router, cfg Config) {
 	created := promauto.With(cfg.Registry).NewCounter(prometheus.CounterOpts{Name: "orders_created_total",
 		Help: "Orders placed (an idempotent replay of a request is not counted again)."})
-	h := &handler{
-		db: cfg.DB, orders: cfg.Orders, prices: cfg.Prices, events: cfg.Events, watcher: cfg.Watcher, deadline: cfg.Deadline,
-		log: cfg.Log, created: created, closing: cfg.Closing, maxOpen: cfg.MaxOpenOrders, createdVersion: cfg.CreatedVersion,
-	}
-	if h.createdVersion == 0 {
-		h.createdVersion = order.CreatedVersion
-	}
+	h := &handler{app: cfg.App, watcher: cfg.Watcher, log: cfg.Log, created: created, closing: cfg.Closing}
 	limit := cfg.Rate.Middleware(cfg.Log)
 	r.With(customer.Require(cfg.Customers, cfg.Log), limit).Post("/orders", h.create)
 	r.Group(func(r chi.Router) {
@@ -137,18 +82,11 @@ func Routes(r chi.Router, cfg Config) {
 }
 
 type handler struct {
-	db       *sql.DB
-	orders   Orders
-	prices   Prices
-	events   Events
-	watcher  Watcher
-	deadline time.Duration
-	log      zerolog.Logger
-	created  prometheus.Counter
-	closing  <-chan struct{}
-	maxOpen  int
-	// createdVersion is the OrderCreated version written.
-	createdVersion int
+	app     *app.Application
+	watcher Watcher
+	log     zerolog.Logger
+	created prometheus.Counter
+	closing <-chan struct{}
 }
 
 // createRequest is the body of POST /orders; customerId may be left out (the token says it).
@@ -230,11 +168,9 @@ func delivery(d order.Delivery) *string {
 	return &s
 }
 
-// create places an order at the list prices: the order, its items, its timeline entry and
-// OrderCreated commit in one transaction. With an Idempotency-Key, a retry of the same request by
-// the same customer answers the order placed first (the same 202 body) and writes nothing; the
-// same key with another request is a conflict that names no order. The customer is the token's
-// subject: a body customerId that names another is refused (403).
+// create places an order (app.PlaceOrder): 202 with the order's id, the same body for a replay
+// of a request with the same Idempotency-Key. A body that leaves customerId out is the token's
+// customer's.
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
 	if err := msghttp.DecodeJSON(w, r, &req); err != nil {
@@ -250,124 +186,20 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	// The request as sent first (a body customerId out of bounds is a 400 naming the field),
-	// then whose it is.
-	d := req.draft()
-	if err := d.Validate(); err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	if req.CustomerID != caller.Customer {
-		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Forbidden, "customerId %q is not the customer of the token", excerpt(req.CustomerID)))
-		return
-	}
-	tp := requestTrace(r)
-	o, created, err := h.place(r.Context(), d, tp, postgres.Idempotency{Key: key, RequestHash: req.hash()})
+	placed, err := h.app.PlaceOrder(r.Context(), app.PlaceOrder{Caller: caller, Draft: req.draft(), Trace: requestTrace(r),
+		Idempotency: order.Idempotency{Key: key, RequestHash: req.hash()}})
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
-	if created.EventID != "" {
+	o := placed.Order
+	if !placed.Replayed() {
 		h.created.Inc()
-		h.log.Info().Str("orderId", o.ID.String()).Str("eventId", created.EventID).Str("traceId", o.TraceID).
+		h.log.Info().Str("orderId", o.ID.String()).Str("eventId", placed.Created.EventID).Str("traceId", o.TraceID).
 			Int64("amount", o.Amount).Str("currency", o.Currency).Msg("order placed")
 	}
 	w.Header().Set("Location", "/orders/"+o.ID.String())
 	msghttp.WriteJSON(w, http.StatusAccepted, createdView{OrderID: o.ID.String(), Status: string(order.StatusPending)})
-}
-
-// place prices d from the list and stores the order and its OrderCreated in one transaction; it
-// returns the order and the emitted envelope. When d's customer used idem's key before for the
-// same request, it returns that order (only its id is set) and a zero envelope, and writes
-// nothing.
-func (h *handler) place(ctx context.Context, d order.Draft, tp messaging.Traceparent, idem postgres.Idempotency) (order.Order, messaging.Envelope, error) {
-	var (
-		o       order.Order
-		created messaging.Envelope
-	)
-	err := msgpg.WithTx(ctx, h.db, func(tx *sql.Tx) error {
-		created = messaging.Envelope{}
-		if idem.Key != "" {
-			prev, hash, err := h.orders.ByIdempotencyKey(ctx, tx, d.CustomerID, idem.Key)
-			if err == nil {
-				o = order.Order{ID: prev}
-				return sameRequest(hash, idem)
-			}
-			if fault.Code(err) != fault.NotFound {
-				return err
-			}
-		}
-		if err := h.underOpenCap(ctx, tx, d.CustomerID); err != nil {
-			return err
-		}
-		prices, err := h.prices.Of(ctx, tx, d.SKUs())
-		if err != nil {
-			return err
-		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		placed, e, err := order.New(uuid.New(), d, prices, now, h.deadline)
-		if err != nil {
-			return err
-		}
-		if h.createdVersion == 1 {
-			e = order.CreatedV1(e)
-		}
-		decided, err := h.events.Decide(order.Order{}, tp, e, h.createdVersion, now,
-			order.Meta{DeadlineAt: placed.DeadlineAt, IdempotencyKey: idem.Key, RequestHash: idem.RequestHash})
-		if err != nil {
-			return err
-		}
-		o = decided.State
-		inserted, err := h.orders.Insert(ctx, tx, o, idem)
-		if err != nil {
-			return err
-		}
-		if !inserted {
-			// Insert waited for a concurrent first use of the key to commit: the order is there.
-			prev, hash, err := h.orders.ByIdempotencyKey(ctx, tx, d.CustomerID, idem.Key)
-			if err != nil {
-				return err
-			}
-			o = order.Order{ID: prev}
-			return sameRequest(hash, idem)
-		}
-		if err := h.events.Append(ctx, tx, decided); err != nil {
-			return err
-		}
-		created = decided.Envelope
-		return h.orders.Record(ctx, tx, o.ID, postgres.Emitted([]messaging.Envelope{created})...)
-	})
-	if err != nil {
-		return order.Order{}, messaging.Envelope{}, fmt.Errorf("place order: %w", err)
-	}
-	return o, created, nil
-}
-
-// underOpenCap refuses a new order of a customer that has maxOpen orders PENDING (429). The count
-// is taken under a per-customer lock held to the end of tx, so concurrent orders of one customer
-// cannot pass the cap together.
-func (h *handler) underOpenCap(ctx context.Context, tx *sql.Tx, customerID string) error {
-	if h.maxOpen <= 0 {
-		return nil
-	}
-	n, err := h.orders.OpenOrders(ctx, tx, customerID)
-	if err != nil {
-		return err
-	}
-	if n >= h.maxOpen {
-		return fault.Limited(TooManyOpenOrders, openOrdersRetryAfter,
-			"customer %q has %d orders in progress, the most allowed; try again when one has ended", excerpt(customerID), n)
-	}
-	return nil
-}
-
-// sameRequest reports whether a reused Idempotency-Key comes with the request it was first used
-// for; the conflict names no order.
-func sameRequest(hash string, idem postgres.Idempotency) error {
-	if hash != idem.RequestHash {
-		return fault.Errorf(fault.Conflict, "Idempotency-Key %q was already used for a different request; send a new key for a new order", idem.Key)
-	}
-	return nil
 }
 
 // checkIdempotencyKey accepts no key, or 1 to maxIdempotencyKeyLen printable ASCII characters.
@@ -391,51 +223,35 @@ func requestTrace(r *http.Request) messaging.Traceparent {
 	return messaging.NewTraceparent()
 }
 
+// get answers the order as it is, or with asOf as it was then.
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
 	}
+	caller, _ := customer.FromContext(r.Context())
 	var o order.Order
 	if r.URL.Query().Has("asOf") {
 		var at time.Time
 		if at, err = parseAsOf(r.URL.Query().Get("asOf")); err == nil {
-			o, err = h.events.AsOf(r.Context(), id, at)
+			o, err = h.app.OrderAsOf(r.Context(), caller, id, at)
 		}
 	} else {
-		o, err = h.orders.Get(r.Context(), id)
+		o, err = h.app.Order(r.Context(), caller, id)
 	}
-	if err == nil {
-		err = readable(r, id, o.CustomerID)
-	}
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	msghttp.WriteJSON(w, http.StatusOK, viewOf(o))
+	answer(w, r, h.log, viewOf(o), err)
 }
 
+// timeline answers every event recorded for the order, emitted or consumed.
 func (h *handler) timeline(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	owner, err := h.orders.CustomerOf(r.Context(), id)
+	var timeline []order.TimelineEntry
 	if err == nil {
-		err = readable(r, id, owner)
+		caller, _ := customer.FromContext(r.Context())
+		timeline, err = h.app.Timeline(r.Context(), caller, id)
 	}
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	timeline, err := h.orders.Timeline(r.Context(), id)
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	msghttp.WriteJSON(w, http.StatusOK, timeline)
+	answer(w, r, h.log, timeline, err)
 }
 
 // parseAsOf reads the asOf parameter: an RFC 3339 time (fractional seconds allowed).
@@ -451,32 +267,21 @@ func parseAsOf(v string) (time.Time, error) {
 // redacted.
 func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	owner, err := h.orders.CustomerOf(r.Context(), id)
+	var events []order.HistoryEntry
 	if err == nil {
-		err = readable(r, id, owner)
+		caller, _ := customer.FromContext(r.Context())
+		events, err = h.app.History(r.Context(), caller, id)
 	}
-	var events []postgres.HistoryEntry
-	if err == nil {
-		events, err = h.events.History(r.Context(), id)
-	}
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	msghttp.WriteJSON(w, http.StatusOK, events)
+	answer(w, r, h.log, events, err)
 }
 
-// readable refuses the caller an order of another customer with the answer a missing order gets
-// (404), so that order ids tell nobody else anything.
-func readable(r *http.Request, id uuid.UUID, owner string) error {
-	if c, _ := customer.FromContext(r.Context()); !c.Owns(owner) {
-		return fault.Errorf(fault.NotFound, "order %s not found", id)
+// answer writes v as 200, or err through the one error mapping.
+func answer(w http.ResponseWriter, r *http.Request, log zerolog.Logger, v any, err error) {
+	if err != nil {
+		msghttp.WriteError(w, r, log, err)
+		return
 	}
-	return nil
+	msghttp.WriteJSON(w, http.StatusOK, v)
 }
 
 // excerpt shortens a client's value for an error message.
@@ -506,34 +311,22 @@ type priceBody struct {
 // putPrice sets a SKU's price (an operator). Orders placed before keep the price they were placed at.
 func (h *handler) putPrice(w http.ResponseWriter, r *http.Request) {
 	var body priceBody
-	if err := msghttp.DecodeJSON(w, r, &body); err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
+	err := msghttp.DecodeJSON(w, r, &body)
+	if err == nil && body.UnitPrice == nil {
+		err = fault.Errorf(fault.Invalid, `field "unitPrice" is required`)
 	}
-	if body.UnitPrice == nil {
-		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, `field "unitPrice" is required`))
-		return
+	var p order.Price
+	if err == nil {
+		p, err = h.app.SetPrice(r.Context(), order.Price{SKU: chi.URLParam(r, "sku"), UnitPrice: *body.UnitPrice, Currency: body.Currency})
 	}
-	p, err := h.prices.Set(r.Context(), order.Price{SKU: chi.URLParam(r, "sku"), UnitPrice: *body.UnitPrice, Currency: body.Currency})
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
+	if err == nil {
+		h.log.Info().Str("sku", p.SKU).Int64("unitPrice", p.UnitPrice).Str("currency", p.Currency).Msg("price set")
 	}
-	h.log.Info().Str("sku", p.SKU).Int64("unitPrice", p.UnitPrice).Str("currency", p.Currency).Msg("price set")
-	msghttp.WriteJSON(w, http.StatusOK, p)
+	answer(w, r, h.log, p, err)
 }
 
 // getPrice answers a SKU's price.
 func (h *handler) getPrice(w http.ResponseWriter, r *http.Request) {
-	sku := chi.URLParam(r, "sku")
-	if err := order.ValidateSKU(sku); err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	p, err := h.prices.Get(r.Context(), sku)
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	msghttp.WriteJSON(w, http.StatusOK, p)
+	p, err := h.app.Price(r.Context(), chi.URLParam(r, "sku"))
+	answer(w, r, h.log, p, err)
 }

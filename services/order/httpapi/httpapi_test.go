@@ -27,6 +27,7 @@ import (
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/app"
 	"outboxsaga.dev/order/httpapi"
 	"outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/order/postgres/ordertest"
@@ -51,8 +52,9 @@ type api struct {
 
 func newAPI(t *testing.T) *api { return newAPIWith(t, nil) }
 
-// newAPIWith is newAPI with the routes' configuration changed by set (nil: as it is).
-func newAPIWith(t *testing.T, set func(*httpapi.Config)) *api {
+// newAPIWith is newAPI with the application's and the routes' configuration changed by set (nil:
+// as they are).
+func newAPIWith(t *testing.T, set func(*app.Config, *httpapi.Config)) *api {
 	t.Helper()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -81,13 +83,14 @@ func newAPIWith(t *testing.T, set func(*httpapi.Config)) *api {
 	reg := prometheus.NewRegistry()
 	router := msghttp.NewRouter(zerolog.Nop())
 	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
+	appCfg := app.Config{DB: db, Orders: orders, Events: events, Prices: prices, Deadline: 30 * time.Second}
 	cfg := httpapi.Config{
-		DB: db, Orders: orders, Prices: prices, AdminToken: adminToken, Events: events, Watcher: listener, Deadline: 30 * time.Second,
-		Log: zerolog.Nop(), Registry: reg, Customers: customer.NewVerifier(pub),
+		AdminToken: adminToken, Watcher: listener, Log: zerolog.Nop(), Registry: reg, Customers: customer.NewVerifier(pub),
 	}
 	if set != nil {
-		set(&cfg)
+		set(&appCfg, &cfg)
 	}
+	cfg.App = app.New(appCfg)
 	httpapi.Routes(router, cfg)
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
@@ -683,7 +686,7 @@ func TestCustomersSeeOnlyTheirOrders(t *testing.T) {
 // TestOpenOrdersCap: a customer with MaxOpenOrders orders PENDING places no other until one ends
 // (429 too_many_open_orders with Retry-After); replays and other customers are not held up.
 func TestOpenOrdersCap(t *testing.T) {
-	a := newAPIWith(t, func(c *httpapi.Config) { c.MaxOpenOrders = 2 })
+	a := newAPIWith(t, func(c *app.Config, _ *httpapi.Config) { c.MaxOpenOrders = 2 })
 	key := map[string]string{"Idempotency-Key": "first"}
 	first := a.create(validBody, key)
 	a.create(validBody, nil)
@@ -707,7 +710,7 @@ func TestOpenOrdersCap(t *testing.T) {
 // TestRateLimit: each customer has its own bucket; over it, 429 rate_limited with Retry-After.
 // Operators are not limited.
 func TestRateLimit(t *testing.T) {
-	a := newAPIWith(t, func(c *httpapi.Config) { c.Rate = customer.NewLimiter(0.5, 2) })
+	a := newAPIWith(t, func(_ *app.Config, c *httpapi.Config) { c.Rate = customer.NewLimiter(0.5, 2) })
 	id := a.create(validBody, nil) // one from U1's bucket
 	if status, _, body := a.do(http.MethodGet, "/orders/"+id, "", nil); status != http.StatusOK {
 		t.Fatalf("second request = %d %s", status, body)
@@ -735,7 +738,7 @@ func TestRateLimit(t *testing.T) {
 // TestStreamLimits: the status streams open at once are capped (one more: 503 too_many_streams
 // with Retry-After) and each ends after its lifetime, which frees its slot.
 func TestStreamLimits(t *testing.T) {
-	a := newAPIWith(t, func(c *httpapi.Config) { c.MaxStreams = 1; c.StreamLifetime = 700 * time.Millisecond })
+	a := newAPIWith(t, func(_ *app.Config, c *httpapi.Config) { c.MaxStreams = 1; c.StreamLifetime = 700 * time.Millisecond })
 	id := a.create(validBody, nil)
 	tests := []struct {
 		name string
@@ -854,7 +857,7 @@ func TestChannel(t *testing.T) {
 		{"fax", "", 400},
 		{"WEB", "", 400},
 	}
-	v1 := newAPIWith(t, func(c *httpapi.Config) { c.CreatedVersion = 1 })
+	v1 := newAPIWith(t, func(c *app.Config, _ *httpapi.Config) { c.CreatedVersion = 1 })
 	for _, tt := range tests {
 		t.Run(tt.channel, func(t *testing.T) {
 			body := strings.Replace(validBody, `"currency"`, `"channel":"`+tt.channel+`","currency"`, 1)

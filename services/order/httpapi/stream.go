@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"outboxsaga.dev/messaging/customer"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/order"
 )
@@ -93,10 +94,8 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before the first read, so a change committed in between still wakes us.
 	wake, stop := h.watcher.Subscribe(id)
 	defer stop()
-	o, err := h.orders.Get(r.Context(), id)
-	if err == nil {
-		err = readable(r, id, o.CustomerID)
-	}
+	caller, _ := customer.FromContext(r.Context())
+	o, err := h.app.Order(r.Context(), caller, id)
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
@@ -127,7 +126,7 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-wake:
-			now, err := h.orders.Get(r.Context(), id)
+			now, err := h.app.Order(r.Context(), caller, id)
 			if err != nil {
 				if r.Context().Err() == nil {
 					log.Error().Err(err).Msg("status stream: read order")

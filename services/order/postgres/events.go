@@ -39,48 +39,14 @@ func NewEvents(db *sql.DB, outbox *msgpg.Outbox, up order.Upcaster) *Events {
 // Upcaster is the upcaster the store folds with.
 func (s *Events) Upcaster() order.Upcaster { return s.up }
 
-// Decided is an event the order decided, checked and ready to append, and the order it leads to.
-type Decided struct {
-	Envelope    messaging.Envelope
-	Record      order.Recorded
-	State       order.Order // the order after the event (the fold of before and Record)
-	payload     []byte
-	traceparent messaging.Traceparent
-}
-
-// Decide wraps e, the next event of order before (zero for a new order), in its envelope at time
-// at (to the microsecond, as the database keeps it) in trace tp, checks it as the outbox would,
-// and folds it into before. version is e's version. It writes nothing: Append does.
-func (s *Events) Decide(before order.Order, tp messaging.Traceparent, e messaging.Event, version int, at time.Time, meta order.Meta) (Decided, error) {
-	id := before.ID
-	if c, ok := e.Data.(order.CreatedData); ok && before.Version == 0 {
-		var err error
-		if id, err = uuid.Parse(c.OrderID); err != nil {
-			return Decided{}, fmt.Errorf("decide %s: order id %q: %w", e.Type, c.OrderID, err)
-		}
-	}
-	env, err := messaging.NewEnvelope(order.AggregateType, id.String(), e.Type, version, e.Data, tp)
-	if err != nil {
-		return Decided{}, fmt.Errorf("decide %s for order %s: %w", e.Type, id, err)
-	}
-	env.OccurredAt = at.UTC().Truncate(time.Microsecond)
-	payload, err := s.outbox.Payload(env, tp)
-	if err != nil {
-		return Decided{}, fmt.Errorf("decide %s for order %s: %w", e.Type, id, err)
-	}
-	rec := order.Recorded{Seq: before.Version + 1, EventID: env.EventID, EventType: env.EventType, EventVersion: env.EventVersion,
-		OccurredAt: env.OccurredAt, TraceID: env.TraceID, Data: env.Data, Meta: meta}
-	state := before
-	if err := state.Apply(rec, s.up); err != nil {
-		return Decided{}, fmt.Errorf("decide %s for order %s: %w", e.Type, id, err)
-	}
-	return Decided{Envelope: env, Record: rec, State: state, payload: payload, traceparent: tp}, nil
-}
-
-// Append writes d to the event store in tx. When another writer appended the order's event of
+// Append writes d to the event store in tx, checked as the outbox checks a row (schema, size). When another writer appended the order's event of
 // the same seq first, the error is a fault.Conflict (CodeConcurrentWrite) and tx is spent: the
 // caller's transaction rolls back (a consumer retries it, a request answers 409).
-func (s *Events) Append(ctx context.Context, tx *sql.Tx, d Decided) error {
+func (s *Events) Append(ctx context.Context, tx *sql.Tx, d order.Decided) error {
+	payload, err := s.outbox.Payload(d.Envelope, d.Traceparent)
+	if err != nil {
+		return fmt.Errorf("append %s to order %s: %w", d.Envelope.EventType, d.State.ID, err)
+	}
 	meta, err := json.Marshal(d.Record.Meta)
 	if err != nil {
 		return fmt.Errorf("append %s to order %s: %w", d.Envelope.EventType, d.State.ID, err)
@@ -89,8 +55,8 @@ func (s *Events) Append(ctx context.Context, tx *sql.Tx, d Decided) error {
 		INSERT INTO order_events (id, aggregatetype, aggregateid, type, payload, traceparent, order_id, seq, event_version,
 			occurred_at, meta)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		d.Envelope.EventID, d.Envelope.AggregateType, d.Envelope.AggregateID, d.Envelope.EventType, string(d.payload),
-		d.traceparent.String(), d.State.ID, d.Record.Seq, d.Envelope.EventVersion, d.Envelope.OccurredAt, string(meta))
+		d.Envelope.EventID, d.Envelope.AggregateType, d.Envelope.AggregateID, d.Envelope.EventType, string(payload),
+		d.Traceparent.String(), d.State.ID, d.Record.Seq, d.Envelope.EventVersion, d.Envelope.OccurredAt, string(meta))
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "order_events_order_seq" {
 		return fault.Reasoned(fault.Conflict, CodeConcurrentWrite,
@@ -102,19 +68,9 @@ func (s *Events) Append(ctx context.Context, tx *sql.Tx, d Decided) error {
 	return nil
 }
 
-// HistoryEntry is one of an order's own events as GET /orders/{id}/history shows it.
-type HistoryEntry struct {
-	Seq          int             `json:"seq"`
-	EventID      string          `json:"eventId"`
-	EventType    string          `json:"eventType"`
-	EventVersion int             `json:"eventVersion"`
-	OccurredAt   time.Time       `json:"occurredAt"`
-	Data         json.RawMessage `json:"data"`
-}
-
 // History returns the own events of order id in seq order, as stored (each at its own version),
 // payment tokens redacted; the error is a fault.NotFound when the order has none.
-func (s *Events) History(ctx context.Context, id uuid.UUID) ([]HistoryEntry, error) {
+func (s *Events) History(ctx context.Context, id uuid.UUID) ([]order.HistoryEntry, error) {
 	recs, err := s.stream(ctx, s.db, id, nil)
 	if err != nil {
 		return nil, err
@@ -122,9 +78,9 @@ func (s *Events) History(ctx context.Context, id uuid.UUID) ([]HistoryEntry, err
 	if len(recs) == 0 {
 		return nil, fault.Errorf(fault.NotFound, "order %s not found", id)
 	}
-	out := make([]HistoryEntry, len(recs))
+	out := make([]order.HistoryEntry, len(recs))
 	for i, r := range recs {
-		out[i] = HistoryEntry{Seq: r.Seq, EventID: r.EventID, EventType: r.EventType, EventVersion: r.EventVersion,
+		out[i] = order.HistoryEntry{Seq: r.Seq, EventID: r.EventID, EventType: r.EventType, EventVersion: r.EventVersion,
 			OccurredAt: r.OccurredAt, Data: messaging.Redact(r.Data)}
 	}
 	return out, nil

@@ -39,34 +39,10 @@ func newStore(t *testing.T) *store {
 	return &store{t: t, db: db, orders: postgres.NewOrders(db), events: postgres.NewEvents(db, pgtest.MustOutbox(t), nil)}
 }
 
-// place places an order at at as POST /orders does: OrderCreated decided, the projection
-// inserted, the event appended, in one transaction.
+// place places an order at at as POST /orders does (ordertest.Place).
 func (s *store) place(at time.Time) order.Order {
 	s.t.Helper()
-	o := newOrder(s.t, at, 30*time.Second)
-	_, e, err := order.New(o.ID, order.Draft{CustomerID: o.CustomerID, Currency: "KRW", PaymentToken: "tok_ok",
-		Lines: []order.Line{{SKU: "A100", Qty: 2}, {SKU: "B200", Qty: 1}}},
-		map[string]order.Price{"A100": {SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, "B200": {SKU: "B200", UnitPrice: 9000, Currency: "KRW"}},
-		o.CreatedAt, 30*time.Second)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	err = msgpg.WithTx(context.Background(), s.db, func(tx *sql.Tx) error {
-		d, err := s.events.Decide(order.Order{}, messaging.NewTraceparent(), e, order.CreatedVersion, o.CreatedAt,
-			order.Meta{DeadlineAt: o.DeadlineAt, RequestHash: "h"})
-		if err != nil {
-			return err
-		}
-		o = d.State
-		if _, err := s.orders.Insert(context.Background(), tx, o, postgres.Idempotency{RequestHash: "h"}); err != nil {
-			return err
-		}
-		return s.events.Append(context.Background(), tx, d)
-	})
-	if err != nil {
-		s.t.Fatalf("place: %v", err)
-	}
-	return o
+	return ordertest.Place(s.t, s.db, s.orders, s.events, at, 30*time.Second)
 }
 
 // change runs decide on order id in its own transaction (ordertest.Change).
@@ -200,11 +176,11 @@ func TestConcurrentAppendConflicts(t *testing.T) {
 	completed, _ := scratch.Complete(time.Now())
 	scratch = o
 	canceled, _ := scratch.Cancel(order.ReasonPaymentFailed, time.Now())
-	d1, err := s.events.Decide(o, messaging.NewTraceparent(), completed, order.EventVersion, time.Now(), order.Meta{})
+	d1, err := order.Decide(o, messaging.NewTraceparent(), completed, order.EventVersion, time.Now(), order.Meta{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := s.events.Decide(o, messaging.NewTraceparent(), canceled, order.EventVersion, time.Now(), order.Meta{})
+	d2, err := order.Decide(o, messaging.NewTraceparent(), canceled, order.EventVersion, time.Now(), order.Meta{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +296,7 @@ func TestRebuild(t *testing.T) {
 	}
 
 	forged := newOrder(t, time.Now(), time.Minute)
-	insert(t, s.db, s.orders, forged, postgres.Idempotency{RequestHash: "h"})
+	insert(t, s.db, s.orders, forged, order.Idempotency{RequestHash: "h"})
 	for _, q := range []struct {
 		sql string
 		id  uuid.UUID

@@ -19,13 +19,6 @@ import (
 // announced, with the order id as payload, in the transaction that makes the change.
 const StatusChannel = "order_status"
 
-// Idempotency ties a new order to the client's Idempotency-Key (Key "" for none) and to a hash
-// of the request it came with, so a retry can be told apart from a different request.
-type Idempotency struct {
-	Key         string
-	RequestHash string
-}
-
 // Orders is the order repository.
 type Orders struct{ db *sql.DB }
 
@@ -45,7 +38,7 @@ const orderColumns = `id, customer_id, status, reason, coalesce(delivery, ''), c
 // in tx. It returns false, and writes nothing, when
 // o's customer used idem.Key for another order already (committed, or committed by a concurrent
 // transaction this one waited for); the caller then looks that order up with ByIdempotencyKey.
-func (s *Orders) Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem Idempotency) (bool, error) {
+func (s *Orders) Insert(ctx context.Context, tx *sql.Tx, o order.Order, idem order.Idempotency) (bool, error) {
 	key := sql.NullString{String: idem.Key, Valid: idem.Key != ""}
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO orders (id, customer_id, status, reason, currency, amount, payment_token, trace_id,
@@ -274,15 +267,6 @@ func recordedAt(e order.TimelineEntry) any {
 		return nil
 	}
 	return e.RecordedAt
-}
-
-// Emitted turns events the order service emitted into timeline entries (Source SourceSelf).
-func Emitted(envs []messaging.Envelope) []order.TimelineEntry {
-	out := make([]order.TimelineEntry, len(envs))
-	for i, e := range envs {
-		out[i] = order.TimelineEntry{EventID: e.EventID, EventType: e.EventType, Source: order.SourceSelf, OccurredAt: e.OccurredAt, Data: e.Data}
-	}
-	return out
 }
 
 // Timeline returns every event recorded for order id, in the order they were recorded; the

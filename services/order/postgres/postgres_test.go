@@ -36,19 +36,12 @@ func openDB(t *testing.T) (*sql.DB, string) {
 // newOrder returns a valid pending order placed at now (to the microsecond, as Postgres keeps it).
 func newOrder(t *testing.T, now time.Time, deadline time.Duration) order.Order {
 	t.Helper()
-	o, _, err := order.New(uuid.New(), order.Draft{
-		CustomerID: "U1", Currency: "KRW", PaymentToken: "tok_ok",
-		Lines: []order.Line{{SKU: "A100", Qty: 2}, {SKU: "B200", Qty: 1}},
-	}, map[string]order.Price{"A100": {SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, "B200": {SKU: "B200", UnitPrice: 9000, Currency: "KRW"}},
-		now.UTC().Truncate(time.Microsecond), deadline)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, _ := ordertest.NewOrder(t, now, deadline)
 	o.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	return o
 }
 
-func insert(t *testing.T, db *sql.DB, orders *postgres.Orders, o order.Order, idem postgres.Idempotency) bool {
+func insert(t *testing.T, db *sql.DB, orders *postgres.Orders, o order.Order, idem order.Idempotency) bool {
 	t.Helper()
 	var inserted bool
 	err := msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) (err error) {
@@ -80,7 +73,7 @@ func TestInsertAndGet(t *testing.T) {
 	ctx := context.Background()
 	o := newOrder(t, time.Now(), 30*time.Second)
 	o.RequestHash = "h"
-	if !insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"}) {
+	if !insert(t, db, orders, o, order.Idempotency{RequestHash: "h"}) {
 		t.Fatal("Insert() = false, want true")
 	}
 	got, err := orders.Get(ctx, o.ID)
@@ -100,12 +93,12 @@ func TestInsertIdempotencyKey(t *testing.T) {
 	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	first := newOrder(t, time.Now(), time.Minute)
-	idem := postgres.Idempotency{Key: "key-1", RequestHash: "hash-1"}
+	idem := order.Idempotency{Key: "key-1", RequestHash: "hash-1"}
 	if !insert(t, db, orders, first, idem) {
 		t.Fatal("first Insert() = false")
 	}
 	second := newOrder(t, time.Now(), time.Minute)
-	if insert(t, db, orders, second, postgres.Idempotency{Key: "key-1", RequestHash: "hash-2"}) {
+	if insert(t, db, orders, second, order.Idempotency{Key: "key-1", RequestHash: "hash-2"}) {
 		t.Fatal("Insert() with a taken key = true")
 	}
 	if n := pgtest.Count(t, db, `SELECT count(*) FROM order_items WHERE order_id = $1`, second.ID); n != 0 {
@@ -135,7 +128,7 @@ func TestInsertIdempotencyKey(t *testing.T) {
 	}
 	// Orders without a key never conflict with each other.
 	for range 2 {
-		if !insert(t, db, orders, newOrder(t, time.Now(), time.Minute), postgres.Idempotency{RequestHash: "h"}) {
+		if !insert(t, db, orders, newOrder(t, time.Now(), time.Minute), order.Idempotency{RequestHash: "h"}) {
 			t.Fatal("Insert() without a key = false")
 		}
 	}
@@ -154,7 +147,7 @@ func TestInsertIdempotencyKeyConcurrently(t *testing.T) {
 		wg.Go(func() {
 			o := newOrder(t, time.Now(), time.Minute)
 			err := msgpg.WithTx(context.Background(), db, func(tx *sql.Tx) error {
-				ok, err := orders.Insert(context.Background(), tx, o, postgres.Idempotency{Key: "race", RequestHash: "h"})
+				ok, err := orders.Insert(context.Background(), tx, o, order.Idempotency{Key: "race", RequestHash: "h"})
 				if ok {
 					mu.Lock()
 					inserted++
@@ -178,7 +171,7 @@ func TestUpdate(t *testing.T) {
 	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	o := newOrder(t, time.Now(), time.Minute)
-	insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+	insert(t, db, orders, o, order.Idempotency{RequestHash: "h"})
 	later := o.CreatedAt.Add(time.Second)
 	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
 
@@ -230,7 +223,7 @@ func TestUpdateExpired(t *testing.T) {
 	done := newOrder(t, now.Add(-time.Minute), 30*time.Second)
 	done.Complete(now.Add(-50 * time.Second))
 	for _, o := range []order.Order{expired, alsoExpired, fresh, done} {
-		insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+		insert(t, db, orders, o, order.Idempotency{RequestHash: "h"})
 	}
 
 	// Another sweeper holds alsoExpired: this one must skip it, not wait.
@@ -291,7 +284,7 @@ func TestTimeline(t *testing.T) {
 	orders := postgres.NewOrders(db)
 	ctx := context.Background()
 	o := newOrder(t, time.Now(), time.Minute)
-	insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+	insert(t, db, orders, o, order.Idempotency{RequestHash: "h"})
 	occurred := time.Now().UTC().Truncate(time.Microsecond)
 	entries := []order.TimelineEntry{
 		{EventID: uuid.NewString(), EventType: "OrderCreated", Source: order.SourceSelf, OccurredAt: occurred, Data: json.RawMessage(`{"orderId": "x"}`)},
@@ -318,7 +311,7 @@ func TestTimeline(t *testing.T) {
 	}
 
 	empty := newOrder(t, time.Now(), time.Minute)
-	insert(t, db, orders, empty, postgres.Idempotency{RequestHash: "h"})
+	insert(t, db, orders, empty, order.Idempotency{RequestHash: "h"})
 	if got, err := orders.Timeline(ctx, empty.ID); err != nil || got == nil || len(got) != 0 {
 		t.Fatalf("Timeline(no events) = %v, %v; want an empty, non-nil slice", got, err)
 	}
@@ -342,8 +335,8 @@ func TestStatusListener(t *testing.T) {
 
 	watched := newOrder(t, time.Now(), time.Minute)
 	other := newOrder(t, time.Now(), time.Minute)
-	insert(t, db, orders, watched, postgres.Idempotency{RequestHash: "h"})
-	insert(t, db, orders, other, postgres.Idempotency{RequestHash: "h"})
+	insert(t, db, orders, watched, order.Idempotency{RequestHash: "h"})
+	insert(t, db, orders, other, order.Idempotency{RequestHash: "h"})
 	wake, stop := l.Subscribe(watched.ID)
 	defer stop()
 
@@ -467,7 +460,7 @@ func TestTerminalOrderForgetsPaymentToken(t *testing.T) {
 				placed = now.Add(-time.Minute)
 			}
 			o := newOrder(t, placed, 30*time.Second)
-			insert(t, db, orders, o, postgres.Idempotency{RequestHash: "h"})
+			insert(t, db, orders, o, order.Idempotency{RequestHash: "h"})
 			var returned []order.Order
 			err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error {
 				if tt.expired {

@@ -21,6 +21,7 @@ import (
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/app"
 	"outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/order/postgres/ordertest"
 	"outboxsaga.dev/order/saga"
@@ -33,6 +34,7 @@ type env struct {
 	db        *sql.DB
 	orders    *postgres.Orders
 	events    *postgres.Events
+	app       *app.Application
 	outboxW   *msgpg.Outbox
 	steps     *saga.Steps
 	metrics   *saga.Metrics
@@ -59,9 +61,10 @@ func newEnv(t *testing.T) *env {
 	orders := postgres.NewOrders(db)
 	outbox := pgtest.MustOutbox(t)
 	events := postgres.NewEvents(db, outbox, nil)
-	steps := saga.New(db, orders, events, metrics)
+	application := app.New(app.Config{DB: db, Orders: orders, Events: events, Prices: postgres.NewPrices(db)})
+	steps := saga.New(db, application, metrics)
 	return &env{
-		t: t, db: db, orders: orders, events: events, outboxW: outbox, steps: steps, metrics: metrics, reg: reg, validator: v,
+		t: t, db: db, orders: orders, events: events, app: application, outboxW: outbox, steps: steps, metrics: metrics, reg: reg, validator: v,
 		// What the consumer runs for each record, minus retry, dead letters, logs and metrics.
 		deliver: messaging.Chain(steps.Router().Dispatch, kafka.Decode(v)),
 	}
@@ -70,33 +73,7 @@ func newEnv(t *testing.T) *env {
 // place stores a new pending order as POST /orders does, with its OrderCreated event.
 func (e *env) place(createdAt time.Time, deadline time.Duration) order.Order {
 	e.t.Helper()
-	o, ev, err := order.New(uuid.New(), order.Draft{
-		CustomerID: "U1", Currency: "KRW", PaymentToken: "tok_ok",
-		Lines: []order.Line{{SKU: "A100", Qty: 2}, {SKU: "B200", Qty: 1}},
-	}, map[string]order.Price{"A100": {SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, "B200": {SKU: "B200", UnitPrice: 9000, Currency: "KRW"}},
-		createdAt.UTC().Truncate(time.Microsecond), deadline)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tp := messaging.NewTraceparent()
-	err = msgpg.WithTx(context.Background(), e.db, func(tx *sql.Tx) error {
-		d, err := e.events.Decide(order.Order{}, tp, ev, order.CreatedVersion, o.CreatedAt, order.Meta{DeadlineAt: o.DeadlineAt, RequestHash: "h"})
-		if err != nil {
-			return err
-		}
-		o = d.State
-		if _, err := e.orders.Insert(context.Background(), tx, o, postgres.Idempotency{RequestHash: "h"}); err != nil {
-			return err
-		}
-		if err := e.events.Append(context.Background(), tx, d); err != nil {
-			return err
-		}
-		return e.orders.Record(context.Background(), tx, o.ID, postgres.Emitted([]messaging.Envelope{d.Envelope})...)
-	})
-	if err != nil {
-		e.t.Fatalf("place order: %v", err)
-	}
-	return o
+	return ordertest.Place(e.t, e.db, e.orders, e.events, createdAt, deadline)
 }
 
 // setStatus forces o into status (for late-event tests).
@@ -495,7 +472,7 @@ func TestSweeper(t *testing.T) {
 	fresh := e.place(time.Now(), time.Minute)
 	completed := e.place(time.Now().Add(-time.Minute), 30*time.Second)
 	e.setStatus(completed, order.StatusCompleted, "")
-	sweeper := saga.NewSweeper(e.db, e.orders, e.events, e.metrics, zerolog.Nop(), time.Hour)
+	sweeper := saga.NewSweeper(e.app, e.metrics, zerolog.Nop(), time.Hour)
 
 	n, err := sweeper.Sweep(ctx)
 	if err != nil || n != 1 {
@@ -551,7 +528,7 @@ func TestSweeperRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- saga.NewSweeper(e.db, e.orders, e.events, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
+		done <- saga.NewSweeper(e.app, e.metrics, zerolog.Nop(), 20*time.Millisecond).Run(ctx)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for e.get(o.ID).Status != order.StatusCanceled {
