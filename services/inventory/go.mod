@@ -5,7 +5,6 @@ go 1.26.8
 replace (
 	outboxsaga.dev/messaging => ../messaging
 	outboxsaga.dev/schemas => ../../schemas
-	outboxsaga.dev/stack => ../../stack
 )
 
 require (
@@ -16,7 +15,6 @@ require (
 	github.com/rs/zerolog v1.35.1
 	outboxsaga.dev/messaging v0.0.0-00010101000000-000000000000
 	outboxsaga.dev/schemas v0.0.0
-	outboxsaga.dev/stack v0.0.0
 )
 
 require (

@@ -15,12 +15,14 @@ import (
 	"outboxsaga.dev/inventory/postgres"
 	"outboxsaga.dev/inventory/saga"
 	"outboxsaga.dev/messaging/service"
-	"outboxsaga.dev/stack"
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
-// (INVENTORY_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
-const Service = "inventory"
+// (INVENTORY_*); Port is its HTTP port on the native stack.
+const (
+	Service = "inventory"
+	Port    = 8081
+)
 
 // The repositories implement what the saga and the HTTP routes need of them.
 var (
@@ -35,7 +37,7 @@ type Config struct {
 }
 
 // LoadConfig reads the configuration from the environment.
-func LoadConfig() (Config, error) { return service.Load[Config](Service, stack.Service(Service).Port) }
+func LoadConfig() (Config, error) { return service.Load[Config](Service, Port) }
 
 // Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
 // an error when the service cannot start (configuration, database, migrations) or when one of
