@@ -81,6 +81,37 @@ func (h *held) inFlight(t *testing.T) {
 	}
 }
 
+// answer is what a charge sent in the background got.
+type answer struct {
+	status int
+	body   []byte
+	err    error
+}
+
+// charge sends req (a tok_timeout charge) in the background and returns once the gateway works on
+// it; its answer comes on the channel after land.
+func (h *held) charge(t *testing.T, srv *httptest.Server, req map[string]any) <-chan answer {
+	t.Helper()
+	done := make(chan answer, 1)
+	go func() {
+		status, body, err := tryCall(srv, http.MethodPost, "/charges", req)
+		done <- answer{status, body, err}
+	}()
+	h.inFlight(t)
+	return done
+}
+
+// land lets every charge in flight finish and returns the answer of the one on done.
+func (h *held) land(t *testing.T, done <-chan answer) answer {
+	t.Helper()
+	close(h.release)
+	a := <-done
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	return a
+}
+
 func defaultConfig() gatewaysim.Config {
 	return gatewaysim.Config{TimeoutDelay: 20 * time.Millisecond, FlakyFailures: 2}
 }
@@ -305,18 +336,7 @@ func TestChargeFlaky(t *testing.T) {
 func TestTimeoutVoidedWhileInFlight(t *testing.T) {
 	h := newHeld()
 	srv := newServer(t, gatewaysim.Config{TimeoutDelay: time.Hour, After: h.after})
-
-	type answer struct {
-		status int
-		body   []byte
-		err    error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		status, body, err := tryCall(srv, http.MethodPost, "/charges", chargeReq("o1", "k1", gatewaysim.TokenTimeout))
-		done <- answer{status, body, err}
-	}()
-	h.inFlight(t)
+	done := h.charge(t, srv, chargeReq("o1", "k1", gatewaysim.TokenTimeout))
 
 	status, body := call(t, srv, http.MethodPost, "/charges/void", voidReq("o1", "k1"))
 	if status != http.StatusOK {
@@ -332,11 +352,7 @@ func TestTimeoutVoidedWhileInFlight(t *testing.T) {
 	default:
 	}
 
-	close(h.release) // the gateway finishes the charge
-	late := <-done
-	if late.err != nil {
-		t.Fatal(late.err)
-	}
+	late := h.land(t, done) // the gateway finishes the charge
 	if late.status != http.StatusOK {
 		t.Fatalf("late charge status = %d, want 200 (body %s)", late.status, late.body)
 	}
@@ -673,17 +689,7 @@ func TestIdempotencyConflict(t *testing.T) {
 func TestIdempotencyConflictInFlight(t *testing.T) {
 	h := newHeld()
 	srv := newServer(t, gatewaysim.Config{TimeoutDelay: time.Hour, After: h.after})
-	type answer struct {
-		status int
-		body   []byte
-		err    error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		status, body, err := tryCall(srv, http.MethodPost, "/charges", chargeReq("o1", "pay:o1", gatewaysim.TokenTimeout))
-		done <- answer{status, body, err}
-	}()
-	h.inFlight(t)
+	done := h.charge(t, srv, chargeReq("o1", "pay:o1", gatewaysim.TokenTimeout))
 
 	attack := chargeReq("o1", "pay:o1", gatewaysim.TokenOK)
 	attack["amount"] = 1
@@ -694,11 +700,7 @@ func TestIdempotencyConflictInFlight(t *testing.T) {
 		t.Fatalf("void of another order's key in flight = %d %s, want 409", status, body)
 	}
 
-	close(h.release)
-	got := <-done
-	if got.err != nil {
-		t.Fatal(got.err)
-	}
+	got := h.land(t, done)
 	if c := decodeInto[charge](t, got.body); got.status != http.StatusCreated || c.Status != "APPROVED" || c.Amount != 39000 {
 		t.Fatalf("charge = %d %s, want 201 APPROVED of 39000", got.status, got.body)
 	}
