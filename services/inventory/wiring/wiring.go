@@ -15,20 +15,12 @@ import (
 	"outboxsaga.dev/inventory/postgres"
 	"outboxsaga.dev/inventory/saga"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/stack"
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
-// (INVENTORY_*); Port is its HTTP port on the native stack.
-const (
-	Service = "inventory"
-	Port    = 8081
-)
-
-// The repositories implement what the saga and the HTTP routes need of them.
-var (
-	_ saga.Reservations  = (*postgres.Reservations)(nil)
-	_ httpapi.StockStore = (*postgres.StockLevels)(nil)
-)
+// (INVENTORY_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
+const Service = "inventory"
 
 // Config is the service's configuration, read from INVENTORY_* variables by LoadConfig: the
 // settings every service has (the inventory service has none of its own).
@@ -37,15 +29,15 @@ type Config struct {
 }
 
 // LoadConfig reads the configuration from the environment.
-func LoadConfig() (Config, error) { return service.Load[Config](Service, Port) }
+func LoadConfig() (Config, error) { return service.Load[Config](Service, stack.Service(Service).Port) }
 
 // Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
 // an error when the service cannot start (configuration, database, migrations) or when one of
 // its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
-		stock, reservations := postgres.NewStockLevels(svc.DB), postgres.NewReservations(svc.DB)
-		svc.Consume(saga.Topics, saga.New(svc.DB, reservations, svc.Outbox, saga.NewMetrics(svc.Registry)).Router())
+		stock := postgres.NewStock(svc.DB)
+		svc.Consume(saga.Topics, saga.New(svc.DB, stock, svc.Outbox, saga.NewMetrics(svc.Registry)).Router())
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{Stock: stock, AdminToken: cfg.AdminToken, Log: svc.Log})
 		}, nil

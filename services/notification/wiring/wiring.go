@@ -23,23 +23,20 @@ import (
 	"outboxsaga.dev/notification/postgres"
 	"outboxsaga.dev/notification/saga"
 	"outboxsaga.dev/notification/webhook"
+	"outboxsaga.dev/stack"
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
-// (NOTIFICATION_*); Port is its HTTP port on the native stack; DefaultWebhookURL is the webhook
-// sink's on the native stack.
-const (
-	Service           = notification.Service
-	Port              = 8085
-	DefaultWebhookURL = "http://127.0.0.1:8088/hooks"
-)
+// (NOTIFICATION_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
+const Service = notification.Service
 
 // Config is the service's configuration: the settings every service has and the notification
 // service's own, read from NOTIFICATION_* variables by LoadConfig.
 type Config struct {
 	service.Config
 	// WebhookURL is where notifications are POSTed: NOTIFICATION_WEBHOOK_URL, or
-	// NOTIFY_WEBHOOK_URL (DESIGN.md's name) when that is unset, or DefaultWebhookURL.
+	// NOTIFY_WEBHOOK_URL (DESIGN.md's name) when that is unset, or the webhook sink's /hooks on the
+	// native stack (the stack table's webhooksink).
 	WebhookURL string `split_words:"true"`
 	// WebhookTimeout bounds one call to the webhook.
 	WebhookTimeout time.Duration `split_words:"true" default:"2s"`
@@ -50,8 +47,8 @@ type Config struct {
 
 // LoadConfig reads the configuration from the environment.
 func LoadConfig() (Config, error) {
-	cfg, err := service.Load[Config](Service, Port)
-	cfg.WebhookURL = cmp.Or(cfg.WebhookURL, os.Getenv("NOTIFY_WEBHOOK_URL"), DefaultWebhookURL)
+	cfg, err := service.Load[Config](Service, stack.Service(Service).Port)
+	cfg.WebhookURL = cmp.Or(cfg.WebhookURL, os.Getenv("NOTIFY_WEBHOOK_URL"), stack.Service("webhooksink").URL()+"/hooks")
 	switch {
 	case err != nil:
 	case cfg.WebhookTimeout <= 0:

@@ -19,14 +19,12 @@ import (
 	"outboxsaga.dev/payment/httpapi"
 	"outboxsaga.dev/payment/postgres"
 	"outboxsaga.dev/payment/saga"
+	"outboxsaga.dev/stack"
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
-// (PAYMENT_*); Port is its HTTP port on the native stack.
-const (
-	Service = "payment"
-	Port    = 8082
-)
+// (PAYMENT_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
+const Service = "payment"
 
 // Config is the service's configuration: the settings every service has and the payment
 // service's own, read from PAYMENT_* variables by LoadConfig.
@@ -50,7 +48,7 @@ type Config struct {
 
 // LoadConfig reads the configuration from the environment.
 func LoadConfig() (Config, error) {
-	cfg, err := service.Load[Config](Service, Port)
+	cfg, err := service.Load[Config](Service, stack.Service(Service).Port)
 	if err == nil && (cfg.GatewayAttempts < 1 || cfg.GatewayTimeout <= 0) {
 		err = errors.New("read config: PAYMENT_GATEWAY_ATTEMPTS and PAYMENT_GATEWAY_TIMEOUT must be positive")
 	}

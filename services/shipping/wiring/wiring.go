@@ -17,14 +17,12 @@ import (
 	"outboxsaga.dev/shipping/httpapi"
 	"outboxsaga.dev/shipping/postgres"
 	"outboxsaga.dev/shipping/saga"
+	"outboxsaga.dev/stack"
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
-// (SHIPPING_*).
+// (SHIPPING_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
 const Service = "shipping"
-
-// Port is the service's HTTP port on the native stack.
-const Port = 8084
 
 // Config is the service's configuration: the settings every service has and the shipping
 // service's own, read from SHIPPING_* variables by LoadConfig.
@@ -40,7 +38,7 @@ type Config struct {
 }
 
 // LoadConfig reads the configuration from the environment.
-func LoadConfig() (Config, error) { return service.Load[Config](Service, Port) }
+func LoadConfig() (Config, error) { return service.Load[Config](Service, stack.Service(Service).Port) }
 
 // Run runs the service on ln until ctx is canceled, then shuts down and returns nil. It returns
 // an error when the service cannot start (database, migrations) or when one of its parts fails.
