@@ -41,6 +41,8 @@ const (
 
 // ListFilter selects the orders an operator lists, newest first. Zero fields select everything.
 type ListFilter struct {
+	// ID keeps the one order with this id (uuid.Nil: any).
+	ID     uuid.UUID
 	Status Status
 	Reason Reason
 	// OlderThan keeps the orders placed at least this long before Now.

@@ -159,6 +159,11 @@ const (
 	CodePriceChanged     = "price_changed"
 )
 
+// CodeConcurrentWrite is the code of the conflict a writer meets when another appended the
+// order's next event, or saved its projection, first: a request answers 409 (try again), a
+// consumer retries.
+const CodeConcurrentWrite = "concurrent_write"
+
 // Order is a customer's order and where its saga stands.
 type Order struct {
 	ID           uuid.UUID

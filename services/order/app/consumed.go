@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"outboxsaga.dev/messaging"
-	"outboxsaga.dev/messaging/fault"
 	"outboxsaga.dev/order"
 )
 
@@ -111,23 +110,20 @@ func (a *Application) apply(ctx context.Context, tx *sql.Tx, ev Consumed, verify
 	now := a.clock()
 	m := ev.Entry
 	before, err := a.orders.Lock(ctx, tx, ev.OrderID)
-	if fault.Code(err) == fault.NotFound {
-		// Retried, not poison at first sight: the order may be committed and yet not visible here.
-		// Postgres flushes a commit record to the WAL before it makes the transaction visible to
-		// other sessions, and a WAL sender may decode and ship it in between; on a loaded box an
-		// event caused by the order (its StockReserved, ~130 ms later) once arrived inside that
-		// window and was dead-lettered (docs/chaos/run-2026-12-01-batches-FAIL.md). Retry tries
-		// again with backoff; an event of an order that really does not exist is dead-lettered
-		// when its attempts are spent.
-		return Outcome{}, fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err)
-	}
 	if err != nil {
+		// A fault.NotFound is retried, not poison at first sight (messaging.Classify): the order may
+		// be committed and yet not visible here. Postgres flushes a commit record to the WAL before
+		// it makes the transaction visible to other sessions, and a WAL sender may decode and ship
+		// it in between; on a loaded box an event caused by the order (its StockReserved, ~130 ms
+		// later) once arrived inside that window and was dead-lettered
+		// (docs/chaos/run-2026-12-01-batches-FAIL.md). Retry tries again with backoff; an event of
+		// an order that really does not exist is dead-lettered when its attempts are spent.
 		return Outcome{}, err
 	}
 	scratch := before
 	if verify != nil {
 		if err := verify(&scratch, now); err != nil {
-			return Outcome{}, fmt.Errorf("update order %s: %s %s: %w", ev.OrderID, m.EventType, m.EventID, err)
+			return Outcome{}, fmt.Errorf("update order %s: %w", ev.OrderID, err)
 		}
 	}
 	var (

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging/fault"
@@ -30,7 +31,7 @@ type ListConfig struct {
 }
 
 // ListRoutes adds GET /orders, the operators' list of orders, to r: newest first, filtered by
-// status, reason, olderThan (a Go duration or seconds), waiting (the step: inventory, payment,
+// id, status, reason, olderThan (a Go duration or seconds), waiting (the step: inventory, payment,
 // shipping), paged by limit and the cursor before (the previous page's next).
 func ListRoutes(r chi.Router, cfg ListConfig) {
 	now := cfg.Now
@@ -96,6 +97,11 @@ func parseListFilter(r *http.Request, now time.Time) (order.ListFilter, error) {
 	q := r.URL.Query()
 	f := order.ListFilter{Status: order.Status(q.Get("status")), Reason: order.Reason(q.Get("reason")), Now: now}
 	var err error
+	if v := q.Get("id"); v != "" {
+		if f.ID, err = uuid.Parse(v); err != nil || len(v) != 36 {
+			return f, fault.Errorf(fault.Invalid, "id must be an order id (a UUID), got %q", excerpt(v))
+		}
+	}
 	if v := q.Get("waiting"); v != "" {
 		if f.Waiting, err = order.ParseStep(v); err != nil {
 			return f, err

@@ -149,6 +149,7 @@ func TestListOrders(t *testing.T) {
 			"?waiting=payment":                  want(payment),
 			"?waiting=inventory&olderThan=1m0s": want(inventory),
 			"?waiting=shipping":                 want(shipping),
+			"?id=" + payment.String():           want(payment),
 		} {
 			code, l := get(t, query, "admin")
 			if code != http.StatusOK {
@@ -178,7 +179,7 @@ func TestListOrders(t *testing.T) {
 	})
 	t.Run("bad filters answer 400", func(t *testing.T) {
 		for _, query := range []string{"?status=LOST", "?reason=BORED", "?waiting=moon", "?olderThan=soon",
-			"?limit=0", "?limit=501", "?before=xyz"} {
+			"?limit=0", "?limit=501", "?before=xyz", "?id=42"} {
 			if code, _ := get(t, query, "admin"); code != http.StatusBadRequest {
 				t.Errorf("%s: status %d, want 400", query, code)
 			}

@@ -17,10 +17,6 @@ import (
 	"outboxsaga.dev/order"
 )
 
-// CodeConcurrentWrite is the code of the conflict a request meets when another writer appended
-// the order's next event first (409).
-const CodeConcurrentWrite = "concurrent_write"
-
 // Events is the order's event store, order_events: the order's own events, appended with a
 // per-order seq and never changed. Debezium streams it to order-events, so it is also the order
 // service's outbox (docs/architecture.md, "The order is event-sourced").
@@ -40,7 +36,7 @@ func NewEvents(db *sql.DB, outbox *msgpg.Outbox, up order.Upcaster) *Events {
 func (s *Events) Upcaster() order.Upcaster { return s.up }
 
 // Append writes d to the event store in tx, checked as the outbox checks a row (schema, size). When another writer appended the order's event of
-// the same seq first, the error is a fault.Conflict (CodeConcurrentWrite) and tx is spent: the
+// the same seq first, the error is a fault.Conflict (order.CodeConcurrentWrite) and tx is spent: the
 // caller's transaction rolls back (a consumer retries it, a request answers 409).
 func (s *Events) Append(ctx context.Context, tx *sql.Tx, d order.Decided) error {
 	payload, err := s.outbox.Payload(d.Envelope, d.Traceparent)
@@ -59,7 +55,7 @@ func (s *Events) Append(ctx context.Context, tx *sql.Tx, d order.Decided) error 
 		d.Traceparent.String(), d.State.ID, d.Record.Seq, d.Envelope.EventVersion, d.Envelope.OccurredAt, string(meta))
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "order_events_order_seq" {
-		return fault.Reasoned(fault.Conflict, CodeConcurrentWrite,
+		return fault.Reasoned(fault.Conflict, order.CodeConcurrentWrite,
 			"order %s changed meanwhile (event %d was appended by another writer); try again", d.State.ID, d.Record.Seq)
 	}
 	if err != nil {

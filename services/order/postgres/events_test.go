@@ -194,8 +194,8 @@ func TestConcurrentAppendConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = <-done
-	if fault.Code(err) != fault.Conflict || fault.Reason(err) != postgres.CodeConcurrentWrite {
-		t.Fatalf("second append: error = %v, want a conflict %s", err, postgres.CodeConcurrentWrite)
+	if fault.Code(err) != fault.Conflict || fault.Reason(err) != order.CodeConcurrentWrite {
+		t.Fatalf("second append: error = %v, want a conflict %s", err, order.CodeConcurrentWrite)
 	}
 	h, err := s.events.History(ctx, o.ID)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"outboxsaga.dev/order"
 )
 
@@ -39,6 +41,9 @@ func (l *OrderList) List(ctx context.Context, f order.ListFilter) (order.ListPag
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.ID != uuid.Nil {
+		where = append(where, "o.id = "+arg(f.ID))
 	}
 	if f.Status != "" {
 		where = append(where, "o.status = "+arg(string(f.Status)))

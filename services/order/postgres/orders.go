@@ -151,7 +151,7 @@ func (s *Orders) Save(ctx context.Context, tx *sql.Tx, before, after order.Order
 		return fmt.Errorf("save order %s: %w", after.ID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fault.Reasoned(fault.Conflict, CodeConcurrentWrite, "order %s changed meanwhile; try again", after.ID)
+		return fault.Reasoned(fault.Conflict, order.CodeConcurrentWrite, "order %s changed meanwhile; try again", after.ID)
 	}
 	if after.Status == before.Status {
 		return nil

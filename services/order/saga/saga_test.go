@@ -363,8 +363,9 @@ func TestPoisonMessages(t *testing.T) {
 	}{
 		{name: "order id is no uuid", m: rawRecord(t, messaging.TopicPayment, "payment", "o-1", "PaymentAuthorized",
 			map[string]any{"orderId": "o-1", "amount": 1, "currency": "KRW", "pgTxnId": "pg"}, tp)},
+		// The order's own terms: only the key contradicts the data (the Router's Key).
 		{name: "key is not the order id", m: rawRecord(t, messaging.TopicPayment, "payment", uuid.NewString(), "PaymentAuthorized",
-			map[string]any{"orderId": o.ID.String(), "amount": 1, "currency": "KRW", "pgTxnId": "pg"}, tp)},
+			map[string]any{"orderId": o.ID.String(), "amount": o.Amount, "currency": o.Currency, "pgTxnId": "pg"}, tp)},
 		{name: "event type not consumed here", m: rawRecord(t, "order-events", "order", o.ID.String(), "OrderCompleted",
 			map[string]any{"orderId": o.ID.String(), "items": o.Items, "amount": 1, "currency": "KRW"}, tp), wantErr: messaging.ErrNoRoute},
 		{name: "schema violation", m: rawRecord(t, messaging.TopicPayment, "payment", o.ID.String(), "PaymentFailed",

@@ -19,10 +19,19 @@ import (
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/upcast"
 	"outboxsaga.dev/order"
+	"outboxsaga.dev/order/app"
 	"outboxsaga.dev/order/httpapi"
 	"outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/order/saga"
 	"outboxsaga.dev/stack"
+)
+
+// The repositories and the status listener are what the application and the routes need.
+var (
+	_ app.OrderRepository = (*postgres.Orders)(nil)
+	_ app.EventStore      = (*postgres.Events)(nil)
+	_ app.PriceList       = (*postgres.Prices)(nil)
+	_ httpapi.Watcher     = (*postgres.StatusListener)(nil)
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
@@ -89,10 +98,14 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 		if err != nil {
 			return nil, err
 		}
-		metrics, orders := saga.NewMetrics(svc.Registry), postgres.NewOrders(svc.DB)
-		events := postgres.NewEvents(svc.DB, svc.Outbox, upcast.New())
-		svc.Consume(saga.Topics, saga.New(svc.DB, orders, events, metrics).Router())
-		svc.Part("deadline sweeper", saga.NewSweeper(svc.DB, orders, events, metrics, svc.Log, cfg.SweepInterval).Run)
+		application := app.New(app.Config{
+			DB: svc.DB, Orders: postgres.NewOrders(svc.DB), Events: postgres.NewEvents(svc.DB, svc.Outbox, upcast.New()),
+			Prices: postgres.NewPrices(svc.DB), Deadline: cfg.SagaDeadline, MaxOpenOrders: cfg.MaxOpenOrders,
+			CreatedVersion: cfg.CreatedVersion,
+		})
+		metrics := saga.NewMetrics(svc.Registry)
+		svc.Consume(saga.Topics, saga.New(svc.DB, application, metrics).Router())
+		svc.Part("deadline sweeper", saga.NewSweeper(application, metrics, svc.Log, cfg.SweepInterval).Run)
 		listener, err := postgres.NewStatusListener(cfg.DatabaseURL, svc.Log)
 		if err != nil {
 			return nil, fmt.Errorf("listen for order status changes: %w", err)
@@ -104,11 +117,11 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 		}
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{
-				DB: svc.DB, Orders: orders, Prices: postgres.NewPrices(svc.DB), AdminToken: cfg.AdminToken,
-				Customers: customers, Rate: customer.NewLimiter(cfg.CustomerRate, cfg.CustomerBurst), MaxOpenOrders: cfg.MaxOpenOrders,
-				Events: events, Watcher: listener, Deadline: cfg.SagaDeadline, Log: svc.Log, Registry: svc.Registry, Closing: svc.Closing(),
-				MaxStreams: cfg.MaxStreams, StreamLifetime: cfg.StreamLifetime, CreatedVersion: cfg.CreatedVersion,
+				App: application, AdminToken: cfg.AdminToken, Customers: customers,
+				Rate: customer.NewLimiter(cfg.CustomerRate, cfg.CustomerBurst), Watcher: listener, Log: svc.Log,
+				Registry: svc.Registry, Closing: svc.Closing(), MaxStreams: cfg.MaxStreams, StreamLifetime: cfg.StreamLifetime,
 			})
+			httpapi.ListRoutes(r, httpapi.ListConfig{Orders: postgres.NewOrderList(svc.DB), AdminToken: cfg.AdminToken, Log: svc.Log})
 		}, nil
 	})
 }
