@@ -22,6 +22,12 @@ import (
 // (INVENTORY_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
 const Service = "inventory"
 
+// The repositories implement what the saga and the HTTP routes need of them.
+var (
+	_ saga.Reservations  = (*postgres.Reservations)(nil)
+	_ httpapi.StockStore = (*postgres.StockLevels)(nil)
+)
+
 // Config is the service's configuration, read from INVENTORY_* variables by LoadConfig: the
 // settings every service has (the inventory service has none of its own).
 type Config struct {
@@ -36,8 +42,8 @@ func LoadConfig() (Config, error) { return service.Load[Config](Service, stack.S
 // its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
-		stock := postgres.NewStock(svc.DB)
-		svc.Consume(saga.Topics, saga.New(svc.DB, stock, svc.Outbox, saga.NewMetrics(svc.Registry)).Router())
+		stock, reservations := postgres.NewStockLevels(svc.DB), postgres.NewReservations(svc.DB)
+		svc.Consume(saga.Topics, saga.New(svc.DB, reservations, svc.Outbox, saga.NewMetrics(svc.Registry)).Router())
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{Stock: stock, AdminToken: cfg.AdminToken, Log: svc.Log})
 		}, nil
