@@ -167,18 +167,21 @@ func TestCheckPayment(t *testing.T) {
 	}
 }
 
+// transition is a case of TestTransitions: an order in from (fromReason) acted on.
+type transition struct {
+	name       string
+	from       order.Status
+	fromReason order.Reason
+	act        func(*order.Order) (messaging.Event, bool)
+	wantStatus order.Status
+	wantReason order.Reason
+	wantEvent  func(o order.Order) messaging.Event // nil: ignored
+}
+
 func TestTransitions(t *testing.T) {
 	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	later := created.Add(time.Second)
-	tests := []struct {
-		name       string
-		from       order.Status
-		fromReason order.Reason
-		act        func(*order.Order) (messaging.Event, bool)
-		wantStatus order.Status
-		wantReason order.Reason
-		wantEvent  func(o order.Order) messaging.Event // nil: ignored
-	}{
+	tests := []transition{
 		{
 			name: "complete pending", from: order.StatusPending,
 			act:        func(o *order.Order) (messaging.Event, bool) { return o.Complete(later) },
@@ -186,33 +189,6 @@ func TestTransitions(t *testing.T) {
 			wantEvent: func(o order.Order) messaging.Event {
 				return messaging.Event{Type: order.EventOrderCompleted, Data: order.CompletedData{
 					OrderID: o.ID.String(), Items: o.Items, Amount: o.Amount, Currency: o.Currency}}
-			},
-		},
-		{
-			name: "cancel pending out of stock", from: order.StatusPending,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonOutOfStock, later) },
-			wantStatus: order.StatusCanceled, wantReason: order.ReasonOutOfStock,
-			wantEvent: func(o order.Order) messaging.Event {
-				return messaging.Event{Type: order.EventOrderCanceled, Data: order.CanceledData{
-					OrderID: o.ID.String(), Reason: order.ReasonOutOfStock, Items: o.Items}}
-			},
-		},
-		{
-			name: "cancel pending payment failed", from: order.StatusPending,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonPaymentFailed, later) },
-			wantStatus: order.StatusCanceled, wantReason: order.ReasonPaymentFailed,
-			wantEvent: func(o order.Order) messaging.Event {
-				return messaging.Event{Type: order.EventOrderCanceled, Data: order.CanceledData{
-					OrderID: o.ID.String(), Reason: order.ReasonPaymentFailed, Items: o.Items}}
-			},
-		},
-		{
-			name: "cancel pending timeout", from: order.StatusPending,
-			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonTimeout, later) },
-			wantStatus: order.StatusCanceled, wantReason: order.ReasonTimeout,
-			wantEvent: func(o order.Order) messaging.Event {
-				return messaging.Event{Type: order.EventOrderCanceled, Data: order.CanceledData{
-					OrderID: o.ID.String(), Reason: order.ReasonTimeout, Items: o.Items}}
 			},
 		},
 		{
@@ -235,6 +211,16 @@ func TestTransitions(t *testing.T) {
 			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(order.ReasonTimeout, later) },
 			wantStatus: order.StatusCanceled, wantReason: order.ReasonOutOfStock,
 		},
+	}
+	for _, reason := range []order.Reason{order.ReasonOutOfStock, order.ReasonPaymentFailed, order.ReasonTimeout} {
+		tests = append(tests, transition{
+			name: "cancel pending " + string(reason), from: order.StatusPending,
+			act:        func(o *order.Order) (messaging.Event, bool) { return o.Cancel(reason, later) },
+			wantStatus: order.StatusCanceled, wantReason: reason,
+			wantEvent: func(o order.Order) messaging.Event {
+				return messaging.Event{Type: order.EventOrderCanceled, Data: order.CanceledData{OrderID: o.ID.String(), Reason: reason, Items: o.Items}}
+			},
+		})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -225,33 +226,36 @@ func requestTrace(r *http.Request) messaging.Traceparent {
 
 // get answers the order as it is, or with asOf as it was then.
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		msghttp.WriteError(w, r, h.log, err)
-		return
-	}
-	caller, _ := customer.FromContext(r.Context())
-	var o order.Order
-	if r.URL.Query().Has("asOf") {
-		var at time.Time
-		if at, err = parseAsOf(r.URL.Query().Get("asOf")); err == nil {
-			o, err = h.app.OrderAsOf(r.Context(), caller, id, at)
+	read(h, w, r, func(ctx context.Context, caller customer.Caller, id uuid.UUID) (orderView, error) {
+		if !r.URL.Query().Has("asOf") {
+			o, err := h.app.Order(ctx, caller, id)
+			return viewOf(o), err
 		}
-	} else {
-		o, err = h.app.Order(r.Context(), caller, id)
-	}
-	answer(w, r, h.log, viewOf(o), err)
+		at, err := parseAsOf(r.URL.Query().Get("asOf"))
+		if err != nil {
+			return orderView{}, err
+		}
+		o, err := h.app.OrderAsOf(ctx, caller, id, at)
+		return viewOf(o), err
+	})
 }
 
 // timeline answers every event recorded for the order, emitted or consumed.
-func (h *handler) timeline(w http.ResponseWriter, r *http.Request) {
+func (h *handler) timeline(w http.ResponseWriter, r *http.Request) { read(h, w, r, h.app.Timeline) }
+
+// history answers the order's own events from the event store, in seq order, payment tokens
+// redacted.
+func (h *handler) history(w http.ResponseWriter, r *http.Request) { read(h, w, r, h.app.History) }
+
+// read answers what query returns for the order of the path, as the caller may see it.
+func read[T any](h *handler, w http.ResponseWriter, r *http.Request, query func(context.Context, customer.Caller, uuid.UUID) (T, error)) {
 	id, err := pathID(r)
-	var timeline []order.TimelineEntry
+	var v T
 	if err == nil {
 		caller, _ := customer.FromContext(r.Context())
-		timeline, err = h.app.Timeline(r.Context(), caller, id)
+		v, err = query(r.Context(), caller, id)
 	}
-	answer(w, r, h.log, timeline, err)
+	answer(w, r, h.log, v, err)
 }
 
 // parseAsOf reads the asOf parameter: an RFC 3339 time (fractional seconds allowed).
@@ -261,18 +265,6 @@ func parseAsOf(v string) (time.Time, error) {
 		return time.Time{}, fault.Errorf(fault.Invalid, "asOf must be an RFC 3339 time such as 2026-12-07T12:00:00Z, got %q", excerpt(v))
 	}
 	return t, nil
-}
-
-// history answers the order's own events from the event store, in seq order, payment tokens
-// redacted.
-func (h *handler) history(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	var events []order.HistoryEntry
-	if err == nil {
-		caller, _ := customer.FromContext(r.Context())
-		events, err = h.app.History(r.Context(), caller, id)
-	}
-	answer(w, r, h.log, events, err)
 }
 
 // answer writes v as 200, or err through the one error mapping.
