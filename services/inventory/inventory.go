@@ -22,10 +22,10 @@ const AggregateType = "inventory"
 
 // Event types this service emits, all at EventVersion.
 const (
-	StockReservedEvent          = "StockReserved"
-	StockReservationFailedEvent = "StockReservationFailed"
-	StockReleasedEvent          = "StockReleased"
-	StockCommittedEvent         = "StockCommitted"
+	EventStockReserved          = "StockReserved"
+	EventStockReservationFailed = "StockReservationFailed"
+	EventStockReleased          = "StockReleased"
+	EventStockCommitted         = "StockCommitted"
 )
 
 // EventVersion is the version of every event this service emits.
@@ -86,10 +86,10 @@ type Status string
 
 // Reservation statuses.
 const (
-	Reserved  Status = "RESERVED"  // stock is held for the order
-	Released  Status = "RELEASED"  // the order was canceled; the stock went back to available
-	Committed Status = "COMMITTED" // the order completed; the stock was sold
-	Failed    Status = "FAILED"    // some item was short; nothing was held
+	StatusReserved  Status = "RESERVED"  // stock is held for the order
+	StatusReleased  Status = "RELEASED"  // the order was canceled; the stock went back to available
+	StatusCommitted Status = "COMMITTED" // the order completed; the stock was sold
+	StatusFailed    Status = "FAILED"    // some item was short; nothing was held
 )
 
 // Item is one order line. UnitPrice is not used for stock; it is kept so that the events that
@@ -246,21 +246,21 @@ func Reserve(o Order, stock map[string]Stock) (Change, error) {
 	}
 	r := Reservation{OrderID: o.ID, Items: o.Items}
 	if len(short) > 0 {
-		r.Status, r.Reason = Failed, ReasonOutOfStock
+		r.Status, r.Reason = StatusFailed, ReasonOutOfStock
 		return Change{
 			Outcome:     OutcomeFailed,
 			Reservation: r,
-			Events: []messaging.Event{{Type: StockReservationFailedEvent, Data: StockReservationFailedData{
+			Events: []messaging.Event{{Type: EventStockReservationFailed, Data: StockReservationFailedData{
 				OrderID: o.ID, Reason: ReasonOutOfStock, SKUs: short,
 			}}},
 		}, nil
 	}
-	r.Status = Reserved
+	r.Status = StatusReserved
 	return Change{
 		Outcome:     OutcomeReserved,
 		Reservation: r,
 		Stock:       moved,
-		Events: []messaging.Event{{Type: StockReservedEvent, Data: StockReservedData{
+		Events: []messaging.Event{{Type: EventStockReserved, Data: StockReservedData{
 			OrderID: o.ID, Items: o.Items, Amount: o.Amount, Currency: o.Currency, PaymentToken: o.PaymentToken,
 		}}},
 	}, nil
@@ -270,19 +270,19 @@ func Reserve(o Order, stock map[string]Stock) (Change, error) {
 // reservation becomes RELEASED with reason, and StockReleased is emitted. A reservation that is
 // not RESERVED (failed, already released or committed) is left alone: OutcomeIgnored.
 func Release(r Reservation, stock map[string]Stock, reason string) (Change, error) {
-	if r.Status != Reserved {
+	if r.Status != StatusReserved {
 		return Change{Outcome: OutcomeIgnored, Reservation: r}, nil
 	}
 	moved, err := unreserve(r, stock, func(s *Stock, qty int64) { s.Available += qty })
 	if err != nil {
 		return Change{}, err
 	}
-	r.Status, r.Reason = Released, reason
+	r.Status, r.Reason = StatusReleased, reason
 	return Change{
 		Outcome:     OutcomeReleased,
 		Reservation: r,
 		Stock:       moved,
-		Events:      []messaging.Event{{Type: StockReleasedEvent, Data: StockReleasedData{OrderID: r.OrderID, Items: r.Items}}},
+		Events:      []messaging.Event{{Type: EventStockReleased, Data: StockReleasedData{OrderID: r.OrderID, Items: r.Items}}},
 	}, nil
 }
 
@@ -293,7 +293,7 @@ func Release(r Reservation, stock map[string]Stock, reason string) (Change, erro
 func CancelUnseen(orderID string, items []Item, reason string) Change {
 	return Change{
 		Outcome:     OutcomeIgnored,
-		Reservation: Reservation{OrderID: orderID, Status: Released, Items: items, Reason: reason},
+		Reservation: Reservation{OrderID: orderID, Status: StatusReleased, Items: items, Reason: reason},
 	}
 }
 
@@ -301,19 +301,19 @@ func CancelUnseen(orderID string, items []Item, reason string) Change {
 // reservation becomes COMMITTED and StockCommitted is emitted. A reservation that is not
 // RESERVED is left alone: OutcomeIgnored.
 func Commit(r Reservation, stock map[string]Stock) (Change, error) {
-	if r.Status != Reserved {
+	if r.Status != StatusReserved {
 		return Change{Outcome: OutcomeIgnored, Reservation: r}, nil
 	}
 	moved, err := unreserve(r, stock, func(s *Stock, qty int64) { s.Sold += qty })
 	if err != nil {
 		return Change{}, err
 	}
-	r.Status = Committed
+	r.Status = StatusCommitted
 	return Change{
 		Outcome:     OutcomeCommitted,
 		Reservation: r,
 		Stock:       moved,
-		Events:      []messaging.Event{{Type: StockCommittedEvent, Data: StockCommittedData{OrderID: r.OrderID, Items: r.Items}}},
+		Events:      []messaging.Event{{Type: EventStockCommitted, Data: StockCommittedData{OrderID: r.OrderID, Items: r.Items}}},
 	}, nil
 }
 

@@ -58,10 +58,10 @@ func TestReserve(t *testing.T) {
 			stock: stockOf(inventory.Stock{SKU: "A", Available: 5, Reserved: 1, Sold: 3}, inventory.Stock{SKU: "B", Available: 1}),
 			want: inventory.Change{
 				Outcome: inventory.OutcomeReserved,
-				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Reserved,
+				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.StatusReserved,
 					Items: []inventory.Item{{SKU: "A", Qty: 2, UnitPrice: 15000}, {SKU: "B", Qty: 1, UnitPrice: 9000}}},
 				Stock: []inventory.Stock{{SKU: "A", Available: 3, Reserved: 3, Sold: 3}, {SKU: "B", Available: 0, Reserved: 1}},
-				Events: []messaging.Event{{Type: inventory.StockReservedEvent, Data: inventory.StockReservedData{
+				Events: []messaging.Event{{Type: inventory.EventStockReserved, Data: inventory.StockReservedData{
 					OrderID:      "o1",
 					Items:        []inventory.Item{{SKU: "A", Qty: 2, UnitPrice: 15000}, {SKU: "B", Qty: 1, UnitPrice: 9000}},
 					Amount:       39000,
@@ -76,10 +76,10 @@ func TestReserve(t *testing.T) {
 			stock: stockOf(inventory.Stock{SKU: "A", Available: 3}),
 			want: inventory.Change{
 				Outcome: inventory.OutcomeReserved,
-				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Reserved,
+				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.StatusReserved,
 					Items: []inventory.Item{{SKU: "A", Qty: 1}, {SKU: "A", Qty: 2}}},
 				Stock: []inventory.Stock{{SKU: "A", Available: 0, Reserved: 3}},
-				Events: []messaging.Event{{Type: inventory.StockReservedEvent, Data: inventory.StockReservedData{
+				Events: []messaging.Event{{Type: inventory.EventStockReserved, Data: inventory.StockReservedData{
 					OrderID: "o1", Items: []inventory.Item{{SKU: "A", Qty: 1}, {SKU: "A", Qty: 2}},
 					Amount: 39000, Currency: "KRW", PaymentToken: "tok_ok",
 				}}},
@@ -144,8 +144,8 @@ func TestReserve(t *testing.T) {
 func failed(items []inventory.Item, short ...string) inventory.Change {
 	return inventory.Change{
 		Outcome:     inventory.OutcomeFailed,
-		Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Failed, Items: items, Reason: inventory.ReasonOutOfStock},
-		Events: []messaging.Event{{Type: inventory.StockReservationFailedEvent, Data: inventory.StockReservationFailedData{
+		Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.StatusFailed, Items: items, Reason: inventory.ReasonOutOfStock},
+		Events: []messaging.Event{{Type: inventory.EventStockReservationFailed, Data: inventory.StockReservationFailedData{
 			OrderID: "o1", Reason: inventory.ReasonOutOfStock, SKUs: short,
 		}}},
 	}
@@ -153,7 +153,7 @@ func failed(items []inventory.Item, short ...string) inventory.Change {
 
 func TestReleaseAndCommit(t *testing.T) {
 	items := []inventory.Item{{SKU: "A", Qty: 1, UnitPrice: 100}, {SKU: "B", Qty: 2, UnitPrice: 50}, {SKU: "A", Qty: 1, UnitPrice: 100}}
-	held := inventory.Reservation{OrderID: "o1", Status: inventory.Reserved, Items: items}
+	held := inventory.Reservation{OrderID: "o1", Status: inventory.StatusReserved, Items: items}
 	stock := stockOf(inventory.Stock{SKU: "A", Available: 1, Reserved: 3, Sold: 4}, inventory.Stock{SKU: "B", Available: 0, Reserved: 2})
 	in := func(s inventory.Status) inventory.Reservation {
 		r := held
@@ -178,9 +178,9 @@ func TestReleaseAndCommit(t *testing.T) {
 			stock:  stock,
 			want: inventory.Change{
 				Outcome:     inventory.OutcomeReleased,
-				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Released, Items: items, Reason: "PAYMENT_FAILED"},
+				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.StatusReleased, Items: items, Reason: "PAYMENT_FAILED"},
 				Stock:       []inventory.Stock{{SKU: "A", Available: 3, Reserved: 1, Sold: 4}, {SKU: "B", Available: 2, Reserved: 0}},
-				Events:      []messaging.Event{{Type: inventory.StockReleasedEvent, Data: inventory.StockReleasedData{OrderID: "o1", Items: items}}},
+				Events:      []messaging.Event{{Type: inventory.EventStockReleased, Data: inventory.StockReleasedData{OrderID: "o1", Items: items}}},
 			},
 		},
 		{
@@ -190,17 +190,17 @@ func TestReleaseAndCommit(t *testing.T) {
 			stock:  stock,
 			want: inventory.Change{
 				Outcome:     inventory.OutcomeCommitted,
-				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Committed, Items: items},
+				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.StatusCommitted, Items: items},
 				Stock:       []inventory.Stock{{SKU: "A", Available: 1, Reserved: 1, Sold: 6}, {SKU: "B", Available: 0, Reserved: 0, Sold: 2}},
-				Events:      []messaging.Event{{Type: inventory.StockCommittedEvent, Data: inventory.StockCommittedData{OrderID: "o1", Items: items}}},
+				Events:      []messaging.Event{{Type: inventory.EventStockCommitted, Data: inventory.StockCommittedData{OrderID: "o1", Items: items}}},
 			},
 		},
-		{name: "release after release is ignored", decide: release, r: in(inventory.Released), want: ignored(in(inventory.Released))},
-		{name: "release after commit is ignored", decide: release, r: in(inventory.Committed), want: ignored(in(inventory.Committed))},
-		{name: "release after failure is ignored", decide: release, r: in(inventory.Failed), want: ignored(in(inventory.Failed))},
-		{name: "commit after commit is ignored", decide: inventory.Commit, r: in(inventory.Committed), want: ignored(in(inventory.Committed))},
-		{name: "commit after release is ignored", decide: inventory.Commit, r: in(inventory.Released), want: ignored(in(inventory.Released))},
-		{name: "commit after failure is ignored", decide: inventory.Commit, r: in(inventory.Failed), want: ignored(in(inventory.Failed))},
+		{name: "release after release is ignored", decide: release, r: in(inventory.StatusReleased), want: ignored(in(inventory.StatusReleased))},
+		{name: "release after commit is ignored", decide: release, r: in(inventory.StatusCommitted), want: ignored(in(inventory.StatusCommitted))},
+		{name: "release after failure is ignored", decide: release, r: in(inventory.StatusFailed), want: ignored(in(inventory.StatusFailed))},
+		{name: "commit after commit is ignored", decide: inventory.Commit, r: in(inventory.StatusCommitted), want: ignored(in(inventory.StatusCommitted))},
+		{name: "commit after release is ignored", decide: inventory.Commit, r: in(inventory.StatusReleased), want: ignored(in(inventory.StatusReleased))},
+		{name: "commit after failure is ignored", decide: inventory.Commit, r: in(inventory.StatusFailed), want: ignored(in(inventory.StatusFailed))},
 		{
 			name:      "release with too little reserved is a broken invariant",
 			decide:    release,
@@ -244,7 +244,7 @@ func TestCancelUnseen(t *testing.T) {
 	got := inventory.CancelUnseen("o1", items, "TIMEOUT")
 	want := inventory.Change{
 		Outcome:     inventory.OutcomeIgnored,
-		Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.Released, Items: items, Reason: "TIMEOUT"},
+		Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.StatusReleased, Items: items, Reason: "TIMEOUT"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("CancelUnseen() = %+v, want %+v", got, want)

@@ -124,7 +124,7 @@ func TestCreateReservation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Reservation() error = %v", err)
 	}
-	if want := (inventory.Reservation{OrderID: "o1", Status: inventory.Reserved, Items: order.Items}); !reflect.DeepEqual(r, want) {
+	if want := (inventory.Reservation{OrderID: "o1", Status: inventory.StatusReserved, Items: order.Items}); !reflect.DeepEqual(r, want) {
 		t.Errorf("Reservation() = %+v, want %+v", r, want)
 	}
 	assertStock(t, db, "A", 3, 2, 0)
@@ -187,7 +187,7 @@ func TestUpdateReservation(t *testing.T) {
 	}
 	assertStock(t, db, "A", 1, 0, 2)
 	r, err := store.Get(ctx, "held")
-	if err != nil || r.Status != inventory.Committed {
+	if err != nil || r.Status != inventory.StatusCommitted {
 		t.Errorf("Reservation(held) = %+v, %v; want COMMITTED", r, err)
 	}
 }

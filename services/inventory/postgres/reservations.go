@@ -72,7 +72,7 @@ func (s *Reservations) Update(ctx context.Context, tx *sql.Tx, orderID string, d
 		return inventory.Change{}, fmt.Errorf("update reservation %s: %w", orderID, err)
 	}
 	var stock map[string]inventory.Stock
-	if r.Status == inventory.Reserved {
+	if r.Status == inventory.StatusReserved {
 		if stock, err = lockStock(ctx, tx, inventory.SKUs(r.Items)); err != nil {
 			return inventory.Change{}, fmt.Errorf("update reservation %s: %w", orderID, err)
 		}

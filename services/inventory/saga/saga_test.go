@@ -201,9 +201,9 @@ func TestOrderCreated(t *testing.T) {
 		{
 			name:       "every item available",
 			items:      []item{line("A", 2), line("B", 1)},
-			wantStatus: inventory.Reserved,
+			wantStatus: inventory.StatusReserved,
 			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 3, Reserved: 2}, "B": {SKU: "B", Available: 0, Reserved: 1}},
-			wantEvent:  inventory.StockReservedEvent,
+			wantEvent:  inventory.EventStockReserved,
 			wantData: map[string]any{
 				"orderId": o1, "amount": 39000.0, "currency": "KRW", "paymentToken": "tok_ok",
 				"items": []any{
@@ -215,25 +215,25 @@ func TestOrderCreated(t *testing.T) {
 		{
 			name:       "one item short: nothing is reserved",
 			items:      []item{line("A", 2), line("B", 2)},
-			wantStatus: inventory.Failed,
+			wantStatus: inventory.StatusFailed,
 			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 5}, "B": {SKU: "B", Available: 1}},
-			wantEvent:  inventory.StockReservationFailedEvent,
+			wantEvent:  inventory.EventStockReservationFailed,
 			wantData:   map[string]any{"orderId": o1, "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
 		},
 		{
 			name:       "unknown sku",
 			items:      []item{line("A", 1), line("NOPE", 1)},
-			wantStatus: inventory.Failed,
+			wantStatus: inventory.StatusFailed,
 			wantStock:  map[string]inventory.Stock{"A": {SKU: "A", Available: 5}},
-			wantEvent:  inventory.StockReservationFailedEvent,
+			wantEvent:  inventory.EventStockReservationFailed,
 			wantData:   map[string]any{"orderId": o1, "reason": "OUT_OF_STOCK", "skus": []any{"NOPE"}},
 		},
 		{
 			name:       "repeated sku is summed",
 			items:      []item{line("B", 1), line("B", 1)},
-			wantStatus: inventory.Failed,
+			wantStatus: inventory.StatusFailed,
 			wantStock:  map[string]inventory.Stock{"B": {SKU: "B", Available: 1}},
-			wantEvent:  inventory.StockReservationFailedEvent,
+			wantEvent:  inventory.EventStockReservationFailed,
 			wantData:   map[string]any{"orderId": o1, "reason": "OUT_OF_STOCK", "skus": []any{"B"}},
 		},
 	}
@@ -281,16 +281,16 @@ func TestTransitions(t *testing.T) {
 		{
 			name:       "canceled releases",
 			next:       func(t *testing.T) record { return orderCanceled(t, o1, "PAYMENT_FAILED", line("A", 2)) },
-			wantStatus: inventory.Released,
+			wantStatus: inventory.StatusReleased,
 			wantStock:  inventory.Stock{SKU: "A", Available: 5},
-			wantEvent:  inventory.StockReleasedEvent,
+			wantEvent:  inventory.EventStockReleased,
 		},
 		{
 			name:       "completed commits",
 			next:       func(t *testing.T) record { return orderCompleted(t, o1, line("A", 2)) },
-			wantStatus: inventory.Committed,
+			wantStatus: inventory.StatusCommitted,
 			wantStock:  inventory.Stock{SKU: "A", Available: 3, Sold: 2},
-			wantEvent:  inventory.StockCommittedEvent,
+			wantEvent:  inventory.EventStockCommitted,
 		},
 	}
 	for _, tt := range tests {
@@ -309,7 +309,7 @@ func TestTransitions(t *testing.T) {
 				t.Errorf("stock = %+v, want %+v", got, tt.wantStock)
 			}
 			events := f.emitted(t, o1, created, next)
-			if got, want := pgtest.Types(events), []string{inventory.StockReservedEvent, tt.wantEvent}; !reflect.DeepEqual(got, want) {
+			if got, want := pgtest.Types(events), []string{inventory.EventStockReserved, tt.wantEvent}; !reflect.DeepEqual(got, want) {
 				t.Fatalf("emitted %v, want %v", got, want)
 			}
 			wantData := map[string]any{"orderId": o1, "items": []any{map[string]any{"sku": "A", "qty": 2.0, "unitPrice": 15000.0}}}
@@ -390,7 +390,7 @@ func TestOrderCreatedTwiceUnderNewEventID(t *testing.T) {
 	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Available: 3, Reserved: 2}); got != want {
 		t.Errorf("stock = %+v, want %+v", got, want)
 	}
-	if got := pgtest.Types(f.emitted(t, o1)); !reflect.DeepEqual(got, []string{inventory.StockReservedEvent}) {
+	if got := pgtest.Types(f.emitted(t, o1)); !reflect.DeepEqual(got, []string{inventory.EventStockReserved}) {
 		t.Errorf("emitted %v, want one StockReserved", got)
 	}
 	if got := f.inbox(t); got != 2 {
@@ -415,9 +415,9 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			events: func(t *testing.T) []record {
 				return []record{orderCreated(t, o1, line("A", 2)), orderCompleted(t, o1, line("A", 2)), orderCanceled(t, o1, "TIMEOUT", line("A", 2))}
 			},
-			wantStatus: inventory.Committed,
+			wantStatus: inventory.StatusCommitted,
 			wantStock:  inventory.Stock{SKU: "A", Available: 3, Sold: 2},
-			wantEvents: []string{inventory.StockReservedEvent, inventory.StockCommittedEvent},
+			wantEvents: []string{inventory.EventStockReserved, inventory.EventStockCommitted},
 		},
 		{
 			name:  "complete after release",
@@ -425,9 +425,9 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			events: func(t *testing.T) []record {
 				return []record{orderCreated(t, o1, line("A", 2)), orderCanceled(t, o1, "TIMEOUT", line("A", 2)), orderCompleted(t, o1, line("A", 2))}
 			},
-			wantStatus: inventory.Released,
+			wantStatus: inventory.StatusReleased,
 			wantStock:  inventory.Stock{SKU: "A", Available: 5},
-			wantEvents: []string{inventory.StockReservedEvent, inventory.StockReleasedEvent},
+			wantEvents: []string{inventory.EventStockReserved, inventory.EventStockReleased},
 		},
 		{
 			name:  "cancel after a failed reservation releases nothing",
@@ -435,9 +435,9 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			events: func(t *testing.T) []record {
 				return []record{orderCreated(t, o1, line("A", 2)), orderCanceled(t, o1, "OUT_OF_STOCK", line("A", 2))}
 			},
-			wantStatus: inventory.Failed,
+			wantStatus: inventory.StatusFailed,
 			wantStock:  inventory.Stock{SKU: "A", Available: 1},
-			wantEvents: []string{inventory.StockReservationFailedEvent},
+			wantEvents: []string{inventory.EventStockReservationFailed},
 		},
 		{
 			name:  "complete after a failed reservation sells nothing",
@@ -445,9 +445,9 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			events: func(t *testing.T) []record {
 				return []record{orderCreated(t, o1, line("A", 2)), orderCompleted(t, o1, line("A", 2))}
 			},
-			wantStatus: inventory.Failed,
+			wantStatus: inventory.StatusFailed,
 			wantStock:  inventory.Stock{SKU: "A", Available: 1},
-			wantEvents: []string{inventory.StockReservationFailedEvent},
+			wantEvents: []string{inventory.EventStockReservationFailed},
 		},
 		{
 			name:  "created after cancel reserves nothing",
@@ -455,7 +455,7 @@ func TestLateEventsNeverMoveATerminalState(t *testing.T) {
 			events: func(t *testing.T) []record {
 				return []record{orderCanceled(t, o1, "TIMEOUT", line("A", 2)), orderCreated(t, o1, line("A", 2))}
 			},
-			wantStatus: inventory.Released,
+			wantStatus: inventory.StatusReleased,
 			wantStock:  inventory.Stock{SKU: "A", Available: 5},
 			wantEvents: nil,
 		},
@@ -619,13 +619,13 @@ func TestConcurrentReservations(t *testing.T) {
 		}
 		byStatus[s] = n
 	}
-	if want := map[inventory.Status]int{inventory.Reserved: available, inventory.Failed: orders - available}; !reflect.DeepEqual(byStatus, want) {
+	if want := map[inventory.Status]int{inventory.StatusReserved: available, inventory.StatusFailed: orders - available}; !reflect.DeepEqual(byStatus, want) {
 		t.Errorf("reservations by status = %v, want %v", byStatus, want)
 	}
 	if got := f.inbox(t); got != orders {
 		t.Errorf("inbox rows = %d, want %d", got, orders)
 	}
-	if got := f.count(t, `SELECT count(*) FROM outbox_seen WHERE type = $1`, inventory.StockReservedEvent); got != available {
+	if got := f.count(t, `SELECT count(*) FROM outbox_seen WHERE type = $1`, inventory.EventStockReserved); got != available {
 		t.Errorf("StockReserved emitted = %d, want %d", got, available)
 	}
 
@@ -677,7 +677,7 @@ func TestTransientConflicts(t *testing.T) {
 		wantErr    bool
 		wantStatus inventory.Status
 	}{
-		{name: "one conflict is retried", failures: 1, wantStatus: inventory.Reserved},
+		{name: "one conflict is retried", failures: 1, wantStatus: inventory.StatusReserved},
 		{name: "a lasting conflict is returned, retryable", failures: 1000, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -748,8 +748,8 @@ func TestBrokenInvariantIsRetriedThenDeadLettered(t *testing.T) {
 	if got := f.count(t, `SELECT count(*) FROM dead_letters WHERE event_id = $1 AND attempts = 2`, completed.Envelope.EventID); got != 1 {
 		t.Errorf("dead letters of the event after 2 attempts = %d, want 1", got)
 	}
-	if got := f.status(t, o1); got != inventory.Reserved {
-		t.Errorf("status = %s, want %s", got, inventory.Reserved)
+	if got := f.status(t, o1); got != inventory.StatusReserved {
+		t.Errorf("status = %s, want %s", got, inventory.StatusReserved)
 	}
 	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Available: 3, Reserved: 1}); got != want {
 		t.Errorf("stock = %+v, want %+v", got, want)
@@ -793,13 +793,13 @@ func TestStepsInABatch(t *testing.T) {
 			t.Errorf("stock = %+v, want %+v", got, want)
 		}
 	}
-	if s1, s2 := f.status(t, o1), f.status(t, o2); s1 != inventory.Released || s2 != inventory.Committed {
+	if s1, s2 := f.status(t, o1), f.status(t, o2); s1 != inventory.StatusReleased || s2 != inventory.StatusCommitted {
 		t.Errorf("reservations %s and %s, want RELEASED and COMMITTED", s1, s2)
 	}
-	if got := pgtest.Types(f.emitted(t, o1)); !slices.Equal(got, []string{inventory.StockReservedEvent, inventory.StockReleasedEvent}) {
+	if got := pgtest.Types(f.emitted(t, o1)); !slices.Equal(got, []string{inventory.EventStockReserved, inventory.EventStockReleased}) {
 		t.Errorf("events of the canceled order %v", got)
 	}
-	if got := pgtest.Types(f.emitted(t, o2)); !slices.Equal(got, []string{inventory.StockReservedEvent, inventory.StockCommittedEvent}) {
+	if got := pgtest.Types(f.emitted(t, o2)); !slices.Equal(got, []string{inventory.EventStockReserved, inventory.EventStockCommitted}) {
 		t.Errorf("events of the completed order %v", got)
 	}
 	if got, tx := f.inbox(t), f.count(t, `SELECT count(DISTINCT xmin::text) FROM processed_events`); got != 4 || tx != 1 {

@@ -144,6 +144,14 @@ func (h *Harness) DeliverBatch(rs ...Record) error {
 	return kafka.HandleBatch(h.Ctx(), h.handle, msgpg.Batches(h.DB), ms, nil)
 }
 
+// MustDeliverBatch is DeliverBatch that fails the test on an error.
+func (h *Harness) MustDeliverBatch(rs ...Record) {
+	h.tb.Helper()
+	if err := h.DeliverBatch(rs...); err != nil {
+		h.tb.Fatalf("deliver a batch of %d: %v", len(rs), err)
+	}
+}
+
 // Consumer returns the two chains the service runs over its router (kafka.Handlers): consume,
 // with retries (an outage, msgpg.IsUnavailable or messaging.IsOutage, does not count against
 // maxAttempts) and dead letters stored in the harness's database as service's; and replay,

@@ -45,7 +45,7 @@ func (s *Steps) Carry(ctx context.Context) error {
 func (s *Steps) AdvanceDue(ctx context.Context) (int, error) {
 	now := time.Now()
 	var moved []shipping.Delivery
-	err := msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) (err error) {
+	err := msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) (err error) {
 		moved, err = s.deliveries.UpdateDue(ctx, tx, now.Add(-s.every), carrierBatch, func(d *shipping.Delivery) error {
 			return s.move(ctx, tx, d, now)
 		})
@@ -65,7 +65,7 @@ func (s *Steps) AdvanceDue(ctx context.Context) (int, error) {
 // DELIVERED one. It returns the delivery as moved.
 func (s *Steps) Advance(ctx context.Context, orderID string) (shipping.Delivery, error) {
 	var d shipping.Delivery
-	err := msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) (err error) {
+	err := msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) (err error) {
 		d, err = s.deliveries.Update(ctx, tx, orderID, func(d *shipping.Delivery) error {
 			return s.move(ctx, tx, d, time.Now())
 		})
@@ -84,7 +84,7 @@ func (s *Steps) move(ctx context.Context, tx *sql.Tx, d *shipping.Delivery, now 
 	if err != nil {
 		return err
 	}
-	_, err = s.outbox.Emit(ctx, tx, d.Trace(), shipping.AggregateType, d.OrderID, shipping.EventVersion, e)
+	_, err = s.saga.Outbox.Emit(ctx, tx, d.Trace(), s.saga.AggregateType, d.OrderID, s.saga.Version, e)
 	return err
 }
 

@@ -23,7 +23,7 @@ import (
 func TestMoves(t *testing.T) {
 	f, id := newFixture(t), uuid.NewString()
 	order := completed(t, id)
-	f.mustDeliver(order)
+	f.MustDeliver(order)
 	waiting, due := f.steps(time.Hour), f.steps(0)
 	carrierMove := func(c *saga.Steps) func() error {
 		return func() error {
@@ -63,7 +63,7 @@ func TestMoves(t *testing.T) {
 		if got := f.status(id); got != tt.wantStatus {
 			t.Errorf("%s: status = %s, want %s", tt.name, got, tt.wantStatus)
 		}
-		if got := f.emitted(id, order.tp); !slices.Equal(got, want) {
+		if got := f.emitted(id, order.Traceparent); !slices.Equal(got, want) {
 			t.Errorf("%s: emitted %v, want %v", tt.name, got, want)
 		}
 	}
@@ -85,9 +85,9 @@ func TestCarriersAtOnceMoveEachDeliveryOnce(t *testing.T) {
 	const deliveries, carriers = 250, 4
 	f := newFixture(t)
 	for range deliveries {
-		f.mustDeliver(completed(t, uuid.NewString()))
+		f.MustDeliver(completed(t, uuid.NewString()))
 	}
-	f.mustDeliver(completed(t, uuid.NewString())) // scheduled just now: not due
+	f.MustDeliver(completed(t, uuid.NewString())) // scheduled just now: not due
 	if _, err := f.db.Exec(`UPDATE deliveries SET updated_at = updated_at - interval '1 hour'
 		WHERE order_id IN (SELECT order_id FROM deliveries ORDER BY created_at LIMIT $1)`, deliveries); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestCarriersAtOnceMoveEachDeliveryOnce(t *testing.T) {
 // A running carrier takes a delivery to DELIVERED, and stops when its context ends.
 func TestCarrierRun(t *testing.T) {
 	f, id := newFixture(t), uuid.NewString()
-	f.mustDeliver(completed(t, id))
+	f.MustDeliver(completed(t, id))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.steps(20 * time.Millisecond).Carry(ctx) }()
