@@ -5,6 +5,7 @@ go 1.26.8
 replace (
 	outboxsaga.dev/messaging => ../messaging
 	outboxsaga.dev/schemas => ../../schemas
+	outboxsaga.dev/stack => ../../stack
 )
 
 require (
@@ -13,6 +14,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	outboxsaga.dev/messaging v0.0.0
+	outboxsaga.dev/stack v0.0.0-00010101000000-000000000000
 )
 
 require (
@@ -41,6 +43,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
+	go.yaml.in/yaml/v4 v4.0.0 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect

@@ -5,6 +5,7 @@
 package wiring
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -30,8 +31,8 @@ const Service = "payment"
 // service's own, read from PAYMENT_* variables by LoadConfig.
 type Config struct {
 	service.Config
-	// GatewayURL is the card gateway (the simulator on the native stack).
-	GatewayURL string `split_words:"true" default:"http://127.0.0.1:8089"`
+	// GatewayURL is the card gateway (default: the simulator on the native stack).
+	GatewayURL string `split_words:"true"`
 	// GatewayTimeout bounds one gateway call.
 	GatewayTimeout time.Duration `split_words:"true" default:"2s"`
 	// GatewayAttempts is how many calls one charge or void makes on transient failures.
@@ -49,6 +50,7 @@ type Config struct {
 // LoadConfig reads the configuration from the environment.
 func LoadConfig() (Config, error) {
 	cfg, err := service.Load[Config](Service, stack.Service(Service).Port)
+	cfg.GatewayURL = cmp.Or(cfg.GatewayURL, stack.Service("gatewaysim").URL())
 	if err == nil && (cfg.GatewayAttempts < 1 || cfg.GatewayTimeout <= 0) {
 		err = errors.New("read config: PAYMENT_GATEWAY_ATTEMPTS and PAYMENT_GATEWAY_TIMEOUT must be positive")
 	}

@@ -3,7 +3,7 @@
 //
 // Configuration comes from the environment:
 //
-//	GATEWAYSIM_ADDR            listen address (default 127.0.0.1:8089)
+//	GATEWAYSIM_ADDR            listen address (default 127.0.0.1:<its port in the stack table>)
 //	GATEWAYSIM_TIMEOUT_DELAY   how long tok_timeout takes to approve (default 20s, longer than the payment service waits in all)
 //	GATEWAYSIM_FLAKY_FAILURES  how many attempts of a key tok_flaky fails (default 2)
 //	GATEWAYSIM_MERCHANT_SECRET the merchant's secret every /charges call must send as
@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,11 +32,12 @@ import (
 	"outboxsaga.dev/gatewaysim/httpapi"
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/stack"
 )
 
 // config is the simulator's configuration (GATEWAYSIM_*).
 type config struct {
-	Addr          string        `default:"127.0.0.1:8089"`
+	Addr          string
 	TimeoutDelay  time.Duration `split_words:"true" default:"20s"`
 	FlakyFailures int           `split_words:"true" default:"2"`
 	LogLevel      string        `split_words:"true" default:"info"`
@@ -56,6 +58,7 @@ func load() (config, error) {
 	if err := envconfig.Process("gatewaysim", &cfg); err != nil {
 		return config{}, fmt.Errorf("read config: %w", err)
 	}
+	cfg.Addr = cmp.Or(cfg.Addr, stack.Service("gatewaysim").Addr())
 	if cfg.MerchantSecret == "" {
 		return config{}, errors.New("read config: GATEWAYSIM_MERCHANT_SECRET is not set: a gateway without the merchant's secret would take charges and voids from anyone")
 	}

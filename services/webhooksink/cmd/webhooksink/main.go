@@ -3,7 +3,7 @@
 //
 // Configuration comes from the environment:
 //
-//	WEBHOOKSINK_ADDR         listen address (default 127.0.0.1:8088)
+//	WEBHOOKSINK_ADDR         listen address (default 127.0.0.1:<its port in the stack table>)
 //	WEBHOOKSINK_DATA_FILE    where every accepted POST is kept, one JSON line each, fsynced before
 //	                         the answer (default $STACK_DIR/webhooksink/received.jsonl, STACK_DIR
 //	                         defaulting to .stack in the working directory)
@@ -37,13 +37,14 @@ import (
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/messaging/webhooksig"
+	"outboxsaga.dev/stack"
 	"outboxsaga.dev/webhooksink"
 	"outboxsaga.dev/webhooksink/httpapi"
 )
 
 // config is the sink's configuration (WEBHOOKSINK_*).
 type config struct {
-	Addr string `default:"127.0.0.1:8088"`
+	Addr string
 	// DataFile keeps every accepted POST; empty: $STACK_DIR/webhooksink/received.jsonl.
 	DataFile string `split_words:"true"`
 	// FailFirst and FailStatus: a webhook that fails, then recovers (httpapi.Config).
@@ -70,6 +71,7 @@ func load() (cfg config, err error) {
 	if err = envconfig.Process("webhooksink", &cfg); err != nil {
 		return cfg, fmt.Errorf("read config: %w", err)
 	}
+	cfg.Addr = cmp.Or(cfg.Addr, stack.Service("webhooksink").Addr())
 	cfg.DataFile = cmp.Or(cfg.DataFile, filepath.Join(cmp.Or(os.Getenv("STACK_DIR"), ".stack"), "webhooksink", "received.jsonl"))
 	if cfg.level, err = zerolog.ParseLevel(cfg.LogLevel); err != nil {
 		return cfg, fmt.Errorf("read config: WEBHOOKSINK_LOG_LEVEL %q: %w", cfg.LogLevel, err)
