@@ -17,13 +17,8 @@ func TestTopicRecordsMatchAsyncAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := schemas.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := mustKafkaClient(t)
-	topics := append(append([]string{}, sagaTopics...), messaging.TopicShipping)
-	from := snapshotOffsets(t, kc, topics...)
+	v := mustValidator(t)
+	kc, from := watch(t, append(append([]string{}, sagaTopics...), messaging.TopicShipping)...)
 	sku := newSKU(t, u, 10)
 	tests := []struct {
 		token string

@@ -97,8 +97,7 @@ func TestExtremeRequestsNeverStopThePipeline(t *testing.T) {
 		return []byte(`{"customerId":` + string(c) + `,"currency":"KRW","paymentToken":` + string(tk) +
 			`,"items":[` + strings.Join(lines, ",") + `]}`)
 	}
-	sku := newSKU(t, u, 100)
-	setPrice(t, u, sku, 100)
+	sku := pricedSKU(t, u, 100, 100)
 	plain := line(sku, 1, 100)
 	manyLines := func(n int) []string {
 		out := make([]string, n)
@@ -175,8 +174,7 @@ func TestExtremeRequestsNeverStopThePipeline(t *testing.T) {
 // the payment, the gateway's ledger.
 func TestLargestOrderCompletes(t *testing.T) {
 	u := stackURLs()
-	kc := mustKafkaClient(t)
-	from := snapshotOffsets(t, kc, sagaTopics...)
+	kc, from := watch(t, sagaTopics...)
 	var items []item
 	var want int64
 	for i := range 50 {

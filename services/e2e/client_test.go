@@ -48,6 +48,19 @@ func stackURLs() urls {
 // returns the status and the raw body.
 func call(tb testing.TB, method, url string, body any, headers map[string]string, out any) (int, []byte) {
 	tb.Helper()
+	_, status, _, raw := send(tb, method, url, body, headers)
+	if out != nil && status < 300 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			tb.Fatalf("%s %s: decode %s: %v", method, url, raw, err)
+		}
+	}
+	return status, raw
+}
+
+// send sends a request (a string body as is, anything else but nil as JSON) and returns it with
+// the answer's status, header and body.
+func send(tb testing.TB, method, url string, body any, headers map[string]string) (*http.Request, int, http.Header, []byte) {
+	tb.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -74,12 +87,7 @@ func call(tb testing.TB, method, url string, body any, headers map[string]string
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			tb.Fatalf("%s %s: decode %s: %v", method, url, raw, err)
-		}
-	}
-	return resp.StatusCode, raw
+	return req, resp.StatusCode, resp.Header, raw
 }
 
 type item struct {
@@ -113,11 +121,13 @@ type stock struct {
 	Sold      int64  `json:"sold"`
 }
 
+// charge is one charge of the gateway's ledger.
 type charge struct {
 	ChargeID       string `json:"chargeId"`
 	OrderID        string `json:"orderId"`
 	IdempotencyKey string `json:"idempotencyKey"`
 	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
 	Status         string `json:"status"`
 }
 
@@ -183,6 +193,14 @@ func setPrice(tb testing.TB, u urls, sku string, unitPrice int64) {
 	}
 }
 
+// pricedSKU is newSKU with a price: a SKU no other test uses, of available units at unitPrice.
+func pricedSKU(tb testing.TB, u urls, available, unitPrice int64) string {
+	tb.Helper()
+	sku := newSKU(tb, u, available)
+	setPrice(tb, u, sku, unitPrice)
+	return sku
+}
+
 // placeOrder places an order of items for a customer who was shown their prices: the operator
 // sets each item's list price to its UnitPrice first.
 func placeOrder(tb testing.TB, u urls, token string, items ...item) string {
@@ -216,8 +234,14 @@ func orderEnding(tb testing.TB, u urls, token, status string, items ...item) str
 // it is 200.
 func get[T any](tb testing.TB, url string) T {
 	tb.Helper()
+	return getAs[T](tb, url, customerHeader(tb, e2eCustomer))
+}
+
+// getAs reads url with headers (the login) and decodes its answer; anything but 200 fails tb.
+func getAs[T any](tb testing.TB, url string, headers map[string]string) T {
+	tb.Helper()
 	var v T
-	if code, raw := call(tb, http.MethodGet, url, nil, customerHeader(tb, e2eCustomer), &v); code != http.StatusOK {
+	if code, raw := call(tb, http.MethodGet, url, nil, headers, &v); code != http.StatusOK {
 		tb.Fatalf("GET %s: %d %s", url, code, raw)
 	}
 	return v
@@ -227,11 +251,7 @@ func get[T any](tb testing.TB, url string) T {
 // orders as several customers; TestCustomersSeeOnlyTheirOrders checks what customers may read).
 func getOrder(tb testing.TB, u urls, id string) order {
 	tb.Helper()
-	var o order
-	if code, raw := call(tb, http.MethodGet, u.order+"/orders/"+id, nil, adminHeader(), &o); code != http.StatusOK {
-		tb.Fatalf("GET /orders/%s: %d %s", id, code, raw)
-	}
-	return o
+	return getAs[order](tb, u.order+"/orders/"+id, adminHeader())
 }
 
 func getStock(tb testing.TB, u urls, sku string) stock {
@@ -242,12 +262,7 @@ func getStock(tb testing.TB, u urls, sku string) stock {
 // lists charges to no one else.
 func charges(tb testing.TB, u urls, orderID string) []charge {
 	tb.Helper()
-	var cs []charge
-	url := u.gateway + "/charges?orderId=" + orderID
-	if code, raw := call(tb, http.MethodGet, url, nil, merchantHeader(tb), &cs); code != http.StatusOK {
-		tb.Fatalf("GET %s: %d %s", url, code, raw)
-	}
-	return cs
+	return getAs[[]charge](tb, u.gateway+"/charges?orderId="+orderID, merchantHeader(tb))
 }
 
 // deadLetter is where a dead letter's record was, as GET /dead-letters lists it.

@@ -14,8 +14,7 @@ import (
 func TestCustomersSeeOnlyTheirOrders(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	sku := newSKU(t, u, 1)
-	setPrice(t, u, sku, 100)
+	sku := pricedSKU(t, u, 1, 100)
 	var created struct{ OrderID string }
 	req := orderRequest{CustomerID: "U1", Currency: "KRW", PaymentToken: "tok_ok", Items: []item{{SKU: sku, Qty: 1, UnitPrice: 100}}}
 	if code, raw := call(t, http.MethodPost, u.order+"/orders", req, nil, nil); code != http.StatusUnauthorized {

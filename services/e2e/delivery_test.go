@@ -172,9 +172,7 @@ func TestDeliveryAndNotifications(t *testing.T) {
 func TestRepeatedEventsNotifyOnce(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	kc := mustKafkaClient(t)
-	topics := []string{"order-events", "shipping-events"}
-	from := snapshotOffsets(t, kc, topics...)
+	kc, from := watch(t, "order-events", "shipping-events")
 	sku := newSKU(t, u, 1)
 	id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 1, UnitPrice: 300})
 	records := recordsFor(t, kc, from, id, sagaTimeout+deliveryTimeout,

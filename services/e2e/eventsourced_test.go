@@ -8,8 +8,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"outboxsaga.dev/schemas"
 )
 
 // TestEventSourcedOrder (issue 21): an order placed with a channel completes; what reached
@@ -21,14 +19,9 @@ import (
 func TestEventSourcedOrder(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	kc := mustKafkaClient(t)
-	validator, err := schemas.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := snapshotOffsets(t, kc, sagaTopics...)
-	sku := newSKU(t, u, 3)
-	setPrice(t, u, sku, 4200)
+	kc, from := watch(t, sagaTopics...)
+	validator := mustValidator(t)
+	sku := pricedSKU(t, u, 3, 4200)
 	req := map[string]any{"currency": "KRW", "paymentToken": "tok_ok", "channel": "web", "items": []item{{sku, 1, 4200}}}
 	var created struct {
 		OrderID string `json:"orderId"`

@@ -12,6 +12,7 @@ import (
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/eventually"
 	"outboxsaga.dev/messaging/kafka/kafkatest"
+	"outboxsaga.dev/schemas"
 )
 
 var sagaTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment}
@@ -46,6 +47,24 @@ type envelope struct {
 func mustKafkaClient(tb testing.TB) sarama.Client {
 	tb.Helper()
 	return kafkatest.Client(tb)
+}
+
+// watch is a Kafka client and the next offsets of topics: what a test that reads the records its
+// own requests cause starts with.
+func watch(tb testing.TB, topics ...string) (sarama.Client, offsets) {
+	tb.Helper()
+	kc := mustKafkaClient(tb)
+	return kc, snapshotOffsets(tb, kc, topics...)
+}
+
+// mustValidator is the events' JSON Schema validator (schemas/).
+func mustValidator(tb testing.TB) *schemas.Validator {
+	tb.Helper()
+	v, err := schemas.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
 }
 
 // offsets are the next offsets of every partition of the saga topics.

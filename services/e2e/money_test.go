@@ -31,25 +31,11 @@ func merchantHeader(tb testing.TB) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + secret}
 }
 
-// ledgerCharge is one charge of the gateway's ledger, its currency included.
-type ledgerCharge struct {
-	ChargeID       string `json:"chargeId"`
-	OrderID        string `json:"orderId"`
-	IdempotencyKey string `json:"idempotencyKey"`
-	Amount         int64  `json:"amount"`
-	Currency       string `json:"currency"`
-	Status         string `json:"status"`
-}
-
-// ledger reads the gateway's charges of orderID as the merchant.
-func ledger(tb testing.TB, u urls, orderID string) []ledgerCharge {
+// placeOneUnit places an order of one unit of a new SKU at orderAmount, paid with token, and
+// returns its id.
+func placeOneUnit(tb testing.TB, u urls, token string) string {
 	tb.Helper()
-	var cs []ledgerCharge
-	url := u.gateway + "/charges?orderId=" + orderID
-	if code, raw := call(tb, http.MethodGet, url, nil, merchantHeader(tb), &cs); code != http.StatusOK {
-		tb.Fatalf("GET %s as the merchant: %d %s", url, code, raw)
-	}
-	return cs
+	return placeOrder(tb, u, token, item{SKU: newSKU(tb, u, 1), Qty: 1, UnitPrice: orderAmount})
 }
 
 // forgedCharge is the attack's charge: amount 1 under the order's own key.
@@ -81,7 +67,7 @@ func expectRefused(tb testing.TB, method, url string, body any, headers map[stri
 // the order's amount and currency (invariant 9's money half).
 func paidExactly(tb testing.TB, u urls, o order) {
 	tb.Helper()
-	cs := ledger(tb, u, o.OrderID)
+	cs := charges(tb, u, o.OrderID)
 	if len(cs) != 1 || cs[0].Status != "APPROVED" || cs[0].Amount != o.Amount || cs[0].Currency != o.Currency ||
 		cs[0].IdempotencyKey != "pay:"+o.OrderID {
 		tb.Errorf("COMPLETED order of %d %s: ledger %+v, want exactly one APPROVED charge of that amount and currency", o.Amount, o.Currency, cs)
@@ -91,7 +77,7 @@ func paidExactly(tb testing.TB, u urls, o order) {
 // noMoneyHeld fails tb if the order's ledger holds an APPROVED charge.
 func noMoneyHeld(tb testing.TB, u urls, orderID string) {
 	tb.Helper()
-	for _, c := range ledger(tb, u, orderID) {
+	for _, c := range charges(tb, u, orderID) {
 		if c.Status == "APPROVED" {
 			tb.Errorf("order %s holds an APPROVED charge: %+v", orderID, c)
 		}
@@ -101,11 +87,7 @@ func noMoneyHeld(tb testing.TB, u urls, orderID string) {
 // paymentOf reads the payment service's view of an order, as the operator.
 func paymentOf(tb testing.TB, u urls, orderID string) payment {
 	tb.Helper()
-	var p payment
-	if code, raw := call(tb, http.MethodGet, u.payment+"/payments/"+orderID, nil, adminHeader(), &p); code != http.StatusOK {
-		tb.Fatalf("GET /payments/%s: %d %s", orderID, code, raw)
-	}
-	return p
+	return getAs[payment](tb, u.payment+"/payments/"+orderID, adminHeader())
 }
 
 // TestGatewayWantsTheMerchantSecret: while an order waits on its charge (tok_timeout: the gateway
@@ -115,8 +97,7 @@ func paymentOf(tb testing.TB, u urls, orderID string) payment {
 func TestGatewayWantsTheMerchantSecret(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	sku := newSKU(t, u, 1)
-	id := placeOrder(t, u, "tok_timeout", item{SKU: sku, Qty: 1, UnitPrice: orderAmount})
+	id := placeOneUnit(t, u, "tok_timeout")
 	eventually.Holds(t, 30*time.Second, func() string {
 		var p payment
 		if code, raw := call(t, http.MethodGet, u.payment+"/payments/"+id, nil, adminHeader(), &p); code != http.StatusOK || p.Status != "AUTHORIZING" {
@@ -144,7 +125,7 @@ func TestGatewayWantsTheMerchantSecret(t *testing.T) {
 
 	o := waitTerminal(t, u, id, 90*time.Second)
 	if o.Status == "COMPLETED" {
-		t.Fatalf("a tok_timeout order COMPLETED: %+v, ledger %+v", o, ledger(t, u, id))
+		t.Fatalf("a tok_timeout order COMPLETED: %+v, ledger %+v", o, charges(t, u, id))
 	}
 	noMoneyHeld(t, u, id)
 }
@@ -157,8 +138,7 @@ func TestGatewayWantsTheMerchantSecret(t *testing.T) {
 func TestConflictingChargeIsRefused(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	sku := newSKU(t, u, 1)
-	id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 1, UnitPrice: orderAmount})
+	id := placeOneUnit(t, u, "tok_ok")
 	o := waitTerminal(t, u, id, 60*time.Second)
 	if o.Status != "COMPLETED" {
 		t.Fatalf("order ended %s/%s, want COMPLETED", o.Status, o.Reason)
@@ -202,8 +182,7 @@ func TestConflictingChargeIsRefused(t *testing.T) {
 func TestRacedChargeNeverCompletesTheOrder(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	sku := newSKU(t, u, 1)
-	id := placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 1, UnitPrice: orderAmount})
+	id := placeOneUnit(t, u, "tok_ok")
 	code, raw := call(t, http.MethodPost, u.gateway+"/charges", forgedCharge(id), merchantHeader(t), nil)
 
 	o := waitTerminal(t, u, id, 60*time.Second)
@@ -221,6 +200,6 @@ func TestRacedChargeNeverCompletesTheOrder(t *testing.T) {
 		})
 		noMoneyHeld(t, u, id)
 	default:
-		t.Fatalf("forged charge %d %s; order %s/%s; ledger %+v", code, raw, o.Status, o.Reason, ledger(t, u, id))
+		t.Fatalf("forged charge %d %s; order %s/%s; ledger %+v", code, raw, o.Status, o.Reason, charges(t, u, id))
 	}
 }

@@ -53,29 +53,9 @@ func newContract(tb testing.TB, u urls) *contract {
 // service's document and returns its status and body.
 func (c *contract) do(tb testing.TB, svc, method, url string, body any, headers map[string]string) (int, []byte) {
 	tb.Helper()
-	var raw []byte
-	if body != nil {
-		var err error
-		if raw, err = json.Marshal(body); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	req, err := http.NewRequest(method, url, bytes.NewReader(raw))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v (is the pipeline up? run: make up)", method, url, err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	c.check(tb, svc, req, resp.StatusCode, resp.Header, got)
-	return resp.StatusCode, got
+	req, status, header, got := send(tb, method, url, body, headers)
+	c.check(tb, svc, req, status, header, got)
+	return status, got
 }
 
 // check validates one answer of service to req against its document.

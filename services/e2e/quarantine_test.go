@@ -32,9 +32,8 @@ type forgery struct {
 // each quarantined record, its operators' alert; every connector keeps RUNNING.
 func TestForgedOutboxRowsAreQuarantined(t *testing.T) {
 	u := stackURLs()
-	kc := mustKafkaClient(t)
+	kc, from := watch(t, messaging.TopicQuarantine, messaging.TopicPayment, messaging.TopicOrder)
 	sku := newSKU(t, u, 5)
-	from := snapshotOffsets(t, kc, messaging.TopicQuarantine, messaging.TopicPayment, messaging.TopicOrder)
 	orderID := placeOrder(t, u, "tok_timeout", item{SKU: sku, Qty: 1, UnitPrice: 30000})
 	authorized := map[string]any{"orderId": orderID, "amount": 30000, "currency": "KRW", "pgTxnId": "ch_forged"}
 	forged := []forgery{

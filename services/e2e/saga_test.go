@@ -16,7 +16,6 @@ import (
 	"github.com/IBM/sarama"
 
 	"outboxsaga.dev/messaging/eventually"
-	"outboxsaga.dev/schemas"
 )
 
 // sagaTimeout bounds how long one order may take to end in these tests: the gateway
@@ -99,14 +98,9 @@ func TestSagaFlows(t *testing.T) {
 func TestEventsOnKafka(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	kc := mustKafkaClient(t)
-	validator, err := schemas.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := snapshotOffsets(t, kc, sagaTopics...)
-	sku := newSKU(t, u, 3)
-	setPrice(t, u, sku, 9900)
+	kc, from := watch(t, sagaTopics...)
+	validator := mustValidator(t)
+	sku := pricedSKU(t, u, 3, 9900)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	var created struct {
 		OrderID string `json:"orderId"`
@@ -214,8 +208,7 @@ func TestStatusStream(t *testing.T) {
 func TestReinjectedEventsChangeNothing(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
-	kc := mustKafkaClient(t)
-	from := snapshotOffsets(t, kc, sagaTopics...)
+	kc, from := watch(t, sagaTopics...)
 	sku := newSKU(t, u, 2)
 	id := orderEnding(t, u, "tok_ok", "COMPLETED", item{SKU: sku, Qty: 1, UnitPrice: 5000})
 	want := stock{sku, 1, 0, 1}
