@@ -81,7 +81,7 @@ func Load() Env {
 		ServiceURLs:     map[string]string{},
 		SinkURL:         DefaultURL("webhooksink"),
 		GatewayURL:      DefaultURL("gatewaysim"),
-		ConnectURL:      Or("CONNECT_URL", fmt.Sprintf("http://127.0.0.1:%d", stack.ConnectPort)),
+		ConnectURL:      DefaultConnectURL(),
 		ConnectRESTUser: Or("CONNECT_REST_USER", "operator"),
 		Brokers:         strings.Split(Or("KAFKA_BROKERS", fmt.Sprintf("127.0.0.1:%d", stack.KafkaPort)), ","),
 		KafkaUsername:   os.Getenv("KAFKA_USERNAME"),
@@ -110,6 +110,12 @@ func Load() Env {
 // ServiceURL returns the address of a saga service of the stack's table by its name ("order",
 // "shipping", ...); "" for any other name.
 func (e Env) ServiceURL(name string) string { return e.ServiceURLs[name] }
+
+// DefaultConnectURL returns Kafka Connect's REST API: CONNECT_URL when set, else its address on a
+// stack at offset 0 (the stack table's ConnectPort).
+func DefaultConnectURL() string {
+	return Or("CONNECT_URL", fmt.Sprintf("http://127.0.0.1:%d", stack.ConnectPort))
+}
 
 // DefaultURL returns the URL of the program of the stack's table called name: its URL variable
 // (ORDER_URL, GATEWAY_URL, ...) when set, else its address on a stack at offset 0; "" for a name

@@ -26,8 +26,8 @@ func main() {
 func run() error {
 	cfg := load.Config{Progress: os.Stdout}
 	out := flag.String("out", "orders.json", "where to write the record of accepted orders")
-	flag.StringVar(&cfg.OrderURL, "order", stackenv.Or("ORDER_URL", "http://127.0.0.1:8080"), "order service URL")
-	flag.StringVar(&cfg.InventoryURL, "inventory", stackenv.Or("INVENTORY_URL", "http://127.0.0.1:8081"), "inventory service URL")
+	flag.StringVar(&cfg.OrderURL, "order", stackenv.DefaultURL("order"), "order service URL")
+	flag.StringVar(&cfg.InventoryURL, "inventory", stackenv.DefaultURL("inventory"), "inventory service URL")
 	flag.Float64Var(&cfg.Rate, "rate", 20, "orders per second (open loop)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 32, "requests in flight at most")
 	flag.IntVar(&cfg.Count, "count", 600, "orders to place at most (0: no bound)")
