@@ -115,7 +115,7 @@ func (s *Stack) connectorsRunning(ctx context.Context) error {
 	}
 	var got map[string]struct {
 		Status struct {
-			Connector struct{ State string } `json:"connector"`
+			Connector struct{ State string }   `json:"connector"`
 			Tasks     []struct{ State string } `json:"tasks"`
 		} `json:"status"`
 	}
