@@ -20,12 +20,12 @@ import (
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/sagatest"
 	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/app"
 	"outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/order/postgres/ordertest"
 	"outboxsaga.dev/order/saga"
-	"outboxsaga.dev/schemas"
 )
 
 // env is one test's database, repository and saga, wired as in wiring.Run.
@@ -35,38 +35,28 @@ type env struct {
 	orders    *postgres.Orders
 	events    *postgres.Events
 	app       *app.Application
-	outboxW   *msgpg.Outbox
 	steps     *saga.Steps
 	metrics   *saga.Metrics
 	reg       *prometheus.Registry
-	validator *schemas.Validator
+	h         *sagatest.Harness
 	deliver   messaging.Handler
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db := pgtest.MustOpenTestDB(t)
-	ctx := context.Background()
-	if err := msgpg.MigrateService(ctx, db, "order", postgres.Migrations); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	pgtest.CaptureOutbox(t, db)
+	db := sagatest.Open(t, "order", postgres.Migrations)
 	ordertest.CaptureEvents(t, db)
-	v, err := schemas.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
 	metrics := saga.NewMetrics(reg)
 	orders := postgres.NewOrders(db)
-	outbox := pgtest.MustOutbox(t)
-	events := postgres.NewEvents(db, outbox, nil)
+	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
 	application := app.New(app.Config{DB: db, Orders: orders, Events: events, Prices: postgres.NewPrices(db)})
 	steps := saga.New(db, application, metrics)
+	// What the consumer runs for each record, minus retry, dead letters, logs and metrics.
+	h := sagatest.New(t, db, steps.Router())
 	return &env{
-		t: t, db: db, orders: orders, events: events, app: application, outboxW: outbox, steps: steps, metrics: metrics, reg: reg, validator: v,
-		// What the consumer runs for each record, minus retry, dead letters, logs and metrics.
-		deliver: messaging.Chain(steps.Router().Dispatch, kafka.Decode(v)),
+		t: t, db: db, orders: orders, events: events, app: application, steps: steps, metrics: metrics, reg: reg,
+		h: h, deliver: h.Handler(),
 	}
 }
 
@@ -150,41 +140,9 @@ func redeliver(m *messaging.Message) *messaging.Message {
 	}
 }
 
-// emitted is one outbox row, as Debezium would read it.
-type emitted struct {
-	Type, AggregateType, AggregateID, Traceparent string
-	Envelope                                      messaging.Envelope
-}
-
-// outbox returns what was written to the outbox for order id, oldest first, each checked
-// against its schema.
-func (e *env) outbox(id uuid.UUID) []emitted {
-	e.t.Helper()
-	rows, err := e.db.Query(`SELECT type, aggregatetype, aggregateid, traceparent, payload FROM outbox_seen
-		WHERE aggregateid = $1 ORDER BY created_at, payload::jsonb->>'occurredAt'`, id.String())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []emitted
-	for rows.Next() {
-		var (
-			em      emitted
-			payload []byte
-		)
-		if err := rows.Scan(&em.Type, &em.AggregateType, &em.AggregateID, &em.Traceparent, &payload); err != nil {
-			e.t.Fatal(err)
-		}
-		if err := json.Unmarshal(payload, &em.Envelope); err != nil {
-			e.t.Fatal(err)
-		}
-		if err := e.validator.Validate(em.Type, em.Envelope.EventVersion, payload); err != nil {
-			e.t.Fatalf("emitted %s does not match its schema: %v\n%s", em.Type, err, payload)
-		}
-		out = append(out, em)
-	}
-	return out
-}
+// outbox returns the events the order emitted (its event store, captured) for order id, oldest
+// first, each checked (sagatest: schema, row, trace).
+func (e *env) outbox(id uuid.UUID) []pgtest.Event { return e.h.Emitted(id.String()) }
 
 func (e *env) count(query string, args ...any) int { return pgtest.Count(e.t, e.db, query, args...) }
 
@@ -249,20 +207,20 @@ func TestSteps(t *testing.T) {
 				}
 			} else {
 				wantTimeline = append(wantTimeline, tt.wantEmit+"@order-service")
-				if len(out) != 2 || out[1].Type != tt.wantEmit {
+				if len(out) != 2 || out[1].EventType != tt.wantEmit {
 					t.Fatalf("outbox = %+v, want OrderCreated then %s", out, tt.wantEmit)
 				}
 				em := out[1]
-				if em.AggregateType != "order" || em.AggregateID != o.ID.String() || em.Envelope.TraceID != o.TraceID {
+				if em.AggregateType != "order" || em.AggregateID != o.ID.String() || em.TraceID != o.TraceID {
 					t.Fatalf("emitted %+v: want aggregate order/%s in trace %s", em, o.ID, o.TraceID)
 				}
-				if tp, err := messaging.ParseTraceparent(em.Traceparent); err != nil || tp.TraceID() != o.TraceID || tp.SpanID() == m.Traceparent.SpanID() {
+				if tp := em.Traceparent; tp.TraceID() != o.TraceID || tp.SpanID() == m.Traceparent.SpanID() {
 					t.Fatalf("emitted traceparent %q: want a child span of %s", em.Traceparent, m.Traceparent)
 				}
 				var data struct {
 					Reason string `json:"reason"`
 				}
-				_ = json.Unmarshal(em.Envelope.Data, &data)
+				_ = json.Unmarshal(em.Data, &data)
 				if data.Reason != string(tt.wantReason) {
 					t.Fatalf("emitted reason %q, want %q", data.Reason, tt.wantReason)
 				}
@@ -499,8 +457,8 @@ func TestSweeper(t *testing.T) {
 		}
 	}
 	out := e.outbox(expired.ID)
-	if last := out[len(out)-1]; last.Type != order.EventOrderCanceled || last.Envelope.TraceID != expired.TraceID {
-		t.Fatalf("sweep emitted %s in trace %s, want OrderCanceled in the order's trace %s", last.Type, last.Envelope.TraceID, expired.TraceID)
+	if last := out[len(out)-1]; last.EventType != order.EventOrderCanceled || last.TraceID != expired.TraceID {
+		t.Fatalf("sweep emitted %s in trace %s, want OrderCanceled in the order's trace %s", last.EventType, last.TraceID, expired.TraceID)
 	}
 	wantMetric := `
 		# HELP order_saga_outcomes_total Orders that reached a terminal status, by status and cancellation reason.
