@@ -85,6 +85,7 @@ func Files() ([]File, error) {
 		{"docker-compose.yml", "docker-compose.yml.tmpl"},
 		{"scripts/stack.env", "stack.env.tmpl"},
 		{"infra/postgres/init.sh", "init.sh.tmpl"},
+		{"infra/postgres/postgresql.conf", "postgresql.conf.tmpl"},
 		{"infra/prometheus/prometheus.yml", "prometheus.yml.tmpl"},
 	} {
 		if err := add(f.path, f.tmpl, d); err != nil {
@@ -125,6 +126,10 @@ func funcs(tmpl *template.Template) template.FuncMap {
 			return col(23, principal) + col(7, "topic") + col(9, "literal") + col(33, topic) + "Write,Describe"
 		},
 		"confine": confine,
+		// slots and walSenders: PostgreSQL's max_replication_slots and max_wal_senders, one per
+		// connector and a margin (a slot being recreated; pg_basebackup and the like).
+		"slots":      func() int { return len(stack.SagaServices()) + 1 },
+		"walSenders": func() int { return len(stack.SagaServices()) + 3 },
 	}
 }
 
