@@ -49,9 +49,9 @@ const AggregateType = "shipping"
 
 // Event types this service emits, all at EventVersion.
 const (
-	DeliveryScheduledEvent = "DeliveryScheduled"
-	DeliveryShippedEvent   = "DeliveryShipped"
-	DeliveryDeliveredEvent = "DeliveryDelivered"
+	EventDeliveryScheduled = "DeliveryScheduled"
+	EventDeliveryShipped   = "DeliveryShipped"
+	EventDeliveryDelivered = "DeliveryDelivered"
 )
 
 // EventVersion is the version of every event this service emits.
@@ -65,9 +65,9 @@ type Status string
 
 // Delivery statuses, in the only order a delivery goes through them.
 const (
-	Preparing Status = "PREPARING" // scheduled: the order completed, the parcel is being packed
-	Shipped   Status = "SHIPPED"   // the carrier has it
-	Delivered Status = "DELIVERED" // the customer has it; nothing moves it again
+	StatusPreparing Status = "PREPARING" // scheduled: the order completed, the parcel is being packed
+	StatusShipped   Status = "SHIPPED"   // the carrier has it
+	StatusDelivered Status = "DELIVERED" // the customer has it; nothing moves it again
 )
 
 // steps maps each status but the last to the next one and the event that says so.
@@ -75,8 +75,8 @@ var steps = map[Status]struct {
 	next  Status
 	event string
 }{
-	Preparing: {next: Shipped, event: DeliveryShippedEvent},
-	Shipped:   {next: Delivered, event: DeliveryDeliveredEvent},
+	StatusPreparing: {next: StatusShipped, event: EventDeliveryShipped},
+	StatusShipped:   {next: StatusDelivered, event: EventDeliveryDelivered},
 }
 
 // Item is one line of the order, as OrderCompleted carried it.
@@ -131,9 +131,9 @@ func Schedule(orderID, id string, items []Item, traceID string, now time.Time) (
 		return Delivery{}, messaging.Event{}, err
 	}
 	at := stamp(now)
-	d := Delivery{OrderID: orderID, ID: id, Status: Preparing, Items: items, UpdatedAt: at, CreatedAt: at, TraceID: traceID}
+	d := Delivery{OrderID: orderID, ID: id, Status: StatusPreparing, Items: items, UpdatedAt: at, CreatedAt: at, TraceID: traceID}
 	data := DeliveryScheduledData{OrderID: orderID, DeliveryID: id, Items: items}
-	return d, messaging.Event{Type: DeliveryScheduledEvent, Data: data}, nil
+	return d, messaging.Event{Type: EventDeliveryScheduled, Data: data}, nil
 }
 
 // check returns a fault.Invalid error that says why a delivery cannot be scheduled, or nil.
@@ -160,7 +160,7 @@ func check(orderID, id string, items []Item, traceID string) error {
 func (d *Delivery) Advance(now time.Time) (messaging.Event, error) {
 	s, ok := steps[d.Status]
 	if !ok {
-		if d.Status == Delivered {
+		if d.Status == StatusDelivered {
 			return messaging.Event{}, fault.Reasoned(fault.Conflict, "already_delivered",
 				"the delivery of order %s is DELIVERED: it moves no more", d.OrderID)
 		}

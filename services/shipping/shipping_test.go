@@ -48,9 +48,9 @@ func TestSchedule(t *testing.T) {
 				}
 				return
 			}
-			want := shipping.Delivery{OrderID: orderID, ID: deliveryID, Status: shipping.Preparing, Items: tt.items,
+			want := shipping.Delivery{OrderID: orderID, ID: deliveryID, Status: shipping.StatusPreparing, Items: tt.items,
 				UpdatedAt: stamp, CreatedAt: stamp, TraceID: traceID}
-			wantEvent := messaging.Event{Type: shipping.DeliveryScheduledEvent,
+			wantEvent := messaging.Event{Type: shipping.EventDeliveryScheduled,
 				Data: shipping.DeliveryScheduledData{OrderID: orderID, DeliveryID: deliveryID, Items: tt.items}}
 			if err != nil || !reflect.DeepEqual(d, want) || !reflect.DeepEqual(e, wantEvent) {
 				t.Fatalf("Schedule() = %+v, %+v, %v; want %+v, %+v", d, e, err, want, wantEvent)
@@ -70,9 +70,9 @@ func TestAdvance(t *testing.T) {
 		wantEvent  string
 		wantCode   string
 	}{
-		{from: shipping.Preparing, want: shipping.Shipped, wantEvent: shipping.DeliveryShippedEvent},
-		{from: shipping.Shipped, want: shipping.Delivered, wantEvent: shipping.DeliveryDeliveredEvent},
-		{from: shipping.Delivered, want: shipping.Delivered, wantCode: fault.Conflict},
+		{from: shipping.StatusPreparing, want: shipping.StatusShipped, wantEvent: shipping.EventDeliveryShipped},
+		{from: shipping.StatusShipped, want: shipping.StatusDelivered, wantEvent: shipping.EventDeliveryDelivered},
+		{from: shipping.StatusDelivered, want: shipping.StatusDelivered, wantCode: fault.Conflict},
 		{from: "LOST", want: "LOST", wantCode: fault.Internal},
 	}
 	for _, tt := range tests {
@@ -97,7 +97,7 @@ func TestAdvance(t *testing.T) {
 			}
 		})
 	}
-	d := shipping.Delivery{OrderID: orderID, Status: shipping.Delivered}
+	d := shipping.Delivery{OrderID: orderID, Status: shipping.StatusDelivered}
 	if _, err := d.Advance(later); fault.Reason(err) != "already_delivered" {
 		t.Errorf("Advance(DELIVERED) reason = %q, want already_delivered", fault.Reason(err))
 	}

@@ -73,12 +73,12 @@ func (s store) get(orderID string) shipping.Delivery {
 // One delivery per order: a second one for the same order is not created, whatever its id.
 func TestCreateAndGet(t *testing.T) {
 	s := newStore(t)
-	d := s.create(shipping.Preparing, time.Now())
+	d := s.create(shipping.StatusPreparing, time.Now())
 	if got := s.get(d.OrderID); !reflect.DeepEqual(got, d) {
 		t.Errorf("Get() = %+v, want %+v", got, d)
 	}
 	again := d
-	again.ID, again.Status = uuid.NewString(), shipping.Shipped
+	again.ID, again.Status = uuid.NewString(), shipping.StatusShipped
 	err := s.inTx(func(ctx context.Context, tx *sql.Tx) error {
 		created, err := s.Create(ctx, tx, again)
 		if err == nil && created {
@@ -101,7 +101,7 @@ func TestCreateAndGet(t *testing.T) {
 
 func TestUpdate(t *testing.T) {
 	s := newStore(t)
-	d := s.create(shipping.Preparing, time.Now().Add(-time.Hour))
+	d := s.create(shipping.StatusPreparing, time.Now().Add(-time.Hour))
 	now := time.Now()
 	tests := []struct {
 		name       string
@@ -110,14 +110,14 @@ func TestUpdate(t *testing.T) {
 		wantCode   string
 		wantStatus shipping.Status
 	}{
-		{name: "no delivery", orderID: uuid.NewString(), fn: func(*shipping.Delivery) error { return nil }, wantCode: fault.NotFound, wantStatus: shipping.Preparing},
+		{name: "no delivery", orderID: uuid.NewString(), fn: func(*shipping.Delivery) error { return nil }, wantCode: fault.NotFound, wantStatus: shipping.StatusPreparing},
 		{name: "fn fails: nothing written", orderID: d.OrderID, fn: func(d *shipping.Delivery) error {
-			d.Status = shipping.Shipped
+			d.Status = shipping.StatusShipped
 			return fault.Errorf(fault.Conflict, "no")
-		}, wantCode: fault.Conflict, wantStatus: shipping.Preparing},
-		{name: "advanced", orderID: d.OrderID, fn: func(d *shipping.Delivery) error { _, err := d.Advance(now); return err }, wantStatus: shipping.Shipped},
-		{name: "advanced again", orderID: d.OrderID, fn: func(d *shipping.Delivery) error { _, err := d.Advance(now); return err }, wantStatus: shipping.Delivered},
-		{name: "not past DELIVERED", orderID: d.OrderID, fn: func(d *shipping.Delivery) error { _, err := d.Advance(now); return err }, wantCode: fault.Conflict, wantStatus: shipping.Delivered},
+		}, wantCode: fault.Conflict, wantStatus: shipping.StatusPreparing},
+		{name: "advanced", orderID: d.OrderID, fn: func(d *shipping.Delivery) error { _, err := d.Advance(now); return err }, wantStatus: shipping.StatusShipped},
+		{name: "advanced again", orderID: d.OrderID, fn: func(d *shipping.Delivery) error { _, err := d.Advance(now); return err }, wantStatus: shipping.StatusDelivered},
+		{name: "not past DELIVERED", orderID: d.OrderID, fn: func(d *shipping.Delivery) error { _, err := d.Advance(now); return err }, wantCode: fault.Conflict, wantStatus: shipping.StatusDelivered},
 	}
 	for _, tt := range tests {
 		var got shipping.Delivery
@@ -143,11 +143,11 @@ func TestUpdate(t *testing.T) {
 func TestUpdateDue(t *testing.T) {
 	s := newStore(t)
 	now := time.Now()
-	oldest := s.create(shipping.Shipped, now.Add(-3*time.Hour))
-	held := s.create(shipping.Preparing, now.Add(-2*time.Hour))
-	old := s.create(shipping.Preparing, now.Add(-time.Hour))
-	s.create(shipping.Delivered, now.Add(-4*time.Hour))
-	s.create(shipping.Preparing, now)
+	oldest := s.create(shipping.StatusShipped, now.Add(-3*time.Hour))
+	held := s.create(shipping.StatusPreparing, now.Add(-2*time.Hour))
+	old := s.create(shipping.StatusPreparing, now.Add(-time.Hour))
+	s.create(shipping.StatusDelivered, now.Add(-4*time.Hour))
+	s.create(shipping.StatusPreparing, now)
 
 	holder, err := s.db.Begin()
 	if err != nil {
@@ -191,7 +191,7 @@ func TestUpdateDue(t *testing.T) {
 	if got := due(10); !slices.Equal(got, []string{held.OrderID}) {
 		t.Fatalf("UpdateDue() once released moved %v, want %v", got, held.OrderID)
 	}
-	for d, want := range map[string]shipping.Status{oldest.OrderID: shipping.Delivered, old.OrderID: shipping.Shipped, held.OrderID: shipping.Shipped} {
+	for d, want := range map[string]shipping.Status{oldest.OrderID: shipping.StatusDelivered, old.OrderID: shipping.StatusShipped, held.OrderID: shipping.StatusShipped} {
 		if got := s.get(d).Status; got != want {
 			t.Errorf("delivery of %s is %s, want %s", d, got, want)
 		}
@@ -206,16 +206,16 @@ func TestDatabaseKeepsDeliveriesForwardOnly(t *testing.T) {
 		set     string
 		wantErr bool
 	}{
-		{from: shipping.Preparing, set: `status = 'SHIPPED'`},
-		{from: shipping.Shipped, set: `status = 'DELIVERED'`},
-		{from: shipping.Preparing, set: `updated_at = now()`},
-		{from: shipping.Preparing, set: `status = 'DELIVERED'`, wantErr: true},
-		{from: shipping.Shipped, set: `status = 'PREPARING'`, wantErr: true},
-		{from: shipping.Delivered, set: `status = 'SHIPPED'`, wantErr: true},
-		{from: shipping.Preparing, set: `status = 'LOST'`, wantErr: true},
-		{from: shipping.Preparing, set: `items = '[]'`, wantErr: true},
-		{from: shipping.Preparing, set: `delivery_id = gen_random_uuid()`, wantErr: true},
-		{from: shipping.Preparing, set: `trace_id = 'x'`, wantErr: true},
+		{from: shipping.StatusPreparing, set: `status = 'SHIPPED'`},
+		{from: shipping.StatusShipped, set: `status = 'DELIVERED'`},
+		{from: shipping.StatusPreparing, set: `updated_at = now()`},
+		{from: shipping.StatusPreparing, set: `status = 'DELIVERED'`, wantErr: true},
+		{from: shipping.StatusShipped, set: `status = 'PREPARING'`, wantErr: true},
+		{from: shipping.StatusDelivered, set: `status = 'SHIPPED'`, wantErr: true},
+		{from: shipping.StatusPreparing, set: `status = 'LOST'`, wantErr: true},
+		{from: shipping.StatusPreparing, set: `items = '[]'`, wantErr: true},
+		{from: shipping.StatusPreparing, set: `delivery_id = gen_random_uuid()`, wantErr: true},
+		{from: shipping.StatusPreparing, set: `trace_id = 'x'`, wantErr: true},
 	}
 	s := newStore(t)
 	for _, tt := range tests {
@@ -225,7 +225,7 @@ func TestDatabaseKeepsDeliveriesForwardOnly(t *testing.T) {
 			t.Errorf("%s: SET %s: error = %v, want error %v", tt.from, tt.set, err, tt.wantErr)
 		}
 	}
-	d := s.create(shipping.Preparing, time.Now())
+	d := s.create(shipping.StatusPreparing, time.Now())
 	_, err := s.db.Exec(`INSERT INTO deliveries SELECT order_id, gen_random_uuid(), status, items, trace_id, created_at, updated_at
 		FROM deliveries WHERE order_id = $1`, d.OrderID)
 	if err == nil {

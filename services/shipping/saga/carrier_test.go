@@ -44,14 +44,14 @@ func TestMoves(t *testing.T) {
 		wantStatus shipping.Status
 		wantEvent  string // the event the move emits, if any
 	}{
-		{name: "the carrier before a step has passed", move: carrierMove(waiting), wantStatus: shipping.Preparing},
-		{name: "the carrier once a step has passed", move: carrierMove(due), wantStatus: shipping.Shipped, wantEvent: shipping.DeliveryShippedEvent},
-		{name: "an operator, at once", move: operatorMove(id), wantStatus: shipping.Delivered, wantEvent: shipping.DeliveryDeliveredEvent},
-		{name: "the carrier after DELIVERED", move: carrierMove(due), wantStatus: shipping.Delivered},
-		{name: "an operator after DELIVERED", move: operatorMove(id), wantCode: fault.Conflict, wantStatus: shipping.Delivered},
-		{name: "an operator, an order without delivery", move: operatorMove(uuid.NewString()), wantCode: fault.NotFound, wantStatus: shipping.Delivered},
+		{name: "the carrier before a step has passed", move: carrierMove(waiting), wantStatus: shipping.StatusPreparing},
+		{name: "the carrier once a step has passed", move: carrierMove(due), wantStatus: shipping.StatusShipped, wantEvent: shipping.EventDeliveryShipped},
+		{name: "an operator, at once", move: operatorMove(id), wantStatus: shipping.StatusDelivered, wantEvent: shipping.EventDeliveryDelivered},
+		{name: "the carrier after DELIVERED", move: carrierMove(due), wantStatus: shipping.StatusDelivered},
+		{name: "an operator after DELIVERED", move: operatorMove(id), wantCode: fault.Conflict, wantStatus: shipping.StatusDelivered},
+		{name: "an operator, an order without delivery", move: operatorMove(uuid.NewString()), wantCode: fault.NotFound, wantStatus: shipping.StatusDelivered},
 	}
-	want := []string{shipping.DeliveryScheduledEvent}
+	want := []string{shipping.EventDeliveryScheduled}
 	for _, tt := range tests {
 		err := tt.move()
 		if (err != nil || tt.wantCode != "") && fault.Code(err) != tt.wantCode {
@@ -109,13 +109,13 @@ func TestCarriersAtOnceMoveEachDeliveryOnce(t *testing.T) {
 	if total := sum(moved); total != deliveries {
 		t.Errorf("carriers moved %v deliveries, %d in all, want %d", moved, total, deliveries)
 	}
-	for status, want := range map[shipping.Status]int{shipping.Shipped: deliveries, shipping.Preparing: 1, shipping.Delivered: 0} {
+	for status, want := range map[shipping.Status]int{shipping.StatusShipped: deliveries, shipping.StatusPreparing: 1, shipping.StatusDelivered: 0} {
 		if got := f.count(`SELECT count(*) FROM deliveries WHERE status = $1`, status); got != want {
 			t.Errorf("%s deliveries = %d, want %d", status, got, want)
 		}
 	}
 	for _, q := range []string{`SELECT count(*) FROM outbox_seen WHERE type = $1`, `SELECT count(DISTINCT aggregateid) FROM outbox_seen WHERE type = $1`} {
-		if got := f.count(q, shipping.DeliveryShippedEvent); got != deliveries {
+		if got := f.count(q, shipping.EventDeliveryShipped); got != deliveries {
 			t.Errorf("%s: %d, want %d (one DeliveryShipped per delivery)", q, got, deliveries)
 		}
 	}
@@ -129,7 +129,7 @@ func TestCarrierRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.steps(20 * time.Millisecond).Carry(ctx) }()
 	eventually.Holds(t, 5*time.Second, func() string {
-		if s := f.status(id); s != shipping.Delivered {
+		if s := f.status(id); s != shipping.StatusDelivered {
 			return "the delivery is " + string(s)
 		}
 		return ""

@@ -18,7 +18,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	steps := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Name: "shipping_delivery_steps_total",
 		Help: "Deliveries that reached a status: PREPARING when scheduled, then SHIPPED and DELIVERED."}, []string{"status"})
-	for _, s := range []shipping.Status{shipping.Preparing, shipping.Shipped, shipping.Delivered} {
+	for _, s := range []shipping.Status{shipping.StatusPreparing, shipping.StatusShipped, shipping.StatusDelivered} {
 		steps.WithLabelValues(string(s))
 	}
 	ignored := promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "shipping_completions_ignored_total",

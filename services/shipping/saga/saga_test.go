@@ -30,7 +30,7 @@ import (
 // ignored types are not. The same holds when the events come in one batch (one transaction, one
 // commit).
 func TestOrderEvents(t *testing.T) {
-	const scheduled = shipping.DeliveryScheduledEvent
+	const scheduled = shipping.EventDeliveryScheduled
 	tests := []struct {
 		name       string
 		events     func(t *testing.T, orderID string) []record
@@ -38,15 +38,15 @@ func TestOrderEvents(t *testing.T) {
 		wantEvents []string
 		wantInbox  int
 	}{
-		{name: "completed", wantStatus: shipping.Preparing, wantEvents: []string{scheduled}, wantInbox: 1,
+		{name: "completed", wantStatus: shipping.StatusPreparing, wantEvents: []string{scheduled}, wantInbox: 1,
 			events: func(t *testing.T, id string) []record { return []record{created(t, id), completed(t, id)} }},
-		{name: "redelivered", wantStatus: shipping.Preparing, wantEvents: []string{scheduled}, wantInbox: 1,
+		{name: "redelivered", wantStatus: shipping.StatusPreparing, wantEvents: []string{scheduled}, wantInbox: 1,
 			events: func(t *testing.T, id string) []record { r := completed(t, id); return []record{r, r, r} }},
-		{name: "the same OrderCompleted under a new event id", wantStatus: shipping.Preparing, wantEvents: []string{scheduled}, wantInbox: 2,
+		{name: "the same OrderCompleted under a new event id", wantStatus: shipping.StatusPreparing, wantEvents: []string{scheduled}, wantInbox: 2,
 			events: func(t *testing.T, id string) []record { return []record{completed(t, id), completed(t, id)} }},
 		{name: "canceled", wantStatus: "", wantEvents: nil, wantInbox: 0,
 			events: func(t *testing.T, id string) []record { return []record{created(t, id), canceled(t, id)} }},
-		{name: "an OrderCanceled after completion (never sent) changes nothing", wantStatus: shipping.Preparing, wantEvents: []string{scheduled}, wantInbox: 1,
+		{name: "an OrderCanceled after completion (never sent) changes nothing", wantStatus: shipping.StatusPreparing, wantEvents: []string{scheduled}, wantInbox: 1,
 			events: func(t *testing.T, id string) []record { return []record{completed(t, id), canceled(t, id)} }},
 	}
 	for _, tt := range tests {
