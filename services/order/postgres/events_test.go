@@ -229,9 +229,7 @@ func TestHistoryAndAsOf(t *testing.T) {
 	if strings.Contains(string(h[0].Data), "tok_ok") || !strings.Contains(string(h[0].Data), messaging.Redacted) {
 		t.Errorf("history data %s shows the payment token", h[0].Data)
 	}
-	if _, err := s.events.History(ctx, uuid.New()); fault.Code(err) != fault.NotFound {
-		t.Errorf("history of an unknown order: %v, want NotFound", err)
-	}
+	wantNotFound(t, "History(unknown)", errOf(s.events.History(ctx, uuid.New())))
 
 	live, err := s.orders.Get(ctx, o.ID)
 	if err != nil {
@@ -332,9 +330,7 @@ func TestRebuild(t *testing.T) {
 	if got, err := s.orders.Get(ctx, ids[0]); err != nil || got.Status != order.StatusCompleted || got.Delivery != order.DeliveryPreparing {
 		t.Errorf("repaired order = %+v, %v", got, err)
 	}
-	if _, err := s.orders.Get(ctx, forged.ID); fault.Code(err) != fault.NotFound {
-		t.Errorf("the forged order is still there: %v", err)
-	}
+	wantNotFound(t, "Get(the forged order)", errOf(s.orders.Get(ctx, forged.ID)))
 	if after := snapshot(t, s.db, ids[4]); after != before {
 		t.Errorf("an order that did not differ was rewritten: %s, was %s", after, before)
 	}

@@ -33,12 +33,33 @@ func openDB(t *testing.T) (*sql.DB, string) {
 	return db, url
 }
 
+// errOf is the error of a call that returns a value and an error.
+func errOf[T any](_ T, err error) error { return err }
+
+// wantNotFound fails t unless err, what call returned, is a fault.NotFound.
+func wantNotFound(t *testing.T, call string, err error) {
+	t.Helper()
+	if fault.Code(err) != fault.NotFound {
+		t.Fatalf("%s error = %v, want %s", call, err, fault.NotFound)
+	}
+}
+
 // newOrder returns a valid pending order placed at now (to the microsecond, as Postgres keeps it).
 func newOrder(t *testing.T, now time.Time, deadline time.Duration) order.Order {
 	t.Helper()
 	o, _ := ordertest.NewOrder(t, now, deadline)
 	o.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	return o
+}
+
+// withOrder opens a database of the test's own with a new pending order in it.
+func withOrder(t *testing.T) (*sql.DB, *postgres.Orders, order.Order) {
+	t.Helper()
+	db, _ := openDB(t)
+	orders := postgres.NewOrders(db)
+	o := newOrder(t, time.Now(), time.Minute)
+	insert(t, db, orders, o, order.Idempotency{RequestHash: "h"})
+	return db, orders, o
 }
 
 func insert(t *testing.T, db *sql.DB, orders *postgres.Orders, o order.Order, idem order.Idempotency) bool {
@@ -83,9 +104,7 @@ func TestInsertAndGet(t *testing.T) {
 	if !reflect.DeepEqual(got, o) {
 		t.Fatalf("Get() = %+v, want %+v", got, o)
 	}
-	if _, err := orders.Get(ctx, uuid.New()); fault.Code(err) != fault.NotFound {
-		t.Fatalf("Get(unknown) error = %v, want %s", err, fault.NotFound)
-	}
+	wantNotFound(t, "Get(unknown)", errOf(orders.Get(ctx, uuid.New())))
 }
 
 func TestInsertIdempotencyKey(t *testing.T) {
@@ -167,11 +186,8 @@ func TestInsertIdempotencyKeyConcurrently(t *testing.T) {
 }
 
 func TestUpdate(t *testing.T) {
-	db, _ := openDB(t)
-	orders := postgres.NewOrders(db)
+	db, orders, o := withOrder(t)
 	ctx := context.Background()
-	o := newOrder(t, time.Now(), time.Minute)
-	insert(t, db, orders, o, order.Idempotency{RequestHash: "h"})
 	later := o.CreatedAt.Add(time.Second)
 	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
 
@@ -280,11 +296,8 @@ func TestUpdateExpired(t *testing.T) {
 }
 
 func TestTimeline(t *testing.T) {
-	db, _ := openDB(t)
-	orders := postgres.NewOrders(db)
+	db, orders, o := withOrder(t)
 	ctx := context.Background()
-	o := newOrder(t, time.Now(), time.Minute)
-	insert(t, db, orders, o, order.Idempotency{RequestHash: "h"})
 	occurred := time.Now().UTC().Truncate(time.Microsecond)
 	entries := []order.TimelineEntry{
 		{EventID: uuid.NewString(), EventType: "OrderCreated", Source: order.SourceSelf, OccurredAt: occurred, Data: json.RawMessage(`{"orderId": "x"}`)},
@@ -315,9 +328,7 @@ func TestTimeline(t *testing.T) {
 	if got, err := orders.Timeline(ctx, empty.ID); err != nil || got == nil || len(got) != 0 {
 		t.Fatalf("Timeline(no events) = %v, %v; want an empty, non-nil slice", got, err)
 	}
-	if _, err := orders.Timeline(ctx, uuid.New()); fault.Code(err) != fault.NotFound {
-		t.Fatalf("Timeline(unknown) error = %v, want %s", err, fault.NotFound)
-	}
+	wantNotFound(t, "Timeline(unknown)", errOf(orders.Timeline(ctx, uuid.New())))
 }
 
 func TestStatusListener(t *testing.T) {
@@ -405,9 +416,7 @@ func TestPrices(t *testing.T) {
 	db, _ := openDB(t)
 	prices := postgres.NewPrices(db)
 	ctx := context.Background()
-	if _, err := prices.Get(ctx, "A100"); fault.Code(err) != fault.NotFound {
-		t.Fatalf("Get of an unpriced SKU = %v, want %s", err, fault.NotFound)
-	}
+	wantNotFound(t, "Get(an unpriced SKU)", errOf(prices.Get(ctx, "A100")))
 	for _, p := range []order.Price{{SKU: "A100", UnitPrice: 1, Currency: "USD"}, {SKU: "A100", UnitPrice: 15000, Currency: "KRW"}, {SKU: "B200", UnitPrice: 0, Currency: "KRW"}} {
 		if got, err := prices.Set(ctx, p); err != nil || got != p {
 			t.Fatalf("Set(%+v) = %+v, %v", p, got, err)

@@ -30,16 +30,16 @@ import (
 
 // env is one test's database, repository and saga, wired as in wiring.Run.
 type env struct {
-	t         *testing.T
-	db        *sql.DB
-	orders    *postgres.Orders
-	events    *postgres.Events
-	app       *app.Application
-	steps     *saga.Steps
-	metrics   *saga.Metrics
-	reg       *prometheus.Registry
-	h         *sagatest.Harness
-	deliver   messaging.Handler
+	t       *testing.T
+	db      *sql.DB
+	orders  *postgres.Orders
+	events  *postgres.Events
+	app     *app.Application
+	steps   *saga.Steps
+	metrics *saga.Metrics
+	reg     *prometheus.Registry
+	h       *sagatest.Harness
+	deliver messaging.Handler
 }
 
 func newEnv(t *testing.T) *env {
