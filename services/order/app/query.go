@@ -16,20 +16,12 @@ import (
 
 // Order returns order id as it is now.
 func (a *Application) Order(ctx context.Context, caller customer.Caller, id uuid.UUID) (order.Order, error) {
-	o, err := a.orders.Get(ctx, id)
-	if err != nil {
-		return order.Order{}, err
-	}
-	return o, readable(caller, id, o.CustomerID)
+	return visible(caller, id)(a.orders.Get(ctx, id))
 }
 
 // OrderAsOf returns order id as it was at t: the fold of its events up to then.
 func (a *Application) OrderAsOf(ctx context.Context, caller customer.Caller, id uuid.UUID, t time.Time) (order.Order, error) {
-	o, err := a.events.AsOf(ctx, id, t)
-	if err != nil {
-		return order.Order{}, err
-	}
-	return o, readable(caller, id, o.CustomerID)
+	return visible(caller, id)(a.events.AsOf(ctx, id, t))
 }
 
 // Timeline returns every event recorded for order id, emitted or consumed, in the order they
@@ -48,6 +40,19 @@ func (a *Application) History(ctx context.Context, caller customer.Caller, id uu
 		return nil, err
 	}
 	return a.events.History(ctx, id)
+}
+
+// visible passes on a read of order id that caller may see, and refuses one it may not.
+func visible(caller customer.Caller, id uuid.UUID) func(order.Order, error) (order.Order, error) {
+	return func(o order.Order, err error) (order.Order, error) {
+		if err == nil {
+			err = readable(caller, id, o.CustomerID)
+		}
+		if err != nil {
+			return order.Order{}, err
+		}
+		return o, nil
+	}
 }
 
 // owned checks that caller may read order id.

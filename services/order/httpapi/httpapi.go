@@ -49,7 +49,8 @@ type Config struct {
 	// Customers checks customer tokens; nil refuses every customer request (403).
 	Customers *customer.Verifier
 	// Rate limits each customer's requests; nil limits nothing.
-	Rate    *customer.Limiter
+	Rate *customer.Limiter
+	// Watcher wakes the status streams; Log takes the errors the routes answer.
 	Watcher Watcher
 	Log     zerolog.Logger
 	// Registry takes the API's metrics.

@@ -32,6 +32,7 @@ var (
 	_ app.EventStore      = (*postgres.Events)(nil)
 	_ app.PriceList       = (*postgres.Prices)(nil)
 	_ httpapi.Watcher     = (*postgres.StatusListener)(nil)
+	_ httpapi.OrderLister = (*postgres.OrderList)(nil)
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
