@@ -35,14 +35,14 @@ const (
 
 // The event types that call for a notification, all at version 1.
 const (
-	OrderCompleted  = "OrderCompleted"
-	OrderCanceled   = "OrderCanceled"
-	DeliveryShipped = "DeliveryShipped"
-	DeadLettered    = "DeadLettered"
+	EventOrderCompleted  = "OrderCompleted"
+	EventOrderCanceled   = "OrderCanceled"
+	EventDeliveryShipped = "DeliveryShipped"
+	EventDeadLettered    = "DeadLettered"
 )
 
 // Notified lists the event types that call for a notification.
-var Notified = []string{OrderCompleted, OrderCanceled, DeliveryShipped, DeadLettered}
+var Notified = []string{EventOrderCompleted, EventOrderCanceled, EventDeliveryShipped, EventDeadLettered}
 
 // ReasonTimeout is the reason of an order the saga deadline canceled: it also alerts operators.
 const ReasonTimeout = "TIMEOUT"
@@ -102,18 +102,18 @@ func For(e Event) []Notification {
 		return Notification{Text: fmt.Sprintf(format, args...), Kind: k, Event: e.Type, OrderID: e.AggregateID, EventID: e.ID}
 	}
 	switch e.Type {
-	case OrderCompleted:
+	case EventOrderCompleted:
 		return []Notification{note(Customer, "Your order %s is confirmed. We will let you know when it ships.", order)}
-	case OrderCanceled:
+	case EventOrderCanceled:
 		out := []Notification{note(Customer, "Your order %s was canceled: %s. You will not be charged for it.", order, why(e.Data.Reason))}
 		if e.Data.Reason == ReasonTimeout {
 			out = append(out, note(Alert, "Order %s was canceled by the saga deadline (TIMEOUT): a step did not finish in time. "+
 				"Check the connectors, the consumers and the dead letters.", order))
 		}
 		return out
-	case DeliveryShipped:
+	case EventDeliveryShipped:
 		return []Notification{note(Customer, "Your order %s is on its way (delivery %s).", order, quote(e.Data.DeliveryID, 64))}
-	case DeadLettered:
+	case EventDeadLettered:
 		d := e.Data
 		what := "an undecodable record"
 		if d.EventType != "" {
@@ -130,7 +130,7 @@ func For(e Event) []Notification {
 // handle: its own dead letter from dead-letter-events. Handling it must not dead-letter it again,
 // or each failure would make another DeadLettered (saga.Steps.Notify guards it).
 func (e Event) Loops() bool {
-	return e.Type == DeadLettered && e.Data.Service == Service && e.Data.Topic == messaging.TopicDeadLetter
+	return e.Type == EventDeadLettered && e.Data.Service == Service && e.Data.Topic == messaging.TopicDeadLetter
 }
 
 // why says a cancel's reason to the customer.

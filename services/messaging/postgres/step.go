@@ -87,6 +87,16 @@ func Step[D any](s *Saga, decide func(ctx context.Context, tx *sql.Tx, m *messag
 	}
 }
 
+// Processed reports whether m's event is in the inbox, for a step that calls the outside world
+// before its transaction (a webhook) and must not call it again for an event that took effect.
+func (s *Saga) Processed(ctx context.Context, m *messaging.Message) (done bool, err error) {
+	err = WithTx(ctx, s.DB, func(tx *sql.Tx) error {
+		done, err = IsProcessed(ctx, tx, m)
+		return err
+	})
+	return done, err
+}
+
 // Emit writes events about key (empty: m's aggregate id), caused by the consumed message m, to
 // the outbox in tx: the saga's aggregate type and version, in a child span of m's trace. For the
 // steps that manage their transactions themselves (a gateway call between two).

@@ -16,7 +16,7 @@ import (
 	"outboxsaga.dev/notification"
 )
 
-// Lister lists sent notifications; *postgres.Sent implements it.
+// Lister lists sent notifications; *postgres.SentNotifications implements it.
 type Lister interface {
 	List(ctx context.Context, orderID string, limit int) ([]notification.Sent, error)
 }

@@ -14,7 +14,7 @@ import (
 
 // Record stores ns in the caller's transaction (the one that marks their event processed). A
 // notification recorded before (same key) is left as it was.
-func (s *Sent) Record(ctx context.Context, tx *sql.Tx, ns []notification.Notification) error {
+func (s *SentNotifications) Record(ctx context.Context, tx *sql.Tx, ns []notification.Notification) error {
 	for _, n := range ns {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (key, event_id, event_type, kind, order_id, text)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`,
@@ -26,7 +26,7 @@ func (s *Sent) Record(ctx context.Context, tx *sql.Tx, ns []notification.Notific
 }
 
 // List returns the newest limit notifications sent about orderID ("" for any), oldest first.
-func (s *Sent) List(ctx context.Context, orderID string, limit int) ([]notification.Sent, error) {
+func (s *SentNotifications) List(ctx context.Context, orderID string, limit int) ([]notification.Sent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT key, event_id, event_type, kind, order_id, text, sent_at FROM (
 			SELECT * FROM notifications WHERE $1 = '' OR order_id = $1 ORDER BY seq DESC LIMIT $2
 		) newest ORDER BY seq`, orderID, limit)
@@ -48,12 +48,12 @@ func (s *Sent) List(ctx context.Context, orderID string, limit int) ([]notificat
 	return out, nil
 }
 
-// Sent is the record of the notifications the webhook accepted: what the service told whom,
+// SentNotifications is the record of the notifications the webhook accepted: what the service told whom,
 // one row per Idempotency-Key (table notifications).
-type Sent struct{ db *sql.DB }
+type SentNotifications struct{ db *sql.DB }
 
-// NewSent returns the record kept in db.
-func NewSent(db *sql.DB) *Sent { return &Sent{db: db} }
+// NewSentNotifications returns the record kept in db.
+func NewSentNotifications(db *sql.DB) *SentNotifications { return &SentNotifications{db: db} }
 
 // Migrations are the service's own migrations (migrations/*.sql), applied by the service runtime
 // after the shared messaging ones.

@@ -27,7 +27,7 @@ func TestSent(t *testing.T) {
 	if err := msgpg.MigrateService(ctx, db, notification.Service, postgres.Migrations); err != nil {
 		t.Fatal(err)
 	}
-	sent := postgres.NewSent(db)
+	sent := postgres.NewSentNotifications(db)
 	for _, ns := range batches {
 		if err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) error { return sent.Record(ctx, tx, ns) }); err != nil {
 			t.Fatal(err)

@@ -26,7 +26,6 @@ import (
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/upcast"
 	"outboxsaga.dev/notification"
-	"outboxsaga.dev/notification/postgres"
 )
 
 // Topics are the topics the notification service consumes. Every record of quarantine-events is
@@ -41,10 +40,16 @@ type Webhook interface {
 	Post(ctx context.Context, n notification.Notification) error
 }
 
+// Sent is the record of what the webhook accepted, written in the step's transaction;
+// *postgres.SentNotifications implements it.
+type Sent interface {
+	Record(ctx context.Context, tx *sql.Tx, ns []notification.Notification) error
+}
+
 // Steps runs the notification step against the service's database and the webhook.
 type Steps struct {
-	db      *sql.DB
-	sent    *postgres.Sent
+	saga    *msgpg.Saga
+	sent    Sent
 	webhook Webhook
 
 	notified *prometheus.CounterVec
@@ -52,9 +57,9 @@ type Steps struct {
 }
 
 // New returns the steps over db and webhook; their metrics are registered on reg.
-func New(db *sql.DB, sent *postgres.Sent, webhook Webhook, reg prometheus.Registerer) *Steps {
+func New(db *sql.DB, sent Sent, webhook Webhook, reg prometheus.Registerer) *Steps {
 	metrics := promauto.With(reg)
-	s := &Steps{db: db, sent: sent, webhook: webhook,
+	s := &Steps{saga: &msgpg.Saga{DB: db}, sent: sent, webhook: webhook,
 		notified: metrics.NewCounterVec(prometheus.CounterOpts{Name: "notification_sent_total",
 			Help: "Notifications the webhook accepted, counted when their event is marked processed, by kind."}, []string{"kind"}),
 		dropped: metrics.NewCounter(prometheus.CounterOpts{Name: "notification_loop_guard_dropped_total",
@@ -70,6 +75,7 @@ func New(db *sql.DB, sent *postgres.Sent, webhook Webhook, reg prometheus.Regist
 // webhook before its transaction, so it never joins a batch (Handle, not HandleBatchable).
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
+	r.Key(messaging.Keyed{Field: "orderId"})
 	for _, t := range notification.Notified {
 		r.Handle(t, 1, s.Notify)
 	}
@@ -98,10 +104,9 @@ func (s *Steps) Notify(ctx context.Context, m *messaging.Message) (err error) {
 		defer s.guard(ctx, m, &err)
 	}
 	ns := notification.For(e)
-	log := zerolog.Ctx(ctx)
-	if done, err := s.processed(ctx, m); err != nil || done {
+	if done, err := s.saga.Processed(ctx, m); err != nil || done {
 		if done {
-			log.Info().Msg("notified before; skipped")
+			zerolog.Ctx(ctx).Info().Msg("notified before; skipped")
 		}
 		return err
 	}
@@ -110,32 +115,16 @@ func (s *Steps) Notify(ctx context.Context, m *messaging.Message) (err error) {
 			return fmt.Errorf("%s %s: %w", m.EventType, m.EventID, err)
 		}
 	}
-	first := false
-	mark := msgpg.Transactional(s.db, func(ctx context.Context, tx *sql.Tx, _ *messaging.Message) error {
-		first = true
-		return s.sent.Record(ctx, tx, ns)
-	})
-	if err := mark(ctx, m); err != nil {
-		return fmt.Errorf("%s %s: mark notified: %w", m.EventType, m.EventID, err)
-	}
-	if first {
-		keys := make([]string, len(ns))
-		for i, n := range ns {
-			keys[i] = n.Key()
-			s.notified.WithLabelValues(string(n.Kind)).Inc()
-		}
-		log.Info().Strs("keys", keys).Msg("notified")
-	}
-	return nil
-}
-
-// processed reports whether m's event is in the inbox.
-func (s *Steps) processed(ctx context.Context, m *messaging.Message) (done bool, err error) {
-	err = msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) error {
-		done, err = msgpg.IsProcessed(ctx, tx, m)
-		return err
-	})
-	return done, err
+	return s.saga.Handle(func(ctx context.Context, tx *sql.Tx, _ *messaging.Message) (msgpg.Result, error) {
+		return msgpg.Result{Done: func(log *zerolog.Logger) {
+			keys := make([]string, len(ns))
+			for i, n := range ns {
+				keys[i] = n.Key()
+				s.notified.WithLabelValues(string(n.Kind)).Inc()
+			}
+			log.Info().Strs("keys", keys).Msg("notified")
+		}}, s.sent.Record(ctx, tx, ns)
+	})(ctx, m)
 }
 
 // guard is Notify's loop guard (deferred): it turns a panic or an error into a logged drop,

@@ -2,6 +2,7 @@ package saga_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -9,14 +10,19 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"outboxsaga.dev/messaging"
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/sagatest"
 	"outboxsaga.dev/notification"
+	"outboxsaga.dev/notification/postgres"
+	"outboxsaga.dev/notification/saga"
 	"outboxsaga.dev/notification/webhook"
 	"outboxsaga.dev/webhooksink/httpapi"
+	"outboxsaga.dev/webhooksink/sinktest"
 )
 
 // TestNotify: each event gives exactly its notifications, under the keys <eventId>:<kind>, with
@@ -27,24 +33,23 @@ func TestNotify(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	order := uuid.NewString()
 	for _, tc := range []struct {
-		record messaging.Record
+		record record
 		kinds  []string
 	}{
-		{f.record(t, "order", "OrderCreated", order, map[string]any{"orderId": order, "customerId": "U1", "items": items,
+		{event(t, "order", "OrderCreated", order, map[string]any{"orderId": order, "customerId": "U1", "items": items,
 			"amount": 15000, "currency": "KRW", "paymentToken": "tok_ok"}), nil},
-		{f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"}), []string{"customer"}},
-		{f.record(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "OUT_OF_STOCK", "items": items}), []string{"customer"}},
-		{f.record(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "TIMEOUT", "items": items}), []string{"customer", "alert"}},
-		{f.record(t, "shipping", "DeliveryScheduled", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString(), "items": items}), nil},
-		{f.record(t, "shipping", "DeliveryShipped", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString()}), []string{"customer"}},
-		{f.record(t, "shipping", "DeliveryDelivered", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString()}), nil},
-		{f.record(t, "dead-letter", "DeadLettered", order, map[string]any{"service": "payment", "topic": "inventory-events", "partition": 0,
+		{event(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"}), []string{"customer"}},
+		{event(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "OUT_OF_STOCK", "items": items}), []string{"customer"}},
+		{event(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "TIMEOUT", "items": items}), []string{"customer", "alert"}},
+		{event(t, "shipping", "DeliveryScheduled", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString(), "items": items}), nil},
+		{event(t, "shipping", "DeliveryShipped", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString()}), []string{"customer"}},
+		{event(t, "shipping", "DeliveryDelivered", order, map[string]any{"orderId": order, "deliveryId": uuid.NewString()}), nil},
+		{event(t, "dead-letter", "DeadLettered", order, map[string]any{"service": "payment", "topic": "inventory-events", "partition": 0,
 			"offset": 7, "key": order, "eventId": uuid.NewString(), "eventType": "StockReserved", "error": "boom", "attempts": 5}), []string{"alert"}},
 	} {
-		var env messaging.Envelope
-		_ = json.Unmarshal(tc.record.Value, &env)
+		env := tc.record.Envelope
 		before := len(f.sink.Keys())
-		if err := deliver(f.replay, tc.record); err != nil {
+		if err := f.replay(context.Background(), tc.record.Message()); err != nil {
 			t.Fatalf("%s: %v", env.EventType, err)
 		}
 		var want []string
@@ -67,21 +72,21 @@ func TestNotify(t *testing.T) {
 			t.Errorf("received %s ×%d %s (%v), recorded %+v", e.Key, e.Deliveries, e.Body, err, sent[i])
 		}
 	}
-	completed := f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
+	completed := event(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
 	for range 2 {
-		if err := deliver(f.consume, completed); err != nil {
+		if err := f.consume(context.Background(), completed.Message()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	key := eventID(completed) + ":customer"
+	key := completed.Envelope.EventID + ":customer"
 	if got := f.sink.Received(order); got[len(got)-1].Key != key || got[len(got)-1].Deliveries != 1 {
 		t.Errorf("a redelivery: %+v, want %s delivered once", got[len(got)-1], key)
 	}
 	// A crash between the POST and the mark: the inbox row never committed.
-	if _, err := f.db.Exec(`DELETE FROM processed_events WHERE event_id = $1`, eventID(completed)); err != nil {
+	if _, err := f.db.Exec(`DELETE FROM processed_events WHERE event_id = $1`, completed.Envelope.EventID); err != nil {
 		t.Fatal(err)
 	}
-	if err := deliver(f.consume, completed); err != nil {
+	if err := f.consume(context.Background(), completed.Message()); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.sink.Received(order); got[len(got)-1].Key != key || got[len(got)-1].Deliveries != 2 {
@@ -102,16 +107,16 @@ func TestWebhookDown(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.sink.Stop()
 	order := uuid.NewString()
-	canceled := f.record(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "TIMEOUT", "items": items})
-	own := f.record(t, "dead-letter", "DeadLettered", order, map[string]any{"service": "notification", "topic": "dead-letter-events",
+	canceled := event(t, "order", "OrderCanceled", order, map[string]any{"orderId": order, "reason": "TIMEOUT", "items": items})
+	own := event(t, "dead-letter", "DeadLettered", order, map[string]any{"service": "notification", "topic": "dead-letter-events",
 		"partition": 0, "offset": 3, "key": order, "eventId": uuid.NewString(), "eventType": "DeadLettered", "error": "x", "attempts": 1})
-	for _, r := range []messaging.Record{canceled, own} {
-		if err := deliver(f.replay, r); !messaging.IsOutage(err) || messaging.IsPermanent(err) {
+	for _, r := range []record{canceled, own} {
+		if err := f.replay(context.Background(), r.Message()); !messaging.IsOutage(err) || messaging.IsPermanent(err) {
 			t.Errorf("with the webhook down: %v, want an outage", err)
 		}
 	}
 	done := make(chan error, 1)
-	go func() { done <- deliver(f.consume, canceled) }()
+	go func() { done <- f.consume(context.Background(), canceled.Message()) }()
 	time.Sleep(500 * time.Millisecond) // more than the consumer's 2 attempts take
 	f.sink.Restart()
 	select {
@@ -123,13 +128,13 @@ func TestWebhookDown(t *testing.T) {
 		t.Fatal("the consumer did not deliver within 20 s of the webhook's return")
 	}
 	got := f.sink.Received(order)
-	if len(got) != 2 || got[0].Key != eventID(canceled)+":customer" || got[1].Key != eventID(canceled)+":alert" {
+	if len(got) != 2 || got[0].Key != canceled.Envelope.EventID+":customer" || got[1].Key != canceled.Envelope.EventID+":alert" {
 		t.Errorf("after the webhook came back: %+v, want the customer's and the alert", got)
 	}
 	if n := pgtest.Count(t, f.db, `SELECT count(*) FROM dead_letters`); n != 0 {
 		t.Errorf("%d dead letters, want none", n)
 	}
-	if n := pgtest.Count(t, f.db, `SELECT count(*) FROM processed_events WHERE event_id = $1`, eventID(canceled)); n != 1 {
+	if n := pgtest.Count(t, f.db, `SELECT count(*) FROM processed_events WHERE event_id = $1`, canceled.Envelope.EventID); n != 1 {
 		t.Errorf("the event is not marked processed")
 	}
 }
@@ -142,14 +147,14 @@ func TestWebhookDown(t *testing.T) {
 func TestWebhookRejects(t *testing.T) {
 	f := newFixture(t, httpapi.Config{FailFirst: 1 << 30, FailStatus: 400})
 	order := uuid.NewString()
-	r := f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
-	if err := deliver(f.replay, r); !messaging.IsPermanent(err) || messaging.IsOutage(err) || !errors.Is(err, webhook.ErrRejected) {
+	r := event(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
+	if err := f.replay(context.Background(), r.Message()); !messaging.IsPermanent(err) || messaging.IsOutage(err) || !errors.Is(err, webhook.ErrRejected) {
 		t.Fatalf("a 400: %v, want poison", err)
 	}
 	// 1: the OrderCompleted is dead-lettered; 2: the alert on its DeadLettered is refused, so
 	// that is dead-lettered too; 3: the alert on the second, our own, is refused: dropped.
 	for round := 1; round <= 3; round++ {
-		if err := deliver(f.consume, r); err != nil {
+		if err := f.consume(context.Background(), r.Message()); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		emitted := pgtest.Emitted(t, f.db, order)
@@ -157,7 +162,7 @@ func TestWebhookRejects(t *testing.T) {
 			t.Fatalf("round %d: emitted %q, want %d DeadLettered", round, pgtest.Types(emitted), min(round, 2))
 		}
 		last := emitted[len(emitted)-1]
-		r = messaging.Record{Topic: messaging.TopicDeadLetter, Offset: f.offset.Add(1), Key: last.AggregateID, Value: last.Payload}
+		r = record{Record: messaging.Record{Topic: messaging.TopicDeadLetter, Offset: int64(round), Key: last.AggregateID, Value: last.Payload}, Envelope: last.Envelope}
 	}
 	var topics string
 	if err := f.db.QueryRow(`SELECT string_agg(service || '/' || topic, ' ' ORDER BY id) FROM dead_letters`).Scan(&topics); err != nil ||
@@ -177,26 +182,80 @@ func TestNotifyNeverJoinsABatch(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	order := uuid.NewString()
 	delivery := map[string]any{"orderId": order, "deliveryId": uuid.NewString()}
-	completed := f.record(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
+	completed := event(t, "order", "OrderCompleted", order, map[string]any{"orderId": order, "items": items, "amount": 15000, "currency": "KRW"})
 	inBatch, _ := messaging.WithBatch(context.Background())
-	if err := f.consume(inBatch, &messaging.Message{Record: completed}); !errors.Is(err, messaging.ErrNotBatchable) || len(f.sink.Keys()) != 0 {
+	if err := f.consume(inBatch, completed.Message()); !errors.Is(err, messaging.ErrNotBatchable) || len(f.sink.Keys()) != 0 {
 		t.Fatalf("Notify in a batch: %v, the webhook got %q; want ErrNotBatchable and nothing", err, f.sink.Keys())
 	}
 
-	shipped := f.record(t, "shipping", "DeliveryShipped", order, delivery)
-	records := []messaging.Record{
-		f.record(t, "shipping", "DeliveryDelivered", order, delivery), completed,
-		f.record(t, "shipping", "DeliveryDelivered", order, delivery), f.record(t, "shipping", "DeliveryDelivered", order, delivery), shipped,
+	shipped := event(t, "shipping", "DeliveryShipped", order, delivery)
+	records := []record{
+		event(t, "shipping", "DeliveryDelivered", order, delivery), completed,
+		event(t, "shipping", "DeliveryDelivered", order, delivery), event(t, "shipping", "DeliveryDelivered", order, delivery), shipped,
 	}
 	ms := make([]*messaging.Message, len(records))
 	for i, r := range records {
-		ms[i] = &messaging.Message{Record: r}
+		ms[i] = r.Message()
 	}
 	if err := kafka.HandleBatch(context.Background(), f.consume, msgpg.Batches(f.db), ms, nil); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{eventID(completed) + ":customer", eventID(shipped) + ":customer"}
+	want := []string{completed.Envelope.EventID + ":customer", shipped.Envelope.EventID + ":customer"}
 	if got := f.sink.Keys(); !slices.Equal(got, want) {
 		t.Errorf("the webhook got %q, want %q", got, want)
 	}
+}
+
+// fixture is a migrated test database, the webhook sink in-process, and the two chains the
+// service runs over its Router (sagatest.Harness.Consumer): consume (retry, dead letters) and
+// replay (neither: a failure comes back at once).
+type fixture struct {
+	*sagatest.Harness
+	db              *sql.DB
+	sink            *sinktest.Sink
+	sent            *postgres.SentNotifications
+	reg             *prometheus.Registry
+	consume, replay messaging.Handler
+}
+
+func newFixture(t *testing.T, sink httpapi.Config) *fixture {
+	t.Helper()
+	db := sagatest.Open(t, notification.Service, postgres.Migrations)
+	f := &fixture{db: db, sink: sinktest.Start(t, sink), sent: postgres.NewSentNotifications(db), reg: prometheus.NewRegistry()}
+	hook, err := webhook.New(webhook.Config{URL: f.sink.URL + "/hooks", Secret: sinktest.Secret, Timeout: time.Second, Attempts: 3, Backoff: time.Millisecond}, f.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Harness = sagatest.New(t, db, saga.New(db, f.sent, hook, f.reg).Router())
+	f.consume, f.replay = f.Consumer(notification.Service, 2)
+	return f
+}
+
+// record is the Kafka record of an event.
+type record = sagatest.Record
+
+// event is the record of a new event of aggregateType about key, on its topic.
+func event(t *testing.T, aggregateType, eventType, key string, data any) record {
+	t.Helper()
+	return sagatest.Event(t, aggregateType, eventType, 1, key, data)
+}
+
+var items = []map[string]any{{"sku": "A100", "qty": 1, "unitPrice": 15000}}
+
+// counter is the sum of the counter name's series in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range families {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -3,16 +3,18 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+
+	"outboxsaga.dev/messaging/fault"
 )
 
-// ErrRejected is wrapped by Post's error when the webhook refused a notification as malformed.
-var ErrRejected = errors.New("the webhook rejected the notification")
+// ErrRejected is wrapped by Post's error when the webhook refused a notification as malformed:
+// a fault.Unprocessable, which a consumer takes as poison (messaging.Classify).
+var ErrRejected = fault.Errorf(fault.Unprocessable, "the webhook rejected the notification")
 
 // endpointDown are the 4xx statuses that say the endpoint cannot take anything now (or not from
 // us until someone fixes its settings), not that this request is wrong: they count as an outage.

@@ -12,8 +12,9 @@
 //     messaging.Outage, so the consumer retries the event until the webhook is back and never
 //     dead-letters it for that;
 //   - the webhook refused the request itself (any other 4xx: 400, 413, 422, ...): a bug of ours
-//     that a retry cannot fix, so the error is messaging.Permanent (ErrRejected): the event is
-//     dead-lettered (and alerted on), and an operator replays it once the bug is fixed.
+//     that a retry cannot fix, so the error wraps ErrRejected, a fault.Unprocessable, which the
+//     consumer's Router takes as poison (messaging.Classify): the event is dead-lettered (and
+//     alerted on), and an operator replays it once the bug is fixed.
 package webhook
 
 import (
@@ -104,7 +105,7 @@ func (c *Client) Post(ctx context.Context, n notification.Notification) error {
 			return nil
 		case errors.Is(err, ErrRejected):
 			c.posts.WithLabelValues("rejected").Inc()
-			return messaging.Permanent(fmt.Errorf("notification %s: %w", n.Key(), err))
+			return fmt.Errorf("notification %s: %w", n.Key(), err)
 		}
 		c.posts.WithLabelValues("failed").Inc()
 		if ctx.Err() != nil {

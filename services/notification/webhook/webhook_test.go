@@ -62,7 +62,7 @@ func TestPost(t *testing.T) {
 		if got := sink.Keys(); len(got) != tc.wantCalls || slices.ContainsFunc(got, func(k string) bool { return k != "e1:customer" }) {
 			t.Errorf("%s: the webhook got keys %q, want e1:customer %d times", tc.name, got, tc.wantCalls)
 		}
-		switch outage, permanent := messaging.IsOutage(err), messaging.IsPermanent(err); {
+		switch outage, permanent := messaging.IsOutage(err), messaging.IsPermanent(messaging.Classify(err)); { // permanent: as the consumer takes it
 		case tc.wantErr == "" && err != nil,
 			tc.wantErr == "outage" && (!outage || permanent),
 			tc.wantErr == "permanent" && (outage || !permanent || !errors.Is(err, webhook.ErrRejected)):

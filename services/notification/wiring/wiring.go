@@ -30,6 +30,13 @@ import (
 // (NOTIFICATION_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
 const Service = notification.Service
 
+// The adapters implement what the saga and the HTTP routes need of them.
+var (
+	_ saga.Sent      = (*postgres.SentNotifications)(nil)
+	_ saga.Webhook   = (*webhook.Client)(nil)
+	_ httpapi.Lister = (*postgres.SentNotifications)(nil)
+)
+
 // Config is the service's configuration: the settings every service has and the notification
 // service's own, read from NOTIFICATION_* variables by LoadConfig.
 type Config struct {
@@ -68,7 +75,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 		if err != nil {
 			return nil, err
 		}
-		sent := postgres.NewSent(svc.DB)
+		sent := postgres.NewSentNotifications(svc.DB)
 		svc.Consume(saga.Topics, saga.New(svc.DB, sent, hook, svc.Registry).Router())
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{Sent: sent, AdminToken: cfg.AdminToken, Log: svc.Log})
