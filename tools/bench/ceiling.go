@@ -20,6 +20,7 @@ import (
 	"outboxsaga.dev/messaging"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/order"
+	orderapp "outboxsaga.dev/order/app"
 	orderpg "outboxsaga.dev/order/postgres"
 	ordersaga "outboxsaga.dev/order/saga"
 	"outboxsaga.dev/payment"
@@ -147,7 +148,7 @@ func Ceiling(ctx context.Context, adminURL string, workers []int, d time.Duratio
 	if err := msgpg.MigrateService(ctx, payDB, "payment", paypg.Migrations); err != nil {
 		return sweep, fmt.Errorf("ceiling: %w", err)
 	}
-	stock := invpg.NewStock(invDB)
+	stock := invpg.NewStockLevels(invDB)
 	for _, sku := range skus {
 		if _, err := stock.SetAvailable(ctx, sku, 1_000_000_000); err != nil {
 			return sweep, fmt.Errorf("ceiling: stock %s: %w", sku, err)
@@ -277,14 +278,14 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	outbox := msgpg.NewOutbox(validator)
 	orders := orderpg.NewOrders(orderDB)
 	invMetrics := invsaga.NewMetrics(reg)
-	inv := invsaga.New(invDB, invpg.NewStock(invDB), outbox, invMetrics).Router()
+	inv := invsaga.New(invDB, invpg.NewReservations(invDB), outbox, invMetrics).Router()
 	payMetrics := paysaga.NewMetrics(reg)
 	alerts := paysaga.Alerts{DeadLetters: msgpg.NewDeadLetters(payDB, outbox), Service: "payment"}
 	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, alerts, approveAll{}, payMetrics)
 	events := orderpg.NewEvents(orderDB, outbox, nil)
 	return &sagaSteps{
 		orderDB: orderDB, orders: orders, events: events,
-		order: ordersaga.New(orderDB, orders, events, metrics).Router(),
+		order: ordersaga.New(orderDB, orderapp.New(orderapp.Config{DB: orderDB, Orders: orders, Events: events}), metrics).Router(),
 		inv:   inv, pay: pay.Router(),
 	}, nil
 }
@@ -301,17 +302,17 @@ func (s *sagaSteps) run(ctx context.Context, sku string) error {
 	tp := messaging.NewTraceparent()
 	id := o.ID.String()
 	err = msgpg.WithTx(ctx, s.orderDB, func(tx *sql.Tx) error {
-		d, err := s.events.Decide(order.Order{}, tp, created, order.CreatedVersion, now, order.Meta{DeadlineAt: o.DeadlineAt})
+		d, err := order.Decide(order.Order{}, tp, created, order.CreatedVersion, now, order.Meta{DeadlineAt: o.DeadlineAt}, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := s.orders.Insert(ctx, tx, d.State, orderpg.Idempotency{}); err != nil {
+		if _, err := s.orders.Insert(ctx, tx, d.State, order.Idempotency{}); err != nil {
 			return err
 		}
 		if err := s.events.Append(ctx, tx, d); err != nil {
 			return err
 		}
-		return s.orders.Record(ctx, tx, o.ID, orderpg.Emitted([]messaging.Envelope{d.Envelope})...)
+		return s.orders.Record(ctx, tx, o.ID, d.Entry())
 	})
 	if err != nil {
 		return fmt.Errorf("place order: %w", err)
