@@ -67,7 +67,7 @@ func TestGatewayMismatch(t *testing.T) {
 			before: func(t *testing.T, f *fixture) {
 				// Steps 1-2 ran, the gateway approved the order's charge, and the process died.
 				_, _, p := f.admitted(t)
-				if _, err := f.steps.charge(f.ctx(), p); err != nil {
+				if _, err := f.steps.charge(f.Ctx(), p); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -177,9 +177,8 @@ func TestCancelVoidMismatchIsPoison(t *testing.T) {
 				t.Fatalf("deliver = %v, want poison", err)
 			}
 			// The consumer's dead-letter middleware stores it: the alert.
-			dlq := messaging.Chain(f.steps.Router().Dispatch, kafka.DeadLetter(f.deadLetters, "payment"), kafka.Decode(f.validator))
-			m := *cancel
-			if err := dlq(f.ctx(), &m); err != nil {
+			dlq := messaging.Chain(f.steps.Router().Dispatch, kafka.DeadLetter(f.deadLetters, "payment"), kafka.DecodeKeyed(f.Validator, f.Router.Keyed()))
+			if err := dlq(f.Ctx(), cancel.Message()); err != nil {
 				t.Fatalf("dead-letter chain = %v", err)
 			}
 			if p := f.payment(t, o1); p.Status != payment.StatusAuthorized || f.processed(t, cancel) {

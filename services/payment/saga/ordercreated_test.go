@@ -18,8 +18,8 @@ const o2created = "0b9c6a1e-2f3d-4e5a-8b7c-000000000002"
 // nothing and emits nothing; in a batch it joins the batch's transaction.
 func TestOrderCreatedRemembersTheCustomer(t *testing.T) {
 	f := newFixture(t, options{})
-	created := func(customer string) *messaging.Message {
-		return f.message(t, messaging.TopicOrder, "order", "OrderCreated", o1, map[string]any{
+	created := func(customer string) record {
+		return event(t, "order", "OrderCreated", o1, map[string]any{
 			"orderId": o1, "customerId": customer, "items": items, "amount": 39000, "currency": "KRW", "paymentToken": "tok_ok"})
 	}
 	repo := postgres.NewPayments(f.db)
@@ -40,12 +40,12 @@ func TestOrderCreatedRemembersTheCustomer(t *testing.T) {
 		t.Fatalf("OrderCreated emitted %d events", n)
 	}
 
-	chain := messaging.Chain(f.steps.Router().Dispatch, kafka.Decode(f.validator))
+	chain := messaging.Chain(f.steps.Router().Dispatch, kafka.DecodeKeyed(f.Validator, f.Router.Keyed()))
 	ms := []*messaging.Message{
-		f.message(t, messaging.TopicOrder, "order", "OrderCreated", o2created, map[string]any{
-			"orderId": o2created, "customerId": "U3", "items": items, "amount": 39000, "currency": "KRW", "paymentToken": "tok_ok"}),
+		event(t, "order", "OrderCreated", o2created, map[string]any{
+			"orderId": o2created, "customerId": "U3", "items": items, "amount": 39000, "currency": "KRW", "paymentToken": "tok_ok"}).Message(),
 	}
-	if err := kafka.HandleBatch(f.ctx(), chain, msgpg.Batches(f.db), ms, func(int) {}); err != nil {
+	if err := kafka.HandleBatch(f.Ctx(), chain, msgpg.Batches(f.db), ms, func(int) {}); err != nil {
 		t.Fatalf("HandleBatch = %v", err)
 	}
 	if c, err := repo.CustomerOf(context.Background(), o2created); err != nil || c != "U3" {

@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/fault"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/payment"
 	"outboxsaga.dev/payment/postgres"
@@ -36,11 +37,18 @@ import (
 // Topics are the topics the payment service consumes.
 var Topics = []string{messaging.TopicInventory, messaging.TopicOrder}
 
+// Payments is where the steps keep the payments, in their transactions (Upsert, Update) or on
+// the pool (Get); *postgres.Payments implements it.
+type Payments interface {
+	Get(ctx context.Context, orderID string) (payment.Payment, error)
+	Upsert(ctx context.Context, tx *sql.Tx, orderID string, decide postgres.Decide) error
+	Update(ctx context.Context, tx *sql.Tx, orderID string, fn func(p *payment.Payment) error) error
+}
+
 // Steps runs the saga steps against the payment database and the card gateway.
 type Steps struct {
-	db       *sql.DB
-	payments *postgres.Payments
-	outbox   *msgpg.Outbox
+	saga     *msgpg.Saga
+	payments Payments
 	alerts   Alerts
 	gateway  payment.Gateway
 	metrics  *Metrics
@@ -60,23 +68,29 @@ type Alerts struct {
 
 // New returns the saga steps over db; their events go out through outbox, their alerts through
 // alerts, their charges and voids through gateway.
-func New(db *sql.DB, payments *postgres.Payments, outbox *msgpg.Outbox, alerts Alerts, gateway payment.Gateway, metrics *Metrics) *Steps {
-	return &Steps{db: db, payments: payments, outbox: outbox, alerts: alerts, gateway: gateway, metrics: metrics}
+func New(db *sql.DB, payments Payments, outbox *msgpg.Outbox, alerts Alerts, gateway payment.Gateway, metrics *Metrics) *Steps {
+	return &Steps{
+		saga:     &msgpg.Saga{DB: db, Outbox: outbox, AggregateType: payment.AggregateType, Version: payment.EventVersion},
+		payments: payments, alerts: alerts, gateway: gateway, metrics: metrics,
+	}
 }
 
 // Router returns the router of the events the payment service acts on, and of the ones on its
-// topics that it knowingly skips. Anything else is poison (the Router dead-letters it). Both steps
+// topics that it knowingly skips, keyed by orderId. Anything else is poison (the Router dead-letters it). Both steps
 // call the gateway outside any transaction, so neither joins a batch (Handle, not
 // HandleBatchable): each runs on its own.
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
+	r.Key(messaging.Keyed{Field: "orderId"})
 	r.Handle("StockReserved", 1, s.StockReserved)
 	r.Handle("OrderCanceled", 1, s.OrderCanceled)
 
 	r.Ignore("StockReservationFailed", 1) // the order is canceled; OrderCanceled follows
 	r.Ignore("StockReleased", 1)
 	r.Ignore("StockCommitted", 1)
-	r.HandleBatchable("OrderCreated", 2, s.OrderCreated) // v2, the latest: a v1 arrives upcast (messaging/upcast) // whose order it is (GET /payments/{orderId}); StockReserved carries the payment terms
+	// OrderCreated v2, the latest (a v1 arrives upcast): whose order it is, for GET
+	// /payments/{orderId}; it charges nothing (StockReserved carries the payment terms).
+	r.HandleBatchable("OrderCreated", 2, msgpg.RememberCustomers(s.saga.DB))
 	r.Ignore("OrderCompleted", 1)
 	return r
 }
@@ -88,7 +102,7 @@ func (s *Steps) Router() *messaging.Router {
 // than once (see postgres.Payments.Upsert), so it must only decide.
 func (s *Steps) begin(ctx context.Context, m *messaging.Message, orderID string,
 	decide func(found *payment.Payment) (store *payment.Payment, call bool)) (done, call bool, err error) {
-	err = msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) error {
+	err = msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) error {
 		var err error
 		if done, err = msgpg.IsProcessed(ctx, tx, m); err != nil || done {
 			return err
@@ -117,7 +131,7 @@ func (s *Steps) record(ctx context.Context, m *messaging.Message, orderID string
 		changed payment.Payment
 		events  []messaging.Event
 	)
-	err := msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) error {
+	err := msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) error {
 		events = nil
 		if mark {
 			first, err := msgpg.MarkProcessed(ctx, tx, m)
@@ -133,8 +147,7 @@ func (s *Steps) record(ctx context.Context, m *messaging.Message, orderID string
 		if err != nil {
 			return err
 		}
-		_, err = s.outbox.EmitFor(ctx, tx, m, payment.AggregateType, orderID, payment.EventVersion, events...)
-		return err
+		return s.saga.Emit(ctx, tx, m, orderID, events...)
 	})
 	if err != nil {
 		return payment.Payment{}, nil, err
@@ -149,8 +162,8 @@ func (s *Steps) record(ctx context.Context, m *messaging.Message, orderID string
 // (record): VOIDED and PaymentVoided, with m's inbox row when mark is set. Every part of it is
 // safe to repeat: the gateway's void is idempotent, and a payment no longer AUTHORIZED is left
 // alone. A void answer that is not about p's charge, or shows its money still taken, is poison
-// (messaging.Permanent): the consumer dead-letters m, which alerts an operator, and the payment
-// stays AUTHORIZED. A 401 is an outage (messaging.Outage): retried until the gateway takes the
+// (gatewayError): the consumer dead-letters m, which alerts an operator, and the payment stays
+// AUTHORIZED. A 401 is an outage (messaging.Outage): retried until the gateway takes the
 // secret.
 func (s *Steps) void(ctx context.Context, m *messaging.Message, p payment.Payment, mark bool) error {
 	orderID := p.OrderID
@@ -170,15 +183,15 @@ func (s *Steps) void(ctx context.Context, m *messaging.Message, p payment.Paymen
 	return nil
 }
 
-// gatewayError marks what a gateway error asks of the consumer: a mismatch is poison
-// (messaging.Permanent: dead-lettered, hence an operator alert), a refused merchant secret an
-// outage (messaging.Outage: retried until fixed, logged as an error each time); anything else is
-// returned as it is.
+// gatewayError marks what a gateway error asks of the consumer: a mismatch is poison (a
+// fault.Unprocessable, which messaging.Classify dead-letters, hence an operator alert), a refused
+// merchant secret an outage (messaging.Outage: retried until fixed, logged as an error each
+// time); anything else is returned as it is.
 func (s *Steps) gatewayError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, payment.ErrGatewayMismatch):
 		zerolog.Ctx(ctx).Error().Err(err).Msg("gateway answer does not match the payment; dead-lettering for an operator")
-		return messaging.Permanent(err)
+		return fmt.Errorf("%w: %w", fault.Errorf(fault.Unprocessable, "the gateway's answer does not match the payment"), err)
 	case errors.Is(err, payment.ErrGatewayUnauthorized):
 		zerolog.Ctx(ctx).Error().Err(err).Msg("THE GATEWAY REFUSES THE MERCHANT SECRET (check PAYMENT_GATEWAY_SECRET): nothing is charged or voided until it is fixed; retrying")
 		return messaging.Outage(err)

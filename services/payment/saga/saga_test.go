@@ -125,7 +125,7 @@ func checkData(t *testing.T, e messaging.Envelope, p payment.Payment) {
 // and the order is charged once, announced once.
 func TestCrashBetweenApprovalAndRecording(t *testing.T) {
 	f := newFixture(t, options{})
-	ctx := f.ctx()
+	ctx := f.Ctx()
 	raw, _, p := f.admitted(t)
 	if _, err := f.steps.charge(ctx, p); err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func TestOrderCanceled(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, options{})
-			msgs := map[string]*messaging.Message{
+			msgs := map[string]record{
 				"reserved":  f.stockReserved(t, o1, tt.token),
 				"reserved2": f.stockReserved(t, o1, tt.token),
 				"canceled":  f.orderCanceled(t, o1),
@@ -307,7 +307,7 @@ func TestCancelDuringCharge(t *testing.T) {
 // process died before voiding. The redelivered StockReserved (already in the inbox) voids.
 func TestCrashBeforeDeferredVoid(t *testing.T) {
 	f := newFixture(t, options{})
-	ctx := f.ctx()
+	ctx := f.Ctx()
 	raw, m, p := f.admitted(t)
 	f.mustDeliver(t, f.orderCanceled(t, o1))
 	o, err := f.steps.charge(ctx, p)
@@ -366,13 +366,13 @@ func TestRouter(t *testing.T) {
 // step on its own, and charges as one by one.
 func TestStepsNeverJoinABatch(t *testing.T) {
 	f := newFixture(t, options{})
-	chain := messaging.Chain(f.steps.Router().Dispatch, kafka.Decode(f.validator))
+	chain := messaging.Chain(f.steps.Router().Dispatch, kafka.DecodeKeyed(f.Validator, f.Router.Keyed()))
 	ignored := func() *messaging.Message {
-		return f.message(t, messaging.TopicOrder, "order", "OrderCompleted", o1, map[string]any{
-			"orderId": o1, "items": items, "amount": 39000, "currency": "KRW"})
+		return event(t, "order", "OrderCompleted", o1, map[string]any{
+			"orderId": o1, "items": items, "amount": 39000, "currency": "KRW"}).Message()
 	}
-	inBatch, _ := messaging.WithBatch(f.ctx())
-	for _, m := range []*messaging.Message{f.stockReserved(t, o1, "tok_ok"), f.orderCanceled(t, o1)} {
+	inBatch, _ := messaging.WithBatch(f.Ctx())
+	for _, m := range []*messaging.Message{f.stockReserved(t, o1, "tok_ok").Message(), f.orderCanceled(t, o1).Message()} {
 		if err := chain(inBatch, m); !errors.Is(err, messaging.ErrNotBatchable) {
 			t.Errorf("%s in a batch: %v, want ErrNotBatchable", m.Headers["eventType"], err)
 		}
@@ -384,9 +384,9 @@ func TestStepsNeverJoinABatch(t *testing.T) {
 		t.Errorf("an ignored event in a batch: %v", err)
 	}
 
-	ms := []*messaging.Message{ignored(), f.stockReserved(t, o1, "tok_ok"), ignored()}
+	ms := []*messaging.Message{ignored(), f.stockReserved(t, o1, "tok_ok").Message(), ignored()}
 	done := 0
-	if err := kafka.HandleBatch(f.ctx(), chain, msgpg.Batches(f.db), ms, func(int) { done++ }); err != nil || done != len(ms) {
+	if err := kafka.HandleBatch(f.Ctx(), chain, msgpg.Batches(f.db), ms, func(int) { done++ }); err != nil || done != len(ms) {
 		t.Fatalf("HandleBatch = %v after %d messages done, want nil after %d", err, done, len(ms))
 	}
 	if p, ledger := f.payment(t, o1), f.ledger.List(o1); p.Status != payment.StatusAuthorized || len(ledger) != 1 {

@@ -16,6 +16,7 @@ import (
 
 	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/payment"
 	"outboxsaga.dev/payment/gatewayhttp"
 	"outboxsaga.dev/payment/httpapi"
 	"outboxsaga.dev/payment/postgres"
@@ -26,6 +27,13 @@ import (
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
 // (PAYMENT_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
 const Service = "payment"
+
+// The adapters implement what the saga and the HTTP routes need of them.
+var (
+	_ saga.Payments    = (*postgres.Payments)(nil)
+	_ httpapi.Payments = (*postgres.Payments)(nil)
+	_ payment.Gateway  = (*gatewayhttp.Client)(nil)
+)
 
 // Config is the service's configuration: the settings every service has and the payment
 // service's own, read from PAYMENT_* variables by LoadConfig.

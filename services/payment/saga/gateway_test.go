@@ -21,28 +21,27 @@ import (
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
+	"outboxsaga.dev/messaging/sagatest"
 	"outboxsaga.dev/payment"
 	"outboxsaga.dev/payment/gatewayhttp"
 	"outboxsaga.dev/payment/postgres"
-	"outboxsaga.dev/schemas"
 )
 
 // fixture is a migrated test database, the gateway simulator in-process behind switches that
 // make it fail or lie, and the saga steps wired to both.
 type fixture struct {
+	*sagatest.Harness
 	t           *testing.T
 	db          *sql.DB
 	steps       *Steps
 	ledger      *gatewaysim.Ledger
-	validator   *schemas.Validator
 	deadLetters *msgpg.DeadLetters
 	// chargesDown and voidsDown make the gateway answer 503 (recording nothing).
 	chargesDown atomic.Bool
 	voidsDown   atomic.Bool
 	// lie, when set, rewrites the fields of the gateway's JSON answers to the paths it names
 	// (what the simulator did stays as it did it): a gateway that answers about another charge.
-	lie    atomic.Pointer[map[string]map[string]any]
-	offset atomic.Int64
+	lie atomic.Pointer[map[string]map[string]any]
 	// release lets the tok_timeout charges that the gateway holds land (options.hold).
 	release func()
 }
@@ -63,12 +62,7 @@ type options struct {
 
 func newFixture(t *testing.T, o options) *fixture {
 	t.Helper()
-	f := &fixture{t: t, db: pgtest.MustOpenTestDB(t)}
-	ctx := context.Background()
-	if err := msgpg.MigrateService(ctx, f.db, "payment", postgres.Migrations); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	pgtest.CaptureOutbox(t, f.db)
+	f := &fixture{t: t, db: sagatest.Open(t, "payment", postgres.Migrations)}
 
 	simCfg := gatewaysim.Config{TimeoutDelay: time.Second, FlakyFailures: 2}
 	if o.hold {
@@ -122,10 +116,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	outbox := pgtest.MustOutbox(t)
 	f.deadLetters = msgpg.NewDeadLetters(f.db, outbox)
 	f.steps = New(f.db, postgres.NewPayments(f.db), outbox, Alerts{DeadLetters: f.deadLetters, Service: "payment"}, gw, metrics)
-	f.validator, err = schemas.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.Harness = sagatest.New(t, f.db, f.steps.Router())
 	return f
 }
 
@@ -139,58 +130,39 @@ func cmpOr[T comparable](v, fallback T) T {
 
 var items = []map[string]any{{"sku": "A100", "qty": 1, "unitPrice": 39000}}
 
-// message builds a raw Kafka message as the consumer hands it to its chain: value, key, headers,
-// and the traceparent parsed from the headers; the envelope is still undecoded.
-func (f *fixture) message(t *testing.T, topic, aggregateType, eventType, orderID string, data any) *messaging.Message {
+// record is the Kafka record of an event.
+type record = sagatest.Record
+
+// event is the record of a new event of aggregateType about orderID, on its topic.
+func event(t *testing.T, aggregateType, eventType, orderID string, data any) record {
 	t.Helper()
-	tp := messaging.NewTraceparent()
-	env, err := messaging.NewEnvelope(aggregateType, orderID, eventType, 1, data, tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	value, err := json.Marshal(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &messaging.Message{
-		Traceparent: tp,
-		Record:      messaging.Record{Topic: topic, Offset: f.offset.Add(1), Key: orderID, Headers: map[string]string{"id": env.EventID, "eventType": eventType, "traceparent": tp.String()}, Value: value},
-	}
+	return sagatest.Event(t, aggregateType, eventType, 1, orderID, data)
 }
 
-func (f *fixture) stockReserved(t *testing.T, orderID, token string) *messaging.Message {
-	return f.message(t, messaging.TopicInventory, "inventory", "StockReserved", orderID, map[string]any{
+func (f *fixture) stockReserved(t *testing.T, orderID, token string) record {
+	return event(t, "inventory", "StockReserved", orderID, map[string]any{
 		"orderId": orderID, "items": items, "amount": 39000, "currency": "KRW", "paymentToken": token,
 	})
 }
 
-func (f *fixture) orderCanceled(t *testing.T, orderID string) *messaging.Message {
-	return f.message(t, messaging.TopicOrder, "order", "OrderCanceled", orderID, map[string]any{
+func (f *fixture) orderCanceled(t *testing.T, orderID string) record {
+	return event(t, "order", "OrderCanceled", orderID, map[string]any{
 		"orderId": orderID, "reason": "TIMEOUT", "items": items,
 	})
 }
 
-// ctx is the context of a delivery: it carries the test's logger, as the consumer's carries the
-// message's.
-func (f *fixture) ctx() context.Context {
-	return zerolog.New(zerolog.NewTestWriter(f.t)).WithContext(context.Background())
-}
+// deliver runs r through the consumer's decoding and the Router, as the consumer would on
+// every (re)delivery.
+func (f *fixture) deliver(r record) error { return f.Deliver(r) }
 
-// deliver runs a copy of raw through the consumer's decoding and the Router, as the consumer
-// would on every (re)delivery.
-func (f *fixture) deliver(raw *messaging.Message) error {
-	m := *raw
-	return messaging.Chain(f.steps.Router().Dispatch, kafka.Decode(f.validator))(f.ctx(), &m)
-}
-
-// decoded returns raw decoded, for calling single steps.
-func (f *fixture) decoded(t *testing.T, raw *messaging.Message) *messaging.Message {
+// decoded returns r decoded, for calling single steps.
+func (f *fixture) decoded(t *testing.T, r record) *messaging.Message {
 	t.Helper()
 	var got *messaging.Message
-	err := kafka.Decode(f.validator)(func(_ context.Context, m *messaging.Message) error {
+	err := kafka.Decode(f.Validator)(func(_ context.Context, m *messaging.Message) error {
 		got = m
 		return nil
-	})(context.Background(), new(*raw))
+	})(context.Background(), r.Message())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,21 +171,21 @@ func (f *fixture) decoded(t *testing.T, raw *messaging.Message) *messaging.Messa
 
 // admitted runs step 1 of StockReserved alone for o1 with tok_ok, as a crash right after it
 // would leave things: it returns the raw event, the decoded one and the payment to charge.
-func (f *fixture) admitted(t *testing.T) (raw, m *messaging.Message, p payment.Payment) {
+func (f *fixture) admitted(t *testing.T) (raw record, m *messaging.Message, p payment.Payment) {
 	t.Helper()
 	raw = f.stockReserved(t, o1, "tok_ok")
 	m = f.decoded(t, raw)
-	p, charge, err := f.steps.admit(f.ctx(), m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
+	p, charge, err := f.steps.admit(f.Ctx(), m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
 	if err != nil || !charge {
 		t.Fatalf("admit = %v, %v; want a charge", charge, err)
 	}
 	return raw, m, p
 }
 
-func (f *fixture) mustDeliver(t *testing.T, raw *messaging.Message) {
+func (f *fixture) mustDeliver(t *testing.T, r record) {
 	t.Helper()
-	if err := f.deliver(raw); err != nil {
-		t.Fatalf("deliver %s: %v", raw.Headers["eventType"], err)
+	if err := f.deliver(r); err != nil {
+		t.Fatalf("deliver %s: %v", r.Envelope.EventType, err)
 	}
 }
 
@@ -227,15 +199,8 @@ func (f *fixture) payment(t *testing.T, orderID string) payment.Payment {
 	return p
 }
 
-// processed reports whether raw's event id is in the inbox.
-func (f *fixture) processed(t *testing.T, raw *messaging.Message) bool {
-	t.Helper()
-	var n int
-	if err := f.db.QueryRow(`SELECT count(*) FROM processed_events WHERE event_id = $1`, raw.Headers["id"]).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n == 1
-}
+// processed reports whether r's event id is in the inbox.
+func (f *fixture) processed(_ *testing.T, r record) bool { return f.Processed(r) }
 
 // lieOn makes the gateway's answers to path carry fields instead of its own (nil: tell the
 // truth again).
