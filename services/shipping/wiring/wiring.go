@@ -24,6 +24,13 @@ import (
 // (SHIPPING_*); its row of the stack's table (outboxsaga.dev/stack) holds its port.
 const Service = "shipping"
 
+// The adapters implement what the saga and the HTTP routes need of them.
+var (
+	_ saga.Deliveries    = (*postgres.Deliveries)(nil)
+	_ httpapi.Deliveries = (*postgres.Deliveries)(nil)
+	_ httpapi.Carrier    = (*saga.Steps)(nil)
+)
+
 // Config is the service's configuration: the settings every service has and the shipping
 // service's own, read from SHIPPING_* variables by LoadConfig.
 type Config struct {
