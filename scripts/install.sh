@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the native stack needs and is missing:
-#   - Debian packages: PostgreSQL server, kcat, jq, curl, Prometheus and its Alertmanager, node
-#     and npm (apt-get, needs root);
+#   - Debian packages: PostgreSQL server, kcat, jq, curl, Prometheus and its Alertmanager, node,
+#     npm and chromium (apt-get, needs root);
 #   - Kafka broker + Connect worker jars and the Debezium Postgres connector plugin,
 #     resolved from Maven Central by the poms under infra/maven (into .stack/lib).
 # Safe to run again: it only does what is missing. Stops naming exactly what is
@@ -26,6 +26,8 @@ have prometheus-alertmanager || need_apt+=(prometheus-alertmanager)
 # node and npm: make test lints schemas/asyncapi.yaml with the AsyncAPI parser (scripts/contracts-test.sh).
 have node || need_apt+=(nodejs)
 have npm || need_apt+=(npm)
+# the console's browser test drives Debian's chromium headless (chromedp downloads nothing)
+have chromium || need_apt+=(chromium)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
