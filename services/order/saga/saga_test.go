@@ -359,6 +359,34 @@ func TestPoisonMessages(t *testing.T) {
 
 // TestDeliveryMovesForwardOnly follows a completed order's delivery: every delivery event joins
 // the timeline, and one that is late or replayed under a new event id never moves it back.
+// TestConcurrentWriteIsRetried: another writer appended the order's next event first (here
+// without moving the projection, as a writer that does not lock would). The step's append then
+// conflicts (order.CodeConcurrentWrite): a request answers 409, but a consumer must retry, not
+// dead-letter, though the Router's mapping makes other conflicts poison.
+func TestConcurrentWriteIsRetried(t *testing.T) {
+	e := newEnv(t)
+	o := e.place(time.Now(), time.Minute)
+	err := msgpg.WithTx(context.Background(), e.db, func(tx *sql.Tx) error {
+		scratch := o
+		ev, _ := scratch.Cancel(order.ReasonTimeout, time.Now())
+		d, err := order.Decide(o, messaging.NewTraceparent(), ev, order.EventVersion, time.Now(), order.Meta{}, nil)
+		if err != nil {
+			return err
+		}
+		return e.events.Append(context.Background(), tx, d)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.deliver(context.Background(), record(t, o, "PaymentAuthorized"))
+	if err == nil || messaging.IsPermanent(err) || !strings.Contains(err.Error(), "changed meanwhile") {
+		t.Fatalf("deliver = %v, want a retryable concurrent write", err)
+	}
+	if n := e.count(`SELECT count(*) FROM processed_events`); n != 0 {
+		t.Fatalf("the conflicting step left %d inbox rows, want 0 (rolled back)", n)
+	}
+}
+
 func TestDeliveryMovesForwardOnly(t *testing.T) {
 	e := newEnv(t)
 	o := e.place(time.Now(), time.Minute)
