@@ -6,7 +6,7 @@ package e2e
 // REST API without its login, the secrets each process holds, the connectors' override policy,
 // a base backup showing at once, the injector turned off, root writing nothing in the cluster's
 // directory, and every component as an unprivileged OS user. They read files and processes of
-// the host, and run as root when the stack does (make test), as scripts/trust-test.sh did.
+// the host, and run as root when the stack does (make test); they were scripts/trust-test.sh.
 
 import (
 	"errors"
