@@ -377,7 +377,7 @@ func (h host) allSecrets(tb testing.TB) map[string]string {
 	return all
 }
 
-// checkProcess checks what scripts/trust-test.sh checked of each process: it runs as an
+// checkProcess checks what the trust test checks of each process: it runs as an
 // unprivileged OS user (root runs the stack), its environment holds its own secrets and no other,
 // and no secret is on its command line.
 func checkProcess(t *testing.T, component string) {
