@@ -23,7 +23,7 @@ type Deliveries interface {
 	CustomerOf(ctx context.Context, orderID string) (string, error)
 }
 
-// Carrier moves a delivery one step with its event; *saga.Steps implements it.
+// Carrier moves a delivery one step with its event; *app.App implements it.
 type Carrier interface {
 	Advance(ctx context.Context, orderID string) (shipping.Delivery, error)
 }

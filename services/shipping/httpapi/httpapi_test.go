@@ -22,9 +22,9 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/service/servicetest"
 	"outboxsaga.dev/shipping"
+	"outboxsaga.dev/shipping/app"
 	"outboxsaga.dev/shipping/httpapi"
 	"outboxsaga.dev/shipping/postgres"
-	"outboxsaga.dev/shipping/saga"
 )
 
 // TestRoutes serves the shipping routes on the shared runtime's router, as the service does,
@@ -48,7 +48,7 @@ func TestRoutes(t *testing.T) {
 		return "Bearer " + tok
 	}
 	u1, u2 := bearerOf("U1"), bearerOf("U2")
-	steps := saga.New(db, deliveries, pgtest.MustOutbox(t), saga.NewMetrics(prometheus.NewRegistry()), zerolog.Nop(), time.Hour)
+	steps := app.New(db, deliveries, pgtest.MustOutbox(t), app.NewMetrics(prometheus.NewRegistry()), zerolog.Nop(), time.Hour)
 	r := msghttp.NewRouter(zerolog.Nop())
 	httpapi.Routes(r, httpapi.Config{Deliveries: deliveries, Carrier: steps, AdminToken: "s3cret", Customers: customer.NewVerifier(pub), Log: zerolog.Nop()})
 	srv := httptest.NewServer(r)

@@ -15,7 +15,7 @@ import (
 	"outboxsaga.dev/messaging/eventually"
 	"outboxsaga.dev/messaging/fault"
 	"outboxsaga.dev/shipping"
-	"outboxsaga.dev/shipping/saga"
+	"outboxsaga.dev/shipping/app"
 )
 
 // The carrier and an operator move a delivery one step at a time, forward only, never past
@@ -25,7 +25,7 @@ func TestMoves(t *testing.T) {
 	order := completed(t, id)
 	f.MustDeliver(order)
 	waiting, due := f.steps(time.Hour), f.steps(0)
-	carrierMove := func(c *saga.Steps) func() error {
+	carrierMove := func(c *app.App) func() error {
 		return func() error {
 			n, err := c.AdvanceDue(context.Background())
 			if err == nil && n > 1 {

@@ -21,6 +21,7 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/sagatest"
 	"outboxsaga.dev/shipping"
+	"outboxsaga.dev/shipping/app"
 	"outboxsaga.dev/shipping/postgres"
 	"outboxsaga.dev/shipping/saga"
 )
@@ -155,7 +156,7 @@ type fixture struct {
 	t          *testing.T
 	db         *sql.DB
 	deliveries *postgres.Deliveries
-	metrics    *saga.Metrics
+	metrics    *app.Metrics
 	reg        *prometheus.Registry
 }
 
@@ -163,14 +164,14 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := sagatest.Open(t, "shipping", postgres.Migrations)
 	f := &fixture{t: t, db: db, deliveries: postgres.NewDeliveries(db), reg: prometheus.NewRegistry()}
-	f.metrics = saga.NewMetrics(f.reg)
-	f.Harness = sagatest.New(t, db, f.steps(time.Hour).Router())
+	f.metrics = app.NewMetrics(f.reg)
+	f.Harness = sagatest.New(t, db, saga.New(db, pgtest.MustOutbox(t), f.steps(time.Hour)).Router())
 	return f
 }
 
-// steps returns the saga on the fixture's database, its carrier moving a delivery every.
-func (f *fixture) steps(every time.Duration) *saga.Steps {
-	return saga.New(f.db, f.deliveries, pgtest.MustOutbox(f.t), f.metrics, zerolog.Nop(), every)
+// steps returns the use cases on the fixture's database, the carrier moving a delivery every.
+func (f *fixture) steps(every time.Duration) *app.App {
+	return app.New(f.db, f.deliveries, pgtest.MustOutbox(f.t), f.metrics, zerolog.Nop(), every)
 }
 
 // record is the Kafka record of an event.

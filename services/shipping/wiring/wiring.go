@@ -14,6 +14,7 @@ import (
 
 	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/service"
+	"outboxsaga.dev/shipping/app"
 	"outboxsaga.dev/shipping/httpapi"
 	"outboxsaga.dev/shipping/postgres"
 	"outboxsaga.dev/shipping/saga"
@@ -26,9 +27,9 @@ const Service = "shipping"
 
 // The adapters implement what the saga and the HTTP routes need of them.
 var (
-	_ saga.Deliveries    = (*postgres.Deliveries)(nil)
+	_ app.Deliveries     = (*postgres.Deliveries)(nil)
 	_ httpapi.Deliveries = (*postgres.Deliveries)(nil)
-	_ httpapi.Carrier    = (*saga.Steps)(nil)
+	_ httpapi.Carrier    = (*app.App)(nil)
 )
 
 // Config is the service's configuration: the settings every service has and the shipping
@@ -56,11 +57,11 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			return nil, err
 		}
 		deliveries := postgres.NewDeliveries(svc.DB)
-		steps := saga.New(svc.DB, deliveries, svc.Outbox, saga.NewMetrics(svc.Registry), svc.Log, cfg.AdvanceAfter)
-		svc.Consume(saga.Topics, steps.Router())
-		svc.Part("carrier", steps.Carry)
+		a := app.New(svc.DB, deliveries, svc.Outbox, app.NewMetrics(svc.Registry), svc.Log, cfg.AdvanceAfter)
+		svc.Consume(saga.Topics, saga.New(svc.DB, svc.Outbox, a).Router())
+		svc.Part("carrier", a.Carry)
 		return func(r chi.Router) {
-			httpapi.Routes(r, httpapi.Config{Deliveries: deliveries, Carrier: steps, AdminToken: cfg.AdminToken, Customers: customers, Log: svc.Log})
+			httpapi.Routes(r, httpapi.Config{Deliveries: deliveries, Carrier: a, AdminToken: cfg.AdminToken, Customers: customers, Log: svc.Log})
 		}, nil
 	})
 }

@@ -1,4 +1,4 @@
-package saga
+package app
 
 import (
 	"context"
@@ -21,7 +21,7 @@ const carrierBatch = 100
 // Several carriers may run at once (several instances of the service): each skips the
 // deliveries another holds, and none moves a delivery that is no longer due, so every step
 // happens once (see postgres.Deliveries.UpdateDue).
-func (s *Steps) Carry(ctx context.Context) error {
+func (s *App) Carry(ctx context.Context) error {
 	look := min(max(s.every/4, 10*time.Millisecond), time.Second)
 	for {
 		n, err := s.AdvanceDue(ctx)
@@ -42,10 +42,10 @@ func (s *Steps) Carry(ctx context.Context) error {
 
 // AdvanceDue moves up to one batch of due deliveries one step, in one transaction with their
 // events, and returns how many it moved.
-func (s *Steps) AdvanceDue(ctx context.Context) (int, error) {
+func (s *App) AdvanceDue(ctx context.Context) (int, error) {
 	now := time.Now()
 	var moved []shipping.Delivery
-	err := msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) (err error) {
+	err := msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) (err error) {
 		moved, err = s.deliveries.UpdateDue(ctx, tx, now.Add(-s.every), carrierBatch, func(d *shipping.Delivery) error {
 			return s.move(ctx, tx, d, now)
 		})
@@ -63,9 +63,9 @@ func (s *Steps) AdvanceDue(ctx context.Context) (int, error) {
 // Advance moves the delivery of orderID one step at once, on an operator's say, with its
 // event: a fault.NotFound error for an order without a delivery, a fault.Conflict for a
 // DELIVERED one. It returns the delivery as moved.
-func (s *Steps) Advance(ctx context.Context, orderID string) (shipping.Delivery, error) {
+func (s *App) Advance(ctx context.Context, orderID string) (shipping.Delivery, error) {
 	var d shipping.Delivery
-	err := msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) (err error) {
+	err := msgpg.WithTx(ctx, s.db, func(tx *sql.Tx) (err error) {
 		d, err = s.deliveries.Update(ctx, tx, orderID, func(d *shipping.Delivery) error {
 			return s.move(ctx, tx, d, time.Now())
 		})
@@ -79,17 +79,17 @@ func (s *Steps) Advance(ctx context.Context, orderID string) (shipping.Delivery,
 }
 
 // move advances d one step and writes the event that says so in tx, in the order's trace.
-func (s *Steps) move(ctx context.Context, tx *sql.Tx, d *shipping.Delivery, now time.Time) error {
+func (s *App) move(ctx context.Context, tx *sql.Tx, d *shipping.Delivery, now time.Time) error {
 	e, err := d.Advance(now)
 	if err != nil {
 		return err
 	}
-	_, err = s.saga.Outbox.Emit(ctx, tx, d.Trace(), s.saga.AggregateType, d.OrderID, s.saga.Version, e)
+	_, err = s.outbox.Emit(ctx, tx, d.Trace(), shipping.AggregateType, d.OrderID, shipping.EventVersion, e)
 	return err
 }
 
 // moved counts and logs a committed move.
-func (s *Steps) moved(d shipping.Delivery, by string) {
+func (s *App) moved(d shipping.Delivery, by string) {
 	s.metrics.reached(d)
 	s.log.Info().Str("orderId", d.OrderID).Str("deliveryId", d.ID).Str("traceId", d.TraceID).
 		Str("status", string(d.Status)).Str("by", by).Msg("delivery moved")
