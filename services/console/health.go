@@ -58,8 +58,10 @@ type Health struct {
 	Connectors []Connector
 	Slots      []Slot
 	Lags       []PartitionLag
-	// Unreadable lists the surfaces that could not be read, in words.
+	// Unreadable lists the surfaces that could not be read, in words (a problem).
 	Unreadable []string
+	// Unconfigured lists the surfaces the console was not given, in words (a note).
+	Unconfigured []string
 }
 
 // Thresholds say when lag is a problem.

@@ -89,7 +89,7 @@ func (m *Monitor) Sample(ctx context.Context) Health {
 		unset = append(unset, "the consumer lag is not read: Kafka is not configured")
 	}
 	wg.Wait()
-	h.Unreadable = unset
+	h.Unconfigured = unset
 	for what, err := range map[string]error{"Kafka Connect": cErr, "the replication slots": sErr, "the consumer lag": lErr} {
 		if err != nil {
 			h.Unreadable = append(h.Unreadable, "cannot read "+what+": "+err.Error())

@@ -20,6 +20,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/console"
@@ -65,6 +67,9 @@ type Config struct {
 	// LiveInterval is how often a live page looks for changes (default 1s).
 	LiveInterval time.Duration
 	Log          zerolog.Logger
+	// Registry takes the console's metrics (served at /metrics with the Go runtime's); nil: a
+	// fresh one.
+	Registry *prometheus.Registry
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 }
@@ -72,6 +77,7 @@ type Config struct {
 // server holds the pages and what they read.
 type server struct {
 	cfg      Config
+	actions  *prometheus.CounterVec
 	pages    map[string]*template.Template
 	sessions *sessions
 	now      func() time.Time
@@ -91,9 +97,17 @@ func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Thresholds == (console.Thresholds{}) {
 		cfg.Thresholds = console.DefaultThresholds
 	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
 	s := &server{cfg: cfg, pages: map[string]*template.Template{}, sessions: newSessions(12 * time.Hour), now: cfg.Now}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "console_actions_total",
+		Help: "What operators did through the console: dead-letter replays and connector restarts, by outcome."}, []string{"action", "outcome"})
+	if err := cfg.Registry.Register(s.actions); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(s.funcs()).ParseFS(templateFS, "templates/layout.html", "templates/fragments.html", "templates/"+name+".html")
@@ -110,6 +124,11 @@ func Handler(cfg Config) (http.Handler, error) {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer, secureHeaders)
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(http.FileServerFS(static))))
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	r.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	r.Get("/login", s.loginPage)
 	r.Post("/login", s.login)
 	r.Group(func(r chi.Router) {

@@ -228,6 +228,14 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 	if len(conn.restarted) != 1 || conn.restarted[0] != "order-outbox" {
 		t.Errorf("restart: %v", conn.restarted)
 	}
+	if code, body := get(t, c, srv.URL+"/metrics"); code != http.StatusOK ||
+		!strings.Contains(body, `console_actions_total{action="restart",outcome="ok"} 1`) ||
+		!strings.Contains(body, `console_actions_total{action="replay",outcome="failed"} 1`) {
+		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+	if code, _ := get(t, c, srv.URL+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d", code)
+	}
 }
 
 func TestSagaLiveSendsEachChange(t *testing.T) {

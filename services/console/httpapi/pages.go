@@ -281,12 +281,21 @@ func (s *server) replay(w http.ResponseWriter, r *http.Request) {
 	for _, ref := range refs {
 		o := s.cfg.Services.Replay(ctx, ref)
 		s.cfg.Log.Info().Str("deadLetter", ref).Bool("replayed", o.OK).Str("outcome", o.Detail).Msg("replay")
+		s.actions.WithLabelValues("replay", outcome(o.OK)).Inc()
 		outcomes = append(outcomes, o)
 	}
 	if len(refs) == 0 {
 		outcomes = append(outcomes, console.ReplayOutcome{Detail: "Nothing was selected."})
 	}
 	s.render(w, r, http.StatusOK, "deadletters", "Dead letters", "dead-letters", s.loadDeadLetters(r, outcomes))
+}
+
+// outcome names an action's outcome for the metrics.
+func outcome(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "failed"
 }
 
 // healthView is the health page and its live fragment.
@@ -329,7 +338,9 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	q := url.Values{}
-	if err := s.cfg.Connect.Restart(ctx, name); err != nil {
+	err := s.cfg.Connect.Restart(ctx, name)
+	s.actions.WithLabelValues("restart", outcome(err == nil)).Inc()
+	if err != nil {
 		q.Set("error", fmt.Sprintf("%s could not be restarted: %v", name, err))
 	} else {
 		q.Set("restarted", name)

@@ -6,16 +6,21 @@
 // Configuration comes from the environment:
 //
 //	CONSOLE_ADDR                listen address (default 127.0.0.1:8090)
-//	CONSOLE_ADMIN_TOKEN         the operator token (else ADMIN_TOKEN; required): the login asks
-//	                            for it, and the console sends it to the services
+//	CONSOLE_ADMIN_TOKEN         the operator token (else ADMIN_TOKEN, else $STACK_DIR/admin-token;
+//	                            required): the login asks for it, and the console sends it to the
+//	                            services
 //	ORDER_URL, INVENTORY_URL, PAYMENT_URL, SHIPPING_URL, NOTIFICATION_URL
 //	                            the services (default: the stack table's, offset 0)
 //	CONNECT_URL                 Kafka Connect's REST API (default http://127.0.0.1:8083)
 //	CONNECT_REST_USER, CONNECT_REST_PASSWORD
-//	                            its login (default user operator)
+//	                            its login (default user operator; the password else
+//	                            $STACK_DIR/secrets/connect-rest-<user>)
 //	KAFKA_BROKERS               the brokers (default 127.0.0.1:9092)
 //	CONSOLE_KAFKA_USERNAME, CONSOLE_KAFKA_PASSWORD
-//	                            the read-only principal (default user viewer)
+//	                            the read-only principal (default user viewer; the password else
+//	                            $STACK_DIR/secrets/kafka-<user>)
+//	STACK_DIR                   where a stack started by make up keeps its secrets (unset: only the
+//	                            environment counts)
 //	CONSOLE_DATABASE_URL        a read-only login role's URL, for pg_replication_slots (empty:
 //	                            the slots are not shown, and the page says so)
 //	CONSOLE_STUCK_AFTER         a PENDING saga older than this is stuck (default 10s)
@@ -26,6 +31,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,11 +39,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/console"
@@ -100,6 +109,11 @@ func load() (config, error) {
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = os.Getenv("ADMIN_TOKEN")
 	}
+	if dir := os.Getenv("STACK_DIR"); dir != "" {
+		cfg.AdminToken = cmp.Or(cfg.AdminToken, secret(filepath.Join(dir, "admin-token")))
+		cfg.ConnectPass = cmp.Or(cfg.ConnectPass, secret(filepath.Join(dir, "secrets", "connect-rest-"+cfg.ConnectUser)))
+		cfg.KafkaPass = cmp.Or(cfg.KafkaPass, secret(filepath.Join(dir, "secrets", "kafka-"+cfg.KafkaUser)))
+	}
 	if cfg.AdminToken == "" {
 		return cfg, errors.New("read config: CONSOLE_ADMIN_TOKEN (or ADMIN_TOKEN) is not set: the console is for operators only")
 	}
@@ -112,6 +126,16 @@ func load() (config, error) {
 		cfg.ServiceURLs[p.Name] = strings.TrimSuffix(u, "/")
 	}
 	return cfg, nil
+}
+
+// secret returns a secret file's first line ("" when there is none).
+func secret(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	return strings.TrimSpace(line)
 }
 
 func newLogger(level string) zerolog.Logger {
@@ -154,7 +178,10 @@ func run(ctx context.Context, cfg config, ln net.Listener, log zerolog.Logger) e
 		}
 	}
 	mon := console.NewMonitor(conn, slots, lags, cfg.SampleInterval)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := httpapi.Handler(httpapi.Config{
+		Registry: reg,
 		Services: svc, Connect: conn, Health: mon, AdminToken: cfg.AdminToken, StuckAfter: cfg.StuckAfter,
 		Thresholds: console.Thresholds{LagRecords: cfg.LagRecords, LagBehind: cfg.LagBehind, RetainedBytes: console.DefaultThresholds.RetainedBytes},
 		Log:        log,
