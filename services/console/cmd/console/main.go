@@ -9,13 +9,15 @@
 //	CONSOLE_ADMIN_TOKEN         the operator token (else ADMIN_TOKEN, else $STACK_DIR/admin-token;
 //	                            required): the login asks for it, and the console sends it to the
 //	                            services
-//	ORDER_URL, INVENTORY_URL, PAYMENT_URL, SHIPPING_URL, NOTIFICATION_URL
+//	CONSOLE_<SVC>_URL, else <SVC>_URL (CONSOLE_ORDER_URL, ORDER_URL, ... for every saga service)
 //	                            the services (default: the stack table's, offset 0)
-//	CONNECT_URL                 Kafka Connect's REST API (default http://127.0.0.1:8083)
+//	CONSOLE_CONNECT_URL, else CONNECT_URL
+//	                            Kafka Connect's REST API (default http://127.0.0.1:8083)
 //	CONNECT_REST_USER, CONNECT_REST_PASSWORD
 //	                            its login (default user operator; the password else
 //	                            $STACK_DIR/secrets/connect-rest-<user>)
-//	KAFKA_BROKERS               the brokers (default 127.0.0.1:9092)
+//	CONSOLE_KAFKA_BROKERS, else KAFKA_BROKERS
+//	                            the brokers, comma-separated (default 127.0.0.1:9092)
 //	CONSOLE_KAFKA_USERNAME, CONSOLE_KAFKA_PASSWORD
 //	                            the read-only principal (default user viewer; the password else
 //	                            $STACK_DIR/secrets/kafka-<user>)
@@ -62,10 +64,10 @@ import (
 type config struct {
 	Addr           string        `envconfig:"CONSOLE_ADDR" default:"127.0.0.1:8090"`
 	AdminToken     string        `envconfig:"CONSOLE_ADMIN_TOKEN"`
-	ConnectURL     string        `envconfig:"CONNECT_URL" default:"http://127.0.0.1:8083"`
+	ConnectURL     string        `envconfig:"CONSOLE_CONNECT_URL"`
 	ConnectUser    string        `envconfig:"CONNECT_REST_USER" default:"operator"`
 	ConnectPass    string        `envconfig:"CONNECT_REST_PASSWORD"`
-	Brokers        []string      `envconfig:"KAFKA_BROKERS" default:"127.0.0.1:9092"`
+	Brokers        []string      `envconfig:"CONSOLE_KAFKA_BROKERS"`
 	KafkaUser      string        `envconfig:"CONSOLE_KAFKA_USERNAME" default:"viewer"`
 	KafkaPass      string        `envconfig:"CONSOLE_KAFKA_PASSWORD"`
 	DatabaseURL    string        `envconfig:"CONSOLE_DATABASE_URL"`
@@ -109,6 +111,10 @@ func load() (config, error) {
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = os.Getenv("ADMIN_TOKEN")
 	}
+	cfg.ConnectURL = cmp.Or(cfg.ConnectURL, os.Getenv("CONNECT_URL"), fmt.Sprintf("http://127.0.0.1:%d", stack.ConnectPort))
+	if len(cfg.Brokers) == 0 {
+		cfg.Brokers = strings.Split(cmp.Or(os.Getenv("KAFKA_BROKERS"), fmt.Sprintf("127.0.0.1:%d", stack.KafkaPort)), ",")
+	}
 	if dir := os.Getenv("STACK_DIR"); dir != "" {
 		cfg.AdminToken = cmp.Or(cfg.AdminToken, secret(filepath.Join(dir, "admin-token")))
 		cfg.ConnectPass = cmp.Or(cfg.ConnectPass, secret(filepath.Join(dir, "secrets", "connect-rest-"+cfg.ConnectUser)))
@@ -119,10 +125,7 @@ func load() (config, error) {
 	}
 	cfg.ServiceURLs = map[string]string{}
 	for _, p := range stack.SagaServices() {
-		u := os.Getenv(p.URLVar)
-		if u == "" {
-			u = p.URL()
-		}
+		u := cmp.Or(os.Getenv("CONSOLE_"+p.Env()+"_URL"), os.Getenv(p.URLVar), p.URL())
 		cfg.ServiceURLs[p.Name] = strings.TrimSuffix(u, "/")
 	}
 	return cfg, nil
