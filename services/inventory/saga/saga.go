@@ -4,18 +4,15 @@
 //
 // Every step runs in one transaction with the inbox check (messaging/postgres.Step):
 // the event id, the reservation, the stock moves and the outbox rows commit together or not at
-// all. The domain (package inventory) decides; the steps load, persist and emit.
+// all. The steps decode; the use cases (package app) decide through the domain and persist.
 package saga
 
 import (
 	"context"
 	"database/sql"
-	"errors"
-
-	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/inventory"
-	"outboxsaga.dev/inventory/postgres"
+	"outboxsaga.dev/inventory/app"
 	"outboxsaga.dev/messaging"
 	msgpg "outboxsaga.dev/messaging/postgres"
 )
@@ -23,27 +20,16 @@ import (
 // Topics are the topics the inventory service consumes.
 var Topics = []string{messaging.TopicOrder}
 
-// Reservations is where the steps keep the orders' reservations and move their stock, in the
-// step's transaction; *postgres.Reservations implements it.
-type Reservations interface {
-	Create(ctx context.Context, tx *sql.Tx, orderID string, skus []string, decide postgres.Decide) (c inventory.Change, created bool, err error)
-	Update(ctx context.Context, tx *sql.Tx, orderID string, decide postgres.Decide) (inventory.Change, error)
-}
-
-// Steps runs the saga steps against the inventory database.
+// Steps runs the saga steps against the inventory database, through the use cases.
 type Steps struct {
-	saga         *msgpg.Saga
-	reservations Reservations
-	metrics      *Metrics
+	saga *msgpg.Saga
+	app  *app.App
 }
 
-// New returns the saga steps over db; their events go out through outbox.
-func New(db *sql.DB, reservations Reservations, outbox *msgpg.Outbox, metrics *Metrics) *Steps {
-	return &Steps{
-		saga:         &msgpg.Saga{DB: db, Outbox: outbox, AggregateType: inventory.AggregateType, Version: inventory.EventVersion},
-		reservations: reservations,
-		metrics:      metrics,
-	}
+// New returns the saga steps over db; their events go out through outbox, their decisions
+// through a.
+func New(db *sql.DB, outbox *msgpg.Outbox, a *app.App) *Steps {
+	return &Steps{saga: &msgpg.Saga{DB: db, Outbox: outbox, AggregateType: inventory.AggregateType, Version: inventory.EventVersion}, app: a}
 }
 
 // Router returns the router of the inventory saga: exactly the three order events, keyed by
@@ -59,61 +45,20 @@ func (s *Steps) Router() *messaging.Router {
 	return r
 }
 
-// OrderCreated reserves the order's items, all or nothing, unless inventory has seen the order
-// before (a redelivery under a new event id, or an OrderCanceled that came first). An order the
-// domain refuses is poison (fault.Invalid; the schema lets none through).
+// OrderCreated reserves the order's items (app.Reserve). An order the domain refuses is poison
+// (fault.Invalid; the schema lets none through).
 func (s *Steps) OrderCreated(ctx context.Context, tx *sql.Tx, _ *messaging.Message, d OrderCreatedData) (msgpg.Result, error) {
-	o := inventory.Order{ID: d.OrderID, Items: d.Items, Amount: d.Amount, Currency: d.Currency, PaymentToken: d.PaymentToken}
-	if err := o.Validate(); err != nil {
-		return msgpg.Result{}, err
-	}
-	c, created, err := s.reservations.Create(ctx, tx, o.ID, inventory.SKUs(o.Items),
-		func(_ inventory.Reservation, stock map[string]inventory.Stock) (inventory.Change, error) {
-			return inventory.Reserve(o, stock)
-		})
-	if err == nil && !created {
-		c = inventory.Change{Outcome: inventory.OutcomeIgnored}
-	}
-	return s.result(c), err
+	return s.app.Reserve(ctx, tx, inventory.Order{ID: d.OrderID, Items: d.Items, Amount: d.Amount, Currency: d.Currency, PaymentToken: d.PaymentToken})
 }
 
-// OrderCanceled releases a held reservation. For an order inventory never saw it stores a
-// RELEASED marker that holds nothing, so that a late OrderCreated cannot reserve stock for a
-// canceled order.
+// OrderCanceled releases the order's reservation (app.Release).
 func (s *Steps) OrderCanceled(ctx context.Context, tx *sql.Tx, _ *messaging.Message, d OrderCanceledData) (msgpg.Result, error) {
-	c, err := s.reservations.Update(ctx, tx, d.OrderID,
-		func(r inventory.Reservation, stock map[string]inventory.Stock) (inventory.Change, error) {
-			return inventory.Release(r, stock, d.Reason)
-		})
-	if errors.Is(err, postgres.ErrNoReservation) {
-		c, _, err = s.reservations.Create(ctx, tx, d.OrderID, nil,
-			func(inventory.Reservation, map[string]inventory.Stock) (inventory.Change, error) {
-				return inventory.CancelUnseen(d.OrderID, d.Items, d.Reason), nil
-			})
-	}
-	return s.result(c), err
+	return s.app.Release(ctx, tx, d.OrderID, d.Items, d.Reason)
 }
 
-// OrderCompleted commits a held reservation. An order without one cannot have completed
-// through this saga; the event is recorded in the inbox and otherwise ignored.
+// OrderCompleted sells the order's reservation (app.Commit).
 func (s *Steps) OrderCompleted(ctx context.Context, tx *sql.Tx, _ *messaging.Message, d OrderCompletedData) (msgpg.Result, error) {
-	c, err := s.reservations.Update(ctx, tx, d.OrderID, inventory.Commit)
-	if errors.Is(err, postgres.ErrNoReservation) {
-		zerolog.Ctx(ctx).Warn().Msg("OrderCompleted for an order without reservation; ignored")
-		c, err = inventory.Change{Outcome: inventory.OutcomeIgnored}, nil
-	}
-	return s.result(c), err
-}
-
-// result is what a step's change emits and, once committed, counts and logs through the
-// message's logger. Any error of a step is left retryable: the database's (an outage, a
-// serialization failure or deadlock) until the database answers, a broken invariant
-// (fault.Internal) until the consumer's attempts run out and it is dead-lettered.
-func (s *Steps) result(c inventory.Change) msgpg.Result {
-	return msgpg.Result{Events: c.Events, Done: func(log *zerolog.Logger) {
-		s.metrics.observe(c.Outcome)
-		log.Info().Str("outcome", string(c.Outcome)).Str("status", string(c.Reservation.Status)).Msg("saga step done")
-	}}
+	return s.app.Commit(ctx, tx, d.OrderID)
 }
 
 // OrderCreatedData is the data of OrderCreated v2 that the step reads.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"outboxsaga.dev/inventory"
+	"outboxsaga.dev/inventory/app"
 	"outboxsaga.dev/inventory/postgres"
 	"outboxsaga.dev/inventory/saga"
 	"outboxsaga.dev/messaging"
@@ -44,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	db := sagatest.Open(t, "inventory", postgres.Migrations)
 	reg := prometheus.NewRegistry()
 	f := &fixture{db: db, stockLevels: postgres.NewStockLevels(db), reservations: postgres.NewReservations(db), reg: reg}
-	f.steps = saga.New(db, f.reservations, pgtest.MustOutbox(t), saga.NewMetrics(reg))
+	f.steps = saga.New(db, pgtest.MustOutbox(t), app.New(f.reservations, app.NewMetrics(reg)))
 	f.Harness = sagatest.New(t, db, f.steps.Router())
 	return f
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/inventory/app"
 	"outboxsaga.dev/inventory/httpapi"
 	"outboxsaga.dev/inventory/postgres"
 	"outboxsaga.dev/inventory/saga"
@@ -24,7 +25,7 @@ const Service = "inventory"
 
 // The repositories implement what the saga and the HTTP routes need of them.
 var (
-	_ saga.Reservations  = (*postgres.Reservations)(nil)
+	_ app.Reservations   = (*postgres.Reservations)(nil)
 	_ httpapi.StockStore = (*postgres.StockLevels)(nil)
 )
 
@@ -43,7 +44,7 @@ func LoadConfig() (Config, error) { return service.Load[Config](Service, stack.S
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
 		stock, reservations := postgres.NewStockLevels(svc.DB), postgres.NewReservations(svc.DB)
-		svc.Consume(saga.Topics, saga.New(svc.DB, reservations, svc.Outbox, saga.NewMetrics(svc.Registry)).Router())
+		svc.Consume(saga.Topics, saga.New(svc.DB, svc.Outbox, app.New(reservations, app.NewMetrics(svc.Registry))).Router())
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{Stock: stock, AdminToken: cfg.AdminToken, Log: svc.Log})
 		}, nil
