@@ -110,7 +110,9 @@ func isMarked(err error, kind markKind) bool {
 }
 
 // Permanent marks err as not retryable: a poison message (undecodable, schema-invalid, unknown
-// type, or a business rule that will fail the same way every time). Permanent(nil) is nil.
+// type, or a business rule that will fail the same way every time). The kit marks what it finds
+// itself; a service's step returns a fault error instead, which the Router marks through
+// Classify. Permanent(nil) is nil.
 func Permanent(err error) error { return mark(err, permanent) }
 
 // IsPermanent reports whether err, or an error it wraps, was marked with Permanent.

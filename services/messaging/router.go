@@ -46,10 +46,11 @@ func (r *Router) Handle(eventType string, version int, h Handler) {
 	r.register(eventType, version, entry{h: h})
 }
 
-// HandleBatchable is Handle for a handler that is pure database work through
-// messaging/postgres.Transactional, which joins a batch's transaction when there is one: it may
-// then run with other messages of its partition in one transaction, and must call nothing outside
-// that database before the commit (what has to wait for the commit goes through AfterCommit).
+// HandleBatchable is Handle for a handler that is pure database work through the kit's step
+// (messaging/postgres.Saga.Handle or Step), which joins a batch's transaction when there is one:
+// it may then run with other messages of its partition in one transaction, and must call nothing
+// outside that database before the commit (what has to wait for the commit is the step's
+// Result.Done, run through AfterCommit).
 func (r *Router) HandleBatchable(eventType string, version int, h Handler) {
 	r.register(eventType, version, entry{h: h, batchable: true})
 }

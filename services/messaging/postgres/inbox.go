@@ -42,7 +42,8 @@ func IsProcessed(ctx context.Context, tx *sql.Tx, m *messaging.Message) (bool, e
 // write, outbox rows included (Outbox.EmitFor), goes through tx.
 type TxHandler func(ctx context.Context, tx *sql.Tx, m *messaging.Message) error
 
-// Transactional runs h in one transaction together with the inbox check: a message whose event
+// Transactional runs h in one transaction together with the inbox check (the ground of the saga
+// step, Saga.Handle, which adds the events and the after-commit report; services use that): a message whose event
 // id was processed before is skipped (nil error, so its offset moves on), otherwise the inbox row,
 // h's changes and h's outbox rows commit or roll back together.
 //
