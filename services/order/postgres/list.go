@@ -18,14 +18,23 @@ type OrderList struct{ db *sql.DB }
 // NewOrderList returns the list of the orders in db.
 func NewOrderList(db *sql.DB) *OrderList { return &OrderList{db: db} }
 
+// stockReservedSQL holds when the inventory reserved order o's stock.
+const stockReservedSQL = `EXISTS (SELECT 1 FROM order_timeline t WHERE t.order_id = o.id AND t.event_type = 'StockReserved')`
+
 // waitingSQL is the step an order waits at (order.Step), from its status, its delivery and
-// whether the inventory reserved its stock.
+// whether the inventory reserved its stock; waitingWhere is each step's condition, written so
+// that the status narrows the rows first.
 const waitingSQL = `CASE
-	WHEN o.status = 'PENDING' AND EXISTS (SELECT 1 FROM order_timeline t
-		WHERE t.order_id = o.id AND t.event_type = 'StockReserved') THEN 'payment'
+	WHEN o.status = 'PENDING' AND ` + stockReservedSQL + ` THEN 'payment'
 	WHEN o.status = 'PENDING' THEN 'inventory'
 	WHEN o.status = 'COMPLETED' AND coalesce(o.delivery, '') <> 'DELIVERED' THEN 'shipping'
 	ELSE '' END`
+
+var waitingWhere = map[order.Step]string{
+	order.StepPayment:   `o.status = 'PENDING' AND ` + stockReservedSQL,
+	order.StepInventory: `o.status = 'PENDING' AND NOT ` + stockReservedSQL,
+	order.StepShipping:  `o.status = 'COMPLETED' AND coalesce(o.delivery, '') <> 'DELIVERED'`,
+}
 
 // List returns the page of orders f selects.
 func (l *OrderList) List(ctx context.Context, f order.ListFilter) (order.ListPage, error) {
@@ -55,18 +64,19 @@ func (l *OrderList) List(ctx context.Context, f order.ListFilter) (order.ListPag
 		where = append(where, "o.created_at <= "+arg(f.Now.Add(-f.OlderThan)))
 	}
 	if f.Waiting != order.StepNone {
-		where = append(where, "("+waitingSQL+") = "+arg(string(f.Waiting)))
+		where = append(where, "("+waitingWhere[f.Waiting]+")")
 	}
 	if !f.Before.IsZero() {
 		where = append(where, fmt.Sprintf("(o.created_at, o.id) < (%s, %s)", arg(f.Before.CreatedAt), arg(f.Before.ID)))
 	}
+	// The page first, then the step of its orders only.
 	q := `SELECT o.id, o.customer_id, o.status, o.reason, coalesce(o.delivery, ''), o.amount, o.currency, o.trace_id,
 		` + waitingSQL + `, o.created_at, o.updated_at, o.deadline_at
-		FROM orders o`
+		FROM (SELECT * FROM orders o`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY o.created_at DESC, o.id DESC LIMIT " + arg(limit+1)
+	q += " ORDER BY o.created_at DESC, o.id DESC LIMIT " + arg(limit+1) + ") o ORDER BY o.created_at DESC, o.id DESC"
 	rows, err := l.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return order.ListPage{}, fmt.Errorf("list orders: %w", err)
