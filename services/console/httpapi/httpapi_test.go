@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -283,5 +284,43 @@ func TestSagaLiveSendsEachChange(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no update after the saga changed")
+	}
+}
+
+// pageOfSagas answers every list with a full page (50 sagas) and 20 stuck ones.
+type pageOfSagas struct{ fakeServices }
+
+func (p *pageOfSagas) Sagas(_ context.Context, f console.SagaFilter) (console.SagaPage, error) {
+	n := 50
+	if f.Status == "PENDING" {
+		n = 20
+	}
+	d := "SHIPPED"
+	var page console.SagaPage
+	for i := range n {
+		page.Sagas = append(page.Sagas, console.Saga{OrderID: "11111111-2222-3333-4444-55555555" + strings.Repeat("0", 4-len(fmt.Sprint(i))) + fmt.Sprint(i),
+			Status: "COMPLETED", Delivery: &d, Waiting: "shipping", CustomerID: "U1", Amount: 39000, Currency: "KRW",
+			CreatedAt: time.Now().Add(-time.Duration(i) * time.Minute), UpdatedAt: time.Now()})
+	}
+	page.Next = "cursor"
+	return page, nil
+}
+
+// BenchmarkSagasPage measures the console's own share of the sagas page: two reads of the order
+// service (instant here) and the rendering of 70 rows.
+func BenchmarkSagasPage(b *testing.B) {
+	h, err := httpapi.Handler(httpapi.Config{Services: &pageOfSagas{}, Connect: &fakeConnect{}, Health: fixedHealth{},
+		AdminToken: token, StuckAfter: 10 * time.Second, Log: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/sagas?status=COMPLETED", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
 	}
 }
