@@ -18,6 +18,7 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/sagatest"
 	"outboxsaga.dev/notification"
+	"outboxsaga.dev/notification/app"
 	"outboxsaga.dev/notification/postgres"
 	"outboxsaga.dev/notification/saga"
 	"outboxsaga.dev/notification/webhook"
@@ -226,7 +227,7 @@ func newFixture(t *testing.T, sink httpapi.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Harness = sagatest.New(t, db, saga.New(db, f.sent, hook, f.reg).Router())
+	f.Harness = sagatest.New(t, db, saga.New(app.New(db, f.sent, hook, f.reg), f.reg).Router())
 	f.consume, f.replay = f.Consumer(notification.Service, 2)
 	return f
 }

@@ -19,6 +19,7 @@ import (
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/notification"
 	"outboxsaga.dev/notification/alertrelay"
+	"outboxsaga.dev/notification/app"
 	"outboxsaga.dev/notification/httpapi"
 	"outboxsaga.dev/notification/postgres"
 	"outboxsaga.dev/notification/saga"
@@ -32,8 +33,8 @@ const Service = notification.Service
 
 // The adapters implement what the saga and the HTTP routes need of them.
 var (
-	_ saga.Sent      = (*postgres.SentNotifications)(nil)
-	_ saga.Webhook   = (*webhook.Client)(nil)
+	_ app.Sent       = (*postgres.SentNotifications)(nil)
+	_ app.Webhook    = (*webhook.Client)(nil)
 	_ httpapi.Lister = (*postgres.SentNotifications)(nil)
 )
 
@@ -76,7 +77,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			return nil, err
 		}
 		sent := postgres.NewSentNotifications(svc.DB)
-		svc.Consume(saga.Topics, saga.New(svc.DB, sent, hook, svc.Registry).Router())
+		svc.Consume(saga.Topics, saga.New(app.New(svc.DB, sent, hook, svc.Registry), svc.Registry).Router())
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{Sent: sent, AdminToken: cfg.AdminToken, Log: svc.Log})
 			// Alertmanager's receiver (infra/prometheus/alertmanager.yml): alerts go straight to
