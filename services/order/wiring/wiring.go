@@ -26,13 +26,15 @@ import (
 	"outboxsaga.dev/stack"
 )
 
-// The repositories and the status listener are what the application and the routes need.
+// The repositories, the status listener and the upcaster are what the application, the routes and
+// the fold need.
 var (
 	_ app.OrderRepository = (*postgres.Orders)(nil)
 	_ app.EventStore      = (*postgres.Events)(nil)
 	_ app.PriceList       = (*postgres.Prices)(nil)
 	_ httpapi.Watcher     = (*postgres.StatusListener)(nil)
 	_ httpapi.OrderLister = (*postgres.OrderList)(nil)
+	_ order.Upcaster      = (*upcast.Upcaster)(nil)
 )
 
 // Service names the service in dead letters, the Kafka client id, the logs and its settings
