@@ -8,19 +8,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 
 	"outboxsaga.dev/inventory"
 	"outboxsaga.dev/messaging/fault"
 )
-
-// Migrations are the service's own migrations (migrations/*.sql); the service runtime applies
-// them after the shared messaging ones (messaging/postgres.MigrateService).
-//
-//go:embed migrations/*.sql
-var Migrations embed.FS
 
 // StockLevels is the repository of the stock rows, one per SKU, as the HTTP operations read and
 // set them (single statements on the pool). The saga moves stock through Reservations.

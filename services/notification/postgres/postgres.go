@@ -6,7 +6,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"fmt"
 
 	"outboxsaga.dev/notification"
@@ -54,9 +53,3 @@ type SentNotifications struct{ db *sql.DB }
 
 // NewSentNotifications returns the record kept in db.
 func NewSentNotifications(db *sql.DB) *SentNotifications { return &SentNotifications{db: db} }
-
-// Migrations are the service's own migrations (migrations/*.sql), applied by the service runtime
-// after the shared messaging ones.
-//
-//go:embed migrations/*.sql
-var Migrations embed.FS

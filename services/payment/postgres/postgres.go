@@ -5,19 +5,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 
 	"outboxsaga.dev/messaging/fault"
 	"outboxsaga.dev/payment"
 )
-
-// Migrations are the service's own migrations (migrations/*.sql); the service runtime applies
-// them after the shared messaging ones (messaging/postgres.MigrateService).
-//
-//go:embed migrations/*.sql
-var Migrations embed.FS
 
 // Payments is the repository of payments.
 type Payments struct{ db *sql.DB }
