@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	invapp "outboxsaga.dev/inventory/app"
 	invpg "outboxsaga.dev/inventory/postgres"
 	invsaga "outboxsaga.dev/inventory/saga"
 	"outboxsaga.dev/messaging"
@@ -277,8 +278,7 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	}
 	outbox := msgpg.NewOutbox(validator)
 	orders := orderpg.NewOrders(orderDB)
-	invMetrics := invsaga.NewMetrics(reg)
-	inv := invsaga.New(invDB, invpg.NewReservations(invDB), outbox, invMetrics).Router()
+	inv := invsaga.New(invDB, outbox, invapp.New(invpg.NewReservations(invDB), invapp.NewMetrics(reg))).Router()
 	payMetrics := paysaga.NewMetrics(reg)
 	alerts := paysaga.Alerts{DeadLetters: msgpg.NewDeadLetters(payDB, outbox), Service: "payment"}
 	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, alerts, approveAll{}, payMetrics)
