@@ -117,11 +117,6 @@ func (h *Harness) Deliver(r Record) error {
 	return h.handle(h.Ctx(), r.Message())
 }
 
-// DeliverCtx is Deliver with ctx as the delivery's context.
-func (h *Harness) DeliverCtx(ctx context.Context, r Record) error {
-	return h.handle(ctx, r.Message())
-}
-
 // MustDeliver delivers each of rs in turn and fails the test at the first error.
 func (h *Harness) MustDeliver(rs ...Record) {
 	h.tb.Helper()
