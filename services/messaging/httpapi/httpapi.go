@@ -244,6 +244,15 @@ func NewRouter(log zerolog.Logger) chi.Router {
 	return r
 }
 
+// RoutePattern is the route chi matched for r ("/orders/{id}"), "" before routing or for none:
+// it names a request's span.
+func RoutePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		return rc.RoutePattern()
+	}
+	return ""
+}
+
 // Recover is the one recover policy of every service: a handler that panics is answered 500 in
 // the JSON error shape (through WriteError, the one error mapping) and logged with its stack; the
 // service goes on. http.ErrAbortHandler is passed on, as net/http expects.

@@ -5,7 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/tracing"
 )
 
 // MaxEventBytes is the largest event (the envelope's JSON, which becomes the Kafka value) a
@@ -24,6 +28,8 @@ type Validator interface {
 // writes an outbox.
 type Outbox struct {
 	schemas Validator
+	// Tracer makes each insert a span (Span); the zero value records nothing.
+	Tracer tracing.Tracer
 }
 
 // NewOutbox returns the outbox writer of a service; every event is checked against schemas
@@ -67,7 +73,9 @@ func (o *Outbox) EmitFor(ctx context.Context, tx *sql.Tx, m *messaging.Message, 
 // The row is inserted and deleted again in the same transaction: Debezium reads the INSERT from
 // the WAL and the outbox router ignores the DELETE, so the table stays empty (no purge job).
 // tp becomes the Kafka header traceparent and must belong to e's trace.
-func (o *Outbox) Insert(ctx context.Context, tx *sql.Tx, e messaging.Envelope, tp messaging.Traceparent) error {
+func (o *Outbox) Insert(ctx context.Context, tx *sql.Tx, e messaging.Envelope, tp messaging.Traceparent) (err error) {
+	tp, end := o.Span(ctx, e, tp)
+	defer func() { end(err) }()
 	payload, err := o.Payload(e, tp)
 	if err != nil {
 		return fmt.Errorf("insert outbox: %w", err)
@@ -82,4 +90,19 @@ func (o *Outbox) Insert(ctx context.Context, tx *sql.Tx, e messaging.Envelope, t
 		return fmt.Errorf("delete outbox %s %s: %w", e.EventType, e.EventID, err)
 	}
 	return nil
+}
+
+// Span starts the span of writing e to an outbox (a producer span: the record Debezium makes of
+// the row carries its context) and returns the traceparent the row must carry, and the function
+// that ends the span. The span is a child of the span in ctx when that is in e's trace (the HTTP
+// request, the consumed record), else of tp. With tracing off it returns tp unchanged.
+func (o *Outbox) Span(ctx context.Context, e messaging.Envelope, tp messaging.Traceparent) (messaging.Traceparent, func(error)) {
+	parent := tp
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.TraceID().String() == tp.TraceID() {
+		parent = messaging.Traceparent{}
+	}
+	ctx, span := o.Tracer.Start(ctx, "outbox insert "+e.EventType, parent, trace.SpanKindProducer,
+		attribute.String("event.type", e.EventType), attribute.String("event.id", e.EventID),
+		attribute.String("event.aggregate_id", e.AggregateID))
+	return tracing.OutboxTraceparent(ctx, tp), func(err error) { tracing.End(span, err) }
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	msghttp "outboxsaga.dev/messaging/httpapi"
 	"outboxsaga.dev/messaging/kafka"
 	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/tracing"
 	"outboxsaga.dev/schemas"
 )
 
@@ -142,11 +144,16 @@ type Service struct {
 	Schemas     *schemas.Validator
 	Outbox      *msgpg.Outbox
 	DeadLetters *msgpg.DeadLetters
+	// Tracer starts the service's spans: exported when the OTEL_* environment names an exporter
+	// (messaging/tracing), no-ops otherwise. The outbox, the consumer and the HTTP router use it;
+	// so do the clients of the outside world (Tracer.Transport).
+	Tracer tracing.Tracer
 
-	checks  []msghttp.Check
-	parts   []msghttp.Part
-	replay  messaging.Handler // nil until Consume
-	closing chan struct{}
+	stopTracing func(context.Context) error
+	checks      []msghttp.Check
+	parts       []msghttp.Part
+	replay      messaging.Handler // nil until Consume
+	closing     chan struct{}
 }
 
 // Open applies the log level, opens the database and migrates it (the shared messaging
@@ -174,7 +181,12 @@ func Open(ctx context.Context, name string, cfg Config, log zerolog.Logger, migr
 		return nil, err
 	}
 	s.Registry = msghttp.NewRegistry(s.DB, name)
+	if s.Tracer, s.stopTracing, err = tracing.Setup(ctx, name, os.Getenv); err != nil {
+		s.DB.Close()
+		return nil, err
+	}
 	s.Outbox = msgpg.NewOutbox(s.Schemas)
+	s.Outbox.Tracer = s.Tracer
 	s.DeadLetters = msgpg.NewDeadLetters(s.DB, s.Outbox)
 	s.Check(msghttp.Check{Name: "postgres", Probe: s.DB.PingContext})
 	// The inbox keeps every event id: the event topics keep every record for ever, and a replay
@@ -236,7 +248,16 @@ func migrate(ctx context.Context, name string, cfg Config, db *sql.DB, migration
 }
 
 // Close closes the database pool.
-func (s *Service) Close() error { return s.DB.Close() }
+func (s *Service) Close() error {
+	if s.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.stopTracing(ctx); err != nil {
+			s.Log.Warn().Err(err).Msg("flush the last spans")
+		}
+	}
+	return s.DB.Close()
+}
 
 // Consume makes the service's Kafka consumer: a member of its consumer group on topics that hands
 // every message to router through the middleware chain (kafka.Handlers: log, metrics, dead
@@ -247,6 +268,7 @@ func (s *Service) Consume(topics []string, router *messaging.Router) {
 	consume, replay := kafka.Handlers(router.Dispatch, kafka.HandlerConfig{
 		Service: s.Name, Validator: s.Schemas, DeadLetters: s.DeadLetters,
 		MaxAttempts: s.Config.HandlerMaxAttempts, Unavailable: unavailable, Keyed: router.Keyed(), Log: s.Log, Registry: s.Registry,
+		Tracer: s.Tracer,
 	})
 	c := &kafka.Consumer{
 		Brokers: s.Config.KafkaBrokers, Group: s.Config.ConsumerGroup, Topics: topics,
@@ -308,6 +330,7 @@ func Run(ctx context.Context, name string, cfg Config, ln net.Listener, log zero
 // the admin token) and whatever mount adds: the service's own routes.
 func (s *Service) Serve(ctx context.Context, ln net.Listener, mount Mount) error {
 	r := msghttp.NewRouter(s.Log)
+	r.Use(s.Tracer.Middleware(msghttp.RoutePattern))
 	msghttp.MountHealth(r, s.Registry, s.checks...)
 	if s.replay != nil {
 		msghttp.MountDeadLetters(r, s.DeadLetters, s.replay, s.Config.AdminToken, s.Log)

@@ -168,7 +168,7 @@ func OutboxTraceparent(ctx context.Context, fallback messaging.Traceparent) mess
 }
 
 // Transport wraps base (nil: http.DefaultTransport) so that every request it sends is a client
-// span of the span in its context, named name, with the span's traceparent in the request's
+// span of the span in its context, named name and the request's method ("gateway POST"), with the span's traceparent in the request's
 // header: the gateway and webhook calls.
 func (t Tracer) Transport(name string, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
@@ -184,8 +184,9 @@ type roundTripper struct {
 }
 
 func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	ctx, span := rt.t.Start(r.Context(), rt.name, messaging.Traceparent{}, trace.SpanKindClient,
-		attribute.String("http.request.method", r.Method), attribute.String("server.address", r.URL.Host))
+	ctx, span := rt.t.Start(r.Context(), rt.name+" "+r.Method, messaging.Traceparent{}, trace.SpanKindClient,
+		attribute.String("http.request.method", r.Method), attribute.String("server.address", r.URL.Host),
+		attribute.String("url.path", r.URL.Path))
 	defer span.End()
 	r = r.Clone(ctx)
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(r.Header))
@@ -245,4 +246,3 @@ func (w *statusWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-

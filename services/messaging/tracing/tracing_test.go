@@ -81,7 +81,7 @@ func TestOneTrace(t *testing.T) {
 		}
 	}))
 	defer gateway.Close()
-	client := &http.Client{Transport: tr.Transport("gateway charge", nil)}
+	client := &http.Client{Transport: tr.Transport("gateway", nil)}
 
 	h := tr.Middleware(func(*http.Request) string { return "/orders" })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, span := tr.Start(r.Context(), "outbox insert OrderCreated", messaging.Traceparent{}, trace.SpanKindProducer)
@@ -113,7 +113,7 @@ func TestOneTrace(t *testing.T) {
 		{"POST /orders", ""},
 		{"outbox insert OrderCreated", "POST /orders"},
 		{"consume OrderCreated", "outbox insert OrderCreated"},
-		{"gateway charge", "consume OrderCreated"},
+		{"gateway POST", "consume OrderCreated"},
 	}
 	for _, c := range chain {
 		s, ok := spans[c.span]

@@ -48,6 +48,9 @@ type Config struct {
 	// Backoff is the wait after the first failed call, doubled after each further one up to
 	// MaxBackoff, half of it random (defaults 100ms and 2s).
 	Backoff, MaxBackoff time.Duration
+	// Transport sends the calls (nil: http.DefaultTransport); the service's is a traced one
+	// (messaging/tracing: a client span per call, its traceparent in the request).
+	Transport http.RoundTripper
 }
 
 // Client posts to the webhook. It is safe for concurrent use.
@@ -82,7 +85,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 		cfg:    cfg,
 		signer: signer,
 		// A redirect means the URL is wrong: it is answered as it is (an outage), not followed.
-		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		http: &http.Client{Transport: cfg.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		posts: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Name: "notification_webhook_posts_total",
 			Help: "Calls to the webhook by outcome: ok, failed (retried; an outage once the attempts run out), rejected (a 4xx: dead-lettered).",

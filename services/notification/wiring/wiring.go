@@ -72,7 +72,8 @@ func LoadConfig() (Config, error) {
 // its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
-		hook, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Timeout: cfg.WebhookTimeout, Secret: cfg.WebhookSecret}, svc.Registry)
+		hook, err := webhook.New(webhook.Config{URL: cfg.WebhookURL, Timeout: cfg.WebhookTimeout, Secret: cfg.WebhookSecret,
+			Transport: svc.Tracer.Transport("webhook", nil)}, svc.Registry)
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,7 @@ import (
 	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/fault"
 	msghttp "outboxsaga.dev/messaging/httpapi"
+	"outboxsaga.dev/messaging/tracing"
 	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/app"
 )
@@ -217,12 +218,15 @@ func checkIdempotencyKey(key string) error {
 	return nil
 }
 
-// requestTrace continues the caller's trace (the traceparent header) or starts one.
+// requestTrace is the trace the order's events belong to: the request's span when tracing is on
+// (it continues the caller's traceparent header, or starts the trace), else the caller's trace
+// (the traceparent header) or a new one.
 func requestTrace(r *http.Request) messaging.Traceparent {
-	if tp, err := messaging.ParseTraceparent(r.Header.Get("traceparent")); err == nil {
-		return tp.Child()
+	tp := messaging.NewTraceparent()
+	if caller, err := messaging.ParseTraceparent(r.Header.Get("traceparent")); err == nil {
+		tp = caller.Child()
 	}
-	return messaging.NewTraceparent()
+	return tracing.OutboxTraceparent(r.Context(), tp)
 }
 
 // get answers the order as it is, or with asOf as it was then.

@@ -38,8 +38,10 @@ func (s *Events) Upcaster() order.Upcaster { return s.up }
 // Append writes d to the event store in tx, checked as the outbox checks a row (schema, size). When another writer appended the order's event of
 // the same seq first, the error is a fault.Conflict (order.CodeConcurrentWrite) and tx is spent: the
 // caller's transaction rolls back (a consumer retries it, a request answers 409).
-func (s *Events) Append(ctx context.Context, tx *sql.Tx, d order.Decided) error {
-	payload, err := s.outbox.Payload(d.Envelope, d.Traceparent)
+func (s *Events) Append(ctx context.Context, tx *sql.Tx, d order.Decided) (err error) {
+	tp, end := s.outbox.Span(ctx, d.Envelope, d.Traceparent)
+	defer func() { end(err) }()
+	payload, err := s.outbox.Payload(d.Envelope, tp)
 	if err != nil {
 		return fmt.Errorf("append %s to order %s: %w", d.Envelope.EventType, d.State.ID, err)
 	}
@@ -52,7 +54,7 @@ func (s *Events) Append(ctx context.Context, tx *sql.Tx, d order.Decided) error 
 			occurred_at, meta)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		d.Envelope.EventID, d.Envelope.AggregateType, d.Envelope.AggregateID, d.Envelope.EventType, string(payload),
-		d.Traceparent.String(), d.State.ID, d.Record.Seq, d.Envelope.EventVersion, d.Envelope.OccurredAt, string(meta))
+		tp.String(), d.State.ID, d.Record.Seq, d.Envelope.EventVersion, d.Envelope.OccurredAt, string(meta))
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" && pqErr.Constraint == "order_events_order_seq" {
 		return fault.Reasoned(fault.Conflict, order.CodeConcurrentWrite,

@@ -45,6 +45,9 @@ type Config struct {
 	// Secret is the merchant's secret the gateway authenticates every call with. Empty sends
 	// none: the gateway then answers 401 (payment.ErrGatewayUnauthorized) to every call.
 	Secret string
+	// Transport sends the calls (nil: http.DefaultTransport); the service's is a traced one
+	// (messaging/tracing: a client span per call, its traceparent in the request).
+	Transport http.RoundTripper
 }
 
 // Client calls the gateway. It is safe for concurrent use.
@@ -71,7 +74,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 	}
 	// The per-call timeout lives in each request's context, not here, so that a caller's own
 	// deadline and ours are told apart.
-	return &Client{cfg: cfg, http: &http.Client{}, metrics: newMetrics(reg)}, nil
+	return &Client{cfg: cfg, http: &http.Client{Transport: cfg.Transport}, metrics: newMetrics(reg)}, nil
 }
 
 type chargeBody struct {

@@ -77,7 +77,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			svc.Log.Error().Msg("PAYMENT_GATEWAY_SECRET is not set: the gateway will refuse every charge (401) and payments wait until it is")
 		}
 		gateway, err := gatewayhttp.New(gatewayhttp.Config{URL: cfg.GatewayURL, Timeout: cfg.GatewayTimeout, Attempts: cfg.GatewayAttempts,
-			Secret: cfg.GatewaySecret}, svc.Registry)
+			Secret: cfg.GatewaySecret, Transport: svc.Tracer.Transport("gateway", nil)}, svc.Registry)
 		if err != nil {
 			return nil, err
 		}
