@@ -59,8 +59,8 @@ compose-env: ## write the secrets of the docker compose stack into .env (mode 06
 	@scripts/compose-env.sh
 
 .PHONY: build
-build: ## build the Go programs into bin/
-	@scripts/services.sh build
+build: ## build the Go programs and the supervisor (tools/cmd/stack, bin/stack) into bin/
+	@scripts/services.sh build && cd tools && go build -o ../bin/stack ./cmd/stack
 
 .PHONY: vet
 vet: ## gofmt and go vet every module

@@ -2,17 +2,16 @@
 # Apache Kafka (KRaft, single node) for the native stack, data in .stack/kafka.
 #   scripts/kafka.sh start   format storage on first use (with the admin's login), start the broker,
 #                            then make its logins, ACLs and saga topics what the repository says
-#   scripts/kafka.sh stop    stop the broker recorded in .stack/pids/kafka.pid (SIGTERM, SIGKILL after 30 s)
+#   scripts/kafka.sh stop    stop the broker (SIGTERM, SIGKILL after 30 s)
+# The broker's process is the supervisor's (tools/supervisor, through lib.sh's supervise); it calls
+# this script to write the broker's configuration (configure) and, once the broker answers, to
+# apply its logins, ACLs and topics (setup; setup-if-changed on a broker that ran already).
 # Every client logs in (SASL/SCRAM-SHA-512) and may do only what infra/kafka/acls.conf allows; the
 # passwords are the stack's (.stack/secrets, see scripts/lib.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-LOG=$LOGS/kafka.log
 DIR=$STACK/kafka
 CONF=$KAFKA_CONF
-
-# ready: the broker answers a metadata request (of the viewer, whose PLAIN login needs no setup).
-ready() { kcat -F "$KCAT_CONF" -L -m 2; }
 
 configure() {
   local pw
@@ -81,32 +80,9 @@ setup_stamp() {
 }
 setup_if_changed() { [ "$(cat "$DIR/setup.sha256" 2>/dev/null)" = "$(setup_stamp)" ] || setup; }
 
-start() {
-  ensure_secrets
-  if already_up kafka ready; then
-    echo "    kafka already running on $KAFKA_BOOTSTRAP"
-    setup_if_changed
-    return
-  fi
-  # After a crash: the broker's lock on its log directory (released when its process has
-  # exited) and its two ports.
-  await_lock kafka "$DIR/data/.lock"
-  await_port kafka "$KAFKA_PORT" KAFKA_PORT
-  await_port kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
-  configure
-  say "starting Kafka on $KAFKA_BOOTSTRAP"
-  # An empty environment: the broker's secrets are in $CONF (0600), it needs none of the others.
-  # shellcheck disable=SC2086
-  only_env LANG=C.UTF-8 -- java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.properties" \
-    -cp "$(kafka_classpath)" kafka.Kafka "$CONF" </dev/null >>"$LOG" 2>&1 &
-  echo $! >"$PIDS/kafka.pid"
-  wait_for kafka 90 ready
-  setup
-}
-
 case ${1:-start} in
-  start) start ;;
-  stop) stop_component kafka TERM 30 ;;
-  *) die "usage: $0 start|stop" ;;
+  start | stop) supervise "${1:-start}" kafka ;;
+  configure | setup) ensure_secrets; "$1" ;;
+  setup-if-changed) ensure_secrets; setup_if_changed ;;
+  *) die "usage: $0 start|stop (configure|setup|setup-if-changed: the supervisor's steps)" ;;
 esac

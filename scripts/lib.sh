@@ -408,274 +408,25 @@ await() {
   [ -z "$waited" ] || progress_end "waited $(since "$t0")s for $what"
 }
 
-# ---- processes ---------------------------------------------------------------------------
-# A pid file can outlive its process, and the kernel hands a freed pid to someone else, so
-# "is it running" is never `kill -0 $(cat pidfile)`: the pid must be a live process (not a
-# zombie, not already hit by SIGKILL) whose command line says it is that component of this stack.
+# ---- processes ----------------------------------------------------------------------------
+# The supervisor is Go (tools/supervisor, tools/cmd/stack): it starts, identifies (pid, start
+# time, executable: .stack/pids/<component>.pid), heals and stops every component.
 
-# glob_escape PATH: PATH as a find/case pattern that matches only itself.
-glob_escape() { printf '%s' "$1" | sed 's/[][*?\\]/\\&/g'; }
-
-# proc_args PID: the process's arguments, one a line (empty for a zombie).
-proc_args() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null; }
-
-# proc_state PID: the process's state letter (R, S, D, Z for a zombie, ...); fails when gone.
-proc_state() {
-  local stat
-  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
-  stat=${stat##*) } # after the command name, which may hold spaces and parentheses
-  echo "${stat%% *}"
+# supervisor_env: exports the settings the supervisor reads that are not exported above.
+supervisor_env() {
+  export PG_DATA PG_DIR PG_LOG PG_OS_USER KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_CONF KAFKA_HEAP \
+    KCAT_CONF CONNECT_PORT CONNECT_CONF CONNECT_HEAP PROMETHEUS_PORT ALERTMANAGER_PORT PROMETHEUS_CONF \
+    ALERTMANAGER_CONF RUN_USER RUN_GROUP LEFTOVER_TIMEOUT
 }
 
-# proc_live PID: true when PID exists, is not a zombie and has no SIGKILL pending (the
-# moment between `kill -9` and the exit: it still looks alive, but it is dying).
-proc_live() {
-  local k v
-  [[ $1 =~ ^[0-9]+$ ]] || return 1
-  case $(proc_state "$1") in '' | Z | X | x) return 1 ;; esac
-  while read -r k v; do
-    case $k in SigPnd: | ShdPnd:) (( (16#${v: -4} >> 8) & 1 )) && return 1 ;; esac
-  done 2>/dev/null <"/proc/$1/status"
-  return 0
-}
-
-# describe_pid PID: "pid N (command line, user U)" for messages; a long command line is
-# shortened in the middle (what identifies a JVM is at its end).
-describe_pid() {
-  local args user
-  [ -e "/proc/$1" ] || { printf 'pid %s (exited)' "$1"; return; }
-  args=$(proc_args "$1" | tr '\n' ' ') || true
-  args=${args% }
-  user=$(ps -o user= -p "$1" 2>/dev/null) || true
-  [ -n "$args" ] || args="[$(ps -o comm= -p "$1" 2>/dev/null || echo exited)] $(proc_state "$1" | sed 's/^Z$/zombie/')"
-  (( ${#args} <= 160 )) || args="${args%% *} ... ${args: -110}"
-  printf 'pid %s (%s, user %s)' "$1" "$args" "${user:-?}"
-}
-
-# is_component NAME PID: true when PID is a live process of component NAME of this stack.
-is_component() {
-  local name=$1 pid=$2 args
-  proc_live "$pid" || return 1
-  args=$'\n'$(proc_args "$pid")$'\n'
-  case $name in
-    postgres) [[ $args == *$'\n-D\n'"$PG_DATA"$'\n'* ]] ;;   # the postmaster: postgres -D <data dir>
-    kafka) [[ $args == *$'\nkafka.Kafka\n'"$KAFKA_CONF"$'\n'* ]] ;;
-    connect) [[ $args == *$'\norg.apache.kafka.connect.cli.ConnectDistributed\n'"$CONNECT_CONF"$'\n'* ]] ;;
-    prometheus) [[ $args == *$'\n--config.file='"$PROMETHEUS_CONF"$'\n'* ]] ;;
-    alertmanager) [[ $args == *$'\n--config.file='"$ALERTMANAGER_CONF"$'\n'* ]] ;;
-    *) # a Go program: bin/<name> of this checkout, started for this stack and its address (a
-       # second stack from the same checkout has another STACK_DIR, a second instance, as the
-       # chaos run starts them, another address)
-      local var; var=$(addr_var "$name")
-      [[ $args == $'\n'"$ROOT/bin/$name"$'\n'* ]] \
-        && tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null \
-          | grep -cxF -e "STACK_DIR=$STACK" -e "$var=${!var:-}" | grep -qx 2 ;;
-  esac
-}
-
-# addr_var NAME: the variable that holds a Go program's listen address (host:port).
-addr_var() {
-  case $1 in
-    gatewaysim) echo GATEWAYSIM_ADDR ;;
-    webhooksink) echo WEBHOOKSINK_ADDR ;;
-    *) echo "$(tr 'a-z' 'A-Z' <<<"$1")_HTTP_ADDR" ;;
-  esac
-}
-
-# component_pids NAME: every live process that is NAME of this stack, whatever the pid files
-# say (normally one; none when it is down).
-component_pids() {
-  local marker pid
-  case $1 in
-    postgres) marker=$PG_DATA ;;
-    kafka) marker=$KAFKA_CONF ;;
-    connect) marker=$CONNECT_CONF ;;
-    prometheus) marker=$PROMETHEUS_CONF ;;
-    alertmanager) marker=$ALERTMANAGER_CONF ;;
-    *) marker=$ROOT/bin/$1 ;;
-  esac
-  for pid in $(grep -lsF -- "$marker" /proc/[0-9]*/cmdline | cut -d/ -f3); do
-    if is_component "$1" "$pid"; then echo "$pid"; fi
-  done
-}
-find_component() { local pids; pids=$(component_pids "$1"); echo "${pids%%$'\n'*}"; }
-
-# adopt NAME: when the pid file does not name NAME but NAME runs (the file was lost or is
-# stale), records the running process.
-adopt() {
-  local pid
-  alive "$1" && return 0
-  pid=$(find_component "$1")
-  [ -n "$pid" ] || return 1
-  echo "    $1 runs as pid $pid, which its pid file did not say: recording it"
-  mkdir -p "$PIDS"
-  echo "$pid" >"$PIDS/$1.pid"
-}
-
-# pid_of NAME: the pid recorded for NAME (empty when none). PostgreSQL's own lock file
-# (postmaster.pid) is the record of its postmaster; .stack/pids/postgres.pid copies it.
-pid_of() {
-  local f=$PIDS/$1.pid
-  [ "$1" = postgres ] && [ -r "$PG_DATA/postmaster.pid" ] && f=$PG_DATA/postmaster.pid
-  [ -r "$f" ] && head -1 "$f" 2>/dev/null || true
-}
-
-# alive NAME: true when the process recorded for NAME runs and really is NAME.
-alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && is_component "$1" "$pid"; }
-
-# already_up NAME READY_CMD...: true when NAME runs and answers READY_CMD. A process that
-# runs but does not answer yet (starting, recovering) gets LEFTOVER_TIMEOUT seconds to
-# answer or to exit; false when it is not running (any more), and an error when it neither
-# answers nor exits.
-already_up() {
-  local name=$1 pid; shift
-  adopt "$name" || return 1
-  "$@" >/dev/null 2>&1 && return 0
-  pid=$(pid_of "$name")
-  await "$name (pid $pid) to answer (or exit)" "$LEFTOVER_TIMEOUT" answers_or_gone "$name" "$@" \
-    || die "$name runs as pid $pid but does not answer after ${LEFTOVER_TIMEOUT}s (log: $(log_of "$name")); stop it with: $(control_cmd stop "$name")"
-  alive "$name"
-}
-answers_or_gone() { local name=$1; shift; ! alive "$name" || "$@" >/dev/null 2>&1; }
-
-# wait_for NAME TIMEOUT CMD...: after a start, runs CMD until it succeeds; fails with the tail
-# of NAME's log when the process exits or TIMEOUT seconds pass.
-wait_for() {
-  local name=$1 timeout=$2 t0=${EPOCHREALTIME//[.,]/}; shift 2
-  local log; log=$(log_of "$name")
-  local pid
-  while ! "$@" >/dev/null 2>&1; do
-    if ! alive "$name"; then
-      # Just started, the process may still be the shell or setpriv that execs the component
-      # (only_env): a live pid gets 5 s to become it.
-      pid=$(pid_of "$name")
-      if [ -n "$pid" ] && proc_live "$pid" && (( ${EPOCHREALTIME//[.,]/} - t0 < 5000000 )); then
-        sleep 0.1
-        continue
-      fi
-      progress_end "$name exited while starting"
-      echo "---- last lines of $log ----" >&2; tail -n 40 "$log" >&2
-      die "$name exited while starting (log: $log)"
-    fi
-    if (( ${EPOCHREALTIME//[.,]/} - t0 >= timeout * 1000000 )); then
-      progress_end "$name not ready after ${timeout}s"
-      echo "---- last lines of $log ----" >&2; tail -n 40 "$log" >&2
-      die "$name not ready after ${timeout}s (log: $log)"
-    fi
-    progress "waiting for $name ... $(since "$t0")s"
-    sleep 0.5
-  done
-  progress_end "$name ready after $(since "$t0")s"
-}
-
-# stop_component NAME [SIGNAL] [GRACE] [FORCE]: the one stop routine. Sends SIGNAL (TERM) to
-# NAME (the recorded process, or, when the pid file is lost or stale, the process found to be
-# NAME), waits up to GRACE seconds (30) for it to exit, then sends FORCE (KILL) and waits again.
-# Only a process that is NAME is ever signalled: a stale pid file is just removed.
-stop_component() {
-  local name=$1 sig=${2:-TERM} grace=${3:-30} force=${4:-KILL} pid
-  pid=$(pid_of "$name")
-  is_component "$name" "$pid" || pid=$(find_component "$name")
-  if [ -n "$pid" ]; then
-    say "stopping $name (pid $pid)"
-    kill -s "$sig" "$pid" 2>/dev/null || true
-    if ! await "$name (pid $pid) to exit" "$grace" not_component "$name" "$pid"; then
-      say "$name (pid $pid) still runs after ${grace}s: sending SIG$force"
-      kill -s "$force" "$pid" 2>/dev/null || true
-      await "$name (pid $pid) to exit" 30 not_component "$name" "$pid" \
-        || die "$name did not exit after SIG$force: $(describe_pid "$pid")"
-    fi
-  fi
-  rm -f "$PIDS/$name.pid"
-}
-not_component() { ! is_component "$@"; }
-
-# log_of NAME: the component's log file.
-log_of() { if [ "$1" = postgres ]; then echo "$PG_LOG"; else echo "$LOGS/$1.log"; fi; }
-
-# control_cmd start|stop NAME: the command that starts or stops one component.
-control_cmd() {
-  case $2 in
-    postgres | kafka | connect) echo "scripts/$2.sh $1" ;;
-    prometheus | alertmanager) echo "scripts/prometheus.sh $1 $2" ;;
-    *) echo "scripts/services.sh $1 $2" ;;
-  esac
-}
-
-# control start|stop NAME: starts or stops one component with its script.
-control() {
-  case $2 in
-    postgres | kafka | connect) "$ROOT/scripts/$2.sh" "$1" ;;
-    prometheus | alertmanager) "$ROOT/scripts/prometheus.sh" "$1" "$2" ;;
-    *) "$ROOT/scripts/services.sh" "$1" "$2" ;;
-  esac
-}
-
-# ---- what a dead process leaves behind ----------------------------------------------------
-
-# port_in_use PORT: true when something listens on PORT (on 127.0.0.1 or on every address).
-# Asked of the kernel (ss), not by connecting: a listener that does not accept (stuck, dying)
-# would leave a connect hanging. A port in TIME_WAIT does not count: every server here binds
-# with SO_REUSEADDR, so it does not block a restart.
-port_in_use() {
-  if command -v ss >/dev/null; then
-    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-  else
-    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-  fi
-}
-port_free() { ! port_in_use "$1"; }
-
-# port_holder PORT: the pid listening on PORT (empty when unknown: ss shows other users'
-# sockets to root only).
-port_holder() {
-  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true
-}
-
-# await_port NAME PORT VAR: waits (bounded) for PORT to be free, e.g. while a dying child still
-# holds it; gives up naming the process that listens there and the variable that moves the port.
-await_port() {
-  local name=$1 port=$2 var=$3 holder
-  port_in_use "$port" || return 0
-  holder=$(port_holder "$port")
-  await "port $port (held by ${holder:+$(describe_pid "$holder")}${holder:-an unknown process}) to be free" \
-    "${PORT_TIMEOUT:-10}" port_free "$port" && return 0
-  holder=$(port_holder "$port")
-  die "$name cannot start: port $port is in use by ${holder:+$(describe_pid "$holder")}${holder:-another program}. Stop that program, or move ours: $var=<port> (or STACK_PORT_OFFSET=<n> for every port)"
-}
-
-# lock_holders FILE: pids holding a lock on FILE. /proc/locks names the file by device and
-# inode, and the process that took the lock: exact for the POSIX locks Kafka and PostgreSQL take;
-# a flock or open-file-description lock may be held by others that share the open file, so when
-# the recorded process does not have FILE open, every process that has it open is named.
-lock_holders() {
-  local d ino path locked pid found=
-  d=$(stat -c %d "$1" 2>/dev/null) || return 0
-  ino=$(stat -c %i "$1")
-  path=$(glob_escape "$(realpath "$1")")
-  locked=$(awk -v f="$(printf '%02x:%02x:%s' $((d >> 8 & 0xfff)) $((d & 0xff | (d >> 12 & 0xfff00))) "$ino")" \
-    '$2 != "->" && $6 == f { print $5 }' /proc/locks 2>/dev/null | sort -u)
-  [ -n "$locked" ] || return 0
-  for pid in $locked; do
-    if [ "$pid" -gt 0 ] 2>/dev/null && find "/proc/$pid/fd" -lname "$path" 2>/dev/null | grep -q .; then
-      echo "$pid"; found=1
-    fi
-  done
-  # (find fails when a process exits during the scan: not an error here)
-  [ -n "$found" ] || { find /proc/[0-9]*/fd -lname "$path" 2>/dev/null || true; } | cut -d/ -f3 | sort -un
-}
-lock_free() { [ -z "$(lock_holders "$1")" ]; }
-
-# await_lock NAME FILE: waits (bounded) until no process holds a lock on FILE. Never removes
-# the lock: when it gives up it names the process that holds it.
-await_lock() {
-  local name=$1 file=$2 holders
-  holders=$(lock_holders "$file")
-  [ -n "$holders" ] || return 0
-  await "the lock on ${file#$ROOT/} (held by $(describe_pid "${holders%%$'\n'*}")) to be released" \
-    "$LEFTOVER_TIMEOUT" lock_free "$file" && return 0
-  holders=$(lock_holders "$file")
-  die "$name cannot start: $file is locked by $(describe_pid "${holders%%$'\n'*}"), which still runs. Stop it (if it is ours: $(control_cmd stop "$name")), then run make up again"
+# supervise up|down|status|start C...|stop [C...]|kill C|pid C|running: runs the supervisor
+# (bin/stack, built from tools/cmd/stack) with this file's settings; up and start first make the
+# stack's OS user ready (run_user_ready, when root).
+supervise() {
+  (cd "$ROOT/tools" && go build -o "$ROOT/bin/stack" ./cmd/stack) || die "build of tools/cmd/stack failed"
+  case ${1:-} in up | start) run_user_ready ;; esac
+  supervisor_env
+  "$ROOT/bin/stack" -root "$ROOT" "$@"
 }
 
 # ---- PostgreSQL ---------------------------------------------------------------------------
@@ -708,21 +459,6 @@ pg_bin() {
   done
   command -v "$1" || die "PostgreSQL server binary $1 not found (run scripts/install.sh)"
 }
-
-# pg_cluster_pids: the processes of this stack's cluster that still exist (zombies aside): the
-# postmaster and its backends all keep the data directory as their working directory, and
-# nothing else of PostgreSQL does. After a SIGKILL of the postmaster its backends live on for a
-# moment.
-pg_cluster_pids() {
-  local data link pid
-  data=$(realpath "$PG_DATA" 2>/dev/null) || return 0
-  for link in $(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$(glob_escape "$data")" 2>/dev/null); do
-    pid=${link#/proc/}; pid=${pid%/cwd}
-    # a dying process (SIGKILL pending) still counts: it holds its files and shared memory
-    case $(proc_state "$pid") in '' | Z | X | x) ;; *) echo "$pid" ;; esac
-  done
-}
-pg_cluster_gone() { [ -z "$(pg_cluster_pids)" ]; }
 
 # psql_admin DB PSQL-ARGS...: runs psql as the superuser over TCP.
 psql_admin() {

@@ -3,25 +3,17 @@
 #   scripts/postgres.sh start   create the cluster on first use, start it, wait until ready
 #   scripts/postgres.sh stop    stop it (fast shutdown)
 #   scripts/postgres.sh clean   stop it and delete the cluster (make clean)
+# The server's process is the supervisor's (tools/supervisor, through lib.sh's supervise); it
+# calls this script to make the cluster (create: initdb and configuration, nothing started) and,
+# once the server answers, its databases and roles (init).
 # Where it lives (PG_DIR, see scripts/lib.sh): .stack/pg, or, when we are root, a directory
 # of the postgres OS user under PG_DIR_BASE (/var/lib/outbox-saga/pg-<hash of the stack's
 # path>), because that user may not be able to enter the checkout (root's home is 0700).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ready() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; }
 is_root() { [ "$(id -u)" = 0 ]; }
 outside_stack() { [ "$PG_DIR" != "$STACK/pg" ]; }
-
-# check_home: PG_DIR is keyed by the stack's path. If .stack/pg points elsewhere, the
-# checkout (or its .stack) was moved or copied: its Kafka data belongs to that other cluster.
-check_home() {
-  local linked
-  outside_stack && [ -L "$STACK/pg" ] || return 0
-  linked=$(readlink "$STACK/pg")
-  [ "$linked" = "$PG_DIR" ] && return 0
-  die "this stack's PostgreSQL cluster is $linked (made for $(cat "$linked/stack" 2>/dev/null || echo 'another path')), but a stack at $STACK keeps its cluster in $PG_DIR: the checkout or its .stack was moved or copied. Move it back, or start this one over: make clean && make up"
-}
 
 # make_pg_dir: creates PG_DIR (mode 0700, owned by the server's OS user); outside .stack it
 # also writes which stack it belongs to, and links .stack/pg and .stack/logs/postgres.log to it.
@@ -50,12 +42,14 @@ make_pg_dir() {
 # makes (never root: see pg_write).
 own_log() { as_pg_user touch "$PG_LOG"; }
 
+# create: a new cluster (initdb, our configuration), not started. Until init has run, the cluster
+# is not finished: a start that finds the marker makes it again (an interrupted first `make up`
+# must not leave a cluster without roles); the supervisor stops what runs of it first.
 create() {
-  await_port postgres "$PG_PORT" PG_PORT
+  ensure_secrets
+  if [ -e "$PG_DIR/creating" ]; then rm -rf "$PG_DATA"; fi
   say "creating PostgreSQL cluster in $PG_DATA"
   make_pg_dir
-  # Until init.sql has run, the cluster is not finished: a start that finds this marker
-  # creates it again (an interrupted first `make up` must not leave a cluster without roles).
   as_pg_user touch "$PG_DIR/creating"
   own_log
   local pw=$PG_DIR/superuser-password
@@ -74,9 +68,7 @@ create() {
   # Our own pg_hba.conf (initdb's allows physical replication): passwords over TCP, no replication.
   pg_write "$PG_DATA/pg_hba.conf" <"$ROOT/infra/postgres/pg_hba.conf"
   as_pg_user mkdir -p -m 0700 "$PG_SOCK"
-  start_server
-  init_databases
-  as_pg_user rm -f "$PG_DIR/creating"
+  own_log
 }
 
 # init_databases: the service databases and their roles, with this stack's passwords
@@ -96,82 +88,15 @@ init_databases() {
   echo "$want" | pg_write "$stamp"
   echo "    databases and roles: ${PG_SERVICES// /, } (infra/postgres/init.sql)"
 }
-
-# recreate: the cluster's creation was interrupted (see create): nothing in it is worth keeping.
-recreate() {
-  say "the cluster in $PG_DATA was never completely created (an earlier start stopped during its creation): creating it again"
-  stop_component postgres INT 60 QUIT
-  await "the processes of the unfinished cluster to exit" "$LEFTOVER_TIMEOUT" pg_cluster_gone \
-    || die "processes of the unfinished cluster still run: $(pg_cluster_pids | tr '\n' ' ')"
-  rm -rf "$PG_DATA"
-  create
-}
-
-start_server() {
-  local err
-  own_log
-  # pg_ctl warns "another server might be running" whenever postmaster.pid exists; after
-  # await_leftovers that file names a process that is gone, and PostgreSQL replaces it.
-  if ! err=$( { as_pg_user "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null; } 2>&1); then
-    echo "$err" >&2; tail -30 "$PG_LOG"; die "PostgreSQL did not start (log: $PG_LOG)"
-  fi
-  grep -v '^pg_ctl: another server might be running' <<<"$err" >&2 || true
-  mkdir -p "$PIDS"
-  pid_of postgres >"$PIDS/postgres.pid"
-  wait_for postgres 30 ready
-}
-
-# await_leftovers: what a killed postmaster leaves behind. Its backends live on for a moment
-# (each exits when it notices), and postmaster.pid (and the socket's lock file) still name it.
-# PostgreSQL refuses to start while a process with that pid exists, even a zombie not yet
-# reaped by its parent, or while old backends still use the shared memory. So: wait until no
-# process of this cluster runs, then until the killed postmaster's pid has disappeared.
-await_leftovers() {
-  local lock=$PG_DATA/postmaster.pid pid
-  if ! await "the processes of the stopped PostgreSQL to exit" "$LEFTOVER_TIMEOUT" pg_cluster_gone; then
-    for pid in $(pg_cluster_pids); do echo "    still running: $(describe_pid "$pid")" >&2; done
-    die "PostgreSQL cannot start: processes of its earlier server still run in $PG_DATA (above). They exit within seconds of their postmaster's death unless stuck; stop them (kill <pid>) and run make up again"
-  fi
-  [ -f "$lock" ] || return 0
-  pid=$(head -1 "$lock")
-  [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 0 # gone: PostgreSQL replaces the lock itself
-  # No process of the cluster exists any more (checked above, the dying included), so the pid
-  # is the exited postmaster as a zombie, or the kernel has given it to another process.
-  await "pid $pid, the exited postmaster, to be reaped" 10 not_zombie "$pid" || true
-  [ -e "/proc/$pid" ] || return 0
-  # Still there: a zombie nobody reaps, or another process. Neither holds the lock: it is stale.
-  say "removing the stale ${lock#$ROOT/}: it names $(describe_pid "$pid"), which is not a process of this cluster"
-  rm -f "$lock" "$PG_SOCK/.s.PGSQL.$PG_PORT.lock"
-}
-not_zombie() { [ "$(proc_state "$1")" != Z ]; }
-
-start() {
-  check_home
-  ensure_secrets
-  if [ -e "$PG_DIR/creating" ]; then recreate; return; fi
-  if [ ! -f "$PG_DATA/PG_VERSION" ]; then create; return; fi
-  if already_up postgres ready; then
-    mkdir -p "$PIDS"
-    pid_of postgres >"$PIDS/postgres.pid"
-    echo "    postgres already running on $PG_HOST:$PG_PORT"
-  else
-    await_leftovers
-    await_port postgres "$PG_PORT" PG_PORT
-    say "starting PostgreSQL on $PG_HOST:$PG_PORT"
-    start_server
-  fi
-  init_databases
-}
-
-# SIGINT is PostgreSQL's fast shutdown; SIGQUIT, if it takes longer than a minute, its immediate one.
-stop() { stop_component postgres INT 60 QUIT; }
+# init: once the server answers: the databases and roles; the cluster is finished.
+init() { init_databases; as_pg_user rm -f "$PG_DIR/creating"; }
 
 # clean: stop, then delete the cluster. If .stack/pg points to a cluster made for another path
 # (the checkout was moved), that one goes too, unless the stack at that path still uses it
 # (the checkout was copied).
 clean() {
   local linked owner
-  stop
+  supervise stop postgres
   linked=$(readlink "$STACK/pg" 2>/dev/null || true)
   if [ -n "$linked" ] && [ "$linked" != "$PG_DIR" ] && [ -f "$linked/stack" ]; then
     owner=$(cat "$linked/stack")
@@ -190,8 +115,7 @@ clean() {
 }
 
 case ${1:-start} in
-  start) start ;;
-  stop) stop ;;
-  clean) clean ;;
-  *) die "usage: $0 start|stop|clean" ;;
+  start | stop) supervise "${1:-start}" postgres ;;
+  create | init | clean) "$1" ;;
+  *) die "usage: $0 start|stop|clean (create|init: the supervisor's steps)" ;;
 esac

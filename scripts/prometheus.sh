@@ -8,6 +8,8 @@
 # Both listen on 127.0.0.1 only (PROMETHEUS_PORT, ALERTMANAGER_PORT); Alertmanager runs without
 # its cluster (gossip) listener, which would take 9094 on every address. They start with an empty
 # environment: Alertmanager reads the operator token it calls the relay with from its file.
+# Their processes are the supervisor's (tools/supervisor, through lib.sh's supervise); it calls
+# `configure NAME` at every start (and reloads a running one whose configuration changed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -41,19 +43,17 @@ relay_token() {
   chgrp --reference="$STACK" "$f.new" && chmod 0640 "$f.new" && mv -f "$f.new" "$f"
 }
 
-url_of() { if [ "$1" = prometheus ]; then echo "$PROMETHEUS_URL"; else echo "$ALERTMANAGER_URL"; fi; }
-ready() { curl -fsS -m 2 "$(url_of "$1")/-/ready"; }
-
-start_one() {
-  local n=$1 dir=$STACK/$1 conf port var changed=
+# configure NAME: its configuration rendered and checked, its directories its OS user's.
+configure() {
+  local n=$1 dir=$STACK/$1 conf
   mkdir -p "$dir/data" "$LOGS" "$PIDS"
   if [ "$n" = prometheus ]; then
-    conf=$PROMETHEUS_CONF port=$PROMETHEUS_PORT var=PROMETHEUS_PORT
-    render "$n" "$ROOT/infra/prometheus/prometheus.yml" "$conf" && changed=1
+    conf=$PROMETHEUS_CONF
+    render "$n" "$ROOT/infra/prometheus/prometheus.yml" "$conf" || true
     promtool check config "$conf" >"$LOGS/$n-check.log" 2>&1 || { cat "$LOGS/$n-check.log" >&2; die "Prometheus' configuration is invalid"; }
   else
-    conf=$ALERTMANAGER_CONF port=$ALERTMANAGER_PORT var=ALERTMANAGER_PORT
-    render "$n" "$ROOT/infra/prometheus/alertmanager.yml" "$conf" && changed=1
+    conf=$ALERTMANAGER_CONF
+    render "$n" "$ROOT/infra/prometheus/alertmanager.yml" "$conf" || true
     relay_token
     amtool check-config "$conf" >"$LOGS/$n-check.log" 2>&1 || { cat "$LOGS/$n-check.log" >&2; die "Alertmanager's configuration is invalid"; }
   fi
@@ -63,36 +63,13 @@ start_one() {
   enterable_by_run_user "$dir"
   readable_by_run_user "$conf"
   owned_by_run_user "$dir/data"
-  if already_up "$n" ready "$n"; then
-    # Reloaded when its configuration changed; Prometheus always, since it reads the rules
-    # from infra/prometheus/rules as they are (a reload is cheap and keeps every series).
-    if [ -n "$changed" ] || [ "$n" = prometheus ]; then
-      echo "    reloading $n's configuration"
-      kill -HUP "$(pid_of "$n")"
-    fi
-    echo "    $n already running on $(url_of "$n")"
-    return
-  fi
-  await_port "$n" "$port" "$var"
-  say "starting $n on $(url_of "$n")"
-  if [ "$n" = prometheus ]; then
-    only_env LANG=C.UTF-8 -- prometheus --config.file="$conf" --storage.tsdb.path="$dir/data" \
-      --storage.tsdb.retention.time=7d --web.listen-address="127.0.0.1:$port" \
-      --web.external-url="$(url_of "$n")" </dev/null >>"$LOGS/$n.log" 2>&1 &
-  else
-    only_env LANG=C.UTF-8 -- prometheus-alertmanager --config.file="$conf" --storage.path="$dir/data" \
-      --web.listen-address="127.0.0.1:$port" --cluster.listen-address= \
-      --web.external-url="$(url_of "$n")" </dev/null >>"$LOGS/$n.log" 2>&1 &
-  fi
-  echo $! >"$PIDS/$n.pid"
-  wait_for "$n" 60 ready "$n"
 }
 
 cmd=${1:-start}; shift || true
 names=${*:-$MONITORING}
 for n in $names; do [[ " $MONITORING " == *" $n "* ]] || die "unknown component $n (these: $MONITORING)"; done
 case $cmd in
-  start) for n in $names; do start_one "$n"; done ;;
-  stop) for n in $(reversed $names); do stop_component "$n" TERM 30; done ;;
-  *) die "usage: $0 start|stop [prometheus|alertmanager]" ;;
+  start | stop) supervise "$cmd" $names ;;
+  configure) for n in $names; do configure "$n"; done ;;
+  *) die "usage: $0 start|stop [prometheus|alertmanager] (configure: the supervisor's step)" ;;
 esac

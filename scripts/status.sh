@@ -6,19 +6,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 echo "PROCESSES"
-printf '  %-13s %-8s %-8s %s\n' NAME PID STATE RSS
-for n in $COMPONENTS; do
-  pid=$(pid_of "$n")
-  if alive "$n"; then
-    rss=$(ps -o rss= -p "$pid" | awk '{printf "%.0f MiB", $1/1024}')
-    printf '  %-13s %-8s %-8s %s\n' "$n" "$pid" up "$rss"
-  elif [ -n "$pid" ]; then
-    # a pid file whose process is gone, a zombie, or someone else now
-    printf '  %-13s %-8s %-8s %s\n' "$n" - down "(stale pid file: $(describe_pid "$pid"))"
-  else
-    printf '  %-13s %-8s %-8s\n' "$n" - down
-  fi
-done
+supervise status
 
 red() { printf '\033[1;31m%s\033[0m\n' "$*"; }
 

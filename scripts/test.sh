@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: every test of every module, against the real stack.
 #   1. gofmt and go vet on every module of go.work;
-#   2. the process checks of the scripts (scripts/liveness-test.sh: pid reuse, zombies, locks; no stack);
+#   2. (within 5) the supervisor's process checks (tools/supervisor: pid reuse, zombies, locks, ports);
 #   3. a fresh `git clone` into a 0700 directory brings its own stack up, completes an order and
 #      is cleaned again (tools/clonetest; run before this stack starts: one stack at a time);
 #   4. the stack: reuse what runs, start what does not (scripts/up.sh);
@@ -12,7 +12,7 @@
 #   6. (within 5) the trust boundaries as a user of the host meets them, services/e2e/host_trust_test.go:
 #      secrets' modes, data directories, pg_hba.conf, physical replication, kcat with .stack/kcat.conf,
 #      Kafka Connect's REST API without its login: 401, each process's secrets and OS user;
-#   7. SIGKILL each component, one `make up` heals it (scripts/heal-test.sh);
+#   7. SIGKILL each component, one `make up` heals it (TestHeal in tools/supervisor, STACK_HEAL=1);
 #   8. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
 #      every topic, a little poison and fuzz; the four invariants checked after), then make
 #      rebuild: every projection equals what its event log folds to;
@@ -84,9 +84,6 @@ finish() {
   [ ${#failed[@]} -eq 0 ]
 }
 
-say "process checks of the scripts (log: ${LOGS#$ROOT/}/liveness-test.log)"
-step liveness-test.log liveness-test "$ROOT/scripts/liveness-test.sh"
-
 if [ "${CLONE_IN_TEST:-1}" = 0 ]; then
   say "clone test skipped (CLONE_IN_TEST=0)"
 else
@@ -95,16 +92,14 @@ else
   step clone-test.log clone-test clone_test
 fi
 
-started=()
-for c in $COMPONENTS; do alive "$c" || started+=("$c"); done
+started=() running=" $(supervise running | tr '\n' ' ') "
+for c in $COMPONENTS; do [[ $running == *" $c "* ]] || started+=("$c"); done
 cleanup() {
   local rc=$? c
   ! injector_on || "$ROOT/scripts/injector.sh" off || rc=1
   if [ ${#started[@]} -gt 0 ]; then
     say "stopping what this test run started: ${started[*]}"
-    for c in $(reversed $COMPONENTS); do
-      if [[ " ${started[*]} " == *" $c "* ]]; then control stop "$c"; fi
-    done
+    supervise stop "${started[@]}" || rc=1
   fi
   summary_line "$rc"
   exit $rc
@@ -141,7 +136,8 @@ if [ "${HEAL_IN_TEST:-1}" = 0 ]; then
   say "heal test skipped (HEAL_IN_TEST=0)"
 else
   say "heal test: SIGKILL each component, then one make up (log: ${LOGS#$ROOT/}/heal-test.log)"
-  step heal-test.log heal-test "$ROOT/scripts/heal-test.sh"
+  heal_test() (supervisor_env && cd "$ROOT/tools" && STACK_HEAL=1 go test -count=1 -timeout 30m -v -run '^TestHeal$' ./supervisor)
+  step heal-test.log heal-test heal_test
 fi
 
 if [ "${CHAOS_IN_TEST:-1}" = 0 ]; then

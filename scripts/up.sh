@@ -10,25 +10,10 @@ start=$SECONDS
 "$ROOT/scripts/install.sh"
 # The stack's passwords and operator token (.stack/secrets, .stack/admin-token): made once, here.
 ensure_secrets
-"$ROOT/scripts/postgres.sh" start
-"$ROOT/scripts/kafka.sh" start
-"$ROOT/scripts/connect.sh" start
-# The services migrate their databases (outbox, heartbeat table, publication) when they
-# start; the connectors need those, and they must exist before any order is accepted,
-# since a new slot (snapshot.mode=no_data) streams only what is written after it.
-"$ROOT/scripts/services.sh" start
-say "registering connectors"
-"$ROOT/scripts/register-connectors.sh"
-# Prometheus scrapes the services; Alertmanager sends alerts to the notification service's relay.
-"$ROOT/scripts/prometheus.sh" start
-say "waiting for the services to be ready (/readyz)"
-for n in $SAGA_SERVICES; do
-  url_var=$(tr a-z A-Z <<<"$n")_URL; url=${!url_var}
-  wait_for "$n" 60 curl -fsS -m 2 "$url/readyz"
-  ready=$(curl -fsS "$url/readyz")
-  [ "$(jq -r .status <<<"$ready")" = ready ] \
-    || printf '\033[1;31m    %s is %s: %s\033[0m\n' "$n" "$(jq -r .status <<<"$ready")" "$(jq -c .degraded <<<"$ready")"
-done
+# The supervisor (tools/cmd/stack): PostgreSQL, Kafka, Kafka Connect, the Go programs (they migrate
+# their databases, which the connectors need, before any order is accepted: a new slot streams
+# only what is written after it), the connectors, Alertmanager and Prometheus; then /readyz.
+supervise up
 
 cat <<MSG
 

@@ -9,12 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"outboxsaga.dev/tools/invariant"
+	"outboxsaga.dev/tools/supervisor"
 )
 
 // Components the chaos run kills: the infrastructure, every consumer service and the webhook
@@ -24,7 +24,8 @@ var Components = append([]string{"postgres", "kafka", "connect", "webhooksink"},
 // Services are the consumer services (they can run a second instance).
 var Services = invariant.Services
 
-// Stack drives the native stack through its scripts and pid files.
+// Stack drives the native stack through its scripts and the supervisor's pid files
+// (tools/supervisor).
 type Stack struct {
 	Root     string // the repository
 	StackDir string // .stack
@@ -33,14 +34,14 @@ type Stack struct {
 
 func (s *Stack) pidFile(name string) string { return filepath.Join(s.StackDir, "pids", name+".pid") }
 
-// Pid returns the pid recorded for a component (0 when none).
+// Pid returns the pid of a component when its pid file records a process that is still it
+// (same pid, start time and executable); 0 when none.
 func (s *Stack) Pid(name string) int {
-	raw, err := os.ReadFile(s.pidFile(name))
-	if err != nil {
+	id, err := supervisor.ReadPidFile(s.pidFile(name))
+	if err != nil || !id.Live() {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-	return pid
+	return id.Pid
 }
 
 // Kill sends SIGKILL to the component recorded in its pid file and returns at once, as a
@@ -49,7 +50,7 @@ func (s *Stack) Pid(name string) int {
 func (s *Stack) Kill(name string) error {
 	pid := s.Pid(name)
 	if pid <= 0 {
-		return fmt.Errorf("kill %s: no pid recorded", name)
+		return fmt.Errorf("kill %s: it does not run (no live process recorded in %s)", name, s.pidFile(name))
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill %s (pid %d): %w", name, pid, err)
@@ -82,16 +83,9 @@ func (s *Stack) Start(ctx context.Context, name string) error {
 	return nil
 }
 
-// Stop stops a component gracefully with its script.
+// Stop stops a component gracefully (scripts/down.sh <name>: the supervisor's stop).
 func (s *Stack) Stop(ctx context.Context, name string) error {
-	var args []string
-	switch name {
-	case "postgres", "kafka", "connect":
-		args = []string{filepath.Join(s.Root, "scripts", name+".sh"), "stop"}
-	default:
-		args = []string{filepath.Join(s.Root, "scripts", "services.sh"), "stop", name}
-	}
-	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, filepath.Join(s.Root, "scripts", "down.sh"), name).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("stop %s: %w: %s", name, err, lastLines(string(out), 10))
 	}

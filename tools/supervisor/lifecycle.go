@@ -369,13 +369,13 @@ func (s *Stack) Up(ctx context.Context) error {
 }
 
 // Status writes one line per component: its pid, up or down, its RSS; a stale pid file says
-// what its pid is now.
+// what its pid is now. A component that runs without a pid file naming it is recorded.
 func (s *Stack) Status(w io.Writer) {
 	fmt.Fprintf(w, "  %-13s %-8s %-8s %s\n", "NAME", "PID", "STATE", "RSS")
 	for _, c := range s.comps {
-		if id, err := ReadPidFile(s.pidFile(c.name)); err == nil && id.Live() {
+		if id, ok := s.running(c); ok {
 			fmt.Fprintf(w, "  %-13s %-8d %-8s %s\n", c.name, id.Pid, "up", rss(id.Pid))
-		} else if err == nil {
+		} else if id, err := ReadPidFile(s.pidFile(c.name)); err == nil {
 			fmt.Fprintf(w, "  %-13s %-8s %-8s (stale pid file: %s)\n", c.name, "-", "down", Describe(id.Pid))
 		} else {
 			fmt.Fprintf(w, "  %-13s %-8s %-8s\n", c.name, "-", "down")

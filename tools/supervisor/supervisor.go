@@ -42,8 +42,6 @@ type Config struct {
 	// LeftoverTimeout bounds the wait for what a dead process left behind (60 s); PortTimeout
 	// the wait for a port (10 s).
 	LeftoverTimeout, PortTimeout time.Duration
-	// NoBuild: start the Go programs in bin/ as they are (SERVICES_NO_BUILD=1).
-	NoBuild bool
 }
 
 // ConfigFromEnv reads the configuration from env (NAME=VALUE, as os.Environ returns it).
@@ -55,8 +53,7 @@ func ConfigFromEnv(root string, env []string) (Config, error) {
 		}
 	}
 	cfg := Config{Root: root, StackDir: m["STACK_DIR"], Env: m, Out: os.Stdout, Err: os.Stderr,
-		LeftoverTimeout: seconds(m["LEFTOVER_TIMEOUT"], 60), PortTimeout: seconds(m["PORT_TIMEOUT"], 10),
-		NoBuild: m["SERVICES_NO_BUILD"] == "1"}
+		LeftoverTimeout: seconds(m["LEFTOVER_TIMEOUT"], 60), PortTimeout: seconds(m["PORT_TIMEOUT"], 10)}
 	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		cfg.Terminal = true
 	}

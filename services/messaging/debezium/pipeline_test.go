@@ -305,7 +305,7 @@ func killConnect(tb testing.TB, root string) {
 	if err != nil {
 		tb.Fatalf("no pid file of the native Connect worker: %v", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0])) // the first line (tools/supervisor)
 	if err != nil {
 		tb.Fatal(err)
 	}
