@@ -136,6 +136,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		r.Post("/logout", s.logout)
 		r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/sagas", http.StatusSeeOther) })
 		r.Get("/sagas", s.sagasPage)
+		r.Get("/sagas/live", s.sagasLive)
 		r.Get("/sagas/{id}", s.sagaPage)
 		r.Get("/sagas/{id}/live", s.sagaLive)
 		r.Get("/dead-letters", s.deadLettersPage)
@@ -182,13 +183,13 @@ func (s *server) funcs() template.FuncMap {
 		"firstln": func(s string) string { l, _, _ := strings.Cut(strings.TrimSpace(s), "\n"); return l },
 		"since":   func(t time.Time) string { return console.Duration(s.now().Sub(t)) },
 		"add":     func(a, b int) int { return a + b },
-		"clip":    clip,
+		"clip":    func(s string) string { return clip(s, 200) },
+		"clip40":  func(s string) string { return clip(s, 40) },
 	}
 }
 
-// clip cuts s to 200 characters (a key or an error may quote a record of a megabyte).
-func clip(s string) string {
-	const most = 200
+// clip cuts s to most characters (a key or an error may quote a record of a megabyte).
+func clip(s string, most int) string {
 	if len(s) <= most {
 		return s
 	}

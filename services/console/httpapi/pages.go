@@ -34,13 +34,45 @@ type sagasView struct {
 
 // sagasPage lists the sagas: the stuck ones on top, then the filtered list, newest first.
 func (s *server) sagasPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "sagas", "Sagas", "sagas", s.loadSagas(r.Context(), r.URL.Query()))
+}
+
+// sagasLive streams the list's fragment as it changes, looking every sagasLiveInterval.
+func (s *server) sagasLive(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+	defer cancel()
 	q := r.URL.Query()
+	tick := time.NewTicker(sagasLiveInterval)
+	defer tick.Stop()
+	wake := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				select {
+				case wake <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	s.stream(ctx, w, func() ([]byte, error) { return s.fragment("sagas", "sagas-live", s.loadSagas(ctx, q)) }, wake, 0)
+}
+
+// sagasLiveInterval is how often a live sagas list reads the order service again (two reads).
+const sagasLiveInterval = 3 * time.Second
+
+// loadSagas reads what the sagas list shows.
+func (s *server) loadSagas(ctx context.Context, q url.Values) sagasView {
 	f := console.SagaFilter{Status: q.Get("status"), Reason: q.Get("reason"), OlderThan: q.Get("olderThan"),
 		Waiting: q.Get("waiting"), Before: q.Get("before"), Limit: 50}
 	v := sagasView{Filter: f, FirstPage: f.Before == "", StuckAfter: s.cfg.StuckAfter,
 		Statuses: []string{"PENDING", "COMPLETED", "CANCELED"}, Reasons: []string{"OUT_OF_STOCK", "PAYMENT_FAILED", "TIMEOUT"},
 		Steps: []string{"inventory", "payment", "shipping"}, Ages: []string{"10s", "1m", "5m", "1h", "24h"}}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	var stuckErr error
@@ -61,7 +93,7 @@ func (s *server) sagasPage(w http.ResponseWriter, r *http.Request) {
 		v.Err = "The sagas could not be listed: " + err.Error()
 	}
 	v.Page = page
-	s.render(w, r, http.StatusOK, "sagas", "Sagas", "sagas", v)
+	return v
 }
 
 // sagaView is one saga's page and its live fragment.
@@ -152,7 +184,7 @@ func (s *server) sagaLive(w http.ResponseWriter, r *http.Request) {
 		}
 		v.At = time.Time{} // not a change in itself
 		return s.fragment("saga", "saga-live", v)
-	}, wake)
+	}, wake, s.cfg.LiveInterval)
 }
 
 // fragment renders one named template of page name.
@@ -165,8 +197,8 @@ func (s *server) fragment(name, tmpl string, data any) ([]byte, error) {
 }
 
 // stream writes render's output as an SSE "update" event whenever it differs from the last one
-// sent, looking every LiveInterval or when wake fires, until ctx ends.
-func (s *server) stream(ctx context.Context, w http.ResponseWriter, render func() ([]byte, error), wake <-chan struct{}) {
+// sent, looking every every (0: never by itself) and when wake fires, until ctx ends.
+func (s *server) stream(ctx context.Context, w http.ResponseWriter, render func() ([]byte, error), wake <-chan struct{}, every time.Duration) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -178,8 +210,12 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, render func(
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n")
 	flusher.Flush()
-	tick := time.NewTicker(s.cfg.LiveInterval)
-	defer tick.Stop()
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
 	var last []byte
 	for {
 		if html, err := render(); err == nil && !bytes.Equal(html, last) {
@@ -198,7 +234,7 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, render func(
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick:
 		case <-wake:
 		}
 	}
@@ -329,7 +365,7 @@ func (s *server) healthPage(w http.ResponseWriter, r *http.Request) {
 func (s *server) healthLive(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
 	defer cancel()
-	s.stream(ctx, w, func() ([]byte, error) { return s.fragment("health", "health-live", s.healthView()) }, nil)
+	s.stream(ctx, w, func() ([]byte, error) { return s.fragment("health", "health-live", s.healthView()) }, nil, s.cfg.LiveInterval)
 }
 
 // restart restarts (or resumes) a connector through Connect's REST API.
