@@ -9,8 +9,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"outboxsaga.dev/console/consoletest"
 	"outboxsaga.dev/console/kafka"
-	"outboxsaga.dev/tools/stackenv"
 )
 
 // TestLagOfAGroup gives a test group a known lag on a test topic of the running stack (as the
@@ -19,20 +19,19 @@ func TestLagOfAGroup(t *testing.T) {
 	if testing.Short() || os.Getenv("SKIP_INTEGRATION") == "1" {
 		t.Skip("integration test: needs the running stack")
 	}
-	env := stackenv.Load()
+	env := consoletest.Load()
 	if c, err := net.DialTimeout("tcp", env.Brokers[0], time.Second); err != nil {
 		t.Skipf("no stack: no broker at %s", env.Brokers[0])
 	} else {
 		c.Close()
 	}
-	inj := env.As(stackenv.Injector)
-	if inj.KafkaPassword == "" {
+	if env.KafkaPassword(consoletest.Injector) == "" {
 		t.Skip("no stack: no injector credentials")
 	}
 	cfg := sarama.NewConfig()
 	cfg.Producer.Return.Successes = true
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
-	client, err := inj.NewKafkaClient(cfg)
+	client, err := sarama.NewClient(env.Brokers, env.Kafka(consoletest.Injector, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +78,7 @@ func TestLagOfAGroup(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // the oldest record unconsumed is at least this old
 
-	viewer := env.As(stackenv.Viewer)
-	r, err := kafka.Open(kafka.Config{Brokers: viewer.Brokers, Username: viewer.KafkaUsername, Password: viewer.KafkaPassword,
+	r, err := kafka.Open(kafka.Config{Brokers: env.Brokers, Username: consoletest.Viewer, Password: env.KafkaPassword(consoletest.Viewer),
 		Groups: []kafka.Group{{Name: group, Topics: []string{topic}}}})
 	if err != nil {
 		t.Fatal(err)

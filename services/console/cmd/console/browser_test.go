@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -25,10 +26,10 @@ import (
 	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 
+	"outboxsaga.dev/console/consoletest"
 	orderhttp "outboxsaga.dev/order/httpapi"
 	orderpg "outboxsaga.dev/order/postgres"
 	"outboxsaga.dev/stack"
-	"outboxsaga.dev/tools/stackenv"
 )
 
 // TestConsoleInBrowser drives the console in headless Chromium (Debian's chromium, installed by
@@ -42,12 +43,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Skip("integration test: needs the running stack")
 	}
 	browser := chromium(t)
-	env := stackenv.Load()
+	env := consoletest.Load()
 	if env.AdminToken == "" {
 		t.Skip("no stack: no operator token (.stack/admin-token); run make up")
 	}
-	if !reachable(env.OrderURL + "/healthz") {
-		t.Skipf("no stack: the order service does not answer at %s", env.OrderURL)
+	if !reachable(env.URL("order") + "/healthz") {
+		t.Skipf("no stack: the order service does not answer at %s", env.URL("order"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -55,8 +56,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	base := startConsole(t, ctx, env)
 	api := &stackAPI{t: t, env: env}
 	sku := fmt.Sprintf("CONSOLE-%d", time.Now().UnixNano()%1_000_000)
-	api.operator(http.MethodPut, env.OrderURL+"/prices/"+sku, `{"unitPrice":1000,"currency":"KRW"}`)
-	api.operator(http.MethodPut, env.InventoryURL+"/stock/"+sku, `{"available":1000}`)
+	api.operator(http.MethodPut, env.URL("order")+"/prices/"+sku, `{"unitPrice":1000,"currency":"KRW"}`)
+	api.operator(http.MethodPut, env.URL("inventory")+"/stock/"+sku, `{"available":1000}`)
 
 	alloc, stopAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000))...)
@@ -194,19 +195,18 @@ func reachable(u string) bool {
 // returns its URL. When the stack's order service predates GET /orders (the stack runs a build
 // from before it), the console reaches the order service through a proxy that serves the list
 // from the same code (order/httpapi, order/postgres) on the same database.
-func startConsole(t *testing.T, ctx context.Context, env stackenv.Env) string {
+func startConsole(t *testing.T, ctx context.Context, env consoletest.Stack) string {
 	t.Helper()
-	viewer := env.As(stackenv.Viewer)
 	cfg := config{
-		AdminToken: env.AdminToken, ConnectURL: env.ConnectURL, ConnectUser: env.ConnectRESTUser, ConnectPass: env.ConnectRESTPassword,
-		Brokers: viewer.Brokers, KafkaUser: viewer.KafkaUsername, KafkaPass: viewer.KafkaPassword,
+		AdminToken: env.AdminToken, ConnectURL: env.ConnectURL, ConnectUser: env.ConnectUser, ConnectPass: env.ConnectPassword,
+		Brokers: env.Brokers, KafkaUser: consoletest.Viewer, KafkaPass: env.KafkaPassword(consoletest.Viewer),
 		// Any login role may read pg_replication_slots; the test has the superuser's URL only.
-		DatabaseURL: stackenv.Or("CONSOLE_DATABASE_URL", env.AdminURL("postgres")),
+		DatabaseURL: cmp.Or(os.Getenv("CONSOLE_DATABASE_URL"), env.AdminURL("postgres")),
 		StuckAfter:  10 * time.Second, LagRecords: 1000, LagBehind: 30 * time.Second, SampleInterval: time.Second,
 		ServiceURLs: map[string]string{},
 	}
 	for _, p := range stack.SagaServices() {
-		cfg.ServiceURLs[p.Name] = env.ServiceURL(p.Name)
+		cfg.ServiceURLs[p.Name] = env.URL(p.Name)
 	}
 	if !hasOrderList(env) {
 		t.Logf("the stack's order service has no GET /orders yet: serving it from this test (order/httpapi.ListRoutes)")
@@ -228,8 +228,8 @@ func startConsole(t *testing.T, ctx context.Context, env stackenv.Env) string {
 	return "http://" + ln.Addr().String()
 }
 
-func hasOrderList(env stackenv.Env) bool {
-	req, _ := http.NewRequest(http.MethodGet, env.OrderURL+"/orders?limit=1", nil)
+func hasOrderList(env consoletest.Stack) bool {
+	req, _ := http.NewRequest(http.MethodGet, env.URL("order")+"/orders?limit=1", nil)
 	req.Header.Set("Authorization", "Bearer "+env.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -241,14 +241,14 @@ func hasOrderList(env stackenv.Env) bool {
 
 // orderListProxy serves GET /orders from order_db with the order service's own list code, and
 // proxies everything else to the stack's order service.
-func orderListProxy(t *testing.T, env stackenv.Env) string {
+func orderListProxy(t *testing.T, env consoletest.Stack) string {
 	t.Helper()
 	db, err := sql.Open("postgres", env.AdminURL(stack.Service("order").Database()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	target, err := url.Parse(env.OrderURL)
+	target, err := url.Parse(env.URL("order"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func orderListProxy(t *testing.T, env stackenv.Env) string {
 // stackAPI is what the test does to the stack itself (not through the console).
 type stackAPI struct {
 	t   *testing.T
-	env stackenv.Env
+	env consoletest.Stack
 }
 
 func (a *stackAPI) do(req *http.Request) []byte {
@@ -296,20 +296,20 @@ func (a *stackAPI) operator(method, u, body string) {
 func (a *stackAPI) connect(method, path string) {
 	a.t.Helper()
 	req, _ := http.NewRequest(method, a.env.ConnectURL+path, nil)
-	req.SetBasicAuth(a.env.ConnectRESTUser, a.env.ConnectRESTPassword)
+	req.SetBasicAuth(a.env.ConnectUser, a.env.ConnectPassword)
 	a.do(req)
 }
 
 // placeOrder places an order of one sku as a customer and returns its id.
 func (a *stackAPI) placeOrder(sku string) string {
 	a.t.Helper()
-	cs, err := stackenv.LoadCustomers()
+	bearer, err := a.env.CustomerBearer("console-test")
 	if err != nil {
 		a.t.Fatal(err)
 	}
 	body := fmt.Sprintf(`{"currency":"KRW","paymentToken":"tok_ok","items":[{"sku":%q,"qty":1}]}`, sku)
-	req, _ := http.NewRequest(http.MethodPost, a.env.OrderURL+"/orders", bytes.NewReader([]byte(body)))
-	req.Header.Set("Authorization", cs.MustBearer("console-test"))
+	req, _ := http.NewRequest(http.MethodPost, a.env.URL("order")+"/orders", bytes.NewReader([]byte(body)))
+	req.Header.Set("Authorization", bearer)
 	req.Header.Set("Content-Type", "application/json")
 	var placed struct {
 		OrderID string `json:"orderId"`
@@ -323,10 +323,9 @@ func (a *stackAPI) placeOrder(sku string) string {
 // poison writes a record that is not JSON to topic, as the test-only injector principal.
 func (a *stackAPI) poison(topic, key string) {
 	a.t.Helper()
-	inj := a.env.As(stackenv.Injector)
 	cfg := sarama.NewConfig()
 	cfg.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(inj.Brokers, inj.SaramaConfig(cfg))
+	p, err := sarama.NewSyncProducer(a.env.Brokers, a.env.Kafka(consoletest.Injector, cfg))
 	if err != nil {
 		a.t.Fatalf("producer as injector: %v", err)
 	}
