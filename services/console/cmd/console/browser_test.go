@@ -98,6 +98,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	must(t, "see the paused connector", chromedp.Do(health,
 		chromedp.Navigate(base+"/health"),
 		waitText(`section.problems`, "connector "+connector+" is PAUSED"),
+		// the replication slots (read as a role without grants would) and the consumer lag too
+		waitText(`#health`, stack.Service("order").ReplicationSlot()),
+		waitText(`#health`, stack.Service("inventory").ConsumerGroup()),
 	))
 	problems, err := chromedp.Run(health, chromedp.Text(chromedp.CSS("section.problems")))
 	must(t, "read the problems", err)
