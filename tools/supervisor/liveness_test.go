@@ -226,6 +226,18 @@ func TestLostPidFileIsFoundAndRecorded(t *testing.T) {
 	if !strings.Contains(out.String(), "which its pid file did not say: recording it") {
 		t.Errorf("output %q does not say so", out)
 	}
+
+	// A pid file of the bash scripts before the supervisor (the pid alone, no identity): the
+	// running component is adopted and its identity recorded, not a second one started.
+	if err := os.WriteFile(s.pidFile("kafka"), []byte(strconv.Itoa(id.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := running(t, s, "kafka"); !ok || got != id {
+		t.Fatalf("with a pid-only pid file, Running(kafka) = %+v, %v; want %+v", got, ok, id)
+	}
+	if got, err := ReadPidFile(s.pidFile("kafka")); err != nil || got != id {
+		t.Errorf("pid file after adoption = %+v, %v; want %+v", got, err, id)
+	}
 }
 
 func TestStopSignalsNoStranger(t *testing.T) {
