@@ -277,7 +277,7 @@ func (s *Stack) connect() *component {
 			return err
 		},
 		// its configuration, its login and the REST API's users' file
-		prepare: func(ctx context.Context) error { return s.hook(ctx, "connect.sh", "configure") },
+		prepare: func(context.Context) error { return s.configureConnect() },
 		spec: func() (spec, error) {
 			// An empty environment plus what the connector JSON reads through the env config
 			// provider (whose allowlist takes only these names): the database's address, each
@@ -422,14 +422,7 @@ func (s *Stack) monitor(name string) *component {
 		readyTimeout: 60 * time.Second,
 		ready:        func(ctx context.Context) error { return httpOK(ctx, url+"/-/ready", 2*time.Second, nil) },
 		// its configuration rendered from infra/prometheus and checked (promtool, amtool)
-		before: func(ctx context.Context) (bool, error) {
-			old, _ := os.ReadFile(conf)
-			if err := s.hook(ctx, "prometheus.sh", "configure", name); err != nil {
-				return false, err
-			}
-			now, _ := os.ReadFile(conf)
-			return string(old) != string(now), nil
-		},
+		before: func(context.Context) (bool, error) { return s.configureMonitor(name) },
 		// Reloaded when its configuration changed; Prometheus always, since it reads the rules
 		// from infra/prometheus/rules as they are (a reload is cheap and keeps every series).
 		whenUp: func(_ context.Context, id Identity, changed bool) error {

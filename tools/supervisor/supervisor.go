@@ -243,9 +243,18 @@ func (s *Stack) command(sp spec) (*exec.Cmd, *os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(sp.log), 0o700); err != nil && !sp.noFollow {
 		return nil, nil, fmt.Errorf("log directory: %w", err)
 	}
-	logf, err := os.OpenFile(sp.log, flags, 0o600)
+	logf, err := os.OpenFile(sp.log, flags|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("log: %w", err)
+	}
+	if sp.noFollow {
+		// In another user's directory: a FIFO, a device or a hard link to someone else's file
+		// is not a log.
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(logf.Fd()), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Nlink != 1 {
+			logf.Close()
+			return nil, nil, fmt.Errorf("log %s is not a plain file of its own", sp.log)
+		}
 	}
 	cred, err := s.credential(sp.user)
 	if err != nil {

@@ -1,0 +1,245 @@
+package supervisor
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"outboxsaga.dev/stack"
+)
+
+// The configuration files the supervisor writes before a start: Kafka Connect's and
+// Prometheus's and Alertmanager's. Everything is written as scripts/lib.sh writes (files 0600,
+// directories 0700), then opened to the stack's OS user (RUN_USER, RUN_GROUP: the group may
+// enter the directories and read the files a process of that user needs; its data directories
+// are that user's).
+
+// secret returns the stack's secret name (the first line of .stack/secrets/<name>).
+func (s *Stack) secret(name string) string {
+	raw, _ := os.ReadFile(filepath.Join(s.cfg.StackDir, "secrets", name))
+	line, _, _ := strings.Cut(string(raw), "\n")
+	return line
+}
+
+// writeSecret writes content to path, replaced whole with mode 0600 (never through a link).
+func writeSecret(path, content string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// runGID returns the stack's OS group's id; false when the stack runs as the user running us.
+func (s *Stack) runGID() (int, bool, error) {
+	if s.cfg.get("RUN_USER") == "" {
+		return 0, false, nil
+	}
+	g, err := user.LookupGroup(s.cfg.get("RUN_GROUP"))
+	if err != nil {
+		return 0, false, fmt.Errorf("OS group of the stack: %w", err)
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	return gid, true, nil
+}
+
+// openTo gives the stack's OS group mode on paths (root's): 0710 lets it enter a directory, not
+// list it; 0640 read a file.
+func (s *Stack) openTo(mode os.FileMode, paths ...string) error {
+	gid, ok, err := s.runGID()
+	if err != nil || !ok {
+		return err
+	}
+	for _, p := range paths {
+		if err := os.Lchown(p, -1, gid); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownedByRunUser makes dir and everything in it the stack's OS user's (0700), unless it is that
+// user's already: then we touch nothing in it (a link there leads us nowhere).
+func (s *Stack) ownedByRunUser(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	gid, ok, err := s.runGID()
+	if err != nil || !ok {
+		return err
+	}
+	u, err := user.Lookup(s.cfg.get("RUN_USER"))
+	if err != nil {
+		return fmt.Errorf("OS user of the stack: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid {
+		err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, uid, gid)
+		})
+		if err != nil {
+			return fmt.Errorf("give %s to %s: %w", dir, s.cfg.get("RUN_USER"), err)
+		}
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+// configureConnect writes the worker's configuration (with its own Kafka login, in this file
+// and in no environment), the REST API's users' file and the JAAS file that names it.
+func (s *Stack) configureConnect() error {
+	dir, conf := filepath.Join(s.cfg.StackDir, "connect"), s.cfg.get("CONNECT_CONF")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	base, err := os.ReadFile(filepath.Join(s.cfg.Root, "infra/connect/connect-distributed.properties"))
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	b.Write(base)
+	fmt.Fprintf(&b, "bootstrap.servers=%s:%d\n", s.cfg.get("KAFKA_HOST"), s.cfg.port("KAFKA_PORT"))
+	fmt.Fprintf(&b, "listeners=http://127.0.0.1:%d\nrest.advertised.host.name=127.0.0.1\n", s.cfg.port("CONNECT_PORT"))
+	fmt.Fprintf(&b, "plugin.path=%s\n", filepath.Join(s.cfg.StackDir, "lib", "plugins"))
+	jaas := fmt.Sprintf(`org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="%s";`, s.secret("kafka-connect"))
+	for _, prefix := range []string{"", "producer.", "consumer.", "admin."} {
+		fmt.Fprintf(&b, "%ssasl.jaas.config=%s\n", prefix, jaas)
+	}
+	users, jaasFile := filepath.Join(dir, "rest-users.properties"), filepath.Join(dir, "rest-jaas.conf")
+	restUser := s.cfg.get("CONNECT_REST_USER")
+	for path, content := range map[string]string{
+		conf: b.String(),
+		// The REST API's users (HTTP Basic, rest.extension.classes in the properties above):
+		// the login module reads user=password lines from this file; the JAAS file names it.
+		users:    restUser + "=" + s.secret("connect-rest-"+restUser) + "\n",
+		jaasFile: "KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file=\"" + users + "\";\n};\n",
+	} {
+		if err := writeSecret(path, content); err != nil {
+			return fmt.Errorf("configure connect: %w", err)
+		}
+	}
+	if err := s.openTo(0o710, dir); err != nil {
+		return err
+	}
+	return s.openTo(0o640, conf, users, jaasFile)
+}
+
+var placeholder = regexp.MustCompile(`(?m)^[^#\n]*@[A-Z_]*@`)
+
+// configureMonitor renders name's configuration from infra/prometheus (every @NAME@ replaced
+// by this stack's value), checks it (promtool, amtool) and opens its directories to the
+// stack's OS user. It reports whether the configuration changed.
+func (s *Stack) configureMonitor(name string) (bool, error) {
+	dir := filepath.Join(s.cfg.StackDir, name)
+	for _, d := range []string{filepath.Join(dir, "data"), filepath.Join(s.cfg.StackDir, "logs")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return false, err
+		}
+	}
+	conf, tmpl := s.cfg.get("PROMETHEUS_CONF"), "prometheus.yml"
+	check := []string{"promtool", "check", "config", conf}
+	if name == "alertmanager" {
+		conf, tmpl = s.cfg.get("ALERTMANAGER_CONF"), "alertmanager.yml"
+		check = []string{"amtool", "check-config", conf}
+	}
+	raw, err := os.ReadFile(filepath.Join(s.cfg.Root, "infra/prometheus", tmpl))
+	if err != nil {
+		return false, err
+	}
+	pairs := []string{
+		"@RULES_DIR@", filepath.Join(s.cfg.Root, "infra/prometheus/rules"),
+		"@ALERTMANAGER_ADDR@", fmt.Sprintf("127.0.0.1:%d", s.cfg.port("ALERTMANAGER_PORT")),
+		"@PROMETHEUS_ADDR@", fmt.Sprintf("127.0.0.1:%d", s.cfg.port("PROMETHEUS_PORT")),
+		"@RELAY_URL@", s.cfg.get("NOTIFICATION_URL") + "/alertmanager",
+		"@RELAY_TOKEN_FILE@", filepath.Join(s.cfg.StackDir, "alertmanager", "relay.token"),
+	}
+	for _, p := range stack.Programs() {
+		pairs = append(pairs, "@"+p.Env()+"_ADDR@", s.cfg.get(p.AddrVar))
+	}
+	text := strings.NewReplacer(pairs...).Replace(string(raw))
+	if l := placeholder.FindString(text); l != "" {
+		return false, fmt.Errorf("infra/prometheus/%s: a placeholder has no value: %s", tmpl, l)
+	}
+	old, _ := os.ReadFile(conf)
+	changed := string(old) != text
+	if changed {
+		if err := writeSecret(conf+".new", text); err != nil {
+			return false, err
+		}
+		if err := os.Rename(conf+".new", conf); err != nil {
+			return false, err
+		}
+	}
+	if name == "alertmanager" {
+		if err := s.relayToken(); err != nil {
+			return false, err
+		}
+	}
+	checkLog := filepath.Join(s.cfg.StackDir, "logs", name+"-check.log")
+	out, err := exec.Command(check[0], check[1:]...).CombinedOutput()
+	_ = os.WriteFile(checkLog, out, 0o600)
+	if err != nil {
+		fmt.Fprintf(s.cfg.Err, "%s", out)
+		return false, fmt.Errorf("%s's configuration is invalid (%s): %w", name, strings.Join(check, " "), err)
+	}
+	if err := s.openTo(0o710, dir); err != nil {
+		return false, err
+	}
+	if err := s.openTo(0o640, conf); err != nil {
+		return false, err
+	}
+	return changed, s.ownedByRunUser(filepath.Join(dir, "data"))
+}
+
+// relayToken writes .stack/alertmanager/relay.token, the operator token Alertmanager calls the
+// relay with (its credentials_file): a copy of .stack/admin-token that the user it runs as may
+// read (0640, the group of .stack: the stack's OS user's when root runs the stack), replaced whole.
+func (s *Stack) relayToken() error {
+	raw, err := os.ReadFile(filepath.Join(s.cfg.StackDir, "admin-token"))
+	if err != nil {
+		return fmt.Errorf("relay token: %w", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := filepath.Join(s.cfg.StackDir, "alertmanager", "relay.token")
+	if err := writeSecret(f+".new", line+"\n"); err != nil {
+		return err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(s.cfg.StackDir, &st); err != nil {
+		return err
+	}
+	if err := os.Lchown(f+".new", -1, int(st.Gid)); err != nil {
+		return err
+	}
+	if err := os.Chmod(f+".new", 0o640); err != nil {
+		return err
+	}
+	return os.Rename(f+".new", f)
+}

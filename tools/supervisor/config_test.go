@@ -1,0 +1,87 @@
+package supervisor
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// configStack is a throwaway stack directory whose configuration comes from this repository.
+func configStack(t *testing.T) *Stack {
+	t.Helper()
+	s, _ := testStack(t)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg.Root = root
+	for k, v := range map[string]string{"CONNECT_REST_USER": "operator", "NOTIFICATION_URL": "http://127.0.0.1:8085",
+		"GATEWAYSIM_ADDR": "127.0.0.1:8089", "WEBHOOKSINK_ADDR": "127.0.0.1:8088", "INVENTORY_HTTP_ADDR": "127.0.0.1:8081",
+		"PAYMENT_HTTP_ADDR": "127.0.0.1:8082", "SHIPPING_HTTP_ADDR": "127.0.0.1:8084", "NOTIFICATION_HTTP_ADDR": "127.0.0.1:8085"} {
+		s.cfg.Env[k] = v
+	}
+	secrets := filepath.Join(s.cfg.StackDir, "secrets")
+	if err := os.MkdirAll(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"kafka-connect": "kc-secret", "connect-rest-operator": "rest-secret"} {
+		if err := os.WriteFile(filepath.Join(secrets, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(s.cfg.StackDir, "admin-token"), []byte("the-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConfigureConnect(t *testing.T) {
+	s := configStack(t)
+	if err := s.configureConnect(); err != nil {
+		t.Fatal(err)
+	}
+	conf, _ := os.ReadFile(s.cfg.get("CONNECT_CONF"))
+	for _, want := range []string{"bootstrap.servers=127.0.0.1:" + s.cfg.get("KAFKA_PORT"), "listeners=http://127.0.0.1:" + s.cfg.get("CONNECT_PORT"),
+		`producer.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="kc-secret";`} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("the worker's configuration lacks %q", want)
+		}
+	}
+	users, _ := os.ReadFile(filepath.Join(s.cfg.StackDir, "connect", "rest-users.properties"))
+	if string(users) != "operator=rest-secret\n" {
+		t.Errorf("rest-users.properties = %q", users)
+	}
+	for _, f := range []string{s.cfg.get("CONNECT_CONF"), filepath.Join(s.cfg.StackDir, "connect", "rest-jaas.conf")} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())
+		}
+	}
+}
+
+func TestConfigureMonitor(t *testing.T) {
+	for _, tool := range []string{"promtool", "amtool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (scripts/install.sh)", tool)
+		}
+	}
+	s := configStack(t)
+	for _, name := range []string{"alertmanager", "prometheus"} {
+		changed, err := s.configureMonitor(name)
+		if err != nil || !changed {
+			t.Fatalf("configureMonitor(%s) = %v, %v; want a new configuration", name, changed, err)
+		}
+		if changed, err := s.configureMonitor(name); err != nil || changed {
+			t.Errorf("configureMonitor(%s) again = %v, %v; want unchanged", name, changed, err)
+		}
+	}
+	prom, _ := os.ReadFile(s.cfg.get("PROMETHEUS_CONF"))
+	if !strings.Contains(string(prom), "127.0.0.1:8082") || !strings.Contains(string(prom), filepath.Join(s.cfg.Root, "infra/prometheus/rules")) {
+		t.Errorf("prometheus.yml lacks the payment service's address or the rules:\n%s", prom)
+	}
+	token, _ := os.ReadFile(filepath.Join(s.cfg.StackDir, "alertmanager", "relay.token"))
+	if string(token) != "the-token\n" {
+		t.Errorf("relay.token = %q", token)
+	}
+}
