@@ -239,7 +239,7 @@ func (s *Stack) kafka() *component {
 			return exec.CommandContext(ctx, "kcat", "-F", s.cfg.get("KCAT_CONF"), "-L", "-m", "2").Run()
 		},
 		// its configuration (with the admin's password), storage formatted on first use
-		prepare: func(ctx context.Context) error { return s.hook(ctx, "kafka.sh", "configure") },
+		prepare: s.configureKafka,
 		spec: func() (spec, error) {
 			// An empty environment: the broker's secrets are in its configuration file (0600).
 			return s.javaSpec("kafka", s.cfg.get("KAFKA_HEAP"), []string{"LANG=C.UTF-8"},

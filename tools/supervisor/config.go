@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -242,4 +243,79 @@ func (s *Stack) relayToken() error {
 		return err
 	}
 	return os.Rename(f+".new", f)
+}
+
+// configureKafka writes the broker's configuration (with the admin's password: 0600, opened to
+// the stack's OS group only to read) and, on first use, formats its storage with the admin's
+// SCRAM login, the one login the broker needs before any client can log in.
+func (s *Stack) configureKafka(ctx context.Context) error {
+	dir, conf := filepath.Join(s.cfg.StackDir, "kafka"), s.cfg.get("KAFKA_CONF")
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	for _, d := range []string{dir, data} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			return err
+		}
+	}
+	base, err := os.ReadFile(filepath.Join(s.cfg.Root, "infra/kafka/server.properties"))
+	if err != nil {
+		return err
+	}
+	host, pw := s.cfg.get("KAFKA_HOST"), s.secret("kafka-admin")
+	broker, controller := fmt.Sprintf("%s:%d", host, s.cfg.port("KAFKA_PORT")), fmt.Sprintf("%s:%d", host, s.cfg.port("KAFKA_CONTROLLER_PORT"))
+	var b bytes.Buffer
+	b.Write(base)
+	fmt.Fprintf(&b, "log.dirs=%s\n", data)
+	fmt.Fprintf(&b, "listeners=BROKER://%s,CONTROLLER://%s\nadvertised.listeners=BROKER://%s\n", broker, controller, broker)
+	fmt.Fprintf(&b, "controller.quorum.bootstrap.servers=%s\n", controller)
+	fmt.Fprintf(&b, "listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"%s\";\n", pw)
+	fmt.Fprintf(&b, "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"%s\" user_admin=\"%s\";\n", pw, pw)
+	// kcat's logins (see infra/kafka/server.properties): the same principals and passwords as
+	// their SCRAM logins, so the same ACLs.
+	fmt.Fprintf(&b, "listener.name.broker.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_viewer=\"%s\" user_injector=\"%s\";\n",
+		s.secret("kafka-viewer"), s.secret("kafka-injector"))
+	if err := writeSecret(conf, b.String()); err != nil {
+		return fmt.Errorf("configure kafka: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "meta.properties")); os.IsNotExist(err) {
+		s.out.say("formatting Kafka storage in %s (with the admin's SCRAM login)", strings.TrimPrefix(data, s.cfg.Root+"/"))
+		if err := s.formatKafka(ctx, conf, pw); err != nil {
+			return err
+		}
+	}
+	if err := s.openTo(0o710, dir); err != nil {
+		return err
+	}
+	if err := s.openTo(0o640, conf); err != nil {
+		return err
+	}
+	return s.ownedByRunUser(data)
+}
+
+// formatKafka formats the broker's storage. The arguments, password included, go through a
+// java @argfile (0600, deleted after), so that no command line shows the password.
+func (s *Stack) formatKafka(ctx context.Context, conf, pw string) error {
+	tool := func(args ...string) *exec.Cmd {
+		return exec.CommandContext(ctx, "java", append([]string{"-Xmx256m",
+			"-Dlog4j2.configurationFile=" + filepath.Join(s.cfg.Root, "infra/kafka/log4j2-tools.properties"), "-cp", s.classpath()}, args...)...)
+	}
+	id, err := tool("kafka.tools.StorageTool", "random-uuid").Output()
+	if err != nil {
+		return fmt.Errorf("a cluster id for Kafka: %w", err)
+	}
+	args := filepath.Join(filepath.Dir(conf), "format.args")
+	lines := []string{"kafka.tools.StorageTool", "format", "--config", conf, "--standalone",
+		"--cluster-id", strings.TrimSpace(string(id)), "--add-scram", "SCRAM-SHA-512=[name=admin,password=" + pw + "]"}
+	if err := writeSecret(args, strings.Join(lines, "\n")+"\n"); err != nil {
+		return err
+	}
+	defer os.Remove(args)
+	cmd := tool("@" + args)
+	cmd.Stderr = s.cfg.Err
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("formatting the Kafka storage failed: %w", err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,5 +84,33 @@ func TestConfigureMonitor(t *testing.T) {
 	token, _ := os.ReadFile(filepath.Join(s.cfg.StackDir, "alertmanager", "relay.token"))
 	if string(token) != "the-token\n" {
 		t.Errorf("relay.token = %q", token)
+	}
+}
+
+func TestConfigureKafka(t *testing.T) {
+	s := configStack(t)
+	for name, v := range map[string]string{"kafka-admin": "adm", "kafka-viewer": "view", "kafka-injector": "inj"} {
+		if err := os.WriteFile(filepath.Join(s.cfg.StackDir, "secrets", name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// formatted already: the test needs no Java
+	if err := os.WriteFile(filepath.Join(s.cfg.StackDir, "kafka", "data", "meta.properties"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.configureKafka(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conf, _ := os.ReadFile(s.cfg.get("KAFKA_CONF"))
+	for _, want := range []string{"log.dirs=" + filepath.Join(s.cfg.StackDir, "kafka", "data"),
+		"advertised.listeners=BROKER://127.0.0.1:" + s.cfg.get("KAFKA_PORT"),
+		"controller.quorum.bootstrap.servers=127.0.0.1:" + s.cfg.get("KAFKA_CONTROLLER_PORT"),
+		`username="admin" password="adm" user_admin="adm";`, `user_viewer="view" user_injector="inj";`} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("the broker's configuration lacks %q", want)
+		}
+	}
+	if fi, err := os.Stat(s.cfg.get("KAFKA_CONF")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the broker's configuration: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}
 }
