@@ -249,7 +249,8 @@ func TestStopSignalsNoStranger(t *testing.T) {
 	if err := s.Stop(context.Background(), "kafka"); err != nil {
 		t.Fatal(err)
 	}
-	if State(other.Process.Pid) != 'S' {
+	time.Sleep(100 * time.Millisecond) // a signal would have ended it by now
+	if !Live(other.Process.Pid) {
 		t.Errorf("stop signalled pid %d (sleep), which is not Kafka: state %c", other.Process.Pid, State(other.Process.Pid))
 	}
 	if _, err := os.Stat(s.pidFile("kafka")); !os.IsNotExist(err) {
@@ -260,6 +261,11 @@ func TestStopSignalsNoStranger(t *testing.T) {
 func TestStopForcesAfterGrace(t *testing.T) {
 	s, out := testStack(t)
 	kafka := kafkaStandIn(t, s, `trap "" TERM; while :; do sleep 0.2; done`)
+	// its trap is set once its loop runs: it has a child (sleep)
+	waitFor(t, "the stand-in's loop", func() bool {
+		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", kafka.Process.Pid, kafka.Process.Pid))
+		return strings.TrimSpace(string(raw)) != ""
+	})
 	c, _ := s.comp("kafka")
 	c.grace = time.Second
 	if err := s.Stop(context.Background(), "kafka"); err != nil {
@@ -348,7 +354,8 @@ func TestPostgresLeftovers(t *testing.T) {
 	if _, err := os.Stat(lock); !os.IsNotExist(err) || !strings.Contains(out.String(), "removing the stale") {
 		t.Errorf("the stale lock was not removed (%v): %q", err, out)
 	}
-	if State(stranger.Process.Pid) != 'S' {
+	time.Sleep(100 * time.Millisecond) // a signal would have ended it by now
+	if !Live(stranger.Process.Pid) {
 		t.Error("the process the stale lock named was signalled")
 	}
 }
