@@ -34,6 +34,8 @@ func validData() map[string]struct {
 		"StockReservationFailed": {"inventory", d{"orderId": orderID, "reason": "OUT_OF_STOCK", "skus": []any{"A100"}}},
 		"StockReleased":          {"inventory", d{"orderId": orderID, "items": items}},
 		"StockCommitted":         {"inventory", d{"orderId": orderID, "items": items}},
+		"StockDepleted":          {"inventory", d{"sku": "A100"}},
+		"StockReplenished":       {"inventory", d{"sku": "A100", "available": 5}},
 		"PaymentAuthorized":      {"payment", d{"orderId": orderID, "amount": 30000, "currency": "KRW", "pgTxnId": "pg_1"}},
 		"PaymentFailed":          {"payment", d{"orderId": orderID, "reason": "CARD_DECLINED", "amount": 30000, "currency": "KRW"}},
 		"PaymentVoided":          {"payment", d{"orderId": orderID, "amount": 30000, "currency": "USD", "pgTxnId": "pg_1"}},

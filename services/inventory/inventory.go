@@ -26,6 +26,8 @@ const (
 	EventStockReservationFailed = "StockReservationFailed"
 	EventStockReleased          = "StockReleased"
 	EventStockCommitted         = "StockCommitted"
+	EventStockDepleted          = "StockDepleted"
+	EventStockReplenished       = "StockReplenished"
 )
 
 // EventVersion is the version of every event this service emits.
@@ -158,14 +160,74 @@ type StockCommittedData struct {
 	Items   []Item `json:"items"`
 }
 
+// StockDepletedData is the data of StockDepleted: the SKU's available count has just gone to 0.
+type StockDepletedData struct {
+	SKU string `json:"sku"`
+}
+
+// StockReplenishedData is the data of StockReplenished: the SKU's available count has just gone
+// from 0 to Available.
+type StockReplenishedData struct {
+	SKU       string `json:"sku"`
+	Available int64  `json:"available"`
+}
+
+// StockEvent is an event about one SKU (StockDepleted or StockReplenished): its aggregate id,
+// and so its Kafka key, is the SKU, so that the transitions of one SKU stay in order on one
+// partition whatever orders caused them.
+type StockEvent struct {
+	SKU   string
+	Event messaging.Event
+}
+
+// Transitions returns the StockDepleted and StockReplenished events of the rows in after (the
+// rows a decision moved or set) whose available count crossed 0 since before: to 0 from above
+// (StockDepleted), above 0 from 0 (StockReplenished). A SKU missing from before had no row: it
+// counts as not sold out, so a new row at 0 is depleted and a new row above 0 emits nothing.
+// A row that stays at 0, or stays above it, emits nothing: one event per transition.
+func Transitions(before map[string]Stock, after []Stock) []StockEvent {
+	var out []StockEvent
+	for _, s := range after {
+		old, had := before[s.SKU]
+		wasOut := had && old.Available == 0
+		switch isOut := s.Available == 0; {
+		case isOut && !wasOut:
+			out = append(out, StockEvent{SKU: s.SKU, Event: messaging.Event{Type: EventStockDepleted, Data: StockDepletedData{SKU: s.SKU}}})
+		case !isOut && wasOut:
+			out = append(out, StockEvent{SKU: s.SKU, Event: messaging.Event{Type: EventStockReplenished, Data: StockReplenishedData{SKU: s.SKU, Available: s.Available}}})
+		}
+	}
+	return out
+}
+
+// Restock decides an operator's setting of sku's available count to n (PUT /stock/{sku}):
+// current is the locked row, had whether there was one. It returns the row to store and the
+// transition it makes, if any (see Transitions).
+func Restock(sku string, current Stock, had bool, n int64) (Stock, []StockEvent, error) {
+	if !had {
+		current = Stock{SKU: sku}
+	}
+	next, err := current.SetAvailable(n)
+	if err != nil {
+		return Stock{}, nil, err
+	}
+	before := map[string]Stock{}
+	if had {
+		before[sku] = current
+	}
+	return next, Transitions(before, []Stock{next}), nil
+}
+
 // Change is a decision: the reservation as it must be stored, the stock rows that moved (in SKU
-// order), and the events to emit. For OutcomeIgnored, Stock and Events are empty (see
-// CancelUnseen for the one ignored decision that still stores a reservation).
+// order), the events to emit about the order and those about single SKUs (StockEvents, keyed by
+// SKU). For OutcomeIgnored, Stock, Events and StockEvents are empty (see CancelUnseen for the one
+// ignored decision that still stores a reservation).
 type Change struct {
 	Outcome     Outcome
 	Reservation Reservation
 	Stock       []Stock
 	Events      []messaging.Event
+	StockEvents []StockEvent
 }
 
 // Quantity is the total of one SKU across an order's lines.
@@ -263,6 +325,7 @@ func Reserve(o Order, stock map[string]Stock) (Change, error) {
 		Events: []messaging.Event{{Type: EventStockReserved, Data: StockReservedData{
 			OrderID: o.ID, Items: o.Items, Amount: o.Amount, Currency: o.Currency, PaymentToken: o.PaymentToken,
 		}}},
+		StockEvents: Transitions(stock, moved),
 	}, nil
 }
 
@@ -283,6 +346,7 @@ func Release(r Reservation, stock map[string]Stock, reason string) (Change, erro
 		Reservation: r,
 		Stock:       moved,
 		Events:      []messaging.Event{{Type: EventStockReleased, Data: StockReleasedData{OrderID: r.OrderID, Items: r.Items}}},
+		StockEvents: Transitions(stock, moved),
 	}, nil
 }
 
@@ -314,6 +378,7 @@ func Commit(r Reservation, stock map[string]Stock) (Change, error) {
 		Reservation: r,
 		Stock:       moved,
 		Events:      []messaging.Event{{Type: EventStockCommitted, Data: StockCommittedData{OrderID: r.OrderID, Items: r.Items}}},
+		StockEvents: Transitions(stock, moved),
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,6 +69,7 @@ func TestReserve(t *testing.T) {
 					Currency:     "KRW",
 					PaymentToken: "tok_ok",
 				}}},
+				StockEvents: []inventory.StockEvent{{SKU: "B", Event: messaging.Event{Type: inventory.EventStockDepleted, Data: inventory.StockDepletedData{SKU: "B"}}}},
 			},
 		},
 		{
@@ -83,6 +85,7 @@ func TestReserve(t *testing.T) {
 					OrderID: "o1", Items: []inventory.Item{{SKU: "A", Qty: 1}, {SKU: "A", Qty: 2}},
 					Amount: 39000, Currency: "KRW", PaymentToken: "tok_ok",
 				}}},
+				StockEvents: []inventory.StockEvent{{SKU: "A", Event: messaging.Event{Type: inventory.EventStockDepleted, Data: inventory.StockDepletedData{SKU: "A"}}}},
 			},
 		},
 		{
@@ -181,6 +184,7 @@ func TestReleaseAndCommit(t *testing.T) {
 				Reservation: inventory.Reservation{OrderID: "o1", Status: inventory.StatusReleased, Items: items, Reason: "PAYMENT_FAILED"},
 				Stock:       []inventory.Stock{{SKU: "A", Available: 3, Reserved: 1, Sold: 4}, {SKU: "B", Available: 2, Reserved: 0}},
 				Events:      []messaging.Event{{Type: inventory.EventStockReleased, Data: inventory.StockReleasedData{OrderID: "o1", Items: items}}},
+				StockEvents: []inventory.StockEvent{{SKU: "B", Event: messaging.Event{Type: inventory.EventStockReplenished, Data: inventory.StockReplenishedData{SKU: "B", Available: 2}}}},
 			},
 		},
 		{
@@ -312,5 +316,22 @@ func TestValidateSKU(t *testing.T) {
 				t.Errorf("ValidateSKU(%q) code = %s, want %s", tt.sku, fault.Code(err), fault.Invalid)
 			}
 		})
+	}
+}
+
+func TestTransitionsOncePerCrossing(t *testing.T) {
+	before := map[string]inventory.Stock{
+		"UP": {SKU: "UP", Available: 2}, "ZERO": {SKU: "ZERO"}, "DOWN": {SKU: "DOWN", Available: 1}, "BACK": {SKU: "BACK"},
+	}
+	after := []inventory.Stock{
+		{SKU: "UP", Available: 1}, {SKU: "ZERO", Sold: 1}, {SKU: "DOWN", Reserved: 1}, {SKU: "BACK", Available: 4}, {SKU: "NEW0"}, {SKU: "NEW5", Available: 5},
+	}
+	var got []string
+	for _, e := range inventory.Transitions(before, after) {
+		got = append(got, e.SKU+":"+e.Event.Type)
+	}
+	want := []string{"DOWN:StockDepleted", "BACK:StockReplenished", "NEW0:StockDepleted"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Transitions = %v, want %v", got, want)
 	}
 }

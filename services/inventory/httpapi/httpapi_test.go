@@ -30,7 +30,7 @@ func newServer(t *testing.T, adminToken string) (*httptest.Server, *sql.DB) {
 		t.Fatalf("Migrate() error = %v", err)
 	}
 	r := msghttp.NewRouter(zerolog.Nop())
-	httpapi.Routes(r, httpapi.Config{Stock: postgres.NewStockLevels(db), AdminToken: adminToken, Log: zerolog.Nop()})
+	httpapi.Routes(r, httpapi.Config{Stock: postgres.NewStockLevels(db, pgtest.MustOutbox(t)), AdminToken: adminToken, Log: zerolog.Nop()})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, db

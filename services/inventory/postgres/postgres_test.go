@@ -41,7 +41,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestStock(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
-	store := postgres.NewStockLevels(db)
+	store := postgres.NewStockLevels(db, pgtest.MustOutbox(t))
 
 	if _, err := store.Get(ctx, "A100"); fault.Code(err) != fault.NotFound {
 		t.Fatalf("Get(unknown) error = %v, want %s", err, fault.NotFound)
@@ -246,7 +246,7 @@ func mustExec(t *testing.T, db *sql.DB, q string) {
 
 func assertStock(t *testing.T, db *sql.DB, sku string, available, reserved, sold int64) {
 	t.Helper()
-	got, err := postgres.NewStockLevels(db).Get(context.Background(), sku)
+	got, err := postgres.NewStockLevels(db, pgtest.MustOutbox(t)).Get(context.Background(), sku)
 	if err != nil {
 		t.Fatalf("Get(%s) error = %v", sku, err)
 	}

@@ -47,18 +47,35 @@ func (s *Steps) Router() *messaging.Router {
 
 // OrderCreated reserves the order's items (app.Reserve). An order the domain refuses is poison
 // (fault.Invalid; the schema lets none through).
-func (s *Steps) OrderCreated(ctx context.Context, tx *sql.Tx, _ *messaging.Message, d OrderCreatedData) (msgpg.Result, error) {
-	return s.app.Reserve(ctx, tx, inventory.Order{ID: d.OrderID, Items: d.Items, Amount: d.Amount, Currency: d.Currency, PaymentToken: d.PaymentToken})
+func (s *Steps) OrderCreated(ctx context.Context, tx *sql.Tx, m *messaging.Message, d OrderCreatedData) (msgpg.Result, error) {
+	return s.emit(ctx, tx, m)(s.app.Reserve(ctx, tx, inventory.Order{ID: d.OrderID, Items: d.Items, Amount: d.Amount, Currency: d.Currency, PaymentToken: d.PaymentToken}))
 }
 
 // OrderCanceled releases the order's reservation (app.Release).
-func (s *Steps) OrderCanceled(ctx context.Context, tx *sql.Tx, _ *messaging.Message, d OrderCanceledData) (msgpg.Result, error) {
-	return s.app.Release(ctx, tx, d.OrderID, d.Items, d.Reason)
+func (s *Steps) OrderCanceled(ctx context.Context, tx *sql.Tx, m *messaging.Message, d OrderCanceledData) (msgpg.Result, error) {
+	return s.emit(ctx, tx, m)(s.app.Release(ctx, tx, d.OrderID, d.Items, d.Reason))
 }
 
 // OrderCompleted sells the order's reservation (app.Commit).
-func (s *Steps) OrderCompleted(ctx context.Context, tx *sql.Tx, _ *messaging.Message, d OrderCompletedData) (msgpg.Result, error) {
-	return s.app.Commit(ctx, tx, d.OrderID)
+func (s *Steps) OrderCompleted(ctx context.Context, tx *sql.Tx, m *messaging.Message, d OrderCompletedData) (msgpg.Result, error) {
+	return s.emit(ctx, tx, m)(s.app.Commit(ctx, tx, d.OrderID))
+}
+
+// emit returns what writes a use case's StockDepleted/StockReplenished events to the outbox in
+// tx, each under its SKU as aggregate id (so one SKU's transitions keep their order on one
+// partition), and hands on the rest of its result for the step to emit under the order's id.
+func (s *Steps) emit(ctx context.Context, tx *sql.Tx, m *messaging.Message) func(app.Result, error) (msgpg.Result, error) {
+	return func(r app.Result, err error) (msgpg.Result, error) {
+		if err != nil {
+			return msgpg.Result{}, err
+		}
+		for _, se := range r.Stock {
+			if err := s.saga.Emit(ctx, tx, m, se.SKU, se.Event); err != nil {
+				return msgpg.Result{}, err
+			}
+		}
+		return r.Result, nil
+	}
 }
 
 // OrderCreatedData is the data of OrderCreated v2 that the step reads.

@@ -44,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := sagatest.Open(t, "inventory", postgres.Migrations)
 	reg := prometheus.NewRegistry()
-	f := &fixture{db: db, stockLevels: postgres.NewStockLevels(db), reservations: postgres.NewReservations(db), reg: reg}
+	f := &fixture{db: db, stockLevels: postgres.NewStockLevels(db, pgtest.MustOutbox(t)), reservations: postgres.NewReservations(db), reg: reg}
 	f.steps = saga.New(db, pgtest.MustOutbox(t), app.New(f.reservations, app.NewMetrics(reg)))
 	f.Harness = sagatest.New(t, db, f.steps.Router())
 	return f
@@ -906,5 +906,88 @@ func TestOrderCreatedEveryVersion(t *testing.T) {
 				t.Errorf("stock after OrderCreated v%d = %+v, want 3 available, 2 reserved", tt.version, got)
 			}
 		})
+	}
+}
+
+// TestStockTransitionsOncePerTransition: StockDepleted when a reservation or a restock takes a
+// SKU's available count to 0, StockReplenished when a release or a restock lifts it from 0, each
+// under the SKU as aggregate id, in the transaction of the change, and never twice in a row for
+// one SKU (no repeat while it stays at 0 or above it), whatever the redeliveries.
+func TestStockTransitionsOncePerTransition(t *testing.T) {
+	f := newFixture(t)
+	f.setStock(t, "A", 3)
+	f.setStock(t, "B", 5)
+	if got := f.EmittedTypes("A"); len(got) != 0 {
+		t.Fatalf("a new SKU above 0 emitted %v, want nothing", got)
+	}
+	o2, o3 := uuid.NewString(), uuid.NewString()
+
+	// o1 takes A to 0 (and B to 4): A is depleted, in the same transaction as StockReserved.
+	c1 := orderCreated(t, o1, line("A", 3), line("B", 1))
+	f.mustDeliver(t, c1)
+	f.mustDeliver(t, c1) // a redelivery: nothing again
+	wantA := []string{inventory.EventStockDepleted}
+	if got := f.EmittedTypes("A"); !reflect.DeepEqual(got, wantA) {
+		t.Fatalf("A after the reservation: %v, want %v", got, wantA)
+	}
+	if got := f.EmittedTypes("B"); len(got) != 0 {
+		t.Errorf("B, still above 0, emitted %v", got)
+	}
+	dep := f.Emitted("A")[0]
+	if dep.TraceID != c1.Traceparent.TraceID() {
+		t.Errorf("StockDepleted trace %s, want the order's %s", dep.TraceID, c1.Traceparent.TraceID())
+	}
+	if got, want := dataOf(t, dep), map[string]any{"sku": "A"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("StockDepleted data = %v, want %v", got, want)
+	}
+
+	// o2 finds A short: still at 0, nothing more.
+	f.mustDeliver(t, orderCreated(t, o2, line("A", 1)))
+	// A restock to 0 while at 0: nothing more.
+	f.setStock(t, "A", 0)
+	if got := f.EmittedTypes("A"); !reflect.DeepEqual(got, wantA) {
+		t.Fatalf("A while it stays at 0: %v, want %v", got, wantA)
+	}
+
+	// o1 is canceled: its 3 units come back, A is replenished with 3 available.
+	cancel := orderCanceled(t, o1, "PAYMENT_FAILED", line("A", 3), line("B", 1))
+	f.mustDeliver(t, cancel)
+	f.mustDeliver(t, cancel)
+	wantA = append(wantA, inventory.EventStockReplenished)
+	if got := f.EmittedTypes("A"); !reflect.DeepEqual(got, wantA) {
+		t.Fatalf("A after the release: %v, want %v", got, wantA)
+	}
+	if got, want := dataOf(t, f.Emitted("A")[1]), map[string]any{"sku": "A", "available": 3.0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("StockReplenished data = %v, want %v", got, want)
+	}
+
+	// A restock above 0 while above 0: nothing. A restock to 0: depleted; back up: replenished.
+	f.setStock(t, "A", 4)
+	f.setStock(t, "A", 0)
+	f.setStock(t, "A", 2)
+	wantA = append(wantA, inventory.EventStockDepleted, inventory.EventStockReplenished)
+	if got := f.EmittedTypes("A"); !reflect.DeepEqual(got, wantA) {
+		t.Fatalf("A after restocks 4, 0, 2: %v, want %v", got, wantA)
+	}
+
+	// o3 takes the last 2 and completes: depleted once by the reservation; the commit moves
+	// reserved to sold and leaves available (and so the SKU's state) as it is.
+	f.mustDeliver(t, orderCreated(t, o3, line("A", 2)))
+	f.mustDeliver(t, orderCompleted(t, o3, line("A", 2)))
+	wantA = append(wantA, inventory.EventStockDepleted)
+	if got := f.EmittedTypes("A"); !reflect.DeepEqual(got, wantA) {
+		t.Fatalf("A after o3: %v, want %v", got, wantA)
+	}
+	if got, want := f.stock(t, "A"), (inventory.Stock{SKU: "A", Sold: 2}); got != want {
+		t.Errorf("stock A = %+v, want %+v", got, want)
+	}
+	// A new SKU created at 0 is depleted from the start.
+	f.setStock(t, "C", 0)
+	if got, want := f.EmittedTypes("C"), []string{inventory.EventStockDepleted}; !reflect.DeepEqual(got, want) {
+		t.Errorf("C created at 0: %v, want %v", got, want)
+	}
+	// The order's own events are untouched by the SKU's: still keyed by the order.
+	if got, want := f.EmittedTypes(o1), []string{inventory.EventStockReserved, inventory.EventStockReleased}; !reflect.DeepEqual(got, want) {
+		t.Errorf("o1's events %v, want %v", got, want)
 	}
 }

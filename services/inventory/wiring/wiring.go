@@ -43,7 +43,7 @@ func LoadConfig() (Config, error) { return service.Load[Config](Service, stack.S
 // its parts fails.
 func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) error {
 	return service.Run(ctx, Service, cfg.Config, ln, log, postgres.Migrations, func(svc *service.Service) (service.Mount, error) {
-		stock, reservations := postgres.NewStockLevels(svc.DB), postgres.NewReservations(svc.DB)
+		stock, reservations := postgres.NewStockLevels(svc.DB, svc.Outbox), postgres.NewReservations(svc.DB)
 		svc.Consume(saga.Topics, saga.New(svc.DB, svc.Outbox, app.New(reservations, app.NewMetrics(svc.Registry))).Router())
 		return func(r chi.Router) {
 			httpapi.Routes(r, httpapi.Config{Stock: stock, AdminToken: cfg.AdminToken, Log: svc.Log})

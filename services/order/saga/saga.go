@@ -54,6 +54,8 @@ func (s *Steps) Router() *messaging.Router {
 	for _, t := range []string{order.EventStockReserved, order.EventStockReleased, order.EventStockCommitted} {
 		r.HandleBatchable(t, 1, msgpg.Step(s.saga, s.Record))
 	}
+	r.Ignore("StockDepleted", 1) // about a SKU, not an order
+	r.Ignore("StockReplenished", 1)
 	for _, t := range order.DeliveryEventTypes() {
 		r.HandleBatchable(t, 1, msgpg.Step(s.saga, s.Delivery))
 	}

@@ -88,6 +88,8 @@ func (s *Steps) Router() *messaging.Router {
 	r.Ignore("StockReservationFailed", 1) // the order is canceled; OrderCanceled follows
 	r.Ignore("StockReleased", 1)
 	r.Ignore("StockCommitted", 1)
+	r.Ignore("StockDepleted", 1) // about a SKU, not an order
+	r.Ignore("StockReplenished", 1)
 	// OrderCreated v2, the latest (a v1 arrives upcast): whose order it is, for GET
 	// /payments/{orderId}; it charges nothing (StockReserved carries the payment terms).
 	r.HandleBatchable("OrderCreated", 2, msgpg.RememberCustomers(s.saga.DB))

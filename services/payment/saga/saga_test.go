@@ -342,6 +342,8 @@ func TestRouter(t *testing.T) {
 		wantPermanent bool
 	}{
 		{name: "ignored event", m: &messaging.Message{Envelope: messaging.Envelope{EventType: "StockReleased", EventVersion: 1}}},
+		{name: "a SKU sold out: not payment's", m: &messaging.Message{Envelope: messaging.Envelope{EventType: "StockDepleted", EventVersion: 1}}},
+		{name: "a SKU back in stock: not payment's", m: &messaging.Message{Envelope: messaging.Envelope{EventType: "StockReplenished", EventVersion: 1}}},
 		{name: "ignored order event", m: &messaging.Message{Envelope: messaging.Envelope{EventType: "OrderCompleted", EventVersion: 1}}},
 		{name: "unknown event", m: &messaging.Message{Envelope: messaging.Envelope{EventType: "StockExploded", EventVersion: 1}}, wantPermanent: true},
 		{name: "unknown version", m: &messaging.Message{Envelope: messaging.Envelope{EventType: "StockReserved", EventVersion: 2}}, wantPermanent: true},
