@@ -257,10 +257,6 @@ run_user_ready() {
   if [ -d "$LIB" ]; then chgrp -R "$group" "$LIB" && chmod -R u=rwX,g=rX,o= "$LIB"; fi
   RUN_USER=$STACK_USER RUN_GROUP=$group
 }
-# enterable_by_run_user DIR...: the stack's OS user may enter DIR (root's, 0710), not list it.
-enterable_by_run_user() { [ -z "$RUN_USER" ] || { chgrp "$RUN_GROUP" "$@" && chmod 0710 "$@"; }; }
-# readable_by_run_user FILE...: the stack's OS user may read FILE (root's, 0640).
-readable_by_run_user() { [ -z "$RUN_USER" ] || { chgrp "$RUN_GROUP" "$@" && chmod 0640 "$@"; }; }
 # owned_by_run_user DIR: DIR and everything in it become the stack's OS user's (0700), unless
 # it is that user's already: then root touches nothing in it (chown -h never follows a link).
 owned_by_run_user() {
