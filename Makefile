@@ -49,6 +49,10 @@ status: ## processes, connector/task states, replication slot lag, consumer grou
 tail: ## follow a topic with kcat: make tail TOPIC=order-events
 	@scripts/tail.sh $(TOPIC)
 
+.PHONY: traces
+traces: ## the trace viewer: Zipkin on 127.0.0.1:9411, the programs exporting their spans to it (Ctrl-C stops it)
+	@scripts/traces.sh
+
 .PHONY: token
 token: ## print a customer token (the token alone, one line): make -s token CUSTOMER=U1 [TTL=24h]
 	@test -n "$(CUSTOMER)" || { echo 'usage: make -s token CUSTOMER=<id> [TTL=24h]' >&2; exit 2; }

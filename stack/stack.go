@@ -29,6 +29,8 @@ const (
 	// AlertmanagerPort is Alertmanager's web port (not its default 9093: Kafka's controller holds
 	// it).
 	AlertmanagerPort = 9094
+	// ZipkinPort is the trace viewer's (make traces): Zipkin's UI and its span API.
+	ZipkinPort = 9411
 )
 
 // The topics every saga service shares.

@@ -58,6 +58,7 @@ func Files() ([]File, error) {
 		Ports: map[string]int{
 			"postgres": stack.PostgresPort, "kafka": stack.KafkaPort, "kafkaController": stack.KafkaControllerPort,
 			"connect": stack.ConnectPort, "prometheus": stack.PrometheusPort, "alertmanager": stack.AlertmanagerPort,
+			"zipkin": stack.ZipkinPort,
 		},
 	}
 	for _, p := range d.Programs {
