@@ -417,10 +417,11 @@ supervisor_env() {
 
 # supervise up|down|status|start C...|stop [C...]|kill C|pid C|running: runs the supervisor
 # (bin/stack, built from tools/cmd/stack) with this file's settings; up and start first make the
-# stack's OS user ready (run_user_ready, when root).
+# stack's OS user ready (run_user_ready, when root), start the secrets too (up.sh made them), so
+# that a component started alone has them.
 supervise() {
   (cd "$ROOT/tools" && go build -o "$ROOT/bin/stack" ./cmd/stack) || die "build of tools/cmd/stack failed"
-  case ${1:-} in up | start) run_user_ready ;; esac
+  case ${1:-} in start) ensure_secrets && run_user_ready ;; up) run_user_ready ;; esac
   supervisor_env
   "$ROOT/bin/stack" -root "$ROOT" "$@"
 }
