@@ -167,6 +167,8 @@ const (
 	EventStockReservationFailed = "StockReservationFailed"
 	EventStockReleased          = "StockReleased"
 	EventStockCommitted         = "StockCommitted"
+	EventStockDepleted          = "StockDepleted"
+	EventStockReplenished       = "StockReplenished"
 	EventPaymentAuthorized      = "PaymentAuthorized"
 	EventPaymentFailed          = "PaymentFailed"
 	EventPaymentVoided          = "PaymentVoided"

@@ -159,6 +159,18 @@ const (
 	CodePriceChanged     = "price_changed"
 )
 
+// CodeSoldOut is the code of the 409 that POST /orders answers for a SKU the order service knows
+// the inventory sold out (it heard StockDepleted, and no StockReplenished since); the body names
+// the SKU in "sku". See docs/architecture.md, "Sold out".
+const CodeSoldOut = "sold_out"
+
+// SoldOut is the error of an order for sku, known to be sold out.
+func SoldOut(sku string) error {
+	err := fault.Reasoned(fault.Conflict, CodeSoldOut, "%s is sold out", sku)
+	err.Fields = map[string]string{"sku": sku}
+	return err
+}
+
 // CodeConcurrentWrite is the code of the conflict a writer meets when another appended the
 // order's next event, or saved its projection, first: a request answers 409 (try again), a
 // consumer retries.

@@ -37,6 +37,9 @@ type Error struct {
 	// RetryAfter, when positive, is how long the caller should wait before trying again (the
 	// HTTP Retry-After header).
 	RetryAfter time.Duration
+	// Fields, when set, are more members of the caller's error body, next to code and error:
+	// what the caller needs to act on the error (the SKU that is sold out).
+	Fields map[string]string
 }
 
 // Error implements the error interface.
@@ -63,6 +66,14 @@ func RetryAfter(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// Fields returns the Fields of the first *Error in err's chain, or nil.
+func Fields(err error) map[string]string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Fields
+	}
+	return nil
 }
 
 // Reason returns what the caller sees as the code of err: the Reason of the first *Error in

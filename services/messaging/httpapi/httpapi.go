@@ -45,7 +45,7 @@ var statusOf = map[string]int{
 	fault.Internal:      http.StatusInternalServerError,
 }
 
-// WriteError answers `{"error": ..., "code": ...}` with the status of err's fault
+// WriteError answers `{"error": ..., "code": ...}`, plus err's fault.Fields, with the status of err's fault
 // code. Internal errors are logged with their details and answered generically. An error with a
 // fault.RetryAfter is answered with a Retry-After header, in whole seconds (at least 1).
 func WriteError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
@@ -60,7 +60,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err 
 	if status >= 500 {
 		log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
 	}
-	WriteJSON(w, status, map[string]string{"error": fault.Message(err), "code": fault.Reason(err)})
+	body := map[string]string{"error": fault.Message(err), "code": fault.Reason(err)}
+	for k, v := range fault.Fields(err) {
+		if _, taken := body[k]; !taken {
+			body[k] = v
+		}
+	}
+	WriteJSON(w, status, body)
 }
 
 // WriteJSON answers v as JSON with the given status.

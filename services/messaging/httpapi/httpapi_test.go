@@ -298,3 +298,23 @@ func TestReplayErrorIsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteErrorFields: an error's fault.Fields join its body, next to code and error, which
+// they can never replace.
+func TestWriteErrorFields(t *testing.T) {
+	err := fault.Reasoned(fault.Conflict, "sold_out", "sku A is sold out")
+	err.Fields = map[string]string{"sku": "A", "code": "overridden"}
+	rec := httptest.NewRecorder()
+	httpapi.WriteError(rec, httptest.NewRequest(http.MethodPost, "/orders", nil), zerolog.Nop(), fmt.Errorf("place order: %w", err))
+	if rec.Code != http.StatusConflict {
+		t.Errorf("status = %d, want 409", rec.Code)
+	}
+	var body map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"code": "sold_out", "sku": "A", "error": "sku A is sold out"}
+	if fmt.Sprint(body) != fmt.Sprint(want) {
+		t.Errorf("body = %v, want %v", body, want)
+	}
+}

@@ -51,12 +51,22 @@ type PriceList interface {
 	Set(ctx context.Context, p order.Price) (order.Price, error)
 }
 
+// Availability is what the order service knows of the SKUs the inventory sold out;
+// postgres.Availability implements it. Both run in the caller's transaction.
+type Availability interface {
+	Set(ctx context.Context, tx *sql.Tx, sku string, soldOut bool, asOf time.Time) (bool, error)
+	FirstSoldOut(ctx context.Context, tx *sql.Tx, skus []string) (string, bool, error)
+}
+
 // Config is what an Application is made of.
 type Config struct {
 	DB     *sql.DB // the transactions of the use cases that do not run in a consumer's
 	Orders OrderRepository
 	Events EventStore
 	Prices PriceList
+	// Availability is the sold-out table; nil: no SKU is known sold out and no order is refused
+	// for one (the saga alone tells, OUT_OF_STOCK).
+	Availability Availability
 	// Deadline is how long a new order's saga may take before it is canceled with TIMEOUT.
 	Deadline time.Duration
 	// MaxOpenOrders caps a customer's PENDING orders: one more is refused with 429
@@ -75,6 +85,7 @@ type Application struct {
 	orders         OrderRepository
 	events         EventStore
 	prices         PriceList
+	availability   Availability
 	deadline       time.Duration
 	maxOpen        int
 	createdVersion int
@@ -84,7 +95,7 @@ type Application struct {
 // New returns the application that cfg describes.
 func New(cfg Config) *Application {
 	a := &Application{
-		db: cfg.DB, orders: cfg.Orders, events: cfg.Events, prices: cfg.Prices, deadline: cfg.Deadline,
+		db: cfg.DB, orders: cfg.Orders, events: cfg.Events, prices: cfg.Prices, availability: cfg.Availability, deadline: cfg.Deadline,
 		maxOpen: cfg.MaxOpenOrders, createdVersion: cfg.CreatedVersion, now: cfg.Now,
 	}
 	if a.createdVersion == 0 {

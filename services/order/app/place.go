@@ -68,6 +68,9 @@ func (a *Application) PlaceOrder(ctx context.Context, cmd PlaceOrder) (Placed, e
 				return err
 			}
 		}
+		if err := a.inStock(ctx, tx, d.SKUs()); err != nil {
+			return err
+		}
 		if err := a.underOpenCap(ctx, tx, d.CustomerID); err != nil {
 			return err
 		}
@@ -104,6 +107,33 @@ func (a *Application) PlaceOrder(ctx context.Context, cmd PlaceOrder) (Placed, e
 		return Placed{}, fmt.Errorf("place order: %w", err)
 	}
 	return out, nil
+}
+
+// inStock refuses an order for a SKU the service knows is sold out (order.SoldOut, 409
+// sold_out) before any saga starts. It knows only what StockDepleted and StockReplenished told
+// it: in the window before it hears, the order is placed and its saga ends OUT_OF_STOCK.
+func (a *Application) inStock(ctx context.Context, tx *sql.Tx, skus []string) error {
+	if a.availability == nil {
+		return nil
+	}
+	sku, found, err := a.availability.FirstSoldOut(ctx, tx, skus)
+	if err != nil {
+		return err
+	}
+	if found {
+		return order.SoldOut(sku)
+	}
+	return nil
+}
+
+// StockChanged records that the inventory sold sku out (soldOut) or has it again, as of at (the
+// event's occurredAt): StockDepleted and StockReplenished. An older state than the one known is
+// ignored (applied=false).
+func (a *Application) StockChanged(ctx context.Context, tx *sql.Tx, sku string, soldOut bool, at time.Time) (applied bool, err error) {
+	if a.availability == nil {
+		return false, nil
+	}
+	return a.availability.Set(ctx, tx, sku, soldOut, at)
 }
 
 // replay returns the order customer placed with idem's key, if the request is the same as then;

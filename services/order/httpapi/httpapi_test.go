@@ -83,7 +83,7 @@ func newAPIWith(t *testing.T, set func(*app.Config, *httpapi.Config)) *api {
 	reg := prometheus.NewRegistry()
 	router := msghttp.NewRouter(zerolog.Nop())
 	events := postgres.NewEvents(db, pgtest.MustOutbox(t), nil)
-	appCfg := app.Config{DB: db, Orders: orders, Events: events, Prices: prices, Deadline: 30 * time.Second}
+	appCfg := app.Config{DB: db, Orders: orders, Events: events, Prices: prices, Availability: postgres.NewAvailability(db), Deadline: 30 * time.Second}
 	cfg := httpapi.Config{
 		AdminToken: adminToken, Watcher: listener, Log: zerolog.Nop(), Registry: reg, Customers: customer.NewVerifier(pub),
 	}
@@ -891,4 +891,33 @@ func TestChannel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCreateSoldOut: a SKU the service knows is sold out (it heard StockDepleted) is refused at
+// once, 409 {"code":"sold_out","sku":...}, through the one error mapping, and nothing is written:
+// no order, no saga. Once it is back (StockReplenished) the same request is placed.
+func TestCreateSoldOut(t *testing.T) {
+	a := newAPI(t)
+	setSoldOut := func(soldOut bool) {
+		t.Helper()
+		if _, err := a.db.Exec(`INSERT INTO sku_availability (sku, sold_out, as_of) VALUES ('B200', $1, now())
+			ON CONFLICT (sku) DO UPDATE SET sold_out = EXCLUDED.sold_out, as_of = EXCLUDED.as_of`, soldOut); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setSoldOut(true)
+	before := a.written()
+	status, _, body := a.do(http.MethodPost, "/orders", validBody, nil)
+	var got map[string]string
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	if status != http.StatusConflict || got["code"] != "sold_out" || got["sku"] != "B200" {
+		t.Fatalf("POST /orders with a sold-out SKU = %d %s, want 409 sold_out sku B200", status, body)
+	}
+	if after := a.written(); after != before {
+		t.Errorf("a refused order wrote %v, want %v", after, before)
+	}
+	setSoldOut(false)
+	a.create(validBody, nil)
 }

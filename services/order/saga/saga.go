@@ -54,8 +54,9 @@ func (s *Steps) Router() *messaging.Router {
 	for _, t := range []string{order.EventStockReserved, order.EventStockReleased, order.EventStockCommitted} {
 		r.HandleBatchable(t, 1, msgpg.Step(s.saga, s.Record))
 	}
-	r.Ignore("StockDepleted", 1) // about a SKU, not an order
-	r.Ignore("StockReplenished", 1)
+	// About a SKU, not an order (keyed by the SKU): the sold-out table POST /orders reads.
+	r.HandleBatchable(order.EventStockDepleted, 1, msgpg.Step(s.saga, s.StockDepleted))
+	r.HandleBatchable(order.EventStockReplenished, 1, msgpg.Step(s.saga, s.StockReplenished))
 	for _, t := range order.DeliveryEventTypes() {
 		r.HandleBatchable(t, 1, msgpg.Step(s.saga, s.Delivery))
 	}
@@ -93,6 +94,34 @@ func (s *Steps) PaymentVoided(ctx context.Context, tx *sql.Tx, m *messaging.Mess
 // Record: app.Record (StockReserved, StockReleased, StockCommitted).
 func (s *Steps) Record(ctx context.Context, tx *sql.Tx, m *messaging.Message, d Data) (msgpg.Result, error) {
 	return s.run(ctx, tx, m, d, s.app.Record)
+}
+
+// StockData is the data of StockDepleted and StockReplenished that the steps read.
+type StockData struct {
+	SKU string `json:"sku"`
+}
+
+// StockDepleted records that the inventory sold d.SKU out (app.StockChanged).
+func (s *Steps) StockDepleted(ctx context.Context, tx *sql.Tx, m *messaging.Message, d StockData) (msgpg.Result, error) {
+	return s.stockChanged(ctx, tx, m, d, true)
+}
+
+// StockReplenished records that the inventory has d.SKU again (app.StockChanged).
+func (s *Steps) StockReplenished(ctx context.Context, tx *sql.Tx, m *messaging.Message, d StockData) (msgpg.Result, error) {
+	return s.stockChanged(ctx, tx, m, d, false)
+}
+
+func (s *Steps) stockChanged(ctx context.Context, tx *sql.Tx, m *messaging.Message, d StockData, soldOut bool) (msgpg.Result, error) {
+	if d.SKU == "" || d.SKU != m.AggregateID {
+		return msgpg.Result{}, fault.Errorf(fault.Invalid, "%s names sku %q under key %q", m.EventType, d.SKU, m.AggregateID)
+	}
+	applied, err := s.app.StockChanged(ctx, tx, d.SKU, soldOut, m.OccurredAt)
+	if err != nil {
+		return msgpg.Result{}, err
+	}
+	return msgpg.Result{Done: func(log *zerolog.Logger) {
+		log.Info().Str("sku", d.SKU).Bool("soldOut", soldOut).Bool("applied", applied).Msg("sku availability recorded")
+	}}, nil
 }
 
 // Delivery: app.DeliveryReached with the delivery status the event announces (DeliveryScheduled,

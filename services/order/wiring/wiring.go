@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 		}
 		application := app.New(app.Config{
 			DB: svc.DB, Orders: postgres.NewOrders(svc.DB), Events: postgres.NewEvents(svc.DB, svc.Outbox, upcast.New()),
-			Prices: postgres.NewPrices(svc.DB), Deadline: cfg.SagaDeadline, MaxOpenOrders: cfg.MaxOpenOrders,
+			Prices: postgres.NewPrices(svc.DB), Availability: postgres.NewAvailability(svc.DB), Deadline: cfg.SagaDeadline, MaxOpenOrders: cfg.MaxOpenOrders,
 			CreatedVersion: cfg.CreatedVersion,
 		})
 		metrics := saga.NewMetrics(svc.Registry)
