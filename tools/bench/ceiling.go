@@ -149,7 +149,11 @@ func Ceiling(ctx context.Context, adminURL string, workers []int, d time.Duratio
 	if err := msgpg.MigrateService(ctx, payDB, "payment", paypg.Migrations); err != nil {
 		return sweep, fmt.Errorf("ceiling: %w", err)
 	}
-	stock := invpg.NewStockLevels(invDB)
+	validator, err := schemas.New()
+	if err != nil {
+		return sweep, fmt.Errorf("ceiling: schemas: %w", err)
+	}
+	stock := invpg.NewStockLevels(invDB, msgpg.NewOutbox(validator))
 	for _, sku := range skus {
 		if _, err := stock.SetAvailable(ctx, sku, 1_000_000_000); err != nil {
 			return sweep, fmt.Errorf("ceiling: stock %s: %w", sku, err)
