@@ -101,6 +101,8 @@ func Programs() []Program {
 			AggregateType: "shipping", Consumes: []string{"order-events"}},
 		{Name: "notification", Kind: Saga, Port: 8085, AddrVar: "NOTIFICATION_HTTP_ADDR", URLVar: "NOTIFICATION_URL",
 			Consumes: []string{"order-events", "shipping-events", DeadLetterTopic, QuarantineTopic}, Calls: []string{"webhooksink"}},
+		{Name: "catalog", Kind: Saga, Port: 8086, AddrVar: "CATALOG_HTTP_ADDR", URLVar: "CATALOG_URL",
+			Consumes: []string{"inventory-events", "order-events"}},
 	}
 }
 

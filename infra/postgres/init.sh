@@ -11,7 +11,7 @@
 # ...), and INIT_SQL (default: init.sql next to this script).
 set -euo pipefail
 sql=${INIT_SQL:-$(dirname "${BASH_SOURCE[0]}")/init.sql}
-services=${PG_SERVICES:-order inventory payment shipping notification}
+services=${PG_SERVICES:-order inventory payment shipping notification catalog}
 psql=(psql -X -q -v ON_ERROR_STOP=1 --no-password -U "${PGUSER:-${POSTGRES_USER:-postgres}}" -d postgres)
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" # no NOTICE for what exists already
 

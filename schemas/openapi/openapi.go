@@ -18,7 +18,7 @@ import (
 var files embed.FS
 
 // Services names the documents: one per HTTP program.
-var Services = []string{"order", "inventory", "payment", "shipping", "notification", "gatewaysim", "webhooksink"}
+var Services = []string{"order", "inventory", "payment", "shipping", "notification", "catalog", "gatewaysim", "webhooksink"}
 
 // Load reads the document of service, resolves its references (common.yaml among them) and
 // validates it as OpenAPI 3.
