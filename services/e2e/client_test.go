@@ -30,7 +30,7 @@ func env(key, def string) string {
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
 // urls of the running services; overridable like the services' own addresses.
-type urls struct{ order, inventory, payment, shipping, notification, sink, gateway string }
+type urls struct{ order, inventory, payment, shipping, notification, catalog, sink, gateway string }
 
 func stackURLs() urls {
 	return urls{
@@ -39,6 +39,7 @@ func stackURLs() urls {
 		payment:      env("PAYMENT_URL", "http://127.0.0.1:8082"),
 		shipping:     env("SHIPPING_URL", "http://127.0.0.1:8084"),
 		notification: env("NOTIFICATION_URL", "http://127.0.0.1:8085"),
+		catalog:      env("CATALOG_URL", "http://127.0.0.1:8086"),
 		sink:         env("WEBHOOKSINK_URL", "http://127.0.0.1:8088"),
 		gateway:      env("GATEWAY_URL", "http://127.0.0.1:8089"),
 	}

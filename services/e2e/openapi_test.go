@@ -31,7 +31,7 @@ func newContract(tb testing.TB, u urls) *contract {
 	tb.Helper()
 	base := map[string]string{
 		"order": u.order, "inventory": u.inventory, "payment": u.payment, "shipping": u.shipping,
-		"notification": u.notification, "gatewaysim": u.gateway, "webhooksink": u.sink,
+		"notification": u.notification, "catalog": u.catalog, "gatewaysim": u.gateway, "webhooksink": u.sink,
 	}
 	c := &contract{routers: map[string]routers.Router{}}
 	for _, svc := range openapi.Services {
