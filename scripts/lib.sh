@@ -112,6 +112,12 @@ setdefault NOTIFICATION_WEBHOOK_URL "$WEBHOOKSINK_URL/hooks"
 setdefault PAYMENT_GATEWAY_URL "http://127.0.0.1:$GATEWAY_PORT"
 setdefault GATEWAY_URL "$PAYMENT_GATEWAY_URL"
 setdefault KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
+# The console (services/console) reads the services, Connect and Kafka (as viewer).
+setdefault CONSOLE_ADDR "127.0.0.1:$CONSOLE_PORT"
+setdefault CONSOLE_URL "http://127.0.0.1:$CONSOLE_PORT"
+for svc in $SAGA_SERVICES; do url_var=$(upper "$svc")_URL; setdefault "CONSOLE_$(upper "$svc")_URL" "${!url_var}"; done
+setdefault CONSOLE_CONNECT_URL "$CONNECT_URL"
+setdefault CONSOLE_KAFKA_BROKERS "$KAFKA_BOOTSTRAP"
 setdefault PROMETHEUS_URL "http://127.0.0.1:$PROMETHEUS_PORT"
 setdefault ALERTMANAGER_URL "http://127.0.0.1:$ALERTMANAGER_PORT"
 export CONNECT_URL CONNECT_REST_USER PG_HOST PG_PORT STACK_DIR=$STACK
@@ -149,7 +155,7 @@ CONNECT_CREDENTIALS=$STACK/connect-credentials
 PG_SERVICES=$SAGA_SERVICES
 
 # pg_roles: every login role of the cluster but the superuser.
-pg_roles() { local s; for s in $PG_SERVICES; do echo "${s}_owner ${s}_svc debezium_${s}"; done; }
+pg_roles() { local s; for s in $PG_SERVICES; do echo "${s}_owner ${s}_svc debezium_${s}"; done; echo console; }
 # kafka_principals: the broker's logins: admin and every principal of the ACL file.
 kafka_principals() {
   echo admin
@@ -191,6 +197,10 @@ export_credentials() {
   for p in $(kafka_principals); do setdefault "$(upper "$p")_KAFKA_PASSWORD" "$(read_secret "kafka-$p")"; done
   [ ! -r "$STACK/admin-token" ] || setdefault ADMIN_TOKEN "$(head -1 "$STACK/admin-token")"
   setdefault CONNECT_REST_PASSWORD "$(read_secret "connect-rest-$CONNECT_REST_USER")"
+  # The console: the operator token, the viewer's Kafka login, its read-only PostgreSQL login.
+  setdefault CONSOLE_ADMIN_TOKEN "${ADMIN_TOKEN:-}"
+  setdefault CONSOLE_KAFKA_PASSWORD "${VIEWER_KAFKA_PASSWORD:-}"
+  setdefault CONSOLE_DATABASE_URL "postgres://console:${CONSOLE_PG_PASSWORD:-}@$PG_HOST:$PG_PORT/postgres?sslmode=disable"
   # The payment gateway's merchant secret: the simulator's, the payment service's, and the tools'
   # and tests' that read its ledger.
   setdefault GATEWAY_MERCHANT_SECRET "$(read_secret gateway-merchant)"
@@ -444,8 +454,9 @@ as_pg_user() {
 # file in the cluster's directory is written so, never by root: that user owns the directory and
 # could put a symlink where root would write, and root would follow it anywhere.
 pg_write() {
-  local op='>'; [ "${2:-}" = -a ] && op='>>'
-  as_pg_user sh -c "umask 077; cat $op \"\$1\"" sh "$1"
+  local op='>' rm='rm -f "$1"; '; [ "${2:-}" = -a ] && { op='>>'; rm=; }
+  # (a file an older version of these scripts made as root is replaced, not written through)
+  as_pg_user sh -c "umask 077; $rm cat $op \"\$1\"" sh "$1"
 }
 
 # pg_bin NAME: path of a PostgreSQL server binary (Debian keeps them out of PATH).

@@ -24,6 +24,8 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
   order           $ORDER_URL      inventory  $INVENTORY_URL      payment  $PAYMENT_URL
   shipping        $SHIPPING_URL      notification  $NOTIFICATION_URL
   gateway simulator  $GATEWAY_URL      webhook sink  $WEBHOOKSINK_URL
+  console         $CONSOLE_URL   (the operator's: sagas, one saga live, dead letters, pipeline health;
+                  log in with the operator token, .stack/admin-token)
   Prometheus      $PROMETHEUS_URL   (alerts: $PROMETHEUS_URL/alerts; rules in infra/prometheus/rules)
   Alertmanager    $ALERTMANAGER_URL   (alerts reach the webhook sink as "kind":"alert")
 

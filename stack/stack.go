@@ -52,6 +52,9 @@ const (
 	// Simulator stands for the outside world (a card gateway, a webhook receiver): no database,
 	// no Kafka.
 	Simulator
+	// Console is the operator's console: it owns nothing and reads the others' public surfaces
+	// (Kafka as the viewer), so it starts last.
+	Console
 )
 
 // Program is one Go program of the stack: a row of the table.
@@ -103,6 +106,7 @@ func Programs() []Program {
 			Consumes: []string{"order-events", "shipping-events", DeadLetterTopic, QuarantineTopic}, Calls: []string{"webhooksink"}},
 		{Name: "catalog", Kind: Saga, Port: 8086, AddrVar: "CATALOG_HTTP_ADDR", URLVar: "CATALOG_URL",
 			Consumes: []string{"inventory-events", "order-events"}},
+		{Name: "console", Kind: Console, Port: 8090, AddrVar: "CONSOLE_ADDR", URLVar: "CONSOLE_URL"},
 	}
 }
 

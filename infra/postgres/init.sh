@@ -27,6 +27,13 @@ password() {
 SELECT 'CREATE ROLE debezium' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'debezium') \gexec
 ALTER ROLE debezium WITH NOLOGIN NOREPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE;
 SQL
+# The console's login (services/console): no grant, no database of its own; it reads what every
+# role may, pg_replication_slots and the WAL positions, from the postgres database.
+CONSOLE_PG_PASSWORD=$(password console) "${psql[@]}" <<'SQL'
+SELECT 'CREATE ROLE console' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'console') \gexec
+\getenv pw CONSOLE_PG_PASSWORD
+ALTER ROLE console WITH LOGIN NOREPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';
+SQL
 for svc in $services; do
   OWNER_PG_PASSWORD=$(password "${svc}_owner") RUNTIME_PG_PASSWORD=$(password "${svc}_svc") \
     CDC_PG_PASSWORD=$(password "debezium_${svc}") "${psql[@]}" -v svc="$svc" -f "$sql"

@@ -12,21 +12,41 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"outboxsaga.dev/stack"
 	"outboxsaga.dev/tools/stackenv"
 )
 
-// components are the stack's processes, in start order (scripts/lib.sh, COMPONENTS).
-var components = []string{"postgres", "kafka", "connect", "gatewaysim", "webhooksink",
-	"order", "inventory", "payment", "shipping", "notification", "alertmanager", "prometheus"}
+// components are the stack's processes, in start order: the infrastructure, every program of the
+// stack table (outboxsaga.dev/stack), the monitoring.
+var components = slices.Concat([]string{"postgres", "kafka", "connect"}, programNames(), []string{"alertmanager", "prometheus"})
 
-// sagaServices own a database, an outbox and a connector (scripts/lib.sh, SAGA_SERVICES).
-var sagaServices = []string{"order", "inventory", "payment", "shipping", "notification"}
+// sagaServices own a database, an outbox and a connector (the table's saga services).
+var sagaServices = sagaNames()
+
+// sagaNames is every saga service of the stack table.
+func sagaNames() []string {
+	var names []string
+	for _, p := range stack.SagaServices() {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// programNames is every program of the stack table, in start order.
+func programNames() []string {
+	var names []string
+	for _, p := range stack.Programs() {
+		names = append(names, p.Name)
+	}
+	return names
+}
 
 // pgOSUser is the OS user PostgreSQL runs as when root runs the stack (PG_OS_USER).
 var pgOSUser = env("PG_OS_USER", "postgres")

@@ -338,6 +338,10 @@ func ownSecrets(component string) []string {
 		return []string{"gateway-merchant"}
 	case "webhooksink":
 		return []string{"webhook-signing", "webhooksink-reader"}
+	case "console":
+		// the operator token (the services' operator endpoints), Connect's REST login (restart),
+		// the viewer's Kafka login (lag) and its read-only PostgreSQL login (slots)
+		return []string{"admin-token", "connect-rest-operator", "kafka-viewer", "pg-console"}
 	}
 	own := []string{"pg-" + component + "_svc", "kafka-" + component, "admin-token"}
 	switch component {
@@ -443,6 +447,8 @@ func TestProcessInventory(t *testing.T)    { checkProcess(t, "inventory") }
 func TestProcessPayment(t *testing.T)      { checkProcess(t, "payment") }
 func TestProcessShipping(t *testing.T)     { checkProcess(t, "shipping") }
 func TestProcessNotification(t *testing.T) { checkProcess(t, "notification") }
+func TestProcessCatalog(t *testing.T)      { checkProcess(t, "catalog") }
+func TestProcessConsole(t *testing.T)      { checkProcess(t, "console") }
 func TestProcessAlertmanager(t *testing.T) { checkProcess(t, "alertmanager") }
 func TestProcessPrometheus(t *testing.T)   { checkProcess(t, "prometheus") }
 

@@ -378,6 +378,9 @@ func (s *Stack) programEnv(name string) []string {
 		if v := s.cfg.get("NOTIFY_WEBHOOK_URL"); v != "" {
 			env = append(env, "NOTIFY_WEBHOOK_URL="+v)
 		}
+	case "console":
+		// It restarts connectors through Connect's REST API, as its one user.
+		env = append(env, "CONNECT_REST_USER="+s.cfg.get("CONNECT_REST_USER"), "CONNECT_REST_PASSWORD="+s.cfg.get("CONNECT_REST_PASSWORD"))
 	}
 	return env
 }
