@@ -1,11 +1,11 @@
-// Command console runs the operator's console of the saga pipeline on 127.0.0.1:8090: the
+// Command console runs the operator's console of the saga pipeline (its port: the stack table): the
 // sagas, one saga live, every service's dead letters with replay, and the pipeline's health
 // (connectors, replication slots, consumer lag). It reads only the pipeline's public surfaces
 // and writes only through the services' operator endpoints and Connect's REST API.
 //
 // Configuration comes from the environment:
 //
-//	CONSOLE_ADDR                listen address (default 127.0.0.1:8090)
+//	CONSOLE_ADDR                listen address (default 127.0.0.1:<the console's port in the stack table>)
 //	CONSOLE_ADMIN_TOKEN         the operator token (else ADMIN_TOKEN, else $STACK_DIR/admin-token;
 //	                            required): the login asks for it, and the console sends it to the
 //	                            services
@@ -62,7 +62,7 @@ import (
 
 // config is the console's configuration.
 type config struct {
-	Addr           string        `envconfig:"CONSOLE_ADDR" default:"127.0.0.1:8090"`
+	Addr           string        `envconfig:"CONSOLE_ADDR"`
 	AdminToken     string        `envconfig:"CONSOLE_ADMIN_TOKEN"`
 	ConnectURL     string        `envconfig:"CONSOLE_CONNECT_URL"`
 	ConnectUser    string        `envconfig:"CONNECT_REST_USER" default:"operator"`
@@ -108,6 +108,7 @@ func load() (config, error) {
 	if err := envconfig.Process("", &cfg); err != nil {
 		return cfg, fmt.Errorf("read config: %w", err)
 	}
+	cfg.Addr = cmp.Or(cfg.Addr, fmt.Sprintf("127.0.0.1:%d", stack.Service("console").Port))
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = os.Getenv("ADMIN_TOKEN")
 	}
