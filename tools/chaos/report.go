@@ -252,6 +252,8 @@ func (o *Outcome) markdown(b *strings.Builder) {
 		for n := 1; n <= 6; n++ {
 			p("| invariant %d violations (checked %d) | %d |", n, r.Checked[n], r.Count(n))
 		}
+		p("| invariant 8 (catalog) violations (checked %d) | %d |", r.Checked[8], r.Count(8))
+		p("| orders refused 409 sold_out (the order service knew; not an error) | %d |", o.Record.Stats.SoldOut)
 	}
 	rec := o.recoveries()
 	p("| recovery kill → orders complete again, p50 / p99 / max | %s / %s / %s |", pct(rec, 50), pct(rec, 99), pct(rec, 100))

@@ -63,6 +63,7 @@ func (r *Result) Print(w io.Writer) {
 		4: "every event on its topic, every event id in effect at most once, none dead-lettered",
 		5: "one delivery per completed order, forward only, none for a canceled one",
 		6: "every notification at the webhook under its key, none for an event that did not happen",
+		8: "catalog: units sold = completed orders', sold out iff available 0, the daily ranking = the orders'",
 		9: "a completed order's charge is APPROVED, unvoided, of exactly its amount and currency",
 	}
 	numbers := make([]int, 0, len(names))
@@ -121,6 +122,9 @@ func (c *Checker) Check(ctx context.Context, rec *load.Record) (*Result, error) 
 		r.NotificationRepeats += c.checkNotifications(o.ID, v2, evs, after[o.ID], add)
 	}
 	c.checkStock(rec, second, r, add)
+	if err := c.checkCatalog(ctx, rec, second, r, add); err != nil {
+		return nil, err
+	}
 	if err := c.checkDeadLetters(ctx, rec, r, add); err != nil {
 		return nil, err
 	}

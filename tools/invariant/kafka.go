@@ -19,7 +19,7 @@ import (
 var SagaTopics = []string{messaging.TopicOrder, messaging.TopicInventory, messaging.TopicPayment, messaging.TopicShipping}
 
 // Services are the consumer services, each in its group <name>-service.
-var Services = []string{"order", "inventory", "payment", "shipping", "notification"}
+var Services = []string{"order", "inventory", "payment", "shipping", "notification", "catalog"}
 
 // Groups maps each consumer group to the topics it reads.
 var Groups = map[string][]string{
@@ -28,6 +28,7 @@ var Groups = map[string][]string{
 	"payment-service":      {messaging.TopicInventory, messaging.TopicOrder},
 	"shipping-service":     {messaging.TopicOrder},
 	"notification-service": {messaging.TopicOrder, messaging.TopicShipping, messaging.TopicDeadLetter},
+	"catalog-service":      {messaging.TopicInventory, messaging.TopicOrder},
 }
 
 // NewKafkaClient connects to the stack's brokers as env's principal (env.As: the checker reads as

@@ -111,6 +111,9 @@ type Stats struct {
 	Sent     int64 `json:"sent"`
 	Accepted int64 `json:"accepted"`
 	Rejected int64 `json:"rejected"` // 4xx: a bug in the generator or the service
+	// SoldOut counts the 409 sold_out answers: the order service knew the SKU was sold out (it
+	// heard StockDepleted) and refused the order at once, as it must (issue 22). Not an error.
+	SoldOut int64 `json:"soldOut"`
 	Errors   int64 `json:"errors"`   // 5xx or connection errors after retries (a component was down)
 	Dropped  int64 `json:"dropped"`  // ticks with no free concurrency slot
 }
@@ -152,6 +155,7 @@ func (r *Record) Merge(other *Record) {
 	r.Stats.Sent += other.Stats.Sent
 	r.Stats.Accepted += other.Stats.Accepted
 	r.Stats.Rejected += other.Stats.Rejected
+	r.Stats.SoldOut += other.Stats.SoldOut
 	r.Stats.Errors += other.Stats.Errors
 	r.Stats.Dropped += other.Stats.Dropped
 	if r.Started.IsZero() || other.Started.Before(r.Started) {
@@ -178,7 +182,7 @@ const (
 type Generator struct {
 	cfg    Config
 	client *http.Client
-	stats  struct{ sent, accepted, rejected, errors, dropped atomic.Int64 }
+	stats  struct{ sent, accepted, rejected, soldOut, errors, dropped atomic.Int64 }
 	mu     sync.Mutex
 	orders []Order
 }
@@ -301,7 +305,7 @@ loop:
 func (g *Generator) Stats() Stats {
 	return Stats{
 		Sent: g.stats.sent.Load(), Accepted: g.stats.accepted.Load(), Rejected: g.stats.rejected.Load(),
-		Errors: g.stats.errors.Load(), Dropped: g.stats.dropped.Load(),
+		SoldOut: g.stats.soldOut.Load(), Errors: g.stats.errors.Load(), Dropped: g.stats.dropped.Load(),
 	}
 }
 
@@ -319,6 +323,9 @@ func (g *Generator) draw(rng *rand.Rand) Order {
 	o.Amount = int64(o.Qty) * unitPriceKRW
 	return o
 }
+
+// errSoldOut is place's answer to a 409 sold_out: the order was refused, rightly.
+var errSoldOut = errors.New("sold out")
 
 // place posts one order with its Idempotency-Key, retrying 5xx and connection errors (safe:
 // the same key returns the same order) for up to 20 s.
@@ -343,6 +350,8 @@ func (g *Generator) place(ctx context.Context, o Order) {
 		switch {
 		case err != nil || code >= 500:
 			return true, fmt.Errorf("POST /orders: %d %s %v", code, raw, err)
+		case code == http.StatusConflict && bytes.Contains(raw, []byte(`"code":"sold_out"`)):
+			return false, errSoldOut
 		case code != http.StatusAccepted:
 			g.stats.rejected.Add(1)
 			return false, fmt.Errorf("POST /orders: %d %s", code, raw)
@@ -352,6 +361,10 @@ func (g *Generator) place(ctx context.Context, o Order) {
 		}
 		return false, nil
 	})
+	if errors.Is(err, errSoldOut) {
+		g.stats.soldOut.Add(1)
+		return
+	}
 	if err != nil {
 		g.stats.errors.Add(1)
 		return
@@ -406,8 +419,8 @@ func (g *Generator) progress(ctx context.Context) func() {
 			case <-t.C:
 			}
 			s := g.Stats()
-			fmt.Fprintf(g.cfg.Progress, "load %5.0fs sent=%d accepted=%d errors=%d rejected=%d dropped=%d rate=%.0f/s\n",
-				time.Since(start).Seconds(), s.Sent, s.Accepted, s.Errors, s.Rejected, s.Dropped, float64(s.Accepted-last)/every.Seconds())
+			fmt.Fprintf(g.cfg.Progress, "load %5.0fs sent=%d accepted=%d errors=%d rejected=%d soldout=%d dropped=%d rate=%.0f/s\n",
+				time.Since(start).Seconds(), s.Sent, s.Accepted, s.Errors, s.Rejected, s.SoldOut, s.Dropped, float64(s.Accepted-last)/every.Seconds())
 			last = s.Accepted
 		}
 	}()
