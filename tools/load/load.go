@@ -114,8 +114,8 @@ type Stats struct {
 	// SoldOut counts the 409 sold_out answers: the order service knew the SKU was sold out (it
 	// heard StockDepleted) and refused the order at once, as it must (issue 22). Not an error.
 	SoldOut int64 `json:"soldOut"`
-	Errors   int64 `json:"errors"`   // 5xx or connection errors after retries (a component was down)
-	Dropped  int64 `json:"dropped"`  // ticks with no free concurrency slot
+	Errors  int64 `json:"errors"`  // 5xx or connection errors after retries (a component was down)
+	Dropped int64 `json:"dropped"` // ticks with no free concurrency slot
 }
 
 // Save writes the record as JSON.
