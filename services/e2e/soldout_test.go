@@ -123,3 +123,25 @@ func TestSoldOutAndRanking(t *testing.T) {
 		return ""
 	})
 }
+
+// TestCatalogDownLeavesOrdersCompleting: the catalog is side work after the saga's commits. With
+// it stopped, orders complete as before; started again, it catches up from its group's offsets
+// and counts every one of them, once. (Sequential: it stops a program, before the parallel tests.)
+func TestCatalogDownLeavesOrdersCompleting(t *testing.T) {
+	u := stackURLs()
+	sku := pricedSKU(t, u, 100, 500)
+	start := stopService(t, "catalog")
+	const n = 5
+	for range n {
+		orderEnding(t, u, "tok_ok", "COMPLETED", item{SKU: sku, Qty: 2, UnitPrice: 500})
+	}
+	start()
+	eventually.Holds(t, 60*time.Second, func() string {
+		var p product
+		code, raw := call(t, http.MethodGet, u.catalog+"/products/"+sku, nil, nil, &p)
+		if code != http.StatusOK || p.UnitsSold != 2*n || p.SoldOut {
+			return fmt.Sprintf("catalog product %s after its restart: %d %s, want %d units sold", sku, code, raw, 2*n)
+		}
+		return ""
+	})
+}
