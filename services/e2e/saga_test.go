@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,9 +253,9 @@ func resend(tb testing.TB, kc sarama.Client, records []kafkaRecord) {
 func groupsOf(topic string) []string {
 	switch topic {
 	case "order-events":
-		return []string{"inventory-service", "payment-service", "shipping-service", "notification-service"}
+		return []string{"inventory-service", "payment-service", "shipping-service", "notification-service", "catalog-service"}
 	case "inventory-events":
-		return []string{"order-service", "payment-service"}
+		return []string{"order-service", "payment-service", "catalog-service"}
 	case "shipping-events":
 		return []string{"order-service", "notification-service"}
 	default:
@@ -277,7 +278,7 @@ func TestPoisonGoesToDeadLetters(t *testing.T) {
 	}
 	produce(t, kc, poison...)
 	consumers := []struct{ group, url string }{{"inventory-service", u.inventory}, {"payment-service", u.payment},
-		{"shipping-service", u.shipping}, {"notification-service", u.notification}}
+		{"shipping-service", u.shipping}, {"notification-service", u.notification}, {"catalog-service", u.catalog}}
 	for _, svc := range consumers {
 		consumedAsDeadLetters(t, kc, svc.group, svc.url, key, poison)
 	}
@@ -298,28 +299,50 @@ func TestPoisonGoesToDeadLetters(t *testing.T) {
 	orderEnding(t, u, "tok_ok", "COMPLETED", item{SKU: sku, Qty: 1, UnitPrice: 100})
 }
 
-// TestConcurrentOrdersNoOversell races 100 orders for 10 units.
+// TestConcurrentOrdersNoOversell races 100 orders for 10 units. Once the order service heard
+// that the SKU is sold out (StockDepleted) it refuses the rest at once, 409 sold_out; those it
+// accepted before end OUT_OF_STOCK (issue 22). Either way, exactly 10 complete.
 func TestConcurrentOrdersNoOversell(t *testing.T) {
 	t.Parallel()
 	u := stackURLs()
 	sku := newSKU(t, u, 10)
+	setPrice(t, u, sku, 1000)
+	cust := customerHeader(t, e2eCustomer)
+	req := orderRequest{CustomerID: e2eCustomer, Currency: "KRW", PaymentToken: "tok_ok", Items: []item{{SKU: sku, Qty: 1, UnitPrice: 1000}}}
 	ids := make([]string, 100)
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		soldOut atomic.Int64
+	)
 	for i := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ids[i] = placeOrder(t, u, "tok_ok", item{SKU: sku, Qty: 1, UnitPrice: 1000})
+			var got struct {
+				OrderID string `json:"orderId"`
+			}
+			code, raw := call(t, http.MethodPost, u.order+"/orders", req, cust, &got)
+			switch {
+			case code == http.StatusAccepted && got.OrderID != "":
+				ids[i] = got.OrderID
+			case code == http.StatusConflict && strings.Contains(string(raw), `"code":"sold_out"`):
+				soldOut.Add(1)
+			default:
+				t.Errorf("POST /orders: %d %s", code, raw)
+			}
 		}()
 	}
 	wg.Wait()
-	count := map[string]int{}
+	count := map[string]int{"REFUSED/sold_out": int(soldOut.Load())}
 	for _, id := range ids {
+		if id == "" {
+			continue
+		}
 		o := waitTerminal(t, u, id, 2*sagaTimeout)
 		count[o.Status+"/"+o.Reason]++
 	}
-	if count["COMPLETED/"] != 10 || count["CANCELED/OUT_OF_STOCK"] != 90 {
-		t.Fatalf("outcomes %v, want 10 COMPLETED and 90 CANCELED/OUT_OF_STOCK", count)
+	if count["COMPLETED/"] != 10 || count["CANCELED/OUT_OF_STOCK"]+count["REFUSED/sold_out"] != 90 {
+		t.Fatalf("outcomes %v, want 10 COMPLETED and 90 CANCELED/OUT_OF_STOCK or refused sold_out", count)
 	}
 	waitStock(t, u, stock{sku, 0, 0, 10}, 15*time.Second)
 }
