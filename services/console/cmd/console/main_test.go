@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -16,7 +17,15 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, k := range []string{"CONSOLE_ADMIN_TOKEN", "ADMIN_TOKEN", "CONNECT_REST_PASSWORD", "CONSOLE_KAFKA_PASSWORD", "CONNECT_URL", "KAFKA_BROKERS", "ORDER_URL"} {
+	// make test runs with the stack's settings exported (scripts/lib.sh: CONSOLE_ADDR,
+	// CONSOLE_<SVC>_URL, ...); the defaults under test need them unset.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "CONSOLE_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	for _, k := range []string{"ADMIN_TOKEN", "CONNECT_REST_PASSWORD", "CONNECT_URL", "KAFKA_BROKERS", "ORDER_URL", "PAYMENT_URL"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("STACK_DIR", dir)
