@@ -98,6 +98,8 @@ type Delivery struct {
 	// TraceID is the trace of the OrderCompleted that created the delivery: every event of the
 	// delivery is emitted in it.
 	TraceID string `json:"-"`
+	// Traceparent is the span its later events hang below (Parent): the OrderCompleted step's.
+	Traceparent string `json:"-"`
 }
 
 // DeliveryScheduledData is the data of DeliveryScheduled.
@@ -178,6 +180,15 @@ func (d Delivery) Trace() messaging.Traceparent {
 		return messaging.NewTraceparent()
 	}
 	return tp
+}
+
+// Parent is the span the delivery's later events hang below: the span of the OrderCompleted step
+// that scheduled it (Traceparent) or, for a delivery stored without one, a span in its trace.
+func (d Delivery) Parent() messaging.Traceparent {
+	if tp, err := messaging.ParseTraceparent(d.Traceparent); err == nil && tp.TraceID() == d.TraceID {
+		return tp
+	}
+	return d.Trace()
 }
 
 // stamp is now as the database keeps it: UTC, to the microsecond.

@@ -42,15 +42,16 @@ func New(db *sql.DB, deliveries Deliveries, outbox *msgpg.Outbox, metrics *Metri
 }
 
 // Schedule schedules the one delivery (PREPARING) of a completed order, in the caller's
-// transaction tx and in the order's trace traceID, and returns DeliveryScheduled to emit with
+// transaction tx and in the order's trace (parent: the span its later events hang below), and returns DeliveryScheduled to emit with
 // what to report once committed. An order that has a delivery already (the same OrderCompleted
 // under a new event id) gets no second one and emits nothing. Data the domain refuses is a
 // fault.Invalid.
-func (s *App) Schedule(ctx context.Context, tx *sql.Tx, orderID string, items []shipping.Item, traceID string) (msgpg.Result, error) {
-	d, scheduled, err := shipping.Schedule(orderID, uuid.NewString(), items, traceID, time.Now())
+func (s *App) Schedule(ctx context.Context, tx *sql.Tx, orderID string, items []shipping.Item, parent messaging.Traceparent) (msgpg.Result, error) {
+	d, scheduled, err := shipping.Schedule(orderID, uuid.NewString(), items, parent.TraceID(), time.Now())
 	if err != nil {
 		return msgpg.Result{}, err
 	}
+	d.Traceparent = parent.String()
 	created, err := s.deliveries.Create(ctx, tx, d)
 	if err != nil {
 		return msgpg.Result{}, err

@@ -5,7 +5,11 @@ import (
 	"database/sql"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/tracing"
 	"outboxsaga.dev/shipping"
 )
 
@@ -80,11 +84,13 @@ func (s *App) Advance(ctx context.Context, orderID string) (shipping.Delivery, e
 
 // move advances d one step and writes the event that says so in tx, in the order's trace.
 func (s *App) move(ctx context.Context, tx *sql.Tx, d *shipping.Delivery, now time.Time) error {
+	ctx, span := s.outbox.Tracer.Start(ctx, "carrier move", d.Parent(), trace.SpanKindInternal,
+		attribute.String("delivery.id", d.ID), attribute.String("delivery.from", string(d.Status)))
 	e, err := d.Advance(now)
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = s.outbox.Emit(ctx, tx, d.Parent().Child(), shipping.AggregateType, d.OrderID, shipping.EventVersion, e)
 	}
-	_, err = s.outbox.Emit(ctx, tx, d.Trace(), shipping.AggregateType, d.OrderID, shipping.EventVersion, e)
+	tracing.End(span, err)
 	return err
 }
 

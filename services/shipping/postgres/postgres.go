@@ -17,7 +17,7 @@ import (
 )
 
 // columns are a delivery's columns, in the order query scans them.
-const columns = `order_id, delivery_id, status, items, trace_id, created_at, updated_at`
+const columns = `order_id, delivery_id, status, items, trace_id, created_at, updated_at, traceparent`
 
 // Deliveries is the repository of deliveries, one per completed order. Writes change a
 // delivery's status and update time only; a trigger refuses anything but one step forward
@@ -33,9 +33,9 @@ func NewDeliveries(db *sql.DB) *Deliveries { return &Deliveries{db: db} }
 func (s *Deliveries) Create(ctx context.Context, tx *sql.Tx, d shipping.Delivery) (created bool, err error) {
 	items, err := json.Marshal(d.Items)
 	if err == nil {
-		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (order_id) DO NOTHING RETURNING true`,
-			d.OrderID, d.ID, d.Status, string(items), d.TraceID, d.CreatedAt, d.UpdatedAt).Scan(&created)
+			d.OrderID, d.ID, d.Status, string(items), d.TraceID, d.CreatedAt, d.UpdatedAt, d.Traceparent).Scan(&created)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil // the order has its delivery
@@ -157,7 +157,7 @@ func query(ctx context.Context, q querier, where string, args ...any) ([]shippin
 			d     shipping.Delivery
 			items []byte
 		)
-		if err := rows.Scan(&d.OrderID, &d.ID, &d.Status, &items, &d.TraceID, &d.CreatedAt, &d.UpdatedAt); err != nil {
+		if err := rows.Scan(&d.OrderID, &d.ID, &d.Status, &items, &d.TraceID, &d.CreatedAt, &d.UpdatedAt, &d.Traceparent); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal(items, &d.Items); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"outboxsaga.dev/messaging"
 	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/tracing"
 	"outboxsaga.dev/shipping"
 	"outboxsaga.dev/shipping/app"
 )
@@ -54,5 +55,7 @@ type OrderCompletedData struct {
 // recorded in the inbox and nothing else happens. Data the domain refuses is poison
 // (fault.Invalid; the schema lets none through).
 func (s *Steps) OrderCompleted(ctx context.Context, tx *sql.Tx, m *messaging.Message, data OrderCompletedData) (msgpg.Result, error) {
-	return s.app.Schedule(ctx, tx, data.OrderID, data.Items, m.TraceID)
+	// The carrier's later moves hang below this step's span (tracing on), else below a span of
+	// the order's trace.
+	return s.app.Schedule(ctx, tx, data.OrderID, data.Items, tracing.OutboxTraceparent(ctx, m.NextSpan()))
 }
