@@ -13,6 +13,7 @@
 #      secrets' modes, data directories, pg_hba.conf, physical replication, kcat with .stack/kcat.conf,
 #      Kafka Connect's REST API without its login: 401, each process's secrets and OS user;
 #   7. SIGKILL each component, one `make up` heals it (TestHeal in tools/supervisor, STACK_HEAL=1);
+#   7b. one order is one trace: make traces (Zipkin) and services/e2e TestOneOrderIsOneTrace;
 #   8. the short chaos run (scripts/chaos.sh --short: 3 kill cycles under load, one replay of
 #      every topic, a little poison and fuzz; the four invariants checked after), then make
 #      rebuild: every projection equals what its event log folds to;
@@ -20,7 +21,7 @@
 #      with the variables of a generated .env, and refused without them;
 #  10. stop exactly the components this run started.
 #   scripts/test.sh --vet-only   step 1 only
-#   CLONE_IN_TEST=0, HEAL_IN_TEST=0, CHAOS_IN_TEST=0 skip steps 3, 7, 8
+#   CLONE_IN_TEST=0, HEAL_IN_TEST=0, TRACES_IN_TEST=0, CHAOS_IN_TEST=0 skip steps 3, 7, 7b, 8
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -138,6 +139,30 @@ else
   say "heal test: SIGKILL each component, then one make up (log: ${LOGS#$ROOT/}/heal-test.log)"
   heal_test() (supervisor_env && cd "$ROOT/tools" && STACK_HEAL=1 go test -count=1 -timeout 30m -v -run '^TestHeal$' ./supervisor)
   step heal-test.log heal-test heal_test
+fi
+
+if [ "${TRACES_IN_TEST:-1}" = 0 ]; then
+  say "trace test skipped (TRACES_IN_TEST=0)"
+else
+  say "traces: the programs export to Zipkin (make traces), one order is one trace (log: ${LOGS#$ROOT/}/traces-test.log)"
+  # trace_test: scripts/traces.sh in the background (Zipkin up, the programs restarted exporting to
+  # it), TestOneOrderIsOneTrace against it, then TERM: Zipkin stops, the programs restart without.
+  trace_test() {
+    local tl=$LOGS/traces.log tp rc=0
+    "$ROOT/scripts/traces.sh" >"$tl" 2>&1 &
+    tp=$!
+    for _ in $(seq 600); do grep -q '^Traces:' "$tl" && break; kill -0 "$tp" 2>/dev/null || break; sleep 1; done
+    if grep -q '^Traces:' "$tl"; then
+      (cd "$ROOT/services/e2e" && TRACES_ZIPKIN_URL=http://127.0.0.1:$((ZIPKIN_BASE_PORT + OFFSET)) \
+        go test -count=1 -v -run '^TestOneOrderIsOneTrace$' .) || rc=$?
+    else
+      tail -20 "$tl"; rc=1
+    fi
+    kill -TERM "$tp" 2>/dev/null || true
+    wait "$tp" || true
+    return $rc
+  }
+  step traces-test.log traces-test trace_test
 fi
 
 if [ "${CHAOS_IN_TEST:-1}" = 0 ]; then

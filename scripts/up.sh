@@ -28,6 +28,7 @@ The pipeline is up ($(( SECONDS - start ))s). What runs where:
                   log in with the operator token, .stack/admin-token)
   Prometheus      $PROMETHEUS_URL   (alerts: $PROMETHEUS_URL/alerts; rules in infra/prometheus/rules)
   Alertmanager    $ALERTMANAGER_URL   (alerts reach the webhook sink as "kind":"alert")
+  Traces          make traces: Zipkin on http://127.0.0.1:$((ZIPKIN_BASE_PORT + OFFSET))/zipkin/, one order = one trace
 
 Credentials (random, this stack's only, mode 0600), each sent from a file, never on a command line:
 the operator's header in ${STACK#$ROOT/}/admin.header (token: admin-token), kcat's login (read-only) in
