@@ -2,11 +2,14 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"outboxsaga.dev/stack"
 )
 
 // configStack is a throwaway stack directory whose configuration comes from this repository.
@@ -18,10 +21,10 @@ func configStack(t *testing.T) *Stack {
 		t.Fatal(err)
 	}
 	s.cfg.Root = root
-	for k, v := range map[string]string{"CONNECT_REST_USER": "operator", "NOTIFICATION_URL": "http://127.0.0.1:8085",
-		"GATEWAYSIM_ADDR": "127.0.0.1:8089", "WEBHOOKSINK_ADDR": "127.0.0.1:8088", "INVENTORY_HTTP_ADDR": "127.0.0.1:8081",
-		"PAYMENT_HTTP_ADDR": "127.0.0.1:8082", "SHIPPING_HTTP_ADDR": "127.0.0.1:8084", "NOTIFICATION_HTTP_ADDR": "127.0.0.1:8085"} {
-		s.cfg.Env[k] = v
+	s.cfg.Env["CONNECT_REST_USER"] = "operator"
+	s.cfg.Env["NOTIFICATION_URL"] = "http://127.0.0.1:8085"
+	for _, p := range stack.Programs() { // every program's address, as scripts/lib.sh exports them
+		s.cfg.Env[p.AddrVar] = fmt.Sprintf("127.0.0.1:%d", p.Port)
 	}
 	secrets := filepath.Join(s.cfg.StackDir, "secrets")
 	if err := os.MkdirAll(secrets, 0o700); err != nil {
