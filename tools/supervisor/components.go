@@ -378,6 +378,10 @@ func (s *Stack) programEnv(name string) []string {
 		if v := s.cfg.get("NOTIFY_WEBHOOK_URL"); v != "" {
 			env = append(env, "NOTIFY_WEBHOOK_URL="+v)
 		}
+	case "catalog":
+		if v := s.cfg.get("RANKING_TZ"); v != "" { // the zone of the daily ranking (CATALOG_RANKING_TZ passes anyway)
+			env = append(env, "RANKING_TZ="+v)
+		}
 	case "console":
 		// It restarts connectors through Connect's REST API, as its one user.
 		env = append(env, "CONNECT_REST_USER="+s.cfg.get("CONNECT_REST_USER"), "CONNECT_REST_PASSWORD="+s.cfg.get("CONNECT_REST_PASSWORD"))
