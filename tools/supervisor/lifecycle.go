@@ -128,20 +128,8 @@ func (s *Stack) start(ctx context.Context, c *component) error {
 			}
 		}
 	}
-	if c.leftovers != nil {
-		if err := c.leftovers(ctx); err != nil {
-			return err
-		}
-	}
-	if c.lock != "" {
-		if err := s.awaitLock(c); err != nil {
-			return err
-		}
-	}
-	for _, p := range c.ports {
-		if err := s.awaitPort(c, p); err != nil {
-			return err
-		}
+	if err := s.awaitFree(ctx, c); err != nil {
+		return err
 	}
 	if c.prepare != nil {
 		if err := c.prepare(ctx); err != nil {
@@ -210,6 +198,27 @@ func (s *Stack) waitReady(ctx context.Context, c *component, id Identity) error 
 		time.Sleep(500 * time.Millisecond)
 	}
 	s.out.end("%s ready after %ss", c.name, since(t0))
+	return nil
+}
+
+// awaitFree waits until what c's last run left behind is gone: its leftover processes, the
+// lock on its data and its ports (before a start, and after a stop).
+func (s *Stack) awaitFree(ctx context.Context, c *component) error {
+	if c.leftovers != nil {
+		if err := c.leftovers(ctx); err != nil {
+			return err
+		}
+	}
+	if c.lock != "" {
+		if err := s.awaitLock(c); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.ports {
+		if err := s.awaitPort(c, p); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -291,20 +300,8 @@ func (s *Stack) stop(ctx context.Context, c *component) error {
 	if !ok {
 		return nil
 	}
-	if c.leftovers != nil {
-		if err := c.leftovers(ctx); err != nil {
-			return err
-		}
-	}
-	if c.lock != "" {
-		if err := s.awaitLock(c); err != nil {
-			return err
-		}
-	}
-	for _, p := range c.ports {
-		if err := s.awaitPort(c, p); err != nil {
-			return err
-		}
+	if err := s.awaitFree(ctx, c); err != nil {
+		return err
 	}
 	return nil
 }
