@@ -83,3 +83,4 @@ if alerts=$(curl -fsS -m 3 "$PROMETHEUS_URL/api/v1/alerts" 2>/dev/null); then
 else
   echo "  Prometheus not reachable (scripts/prometheus.sh start)"
 fi
+echo; echo "MORE: the console $CONSOLE_URL (operator token); traces: make traces (Zipkin on 127.0.0.1:$((ZIPKIN_BASE_PORT + OFFSET))); contracts: schemas/openapi/, schemas/asyncapi.yaml"
