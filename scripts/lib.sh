@@ -345,6 +345,9 @@ CONF
 }
 
 # kcat_conf PRINCIPAL USAGE WHO: kcat's configuration for PRINCIPAL's PLAIN login on this stack.
+# The password goes into the file this prints (mode 0600), never onto a command line: read_secret
+# is the shell's `read` builtin and cat gets the text on stdin (a heredoc), so no process carries it
+# in /proc/*/cmdline.
 kcat_conf() {
   cat <<CONF
 # $2
