@@ -2,6 +2,8 @@
 # `make clean`: stops the stack and deletes everything it wrote: .stack/ (data, logs, jars,
 # pids, secrets), the PostgreSQL cluster (which lives outside .stack when run as root, see
 # scripts/postgres.sh) and bin/.
+#   scripts/clean.sh data   the same, but keeps the logs (.stack/logs), the jars (.stack/lib) and
+#                           bin/: what `make test` does at its end to a stack it made from nothing
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -10,5 +12,13 @@ case $STACK in
 esac
 "$ROOT/scripts/down.sh"
 "$ROOT/scripts/postgres.sh" clean
+if [ "${1:-}" = data ]; then
+  say "deleting the stack's data and secrets in ${STACK#$ROOT/} (keeping logs/ and lib/)"
+  for e in "$STACK"/* "$STACK"/.[!.]*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    case ${e##*/} in logs | lib) ;; *) rm -rf "$e" ;; esac
+  done
+  exit 0
+fi
 say "deleting ${STACK#$ROOT/} and bin/"
 rm -rf "$STACK" "$ROOT/bin"

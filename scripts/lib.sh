@@ -287,8 +287,15 @@ ensure_secrets() {
   local r p
   if [ ! -d "$SECRETS" ] && [ ! -f "$STACK/kafka/data/meta.properties" ] && [ -f "$PG_DATA/PG_VERSION" ] && [[ $PG_DATA != "$STACK"/* ]]; then
     # The cluster outlives the checkout (it lives outside it as root): a checkout deleted without
-    # make clean leaves it behind, and a new checkout at the same path finds it without its passwords.
-    die "a PostgreSQL cluster of an earlier checkout at this path is still in $PG_DATA, without the passwords that went with that checkout's .stack. Delete it and start over: make clean && make up"
+    # make clean leaves it behind, and a new checkout at the same path finds it without its
+    # passwords. Nothing of this stack can log in to it, and its Kafka (offsets, topics) is gone
+    # with the old .stack: it is deleted, as make clean would have, unless its server still runs.
+    local pid; pid=$(head -1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+      die "a PostgreSQL cluster of an earlier checkout at this path is in $PG_DATA, without the passwords that went with that checkout's .stack, and its server still runs (pid $pid). Stop it (kill $pid), then: make clean && make up"
+    fi
+    printf '\033[33mwarning:\033[0m deleting the PostgreSQL cluster an earlier checkout at this path left in %s: its passwords went with that checkout'"'"'s .stack\n' "$PG_DIR" >&2
+    rm -rf "$PG_DIR"
   fi
   if [ ! -d "$SECRETS" ] && { [ -f "$STACK/kafka/data/meta.properties" ] || [ -f "$PG_DATA/PG_VERSION" ]; }; then
     die "the stack in $STACK was made before this version, which gives every program its own credentials: its Kafka has no logins and its databases have the old well-known passwords. Start it over (this deletes its data): make clean && make up"

