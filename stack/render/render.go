@@ -93,6 +93,9 @@ func Files() ([]File, error) {
 			return nil, err
 		}
 	}
+	if err := add("scripts/cluster.env", "cluster.env.tmpl", cluster()); err != nil {
+		return nil, err
+	}
 	return files, nil
 }
 
