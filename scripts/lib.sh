@@ -77,6 +77,9 @@ CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 CONNECT_REST_USER=${CONNECT_REST_USER:-operator}
 CONNECT_HEAP=${CONNECT_HEAP:--Xms256m -Xmx768m}
 CONNECT_CONF=$STACK/connect/connect-distributed.properties
+# TOPOLOGY (single, or cluster: three Kafka nodes, two Connect workers, two instances of each
+# service) and, for the cluster, every broker in KAFKA_BOOTSTRAP: scripts/topology.sh.
+. "$ROOT/scripts/topology.sh"
 
 # <PROGRAM>_PORT of every Go program (ORDER_PORT, GATEWAYSIM_PORT, ...).
 for svc in $SERVICES; do
