@@ -278,7 +278,9 @@ func createTopics(admin sarama.ClusterAdmin, names []string, partitions int32, f
 		if forever {
 			entries["retention.ms"] = &never
 		}
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1,
+		// ReplicationFactor -1: the broker's default.replication.factor (1 on the single node, 3 on
+		// the cluster; its min.insync.replicas likewise).
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1,
 			ConfigEntries: entries}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return made, fmt.Errorf("create topic %s: %w", t, err)
