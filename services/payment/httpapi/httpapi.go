@@ -26,16 +26,14 @@ import (
 // maxOrderIDLen bounds an order id in a path; order ids are UUIDs, so this is generous.
 const maxOrderIDLen = 128
 
-// Payments reads payments and whose orders they pay; *postgres.Payments implements it.
+// Payments reads a payment as its caller may; *app.App implements it.
 type Payments interface {
-	Get(ctx context.Context, orderID string) (payment.Payment, error)
-	// CustomerOf returns the customer of an order, "" when the service has not heard of it.
-	CustomerOf(ctx context.Context, orderID string) (string, error)
+	Payment(ctx context.Context, caller customer.Caller, orderID string) (payment.Payment, error)
 }
 
 // Config is what the routes are built from.
 type Config struct {
-	// Payments is where the payments are read from.
+	// Payments is where the payments are read from (the use cases).
 	Payments Payments
 	// Customers checks customer tokens; nil admits operators only.
 	Customers *customer.Verifier
@@ -73,10 +71,8 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		msghttp.WriteError(w, r, h.log, fault.Errorf(fault.Invalid, "order id must be valid UTF-8 without control characters, of at most %d bytes", maxOrderIDLen))
 		return
 	}
-	p, err := h.payments.Get(r.Context(), orderID)
-	if err == nil {
-		err = h.readable(r, orderID)
-	}
+	caller, _ := customer.FromContext(r.Context())
+	p, err := h.payments.Payment(r.Context(), caller, orderID)
 	if err != nil {
 		msghttp.WriteError(w, r, h.log, err)
 		return
@@ -88,21 +84,4 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		PgTxnID: p.PgTxnID,
 		Reason:  p.Reason,
 	})
-}
-
-// readable refuses the caller the payment of another customer's order with the answer a missing
-// payment gets (404).
-func (h *handler) readable(r *http.Request, orderID string) error {
-	c, _ := customer.FromContext(r.Context())
-	if c.Operator {
-		return nil
-	}
-	owner, err := h.payments.CustomerOf(r.Context(), orderID)
-	if err != nil {
-		return err
-	}
-	if !c.Owns(owner) {
-		return fault.Errorf(fault.NotFound, "no payment for order %s", orderID)
-	}
-	return nil
 }

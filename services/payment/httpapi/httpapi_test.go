@@ -22,6 +22,7 @@ import (
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/payment"
+	"outboxsaga.dev/payment/app"
 	"outboxsaga.dev/payment/httpapi"
 	"outboxsaga.dev/payment/postgres"
 )
@@ -70,7 +71,7 @@ func server(t *testing.T, ready *error) (*httptest.Server, *sql.DB, ed25519.Priv
 		msghttp.Check{Name: "postgres", Probe: db.PingContext},
 		msghttp.Check{Name: "kafka", Probe: func(context.Context) error { return *ready }},
 	)
-	httpapi.Routes(r, httpapi.Config{Payments: repo, Customers: customer.NewVerifier(pub), AdminToken: adminToken, Log: zerolog.Nop()})
+	httpapi.Routes(r, httpapi.Config{Payments: app.New(db, repo, nil, app.Alerts{}, nil, nil), Customers: customer.NewVerifier(pub), AdminToken: adminToken, Log: zerolog.Nop()})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, db, key

@@ -1,84 +1,43 @@
-// Package saga holds the payment service's saga steps: one handler per consumed event type, and
-// the Router that lists them.
+// Package saga is the payment service's consumer side: one step per consumed event type, each
+// decoding its event and calling its use case (package app), and the Router that lists them.
 //
-//	inventory-events StockReserved → charge the order (stockreserved.go)
-//	order-events     OrderCanceled → void a charge, or remember the cancel (ordercanceled.go)
-//
-// The two topics are not ordered relative to each other, so either event may come first, or
-// OrderCanceled may come while StockReserved's gateway call is in flight; the payment row's
-// status and its cancel_requested flag make every order of arrival end the same way.
-//
-// A step that calls the gateway cannot be one transaction (the call must not hold one open): it
-// begins in one (begin: the inbox probe and the payment's first decision), calls the gateway, and
-// records the answer in another (record: the inbox row, the payment and its events). See
-// docs/architecture.md, "Decisions inside the services".
-//
-// The gateway client checks every answer against the order (payment.ErrGatewayMismatch); a
-// mismatch is never an authorization: the payment fails with GATEWAY_MISMATCH and an operator is
-// alerted through the dead letters (Alerts). A 401 (payment.ErrGatewayUnauthorized) is an outage:
-// the step is retried, never dead-lettered, and logged as an error on every attempt.
+//	inventory-events StockReserved → charge the order (app.Pay)
+//	order-events     OrderCanceled → void a charge, or remember the cancel (app.Cancel)
+//	order-events     OrderCreated  → remember whose order it is (for GET /payments/{orderId})
 package saga
 
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
-
-	"github.com/rs/zerolog"
 
 	"outboxsaga.dev/messaging"
-	"outboxsaga.dev/messaging/fault"
 	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/payment"
-	"outboxsaga.dev/payment/postgres"
 )
 
 // Topics are the topics the payment service consumes.
 var Topics = []string{messaging.TopicInventory, messaging.TopicOrder}
 
-// Payments is where the steps keep the payments, in their transactions (Upsert, Update) or on
-// the pool (Get); *postgres.Payments implements it.
-type Payments interface {
-	Get(ctx context.Context, orderID string) (payment.Payment, error)
-	Upsert(ctx context.Context, tx *sql.Tx, orderID string, decide postgres.Decide) error
-	Update(ctx context.Context, tx *sql.Tx, orderID string, fn func(p *payment.Payment) error) error
+// Payer is the use cases the steps call; *app.App implements it.
+type Payer interface {
+	Pay(ctx context.Context, m *messaging.Message, t payment.Terms) error
+	Cancel(ctx context.Context, m *messaging.Message, orderID, reason string) error
 }
 
-// Steps runs the saga steps against the payment database and the card gateway.
+// Steps is the payment service's saga steps over its use cases.
 type Steps struct {
-	saga     *msgpg.Saga
-	payments Payments
-	alerts   Alerts
-	gateway  payment.Gateway
-	metrics  *Metrics
+	db  *sql.DB
+	app Payer
 }
 
-// Alerts is where a gateway answer that does not match its order reaches an operator: the
-// service's dead letters. The path is the one every poison message takes, so nothing new is
-// needed downstream: DeadLetters.Store keeps the StockReserved that met the mismatch (listed
-// and replayable at GET /dead-letters) with the mismatch as its error, and emits DeadLettered on
-// dead-letter-events, which the notification service turns into an operator alert. Store is
-// idempotent per Kafka record, so a redelivery after a crash alerts once.
-type Alerts struct {
-	DeadLetters *msgpg.DeadLetters
-	// Service names the service in its dead letters ("payment").
-	Service string
-}
-
-// New returns the saga steps over db; their events go out through outbox, their alerts through
-// alerts, their charges and voids through gateway.
-func New(db *sql.DB, payments Payments, outbox *msgpg.Outbox, alerts Alerts, gateway payment.Gateway, metrics *Metrics) *Steps {
-	return &Steps{
-		saga:     &msgpg.Saga{DB: db, Outbox: outbox, AggregateType: payment.AggregateType, Version: payment.EventVersion},
-		payments: payments, alerts: alerts, gateway: gateway, metrics: metrics,
-	}
-}
+// New returns the saga steps over db (where OrderCreated records whose order it is), paying and
+// canceling through a.
+func New(db *sql.DB, a Payer) *Steps { return &Steps{db: db, app: a} }
 
 // Router returns the router of the events the payment service acts on, and of the ones on its
-// topics that it knowingly skips, keyed by orderId. Anything else is poison (the Router dead-letters it). Both steps
-// call the gateway outside any transaction, so neither joins a batch (Handle, not
-// HandleBatchable): each runs on its own.
+// topics that it knowingly skips, keyed by orderId. Anything else is poison (the Router
+// dead-letters it). StockReserved and OrderCanceled call the gateway outside any transaction, so
+// neither joins a batch (Handle, not HandleBatchable): each runs on its own.
 func (s *Steps) Router() *messaging.Router {
 	r := messaging.NewRouter()
 	r.Key(messaging.Keyed{Field: "orderId"})
@@ -92,122 +51,39 @@ func (s *Steps) Router() *messaging.Router {
 	r.Ignore("StockReplenished", 1)
 	// OrderCreated v2, the latest (a v1 arrives upcast): whose order it is, for GET
 	// /payments/{orderId}; it charges nothing (StockReserved carries the payment terms).
-	r.HandleBatchable("OrderCreated", 2, msgpg.RememberCustomers(s.saga.DB))
+	r.HandleBatchable("OrderCreated", 2, msgpg.RememberCustomers(s.db))
 	r.Ignore("OrderCompleted", 1)
 	return r
 }
 
-// begin is the first transaction of a step: unless m took effect before (done), it runs decide on
-// the payment of orderID as found (nil: none yet) and stores what decide returns (nil: nothing).
-// When decide asks for a gateway call (call), m is left unmarked: the transaction that records the
-// gateway's answer marks it (record). Otherwise m is marked processed here. decide may run more
-// than once (see postgres.Payments.Upsert), so it must only decide.
-func (s *Steps) begin(ctx context.Context, m *messaging.Message, orderID string,
-	decide func(found *payment.Payment) (store *payment.Payment, call bool)) (done, call bool, err error) {
-	err = msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) error {
-		var err error
-		if done, err = msgpg.IsProcessed(ctx, tx, m); err != nil || done {
-			return err
-		}
-		err = s.payments.Upsert(ctx, tx, orderID, func(found *payment.Payment) (*payment.Payment, error) {
-			var store *payment.Payment
-			store, call = decide(found)
-			return store, nil
-		})
-		if err != nil || call {
-			return err
-		}
-		_, err = msgpg.MarkProcessed(ctx, tx, m)
-		return err
-	})
-	return done, call, err
+// stockReserved is the data of StockReserved v1 that the payment step uses.
+type stockReserved struct {
+	OrderID      string `json:"orderId"`
+	Amount       int64  `json:"amount"`
+	Currency     string `json:"currency"`
+	PaymentToken string `json:"paymentToken"`
 }
 
-// record is the transaction that records what the gateway answered: m's inbox row when mark is
-// set (an m processed meanwhile, by a concurrent redelivery, then changes nothing), change applied
-// to the locked payment of orderID, and the events change returns. It returns the payment as
-// changed and the events written (none when nothing changed).
-func (s *Steps) record(ctx context.Context, m *messaging.Message, orderID string, mark bool,
-	change func(p payment.Payment) (payment.Payment, []messaging.Event, error)) (payment.Payment, []messaging.Event, error) {
-	var (
-		changed payment.Payment
-		events  []messaging.Event
-	)
-	err := msgpg.WithTx(ctx, s.saga.DB, func(tx *sql.Tx) error {
-		events = nil
-		if mark {
-			first, err := msgpg.MarkProcessed(ctx, tx, m)
-			if err != nil || !first {
-				return err
-			}
-		}
-		err := s.payments.Update(ctx, tx, orderID, func(p *payment.Payment) error {
-			next, evs, err := change(*p)
-			changed, events, *p = next, evs, next
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		return s.saga.Emit(ctx, tx, m, orderID, events...)
-	})
-	if err != nil {
-		return payment.Payment{}, nil, err
-	}
-	if len(events) > 0 {
-		s.metrics.reached(changed.Status)
-	}
-	return changed, events, nil
-}
-
-// void gives back the charge of p, an AUTHORIZED payment, at the gateway, then records it
-// (record): VOIDED and PaymentVoided, with m's inbox row when mark is set. Every part of it is
-// safe to repeat: the gateway's void is idempotent, and a payment no longer AUTHORIZED is left
-// alone. A void answer that is not about p's charge, or shows its money still taken, is poison
-// (gatewayError): the consumer dead-letters m, which alerts an operator, and the payment stays
-// AUTHORIZED. A 401 is an outage (messaging.Outage): retried until the gateway takes the
-// secret.
-func (s *Steps) void(ctx context.Context, m *messaging.Message, p payment.Payment, mark bool) error {
-	orderID := p.OrderID
-	res, err := s.gateway.Void(ctx, p.VoidRequest())
-	if err != nil {
-		return s.gatewayError(ctx, fmt.Errorf("void payment of order %s: %w", orderID, err))
-	}
-	voided, events, err := s.record(ctx, m, orderID, mark, func(p payment.Payment) (payment.Payment, []messaging.Event, error) {
-		return p.Void(res)
-	})
-	if err != nil {
-		return s.gatewayError(ctx, fmt.Errorf("record void of order %s: %w", orderID, err))
-	}
-	if len(events) > 0 {
-		zerolog.Ctx(ctx).Info().Str("pgTxnId", voided.PgTxnID).Msg("payment voided")
-	}
-	return nil
-}
-
-// gatewayError marks what a gateway error asks of the consumer: a mismatch is poison (a
-// fault.Unprocessable, which messaging.Classify dead-letters, hence an operator alert), a refused
-// merchant secret an outage (messaging.Outage: retried until fixed, logged as an error each
-// time); anything else is returned as it is.
-func (s *Steps) gatewayError(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, payment.ErrGatewayMismatch):
-		zerolog.Ctx(ctx).Error().Err(err).Msg("gateway answer does not match the payment; dead-lettering for an operator")
-		return fmt.Errorf("%w: %w", fault.Errorf(fault.Unprocessable, "the gateway's answer does not match the payment"), err)
-	case errors.Is(err, payment.ErrGatewayUnauthorized):
-		zerolog.Ctx(ctx).Error().Err(err).Msg("THE GATEWAY REFUSES THE MERCHANT SECRET (check PAYMENT_GATEWAY_SECRET): nothing is charged or voided until it is fixed; retrying")
-		return messaging.Outage(err)
-	default:
+// StockReserved charges the order (app.Pay) on the terms the event carries.
+func (s *Steps) StockReserved(ctx context.Context, m *messaging.Message) error {
+	var d stockReserved
+	if err := m.DecodeData(&d); err != nil {
 		return err
 	}
+	return s.app.Pay(ctx, m, payment.Terms{OrderID: d.OrderID, Amount: d.Amount, Currency: d.Currency, Token: d.PaymentToken})
 }
 
-// alert reports a gateway mismatch met while handling m to an operator (Alerts).
-func (s *Steps) alert(ctx context.Context, m *messaging.Message, cause error) error {
-	id, err := s.alerts.DeadLetters.Store(ctx, s.alerts.Service, m, cause, 1)
-	if err != nil {
-		return fmt.Errorf("alert on order %s: %w", m.AggregateID, err)
+// orderCanceled is the data of OrderCanceled v1 that the payment step uses.
+type orderCanceled struct {
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"`
+}
+
+// OrderCanceled compensates the payment of the canceled order (app.Cancel).
+func (s *Steps) OrderCanceled(ctx context.Context, m *messaging.Message) error {
+	var d orderCanceled
+	if err := m.DecodeData(&d); err != nil {
+		return err
 	}
-	zerolog.Ctx(ctx).Error().Err(cause).Int64("deadLetterId", id).Msg("gateway answer does not match the order; payment fails, operator alerted")
-	return nil
+	return s.app.Cancel(ctx, m, d.OrderID, d.Reason)
 }

@@ -1,7 +1,7 @@
-// Package wiring wires the payment service: the shared service runtime (messaging/service) plus what
-// is the payment service's own: its repository, its gateway client, its saga steps and its
-// routes. Run is the whole service; a test starts it with a Config and a listener of its own and
-// stops it by canceling the context.
+// Package wiring wires the payment service: the shared service runtime (messaging/service) plus
+// what is the payment service's own: its repository, its gateway client, its use cases (app),
+// and the saga steps and routes that call them. Run is the whole service; a test starts it with
+// a Config and a listener of its own and stops it by canceling the context.
 package wiring
 
 import (
@@ -17,6 +17,7 @@ import (
 	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/payment"
+	"outboxsaga.dev/payment/app"
 	"outboxsaga.dev/payment/gatewayhttp"
 	"outboxsaga.dev/payment/httpapi"
 	"outboxsaga.dev/payment/postgres"
@@ -30,8 +31,9 @@ const Service = "payment"
 
 // The adapters implement what the saga and the HTTP routes need of them.
 var (
-	_ saga.Payments    = (*postgres.Payments)(nil)
-	_ httpapi.Payments = (*postgres.Payments)(nil)
+	_ app.Payments     = (*postgres.Payments)(nil)
+	_ saga.Payer       = (*app.App)(nil)
+	_ httpapi.Payments = (*app.App)(nil)
 	_ payment.Gateway  = (*gatewayhttp.Client)(nil)
 )
 
@@ -82,10 +84,11 @@ func Run(ctx context.Context, cfg Config, ln net.Listener, log zerolog.Logger) e
 			return nil, err
 		}
 		payments := postgres.NewPayments(svc.DB)
-		alerts := saga.Alerts{DeadLetters: svc.DeadLetters, Service: Service}
-		svc.Consume(saga.Topics, saga.New(svc.DB, payments, svc.Outbox, alerts, gateway, saga.NewMetrics(svc.Registry)).Router())
+		alerts := app.Alerts{DeadLetters: svc.DeadLetters, Service: Service}
+		a := app.New(svc.DB, payments, svc.Outbox, alerts, gateway, app.NewMetrics(svc.Registry))
+		svc.Consume(saga.Topics, saga.New(svc.DB, a).Router())
 		return func(r chi.Router) {
-			httpapi.Routes(r, httpapi.Config{Payments: payments, Customers: customers, AdminToken: cfg.AdminToken, Log: svc.Log})
+			httpapi.Routes(r, httpapi.Config{Payments: a, Customers: customers, AdminToken: cfg.AdminToken, Log: svc.Log})
 		}, nil
 	})
 }

@@ -1,4 +1,4 @@
-package saga
+package app_test
 
 import (
 	"context"
@@ -67,7 +67,7 @@ func TestGatewayMismatch(t *testing.T) {
 			before: func(t *testing.T, f *fixture) {
 				// Steps 1-2 ran, the gateway approved the order's charge, and the process died.
 				_, _, p := f.admitted(t)
-				if _, err := f.steps.charge(f.Ctx(), p); err != nil {
+				if _, err := f.app.Charge(f.Ctx(), p); err != nil {
 					t.Fatal(err)
 				}
 			},

@@ -1,4 +1,4 @@
-package saga
+package app_test
 
 import (
 	"context"
@@ -127,7 +127,7 @@ func TestCrashBetweenApprovalAndRecording(t *testing.T) {
 	f := newFixture(t, options{})
 	ctx := f.Ctx()
 	raw, _, p := f.admitted(t)
-	if _, err := f.steps.charge(ctx, p); err != nil {
+	if _, err := f.app.Charge(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 	// Crash: no settle. The event is not in the inbox, the payment still AUTHORIZING.
@@ -310,11 +310,11 @@ func TestCrashBeforeDeferredVoid(t *testing.T) {
 	ctx := f.Ctx()
 	raw, m, p := f.admitted(t)
 	f.mustDeliver(t, f.orderCanceled(t, o1))
-	o, err := f.steps.charge(ctx, p)
+	o, err := f.app.Charge(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.steps.settle(ctx, m, o, o1); err != nil {
+	if err := f.app.Settle(ctx, m, o, o1); err != nil {
 		t.Fatal(err)
 	}
 	// Crash: no step 4.

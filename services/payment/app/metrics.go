@@ -1,4 +1,4 @@
-package saga
+package app
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,7 +10,7 @@ import (
 // Metrics counts payments by the status they reach.
 type Metrics struct{ payments *prometheus.CounterVec }
 
-// NewMetrics registers the saga metrics on reg (registering twice on one registry panics).
+// NewMetrics registers the use cases' metrics on reg (registering twice on one registry panics).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{payments: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Name: "payment_payments_total",
 		Help: "Payments that reached a status other than AUTHORIZING (AUTHORIZED, FAILED, VOIDED, CANCELED)."}, []string{"status"})}

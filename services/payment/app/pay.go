@@ -1,4 +1,4 @@
-package saga
+package app
 
 import (
 	"context"
@@ -12,15 +12,7 @@ import (
 	"outboxsaga.dev/payment"
 )
 
-// stockReserved is the data of StockReserved v1 that the payment step uses.
-type stockReserved struct {
-	OrderID      string `json:"orderId"`
-	Amount       int64  `json:"amount"`
-	Currency     string `json:"currency"`
-	PaymentToken string `json:"paymentToken"`
-}
-
-// StockReserved charges the order. It cannot be one transaction, since the gateway call must not
+// Pay charges the order of t, the terms of m (a StockReserved). It cannot be one transaction, since the gateway call must not
 // hold one open:
 //
 //  1. admit (tx): create the payment AUTHORIZING, or find that there is nothing to charge;
@@ -32,14 +24,8 @@ type stockReserved struct {
 // A crash anywhere redelivers the event: admit finds the payment AUTHORIZING and the gateway
 // returns the charge it already made for the key, so nothing is charged twice (and a mismatch
 // is met, and alerted on, again: the alert is stored once per event).
-func (s *Steps) StockReserved(ctx context.Context, m *messaging.Message) error {
-	var d stockReserved
-	if err := m.DecodeData(&d); err != nil {
-		return err
-	}
-	p, charge, err := s.admit(ctx, m, payment.Terms{
-		OrderID: d.OrderID, Amount: d.Amount, Currency: d.Currency, Token: d.PaymentToken,
-	})
+func (s *App) Pay(ctx context.Context, m *messaging.Message, t payment.Terms) error {
+	p, charge, err := s.admit(ctx, m, t)
 	if err != nil {
 		return err
 	}
@@ -53,18 +39,18 @@ func (s *Steps) StockReserved(ctx context.Context, m *messaging.Message) error {
 				return err
 			}
 		}
-		if err := s.settle(ctx, m, o, d.OrderID); err != nil {
+		if err := s.settle(ctx, m, o, t.OrderID); err != nil {
 			return err
 		}
 	}
-	return s.voidIfCanceled(ctx, m, d.OrderID)
+	return s.voidIfCanceled(ctx, m, t.OrderID)
 }
 
 // admit is step 1: it stores the payment AUTHORIZING and reports that the gateway must be asked,
 // or marks the event processed when there is nothing to charge (the event took effect before, the
 // order was canceled first, or the payment already has its answer). It does not mark an event it
 // lets through: settle does, together with the gateway's answer.
-func (s *Steps) admit(ctx context.Context, m *messaging.Message, t payment.Terms) (payment.Payment, bool, error) {
+func (s *App) admit(ctx context.Context, m *messaging.Message, t payment.Terms) (payment.Payment, bool, error) {
 	var p payment.Payment
 	done, charge, err := s.begin(ctx, m, t.OrderID, func(found *payment.Payment) (*payment.Payment, bool) {
 		store, charge := payment.Admit(found, t)
@@ -98,7 +84,7 @@ func (s *Steps) admit(ctx context.Context, m *messaging.Message, t payment.Terms
 // alerts). A void answer that does not match after a lost answer is a mismatch too. A 401 is an
 // outage (messaging.Outage): nothing was charged, the event is retried until the secret is
 // fixed.
-func (s *Steps) charge(ctx context.Context, p payment.Payment) (payment.Outcome, error) {
+func (s *App) charge(ctx context.Context, p payment.Payment) (payment.Outcome, error) {
 	log := zerolog.Ctx(ctx)
 	req := p.ChargeRequest()
 	log.Info().Int64("amount", p.Amount).Str("currency", p.Currency).Str("idempotencyKey", req.IdempotencyKey).Msg("charging")
@@ -141,7 +127,7 @@ func (s *Steps) charge(ctx context.Context, p payment.Payment) (payment.Outcome,
 // settle is step 3: in one transaction, the inbox row, the gateway's answer on the payment and
 // the event that announces it. An event processed meanwhile (a concurrent redelivery) changes
 // nothing.
-func (s *Steps) settle(ctx context.Context, m *messaging.Message, o payment.Outcome, orderID string) error {
+func (s *App) settle(ctx context.Context, m *messaging.Message, o payment.Outcome, orderID string) error {
 	settled, events, err := s.record(ctx, m, orderID, true, func(p payment.Payment) (payment.Payment, []messaging.Event, error) {
 		next, events := p.Settle(o)
 		return next, events, nil
@@ -159,7 +145,7 @@ func (s *Steps) settle(ctx context.Context, m *messaging.Message, o payment.Outc
 // voidIfCanceled is step 4: an OrderCanceled that came while the charge was in flight left the
 // cancel on the payment; an approval is given back now. It also runs for a redelivered event, so
 // that a crash between settle and the void still ends with the money returned.
-func (s *Steps) voidIfCanceled(ctx context.Context, m *messaging.Message, orderID string) error {
+func (s *App) voidIfCanceled(ctx context.Context, m *messaging.Message, orderID string) error {
 	p, err := s.payments.Get(ctx, orderID)
 	if fault.Code(err) == fault.NotFound {
 		return nil

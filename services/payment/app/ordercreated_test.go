@@ -1,4 +1,4 @@
-package saga
+package app_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package saga
+package app_test
 
 import (
 	"context"
@@ -23,17 +23,20 @@ import (
 	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/messaging/sagatest"
 	"outboxsaga.dev/payment"
+	"outboxsaga.dev/payment/app"
 	"outboxsaga.dev/payment/gatewayhttp"
 	"outboxsaga.dev/payment/postgres"
+	"outboxsaga.dev/payment/saga"
 )
 
 // fixture is a migrated test database, the gateway simulator in-process behind switches that
-// make it fail or lie, and the saga steps wired to both.
+// make it fail or lie, and the use cases and the saga steps wired to both.
 type fixture struct {
 	*sagatest.Harness
 	t           *testing.T
 	db          *sql.DB
-	steps       *Steps
+	app         *app.App
+	steps       *saga.Steps
 	ledger      *gatewaysim.Ledger
 	deadLetters *msgpg.DeadLetters
 	// chargesDown and voidsDown make the gateway answer 503 (recording nothing).
@@ -112,10 +115,11 @@ func newFixture(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics := NewMetrics(reg)
+	metrics := app.NewMetrics(reg)
 	outbox := pgtest.MustOutbox(t)
 	f.deadLetters = msgpg.NewDeadLetters(f.db, outbox)
-	f.steps = New(f.db, postgres.NewPayments(f.db), outbox, Alerts{DeadLetters: f.deadLetters, Service: "payment"}, gw, metrics)
+	f.app = app.New(f.db, postgres.NewPayments(f.db), outbox, app.Alerts{DeadLetters: f.deadLetters, Service: "payment"}, gw, metrics)
+	f.steps = saga.New(f.db, f.app)
 	f.Harness = sagatest.New(t, f.db, f.steps.Router())
 	return f
 }
@@ -175,7 +179,7 @@ func (f *fixture) admitted(t *testing.T) (raw record, m *messaging.Message, p pa
 	t.Helper()
 	raw = f.stockReserved(t, o1, "tok_ok")
 	m = f.decoded(t, raw)
-	p, charge, err := f.steps.admit(f.Ctx(), m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
+	p, charge, err := f.app.Admit(f.Ctx(), m, payment.Terms{OrderID: o1, Amount: 39000, Currency: "KRW", Token: "tok_ok"})
 	if err != nil || !charge {
 		t.Fatalf("admit = %v, %v; want a charge", charge, err)
 	}
