@@ -25,6 +25,7 @@ import (
 	orderpg "outboxsaga.dev/order/postgres"
 	ordersaga "outboxsaga.dev/order/saga"
 	"outboxsaga.dev/payment"
+	payapp "outboxsaga.dev/payment/app"
 	paypg "outboxsaga.dev/payment/postgres"
 	paysaga "outboxsaga.dev/payment/saga"
 	"outboxsaga.dev/schemas"
@@ -283,9 +284,9 @@ func newSagaSteps(orderDB, invDB, payDB *sql.DB) (*sagaSteps, error) {
 	outbox := msgpg.NewOutbox(validator)
 	orders := orderpg.NewOrders(orderDB)
 	inv := invsaga.New(invDB, outbox, invapp.New(invpg.NewReservations(invDB), invapp.NewMetrics(reg))).Router()
-	payMetrics := paysaga.NewMetrics(reg)
-	alerts := paysaga.Alerts{DeadLetters: msgpg.NewDeadLetters(payDB, outbox), Service: "payment"}
-	pay := paysaga.New(payDB, paypg.NewPayments(payDB), outbox, alerts, approveAll{}, payMetrics)
+	payMetrics := payapp.NewMetrics(reg)
+	alerts := payapp.Alerts{DeadLetters: msgpg.NewDeadLetters(payDB, outbox), Service: "payment"}
+	pay := paysaga.New(payDB, payapp.New(payDB, paypg.NewPayments(payDB), outbox, alerts, approveAll{}, payMetrics))
 	events := orderpg.NewEvents(orderDB, outbox, nil)
 	return &sagaSteps{
 		orderDB: orderDB, orders: orders, events: events,
