@@ -1,6 +1,10 @@
 // Package openapi holds the OpenAPI 3 document of every HTTP program of the pipeline, one
 // <service>.yaml each (common.yaml: what they all serve the same way), and loads them with
 // kin-openapi, validated, for the tests that check real responses against them.
+//
+// The documents name no servers: a program's address is its row of the stack's table
+// (stack/stack.go, the one place a port is written), which the contract test (services/e2e) sets
+// as the document's server.
 package openapi
 
 import (
