@@ -17,7 +17,7 @@ import (
 
 // Client is a Kafka Connect REST client.
 type Client struct {
-	BaseURL string // e.g. http://127.0.0.1:8083
+	BaseURL string // Kafka Connect's REST API (the stack's: CONNECT_URL)
 	// User and Password log in to the REST API (HTTP Basic: the worker's
 	// BasicAuthSecurityRestExtension); no Authorization header when User is empty.
 	User     string

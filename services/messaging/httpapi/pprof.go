@@ -15,7 +15,7 @@ import (
 // takes the services' CPU profiles through it (BENCH_PROFILE=1, docs/bench/README.md):
 //
 //	curl -H "Authorization: Bearer $(cat .stack/admin-token)" -o cpu.pb.gz \
-//	  'http://127.0.0.1:8080/debug/pprof/profile?seconds=30'
+//	  "$ORDER_URL/debug/pprof/profile?seconds=30"  # ORDER_URL: the order service's address (scripts/lib.sh)
 func MountPprof(r chi.Router, adminToken string, log zerolog.Logger) {
 	r.Route("/debug/pprof", func(r chi.Router) {
 		r.Use(RequireAdmin(adminToken, log))

@@ -33,7 +33,7 @@ const maxResponseBytes = 1 << 20
 
 // Config sets where the gateway is and how patiently it is called.
 type Config struct {
-	// URL is the gateway's base URL, e.g. http://127.0.0.1:8089.
+	// URL is the gateway's base URL (the simulator's: stack.Service("gatewaysim").URL()).
 	URL string
 	// Timeout bounds one HTTP call; 0 means 2s.
 	Timeout time.Duration

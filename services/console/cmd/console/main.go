@@ -12,12 +12,12 @@
 //	CONSOLE_<SVC>_URL, else <SVC>_URL (CONSOLE_ORDER_URL, ORDER_URL, ... for every saga service)
 //	                            the services (default: the stack table's, offset 0)
 //	CONSOLE_CONNECT_URL, else CONNECT_URL
-//	                            Kafka Connect's REST API (default http://127.0.0.1:8083)
+//	                            Kafka Connect's REST API (default: the stack table's, offset 0)
 //	CONNECT_REST_USER, CONNECT_REST_PASSWORD
 //	                            its login (default user operator; the password else
 //	                            $STACK_DIR/secrets/connect-rest-<user>)
 //	CONSOLE_KAFKA_BROKERS, else KAFKA_BROKERS
-//	                            the brokers, comma-separated (default 127.0.0.1:9092)
+//	                            the brokers, comma-separated (default: the stack table's, offset 0)
 //	CONSOLE_KAFKA_USERNAME, CONSOLE_KAFKA_PASSWORD
 //	                            the read-only principal (default user viewer; the password else
 //	                            $STACK_DIR/secrets/kafka-<user>)
