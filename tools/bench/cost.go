@@ -44,6 +44,26 @@ type CPUSample struct {
 	// Kernel is the CPU ticks of the kernel's own threads (kthreadd, pid 2, and its children:
 	// softirq, kworker, writeback), which work for the stack as much as for anyone.
 	Kernel uint64
+	// Switches maps each component to the context switches of its processes' live threads.
+	Switches map[string]procstat.Switches
+	// Postgres holds each child process of the Postgres component (Postgres), by pid and
+	// start time: what it does and its CPU ticks.
+	Postgres map[pgProc]pgChild
+}
+
+// Postgres is the component whose children CPUSample tells apart by what they do.
+const Postgres = "postgres"
+
+// pgProc identifies a process: a pid with its start time (a pid can be reused).
+type pgProc struct {
+	PID   int
+	Start uint64
+}
+
+// pgChild is one PostgreSQL child process at a sample.
+type pgChild struct {
+	Role  string
+	Ticks uint64
 }
 
 // Sample reads the pid files (anew: a component restarted meanwhile has a new pid) and the CPU
@@ -61,16 +81,33 @@ func (m *CPUMeter) Sample() (CPUSample, error) {
 	if err != nil {
 		return CPUSample{}, err
 	}
-	s := CPUSample{At: time.Now(), Trees: map[string]procstat.Tree{}, Machine: machine}
+	s := CPUSample{At: time.Now(), Trees: map[string]procstat.Tree{}, Machine: machine,
+		Switches: map[string]procstat.Switches{}, Postgres: map[pgProc]pgChild{}}
 	for _, p := range all {
 		if p.PID == 2 || p.PPID == 2 {
 			s.Kernel += p.CPU()
 		}
 	}
 	for _, c := range comps {
-		if t, err := procstat.TreeOf(c.PID, all); err == nil {
-			s.Trees[c.Name] = t
+		t, err := procstat.TreeOf(c.PID, all)
+		if err != nil {
+			continue
 		}
+		s.Trees[c.Name] = t
+		var sw procstat.Switches
+		for _, p := range t.Members {
+			if n, err := m.Proc.Switches(p.PID); err == nil {
+				sw = sw.Add(n)
+			}
+			if c.Name == Postgres && p.PID != c.PID {
+				cmd, err := m.Proc.Cmdline(p.PID)
+				if err != nil {
+					continue // exited meanwhile: its CPU is the postmaster's now
+				}
+				s.Postgres[pgProc{p.PID, p.StartTime}] = pgChild{Role: procstat.PostgresRole(cmd), Ticks: p.CPU()}
+			}
+		}
+		s.Switches[c.Name] = sw
 	}
 	if t, err := procstat.TreeOf(m.Self, all); err == nil {
 		s.Trees[LoadGenerator] = t
@@ -99,7 +136,17 @@ type CPUWindow struct {
 	// Profiled is true when the components were profiled during the window: its figures carry
 	// the profilers' own cost, so the plot leaves it out.
 	Profiled bool
+	// Switches is each component's context switches in the window (its live threads').
+	Switches map[string]procstat.Switches
+	// PostgresBy is the Postgres component's CPU in the window by what its processes do
+	// (procstat.PostgresRole: "order_svc@order_db", "walsender", "checkpointer", ...), with
+	// PostgresRest for the postmaster and the processes that exited during the window (their
+	// time reaches the postmaster's cutime, not a child that can be named).
+	PostgresBy map[string]time.Duration
 }
+
+// PostgresRest labels the part of Postgres's CPU no live child process accounts for.
+const PostgresRest = "postmaster and exited processes"
 
 // NewCPUWindow is the window between two samples.
 func NewCPUWindow(name string, rate float64, sagas int, from, to CPUSample) CPUWindow {
@@ -123,6 +170,27 @@ func NewCPUWindow(name string, rate float64, sagas int, from, to CPUSample) CPUW
 		w.CPU[n] = procstat.Ticks(b.Ticks) - procstat.Ticks(a.Ticks)
 	}
 	slices.Sort(w.Restarted)
+	w.Switches = map[string]procstat.Switches{}
+	for n, b := range to.Switches {
+		a, ok := from.Switches[n]
+		if !ok || slices.Contains(w.Restarted, n) {
+			continue
+		}
+		// Threads that exit take their counts along: clamp at zero rather than wrap.
+		w.Switches[n] = procstat.Switches{Voluntary: b.Voluntary - min(a.Voluntary, b.Voluntary),
+			Nonvoluntary: b.Nonvoluntary - min(a.Nonvoluntary, b.Nonvoluntary)}
+	}
+	if total, ok := w.CPU[Postgres]; ok {
+		w.PostgresBy = map[string]time.Duration{}
+		var named time.Duration
+		for k, b := range to.Postgres {
+			a := from.Postgres[k] // zero when born in the window
+			d := procstat.Ticks(b.Ticks) - procstat.Ticks(a.Ticks)
+			w.PostgresBy[b.Role] += d
+			named += d
+		}
+		w.PostgresBy[PostgresRest] = total - named
+	}
 	w.Machine = procstat.Ticks(to.Machine.Busy) - procstat.Ticks(from.Machine.Busy)
 	w.Kernel = procstat.Ticks(to.Kernel) - procstat.Ticks(from.Kernel)
 	return w
@@ -368,6 +436,106 @@ func (m *CostModel) Markdown() string {
 		}
 	}
 	p("\n")
+	b.WriteString(m.switchesMarkdown())
+	b.WriteString(m.postgresMarkdown())
+	return b.String()
+}
+
+// switchesMarkdown renders the context switches per saga of every component per window, with
+// their rate at idle: counts, which the neighbours' load does not inflate the way it inflates CPU
+// time.
+func (m *CostModel) switchesMarkdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	if m.Idle == nil || len(m.Idle.Switches) == 0 {
+		return ""
+	}
+	p("\n### Context switches per saga\n\n")
+	p("Voluntary (the thread blocked: a socket read, a lock, a sleep) / nonvoluntary (the scheduler took the CPU from it), summed over the live threads of every process of the component (/proc/<pid>/task/*/status), per saga that reached a terminal state in the window, idle not subtracted; the idle column is per second. ")
+	p("A thread that exits takes its count along, so short-lived processes (Postgres backends of a test) are missing here.\n\n")
+	p("| component | idle, per s |")
+	for _, w := range m.Windows {
+		p(" %s |", w.Name)
+	}
+	p("\n|---|---:|%s\n", strings.Repeat("---:|", len(m.Windows)))
+	cell := func(sw procstat.Switches, ok bool, per float64) string {
+		if !ok || per <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f / %.0f", float64(sw.Voluntary)/per, float64(sw.Nonvoluntary)/per)
+	}
+	names := append(m.Components(), LoadGenerator)
+	var idleSum, winSum = procstat.Switches{}, make([]procstat.Switches, len(m.Windows))
+	for _, c := range names {
+		sw, ok := m.Idle.Switches[c]
+		p("| %s | %s |", c, cell(sw, ok, m.Idle.Duration.Seconds()))
+		if c != LoadGenerator {
+			idleSum = idleSum.Add(sw)
+		}
+		for i, w := range m.Windows {
+			sw, ok := w.Switches[c]
+			p(" %s |", cell(sw, ok, float64(w.Sagas)))
+			if c != LoadGenerator {
+				winSum[i] = winSum[i].Add(sw)
+			}
+		}
+		p("\n")
+	}
+	p("| **stack** | %s |", cell(idleSum, true, m.Idle.Duration.Seconds()))
+	for i, w := range m.Windows {
+		p(" %s |", cell(winSum[i], true, float64(w.Sagas)))
+	}
+	p("\n")
+	return b.String()
+}
+
+// postgresMarkdown renders Postgres's CPU per saga split by what its processes do: each
+// service's backends, the connectors' (debezium_*) backends and WAL senders, the console's, the
+// superuser's (this bench, and any test using the stack: test_* databases), the auxiliary
+// processes. Idle not subtracted; the idle column is in % of a core.
+func (m *CostModel) postgresMarkdown() string {
+	if m.Idle == nil || m.Idle.PostgresBy == nil {
+		return ""
+	}
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	total := map[string]time.Duration{}
+	for r, d := range m.Idle.PostgresBy {
+		total[r] += d
+	}
+	for _, w := range m.Windows {
+		for r, d := range w.PostgresBy {
+			total[r] += d
+		}
+	}
+	roles := make([]string, 0, len(total))
+	for r := range total {
+		roles = append(roles, r)
+	}
+	slices.SortFunc(roles, func(a, b string) int { return int(total[b] - total[a]) })
+	p("\n### PostgreSQL's CPU by process\n\n")
+	p("CPU-ms per saga of each kind of Postgres child process, idle not subtracted (the idle column: %% of a core). ")
+	p("A client backend is named user@database from the command line it sets itself (postgres@test_* is every scratch database of a test run against this stack; postgres@postgres is the superuser: this bench's own queries, or anyone else's); %q is the postmaster and every process that exited during the window (a short-lived connection's backend).\n\n", PostgresRest)
+	p("| process | idle, %% of a core |")
+	for _, w := range m.Windows {
+		p(" %s |", w.Name)
+	}
+	p("\n|---|---:|%s\n", strings.Repeat("---:|", len(m.Windows)))
+	for _, r := range roles {
+		idle := "–"
+		if d, ok := m.Idle.PostgresBy[r]; ok && m.Idle.Duration > 0 {
+			idle = fmt.Sprintf("%.2f", 100*d.Seconds()/m.Idle.Duration.Seconds())
+		}
+		p("| %s | %s |", r, idle)
+		for _, w := range m.Windows {
+			if d, ok := w.PostgresBy[r]; ok && w.Sagas > 0 {
+				p(" %.2f |", d.Seconds()*1000/float64(w.Sagas))
+			} else {
+				p(" – |")
+			}
+		}
+		p("\n")
+	}
 	return b.String()
 }
 

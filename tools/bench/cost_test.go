@@ -229,3 +229,62 @@ func TestCostModelWithoutIdleHasNoFigure(t *testing.T) {
 		t.Errorf("markdown: %s", md)
 	}
 }
+
+// TestPostgresByProcess checks the split of Postgres's CPU by child process: a backend alive at
+// both samples counts its difference, one born in the window all of its time, one that exited
+// lands with the postmaster in PostgresRest; and the context switches of the component's threads.
+func TestPostgresByProcess(t *testing.T) {
+	f := newFakeStack(t, map[string]int{"postgres": 100})
+	f.machine(0, 0)
+	cmd := func(pid int, line string) {
+		if err := os.WriteFile(filepath.Join(f.proc, strconv.Itoa(pid), "cmdline"), []byte(strings.ReplaceAll(line, " ", "\x00")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(pid int, vol uint64) {
+		dir := filepath.Join(f.proc, strconv.Itoa(pid), "task", strconv.Itoa(pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		st := fmt.Sprintf("voluntary_ctxt_switches:\t%d\nnonvoluntary_ctxt_switches:\t1\n", vol)
+		if err := os.WriteFile(filepath.Join(dir, "status"), []byte(st), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.set(100, 1, 5, [4]uint64{10, 0, 0, 0})
+	f.set(101, 100, 6, [4]uint64{20, 0, 0, 0}) // lives through the window
+	cmd(101, "postgres: order_svc order_db 127.0.0.1(4000) idle")
+	f.set(102, 100, 7, [4]uint64{30, 0, 0, 0}) // exits during it
+	cmd(102, "postgres: postgres test_abc 127.0.0.1(4001) idle")
+	status(100, 10)
+	status(101, 100)
+	m := &CPUMeter{Proc: procstat.FS{Root: f.proc}, PidDir: f.pidDir, Self: 999}
+	from, err := m.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.gone(102)
+	f.set(100, 1, 5, [4]uint64{10, 0, 35, 0}) // the exited backend's 30 + 5 more
+	f.set(101, 100, 6, [4]uint64{50, 0, 0, 0})
+	f.set(103, 100, 9, [4]uint64{7, 0, 0, 0}) // born in the window
+	cmd(103, "postgres: walsender debezium_order 127.0.0.1(4002) START_REPLICATION")
+	status(101, 160)
+	to, err := m.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewCPUWindow("w", 1, 10, from, to)
+	want := map[string]time.Duration{
+		"order_svc@order_db": procstat.Ticks(30),
+		"walsender":          procstat.Ticks(7),
+		PostgresRest:         procstat.Ticks(10+35+50+7) - procstat.Ticks(10+20+30) - procstat.Ticks(37),
+	}
+	for r, d := range want {
+		if w.PostgresBy[r] != d {
+			t.Errorf("%s: %v, want %v (all: %v)", r, w.PostgresBy[r], d, w.PostgresBy)
+		}
+	}
+	if sw := w.Switches[Postgres]; sw.Voluntary != 60 {
+		t.Errorf("postgres switches %+v, want 60 voluntary (the backend's 160 − 100)", sw)
+	}
+}

@@ -137,6 +137,8 @@ type Tree struct {
 	Ticks uint64
 	// Procs is how many processes the tree had.
 	Procs int
+	// Members are the stats of the root and every live descendant.
+	Members []Stat
 }
 
 // CPU is the tree's CPU time.
@@ -169,6 +171,7 @@ func TreeOf(pid int, all []Stat) (Tree, error) {
 		seen[p] = true
 		t.Ticks += byPID[p].CPU()
 		t.Procs++
+		t.Members = append(t.Members, byPID[p])
 		stack = append(stack, children[p]...)
 	}
 	return t, nil

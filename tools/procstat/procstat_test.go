@@ -191,3 +191,58 @@ func TestTheRealProc(t *testing.T) {
 		t.Errorf("machine = %+v, %v", m, err)
 	}
 }
+
+func TestParseSwitches(t *testing.T) {
+	raw := []byte("Name:\tpostgres\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t1234\nnonvoluntary_ctxt_switches:\t56\n")
+	s, err := ParseSwitches(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s != (Switches{Voluntary: 1234, Nonvoluntary: 56}) || s.Total() != 1290 {
+		t.Fatalf("got %+v", s)
+	}
+	if _, err := ParseSwitches([]byte("Name:\tx\nvoluntary_ctxt_switches:\t1\n")); err == nil {
+		t.Fatal("a status without nonvoluntary_ctxt_switches parsed")
+	}
+}
+
+func TestSwitchesSumsThreads(t *testing.T) {
+	root := t.TempDir()
+	for tid, n := range map[string]string{"10": "3", "11": "4"} {
+		dir := filepath.Join(root, "10", "task", tid)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		st := "voluntary_ctxt_switches:\t" + n + "\nnonvoluntary_ctxt_switches:\t1\n"
+		if err := os.WriteFile(filepath.Join(dir, "status"), []byte(st), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := FS{Root: root}.Switches(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s != (Switches{Voluntary: 7, Nonvoluntary: 2}) {
+		t.Fatalf("got %+v, want the two threads summed", s)
+	}
+	if _, err := (FS{Root: root}).Switches(11); !errors.Is(err, ErrNoProcess) {
+		t.Fatalf("missing pid: %v", err)
+	}
+}
+
+func TestPostgresRole(t *testing.T) {
+	for cmd, want := range map[string]string{
+		"postgres: order_svc order_db 127.0.0.1(40112) idle":                    "order_svc@order_db",
+		"postgres: postgres test_1034ded6b705 127.0.0.1(5) CREATE DATABASE":     "postgres@test_*",
+		"postgres: walsender debezium_order 127.0.0.1(40100) START_REPLICATION": "walsender",
+		"postgres: checkpointer":                   "checkpointer",
+		"postgres: background writer":              "background writer",
+		"postgres: autovacuum worker order_db":     "autovacuum worker",
+		"postgres: logical replication launcher":   "logical replication",
+		"/usr/lib/postgresql/15/bin/postgres -D x": "other",
+	} {
+		if got := PostgresRole(cmd); got != want {
+			t.Errorf("PostgresRole(%q) = %q, want %q", cmd, got, want)
+		}
+	}
+}
