@@ -29,8 +29,8 @@ type Kind string
 
 // The kinds of notification.
 const (
-	Customer Kind = "customer"
-	Alert    Kind = "alert"
+	KindCustomer Kind = "customer"
+	KindAlert    Kind = "alert"
 )
 
 // The event types that call for a notification, all at version 1.
@@ -103,23 +103,23 @@ func For(e Event) []Notification {
 	}
 	switch e.Type {
 	case EventOrderCompleted:
-		return []Notification{note(Customer, "Your order %s is confirmed. We will let you know when it ships.", order)}
+		return []Notification{note(KindCustomer, "Your order %s is confirmed. We will let you know when it ships.", order)}
 	case EventOrderCanceled:
-		out := []Notification{note(Customer, "Your order %s was canceled: %s. You will not be charged for it.", order, why(e.Data.Reason))}
+		out := []Notification{note(KindCustomer, "Your order %s was canceled: %s. You will not be charged for it.", order, why(e.Data.Reason))}
 		if e.Data.Reason == ReasonTimeout {
-			out = append(out, note(Alert, "Order %s was canceled by the saga deadline (TIMEOUT): a step did not finish in time. "+
+			out = append(out, note(KindAlert, "Order %s was canceled by the saga deadline (TIMEOUT): a step did not finish in time. "+
 				"Check the connectors, the consumers and the dead letters.", order))
 		}
 		return out
 	case EventDeliveryShipped:
-		return []Notification{note(Customer, "Your order %s is on its way (delivery %s).", order, quote(e.Data.DeliveryID, 64))}
+		return []Notification{note(KindCustomer, "Your order %s is on its way (delivery %s).", order, quote(e.Data.DeliveryID, 64))}
 	case EventDeadLettered:
 		d := e.Data
 		what := "an undecodable record"
 		if d.EventType != "" {
 			what = quote(d.EventType, 64) + " " + quote(d.EventID, 64)
 		}
-		return []Notification{note(Alert, "Dead letter in %s: %s from %s (partition %d, offset %d, key %s) after %d attempt(s): %s. "+
+		return []Notification{note(KindAlert, "Dead letter in %s: %s from %s (partition %d, offset %d, key %s) after %d attempt(s): %s. "+
 			"GET /dead-letters on %s lists it; POST /dead-letters/{id}/replay replays it.",
 			quote(d.Service, 64), what, quote(d.Topic, 64), d.Partition, d.Offset, order, d.Attempts, quote(d.Error, 300), quote(d.Service, 64))}
 	}

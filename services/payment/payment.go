@@ -89,9 +89,9 @@ type ChargeStatus string
 
 // Charge statuses as the gateway reports them.
 const (
-	ChargeApproved ChargeStatus = "APPROVED"
-	ChargeDeclined ChargeStatus = "DECLINED"
-	ChargeVoided   ChargeStatus = "VOIDED"
+	ChargeStatusApproved ChargeStatus = "APPROVED"
+	ChargeStatusDeclined ChargeStatus = "DECLINED"
+	ChargeStatusVoided   ChargeStatus = "VOIDED"
 )
 
 // ChargeRequest asks the gateway to take money.
@@ -255,12 +255,12 @@ func (p Payment) Settle(o Outcome) (Payment, []messaging.Event) {
 	}
 	p.PgTxnID = o.Result.ChargeID
 	switch o.Result.Status {
-	case ChargeApproved:
+	case ChargeStatusApproved:
 		p.Status = StatusAuthorized
 		return p, []messaging.Event{{Type: EventPaymentAuthorized, Data: PaymentAuthorized{
 			OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency, PgTxnID: p.PgTxnID,
 		}}}
-	case ChargeDeclined:
+	case ChargeStatusDeclined:
 		// Every decline (CARD_DECLINED, INVALID_TOKEN, ...) is CARD_DECLINED to the saga: the
 		// event's reason is a closed set; the gateway's own code goes to the log.
 		return p.fail(ReasonCardDeclined)
@@ -297,7 +297,7 @@ func (p Payment) Void(res ChargeResult) (Payment, []messaging.Event, error) {
 	if p.Status != StatusAuthorized {
 		return p, nil, nil
 	}
-	if res.Status != ChargeVoided || (p.PgTxnID != "" && res.ChargeID != p.PgTxnID) {
+	if res.Status != ChargeStatusVoided || (p.PgTxnID != "" && res.ChargeID != p.PgTxnID) {
 		return p, nil, fmt.Errorf("void payment of order %s: %w: gateway reports charge %s as %s, the payment holds charge %s",
 			p.OrderID, ErrGatewayMismatch, res.ChargeID, res.Status, p.PgTxnID)
 	}

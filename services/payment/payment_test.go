@@ -72,7 +72,7 @@ func TestSettle(t *testing.T) {
 		{
 			name:    "approved",
 			p:       authorizing(),
-			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeApproved}},
+			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeStatusApproved}},
 			want:    with(authorizing(), func(p *payment.Payment) { p.Status, p.PgTxnID = payment.StatusAuthorized, "ch_1" }),
 			wantEvents: []messaging.Event{{Type: payment.EventPaymentAuthorized, Data: payment.PaymentAuthorized{
 				OrderID: "o1", Amount: 39000, Currency: "KRW", PgTxnID: "ch_1"}}},
@@ -80,7 +80,7 @@ func TestSettle(t *testing.T) {
 		{
 			name:    "approved keeps a cancel that came meanwhile",
 			p:       with(authorizing(), func(p *payment.Payment) { p.CancelRequested = true }),
-			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeApproved}},
+			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeStatusApproved}},
 			want: with(authorizing(), func(p *payment.Payment) {
 				p.Status, p.PgTxnID, p.CancelRequested = payment.StatusAuthorized, "ch_1", true
 			}),
@@ -90,21 +90,21 @@ func TestSettle(t *testing.T) {
 		{
 			name:       "declined",
 			p:          authorizing(),
-			outcome:    payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_2", Status: payment.ChargeDeclined, DeclineCode: "CARD_DECLINED"}},
+			outcome:    payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_2", Status: payment.ChargeStatusDeclined, DeclineCode: "CARD_DECLINED"}},
 			want:       failed(payment.ReasonCardDeclined, "ch_2"),
 			wantEvents: failedEvent(payment.ReasonCardDeclined),
 		},
 		{
 			name:       "invalid token is a card decline",
 			p:          authorizing(),
-			outcome:    payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_3", Status: payment.ChargeDeclined, DeclineCode: "INVALID_TOKEN"}},
+			outcome:    payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_3", Status: payment.ChargeStatusDeclined, DeclineCode: "INVALID_TOKEN"}},
 			want:       failed(payment.ReasonCardDeclined, "ch_3"),
 			wantEvents: failedEvent(payment.ReasonCardDeclined),
 		},
 		{
 			name:       "voided key (an earlier attempt gave up) fails",
 			p:          authorizing(),
-			outcome:    payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_4", Status: payment.ChargeVoided}},
+			outcome:    payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_4", Status: payment.ChargeStatusVoided}},
 			want:       failed(payment.ReasonGatewayError, "ch_4"),
 			wantEvents: failedEvent(payment.ReasonGatewayError),
 		},
@@ -132,13 +132,13 @@ func TestSettle(t *testing.T) {
 		{
 			name:    "late answer never moves a failed payment",
 			p:       failed(payment.ReasonCardDeclined, "ch_2"),
-			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_9", Status: payment.ChargeApproved}},
+			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_9", Status: payment.ChargeStatusApproved}},
 			want:    failed(payment.ReasonCardDeclined, "ch_2"),
 		},
 		{
 			name:    "late answer never moves a canceled payment",
 			p:       payment.Payment{OrderID: "o1", Status: payment.StatusCanceled},
-			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_9", Status: payment.ChargeApproved}},
+			outcome: payment.Outcome{Result: payment.ChargeResult{ChargeID: "ch_9", Status: payment.ChargeStatusApproved}},
 			want:    payment.Payment{OrderID: "o1", Status: payment.StatusCanceled},
 		},
 		{
@@ -167,7 +167,7 @@ func TestOutcomeUnknown(t *testing.T) {
 		o    payment.Outcome
 		want bool
 	}{
-		{name: "answered", o: payment.Outcome{Result: payment.ChargeResult{Status: payment.ChargeApproved}}},
+		{name: "answered", o: payment.Outcome{Result: payment.ChargeResult{Status: payment.ChargeStatusApproved}}},
 		{name: "timeout", o: payment.Outcome{Err: fmt.Errorf("x: %w", payment.ErrGatewayTimeout)}, want: true},
 		{name: "unavailable", o: payment.Outcome{Err: fmt.Errorf("x: %w", payment.ErrGatewayUnavailable)}, want: true},
 		{name: "rejected", o: payment.Outcome{Err: fmt.Errorf("x: %w", payment.ErrGatewayRejected)}},
@@ -185,7 +185,7 @@ func TestOutcomeUnknown(t *testing.T) {
 func TestVoid(t *testing.T) {
 	authorized := with(authorizing(), func(p *payment.Payment) { p.Status, p.PgTxnID = payment.StatusAuthorized, "ch_1" })
 	voided := with(authorized, func(p *payment.Payment) { p.Status = payment.StatusVoided })
-	voidedRes := payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeVoided}
+	voidedRes := payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeStatusVoided}
 	tests := []struct {
 		name       string
 		p          payment.Payment
@@ -205,7 +205,7 @@ func TestVoid(t *testing.T) {
 		{name: "voided twice emits once", p: voided, res: voidedRes, want: voided},
 		{name: "failed stays failed", p: with(authorizing(), func(p *payment.Payment) { p.Status = payment.StatusFailed }), res: voidedRes,
 			want: with(authorizing(), func(p *payment.Payment) { p.Status = payment.StatusFailed })},
-		{name: "gateway still approved", p: authorized, res: payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeApproved},
+		{name: "gateway still approved", p: authorized, res: payment.ChargeResult{ChargeID: "ch_1", Status: payment.ChargeStatusApproved},
 			want: authorized, wantErr: true},
 	}
 	for _, tt := range tests {

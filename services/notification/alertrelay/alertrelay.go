@@ -87,7 +87,7 @@ func Notify(m Message) (notification.Notification, error) {
 	}
 	return notification.Notification{
 		Text:    text(m),
-		Kind:    notification.Alert,
+		Kind:    notification.KindAlert,
 		Event:   event,
 		OrderID: "",
 		EventID: key(m),

@@ -78,7 +78,7 @@ func TestNotify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n.Kind != notification.Alert || n.Event != tt.event || !strings.Contains(n.Text, tt.text) {
+			if n.Kind != notification.KindAlert || n.Event != tt.event || !strings.Contains(n.Text, tt.text) {
 				t.Errorf("Notify = %+v, want kind alert, event %s, text with %q", n, tt.event, tt.text)
 			}
 			if got := n.Key() == firingKey; got != tt.sameKeyAs {
@@ -129,7 +129,7 @@ func TestHandler(t *testing.T) {
 			if rec.Code != tt.wantCode || len(p.got) != tt.wantSent {
 				t.Fatalf("got %d (%s), %d sent; want %d, %d sent", rec.Code, rec.Body, len(p.got), tt.wantCode, tt.wantSent)
 			}
-			if tt.wantSent > 0 && (p.got[0].Kind != notification.Alert || !strings.Contains(p.got[0].Text, "payment is down")) {
+			if tt.wantSent > 0 && (p.got[0].Kind != notification.KindAlert || !strings.Contains(p.got[0].Text, "payment is down")) {
 				t.Errorf("sent %+v", p.got[0])
 			}
 		})

@@ -50,8 +50,8 @@ func New(db *sql.DB, sent Sent, webhook Webhook, reg prometheus.Registerer) *App
 		notified: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Name: "notification_sent_total",
 			Help: "Notifications the webhook accepted, counted when their event is marked processed, by kind."}, []string{"kind"}),
 	}
-	a.notified.WithLabelValues(string(notification.Customer)) // exported from the start: a rate() sees zeros
-	a.notified.WithLabelValues(string(notification.Alert))
+	a.notified.WithLabelValues(string(notification.KindCustomer)) // exported from the start: a rate() sees zeros
+	a.notified.WithLabelValues(string(notification.KindAlert))
 	return a
 }
 

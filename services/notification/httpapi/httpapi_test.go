@@ -31,7 +31,7 @@ func TestNotifications(t *testing.T) {
 		if orderID == "broken" {
 			return nil, errors.New("database down")
 		}
-		return []notification.Sent{{Key: orderID + ":" + strconv.Itoa(limit), Notification: notification.Notification{Kind: notification.Alert}}}, nil
+		return []notification.Sent{{Key: orderID + ":" + strconv.Itoa(limit), Notification: notification.Notification{Kind: notification.KindAlert}}}, nil
 	})})
 	srv := httptest.NewServer(r)
 	defer srv.Close()

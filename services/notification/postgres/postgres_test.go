@@ -18,10 +18,10 @@ import (
 func TestSent(t *testing.T) {
 	e1, e2 := uuid.NewString(), uuid.NewString()
 	batches := [][]notification.Notification{
-		{{Text: "a", Kind: notification.Customer, Event: "OrderCanceled", OrderID: "o1", EventID: e1},
-			{Text: "b", Kind: notification.Alert, Event: "OrderCanceled", OrderID: "o1", EventID: e1}},
-		{{Text: "a again", Kind: notification.Customer, Event: "OrderCanceled", OrderID: "o1", EventID: e1}},
-		{{Text: "c", Kind: notification.Alert, Event: "DeadLettered", OrderID: "o2", EventID: e2}},
+		{{Text: "a", Kind: notification.KindCustomer, Event: "OrderCanceled", OrderID: "o1", EventID: e1},
+			{Text: "b", Kind: notification.KindAlert, Event: "OrderCanceled", OrderID: "o1", EventID: e1}},
+		{{Text: "a again", Kind: notification.KindCustomer, Event: "OrderCanceled", OrderID: "o1", EventID: e1}},
+		{{Text: "c", Kind: notification.KindAlert, Event: "DeadLettered", OrderID: "o2", EventID: e2}},
 	}
 	ctx, db := context.Background(), pgtest.MustOpenTestDB(t)
 	if err := msgpg.MigrateService(ctx, db, notification.Service, postgres.Migrations); err != nil {

@@ -21,7 +21,7 @@ import (
 	"outboxsaga.dev/webhooksink/sinktest"
 )
 
-var note = notification.Notification{Text: "Your order o1 is confirmed.", Kind: notification.Customer,
+var note = notification.Notification{Text: "Your order o1 is confirmed.", Kind: notification.KindCustomer,
 	Event: "OrderCompleted", OrderID: "o1", EventID: "e1"}
 
 func client(t *testing.T, url string) *webhook.Client {

@@ -140,8 +140,8 @@ func checkCharge(req payment.ChargeRequest, status int, res payment.ChargeResult
 		problems = append(problems, sameTerms(req.Amount, req.Currency, res)...)
 	}
 	switch {
-	case status == http.StatusCreated && res.Status != payment.ChargeApproved,
-		status == http.StatusPaymentRequired && res.Status != payment.ChargeDeclined:
+	case status == http.StatusCreated && res.Status != payment.ChargeStatusApproved,
+		status == http.StatusPaymentRequired && res.Status != payment.ChargeStatusDeclined:
 		problems = append(problems, fmt.Sprintf("status %s on HTTP %d", res.Status, status))
 	}
 	return mismatch("charge", res, problems)
@@ -153,7 +153,7 @@ func checkVoid(req payment.VoidRequest, res payment.ChargeResult) error {
 	if req.Amount != 0 && !isPlaceholder(res) {
 		problems = append(problems, sameTerms(req.Amount, req.Currency, res)...)
 	}
-	if res.Status != payment.ChargeVoided && res.Status != payment.ChargeDeclined {
+	if res.Status != payment.ChargeStatusVoided && res.Status != payment.ChargeStatusDeclined {
 		problems = append(problems, fmt.Sprintf("status %s after a void", res.Status))
 	}
 	return mismatch("void", res, problems)
@@ -184,7 +184,7 @@ func sameTerms(amount int64, currency string, res payment.ChargeResult) []string
 // isPlaceholder reports whether res is the VOIDED placeholder a void leaves on a key that had no
 // charge.
 func isPlaceholder(res payment.ChargeResult) bool {
-	return res.Status == payment.ChargeVoided && res.Amount == 0 && res.Currency == ""
+	return res.Status == payment.ChargeStatusVoided && res.Amount == 0 && res.Currency == ""
 }
 
 // mismatch is the error of an answer with problems (nil when there are none).
@@ -300,7 +300,7 @@ func result(status int, reply chargeReply) (payment.ChargeResult, error) {
 		res.DeclineCode = reply.Code
 	}
 	switch res.Status {
-	case payment.ChargeApproved, payment.ChargeDeclined, payment.ChargeVoided:
+	case payment.ChargeStatusApproved, payment.ChargeStatusDeclined, payment.ChargeStatusVoided:
 	default:
 		return payment.ChargeResult{}, fmt.Errorf("%w: status %d with charge status %q", payment.ErrGatewayUnavailable, status, reply.Status)
 	}

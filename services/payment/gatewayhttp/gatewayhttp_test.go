@@ -80,16 +80,16 @@ func TestCharge(t *testing.T) {
 		wantCalls   int64
 		wantLedger  gatewaysim.Status // "" = no charge recorded
 	}{
-		{name: "ok", token: "tok_ok", wantStatus: payment.ChargeApproved, wantCalls: 1, wantLedger: gatewaysim.StatusApproved},
-		{name: "declined", token: "tok_declined", wantStatus: payment.ChargeDeclined, wantDecline: "CARD_DECLINED", wantCalls: 1, wantLedger: gatewaysim.StatusDeclined},
-		{name: "unknown token", token: "tok_nope", wantStatus: payment.ChargeDeclined, wantDecline: "INVALID_TOKEN", wantCalls: 1, wantLedger: gatewaysim.StatusDeclined},
-		{name: "flaky approves on the third attempt", token: "tok_flaky", wantStatus: payment.ChargeApproved, wantCalls: 3, wantLedger: gatewaysim.StatusApproved},
+		{name: "ok", token: "tok_ok", wantStatus: payment.ChargeStatusApproved, wantCalls: 1, wantLedger: gatewaysim.StatusApproved},
+		{name: "declined", token: "tok_declined", wantStatus: payment.ChargeStatusDeclined, wantDecline: "CARD_DECLINED", wantCalls: 1, wantLedger: gatewaysim.StatusDeclined},
+		{name: "unknown token", token: "tok_nope", wantStatus: payment.ChargeStatusDeclined, wantDecline: "INVALID_TOKEN", wantCalls: 1, wantLedger: gatewaysim.StatusDeclined},
+		{name: "flaky approves on the third attempt", token: "tok_flaky", wantStatus: payment.ChargeStatusApproved, wantCalls: 3, wantLedger: gatewaysim.StatusApproved},
 		{name: "flaky with two attempts stays unavailable", token: "tok_flaky", attempts: 2, wantErr: payment.ErrGatewayUnavailable, wantCalls: 2},
 		{name: "timeout with one attempt", token: "tok_timeout", attempts: 1, timeout: 50 * time.Millisecond, wantErr: payment.ErrGatewayTimeout, wantCalls: 1},
 		// The simulator approves once the caller gives up; the retry with the same key reads
 		// that approval instead of charging again.
 		{name: "timeout, then the retry finds the late approval", token: "tok_timeout", timeout: 50 * time.Millisecond,
-			wantStatus: payment.ChargeApproved, wantLedger: gatewaysim.StatusApproved},
+			wantStatus: payment.ChargeStatusApproved, wantLedger: gatewaysim.StatusApproved},
 		{name: "invalid request is rejected without retries", token: "tok_ok", amount: -1, wantErr: payment.ErrGatewayRejected, wantCalls: 1},
 	}
 	for _, tt := range tests {
@@ -146,7 +146,7 @@ func TestChargeRepeatedKeyReturnsTheSameCharge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again != first || again.Status != payment.ChargeDeclined {
+	if again != first || again.Status != payment.ChargeStatusDeclined {
 		t.Fatalf("repeat = %+v, want %+v", again, first)
 	}
 	if n := len(s.ledger.List("o1")); n != 1 {
@@ -178,7 +178,7 @@ func TestVoid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Status != payment.ChargeVoided || (tt.wantID != "" && res.ChargeID != tt.wantID) {
+			if res.Status != payment.ChargeStatusVoided || (tt.wantID != "" && res.ChargeID != tt.wantID) {
 				t.Fatalf("Void = %+v, want VOIDED %s", res, tt.wantID)
 			}
 			ledger := s.ledger.List(tt.orderID)
@@ -190,7 +190,7 @@ func TestVoid(t *testing.T) {
 
 	// The placeholder blocks a late charge of the key.
 	late, err := c.Charge(ctx, request("o2", "tok_ok"))
-	if err != nil || late.Status != payment.ChargeVoided {
+	if err != nil || late.Status != payment.ChargeStatusVoided {
 		t.Fatalf("charge after void = %+v, %v; want the VOIDED placeholder", late, err)
 	}
 }
@@ -305,9 +305,9 @@ func TestChargeChecksTheAnswer(t *testing.T) {
 		wantStatus payment.ChargeStatus
 		wantCalls  int64
 	}{
-		{name: "matching approval", answers: []answer{{201, reply("o1", key, 39000, "KRW", "APPROVED")}}, wantStatus: payment.ChargeApproved, wantCalls: 1},
-		{name: "matching replay", answers: []answer{{200, reply("o1", key, 39000, "KRW", "APPROVED")}}, wantStatus: payment.ChargeApproved, wantCalls: 1},
-		{name: "replayed placeholder", answers: []answer{{200, reply("o1", key, 0, "", "VOIDED")}}, wantStatus: payment.ChargeVoided, wantCalls: 1},
+		{name: "matching approval", answers: []answer{{201, reply("o1", key, 39000, "KRW", "APPROVED")}}, wantStatus: payment.ChargeStatusApproved, wantCalls: 1},
+		{name: "matching replay", answers: []answer{{200, reply("o1", key, 39000, "KRW", "APPROVED")}}, wantStatus: payment.ChargeStatusApproved, wantCalls: 1},
+		{name: "replayed placeholder", answers: []answer{{200, reply("o1", key, 0, "", "VOIDED")}}, wantStatus: payment.ChargeStatusVoided, wantCalls: 1},
 		{name: "approval of amount 1", answers: []answer{{201, reply("o1", key, 1, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
 		{name: "replay of amount 1", answers: []answer{{200, reply("o1", key, 1, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 1},
 		{name: "retry answered with amount 1", answers: []answer{unavailable, {200, reply("o1", key, 1, "KRW", "APPROVED")}}, wantErr: payment.ErrGatewayMismatch, wantCalls: 2},
