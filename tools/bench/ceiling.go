@@ -377,13 +377,13 @@ type approveAll struct{}
 
 // Charge approves req.
 func (approveAll) Charge(_ context.Context, req payment.ChargeRequest) (payment.ChargeResult, error) {
-	return payment.ChargeResult{ChargeID: "ch_" + req.IdempotencyKey, Status: payment.ChargeApproved,
+	return payment.ChargeResult{ChargeID: "ch_" + req.IdempotencyKey, Status: payment.ChargeStatusApproved,
 		OrderID: req.OrderID, IdempotencyKey: req.IdempotencyKey, Amount: req.Amount, Currency: req.Currency}, nil
 }
 
 // Void voids the charge of req's key.
 func (approveAll) Void(_ context.Context, req payment.VoidRequest) (payment.ChargeResult, error) {
-	return payment.ChargeResult{ChargeID: "ch_" + req.IdempotencyKey, Status: payment.ChargeVoided,
+	return payment.ChargeResult{ChargeID: "ch_" + req.IdempotencyKey, Status: payment.ChargeStatusVoided,
 		OrderID: req.OrderID, IdempotencyKey: req.IdempotencyKey, Amount: req.Amount, Currency: req.Currency}, nil
 }
 
