@@ -143,6 +143,8 @@ type CPUWindow struct {
 	// PostgresRest for the postmaster and the processes that exited during the window (their
 	// time reaches the postmaster's cutime, not a child that can be named).
 	PostgresBy map[string]time.Duration
+	// PG is what PostgreSQL's own counters moved by in the window (nil: not read).
+	PG *PGWindow
 }
 
 // PostgresRest labels the part of Postgres's CPU no live child process accounts for.
@@ -438,6 +440,7 @@ func (m *CostModel) Markdown() string {
 	p("\n")
 	b.WriteString(m.switchesMarkdown())
 	b.WriteString(m.postgresMarkdown())
+	b.WriteString(m.pgMarkdown())
 	return b.String()
 }
 

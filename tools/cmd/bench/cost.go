@@ -33,6 +33,7 @@ func (b *benchRun) measureIdle(ctx context.Context) (bench.CPUWindow, error) {
 		return bench.CPUWindow{}, err
 	}
 	say("idle: %s with no load (the cost model's baseline)", b.cfg.idle)
+	pgFrom := b.pgSample(ctx)
 	from, err := b.meter.Sample()
 	if err != nil {
 		return bench.CPUWindow{}, err
@@ -45,6 +46,7 @@ func (b *benchRun) measureIdle(ctx context.Context) (bench.CPUWindow, error) {
 		return bench.CPUWindow{}, err
 	}
 	w := bench.NewCPUWindow("idle", 0, 0, from, to)
+	w.PG = b.pgWindow(ctx, pgFrom)
 	if len(w.Restarted) > 0 {
 		say("  restarted during the idle baseline, so without CPU figures in this run: %v", w.Restarted)
 		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("restarted during the idle baseline, so without CPU figures in this run: %v", w.Restarted))
@@ -101,6 +103,7 @@ func (b *benchRun) step(ctx context.Context, name string, rate float64, d time.D
 
 // measure runs one open-loop step and measures its CPU window (nil if a sample failed).
 func (b *benchRun) measure(ctx context.Context, name string, rate float64, d time.Duration) (bench.StepResult, *bench.CPUWindow, error) {
+	pgFrom := b.pgSample(ctx)
 	from, ferr := b.meter.Sample()
 	st, err := b.load.Step(ctx, rate, d)
 	if err != nil {
@@ -115,7 +118,33 @@ func (b *benchRun) measure(ctx context.Context, name string, rate float64, d tim
 		return st, nil, nil
 	}
 	w := bench.NewCPUWindow(name, rate, st.Completed+st.Canceled, from, to)
+	w.PG = b.pgWindow(ctx, pgFrom)
 	return st, &w, nil
+}
+
+// pgSample reads PostgreSQL's counters at a window's start (nil without them).
+func (b *benchRun) pgSample(ctx context.Context) *bench.PGCounters {
+	if b.pg == nil {
+		return nil
+	}
+	c, err := b.pg.Sample(ctx)
+	if err != nil {
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("PostgreSQL counters: %v", err))
+		return nil
+	}
+	return &c
+}
+
+// pgWindow reads them again at the window's end: what they moved by (nil without them).
+func (b *benchRun) pgWindow(ctx context.Context, from *bench.PGCounters) *bench.PGWindow {
+	if from == nil {
+		return nil
+	}
+	to := b.pgSample(ctx)
+	if to == nil {
+		return nil
+	}
+	return bench.NewPGWindow(*from, *to)
 }
 
 // chooseRef makes the cost model's headline the sustained run's window or, without one, the

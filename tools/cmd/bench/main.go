@@ -139,6 +139,8 @@ type benchRun struct {
 	load    *bench.Load
 	rep     *bench.Report
 	meter   *bench.CPUMeter
+	// pg reads PostgreSQL's counters at each CPU window's ends (nil: could not).
+	pg *bench.PGSampler
 	// preloaded is the result of the preload comparison (-preload).
 	preloaded *bench.PreloadResult
 }
@@ -200,6 +202,12 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 		b.close()
 		return nil, err
 	}
+	if b.pg, err = bench.NewPGSampler(ctx, b.admin, cfg.adminURL); err != nil {
+		say("no PostgreSQL counters in this run: %v", err)
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("no PostgreSQL counters in this run: %v", err))
+	} else if !b.pg.Statements() {
+		b.rep.Notes = append(b.rep.Notes, "no statement counters: pg_stat_statements is not in the cluster's shared_preload_libraries (a cluster made before it was; make clean && make up)")
+	}
 	b.rep.Machine = machineFacts(ctx, b.admin, cfg.stackDir)
 	b.speed(ctx, "start")
 	b.rep.Settings, b.rep.HopTimes.LogAppendTime = settings(ctx, b.admin, cfg)
@@ -223,6 +231,9 @@ func open(ctx context.Context, cfg config) (*benchRun, error) {
 }
 
 func (b *benchRun) close() {
+	if b.pg != nil {
+		b.pg.Close()
+	}
 	if b.lag != nil {
 		b.lag.Close()
 	}
