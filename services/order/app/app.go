@@ -1,6 +1,6 @@
 // Package app is the order service's application layer: its use cases (place an order, apply an
 // event another service emitted about one, cancel the orders whose saga deadline passed, set and
-// read prices, read an order, its timeline and its history), each a method of Application. The
+// read prices, read an order, its timeline and its history), each a method of App. The
 // HTTP adapter (httpapi) and the saga steps (saga) decode what comes in, call one method and
 // encode what it returns; the repositories (postgres) store what the methods decide.
 //
@@ -58,7 +58,7 @@ type Availability interface {
 	FirstSoldOut(ctx context.Context, tx *sql.Tx, skus []string) (string, bool, error)
 }
 
-// Config is what an Application is made of.
+// Config is what an App is made of.
 type Config struct {
 	DB     *sql.DB // the transactions of the use cases that do not run in a consumer's
 	Orders OrderRepository
@@ -79,8 +79,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Application runs the order service's use cases.
-type Application struct {
+// App runs the order service's use cases.
+type App struct {
 	db             *sql.DB
 	orders         OrderRepository
 	events         EventStore
@@ -93,8 +93,8 @@ type Application struct {
 }
 
 // New returns the application that cfg describes.
-func New(cfg Config) *Application {
-	a := &Application{
+func New(cfg Config) *App {
+	a := &App{
 		db: cfg.DB, orders: cfg.Orders, events: cfg.Events, prices: cfg.Prices, availability: cfg.Availability, deadline: cfg.Deadline,
 		maxOpen: cfg.MaxOpenOrders, createdVersion: cfg.CreatedVersion, now: cfg.Now,
 	}
@@ -108,14 +108,14 @@ func New(cfg Config) *Application {
 }
 
 // clock is the time a use case runs at, to the microsecond (as the database keeps it).
-func (a *Application) clock() time.Time {
+func (a *App) clock() time.Time {
 	return a.now().UTC().Truncate(time.Microsecond)
 }
 
 // emit appends d, an event the order decided, to the event store and records it in the order's
 // timeline, in tx: what every use case that emits does once it wrote the projection (the timeline
 // row refers to the order's).
-func (a *Application) emit(ctx context.Context, tx *sql.Tx, d order.Decided) error {
+func (a *App) emit(ctx context.Context, tx *sql.Tx, d order.Decided) error {
 	if err := a.events.Append(ctx, tx, d); err != nil {
 		return err
 	}

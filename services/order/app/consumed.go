@@ -44,7 +44,7 @@ func (o Outcome) Ended() bool { return o.Emitted.EventID != "" }
 
 // StockReservationFailed cancels the order as OUT_OF_STOCK: inventory reserved nothing, so there
 // is nothing to compensate, but OrderCanceled tells payment not to charge.
-func (a *Application) StockReservationFailed(ctx context.Context, tx *sql.Tx, ev Consumed) (Outcome, error) {
+func (a *App) StockReservationFailed(ctx context.Context, tx *sql.Tx, ev Consumed) (Outcome, error) {
 	return a.apply(ctx, tx, ev, nil, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Cancel(order.ReasonOutOfStock, now)
 	})
@@ -52,7 +52,7 @@ func (a *Application) StockReservationFailed(ctx context.Context, tx *sql.Tx, ev
 
 // PaymentAuthorized completes the order; OrderCompleted tells inventory to commit the
 // reservation. A payment of another amount or currency than the order's is a fault.Invalid.
-func (a *Application) PaymentAuthorized(ctx context.Context, tx *sql.Tx, ev Consumed, p Payment) (Outcome, error) {
+func (a *App) PaymentAuthorized(ctx context.Context, tx *sql.Tx, ev Consumed, p Payment) (Outcome, error) {
 	return a.apply(ctx, tx, ev, p.check, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Complete(now)
 	})
@@ -60,7 +60,7 @@ func (a *Application) PaymentAuthorized(ctx context.Context, tx *sql.Tx, ev Cons
 
 // PaymentFailed cancels the order as PAYMENT_FAILED; OrderCanceled tells inventory to release
 // the reservation. A payment of another amount or currency than the order's is a fault.Invalid.
-func (a *Application) PaymentFailed(ctx context.Context, tx *sql.Tx, ev Consumed, p Payment) (Outcome, error) {
+func (a *App) PaymentFailed(ctx context.Context, tx *sql.Tx, ev Consumed, p Payment) (Outcome, error) {
 	return a.apply(ctx, tx, ev, p.check, func(o *order.Order, now time.Time) (messaging.Event, bool) {
 		return o.Cancel(order.ReasonPaymentFailed, now)
 	})
@@ -68,20 +68,20 @@ func (a *Application) PaymentFailed(ctx context.Context, tx *sql.Tx, ev Consumed
 
 // PaymentVoided records the void in the order's timeline, if it is of the order's payment (else
 // a fault.Invalid).
-func (a *Application) PaymentVoided(ctx context.Context, tx *sql.Tx, ev Consumed, p Payment) (Outcome, error) {
+func (a *App) PaymentVoided(ctx context.Context, tx *sql.Tx, ev Consumed, p Payment) (Outcome, error) {
 	return a.apply(ctx, tx, ev, p.check, nil)
 }
 
 // Record adds an event that changes nothing about the order (StockReserved, StockReleased,
 // StockCommitted) to the order's timeline.
-func (a *Application) Record(ctx context.Context, tx *sql.Tx, ev Consumed) (Outcome, error) {
+func (a *App) Record(ctx context.Context, tx *sql.Tx, ev Consumed) (Outcome, error) {
 	return a.apply(ctx, tx, ev, nil, nil)
 }
 
 // DeliveryReached records that the order's delivery reached d (DeliveryScheduled, DeliveryShipped,
 // DeliveryDelivered), forward only (a late or replayed event changes nothing), and adds the event
 // to the order's timeline. A delivery of an order that is not COMPLETED is a fault.Invalid.
-func (a *Application) DeliveryReached(ctx context.Context, tx *sql.Tx, ev Consumed, d order.Delivery) (Outcome, error) {
+func (a *App) DeliveryReached(ctx context.Context, tx *sql.Tx, ev Consumed, d order.Delivery) (Outcome, error) {
 	return a.apply(ctx, tx, ev, func(o *order.Order, now time.Time) error {
 		_, err := o.Track(d, now)
 		return err
@@ -106,7 +106,7 @@ type decision func(o *order.Order, now time.Time) (messaging.Event, bool)
 // of the locked order and what happened: the projection, the consumed event in the timeline
 // (for a delivery event that moved the delivery, as the fact the fold reads, at now), and the
 // event decided (emit).
-func (a *Application) apply(ctx context.Context, tx *sql.Tx, ev Consumed, verify check, decide decision) (Outcome, error) {
+func (a *App) apply(ctx context.Context, tx *sql.Tx, ev Consumed, verify check, decide decision) (Outcome, error) {
 	now := a.clock()
 	m := ev.Entry
 	before, err := a.orders.Lock(ctx, tx, ev.OrderID)

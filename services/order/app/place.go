@@ -49,7 +49,7 @@ func (p Placed) Replayed() bool { return p.Created.EventID == "" }
 // With an idempotency key, a retry of the same request by the same customer returns the order
 // placed first and writes nothing; the same key with another request is a fault.Conflict that
 // names no order. A customer with MaxOpenOrders orders PENDING is refused (fault.Limited).
-func (a *Application) PlaceOrder(ctx context.Context, cmd PlaceOrder) (Placed, error) {
+func (a *App) PlaceOrder(ctx context.Context, cmd PlaceOrder) (Placed, error) {
 	d := cmd.Draft
 	if err := d.Validate(); err != nil {
 		return Placed{}, err
@@ -112,7 +112,7 @@ func (a *Application) PlaceOrder(ctx context.Context, cmd PlaceOrder) (Placed, e
 // inStock refuses an order for a SKU the service knows is sold out (order.SoldOut, 409
 // sold_out) before any saga starts. It knows only what StockDepleted and StockReplenished told
 // it: in the window before it hears, the order is placed and its saga ends OUT_OF_STOCK.
-func (a *Application) inStock(ctx context.Context, tx *sql.Tx, skus []string) error {
+func (a *App) inStock(ctx context.Context, tx *sql.Tx, skus []string) error {
 	if a.availability == nil {
 		return nil
 	}
@@ -129,7 +129,7 @@ func (a *Application) inStock(ctx context.Context, tx *sql.Tx, skus []string) er
 // StockChanged records that the inventory sold sku out (soldOut) or has it again, as of at (the
 // event's occurredAt): StockDepleted and StockReplenished. An older state than the one known is
 // ignored (applied=false).
-func (a *Application) StockChanged(ctx context.Context, tx *sql.Tx, sku string, soldOut bool, at time.Time) (applied bool, err error) {
+func (a *App) StockChanged(ctx context.Context, tx *sql.Tx, sku string, soldOut bool, at time.Time) (applied bool, err error) {
 	if a.availability == nil {
 		return false, nil
 	}
@@ -139,7 +139,7 @@ func (a *Application) StockChanged(ctx context.Context, tx *sql.Tx, sku string, 
 // replay returns the order customer placed with idem's key, if the request is the same as then;
 // the error is a fault.NotFound when the key is new, and a fault.Conflict that names no order
 // when it came with another request.
-func (a *Application) replay(ctx context.Context, tx *sql.Tx, customer string, idem order.Idempotency) (Placed, error) {
+func (a *App) replay(ctx context.Context, tx *sql.Tx, customer string, idem order.Idempotency) (Placed, error) {
 	prev, hash, err := a.orders.ByIdempotencyKey(ctx, tx, customer, idem.Key)
 	if err != nil {
 		return Placed{}, err
@@ -153,7 +153,7 @@ func (a *Application) replay(ctx context.Context, tx *sql.Tx, customer string, i
 // underOpenCap refuses a new order of a customer that has maxOpen orders PENDING (429). The count
 // is taken under a per-customer lock held to the end of tx, so concurrent orders of one customer
 // cannot pass the cap together.
-func (a *Application) underOpenCap(ctx context.Context, tx *sql.Tx, customerID string) error {
+func (a *App) underOpenCap(ctx context.Context, tx *sql.Tx, customerID string) error {
 	if a.maxOpen <= 0 {
 		return nil
 	}

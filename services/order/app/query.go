@@ -15,18 +15,18 @@ import (
 // answer a missing order, with a fault.NotFound, so that order ids tell nobody else anything.
 
 // Order returns order id as it is now.
-func (a *Application) Order(ctx context.Context, caller customer.Caller, id uuid.UUID) (order.Order, error) {
+func (a *App) Order(ctx context.Context, caller customer.Caller, id uuid.UUID) (order.Order, error) {
 	return visible(caller, id)(a.orders.Get(ctx, id))
 }
 
 // OrderAsOf returns order id as it was at t: the fold of its events up to then.
-func (a *Application) OrderAsOf(ctx context.Context, caller customer.Caller, id uuid.UUID, t time.Time) (order.Order, error) {
+func (a *App) OrderAsOf(ctx context.Context, caller customer.Caller, id uuid.UUID, t time.Time) (order.Order, error) {
 	return visible(caller, id)(a.events.AsOf(ctx, id, t))
 }
 
 // Timeline returns every event recorded for order id, emitted or consumed, in the order they
 // were recorded.
-func (a *Application) Timeline(ctx context.Context, caller customer.Caller, id uuid.UUID) ([]order.TimelineEntry, error) {
+func (a *App) Timeline(ctx context.Context, caller customer.Caller, id uuid.UUID) ([]order.TimelineEntry, error) {
 	if err := a.owned(ctx, caller, id); err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func (a *Application) Timeline(ctx context.Context, caller customer.Caller, id u
 
 // History returns the order's own events from the event store, in seq order, payment tokens
 // redacted.
-func (a *Application) History(ctx context.Context, caller customer.Caller, id uuid.UUID) ([]order.HistoryEntry, error) {
+func (a *App) History(ctx context.Context, caller customer.Caller, id uuid.UUID) ([]order.HistoryEntry, error) {
 	if err := a.owned(ctx, caller, id); err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func visible(caller customer.Caller, id uuid.UUID) func(order.Order, error) (ord
 }
 
 // owned checks that caller may read order id.
-func (a *Application) owned(ctx context.Context, caller customer.Caller, id uuid.UUID) error {
+func (a *App) owned(ctx context.Context, caller customer.Caller, id uuid.UUID) error {
 	owner, err := a.orders.CustomerOf(ctx, id)
 	if err != nil {
 		return err
@@ -75,13 +75,13 @@ func readable(caller customer.Caller, id uuid.UUID, owner string) error {
 
 // SetPrice sets a SKU's price (an operator's) and returns it as stored; orders placed before keep
 // the price they were placed at. A price out of bounds is a fault.Invalid.
-func (a *Application) SetPrice(ctx context.Context, p order.Price) (order.Price, error) {
+func (a *App) SetPrice(ctx context.Context, p order.Price) (order.Price, error) {
 	return a.prices.Set(ctx, p)
 }
 
 // Price returns a SKU's price; a SKU out of bounds is a fault.Invalid, one without a price a
 // fault.NotFound.
-func (a *Application) Price(ctx context.Context, sku string) (order.Price, error) {
+func (a *App) Price(ctx context.Context, sku string) (order.Price, error) {
 	if err := order.ValidateSKU(sku); err != nil {
 		return order.Price{}, err
 	}

@@ -23,7 +23,7 @@ type Ended struct {
 // before their deadline (reason TIMEOUT), and returns them. The OrderCanceled each emits makes
 // inventory release and payment void what they did, as for any other cancel. Several instances
 // may sweep at once: each skips the orders another has locked.
-func (a *Application) SweepDeadlines(ctx context.Context) ([]Ended, error) {
+func (a *App) SweepDeadlines(ctx context.Context) ([]Ended, error) {
 	now := a.clock()
 	var done []Ended
 	err := msgpg.WithTx(ctx, a.db, func(tx *sql.Tx) error {

@@ -43,7 +43,7 @@ type Watcher interface {
 // Config is what the routes are built from.
 type Config struct {
 	// App runs the use cases the routes serve.
-	App *app.Application
+	App *app.App
 	// AdminToken guards the operator endpoints (PUT /prices/{sku}); an operator may also read
 	// any order.
 	AdminToken string
@@ -85,7 +85,7 @@ func Routes(r chi.Router, cfg Config) {
 }
 
 type handler struct {
-	app     *app.Application
+	app     *app.App
 	watcher Watcher
 	log     zerolog.Logger
 	created prometheus.Counter

@@ -3,9 +3,7 @@
 // and its outbox rows (messaging/postgres.Outbox) commit together; reads use the pool.
 package postgres
 
-import (
-	"embed"
-)
+import "embed"
 
 // Migrations are the service's own migrations (migrations/*.sql); the service runtime applies
 // them after the shared messaging ones (messaging/postgres.MigrateService).

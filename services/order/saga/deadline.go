@@ -12,14 +12,14 @@ import (
 // Sweeper cancels orders whose saga did not end before their deadline (app.SweepDeadlines) every
 // interval, and logs and counts each.
 type Sweeper struct {
-	app      *app.Application
+	app      *app.App
 	metrics  *Metrics
 	log      zerolog.Logger
 	interval time.Duration
 }
 
 // NewSweeper returns a sweeper that looks for expired orders every interval.
-func NewSweeper(a *app.Application, metrics *Metrics, log zerolog.Logger, interval time.Duration) *Sweeper {
+func NewSweeper(a *app.App, metrics *Metrics, log zerolog.Logger, interval time.Duration) *Sweeper {
 	return &Sweeper{app: a, metrics: metrics, log: log, interval: interval}
 }
 

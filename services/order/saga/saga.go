@@ -2,7 +2,7 @@
 // from inventory-events, payment-events and shipping-events, the Router that lists them, and the
 // deadline sweeper that cancels orders whose saga did not end in time.
 //
-// A step decodes the message and hands it to the application (app.Application) inside the kit's
+// A step decodes the message and hands it to the application (app.App) inside the kit's
 // step (messaging/postgres.Step): one transaction with the inbox row, in which the events the
 // order decides (appended to its event store, which Debezium streams), the projection and the
 // timeline rows commit, so a redelivered event changes nothing and a late one never moves an
@@ -30,13 +30,13 @@ var Topics = []string{messaging.TopicInventory, messaging.TopicPayment, messagin
 // Steps runs the saga steps against the order database.
 type Steps struct {
 	saga    *msgpg.Saga
-	app     *app.Application
+	app     *app.App
 	metrics *Metrics
 }
 
 // New returns the saga steps over db (the inbox and the steps' transactions), run by a. The
 // order emits to its event store (through a), never to the outbox.
-func New(db *sql.DB, a *app.Application, metrics *Metrics) *Steps {
+func New(db *sql.DB, a *app.App, metrics *Metrics) *Steps {
 	return &Steps{saga: &msgpg.Saga{DB: db}, app: a, metrics: metrics}
 }
 

@@ -34,7 +34,7 @@ type env struct {
 	db      *sql.DB
 	orders  *postgres.Orders
 	events  *postgres.Events
-	app     *app.Application
+	app     *app.App
 	steps   *saga.Steps
 	metrics *saga.Metrics
 	reg     *prometheus.Registry
