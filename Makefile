@@ -39,7 +39,7 @@ install: ## install missing prerequisites (Debian packages, jars from Maven Cent
 
 .PHONY: connectors
 connectors: ## register (or update) the Debezium connectors and wait until RUNNING
-	@scripts/register-connectors.sh
+	@. scripts/lib.sh && supervise connectors
 
 .PHONY: status
 status: ## processes, connector/task states, replication slot lag, consumer group lag

@@ -96,7 +96,7 @@ func (s *Stack) postgres() *component {
 		}
 		creating := filepath.Join(dir, "creating")
 		if _, err := os.Stat(creating); err == nil {
-			// Its creation was interrupted (see scripts/postgres.sh create): nothing in it is worth keeping.
+			// Its creation was interrupted (see pgCreate): nothing in it is worth keeping.
 			s.out.say("the cluster in %s was never completely created (an earlier start stopped during its creation): creating it again", data)
 			if err := s.stop(ctx, c); err != nil {
 				return false, err
@@ -104,10 +104,10 @@ func (s *Stack) postgres() *component {
 			if !s.await("the processes of the unfinished cluster to exit", s.cfg.LeftoverTimeout, func() bool { return len(CwdPids(data)) == 0 }) {
 				return false, fmt.Errorf("processes of the unfinished cluster still run: %v", CwdPids(data))
 			}
-			return false, s.hook(ctx, "postgres.sh", "create")
+			return false, s.pgCreate(ctx)
 		}
 		if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
-			return false, s.hook(ctx, "postgres.sh", "create")
+			return false, s.pgCreate(ctx)
 		}
 		return false, nil
 	}
@@ -126,7 +126,7 @@ func (s *Stack) postgres() *component {
 		return sp, nil
 	}
 	// The service databases and their roles (infra/postgres/init.sh; skipped when nothing changed).
-	c.after = func(ctx context.Context, _ bool) error { return s.hook(ctx, "postgres.sh", "init") }
+	c.after = func(ctx context.Context, _ bool) error { return s.pgInit(ctx) }
 	return c
 }
 
@@ -248,10 +248,7 @@ func (s *Stack) kafka() *component {
 		},
 		// its logins, ACLs and topics: at every start, and on a running broker when they changed
 		after: func(ctx context.Context, started bool) error {
-			if started {
-				return s.hook(ctx, "kafka.sh", "setup")
-			}
-			return s.hook(ctx, "kafka.sh", "setup-if-changed")
+			return s.setupKafka(ctx, !started)
 		},
 	}
 }

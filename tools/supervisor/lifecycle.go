@@ -55,6 +55,9 @@ type port struct {
 // Start starts the components named (default: all, in order) that do not run, and heals
 // what a crash left behind. A component that runs is left alone.
 func (s *Stack) Start(ctx context.Context, names ...string) error {
+	if err := s.runUserReady(); err != nil {
+		return err
+	}
 	comps, err := s.pick(names)
 	if err != nil {
 		return err
@@ -69,7 +72,7 @@ func (s *Stack) Start(ctx context.Context, names ...string) error {
 		if len(progs) > 0 && c.name == progs[0] {
 			// Builds them (SERVICES_NO_BUILD=1: only the missing ones), and what a program
 			// needs of its own (the webhook sink's directory).
-			if err := s.hook(ctx, "services.sh", append([]string{"prepare"}, progs...)...); err != nil {
+			if err := s.preparePrograms(ctx, progs); err != nil {
 				return err
 			}
 		}
@@ -321,7 +324,7 @@ func sigName(sig syscall.Signal) string {
 }
 
 // Up brings the whole stack up: the infrastructure and the Go programs, the connectors
-// (scripts/register-connectors.sh), the monitoring; then waits for every saga service's /readyz.
+// (RegisterConnectors), the monitoring; then waits for every saga service's /readyz.
 func (s *Stack) Up(ctx context.Context) error {
 	var first, monitoring []string
 	for _, c := range s.comps {
@@ -335,7 +338,7 @@ func (s *Stack) Up(ctx context.Context) error {
 		return err
 	}
 	s.out.say("registering connectors")
-	if err := s.hook(ctx, "register-connectors.sh"); err != nil {
+	if err := s.RegisterConnectors(ctx); err != nil {
 		return err
 	}
 	// Prometheus scrapes the services; Alertmanager sends alerts to the notification service's relay.

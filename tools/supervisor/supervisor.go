@@ -9,10 +9,11 @@
 // recorded again. A start waits (bounded) for what a killed process left behind: its exit, its
 // backends, its locks and its ports, and names the process in the way when it gives up.
 //
-// The settings (paths, ports, heaps, credentials) are scripts/lib.sh's, read from the
-// environment it exports; what prepares a component (configuration files, storage formatting,
-// the database roles, the broker's logins and topics) stays in the component's script, which
-// the supervisor calls as a hook.
+// The settings (paths, ports, heaps) are scripts/lib.sh's, read from the environment it
+// exports; the credentials are read from the stack's secrets (secrets.go, which makes them).
+// What prepares a component is here too: its configuration files, the PostgreSQL cluster
+// (pgcluster.go), the broker's logins, ACLs and topics (kafkasetup.go), the connectors
+// (connectors.go).
 package supervisor
 
 import (
@@ -83,12 +84,21 @@ type Stack struct {
 	cfg   Config
 	comps []*component
 	out   *output
+	// warnedRunUser: the warning that the stack's OS user cannot read the checkout was given.
+	warnedRunUser bool
 }
 
 // New returns the supervisor of the stack cfg describes.
 func New(cfg Config) *Stack {
+	if cfg.Env == nil {
+		cfg.Env = map[string]string{}
+	}
 	s := &Stack{cfg: cfg, out: &output{w: cfg.Out, terminal: cfg.Terminal}}
+	_ = s.loadCredentials() // none yet on a fresh checkout: EnsureSecrets makes them
 	s.comps = s.components()
+	if s.clusterMode() {
+		s.comps = s.clusterComponents() // TOPOLOGY=cluster: tools/supervisor/cluster.go
+	}
 	return s
 }
 
@@ -291,8 +301,8 @@ func (s *Stack) spawn(name string, sp spec) (Identity, error) {
 	return id, nil
 }
 
-// hook runs one of the component scripts (scripts/<script> args...) with our environment,
-// its output ours.
+// hook runs scripts/<script> args... with our environment, its output ours. Only the cluster
+// topology's Kafka setup still calls it (scripts/kafka.sh, now a thin entry to setupKafka).
 func (s *Stack) hook(ctx context.Context, script string, args ...string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(s.cfg.Root, "scripts", script), args...)
 	cmd.Stdout, cmd.Stderr = s.cfg.Out, s.cfg.Err

@@ -7,7 +7,16 @@
 //	stack start <component>...   start (or heal) these components
 //	stack stop [component...]    stop these (default: all), in the reverse start order
 //	stack down                   stop everything
-//	stack status                 one line per component: pid, up or down, RSS
+//	stack status                 make status: processes, services, connectors, slots, groups, alerts
+//	stack processes              one line per component: pid, up or down, RSS
+//	stack secrets                make what is missing of the stack's secrets and client logins
+//	stack env                    the credentials, as bash export statements (scripts/lib.sh evals them)
+//	stack connectors [file...]   register (or update) the connectors, wait until RUNNING
+//	stack kafka-setup [-if-changed]  the broker's logins, ACLs and topics
+//	stack injector on|off        the test-only Kafka principal's login and ACLs
+//	stack clean [data]           stop everything, delete .stack, the PostgreSQL cluster and bin/
+//	                             (data: keep .stack/logs, .stack/lib and bin/)
+//	stack compose-env [--print]  write or complete .env for docker compose (--print: a fresh set)
 //	stack kill <component>       SIGKILL it and return at once (as kill -9 does)
 //	stack pid <component>        its pid, when it runs (exit status 1 when it does not)
 //	stack running                the components that run, one a line
@@ -20,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"outboxsaga.dev/tools/supervisor"
@@ -32,7 +42,25 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: stack [-root DIR] up|down|status|running|start C...|stop [C...]|kill C|pid C")
+var errUsage = errors.New("usage: stack [-root DIR] up|down|status|processes|running|start C...|stop [C...]|kill C|pid C|secrets|env|connectors [F...]|kafka-setup [-if-changed]|injector on|off|clean [data]|compose-env [--print]")
+
+// composeEnv writes or completes the checkout's .env (or, with --print, prints a fresh set).
+func composeEnv(root string, args []string) error {
+	if len(args) == 1 && args[0] == "--print" {
+		text, err := supervisor.ComposeEnvFresh(root)
+		if err != nil {
+			return err
+		}
+		fmt.Print(text)
+		return nil
+	}
+	added, total, err := supervisor.ComposeEnv(root, filepath.Join(root, ".env"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\033[1m==>\033[0m .env: %d secrets added, %d in all (mode 600)\n", added, total)
+	return nil
+}
 
 func run() error {
 	root := flag.String("root", ".", "the repository")
@@ -46,7 +74,10 @@ func run() error {
 		return err
 	}
 	cmd, names := args[0], args[1:]
-	if cmd == "pid" || cmd == "running" || cmd == "status" {
+	if cmd == "compose-env" {
+		return composeEnv(*root, names)
+	}
+	if cmd == "pid" || cmd == "running" || cmd == "processes" || cmd == "env" {
 		cfg.Out = os.Stderr // what they print is the answer; a pid file recorded again is a remark
 	}
 	s := supervisor.New(cfg)
@@ -60,17 +91,46 @@ func run() error {
 	}
 	switch cmd {
 	case "up":
+		if err := s.EnsureSecrets(); err != nil {
+			return err
+		}
 		return s.Up(ctx)
 	case "start":
 		if len(names) == 0 {
 			return errUsage
 		}
+		if err := s.EnsureSecrets(); err != nil {
+			return err
+		}
 		return s.Start(ctx, names...)
 	case "stop", "down":
 		return s.Stop(ctx, names...)
 	case "status":
+		s.Report(ctx, os.Stdout)
+		return nil
+	case "processes":
 		s.Status(os.Stdout)
 		return nil
+	case "secrets":
+		return s.EnsureSecrets()
+	case "env":
+		kvs, err := s.Credentials()
+		if err != nil {
+			return err
+		}
+		fmt.Print(supervisor.ShellExports(kvs))
+		return nil
+	case "connectors":
+		return s.RegisterConnectors(ctx, names...)
+	case "kafka-setup":
+		return s.SetupKafka(ctx, len(names) == 1 && names[0] == "-if-changed")
+	case "injector":
+		if len(names) != 1 || (names[0] != "on" && names[0] != "off") {
+			return errUsage
+		}
+		return s.Injector(ctx, names[0] == "on")
+	case "clean":
+		return s.Clean(ctx, len(names) == 1 && names[0] == "data")
 	case "running":
 		for _, n := range s.Names() {
 			if _, ok, _ := s.Running(n); ok {
