@@ -205,7 +205,7 @@ func (s *Stack) EnsureSecrets() error {
 	if err := s.loadCredentials(); err != nil {
 		return err
 	}
-	s.comps = s.components() // they read the credentials
+	s.comps = s.newComps() // they read the credentials
 	return nil
 }
 

@@ -95,12 +95,12 @@ func New(cfg Config) *Stack {
 	}
 	s := &Stack{cfg: cfg, out: &output{w: cfg.Out, terminal: cfg.Terminal}}
 	_ = s.loadCredentials() // none yet on a fresh checkout: EnsureSecrets makes them
-	s.comps = s.components()
-	if s.clusterMode() {
-		s.comps = s.clusterComponents() // TOPOLOGY=cluster: tools/supervisor/cluster.go
-	}
+	s.comps = s.newComps()
 	return s
 }
+
+// newComps builds the components of the topology.
+func (s *Stack) newComps() []*component { return s.components() }
 
 // Names lists the components in start order (they stop in the reverse order).
 func (s *Stack) Names() []string {
