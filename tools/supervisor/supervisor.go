@@ -99,8 +99,13 @@ func New(cfg Config) *Stack {
 	return s
 }
 
-// newComps builds the components of the topology.
-func (s *Stack) newComps() []*component { return s.components() }
+// newComps builds the components of the topology (TOPOLOGY=cluster: tools/supervisor/cluster.go).
+func (s *Stack) newComps() []*component {
+	if s.clusterMode() {
+		return s.clusterComponents()
+	}
+	return s.components()
+}
 
 // Names lists the components in start order (they stop in the reverse order).
 func (s *Stack) Names() []string {
