@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -84,18 +85,34 @@ func (s *LagSampler) Sample(ctx context.Context) (LagSample, error) {
 }
 
 // ServiceGroups returns the consumer groups of the services (every group but the Connect
-// worker's and the bench's own).
+// worker's and the bench's own) that have members: a stopped service's group is left out.
 func (s *LagSampler) ServiceGroups() ([]string, error) {
 	gs, err := s.admin.ListConsumerGroups()
 	if err != nil {
 		return nil, fmt.Errorf("list consumer groups: %w", err)
 	}
-	var out []string
+	var names []string
 	for g := range gs {
 		if strings.HasSuffix(g, "-service") {
-			out = append(out, g)
+			names = append(names, g)
 		}
 	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	// A group without members is a service that is stopped (a pair with one service off): its
+	// lag only grows, and the pipeline the bench measures does not wait for it.
+	desc, err := s.admin.DescribeConsumerGroups(names)
+	if err != nil {
+		return nil, fmt.Errorf("describe consumer groups: %w", err)
+	}
+	var out []string
+	for _, d := range desc {
+		if len(d.Members) > 0 {
+			out = append(out, d.GroupId)
+		}
+	}
+	slices.Sort(out)
 	return out, nil
 }
 
