@@ -58,3 +58,26 @@ type migrateOnlyKey struct{}
 
 // migrateOnly reports whether ctx asks Run only to migrate.
 func migrateOnly(ctx context.Context) bool { return ctx.Value(migrateOnlyKey{}) != nil }
+
+// Command runs a one-shot command of a service's binary (`order rebuild`, `catalog rebuild`) and
+// returns its exit status: it loads the configuration, runs cmd until it returns or SIGINT or
+// SIGTERM cancels its context, and returns 0 when cmd succeeds, 1 when it fails and 2 when the
+// configuration cannot be read, the error on stderr after the service's name.
+//
+//	os.Exit(service.Command(wiring.Service, wiring.LoadConfig, func(ctx context.Context, cfg wiring.Config) error {
+//		return wiring.Rebuild(ctx, cfg, os.Stdout)
+//	}))
+func Command[C any](name string, load func() (C, error), cmd func(context.Context, C) error) int {
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd(ctx, cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}

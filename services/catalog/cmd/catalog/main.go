@@ -9,10 +9,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	_ "time/tzdata" // RANKING_TZ resolves where the system has no zoneinfo (the service's image)
 
 	"outboxsaga.dev/catalog/wiring"
@@ -21,23 +18,9 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "rebuild" {
-		os.Exit(rebuild())
+		os.Exit(service.Command(wiring.Service, wiring.LoadConfig, func(ctx context.Context, cfg wiring.Config) error {
+			return wiring.Rebuild(ctx, cfg, os.Stdout)
+		}))
 	}
 	service.Main(wiring.Service, wiring.LoadConfig, wiring.Run)
-}
-
-// rebuild runs `catalog rebuild` and returns its exit status.
-func rebuild() int {
-	cfg, err := wiring.LoadConfig()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", wiring.Service, err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := wiring.Rebuild(ctx, cfg, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", wiring.Service, err)
-		return 1
-	}
-	return 0
 }

@@ -10,10 +10,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"outboxsaga.dev/messaging/service"
 	"outboxsaga.dev/order/wiring"
@@ -21,23 +18,9 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "rebuild" {
-		os.Exit(rebuild(os.Args[2:]))
+		os.Exit(service.Command(wiring.Service, wiring.LoadConfig, func(ctx context.Context, cfg wiring.Config) error {
+			return wiring.Rebuild(ctx, cfg, os.Args[2:], os.Stdout)
+		}))
 	}
 	service.Main(wiring.Service, wiring.LoadConfig, wiring.Run)
-}
-
-// rebuild runs `order rebuild` and returns its exit status.
-func rebuild(args []string) int {
-	cfg, err := wiring.LoadConfig()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", wiring.Service, err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := wiring.Rebuild(ctx, cfg, args, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", wiring.Service, err)
-		return 1
-	}
-	return 0
 }
