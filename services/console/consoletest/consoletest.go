@@ -18,6 +18,7 @@ import (
 
 	"outboxsaga.dev/messaging/customer"
 	msgkafka "outboxsaga.dev/messaging/kafka"
+	"outboxsaga.dev/messaging/kafka/kafkatest"
 	"outboxsaga.dev/stack"
 )
 
@@ -45,7 +46,7 @@ type Stack struct {
 
 // Load finds the stack.
 func Load() Stack {
-	dir := cmp.Or(os.Getenv("STACK_DIR"), stackDir())
+	dir := kafkatest.StackDir()
 	s := Stack{
 		Dir:         dir,
 		AdminToken:  cmp.Or(os.Getenv("ADMIN_TOKEN"), Secret(dir, "admin-token")),
@@ -123,18 +124,4 @@ func Secret(dir, name string) string {
 	}
 	line, _, _ := strings.Cut(string(raw), "\n")
 	return strings.TrimSpace(line)
-}
-
-// stackDir is the .stack of the repository around the working directory.
-func stackDir() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ".stack"
-	}
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "scripts", "lib.sh")); err == nil {
-			return filepath.Join(dir, ".stack")
-		}
-	}
-	return ".stack"
 }

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"outboxsaga.dev/messaging"
@@ -16,17 +17,28 @@ import (
 // insert order (column seq). db must be migrated (postgres.MigrateMessaging) first.
 func CaptureOutbox(tb testing.TB, db *sql.DB) {
 	tb.Helper()
-	_, err := db.Exec(`
-		CREATE TABLE outbox_seen (seq bigserial PRIMARY KEY, LIKE outbox);
-		CREATE FUNCTION outbox_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+	if _, err := db.Exec(`CREATE TABLE outbox_seen (seq bigserial PRIMARY KEY, LIKE outbox)`); err != nil {
+		tb.Fatalf("capture outbox: %v", err)
+	}
+	CaptureInserts(tb, db, "outbox", "created_at")
+}
+
+// CaptureInserts copies every row inserted into table (one with the outbox's columns, its time
+// in column at) into the captured outbox (outbox_seen, which CaptureOutbox made), in insert
+// order, so that Emitted lists them: the order service's event store (order_events, at
+// recorded_at) beside its outbox.
+func CaptureInserts(tb testing.TB, db *sql.DB, table, at string) {
+	tb.Helper()
+	_, err := db.Exec(fmt.Sprintf(`
+		CREATE FUNCTION %[1]s_seen() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
 			INSERT INTO outbox_seen (id, aggregatetype, aggregateid, type, payload, traceparent, created_at)
-			VALUES (NEW.id, NEW.aggregatetype, NEW.aggregateid, NEW.type, NEW.payload, NEW.traceparent, NEW.created_at);
+			VALUES (NEW.id, NEW.aggregatetype, NEW.aggregateid, NEW.type, NEW.payload, NEW.traceparent, NEW.%[2]s);
 			RETURN NEW;
 		END $$;
-		CREATE TRIGGER outbox_seen AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_seen();`)
+		CREATE TRIGGER %[1]s_seen AFTER INSERT ON %[1]s FOR EACH ROW EXECUTE FUNCTION %[1]s_seen();`, table, at))
 	if err != nil {
-		tb.Fatalf("capture outbox: %v", err)
+		tb.Fatalf("capture inserts into %s: %v", table, err)
 	}
 }
 

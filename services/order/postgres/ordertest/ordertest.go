@@ -13,6 +13,7 @@ import (
 
 	"outboxsaga.dev/messaging"
 	msgpg "outboxsaga.dev/messaging/postgres"
+	"outboxsaga.dev/messaging/postgres/pgtest"
 	"outboxsaga.dev/order"
 	"outboxsaga.dev/order/postgres"
 )
@@ -22,17 +23,7 @@ import (
 // pgtest.Emitted lists the order's own events beside its dead letters. db must be migrated.
 func CaptureEvents(tb testing.TB, db *sql.DB) {
 	tb.Helper()
-	_, err := db.Exec(`
-		CREATE FUNCTION order_events_seen() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			INSERT INTO outbox_seen (id, aggregatetype, aggregateid, type, payload, traceparent, created_at)
-			VALUES (NEW.id, NEW.aggregatetype, NEW.aggregateid, NEW.type, NEW.payload, NEW.traceparent, NEW.recorded_at);
-			RETURN NEW;
-		END $$;
-		CREATE TRIGGER order_events_seen AFTER INSERT ON order_events FOR EACH ROW EXECUTE FUNCTION order_events_seen();`)
-	if err != nil {
-		tb.Fatalf("capture events: %v", err)
-	}
+	pgtest.CaptureInserts(tb, db, "order_events", "recorded_at")
 }
 
 // NewOrder returns the order the tests place, PENDING at now (to the microsecond, as Postgres
