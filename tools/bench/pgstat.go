@@ -174,8 +174,14 @@ type PGWindow struct {
 // NewPGWindow is the difference between two samples (a statement evicted from
 // pg_stat_statements between them, or reset, is left out).
 func NewPGWindow(from, to PGCounters) *PGWindow {
-	w := &PGWindow{Statements: map[StatementKey]StatementCounters{}, Commits: map[string]int64{}, SeqRead: map[string][2]int64{}}
+	w := &PGWindow{Commits: map[string]int64{}, SeqRead: map[string][2]int64{}}
+	if from.Statements != nil && to.Statements != nil {
+		w.Statements = map[StatementKey]StatementCounters{}
+	}
 	for k, b := range to.Statements {
+		if w.Statements == nil {
+			break
+		}
 		a := from.Statements[k]
 		if b.Calls < a.Calls || b.Calls == a.Calls {
 			continue
@@ -278,6 +284,10 @@ func (m *CostModel) pgMarkdown() string {
 				}
 			}
 			d := per(w)
+			if w.PG.Statements == nil { // pg_stat_statements not loaded: commits only
+				p(" %.1f / – / – / – |", float64(commits)/d)
+				continue
+			}
 			p(" %.1f / %.1f / %.1f / %.2f |", float64(commits)/d, float64(calls)/d, float64(rows)/d, exec.Seconds()*1000/d)
 		}
 		p("\n")

@@ -29,6 +29,9 @@ func TestPGWindowAndMarkdown(t *testing.T) {
 	if _, ok := w.SeqRead["order_db.prices"]; ok || w.SeqRead["order_db.orders"] != [2]int64{10, 5000} {
 		t.Fatalf("seq reads %v", w.SeqRead)
 	}
+	if NewPGWindow(PGCounters{}, PGCounters{}).Statements != nil {
+		t.Error("statements without pg_stat_statements")
+	}
 	m := &CostModel{Ref: 0, Windows: []CPUWindow{{Name: "25/s", Sagas: 10, Duration: time.Second, PG: w}}}
 	md := m.pgMarkdown()
 	for _, want := range []string{
