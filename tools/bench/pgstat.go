@@ -21,6 +21,9 @@ type PGCounters struct {
 	// SeqRead maps each service database's table ("order_db.orders") to its sequential scans
 	// and the rows they read (pg_stat_user_tables.seq_scan, seq_tup_read).
 	SeqRead map[string][2]int64
+	// WAL is the cluster's WAL position in bytes (pg_current_wal_lsn): what every WAL sender
+	// has to decode, whichever database wrote it.
+	WAL int64
 }
 
 // StatementKey is one statement of one database.
@@ -36,6 +39,8 @@ type StatementCounters struct {
 	Rows  int64
 	// Exec is the total execution time (total_exec_time).
 	Exec time.Duration
+	// WAL is the WAL the statement wrote, in bytes (wal_bytes).
+	WAL int64
 }
 
 // PGSampler reads PGCounters through the superuser's connection, and each service database's
@@ -121,10 +126,13 @@ func (s *PGSampler) Sample(ctx context.Context) (PGCounters, error) {
 		c.Commits[db] = n
 	}
 	rows.Close()
+	if err := s.admin.QueryRowContext(ctx, `SELECT (pg_current_wal_lsn() - '0/0')::bigint`).Scan(&c.WAL); err != nil {
+		return c, fmt.Errorf("wal position: %w", err)
+	}
 	if s.statements {
 		c.Statements = map[StatementKey]StatementCounters{}
 		rows, err := s.admin.QueryContext(ctx, `
-			SELECT d.datname, s.queryid, s.query, s.calls, s.rows, s.total_exec_time
+			SELECT d.datname, s.queryid, s.query, s.calls, s.rows, s.total_exec_time, s.wal_bytes::bigint
 			FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 			WHERE s.queryid IS NOT NULL`)
 		if err != nil {
@@ -134,13 +142,13 @@ func (s *PGSampler) Sample(ctx context.Context) (PGCounters, error) {
 			var k StatementKey
 			var v StatementCounters
 			var ms float64
-			if err := rows.Scan(&k.DB, &k.QueryID, &v.Query, &v.Calls, &v.Rows, &ms); err != nil {
+			if err := rows.Scan(&k.DB, &k.QueryID, &v.Query, &v.Calls, &v.Rows, &ms, &v.WAL); err != nil {
 				rows.Close()
 				return c, err
 			}
 			v.Exec = time.Duration(ms * float64(time.Millisecond))
 			old := c.Statements[k] // the same statement of several users: one line
-			v.Calls, v.Rows, v.Exec = v.Calls+old.Calls, v.Rows+old.Rows, v.Exec+old.Exec
+			v.Calls, v.Rows, v.Exec, v.WAL = v.Calls+old.Calls, v.Rows+old.Rows, v.Exec+old.Exec, v.WAL+old.WAL
 			c.Statements[k] = v
 		}
 		rows.Close()
@@ -169,6 +177,8 @@ type PGWindow struct {
 	Statements map[StatementKey]StatementCounters
 	Commits    map[string]int64
 	SeqRead    map[string][2]int64
+	// WAL is the bytes of WAL the cluster wrote in the window.
+	WAL int64
 }
 
 // NewPGWindow is the difference between two samples (a statement evicted from
@@ -186,8 +196,9 @@ func NewPGWindow(from, to PGCounters) *PGWindow {
 		if b.Calls < a.Calls || b.Calls == a.Calls {
 			continue
 		}
-		w.Statements[k] = StatementCounters{Query: b.Query, Calls: b.Calls - a.Calls, Rows: b.Rows - a.Rows, Exec: b.Exec - a.Exec}
+		w.Statements[k] = StatementCounters{Query: b.Query, Calls: b.Calls - a.Calls, Rows: b.Rows - a.Rows, Exec: b.Exec - a.Exec, WAL: b.WAL - a.WAL}
 	}
+	w.WAL = to.WAL - from.WAL
 	for db, n := range to.Commits {
 		if d := n - from.Commits[db]; d > 0 {
 			w.Commits[db] = d
@@ -267,12 +278,13 @@ func (m *CostModel) pgMarkdown() string {
 			labels = append(labels, l)
 		}
 	}
-	head("database: commits / statement calls / rows / exec ms")
+	head("database: commits / statement calls / rows / exec ms / WAL kB")
 	for _, l := range labels {
 		p("| %s |", l)
 		for _, w := range windows {
 			var commits, calls, rows int64
 			var exec time.Duration
+			var wal int64
 			for db, n := range w.PG.Commits {
 				if label(db) == l {
 					commits += n
@@ -280,18 +292,23 @@ func (m *CostModel) pgMarkdown() string {
 			}
 			for k, v := range w.PG.Statements {
 				if label(k.DB) == l {
-					calls, rows, exec = calls+v.Calls, rows+v.Rows, exec+v.Exec
+					calls, rows, exec, wal = calls+v.Calls, rows+v.Rows, exec+v.Exec, wal+v.WAL
 				}
 			}
 			d := per(w)
 			if w.PG.Statements == nil { // pg_stat_statements not loaded: commits only
-				p(" %.1f / – / – / – |", float64(commits)/d)
+				p(" %.1f / – / – / – / – |", float64(commits)/d)
 				continue
 			}
-			p(" %.1f / %.1f / %.1f / %.2f |", float64(commits)/d, float64(calls)/d, float64(rows)/d, exec.Seconds()*1000/d)
+			p(" %.1f / %.1f / %.1f / %.2f / %.1f |", float64(commits)/d, float64(calls)/d, float64(rows)/d, exec.Seconds()*1000/d, float64(wal)/1024/d)
 		}
 		p("\n")
 	}
+	p("| **WAL written, kB** (the cluster's; every WAL sender decodes all of it) |")
+	for _, w := range windows {
+		p(" %.1f |", float64(w.PG.WAL)/1024/per(w))
+	}
+	p("\n")
 	tables := map[string]bool{}
 	for _, w := range windows {
 		for t := range w.PG.SeqRead {

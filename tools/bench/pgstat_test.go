@@ -18,6 +18,7 @@ func TestPGWindowAndMarkdown(t *testing.T) {
 			{DB: "order_db", QueryID: 8}: {Query: "SELECT 2", Calls: 4, Rows: 4}},
 		Commits: map[string]int64{"order_db": 140, "test_ab": 25, "test_cd": 3},
 		SeqRead: map[string][2]int64{"order_db.orders": {11, 5050}, "order_db.prices": {3, 9}},
+		WAL:     102400,
 	}
 	w := NewPGWindow(from, to)
 	if got := w.Statements[k]; got.Calls != 20 || got.Rows != 40 || got.Exec != 20*time.Millisecond {
@@ -35,8 +36,9 @@ func TestPGWindowAndMarkdown(t *testing.T) {
 	m := &CostModel{Ref: 0, Windows: []CPUWindow{{Name: "25/s", Sagas: 10, Duration: time.Second, PG: w}}}
 	md := m.pgMarkdown()
 	for _, want := range []string{
-		"| order_db | 4.0 / 2.4 / 4.4 / 2.00 |", // 40 commits, 24 calls, 44 rows, 20 ms over 10 sagas
-		"| test_* | 2.3 / 0.0 / 0.0 / 0.00 |",   // both test databases on one line
+		"| order_db | 4.0 / 2.4 / 4.4 / 2.00 / 0.0 |", // 40 commits, 24 calls, 44 rows, 20 ms over 10 sagas
+		"| test_* | 2.3 / 0.0 / 0.0 / 0.00 / 0.0 |",
+		"| **WAL written, kB** (the cluster's; every WAL sender decodes all of it) | 10.0 |", // both test databases on one line
 		"| order_db.orders | 1.00 / 500 |",
 		"| order_db | 2.00 | 4.00 | 2.000 | `SELECT 1` |",
 	} {
