@@ -34,13 +34,10 @@ func Rebuild(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	url := cfg.MigrationsDatabaseURL
-	if url == "" {
-		url = cfg.DatabaseURL
-	}
-	owner, err := msgpg.Open(ctx, url, 2, 30*time.Second)
+	url := cfg.OwnerURL()
+	owner, err := cfg.OpenOwner(ctx)
 	if err != nil {
-		return fmt.Errorf("rebuild: open the database: %w", err)
+		return fmt.Errorf("rebuild: %w", err)
 	}
 	defer owner.Close()
 	if err := postgres.PrepareRebuild(ctx, owner); err != nil {

@@ -13,6 +13,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -127,6 +128,20 @@ func Load[C any, P interface {
 	}
 	P(&cfg).Fill(name, port)
 	return cfg, nil
+}
+
+// OwnerURL is the database URL of the role that owns the service's tables:
+// MigrationsDatabaseURL, else DatabaseURL (a test's database, where one role does both).
+func (c Config) OwnerURL() string { return cmp.Or(c.MigrationsDatabaseURL, c.DatabaseURL) }
+
+// OpenOwner opens a pool of two connections on OwnerURL for a one-shot command of the service
+// (`order rebuild`, `catalog rebuild`), waiting for the database as the service does.
+func (c Config) OpenOwner(ctx context.Context) (*sql.DB, error) {
+	db, err := msgpg.Open(ctx, c.OwnerURL(), 2, dbWait)
+	if err != nil {
+		return nil, fmt.Errorf("open the database as its owner: %w", err)
+	}
+	return db, nil
 }
 
 // dbWait is how long Open waits for the database (a container stack may start a service before

@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	msgpg "outboxsaga.dev/messaging/postgres"
 	"outboxsaga.dev/messaging/upcast"
 	"outboxsaga.dev/order/postgres"
 )
@@ -28,13 +27,9 @@ func Rebuild(ctx context.Context, cfg Config, args []string, out io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	url := cfg.MigrationsDatabaseURL
-	if url == "" {
-		url = cfg.DatabaseURL
-	}
-	db, err := msgpg.Open(ctx, url, 2, 30*time.Second)
+	db, err := cfg.OpenOwner(ctx)
 	if err != nil {
-		return fmt.Errorf("rebuild: open the database: %w", err)
+		return fmt.Errorf("rebuild: %w", err)
 	}
 	defer db.Close()
 	start := time.Now()
