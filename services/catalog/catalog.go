@@ -98,6 +98,24 @@ func ParseDay(s string) (string, error) {
 	return s, nil
 }
 
+// maxSKULen is the inventory's bound on a SKU (inventory.ValidateSKU).
+const maxSKULen = 64
+
+// ParseSKU checks a sku path parameter as the inventory checks a SKU it stocks: 1 to 64 letters,
+// digits, '-', '_' and '.'. No other SKU was ever stocked, so the catalog never heard of one (and
+// PostgreSQL could not even compare one holding NUL). Its error is a fault.Invalid naming the
+// parameter.
+func ParseSKU(s string) (string, error) {
+	ok := s != "" && len(s) <= maxSKULen
+	for _, c := range s {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
+	}
+	if !ok {
+		return "", fault.Errorf(fault.Invalid, "sku must be 1 to %d letters, digits, '-', '_' or '.', not %q", maxSKULen, excerpt(s))
+	}
+	return s, nil
+}
+
 // ParseLimit checks a limit parameter: an integer from MinLimit to MaxLimit (a request without
 // one asks for DefaultLimit). Its error is a fault.Invalid naming the parameter.
 func ParseLimit(s string) (int, error) {

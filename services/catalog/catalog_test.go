@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,16 @@ func TestParseParameters(t *testing.T) {
 	for _, s := range []string{"", "2026-12-7", "2026-13-01", "2025-02-29", "yesterday", "2026-12-07T00:00:00Z"} {
 		if _, err := catalog.ParseDay(s); fault.Code(err) != fault.Invalid {
 			t.Errorf("ParseDay(%q) = %v, want invalid", s, err)
+		}
+	}
+	for _, s := range []string{"A100", "T-1F2E3D4C", "a.b_c-9", strings.Repeat("S", 64)} {
+		if got, err := catalog.ParseSKU(s); err != nil || got != s {
+			t.Errorf("ParseSKU(%q) = %q, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"", "\x00", "A\x00B", "A/B", "A%2FB", "A B", "é", strings.Repeat("S", 65)} {
+		if _, err := catalog.ParseSKU(s); fault.Code(err) != fault.Invalid || !strings.Contains(err.Error(), "sku") {
+			t.Errorf("ParseSKU(%q) = %v, want invalid naming sku", s, err)
 		}
 	}
 	for s, want := range map[string]int{"10": 10, "1": 1, "1000": 1000} {

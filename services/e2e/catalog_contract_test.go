@@ -13,7 +13,7 @@ import (
 // TestCatalogMatchesOpenAPI drives every operation of the catalog (schemas/openapi/catalog.yaml)
 // through the answers DESIGN.md gives it ("Sold out and rankings") and checks each against the
 // document: a product sold out (soldOutAt set) and one on sale again (soldOutAt null), 404 for a
-// SKU never seen, the daily ranking with and without date and limit, [] for a day without sales,
+// SKU never seen, 400 for one the inventory would not stock, the daily ranking with and without date and limit, [] for a day without sales,
 // 400 naming date or limit, and the endpoints every saga service has.
 func TestCatalogMatchesOpenAPI(t *testing.T) {
 	u := stackURLs()
@@ -49,6 +49,7 @@ func TestCatalogMatchesOpenAPI(t *testing.T) {
 		names string // what a 400 names
 	}{
 		{"/products/NEVER-SEEN-" + sku, http.StatusNotFound, ""},
+		{"/products/%00", http.StatusBadRequest, "sku"}, // PostgreSQL cannot compare NUL: it was a 500
 		{"/rankings/daily", http.StatusOK, ""},
 		{"/rankings/daily?limit=1000&date=" + time.Now().UTC().Format("2006-01-02"), http.StatusOK, ""},
 		{"/rankings/daily?date=2001-01-01", http.StatusOK, ""}, // no sales: []

@@ -32,7 +32,8 @@ type Config struct {
 }
 
 // Routes adds the catalog's routes to r: GET /products/{sku} →
-// {"sku","soldOut","soldOutAt","unitsSold"} (404 for a SKU never seen), and GET
+// {"sku","soldOut","soldOutAt","unitsSold"} (404 for a SKU never seen, 400 for one the inventory
+// would not stock), and GET
 // /rankings/daily?date=YYYY-MM-DD&limit=N → [{"rank","sku","units","orders"}] (date: today in
 // the ranking's zone when absent; limit 1 to 1000, 10 when absent; a bad one is a 400 naming the
 // parameter; a day without sales is []).
@@ -41,7 +42,12 @@ func Routes(r chi.Router, cfg Config) {
 		cfg.Now = time.Now
 	}
 	r.Get("/products/{sku}", func(w http.ResponseWriter, r *http.Request) {
-		p, err := cfg.Catalog.Product(r.Context(), chi.URLParam(r, "sku"))
+		sku, err := catalog.ParseSKU(chi.URLParam(r, "sku"))
+		if err != nil {
+			msghttp.WriteError(w, r, cfg.Log, err)
+			return
+		}
+		p, err := cfg.Catalog.Product(r.Context(), sku)
 		if err != nil {
 			msghttp.WriteError(w, r, cfg.Log, err)
 			return

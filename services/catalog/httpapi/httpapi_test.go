@@ -84,6 +84,9 @@ func TestRoutesRefuse(t *testing.T) {
 		wantInBody string
 	}{
 		{"/products/NEVER", 404, `"code":"not_found"`},
+		{"/products/%00", 400, `sku must be`}, // PostgreSQL cannot compare NUL: it was a 500
+		{"/products/A%2FB", 400, `sku must be`},
+		{"/products/" + strings.Repeat("S", 65), 400, `sku must be`},
 		{"/rankings/daily?date=2026-12-7", 400, `date must be`},
 		{"/rankings/daily?date=", 400, `date must be`},
 		{"/rankings/daily?date=2026-02-30", 400, `date must be`},
