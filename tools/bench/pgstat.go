@@ -355,8 +355,8 @@ func (m *CostModel) pgMarkdown() string {
 				break
 			}
 			q := strings.Join(strings.Fields(l.v.Query), " ")
-			if len(q) > 140 {
-				q = q[:140] + "…"
+			if len(q) > 160 { // its start and its end (where a FOR UPDATE or a LIMIT is)
+				q = q[:110] + " … " + q[len(q)-50:]
 			}
 			q = strings.ReplaceAll(q, "|", "\\|")
 			p("| %s | %.2f | %.2f | %.3f | `%s` |\n", l.k.DB, float64(l.v.Calls)/d, float64(l.v.Rows)/d, l.v.Exec.Seconds()*1000/d, q)
