@@ -80,6 +80,15 @@ type config struct {
 	ServiceURLs map[string]string `ignored:"true"`
 }
 
+// The adapters implement what the monitor and the routes need of them.
+var (
+	_ httpapi.Services        = (*services.Client)(nil)
+	_ httpapi.Connect         = (*connect.Client)(nil)
+	_ console.ConnectorSource = (*connect.Client)(nil)
+	_ console.SlotSource      = (*postgres.Slots)(nil)
+	_ console.LagSource       = (*kafka.Reader)(nil)
+)
+
 func main() {
 	cfg, err := load()
 	if err != nil {
