@@ -93,8 +93,13 @@ func Files() ([]File, error) {
 			return nil, err
 		}
 	}
-	if err := add("scripts/cluster.env", "cluster.env.tmpl", cluster()); err != nil {
-		return nil, err
+	for _, f := range []struct{ path, tmpl string }{
+		{"scripts/cluster.env", "cluster.env.tmpl"},
+		{"docker-compose.cluster.yml", "docker-compose.cluster.yml.tmpl"},
+	} {
+		if err := add(f.path, f.tmpl, cluster()); err != nil {
+			return nil, err
+		}
 	}
 	return files, nil
 }
@@ -118,6 +123,14 @@ func funcs(tmpl *template.Template) template.FuncMap {
 			return b.String(), nil
 		},
 		"upper":   func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) },
+		// seq: 1 … n.
+		"seq": func(n int) []int {
+			out := make([]int, n)
+			for i := range out {
+				out[i] = i + 1
+			}
+			return out
+		},
 		"join":    func(sep string, s []string) string { return strings.Join(s, sep) },
 		"names":   names,
 		"topicOf": stack.TopicOf,
