@@ -512,8 +512,10 @@ func (m *CostModel) postgresMarkdown() string {
 		}
 	}
 	roles := make([]string, 0, len(total))
-	for r := range total {
-		roles = append(roles, r)
+	for r, d := range total {
+		if d > 0 || r == PostgresRest { // a process that used no tick anywhere is left out
+			roles = append(roles, r)
+		}
 	}
 	slices.SortFunc(roles, func(a, b string) int { return int(total[b] - total[a]) })
 	p("\n### PostgreSQL's CPU by process\n\n")
