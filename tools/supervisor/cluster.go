@@ -174,7 +174,7 @@ func (s *Stack) afterKafkaNode(ctx context.Context, started kafkaNode) error {
 			out, err := exec.CommandContext(ctx, "kcat", "-F", s.cfg.get("KCAT_CONF"), "-b", addr, "-L", "-m", "2").Output()
 			return err == nil && bytes.Contains(out, []byte(want))
 		}
-		if !s.await(fmt.Sprintf("broker %d (%s) to join the cluster", n.id, addr), 120*time.Second, answers) {
+		if !s.await(fmt.Sprintf("broker %d (%s) to join the cluster", n.id, addr), 300*time.Second, answers) {
 			s.tail(s.logFile(n.name), 30)
 			return fmt.Errorf("broker %d (%s) does not answer with itself in the cluster's metadata (log: %s)", n.id, addr, s.logFile(n.name))
 		}
