@@ -171,7 +171,7 @@ func (s *Stack) afterKafkaNode(ctx context.Context, started kafkaNode) error {
 	for _, n := range nodes {
 		addr, want := s.brokerAddr(n), fmt.Sprintf("broker %d at", n.id)
 		answers := func() bool {
-			out, err := exec.CommandContext(ctx, "kcat", "-F", s.cfg.get("KCAT_CONF"), "-b", addr, "-L", "-m", "2").Output()
+			out, err := exec.CommandContext(ctx, "kcat", "-F", s.cfg.get("KCAT_CONF"), "-b", addr, "-L", "-m", "5").Output()
 			return err == nil && bytes.Contains(out, []byte(want))
 		}
 		if !s.await(fmt.Sprintf("broker %d (%s) to join the cluster", n.id, addr), 300*time.Second, answers) {
