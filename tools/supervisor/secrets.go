@@ -288,7 +288,8 @@ func (s *Stack) firstLine(path string) string {
 // per saga service <SVC>_DATABASE_URL (the runtime role), <SVC>_MIGRATIONS_DATABASE_URL (the
 // owner), <SVC>_KAFKA_USERNAME; <PRINCIPAL>_KAFKA_PASSWORD of every Kafka principal;
 // ADMIN_TOKEN; CONNECT_REST_PASSWORD; the console's, the gateway's, the webhook's and the
-// customer tokens' secrets. A variable set in the configuration's environment wins.
+// customer tokens' secrets. A variable set in the configuration's environment wins (and is
+// listed with its value).
 func (s *Stack) Credentials() ([][2]string, error) {
 	if !exists(filepath.Join(s.cfg.StackDir, "secrets")) {
 		return nil, nil
@@ -296,7 +297,7 @@ func (s *Stack) Credentials() ([][2]string, error) {
 	var out [][2]string
 	set := func(k, v string) string {
 		if cur := s.cfg.get(k); cur != "" {
-			return cur
+			v = cur // the caller's (or one loaded before: the same)
 		}
 		for _, kv := range out {
 			if kv[0] == k {

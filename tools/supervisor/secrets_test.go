@@ -86,6 +86,17 @@ func TestEnsureSecretsMakesOnceAndKeeps(t *testing.T) {
 	if got, want := s.cfg.get("ORDER_DATABASE_URL"), "postgres://order_svc:"+first["pg-order_svc"]+"@127.0.0.1:5432/order_db?sslmode=disable"; got != want {
 		t.Errorf("ORDER_DATABASE_URL = %q, want %q", got, want)
 	}
+	kvs, err := s.Credentials() // what make test exports for the tests, after EnsureSecrets loaded them
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	for _, kv := range kvs {
+		listed[kv[0]] = kv[1]
+	}
+	if listed["PG_ADMIN_URL"] == "" || listed["ORDER_DATABASE_URL"] != s.cfg.get("ORDER_DATABASE_URL") || listed["ADMIN_TOKEN"] == "" {
+		t.Errorf("Credentials after EnsureSecrets lacks what it loaded: PG_ADMIN_URL=%q ADMIN_TOKEN=%q", listed["PG_ADMIN_URL"], listed["ADMIN_TOKEN"])
+	}
 	if s.cfg.get("PAYMENT_GATEWAY_SECRET") != first["gateway-merchant"] || s.cfg.get("INJECTOR_KAFKA_PASSWORD") != first["kafka-injector"] {
 		t.Error("the credentials do not follow the secrets")
 	}
