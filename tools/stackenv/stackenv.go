@@ -83,7 +83,7 @@ func Load() Env {
 		GatewayURL:      DefaultURL("gatewaysim"),
 		ConnectURL:      DefaultConnectURL(),
 		ConnectRESTUser: Or("CONNECT_REST_USER", "operator"),
-		Brokers:         strings.Split(Or("KAFKA_BROKERS", fmt.Sprintf("127.0.0.1:%d", stack.KafkaPort)), ","),
+		Brokers:         strings.Split(Or("KAFKA_BROKERS", addr(stack.KafkaPort)), ","),
 		KafkaUsername:   os.Getenv("KAFKA_USERNAME"),
 		KafkaPassword:   os.Getenv("KAFKA_PASSWORD"),
 		PGAdminURL:      os.Getenv("PG_ADMIN_URL"),
@@ -97,7 +97,7 @@ func Load() Env {
 	}
 	e.ConnectRESTPassword = Or("CONNECT_REST_PASSWORD", readSecret(filepath.Join(dir, "secrets", "connect-rest-"+e.ConnectRESTUser)))
 	if e.PGAdminURL == "" {
-		u := url.URL{Scheme: "postgres", Host: fmt.Sprintf("127.0.0.1:%d", stack.PostgresPort), Path: "/postgres", RawQuery: "sslmode=disable"}
+		u := url.URL{Scheme: "postgres", Host: addr(stack.PostgresPort), Path: "/postgres", RawQuery: "sslmode=disable"}
 		u.User = url.User("postgres")
 		if pw := readSecret(filepath.Join(dir, "secrets", "pg-superuser")); pw != "" {
 			u.User = url.UserPassword("postgres", pw)
@@ -111,21 +111,29 @@ func Load() Env {
 // "shipping", ...); "" for any other name.
 func (e Env) ServiceURL(name string) string { return e.ServiceURLs[name] }
 
-// DefaultConnectURL returns Kafka Connect's REST API: CONNECT_URL when set, else its address on a
-// stack at offset 0 (the stack table's ConnectPort).
+// DefaultConnectURL returns Kafka Connect's REST API: CONNECT_URL when set, else its address on
+// the stack at STACK_PORT_OFFSET (the stack table's ConnectPort).
 func DefaultConnectURL() string {
-	return Or("CONNECT_URL", fmt.Sprintf("http://127.0.0.1:%d", stack.ConnectPort))
+	return Or("CONNECT_URL", "http://"+addr(stack.ConnectPort))
+}
+
+// addr returns the loopback address of a port of the stack's table on the stack this process
+// belongs to: moved by STACK_PORT_OFFSET, as every port of a second stack is (a default that
+// ignored it reached the stack at offset 0 from a clone's bench).
+func addr(port int) string {
+	off, _ := strconv.Atoi(os.Getenv("STACK_PORT_OFFSET"))
+	return fmt.Sprintf("127.0.0.1:%d", port+off)
 }
 
 // DefaultURL returns the URL of the program of the stack's table called name: its URL variable
-// (ORDER_URL, GATEWAY_URL, ...) when set, else its address on a stack at offset 0; "" for a name
-// the table does not have.
+// (ORDER_URL, GATEWAY_URL, ...) when set, else its address on the stack at STACK_PORT_OFFSET; ""
+// for a name the table does not have.
 func DefaultURL(name string) string {
 	p, ok := stack.Lookup(name)
 	if !ok {
 		return ""
 	}
-	return Or(p.URLVar, p.URL())
+	return Or(p.URLVar, "http://"+addr(p.Port))
 }
 
 // As returns e logged in to Kafka as principal (Viewer, Injector), with its password from the
