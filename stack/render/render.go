@@ -122,7 +122,7 @@ func funcs(tmpl *template.Template) template.FuncMap {
 			}
 			return b.String(), nil
 		},
-		"upper":   func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) },
+		"upper": func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) },
 		// seq: 1 … n.
 		"seq": func(n int) []int {
 			out := make([]int, n)
