@@ -50,10 +50,13 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	r := &runner{root: root, stackDir: os.Getenv("STACK_DIR"), out: os.Stdout}
-	// Ctrl-C reaches the step that runs (our process group); we go on to stop what we started.
-	signal.Notify(make(chan os.Signal, 1), os.Interrupt, syscall.SIGTERM)
-	os.Exit(r.run(context.Background(), slices.Contains(os.Args[1:], "-vet-only")))
+	// Ctrl-C reaches the step that runs (our process group); the steps after it are skipped, and
+	// we go on to stop what we started.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	r := &runner{root: root, stackDir: os.Getenv("STACK_DIR"), out: os.Stdout, interrupted: ctx.Done()}
+	rc := r.run(ctx, slices.Contains(os.Args[1:], "-vet-only"))
+	cancel()
+	os.Exit(rc)
 }
 
 func fatal(err error) {
@@ -74,6 +77,19 @@ type runner struct {
 	out            io.Writer
 	passed, failed int
 	failedSteps    []string
+	// interrupted is closed by Ctrl-C or SIGTERM: no step starts after it.
+	interrupted <-chan struct{}
+}
+
+// stopped tells whether the run was interrupted, and says so once per skipped step.
+func (r *runner) stopped(name string) bool {
+	select {
+	case <-r.interrupted:
+		r.say("%s skipped: interrupted", name)
+		return true
+	default:
+		return false
+	}
 }
 
 func (r *runner) say(format string, args ...any) {
@@ -131,7 +147,12 @@ func (r *runner) run(ctx context.Context, vetOnly bool) int {
 		}
 	}
 	rc := r.middle(ctx, modules)
-	// Stop exactly what this run started; delete a stack it made from nothing.
+	if ctx.Err() != nil {
+		rc = 1
+	}
+	// Stop exactly what this run started; delete a stack it made from nothing (even, and above
+	// all, when interrupted: the cleanup's context is not the interrupted one).
+	ctx = context.WithoutCancel(ctx)
 	if sup, err = r.supervisor(); err != nil {
 		fatal(err)
 	}
@@ -235,6 +256,7 @@ func (r *runner) middle(ctx context.Context, modules []string) int {
 		r.say("short chaos run skipped (CHAOS_IN_TEST=0)")
 	case goFailed:
 		r.say("short chaos run skipped: go tests failed")
+	case r.stopped("short chaos run"):
 	default:
 		log := filepath.Join(r.logs(), "chaos-short.log")
 		r.say("short chaos run (log: %s)", r.rel(log))
@@ -257,7 +279,9 @@ func (r *runner) middle(ctx context.Context, modules []string) int {
 		r.step("rebuild.log", "rebuild-after-chaos", r.cmd(r.root, nil, r.script("rebuild.sh")))
 	}
 
-	r.composeCheck()
+	if !r.stopped("compose check") {
+		r.composeCheck()
+	}
 
 	if len(r.failedSteps) == 0 {
 		r.say("all tests passed")
@@ -333,6 +357,9 @@ func (r *runner) step(log, name string, c *exec.Cmd) {
 }
 
 func (r *runner) stepFunc(log, name string, run func(io.Writer) error) {
+	if r.stopped(name) {
+		return
+	}
 	path := filepath.Join(r.logs(), log)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err == nil {
@@ -394,6 +421,9 @@ var shown = regexp.MustCompile(`^(ok|FAIL|---|panic:|\s+\S+_test\.go:[0-9]+:)`)
 // goTest runs go test -v in module m (its log: .stack/logs/go-test-<m>.log) and shows each
 // package's line and what failed; every top-level test is counted.
 func (r *runner) goTest(m string) bool {
+	if r.stopped("go test " + m) {
+		return false
+	}
 	r.say("go test %s", m)
 	log := filepath.Join(r.logs(), "go-test-"+filepath.Base(m)+".log")
 	err := r.toLog(log, r.cmd(filepath.Join(r.root, m), nil, "go", "test", "-count=1", "-timeout", "20m", "-v", "./..."))
