@@ -616,23 +616,3 @@ func TestSymlinkInClusterDirectoryLeadsNowhere(t *testing.T) {
 		t.Errorf("a write through a symlink in %s reached %s: %q", h.PGDir, victim.Name(), raw)
 	}
 }
-
-// TestPostgresScriptWritesAsThePostgresUser: scripts/postgres.sh neither writes (>, >>) nor chowns
-// (which follows symlinks) inside the cluster's directory as root; it writes there with pg_write.
-func TestPostgresScriptWritesAsThePostgresUser(t *testing.T) {
-	h := theHost(t)
-	script := filepath.Join(h.Root, "scripts", "postgres.sh")
-	raw, err := os.ReadFile(script)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skip("scripts/postgres.sh is gone: the cluster is written by the Go supervisor (its own tests)")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootWrite := regexp.MustCompile(`>>? *"\$PG_(DIR|DATA|LOG)|chown [^-]`)
-	for i, line := range strings.Split(string(raw), "\n") {
-		if rootWrite.MatchString(line) {
-			t.Errorf("scripts/postgres.sh:%d writes or chowns inside the cluster's directory as root: %s", i+1, line)
-		}
-	}
-}
