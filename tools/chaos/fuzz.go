@@ -152,6 +152,9 @@ func (r *Runner) fuzz(ctx context.Context) FuzzResult {
 		res.Problems = append(res.Problems, fmt.Sprintf("dead letters changed: %v → %v", dlBefore, dlAfter))
 	}
 	r.logf("fuzz: %d requests, statuses %v, %d extreme valid orders, %d problems", res.Requests, res.ByStatus, res.Extreme, len(res.Problems))
+	for _, p := range res.Problems {
+		r.logf("fuzz problem: %s", p)
+	}
 	return res
 }
 
