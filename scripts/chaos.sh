@@ -3,7 +3,7 @@
 #   CYCLES=100 make chaos          kill cycles (default 20); report in docs/chaos/
 #   BUDGET=30m make chaos          stop cycling after 30 minutes (the report says how many ran)
 #   scripts/chaos.sh --short       the short variant of `make test` (3 cycles, ~2 minutes);
-#                                  its report goes to .stack/chaos-short/
+#                                  its report goes to .stack/logs/chaos-short/ (kept when make test deletes the stack)
 # It brings the stack up first (scripts/up.sh reuses what runs).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +24,7 @@ kafka_as injector
 if [ "${1:-}" = --short ]; then
   say "chaos, short variant (3 cycles, one replay, a little poison and fuzz, the webhook down 8 s)"
   "$ROOT/bin/chaos" -root "$ROOT" -short -cycles "${CYCLES:-3}" -rate 10 -wal-outage 8s -webhook-outage 8s -fuzz 300 \
-    -report "$STACK/chaos-short"
+    -report "$LOGS/chaos-short"
   exit
 fi
 say "chaos: ${CYCLES:-20} cycles (log: ${LOGS#$ROOT/}/chaos.log)"

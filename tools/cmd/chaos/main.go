@@ -2,7 +2,7 @@
 // its report; it exits 1 when an invariant broke or a phase found a problem:
 //
 //	go run ./cmd/chaos -cycles 20 -report ../docs/chaos
-//	go run ./cmd/chaos -short -cycles 3 -report ../.stack/chaos-short
+//	go run ./cmd/chaos -short -cycles 3 -report ../.stack/logs/chaos-short
 package main
 
 import (
