@@ -1,20 +1,18 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"outboxsaga.dev/messaging/debezium"
 )
 
 // The Debezium connectors (connectors/*.json), registered with Kafka Connect's REST API as its
@@ -29,119 +27,41 @@ type connectorFile struct {
 	Config map[string]string `json:"config"`
 }
 
-// connectorStatus is GET /connectors/{name}/status.
-type connectorStatus struct {
-	Name      string `json:"name"`
-	Connector struct {
-		State string `json:"state"`
-		Trace string `json:"trace"`
-	} `json:"connector"`
-	Tasks []struct {
-		ID    int    `json:"id"`
-		State string `json:"state"`
-		Trace string `json:"trace"`
-	} `json:"tasks"`
-}
-
-// state: RUNNING when the connector and all its tasks run, else what they are (STARTING while
-// Connect has not created them yet).
-func (st connectorStatus) state() string {
-	if len(st.Tasks) == 0 {
-		return "STARTING"
-	}
-	set := map[string]bool{st.Connector.State: true}
-	for _, t := range st.Tasks {
-		set[t.State] = true
-	}
-	var out []string
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return strings.Join(out, ",")
-}
-
-var traceLine = regexp.MustCompile(`^[A-Za-z].*(Exception|Error)|^Caused by`)
-
-// causes: the first n lines of the traces that say what failed (not Connect's wrapper).
-func (st connectorStatus) causes(n int) []string {
-	var out []string
-	for _, tr := range append([]string{st.Connector.Trace}, func() []string {
-		var t []string
-		for _, task := range st.Tasks {
-			t = append(t, task.Trace)
-		}
-		return t
-	}()...) {
-		for _, l := range strings.Split(tr, "\n") {
-			if traceLine.MatchString(l) && len(out) < n {
-				out = append(out, l)
-			}
-		}
-	}
-	return out
-}
-
 func (s *Stack) connectURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d", s.cfg.port("CONNECT_PORT"))
 }
 
-// rest makes a call to Kafka Connect's REST API as its user; an answer that is not 2xx is an
-// error (Connect answers 409 during a rebalance and 500 while its herder cannot reach Kafka:
-// callers retry). It returns the status code too.
-func (s *Stack) rest(ctx context.Context, method, path string, body []byte) ([]byte, int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.connectURL()+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, 0, err
-	}
-	req.SetBasicAuth(s.cfg.get("CONNECT_REST_USER"), s.cfg.get("CONNECT_REST_PASSWORD"))
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, res.StatusCode, err
-	}
-	if res.StatusCode/100 != 2 {
-		return raw, res.StatusCode, fmt.Errorf("%s %s: %s", method, path, res.Status)
-	}
-	return raw, res.StatusCode, nil
+// connectREST is Kafka Connect's REST API, logged in as its one user.
+func (s *Stack) connectREST() *debezium.Client {
+	c := debezium.NewClient(s.connectURL(), s.cfg.get("CONNECT_REST_USER"), s.cfg.get("CONNECT_REST_PASSWORD"))
+	c.HTTP.Timeout = 10 * time.Second
+	return c
 }
 
-func (s *Stack) connectorStatus(ctx context.Context, name string) (connectorStatus, error) {
-	var st connectorStatus
-	raw, _, err := s.rest(ctx, http.MethodGet, "/connectors/"+name+"/status", nil)
-	if err != nil {
-		return st, err
+// connectorState is RUNNING when the connector and all its tasks run, STARTING while Connect
+// has not created its tasks yet (or answers 404 for a moment), else the connector's state and
+// its tasks'.
+func connectorState(st debezium.Status, err error) string {
+	switch {
+	case err != nil || len(st.Tasks) == 0:
+		return "STARTING"
+	case st.Running():
+		return "RUNNING"
 	}
-	return st, json.Unmarshal(raw, &st)
+	return st.Connector.State + "," + st.TaskState()
 }
 
-// putConfig stores the file's config unless Connect holds exactly that already.
+// putConfig stores the file's config unless Connect holds exactly that already (a PUT of the
+// same config would restart the connector).
 func (s *Stack) putConfig(ctx context.Context, f connectorFile) error {
 	want := map[string]string{"name": f.Name}
 	for k, v := range f.Config {
 		want[k] = v
 	}
-	if raw, _, err := s.rest(ctx, http.MethodGet, "/connectors/"+f.Name+"/config", nil); err == nil {
-		var have map[string]string
-		if json.Unmarshal(raw, &have) == nil && reflect.DeepEqual(have, want) {
-			return nil
-		}
+	if have, err := s.connectREST().Config(ctx, f.Name); err == nil && reflect.DeepEqual(have, want) {
+		return nil
 	}
-	body, err := json.Marshal(f.Config)
-	if err != nil {
-		return err
-	}
-	_, _, err = s.rest(ctx, http.MethodPut, "/connectors/"+f.Name+"/config", body)
-	return err
+	return s.connectREST().PutConfig(ctx, f.Name, f.Config)
 }
 
 func (s *Stack) red(format string, args ...any) {
@@ -159,13 +79,13 @@ func (s *Stack) RegisterConnectors(ctx context.Context, files ...string) error {
 		timeout = time.Duration(n) * time.Second
 	}
 	logs := filepath.Join(s.cfg.StackDir, "logs", "connect.log")
-	url := s.connectURL()
+	url, connect := s.connectURL(), s.connectREST()
 	// Connect's REST server answers before the worker has joined its group: wait until it lists connectors.
 	if !s.await("Kafka Connect to serve requests on "+url, timeout, func() bool {
-		_, _, err := s.rest(ctx, http.MethodGet, "/connectors", nil)
+		_, err := connect.Connectors(ctx)
 		return err == nil
 	}) {
-		if _, code, _ := s.rest(ctx, http.MethodGet, "/connectors", nil); code == http.StatusUnauthorized {
+		if _, err := connect.Connectors(ctx); errors.Is(err, debezium.ErrUnauthorized) {
 			return fmt.Errorf("Kafka Connect on %s refuses the login %s (401): CONNECT_REST_PASSWORD is not the password of .stack/connect/rest-users.properties (restart it: scripts/down.sh connect; make up)", url, s.cfg.get("CONNECT_REST_USER"))
 		}
 		return fmt.Errorf("Kafka Connect does not serve requests on %s (log: %s); is it running (make status)?", url, logs)
@@ -201,19 +121,16 @@ func (s *Stack) RegisterConnectors(ctx context.Context, files ...string) error {
 func (s *Stack) awaitConnector(ctx context.Context, name, db string, timeout time.Duration, logs string) error {
 	t0 := time.Now()
 	var restartedAt time.Time
+	connect := s.connectREST()
 	trace := func() {
-		if st, err := s.connectorStatus(ctx, name); err == nil {
-			for _, l := range st.causes(6) {
+		if st, err := connect.Status(ctx, name); err == nil {
+			for _, l := range st.Causes(6) {
 				s.red("      %s", l)
 			}
 		}
 	}
 	for {
-		st, err := s.connectorStatus(ctx, name)
-		state := "STARTING" // status answers 404 for a moment
-		if err == nil {
-			state = st.state()
-		}
+		state := connectorState(connect.Status(ctx, name))
 		if state == "RUNNING" {
 			break
 		}
@@ -222,7 +139,7 @@ func (s *Stack) awaitConnector(ctx context.Context, name, db string, timeout tim
 		case failed && restartedAt.IsZero():
 			s.out.end("\033[1;31mconnector %s is %s: restarting its failed tasks\033[0m", name, state)
 			trace()
-			_, _, _ = s.rest(ctx, http.MethodPost, "/connectors/"+name+"/restart?includeTasks=true&onlyFailed=true", nil)
+			_ = connect.RestartFailed(ctx, name)
 			restartedAt = time.Now()
 		case failed && time.Since(restartedAt) > 15*time.Second:
 			s.out.end("\033[1;31mconnector %s FAILED again after the restart:\033[0m", name)

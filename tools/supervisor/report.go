@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,29 +65,27 @@ func (s *Stack) Report(ctx context.Context, w io.Writer) {
 	}
 
 	fmt.Fprintf(w, "\nCONNECTORS (%s)\n", s.connectURL())
-	if raw, _, err := s.rest(ctx, http.MethodGet, "/connectors", nil); err != nil {
+	if names, err := s.connectREST().Connectors(ctx); err != nil {
 		fmt.Fprintln(w, "  Kafka Connect not reachable")
 	} else {
-		var names []string
-		_ = json.Unmarshal(raw, &names)
 		sort.Strings(names)
 		for _, n := range names {
-			st, err := s.connectorStatus(ctx, n)
+			st, err := s.connectREST().Status(ctx, n)
 			if err != nil {
 				red("  %s  %v", n, err)
 				continue
 			}
 			var tasks []string
 			for _, t := range st.Tasks {
-				tasks = append(tasks, fmt.Sprintf("%d:%s", t.ID, t.State))
+				tasks = append(tasks, fmt.Sprintf("%d:%s", t.ID, t.State.State))
 			}
 			line := fmt.Sprintf("  %s  connector=%s  tasks=%s", n, st.Connector.State, strings.Join(tasks, ","))
-			if st.state() == "RUNNING" {
+			if st.Running() {
 				fmt.Fprintln(w, line)
 				continue
 			}
 			red("%s", line)
-			for _, l := range st.causes(3) {
+			for _, l := range st.Causes(3) {
 				red("      %s", l)
 			}
 		}

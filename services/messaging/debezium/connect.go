@@ -1,16 +1,20 @@
 // Package debezium watches the CDC path: the Kafka Connect REST API that runs the Debezium
-// connectors (connector and task states, waiting until they run) and, in Monitor, a service's
-// replication slot. Each service runs a Monitor for its own connector (its /readyz and
-// /metrics); the pipeline tests and the chaos tool use the Client.
+// connectors (connector and task states, waiting until they run, their configs, restarts) and,
+// in Monitor, a service's replication slot. Each service runs a Monitor for its own connector
+// (its /readyz and /metrics); the supervisor, the console, the pipeline tests and the chaos tool
+// use the Client: it is the project's one client of Connect's REST API.
 package debezium
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -113,8 +117,31 @@ func (s Status) FirstTrace() string {
 	return ""
 }
 
+var causeLine = regexp.MustCompile(`^[A-Za-z].*(Exception|Error)|^Caused by`)
+
+// Causes returns up to n lines of the connector's and its tasks' error traces that say what
+// failed: exception lines and their causes, not the stack frames.
+func (s Status) Causes(n int) []string {
+	traces := []string{s.Connector.Trace}
+	for _, t := range s.Tasks {
+		traces = append(traces, t.Trace)
+	}
+	var out []string
+	for _, tr := range traces {
+		for _, l := range strings.Split(tr, "\n") {
+			if len(out) < n && causeLine.MatchString(l) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
 // ErrNotFound is returned (wrapped) for a connector that is not registered.
 var ErrNotFound = errors.New("not found")
+
+// ErrUnauthorized is returned (wrapped) when Connect refuses the client's login.
+var ErrUnauthorized = errors.New("login refused")
 
 // Connectors lists the registered connector names.
 func (c *Client) Connectors(ctx context.Context) ([]string, error) {
@@ -128,7 +155,7 @@ func (c *Client) Connectors(ctx context.Context) ([]string, error) {
 // Status returns the state of connector name and its tasks.
 func (c *Client) Status(ctx context.Context, name string) (Status, error) {
 	var s Status
-	err := c.get(ctx, "/connectors/"+name+"/status", &s)
+	err := c.get(ctx, connectorPath(name)+"/status", &s)
 	return s, err
 }
 
@@ -153,27 +180,92 @@ func (c *Client) WaitRunning(ctx context.Context, names ...string) error {
 	return nil
 }
 
+// Statuses returns the state of every registered connector, by name (one call:
+// GET /connectors?expand=status).
+func (c *Client) Statuses(ctx context.Context) (map[string]Status, error) {
+	var all map[string]struct {
+		Status Status `json:"status"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/connectors?expand=status", nil, &all); err != nil {
+		return nil, err
+	}
+	out := make(map[string]Status, len(all))
+	for name, s := range all {
+		out[name] = s.Status
+	}
+	return out, nil
+}
+
+// Config returns the stored config of connector name (its "name" key included, as Connect
+// answers it).
+func (c *Client) Config(ctx context.Context, name string) (map[string]string, error) {
+	var cfg map[string]string
+	err := c.get(ctx, connectorPath(name)+"/config", &cfg)
+	return cfg, err
+}
+
+// PutConfig creates connector name with cfg, or updates it in place (PUT
+// /connectors/{name}/config; Connect restarts a connector whose config it updates).
+func (c *Client) PutConfig(ctx context.Context, name string, cfg map[string]string) error {
+	return c.do(ctx, http.MethodPut, connectorPath(name)+"/config", cfg, nil)
+}
+
+// RestartFailed restarts connector name's failed parts: the connector if it failed and every
+// failed task.
+func (c *Client) RestartFailed(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, connectorPath(name)+"/restart?includeTasks=true&onlyFailed=true", nil, nil)
+}
+
+// Resume resumes a paused or stopped connector.
+func (c *Client) Resume(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPut, connectorPath(name)+"/resume", nil, nil)
+}
+
+func connectorPath(name string) string { return "/connectors/" + url.PathEscape(name) }
+
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := c.NewRequest(ctx, http.MethodGet, path, nil)
+	return c.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// do calls the REST API: body, when not nil, is sent as JSON; a 2xx answer is decoded into v
+// when v is not nil. Connect answers 409 during a rebalance and 500 while its herder cannot
+// reach Kafka: the error says so, and callers that wait retry.
+func (c *Client) do(ctx context.Context, method, path string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode: %w", method, path, err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := c.NewRequest(ctx, method, path, rd)
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("GET %s: %w", path, ErrNotFound)
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%s %s: %w", method, path, ErrNotFound)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("%s %s: status %s: Kafka Connect refuses the login %q (CONNECT_REST_USER, CONNECT_REST_PASSWORD): %w", method, path, resp.Status, c.User, ErrUnauthorized)
+	case resp.StatusCode/100 != 2:
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		return fmt.Errorf("%s %s: status %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
 	}
-	if resp.StatusCode == http.StatusUnauthorized {
-		return fmt.Errorf("GET %s: status %s: Kafka Connect refuses the login %q (CONNECT_REST_USER, CONNECT_REST_PASSWORD)", path, resp.Status, c.User)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: status %s", path, resp.Status)
+	if v == nil {
+		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("GET %s: decode: %w", path, err)
+		return fmt.Errorf("%s %s: decode: %w", method, path, err)
 	}
 	return nil
 }

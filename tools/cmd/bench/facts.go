@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
+
+	"outboxsaga.dev/messaging/debezium"
 )
 
 // machineFacts lists the machine and the versions of what runs on it.
@@ -73,19 +73,12 @@ func settings(ctx context.Context, admin *sql.DB, cfg config) ([]string, bool) {
 			out = append(out, fmt.Sprintf("postgres %s = %s", name, v))
 		}
 	}
+	connect := debezium.NewClient(cfg.connectURL, cfg.env.ConnectRESTUser, cfg.env.ConnectRESTPassword)
 	for _, c := range []string{"order-outbox", "inventory-outbox", "payment-outbox"} {
-		var conf map[string]string
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.connectURL+"/connectors/"+c+"/config", nil)
+		conf, err := connect.Config(ctx, c)
 		if err != nil {
 			continue
 		}
-		req.SetBasicAuth(cfg.env.ConnectRESTUser, cfg.env.ConnectRESTPassword)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			continue
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&conf)
-		resp.Body.Close()
 		var kv []string
 		for _, k := range []string{"poll.interval.ms", "max.batch.size", "max.queue.size",
 			"producer.override.linger.ms", "producer.override.batch.size"} {

@@ -13,14 +13,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,6 +30,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/debezium"
 	"outboxsaga.dev/tools/stackenv"
 )
 
@@ -227,21 +226,10 @@ func putConfig(ctx context.Context, env stackenv.Env, name, file string) error {
 		return err
 	}
 	var c struct {
-		Config json.RawMessage `json:"config"`
+		Config map[string]string `json:"config"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, env.ConnectURL+"/connectors/"+name+"/config", bytes.NewReader(c.Config))
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(env.ConnectRESTUser, env.ConnectRESTPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("PUT connector %s: %s", name, resp.Status)
-	}
-	return nil
+	return debezium.NewClient(env.ConnectURL, env.ConnectRESTUser, env.ConnectRESTPassword).PutConfig(ctx, name, c.Config)
 }
