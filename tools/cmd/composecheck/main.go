@@ -7,6 +7,9 @@
 //
 //	go run ./cmd/composecheck ../docker-compose.yml
 //	go run ./cmd/composecheck -env-file /tmp/compose.env ../docker-compose.yml
+//	go run ./cmd/composecheck ../docker-compose.yml ../docker-compose.cluster.yml
+//
+// Several files are one project, each over the ones before it (docker compose -f a -f b).
 //
 // -print writes the loaded project (interpolated, normalized: what `docker compose config`
 // prints) to stdout instead, e.g. to diff the meaning of two versions of the file.
@@ -18,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 )
@@ -36,35 +40,40 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: composecheck [-env-file FILE] path/to/docker-compose.yml")
+	if fs.NArg() < 1 {
+		return fmt.Errorf("usage: composecheck [-env-file FILE] path/to/docker-compose.yml [overlay.yml ...]")
 	}
-	args = fs.Args()
-	path, err := filepath.Abs(args[0])
-	if err != nil {
-		return err
+	// Several files make one project, the later ones over the earlier (docker compose -f a -f b).
+	var paths []string
+	for _, a := range fs.Args() {
+		p, err := filepath.Abs(a)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
 	}
+	path := paths[0]
 	var envFiles []string
 	if *envFile != "" {
 		envFiles = append(envFiles, *envFile)
 	}
-	opts, err := cli.NewProjectOptions([]string{path}, cli.WithWorkingDirectory(filepath.Dir(path)), cli.WithOsEnv,
+	opts, err := cli.NewProjectOptions(paths, cli.WithWorkingDirectory(filepath.Dir(path)), cli.WithOsEnv,
 		cli.WithEnvFiles(envFiles...), cli.WithDotEnv)
 	if err != nil {
 		return fmt.Errorf("options: %w", err)
 	}
 	project, err := opts.LoadProject(context.Background())
 	if err != nil {
-		return fmt.Errorf("load %s: %w", path, err)
+		return fmt.Errorf("load %s: %w", strings.Join(fs.Args(), " + "), err)
 	}
 	if *print {
 		out, err := project.MarshalYAML()
 		if err != nil {
-			return fmt.Errorf("print %s: %w", path, err)
+			return fmt.Errorf("print %s: %w", strings.Join(fs.Args(), " + "), err)
 		}
 		_, err = os.Stdout.Write(out)
 		return err
 	}
-	fmt.Printf("%s: valid (project %q, %d services)\n", args[0], project.Name, len(project.Services))
+	fmt.Printf("%s: valid (project %q, %d services)\n", strings.Join(fs.Args(), " + "), project.Name, len(project.Services))
 	return nil
 }

@@ -14,8 +14,9 @@
 //  7. one order is one trace: make traces (Zipkin) and services/e2e TestOneOrderIsOneTrace;
 //  8. the short chaos run (scripts/chaos.sh --short), then make rebuild: every projection
 //     equals what its event log folds to;
-//  9. docker-compose.yml parsed by `docker compose config -q` (or compose-go without the
-//     plugin), with the variables of a generated .env, and refused without them;
+//  9. docker-compose.yml, and docker-compose.cluster.yml over it, parsed by `docker compose
+//     config -q` (or compose-go without the plugin), with the variables of a generated .env;
+//     docker-compose.yml refused without them;
 //  10. stop exactly the components this run started; a stack this run made from nothing (no
 //     .stack/secrets before it) is deleted again, logs and jars kept: its PostgreSQL cluster
 //     lives outside the checkout when run as root, and must not outlive it.
@@ -524,8 +525,13 @@ func (r *runner) composeCheck() {
 			clean = append(clean, kv)
 		}
 	}
-	check := func(env string) (string, error) {
-		c := exec.Command("docker", "compose", "--env-file", env, "-f", filepath.Join(r.root, "docker-compose.yml"), "config", "-q")
+	base := filepath.Join(r.root, "docker-compose.yml")
+	check := func(env string, files ...string) (string, error) {
+		args := []string{"compose", "--env-file", env}
+		for _, f := range files {
+			args = append(args, "-f", f)
+		}
+		c := exec.Command("docker", append(args, "config", "-q")...)
 		c.Env = clean
 		out, err := c.CombinedOutput()
 		return string(out), err
@@ -540,15 +546,15 @@ func (r *runner) composeCheck() {
 		if err := b.Run(); err != nil {
 			fatal(fmt.Errorf("build of tools/cmd/composecheck failed: %w", err))
 		}
-		check = func(env string) (string, error) {
-			c := exec.Command(bin, "-env-file", env, filepath.Join(r.root, "docker-compose.yml"))
+		check = func(env string, files ...string) (string, error) {
+			c := exec.Command(bin, append([]string{"-env-file", env}, files...)...)
 			c.Env = clean
 			out, err := c.CombinedOutput()
 			return string(out), err
 		}
 		fmt.Fprintln(r.out, "    no 'docker compose' on this machine; checking with compose-go (tools/cmd/composecheck)")
 	}
-	if out, err := check(envfile.Name()); err == nil {
+	if out, err := check(envfile.Name(), base); err == nil {
 		fmt.Fprintln(r.out, "    with the generated .env: ok")
 		r.passed++
 	} else {
@@ -556,7 +562,16 @@ func (r *runner) composeCheck() {
 		r.failedSteps = append(r.failedSteps, "docker-compose.yml")
 		r.failed++
 	}
-	out, err := check(empty.Name())
+	// The cluster topology is docker-compose.cluster.yml over docker-compose.yml.
+	if out, err := check(envfile.Name(), base, filepath.Join(r.root, "docker-compose.cluster.yml")); err == nil {
+		fmt.Fprintln(r.out, "    docker-compose.cluster.yml over it, with the generated .env: ok")
+		r.passed++
+	} else {
+		fmt.Fprint(r.out, out)
+		r.failedSteps = append(r.failedSteps, "docker-compose.cluster.yml")
+		r.failed++
+	}
+	out, err := check(empty.Name(), base)
 	switch {
 	case err == nil:
 		fmt.Fprintln(r.out, "    without a .env it loads: a secret has a default")
