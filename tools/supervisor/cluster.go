@@ -184,65 +184,13 @@ func (s *Stack) afterKafkaNode(ctx context.Context, started kafkaNode) error {
 	return s.setupKafka(ctx, err == nil)
 }
 
-// configureKafkaNode writes node n's configuration (server.properties, the cluster's overrides,
-// its own id, directories, listeners and the quorum's voters, the logins as the single node's)
-// and formats its storage on first use, every node with the cluster's one id and the admin's
-// SCRAM login.
+// configureKafkaNode writes node n's configuration and formats its storage on first use
+// (configureKafkaBroker), once the stack is claimed for the cluster topology.
 func (s *Stack) configureKafkaNode(ctx context.Context, n kafkaNode, dir, conf string) error {
 	if err := s.claimTopology(); err != nil {
 		return err
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return err
-	}
-	for _, d := range []string{dir, data} {
-		if err := os.Chmod(d, 0o700); err != nil {
-			return err
-		}
-	}
-	var b bytes.Buffer
-	for _, f := range []string{"infra/kafka/server.properties", "infra/kafka/cluster.properties"} {
-		raw, err := os.ReadFile(filepath.Join(s.cfg.Root, f))
-		if err != nil {
-			return err
-		}
-		b.Write(raw)
-	}
-	host, pw := s.cfg.get("KAFKA_HOST"), s.secret("kafka-admin")
-	broker, controller := s.brokerAddr(n), fmt.Sprintf("%s:%d", host, n.controller)
-	var voters []string
-	for _, v := range s.kafkaNodes() {
-		voters = append(voters, fmt.Sprintf("%d@%s:%d", v.id, host, v.controller))
-	}
-	fmt.Fprintf(&b, "\n# node %d of the cluster (tools/supervisor/cluster.go)\nnode.id=%d\n", n.id, n.id)
-	fmt.Fprintf(&b, "log.dirs=%s\n", data)
-	fmt.Fprintf(&b, "listeners=BROKER://%s,CONTROLLER://%s\nadvertised.listeners=BROKER://%s\n", broker, controller, broker)
-	fmt.Fprintf(&b, "controller.quorum.voters=%s\n", strings.Join(voters, ","))
-	fmt.Fprintf(&b, "listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"%s\";\n", pw)
-	fmt.Fprintf(&b, "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"%s\" user_admin=\"%s\";\n", pw, pw)
-	fmt.Fprintf(&b, "listener.name.broker.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_viewer=\"%s\" user_injector=\"%s\";\n",
-		s.secret("kafka-viewer"), s.secret("kafka-injector"))
-	if err := writeSecret(conf, b.String()); err != nil {
-		return fmt.Errorf("configure %s: %w", n.name, err)
-	}
-	if _, err := os.Stat(filepath.Join(data, "meta.properties")); os.IsNotExist(err) {
-		id, err := s.clusterID(ctx)
-		if err != nil {
-			return err
-		}
-		s.out.say("formatting Kafka node %d's storage in %s (cluster %s, with the admin's SCRAM login)", n.id, strings.TrimPrefix(data, s.cfg.Root+"/"), id)
-		if err := s.formatKafkaNode(ctx, conf, id, pw); err != nil {
-			return err
-		}
-	}
-	if err := s.openTo(0o710, dir); err != nil {
-		return err
-	}
-	if err := s.openTo(0o640, conf); err != nil {
-		return err
-	}
-	return s.ownedByRunUser(data)
+	return s.configureKafkaBroker(ctx, &n, dir, conf)
 }
 
 // claimTopology records that this stack is the cluster (.stack/topology, which scripts/topology.sh
@@ -278,24 +226,6 @@ func (s *Stack) clusterID(ctx context.Context) (string, error) {
 func (s *Stack) kafkaTool(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "java", append([]string{"-Xmx256m",
 		"-Dlog4j2.configurationFile=" + filepath.Join(s.cfg.Root, "infra/kafka/log4j2-tools.properties"), "-cp", s.classpath()}, args...)...)
-}
-
-// formatKafkaNode formats a node's storage for the static quorum of controller.quorum.voters. The
-// arguments, password included, go through a java @argfile (0600, deleted after).
-func (s *Stack) formatKafkaNode(ctx context.Context, conf, id, pw string) error {
-	args := filepath.Join(filepath.Dir(conf), "format.args")
-	lines := []string{"kafka.tools.StorageTool", "format", "--config", conf, "--cluster-id", id,
-		"--add-scram", "SCRAM-SHA-512=[name=admin,password=" + pw + "]"}
-	if err := writeSecret(args, strings.Join(lines, "\n")+"\n"); err != nil {
-		return err
-	}
-	defer os.Remove(args)
-	cmd := s.kafkaTool(ctx, "@"+args)
-	cmd.Stderr = s.cfg.Err
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("formatting the Kafka storage of %s failed: %w", conf, err)
-	}
-	return nil
 }
 
 // ---- Connect workers ----

@@ -245,11 +245,19 @@ func (s *Stack) relayToken() error {
 	return os.Rename(f+".new", f)
 }
 
-// configureKafka writes the broker's configuration (with the admin's password: 0600, opened to
-// the stack's OS group only to read) and, on first use, formats its storage with the admin's
-// SCRAM login, the one login the broker needs before any client can log in.
+// configureKafka writes the single-node broker's configuration and formats its storage on
+// first use (configureKafkaBroker).
 func (s *Stack) configureKafka(ctx context.Context) error {
-	dir, conf := filepath.Join(s.cfg.StackDir, "kafka"), s.cfg.get("KAFKA_CONF")
+	return s.configureKafkaBroker(ctx, nil, filepath.Join(s.cfg.StackDir, "kafka"), s.cfg.get("KAFKA_CONF"))
+}
+
+// configureKafkaBroker writes a broker's configuration into conf (with the admin's password: 0600,
+// opened to the stack's OS group only to read) and, on first use, formats its storage in dir/data
+// with the admin's SCRAM login, the one login the broker needs before any client can log in.
+// n is nil for the single node (a standalone quorum, a fresh cluster id); a node of the cluster
+// gets the cluster's overrides (infra/kafka/cluster.properties), its id, the quorum's voters and
+// the cluster's one id.
+func (s *Stack) configureKafkaBroker(ctx context.Context, n *kafkaNode, dir, conf string) error {
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
@@ -259,17 +267,33 @@ func (s *Stack) configureKafka(ctx context.Context) error {
 			return err
 		}
 	}
-	base, err := os.ReadFile(filepath.Join(s.cfg.Root, "infra/kafka/server.properties"))
-	if err != nil {
-		return err
+	files := []string{"infra/kafka/server.properties"}
+	if n != nil {
+		files = append(files, "infra/kafka/cluster.properties")
+	}
+	var b bytes.Buffer
+	for _, f := range files {
+		raw, err := os.ReadFile(filepath.Join(s.cfg.Root, f))
+		if err != nil {
+			return err
+		}
+		b.Write(raw)
 	}
 	host, pw := s.cfg.get("KAFKA_HOST"), s.secret("kafka-admin")
 	broker, controller := fmt.Sprintf("%s:%d", host, s.cfg.port("KAFKA_PORT")), fmt.Sprintf("%s:%d", host, s.cfg.port("KAFKA_CONTROLLER_PORT"))
-	var b bytes.Buffer
-	b.Write(base)
+	quorum := "controller.quorum.bootstrap.servers=" + controller
+	if n != nil {
+		broker, controller = s.brokerAddr(*n), fmt.Sprintf("%s:%d", host, n.controller)
+		var voters []string
+		for _, v := range s.kafkaNodes() {
+			voters = append(voters, fmt.Sprintf("%d@%s:%d", v.id, host, v.controller))
+		}
+		quorum = "controller.quorum.voters=" + strings.Join(voters, ",")
+		fmt.Fprintf(&b, "\n# node %d of the cluster (tools/supervisor/cluster.go)\nnode.id=%d\n", n.id, n.id)
+	}
 	fmt.Fprintf(&b, "log.dirs=%s\n", data)
 	fmt.Fprintf(&b, "listeners=BROKER://%s,CONTROLLER://%s\nadvertised.listeners=BROKER://%s\n", broker, controller, broker)
-	fmt.Fprintf(&b, "controller.quorum.bootstrap.servers=%s\n", controller)
+	fmt.Fprintln(&b, quorum)
 	fmt.Fprintf(&b, "listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"%s\";\n", pw)
 	fmt.Fprintf(&b, "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"%s\" user_admin=\"%s\";\n", pw, pw)
 	// kcat's logins (see infra/kafka/server.properties): the same principals and passwords as
@@ -277,11 +301,10 @@ func (s *Stack) configureKafka(ctx context.Context) error {
 	fmt.Fprintf(&b, "listener.name.broker.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_viewer=\"%s\" user_injector=\"%s\";\n",
 		s.secret("kafka-viewer"), s.secret("kafka-injector"))
 	if err := writeSecret(conf, b.String()); err != nil {
-		return fmt.Errorf("configure kafka: %w", err)
+		return fmt.Errorf("configure kafka (%s): %w", conf, err)
 	}
 	if _, err := os.Stat(filepath.Join(data, "meta.properties")); os.IsNotExist(err) {
-		s.out.say("formatting Kafka storage in %s (with the admin's SCRAM login)", strings.TrimPrefix(data, s.cfg.Root+"/"))
-		if err := s.formatKafka(ctx, conf, pw); err != nil {
+		if err := s.formatKafka(ctx, n, conf, data, pw); err != nil {
 			return err
 		}
 	}
@@ -294,28 +317,39 @@ func (s *Stack) configureKafka(ctx context.Context) error {
 	return s.ownedByRunUser(data)
 }
 
-// formatKafka formats the broker's storage. The arguments, password included, go through a
-// java @argfile (0600, deleted after), so that no command line shows the password.
-func (s *Stack) formatKafka(ctx context.Context, conf, pw string) error {
-	tool := func(args ...string) *exec.Cmd {
-		return exec.CommandContext(ctx, "java", append([]string{"-Xmx256m",
-			"-Dlog4j2.configurationFile=" + filepath.Join(s.cfg.Root, "infra/kafka/log4j2-tools.properties"), "-cp", s.classpath()}, args...)...)
-	}
-	id, err := tool("kafka.tools.StorageTool", "random-uuid").Output()
-	if err != nil {
-		return fmt.Errorf("a cluster id for Kafka: %w", err)
+// formatKafka formats a broker's storage: the single node (n nil) as a standalone quorum with a
+// fresh id, a node of the cluster for the static quorum of controller.quorum.voters with the
+// cluster's id. The arguments, password included, go through a java @argfile (0600, deleted
+// after), so that no command line shows the password.
+func (s *Stack) formatKafka(ctx context.Context, n *kafkaNode, conf, data, pw string) error {
+	var idArgs []string
+	where := strings.TrimPrefix(data, s.cfg.Root+"/")
+	if n == nil {
+		id, err := s.kafkaTool(ctx, "kafka.tools.StorageTool", "random-uuid").Output()
+		if err != nil {
+			return fmt.Errorf("a cluster id for Kafka: %w", err)
+		}
+		idArgs = []string{"--standalone", "--cluster-id", strings.TrimSpace(string(id))}
+		s.out.say("formatting Kafka storage in %s (with the admin's SCRAM login)", where)
+	} else {
+		id, err := s.clusterID(ctx)
+		if err != nil {
+			return err
+		}
+		idArgs = []string{"--cluster-id", id}
+		s.out.say("formatting Kafka node %d's storage in %s (cluster %s, with the admin's SCRAM login)", n.id, where, id)
 	}
 	args := filepath.Join(filepath.Dir(conf), "format.args")
-	lines := []string{"kafka.tools.StorageTool", "format", "--config", conf, "--standalone",
-		"--cluster-id", strings.TrimSpace(string(id)), "--add-scram", "SCRAM-SHA-512=[name=admin,password=" + pw + "]"}
+	lines := append(append([]string{"kafka.tools.StorageTool", "format", "--config", conf}, idArgs...),
+		"--add-scram", "SCRAM-SHA-512=[name=admin,password="+pw+"]")
 	if err := writeSecret(args, strings.Join(lines, "\n")+"\n"); err != nil {
 		return err
 	}
 	defer os.Remove(args)
-	cmd := tool("@" + args)
+	cmd := s.kafkaTool(ctx, "@"+args)
 	cmd.Stderr = s.cfg.Err
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("formatting the Kafka storage failed: %w", err)
+		return fmt.Errorf("formatting the Kafka storage of %s failed: %w", conf, err)
 	}
 	return nil
 }

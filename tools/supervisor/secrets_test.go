@@ -14,13 +14,7 @@ import (
 // secretStack is a throwaway stack whose ACL files are this repository's.
 func secretStack(t *testing.T) *Stack {
 	t.Helper()
-	s, _ := testStack(t)
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cfg.Root = root
-	s.cfg.Env["CONNECT_REST_USER"] = "operator"
+	s := repoStack(t)
 	s.cfg.Env["PG_PORT"] = "5432"
 	return s
 }
