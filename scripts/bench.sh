@@ -7,6 +7,7 @@
 #   BENCH_P99=250ms  BENCH_IDLE=30s (the cost model's idle baseline; 0: none)  BENCH_COST_TAIL=6s
 #   BENCH_PROFILE=1 (pprof + JFR under load → PROFILES.md)  BENCH_PROFILE_DURATION=30s  BENCH_PROFILE_RATE=0 (auto)
 #   BENCH_PRELOAD=1000000 (instead of the usual run: 50 orders/s fresh vs. with 1M sagas' rows → PRELOAD.md)
+#   BENCH_CONSOLE=100000 (instead of the usual run: the console's pages timed with 100k sagas' rows → CONSOLE.md)
 #   BENCH_OUT=docs/bench (where the reports go: a scratch directory for a run on a busy machine)
 # Extra arguments go to the command: scripts/bench.sh -duration 10m -profile
 set -euo pipefail
@@ -17,6 +18,6 @@ if ! curl -fsS "$ORDER_URL/readyz" >/dev/null 2>&1; then
   "$ROOT/scripts/up.sh"
 fi
 ensure_secrets # the stack's credentials; bench reads Kafka as the read-only principal viewer
-export ROOT CONNECT_URL CONNECT_REST_USER CONNECT_REST_PASSWORD PG_ADMIN_URL KAFKA_BROKERS ORDER_URL INVENTORY_URL STACK_DIR TOPIC_PARTITIONS
+export ROOT CONSOLE_URL CONNECT_URL CONNECT_REST_USER CONNECT_REST_PASSWORD PG_ADMIN_URL KAFKA_BROKERS ORDER_URL INVENTORY_URL STACK_DIR TOPIC_PARTITIONS
 cd "$ROOT"
 exec go run ./tools/cmd/bench "$@"

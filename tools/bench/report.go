@@ -70,6 +70,14 @@ func (r *Report) header(b *strings.Builder, title string) {
 	}
 }
 
+// HeaderMarkdown renders the report's title and what every figure of a run stands beside: the
+// machine, its measured speed and the settings in effect.
+func (r *Report) HeaderMarkdown(title string) string {
+	var b strings.Builder
+	r.header(&b, title)
+	return b.String()
+}
+
 // PreloadMarkdown renders the report of a preload run (make bench -preload N): the machine,
 // the settings and the comparison.
 func (r *Report) PreloadMarkdown(pre *PreloadResult) string {

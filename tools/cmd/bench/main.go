@@ -3,7 +3,8 @@
 // fixed rates, a sustained run with consumer and slot lag, the CPU per saga of every component,
 // the per-hop breakdown and the RSS of every process; with -profile the components' profiles
 // under load (PROFILES.md); with -preload N the cost of a rate once the databases hold N sagas'
-// rows (PRELOAD.md). `make bench` runs it through scripts/bench.sh, which exports the stack's
+// rows (PRELOAD.md); with -console N the render times of the operator console's pages once the
+// databases hold N sagas' rows (CONSOLE.md). `make bench` runs it through scripts/bench.sh, which exports the stack's
 // addresses (scripts/lib.sh). docs/bench/README.md says what each figure is.
 package main
 
@@ -58,6 +59,9 @@ type config struct {
 	preloadRate             float64
 	preloadFor, preloadSpan time.Duration
 	preloadKeep             bool
+	// The console's pages (-console N).
+	console, consoleTimes int
+	consoleURL            string
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -105,6 +109,10 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.preloadFor, "preload-duration", 60*time.Second, "duration of each run of the preload comparison")
 	fs.DurationVar(&c.preloadSpan, "preload-span", 24*time.Hour, "the synthetic sagas spread over this long before the run")
 	fs.BoolVar(&c.preloadKeep, "preload-keep", false, "leave the synthetic rows in the databases")
+	consoleSagas, _ := strconv.Atoi(stackenv.Or("BENCH_CONSOLE", "0"))
+	fs.IntVar(&c.console, "console", consoleSagas, "instead of the usual run: time the console's pages once the databases hold this many synthetic sagas' rows (CONSOLE.md)")
+	fs.IntVar(&c.consoleTimes, "console-times", 20, "GETs of each page (after one warm-up)")
+	fs.StringVar(&c.consoleURL, "console-url", defaultConsoleURL(), "the console")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -143,6 +151,8 @@ type benchRun struct {
 	pg *bench.PGSampler
 	// preloaded is the result of the preload comparison (-preload).
 	preloaded *bench.PreloadResult
+	// consoled is the result of the console's pages (-console).
+	consoled *consoleResult
 }
 
 func run(ctx context.Context, args []string) error {
@@ -156,8 +166,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer b.close()
 	phases := []func(context.Context) error{b.warmUp, b.ceiling, b.idle, b.steps, b.sustained, b.profile}
-	if cfg.preload > 0 {
+	switch {
+	case cfg.preload > 0:
 		phases = []func(context.Context) error{b.warmUp, b.preloadCompare}
+	case cfg.console > 0:
+		phases = []func(context.Context) error{b.consolePages}
 	}
 	for _, phase := range phases {
 		if err := phase(ctx); err != nil {
@@ -359,6 +372,10 @@ func (b *benchRun) write() error {
 	}
 	if b.preloaded != nil {
 		return writeFile(filepath.Join(b.cfg.outDir, "PRELOAD.md"), b.rep.PreloadMarkdown(b.preloaded))
+	}
+	if b.consoled != nil {
+		b.speed(context.Background(), "end")
+		return writeFile(filepath.Join(b.cfg.outDir, "CONSOLE.md"), b.consoleMarkdown(b.consoled))
 	}
 	b.speed(context.Background(), "end")
 	b.chooseRef()
