@@ -158,7 +158,7 @@ func (s *Stack) kafkaNode(n kafkaNode) *component {
 }
 
 // afterKafkaNode: once every node runs, waits until each broker answers (registered, with the
-// quorum's metadata), then applies the logins, ACLs and topics (scripts/kafka.sh; only what
+// quorum's metadata), then applies the logins, ACLs and topics (setupKafka; only what
 // changed, unless a node's storage was formatted just now). With a node down it does nothing:
 // the topics' three replicas need the three brokers.
 func (s *Stack) afterKafkaNode(ctx context.Context, started kafkaNode) error {

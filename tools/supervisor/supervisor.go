@@ -17,7 +17,6 @@
 package supervisor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -304,17 +303,6 @@ func (s *Stack) spawn(name string, sp spec) (Identity, error) {
 		return Identity{}, err
 	}
 	return id, nil
-}
-
-// hook runs scripts/<script> args... with our environment, its output ours. Only the cluster
-// topology's Kafka setup still calls it (scripts/kafka.sh, now a thin entry to setupKafka).
-func (s *Stack) hook(ctx context.Context, script string, args ...string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(s.cfg.Root, "scripts", script), args...)
-	cmd.Stdout, cmd.Stderr = s.cfg.Out, s.cfg.Err
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("scripts/%s %s: %w", script, strings.Join(args, " "), err)
-	}
-	return nil
 }
 
 // await calls ok every half second until it returns true (true) or timeout passes (false),
