@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"outboxsaga.dev/messaging/customer"
+	"outboxsaga.dev/gatewaysim"
 	"outboxsaga.dev/messaging/eventually"
 )
 
@@ -122,15 +123,8 @@ type stock struct {
 	Sold      int64  `json:"sold"`
 }
 
-// charge is one charge of the gateway's ledger.
-type charge struct {
-	ChargeID       string `json:"chargeId"`
-	OrderID        string `json:"orderId"`
-	IdempotencyKey string `json:"idempotencyKey"`
-	Amount         int64  `json:"amount"`
-	Currency       string `json:"currency"`
-	Status         string `json:"status"`
-}
+// charge is one charge of the gateway's ledger, as the simulator answers GET /charges.
+type charge = gatewaysim.Charge
 
 type payment struct {
 	OrderID string `json:"orderId"`

@@ -36,3 +36,7 @@ replace outboxsaga.dev/messaging => ../messaging
 require outboxsaga.dev/tools v0.0.0
 
 replace outboxsaga.dev/tools => ../../tools
+
+require outboxsaga.dev/gatewaysim v0.0.0
+
+replace outboxsaga.dev/gatewaysim => ../gatewaysim

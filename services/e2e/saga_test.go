@@ -68,7 +68,7 @@ func TestSagaFlows(t *testing.T) {
 			eventually.Holds(t, 15*time.Second, func() string {
 				var got []string
 				for _, c := range charges(t, u, id) {
-					got = append(got, c.Status)
+					got = append(got, string(c.Status))
 					if c.IdempotencyKey != "pay:"+id {
 						return fmt.Sprintf("charge key %q, want pay:%s", c.IdempotencyKey, id)
 					}
