@@ -30,6 +30,7 @@ type OrderRepository interface {
 	LockExpired(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]order.Order, error)
 	Save(ctx context.Context, tx *sql.Tx, before, after order.Order) error
 	Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entries ...order.TimelineEntry) error
+	RecordIfExists(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entry order.TimelineEntry) (bool, error)
 	Get(ctx context.Context, id uuid.UUID) (order.Order, error)
 	CustomerOf(ctx context.Context, id uuid.UUID) (string, error)
 	Timeline(ctx context.Context, id uuid.UUID) ([]order.TimelineEntry, error)

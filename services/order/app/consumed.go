@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"outboxsaga.dev/messaging"
+	"outboxsaga.dev/messaging/fault"
 	"outboxsaga.dev/order"
 )
 
@@ -73,9 +74,18 @@ func (a *App) PaymentVoided(ctx context.Context, tx *sql.Tx, ev Consumed, p Paym
 }
 
 // Record adds an event that changes nothing about the order (StockReserved, StockReleased,
-// StockCommitted) to the order's timeline.
+// StockCommitted) to the order's timeline. It neither loads nor locks the order (Outcome.Order
+// is zero): there is nothing to decide, so it need not wait for a step that decides. An event of
+// an order not found is a fault.NotFound, retried as in apply.
 func (a *App) Record(ctx context.Context, tx *sql.Tx, ev Consumed) (Outcome, error) {
-	return a.apply(ctx, tx, ev, nil, nil)
+	ok, err := a.orders.RecordIfExists(ctx, tx, ev.OrderID, ev.Entry)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !ok {
+		return Outcome{}, fault.Errorf(fault.NotFound, "order %s not found", ev.OrderID)
+	}
+	return Outcome{}, nil
 }
 
 // DeliveryReached records that the order's delivery reached d (DeliveryScheduled, DeliveryShipped,

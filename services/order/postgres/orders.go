@@ -126,11 +126,14 @@ func (s *Orders) Get(ctx context.Context, id uuid.UUID) (order.Order, error) {
 	return load(ctx, s.db, id, "")
 }
 
-// Lock loads order id in tx, locked FOR UPDATE so that the steps of one saga decide one after
-// the other (the event store's unique seq is the rule that holds even for a writer that does not
-// lock). The error is a fault.NotFound when there is no order id.
+// Lock loads order id in tx, locked so that the steps of one saga decide one after the other
+// (the event store's unique seq is the rule that holds even for a writer that does not lock).
+// The lock is FOR NO KEY UPDATE, the one an UPDATE of the row takes anyway: it excludes every
+// other decider, but not the FOR KEY SHARE lock with which another transaction's insert checks
+// its foreign key to the order (a timeline entry, RecordIfExists). The error is a
+// fault.NotFound when there is no order id.
 func (s *Orders) Lock(ctx context.Context, tx *sql.Tx, id uuid.UUID) (order.Order, error) {
-	return load(ctx, tx, id, "FOR UPDATE")
+	return load(ctx, tx, id, "FOR NO KEY UPDATE")
 }
 
 // Save writes the projection of order after, which the fold made from before (as Lock or
@@ -169,7 +172,7 @@ func (s *Orders) Save(ctx context.Context, tx *sql.Tx, before, after order.Order
 func (s *Orders) LockExpired(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]order.Order, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders
 		WHERE status = 'PENDING' AND deadline_at < $1
-		ORDER BY deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED`, now, limit)
+		ORDER BY deadline_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("lock expired orders: %w", err)
 	}
@@ -258,6 +261,30 @@ func (s *Orders) Record(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, entr
 		}
 	}
 	return nil
+}
+
+// RecordIfExists adds entry to the timeline of order orderID in tx, as Record does, without
+// loading or locking the order: an event that changes nothing about the order (StockReserved,
+// StockCommitted, ...) waits for no decider. It reports false, and writes nothing, when there is
+// no order orderID. One statement; a second only when nothing was inserted (the order is missing,
+// or the entry was recorded already: a redelivery).
+func (s *Orders) RecordIfExists(ctx context.Context, tx *sql.Tx, orderID uuid.UUID, e order.TimelineEntry) (bool, error) {
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO order_timeline (event_id, order_id, event_type, source, occurred_at, data, recorded_at)
+		SELECT $1, id, $3, $4, $5, $6, coalesce($7, now()) FROM orders WHERE id = $2
+		ON CONFLICT (event_id) DO NOTHING`,
+		e.EventID, orderID, e.EventType, e.Source, e.OccurredAt, string(messaging.Redact(e.Data)), recordedAt(e))
+	if err != nil {
+		return false, fmt.Errorf("record %s %s for order %s: %w", e.EventType, e.EventID, orderID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return true, nil
+	}
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1)`, orderID).Scan(&exists); err != nil {
+		return false, fmt.Errorf("record %s %s for order %s: %w", e.EventType, e.EventID, orderID, err)
+	}
+	return exists, nil
 }
 
 // recordedAt is the time an entry is recorded at: its RecordedAt when set (a delivery fact, whose

@@ -331,6 +331,58 @@ func TestTimeline(t *testing.T) {
 	wantNotFound(t, "Timeline(unknown)", errOf(orders.Timeline(ctx, uuid.New())))
 }
 
+// TestRecordIfExists: an entry of an existing order is recorded once (a redelivery reports the
+// order found and writes nothing new), an entry of a missing order writes nothing; and it does
+// not wait for a transaction that holds the order for a decision (Lock).
+func TestRecordIfExists(t *testing.T) {
+	db, orders, o := withOrder(t)
+	ctx := context.Background()
+	e := order.TimelineEntry{EventID: uuid.NewString(), EventType: "StockCommitted", Source: "inventory-events",
+		OccurredAt: time.Now().UTC().Truncate(time.Microsecond), Data: json.RawMessage(`{"orderId": "x"}`)}
+	record := func(id uuid.UUID) bool {
+		t.Helper()
+		var found bool
+		if err := msgpg.WithTx(ctx, db, func(tx *sql.Tx) (err error) {
+			found, err = orders.RecordIfExists(ctx, tx, id, e)
+			return err
+		}); err != nil {
+			t.Fatalf("RecordIfExists: %v", err)
+		}
+		return found
+	}
+	for i := range 2 { // the second is a redelivery
+		if !record(o.ID) {
+			t.Fatalf("RecordIfExists #%d: order not found", i+1)
+		}
+	}
+	if got, err := orders.Timeline(ctx, o.ID); err != nil || len(got) != 1 || got[0].EventID != e.EventID {
+		t.Fatalf("Timeline = %+v, %v; want the one entry", got, err)
+	}
+	e.EventID = uuid.NewString()
+	if record(uuid.New()) {
+		t.Fatal("RecordIfExists(missing order) = true")
+	}
+
+	// A decider holds the order (Lock) in a transaction still open; recording beside it does not wait.
+	hold, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback()
+	if _, err := orders.Lock(ctx, hold, o.ID); err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	e.EventID = uuid.NewString()
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := msgpg.WithTx(short, db, func(tx *sql.Tx) error {
+		_, err := orders.RecordIfExists(short, tx, o.ID, e)
+		return err
+	}); err != nil {
+		t.Fatalf("RecordIfExists beside a held order: %v (it waited for the lock)", err)
+	}
+}
+
 func TestStatusListener(t *testing.T) {
 	db, dsn := openDB(t)
 	orders := postgres.NewOrders(db)

@@ -175,6 +175,8 @@ func (s *Steps) report(log *zerolog.Logger, out app.Outcome) {
 		s.metrics.terminal(out.Order)
 		log.Info().Str("status", string(out.Order.Status)).Str("reason", string(out.Order.Reason)).
 			Str("emitted", out.Emitted.EventType).Str("emittedEventId", out.Emitted.EventID).Msg("order ended")
+	case out.Order.Status == "": // app.Record: the order was not loaded
+		log.Info().Msg("event recorded")
 	default:
 		log.Info().Str("status", string(out.Order.Status)).Msg("event recorded")
 	}
