@@ -389,8 +389,8 @@ func (r *Runner) secondInstances(ctx context.Context) PhaseResult {
 	return res
 }
 
-// besideAddr returns host:port+delta for a service URL: where its second instance listens (8180
-// beside 8080, and so on; it moves with STACK_PORT_OFFSET like the service does).
+// besideAddr returns host:port+delta for a service URL: where its second instance listens (the
+// service's port + 100; it moves with STACK_PORT_OFFSET like the service does).
 func besideAddr(serviceURL string, delta int) (string, error) {
 	u, err := url.Parse(serviceURL)
 	if err != nil {

@@ -3,7 +3,9 @@
 // request to one of the service's instances, in turn, so that the clients, the tools, the console
 // and Prometheus keep one address per service while two instances serve it.
 //
-//	proxy -route 127.0.0.1:8080=127.0.0.1:8280,127.0.0.1:8380 [-route ...] [-stack DIR]
+//	proxy -route <service's address>=<instance 1's>,<instance 2's> [-route ...] [-stack DIR]
+//
+// (the supervisor gives it one route per saga service, the addresses from the stack table.)
 //
 // An instance that refuses the connection (killed, restarting) is skipped: the request goes to
 // the next one, which is safe for every method, a POST included, since the refused instance
