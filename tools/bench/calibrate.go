@@ -6,10 +6,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,12 +41,21 @@ type Speed struct {
 	FsyncErr    string
 	// FsyncDir is where the fsync test wrote.
 	FsyncDir string
+	// RoundTrip is the median time of one 1-byte request and answer over a loopback TCP connection
+	// between two goroutines (RoundTrips of them): two wakeups of a blocked reader, the unit of
+	// the stack's work (a statement to PostgreSQL, a fetch from Kafka). Pure CPU work (SingleCore)
+	// can stay the same while this doubles; 0 when it could not be measured.
+	RoundTrip time.Duration
 }
+
+// RoundTrips is how many loopback round trips one calibration times.
+const RoundTrips = 20000
 
 // MeasureSpeed runs the CPU calibration and, when fsyncDir is not empty, pg_test_fsync for
 // fsyncSecs seconds per method in a temporary file there.
 func MeasureSpeed(ctx context.Context, when, fsyncDir string, fsyncSecs int) Speed {
 	s := Speed{When: when, At: time.Now(), SingleCore: calibrate(1), TwoCore: calibrate(2), FsyncDir: fsyncDir}
+	s.RoundTrip, _ = loopbackRoundTrip(RoundTrips)
 	if fsyncDir != "" {
 		var err error
 		if s.FsyncPerSec, err = FsyncRate(ctx, fsyncDir, fsyncSecs); err != nil {
@@ -73,10 +85,61 @@ func calibrate(n int) time.Duration {
 	return time.Since(start)
 }
 
+// loopbackRoundTrip times n round trips of one byte over a loopback TCP connection (an echo
+// goroutine on the other end) and returns the median; each batch of 100 is timed as one.
+func loopbackRoundTrip(n int) (time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 1)
+		for {
+			if _, err := io.ReadFull(c, b); err != nil {
+				return
+			}
+			if _, err := c.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	const batch = 100
+	b := []byte{1}
+	var times []time.Duration
+	for range max(n/batch, 1) {
+		start := time.Now()
+		for range batch {
+			if _, err := c.Write(b); err != nil {
+				return 0, err
+			}
+			if _, err := io.ReadFull(c, b); err != nil {
+				return 0, err
+			}
+		}
+		times = append(times, time.Since(start)/batch)
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
+}
+
 // String is the speed in one line.
 func (s Speed) String() string {
 	out := fmt.Sprintf("CPU calibration (SHA-256 of %d MiB): one core %.0f ms, two cores at once %.0f ms each (%.2f× the one-core time; 1.00 = two free cores)",
 		CalibrationWork>>20, ms(s.SingleCore), ms(s.TwoCore), s.TwoCore.Seconds()/s.SingleCore.Seconds())
+	if s.RoundTrip > 0 {
+		out += fmt.Sprintf("; loopback TCP round trip: %.1f µs (median of %d)", float64(s.RoundTrip)/float64(time.Microsecond), RoundTrips)
+	}
 	switch {
 	case s.FsyncPerSec > 0:
 		out += fmt.Sprintf("; pg_test_fsync: %.0f fdatasync/s (one 8 kB write, in %s)", s.FsyncPerSec, s.FsyncDir)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"testing"
+	"time"
 )
 
 func TestParseFsync(t *testing.T) {
@@ -36,4 +37,13 @@ func TestCalibrateDoesTheWork(t *testing.T) {
 	if one <= 0 || two <= 0 || two > 4*one {
 		t.Fatalf("calibrate: one core %s, two cores %s", one, two)
 	}
+}
+
+func TestLoopbackRoundTrip(t *testing.T) {
+	d, err := loopbackRoundTrip(2000)
+	// A loopback round trip takes microseconds anywhere; a second would be a broken measurement.
+	if err != nil || d <= 0 || d > time.Second {
+		t.Fatalf("loopbackRoundTrip = %s, %v", d, err)
+	}
+	t.Logf("loopback round trip: %s", d)
 }
