@@ -92,7 +92,7 @@ func settings(ctx context.Context, admin *sql.DB, cfg config) ([]string, bool) {
 		var kv []string
 		for _, l := range strings.Split(string(raw), "\n") {
 			if strings.HasPrefix(l, "producer.") || strings.HasPrefix(l, "offset.flush") {
-				kv = append(kv, strings.TrimSpace(l))
+				kv = append(kv, redactSetting(strings.TrimSpace(l)))
 			}
 		}
 		out = append(out, "Connect worker: "+strings.Join(kv, ", "))
@@ -120,4 +120,14 @@ func settings(ctx context.Context, admin *sql.DB, cfg config) ([]string, bool) {
 		}
 	}
 	return out, logAppend
+}
+
+// redactSetting returns a key=value line of a configuration with the value of a login (a JAAS
+// config, a password) replaced: a report is committed and shared, the stack's secrets are not.
+func redactSetting(line string) string {
+	k, _, ok := strings.Cut(line, "=")
+	if ok && (strings.Contains(strings.ToLower(k), "jaas") || strings.Contains(strings.ToLower(k), "password")) {
+		return k + "=[redacted]"
+	}
+	return line
 }
