@@ -333,21 +333,10 @@ func Reserve(o Order, stock map[string]Stock) (Change, error) {
 // reservation becomes RELEASED with reason, and StockReleased is emitted. A reservation that is
 // not RESERVED (failed, already released or committed) is left alone: OutcomeIgnored.
 func Release(r Reservation, stock map[string]Stock, reason string) (Change, error) {
-	if r.Status != StatusReserved {
-		return Change{Outcome: OutcomeIgnored, Reservation: r}, nil
-	}
-	moved, err := unreserve(r, stock, func(s *Stock, qty int64) { s.Available += qty })
-	if err != nil {
-		return Change{}, err
-	}
-	r.Status, r.Reason = StatusReleased, reason
-	return Change{
-		Outcome:     OutcomeReleased,
-		Reservation: r,
-		Stock:       moved,
-		Events:      []messaging.Event{{Type: EventStockReleased, Data: StockReleasedData{OrderID: r.OrderID, Items: r.Items}}},
-		StockEvents: Transitions(stock, moved),
-	}, nil
+	return settle(r, stock, func(s *Stock, qty int64) { s.Available += qty }, func(r *Reservation) (Outcome, messaging.Event) {
+		r.Status, r.Reason = StatusReleased, reason
+		return OutcomeReleased, messaging.Event{Type: EventStockReleased, Data: StockReleasedData{OrderID: r.OrderID, Items: r.Items}}
+	})
 }
 
 // CancelUnseen records an order canceled before inventory saw its OrderCreated (its creation
@@ -365,19 +354,29 @@ func CancelUnseen(orderID string, items []Item, reason string) Change {
 // reservation becomes COMMITTED and StockCommitted is emitted. A reservation that is not
 // RESERVED is left alone: OutcomeIgnored.
 func Commit(r Reservation, stock map[string]Stock) (Change, error) {
+	return settle(r, stock, func(s *Stock, qty int64) { s.Sold += qty }, func(r *Reservation) (Outcome, messaging.Event) {
+		r.Status = StatusCommitted
+		return OutcomeCommitted, messaging.Event{Type: EventStockCommitted, Data: StockCommittedData{OrderID: r.OrderID, Items: r.Items}}
+	})
+}
+
+// settle ends a held reservation: its quantities leave reserved for where to puts them, end
+// marks the reservation and names the outcome and the event. A reservation that is not RESERVED
+// is left alone: OutcomeIgnored.
+func settle(r Reservation, stock map[string]Stock, to func(s *Stock, qty int64), end func(r *Reservation) (Outcome, messaging.Event)) (Change, error) {
 	if r.Status != StatusReserved {
 		return Change{Outcome: OutcomeIgnored, Reservation: r}, nil
 	}
-	moved, err := unreserve(r, stock, func(s *Stock, qty int64) { s.Sold += qty })
+	moved, err := unreserve(r, stock, to)
 	if err != nil {
 		return Change{}, err
 	}
-	r.Status = StatusCommitted
+	outcome, event := end(&r)
 	return Change{
-		Outcome:     OutcomeCommitted,
+		Outcome:     outcome,
 		Reservation: r,
 		Stock:       moved,
-		Events:      []messaging.Event{{Type: EventStockCommitted, Data: StockCommittedData{OrderID: r.OrderID, Items: r.Items}}},
+		Events:      []messaging.Event{event},
 		StockEvents: Transitions(stock, moved),
 	}, nil
 }

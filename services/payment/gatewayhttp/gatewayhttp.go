@@ -160,23 +160,27 @@ func checkVoid(req payment.VoidRequest, res payment.ChargeResult) error {
 }
 
 func sameKey(orderID, key string, res payment.ChargeResult) []string {
-	var problems []string
-	if res.OrderID != orderID {
-		problems = append(problems, fmt.Sprintf("order %q, want %q", res.OrderID, orderID))
-	}
-	if res.IdempotencyKey != key {
-		problems = append(problems, fmt.Sprintf("idempotency key %q, want %q", res.IdempotencyKey, key))
-	}
-	return problems
+	return differences(field{"order", res.OrderID, orderID}, field{"idempotency key", res.IdempotencyKey, key})
 }
 
 func sameTerms(amount int64, currency string, res payment.ChargeResult) []string {
+	return differences(field{"amount", res.Amount, amount}, field{"currency", res.Currency, currency})
+}
+
+// field is one value of the gateway's answer and the value the request asked for.
+type field struct {
+	name      string
+	got, want any
+}
+
+// differences says, for each field whose answer is not what was asked, what it is and what it
+// should be ("amount 1, want 15000"; strings quoted).
+func differences(fields ...field) []string {
 	var problems []string
-	if res.Amount != amount {
-		problems = append(problems, fmt.Sprintf("amount %d, want %d", res.Amount, amount))
-	}
-	if res.Currency != currency {
-		problems = append(problems, fmt.Sprintf("currency %q, want %q", res.Currency, currency))
+	for _, f := range fields {
+		if f.got != f.want {
+			problems = append(problems, fmt.Sprintf("%s %#v, want %#v", f.name, f.got, f.want))
+		}
 	}
 	return problems
 }

@@ -208,15 +208,7 @@ func TestUnreachableGateway(t *testing.T) {
 	if _, err := c.Void(context.Background(), payment.VoidRequest{OrderID: "o1", IdempotencyKey: "pay:o1"}); !errors.Is(err, payment.ErrGatewayUnavailable) {
 		t.Fatalf("Void = %v, want ErrGatewayUnavailable", err)
 	}
-	want := `
-		# HELP payment_gateway_calls_total Gateway calls (each attempt) by operation and outcome (approved, declined, voided, mismatch, unauthorized, timeout, unavailable, rejected, canceled).
-		# TYPE payment_gateway_calls_total counter
-		payment_gateway_calls_total{op="charge",outcome="unavailable"} 3
-		payment_gateway_calls_total{op="void",outcome="unavailable"} 3
-	`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "payment_gateway_calls_total"); err != nil {
-		t.Fatal(err)
-	}
+	wantCalls(t, reg, `{op="charge",outcome="unavailable"} 3`, `{op="void",outcome="unavailable"} 3`)
 }
 
 func TestServerErrors(t *testing.T) {
@@ -418,15 +410,21 @@ func TestUnauthorized(t *testing.T) {
 			if s.calls.Load() != 2 || len(s.ledger.List("")) != 0 {
 				t.Fatalf("%d calls, ledger %+v; want 2 calls and nothing recorded", s.calls.Load(), s.ledger.List(""))
 			}
-			want := `
-				# HELP payment_gateway_calls_total Gateway calls (each attempt) by operation and outcome (approved, declined, voided, mismatch, unauthorized, timeout, unavailable, rejected, canceled).
-				# TYPE payment_gateway_calls_total counter
-				payment_gateway_calls_total{op="charge",outcome="unauthorized"} 1
-				payment_gateway_calls_total{op="void",outcome="unauthorized"} 1
-			`
-			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "payment_gateway_calls_total"); err != nil {
-				t.Fatal(err)
-			}
+			wantCalls(t, reg, `{op="charge",outcome="unauthorized"} 1`, `{op="void",outcome="unauthorized"} 1`)
 		})
+	}
+}
+
+// wantCalls fails t unless payment_gateway_calls_total holds exactly the series given as
+// `{labels} value`.
+func wantCalls(t *testing.T, reg *prometheus.Registry, series ...string) {
+	t.Helper()
+	want := "# HELP payment_gateway_calls_total Gateway calls (each attempt) by operation and outcome (approved, declined, voided, mismatch, unauthorized, timeout, unavailable, rejected, canceled).\n" +
+		"# TYPE payment_gateway_calls_total counter\n"
+	for _, s := range series {
+		want += "payment_gateway_calls_total" + s + "\n"
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "payment_gateway_calls_total"); err != nil {
+		t.Fatal(err)
 	}
 }
