@@ -16,8 +16,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
-	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/gatewaysim"
+	"outboxsaga.dev/messaging/customer"
 	"outboxsaga.dev/messaging/eventually"
 )
 
