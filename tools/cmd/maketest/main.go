@@ -554,22 +554,23 @@ func (r *runner) composeCheck() {
 		}
 		fmt.Fprintln(r.out, "    no 'docker compose' on this machine; checking with compose-go (tools/cmd/composecheck)")
 	}
-	if out, err := check(envfile.Name(), base); err == nil {
-		fmt.Fprintln(r.out, "    with the generated .env: ok")
-		r.passed++
-	} else {
-		fmt.Fprint(r.out, out)
-		r.failedSteps = append(r.failedSteps, "docker-compose.yml")
-		r.failed++
-	}
 	// The cluster topology is docker-compose.cluster.yml over docker-compose.yml.
-	if out, err := check(envfile.Name(), base, filepath.Join(r.root, "docker-compose.cluster.yml")); err == nil {
-		fmt.Fprintln(r.out, "    docker-compose.cluster.yml over it, with the generated .env: ok")
-		r.passed++
-	} else {
-		fmt.Fprint(r.out, out)
-		r.failedSteps = append(r.failedSteps, "docker-compose.cluster.yml")
-		r.failed++
+	for _, c := range []struct {
+		step, ok string
+		files    []string
+	}{
+		{"docker-compose.yml", "with the generated .env: ok", []string{base}},
+		{"docker-compose.cluster.yml", "docker-compose.cluster.yml over it, with the generated .env: ok",
+			[]string{base, filepath.Join(r.root, "docker-compose.cluster.yml")}},
+	} {
+		if out, err := check(envfile.Name(), c.files...); err == nil {
+			fmt.Fprintln(r.out, "    "+c.ok)
+			r.passed++
+		} else {
+			fmt.Fprint(r.out, out)
+			r.failedSteps = append(r.failedSteps, c.step)
+			r.failed++
+		}
 	}
 	out, err := check(empty.Name(), base)
 	switch {
