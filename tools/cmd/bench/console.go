@@ -51,8 +51,8 @@ const consoleLimit = 200 * time.Millisecond
 // the time to the last byte of the answer, what a person waits for. The synthetic rows are removed
 // at the end unless -preload-keep.
 func (b *benchRun) consolePages(ctx context.Context) error {
-	cfg := bench.PreloadConfig{AdminURL: b.cfg.adminURL, Sagas: b.cfg.console, Batch: b.cfg.preloadBatch,
-		Span: b.cfg.preloadSpan, End: time.Now().Add(-time.Minute), Progress: func(format string, args ...any) { say("  "+format, args...) }}
+	cfg := b.preloadConfig(b.cfg.console)
+	cfg.End = time.Now().Add(-time.Minute)
 	res := &consoleResult{sagas: cfg.Sagas}
 	say("console: the rows of %d synthetic sagas, %d per transaction", cfg.Sagas, cfg.Batch)
 	start := time.Now()
@@ -82,7 +82,8 @@ func (b *benchRun) consolePages(ctx context.Context) error {
 		body, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, body, time.Since(t0), err
 	}
-	// The first page's "Older" link is the cursor of the second; a synthetic order is one saga.
+	// The first page's "Older" link is the cursor of the second page; its first saga's link is the
+	// saga page timed.
 	_, first, _, err := get("/sagas")
 	if err != nil {
 		return fmt.Errorf("console on %s: %w", base, err)

@@ -12,8 +12,7 @@ import (
 // synthetic sagas' rows, each after an idle baseline of its own; the synthetic rows are removed
 // at the end unless -preload-keep. The report goes to <out>/PRELOAD.md.
 func (b *benchRun) preloadCompare(ctx context.Context) error {
-	cfg := bench.PreloadConfig{AdminURL: b.cfg.adminURL, Sagas: b.cfg.preload, Batch: b.cfg.preloadBatch,
-		Span: b.cfg.preloadSpan, Progress: func(format string, args ...any) { say("  "+format, args...) }}
+	cfg := b.preloadConfig(b.cfg.preload)
 	res := &bench.PreloadResult{Sagas: cfg.Sagas, Span: cfg.Span, Kept: b.cfg.preloadKeep}
 	say("preload: removing the synthetic rows of an earlier preload, if any")
 	if err := bench.RemovePreload(ctx, cfg); err != nil {
@@ -48,6 +47,13 @@ func (b *benchRun) preloadCompare(ctx context.Context) error {
 	}
 	b.preloaded = res
 	return nil
+}
+
+// preloadConfig is the preload of n synthetic sagas with the run's batch and span, its progress
+// on the bench's output.
+func (b *benchRun) preloadConfig(n int) bench.PreloadConfig {
+	return bench.PreloadConfig{AdminURL: b.cfg.adminURL, Sagas: n, Batch: b.cfg.preloadBatch,
+		Span: b.cfg.preloadSpan, Progress: func(format string, args ...any) { say("  "+format, args...) }}
 }
 
 // preloadRun is one side of the comparison: an idle baseline, then the step.
