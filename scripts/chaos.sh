@@ -2,6 +2,9 @@
 # `make chaos`: the chaos run against the main native stack (tools/cmd/chaos).
 #   CYCLES=100 make chaos          kill cycles (default 20); report in docs/chaos/
 #   BUDGET=30m make chaos          stop cycling after 30 minutes (the report says how many ran)
+#   TOPOLOGY=cluster make chaos    on the cluster: kills brokers (the active controller among them),
+#                                  the busiest Connect worker, service instances, PostgreSQL, a broker
+#                                  and a worker at once; report in docs/chaos/REPORT-cluster.md
 #   scripts/chaos.sh --short       the short variant of `make test` (3 cycles, ~2 minutes);
 #                                  its report goes to .stack/logs/chaos-short/ (kept when make test deletes the stack)
 # It brings the stack up first (scripts/up.sh reuses what runs).
@@ -27,5 +30,9 @@ if [ "${1:-}" = --short ]; then
     -report "$LOGS/chaos-short"
   exit
 fi
-say "chaos: ${CYCLES:-20} cycles (log: ${LOGS#$ROOT/}/chaos.log)"
-"$ROOT/bin/chaos" -root "$ROOT" -cycles "${CYCLES:-20}" -budget "${BUDGET:-0}" -report "$ROOT/docs/chaos" 2>&1 | tee "$LOGS/chaos.log"
+say "chaos ($TOPOLOGY): ${CYCLES:-20} cycles (log: ${LOGS#$ROOT/}/chaos.log)"
+# The cluster's three brokers, two workers and twelve instances share the two cores: 10 orders a
+# second instead of 15.
+rate=15
+[ "$TOPOLOGY" != cluster ] || rate=10
+"$ROOT/bin/chaos" -root "$ROOT" -cycles "${CYCLES:-20}" -budget "${BUDGET:-0}" -rate "${RATE:-$rate}" -report "$ROOT/docs/chaos" 2>&1 | tee "$LOGS/chaos.log"

@@ -27,20 +27,31 @@ func TestBesideAddr(t *testing.T) {
 }
 
 func TestNextTargetRounds(t *testing.T) {
-	r := &Runner{rng: rand.New(rand.NewPCG(7, 11))}
-	for round := range 3 {
-		var got []string
-		for range Components {
-			got = append(got, r.nextTarget())
-		}
-		if round == 0 && got[0] != "postgres" {
-			t.Errorf("first round starts with %s, want postgres", got[0])
-		}
-		slices.Sort(got)
-		want := slices.Sorted(slices.Values(Components))
-		if !slices.Equal(got, want) {
-			t.Errorf("round %d killed %v, want each of %v once", round, got, want)
-		}
+	tests := []struct {
+		name    string
+		members *clusterMembers
+		want    []string
+	}{
+		{"single node", nil, Components},
+		{"cluster", &clusterMembers{}, ClusterKinds},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Runner{rng: rand.New(rand.NewPCG(7, 11)), members: tt.members}
+			for round := range 3 {
+				var got []string
+				for range tt.want {
+					got = append(got, r.nextTarget())
+				}
+				if round == 0 && got[0] != "postgres" {
+					t.Errorf("first round starts with %s, want postgres", got[0])
+				}
+				slices.Sort(got)
+				if want := slices.Sorted(slices.Values(tt.want)); !slices.Equal(got, want) {
+					t.Errorf("round %d killed %v, want each of %v once", round, got, want)
+				}
+			}
+		})
 	}
 }
 

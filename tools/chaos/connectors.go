@@ -10,12 +10,19 @@ import (
 
 	"outboxsaga.dev/messaging/debezium"
 	"outboxsaga.dev/schemas"
+	"outboxsaga.dev/stack"
 	"outboxsaga.dev/tools/load"
 )
 
-// Connectors are the Debezium connectors of the stack: invariant 7 wants every one RUNNING after
-// any input.
-var Connectors = []string{"order-outbox", "inventory-outbox", "payment-outbox"}
+// connectors are the Debezium connectors of the stack (one per saga service): invariant 7 wants
+// every one RUNNING after any input.
+func connectors() []string {
+	var out []string
+	for _, p := range stack.SagaServices() {
+		out = append(out, p.Connector())
+	}
+	return out
+}
 
 // PipelineCheck is invariant 7 (DESIGN.md) checked after an input phase: every connector task
 // RUNNING, and a plain order completing.
@@ -31,7 +38,7 @@ type PipelineCheck struct {
 func (r *Runner) pipelineWhole(ctx context.Context, rec *load.Record, after string) PipelineCheck {
 	c := PipelineCheck{After: after}
 	connect := debezium.NewClient(r.cfg.Endpoints.ConnectURL, r.cfg.Endpoints.ConnectRESTUser, r.cfg.Endpoints.ConnectRESTPassword)
-	for _, name := range Connectors {
+	for _, name := range connectors() {
 		s, err := connect.Status(ctx, name)
 		switch {
 		case err != nil:

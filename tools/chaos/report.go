@@ -88,12 +88,12 @@ func Plot(o *Outcome, path string) error {
 	bottom.Y.Label.Text = "order → terminal latency (s)"
 	inLegend := map[string]bool{}
 	for _, k := range o.Kills {
-		c := killColors[k.Component]
+		c := killColors[k.label()]
 		l := addMark(top, secs(k.At), maxTP, c)
 		addMark(bottom, secs(k.At), maxLat, c)
-		if l != nil && !inLegend[k.Component] {
-			inLegend[k.Component] = true
-			top.Legend.Add("kill "+k.Component, l)
+		if l != nil && !inLegend[k.label()] {
+			inLegend[k.label()] = true
+			top.Legend.Add("kill "+k.label(), l)
 		}
 	}
 	if o.WAL.Ran && !o.WAL.StoppedAt.IsZero() {
@@ -151,6 +151,22 @@ var killColors = map[string]color.Color{
 	"shipping":     color.NRGBA{R: 188, G: 189, B: 34, A: 220},
 	"notification": color.NRGBA{R: 23, G: 190, B: 207, A: 220},
 	"webhooksink":  color.NRGBA{R: 214, G: 39, B: 40, A: 170},
+	"catalog":      color.NRGBA{R: 127, G: 127, B: 127, A: 200},
+	// The cluster's kinds.
+	KillBroker:          color.NRGBA{R: 255, G: 127, B: 14, A: 200},
+	KillController:      color.NRGBA{R: 214, G: 39, B: 40, A: 200},
+	KillWorker:          color.NRGBA{R: 148, G: 103, B: 189, A: 200},
+	KillInstance:        color.NRGBA{R: 44, G: 160, B: 44, A: 170},
+	KillBrokerAndWorker: color.NRGBA{R: 140, G: 86, B: 75, A: 200},
+}
+
+// label is what the plot and the report group the kill under: its kind (the component on the
+// single node).
+func (k Kill) label() string {
+	if k.Kind != "" {
+		return k.Kind
+	}
+	return k.Component
 }
 
 // addMark draws a dashed vertical line at x from 0 to height and returns it (nil if it could not).
@@ -178,17 +194,27 @@ func addText(p *plot.Plot, x, y float64, text string) {
 	p.Add(ls)
 }
 
-// WriteReport writes REPORT.md and timeline.png into dir.
+// ReportFiles returns the report's and the plot's file names: REPORT.md and timeline.png, or
+// REPORT-cluster.md and timeline-cluster.png for the cluster's run.
+func (o *Outcome) ReportFiles() (report, plot string) {
+	if o.Cluster {
+		return "REPORT-cluster.md", "timeline-cluster.png"
+	}
+	return "REPORT.md", "timeline.png"
+}
+
+// WriteReport writes the report and the timeline plot (ReportFiles) into dir.
 func WriteReport(o *Outcome, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report dir: %w", err)
 	}
-	if err := Plot(o, filepath.Join(dir, "timeline.png")); err != nil {
+	report, png := o.ReportFiles()
+	if err := Plot(o, filepath.Join(dir, png)); err != nil {
 		return err
 	}
 	var b strings.Builder
 	o.markdown(&b)
-	if err := os.WriteFile(filepath.Join(dir, "REPORT.md"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, report), []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
@@ -207,9 +233,16 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 func (o *Outcome) markdown(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
 	r := o.Result
-	p("# Chaos report")
-	p("")
-	p("Written by `make chaos` (tools/cmd/chaos) on %s; the run took %s.", o.Started.UTC().Format(time.RFC3339), o.Finished.Sub(o.Started).Round(time.Second))
+	if o.Cluster {
+		p("# Chaos report: the cluster topology")
+		p("")
+		p("Written by `TOPOLOGY=cluster make chaos` (tools/cmd/chaos) on %s; the run took %s.", o.Started.UTC().Format(time.RFC3339), o.Finished.Sub(o.Started).Round(time.Second))
+		p("Three KRaft nodes (broker and controller each), two Connect workers in one group, two instances of every saga service behind the proxy; every topic 3 replicas, `min.insync.replicas=2`.")
+	} else {
+		p("# Chaos report")
+		p("")
+		p("Written by `make chaos` (tools/cmd/chaos) on %s; the run took %s.", o.Started.UTC().Format(time.RFC3339), o.Finished.Sub(o.Started).Round(time.Second))
+	}
 	p("")
 	p("## Machine")
 	p("")
@@ -277,7 +310,11 @@ func (o *Outcome) markdown(b *strings.Builder) {
 	}{{"Replay (every group reset to the earliest offset)", o.Replay}, {"Poison and duplicates", o.Poison},
 		{"Second instance of each consumer", o.Extras}, {"Webhook down (the sink stopped under load)", o.Webhook}} {
 		if !ph.res.Ran {
-			p("- **%s**: not run in this variant", ph.name)
+			why := "not run in this variant"
+			if o.Cluster {
+				why = "not run on the cluster (it assumes one instance of each component; the single node's report has it)"
+			}
+			p("- **%s**: %s", ph.name, why)
 			continue
 		}
 		p("- **%s**: %s — %s", ph.name, okWord(ph.res.OK()), ph.res.Summary)
@@ -301,20 +338,64 @@ func (o *Outcome) markdown(b *strings.Builder) {
 	o.walMarkdown(p)
 	p("## Kills")
 	p("")
-	p("![timeline](timeline.png)")
+	_, png := o.ReportFiles()
+	p("![timeline](%s)", png)
 	p("")
-	p("| cycle | component | when | restarted after | orders complete again after |")
-	p("| --- | --- | --- | --- | --- |")
+	o.perKindMarkdown(p)
+	p("| cycle | kind | killed | when | restarted after | orders complete again after | POSTs sent / failed meanwhile |")
+	p("| --- | --- | --- | --- | --- | --- | --- |")
 	for _, k := range o.Kills {
 		rec := k.Recovery().Round(time.Millisecond).String()
 		if k.RecoveryErr != "" {
 			rec += " (" + k.RecoveryErr + ")"
 		}
-		if k.Note == "restart to start a rebalance" {
+		if k.Note == restartNote {
 			rec = "(not waited: the next kill lands in the rebalance)"
 		}
-		p("| %d | %s | %s | %s | %s |", k.Cycle, k.Component, k.Note, k.Restarted.Sub(k.At).Round(time.Millisecond), rec)
+		p("| %d | %s | %s | %s | %s | %s | %d / %d |", k.Cycle, k.label(), k.Component, k.Note, k.Restarted.Sub(k.At).Round(time.Millisecond), rec, k.Sent, k.Failed)
 	}
+}
+
+// perKindMarkdown is the table by kind of kill: how many, the order POSTs that failed from the
+// kill until orders completed again (the API's availability during it), and the recovery times.
+func (o *Outcome) perKindMarkdown(p func(string, ...any)) {
+	type agg struct {
+		kills        int
+		sent, failed int64
+		rec          []time.Duration
+	}
+	by := map[string]*agg{}
+	var kinds []string
+	for _, k := range o.Kills {
+		if k.Note == restartNote {
+			continue
+		}
+		a := by[k.label()]
+		if a == nil {
+			a = &agg{}
+			by[k.label()] = a
+			kinds = append(kinds, k.label())
+		}
+		a.kills++
+		a.sent += k.Sent
+		a.failed += k.Failed
+		a.rec = append(a.rec, k.Recovery())
+	}
+	sort.Strings(kinds)
+	p("By kind of kill (the rebalance restarts left out). POSTs are counted from the kill until a probe order completed again; recovery is kill → that probe's completion.")
+	p("")
+	p("| kind | kills | POSTs sent | failed | available | recovery p50 / max |")
+	p("| --- | --- | --- | --- | --- | --- |")
+	for _, kind := range kinds {
+		a := by[kind]
+		slices.Sort(a.rec)
+		avail := "-"
+		if a.sent > 0 {
+			avail = fmt.Sprintf("%.2f %%", 100*float64(a.sent-a.failed)/float64(a.sent))
+		}
+		p("| %s | %d | %d | %d | %s | %s / %s |", kind, a.kills, a.sent, a.failed, avail, pct(a.rec, 50), pct(a.rec, 100))
+	}
+	p("")
 }
 
 func (o *Outcome) walMarkdown(p func(string, ...any)) {
@@ -362,7 +443,7 @@ func (o *Outcome) probeCount() int { return o.Probes }
 func (o *Outcome) recoveries() []time.Duration {
 	var out []time.Duration
 	for _, k := range o.Kills {
-		if k.Note != "restart to start a rebalance" {
+		if k.Note != restartNote {
 			out = append(out, k.Recovery())
 		}
 	}
@@ -373,7 +454,7 @@ func (o *Outcome) recoveries() []time.Duration {
 func (o *Outcome) killsPerComponent() string {
 	c := map[string]int{}
 	for _, k := range o.Kills {
-		c[k.Component]++
+		c[k.label()]++
 	}
 	return formatCounts(c)
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,10 @@ type Config struct {
 	Rate float64
 	// Short is the variant inside `make test`: no second instances, a short WAL outage, little fuzz.
 	Short bool
+	// Cluster is the cluster topology's run (TOPOLOGY=cluster): it kills kinds of members
+	// (ClusterKinds) and skips the phases that assume one instance of each component (replay,
+	// second instances, the WAL outage).
+	Cluster bool
 	// WALOutage is how long Connect stays down for the WAL measurement.
 	WALOutage time.Duration
 	// WebhookOutage is how long the webhook sink stays down (0: not stopped).
@@ -46,15 +51,21 @@ type Config struct {
 	Out            io.Writer
 }
 
-// Kill is one kill of a component and its recovery.
+// Kill is one kill of a component (or, on the cluster, of several at once) and its recovery.
 type Kill struct {
-	Cycle       int
-	Component   string
+	Cycle int
+	// Kind is what was killed: the component on the single node, one of ClusterKinds on the
+	// cluster.
+	Kind        string
+	Component   string // the components killed, joined by +
 	Note        string // e.g. "right after restarting inventory (rebalance)"
 	At          time.Time
 	Restarted   time.Time
 	Recovered   time.Time // a probe order placed after the restart completed
 	RecoveryErr string
+	// Sent and Failed count the order POSTs sent from the kill until orders completed again, and
+	// those of them that failed (5xx or no answer after the load's retries).
+	Sent, Failed int64
 }
 
 // Recovery is kill → the pipeline completes orders again.
@@ -63,9 +74,10 @@ func (k Kill) Recovery() time.Duration { return k.Recovered.Sub(k.At) }
 // Outcome is everything the run measured, for the report.
 type Outcome struct {
 	Started, Finished time.Time
-	Cycles            int // cycles run
-	Asked             int // cycles asked for
-	Probes            int // probe orders placed to measure recovery
+	Cluster           bool // the cluster topology's run
+	Cycles            int  // cycles run
+	Asked             int  // cycles asked for
+	Probes            int  // probe orders placed to measure recovery
 	Kills             []Kill
 	Record            *load.Record
 	Result            *invariant.Result
@@ -102,9 +114,14 @@ type Runner struct {
 	// customers mints the customer tokens of the orders the run places.
 	customers *stackenv.Customers
 	prefix    string
-	// targets is what the next cycles kill: a shuffled round of Components at a time.
+	// targets is what the next cycles kill: a shuffled round of Components (ClusterKinds) at a
+	// time.
 	targets []string
 	rounds  int
+	// gen is the background load (its counts date each kill's failed POSTs).
+	gen *load.Generator
+	// members are the cluster's nodes and workers (nil on the single node).
+	members *clusterMembers
 }
 
 // NewRunner connects to Kafka and returns a runner.
@@ -121,6 +138,12 @@ func NewRunner(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 11)), kafka: kc, customers: customers}
+	if cfg.Cluster {
+		if r.members, err = loadClusterMembers(); err != nil {
+			kc.Close()
+			return nil, err
+		}
+	}
 	r.checker = &invariant.Checker{Endpoints: cfg.Endpoints, Kafka: kc, MaxSlotLag: 1 << 20, Log: cfg.Out}
 	return r, nil
 }
@@ -135,7 +158,7 @@ func (r *Runner) logf(format string, args ...any) {
 // Run runs the whole chaos scenario and returns what it measured. An error means the run could
 // not be carried out (a component did not come back); violations are in the outcome.
 func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
-	out := &Outcome{Started: time.Now(), Cycles: r.cfg.Cycles, Asked: r.cfg.Cycles}
+	out := &Outcome{Started: time.Now(), Cycles: r.cfg.Cycles, Asked: r.cfg.Cycles, Cluster: r.cfg.Cluster}
 	r.prefix = fmt.Sprintf("C%06X", r.rng.IntN(1<<24))
 	gen := load.New(load.Config{
 		OrderURL: r.cfg.Endpoints.OrderURL, InventoryURL: r.cfg.Endpoints.InventoryURL,
@@ -146,6 +169,7 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 	if err := gen.Setup(ctx); err != nil {
 		return nil, err
 	}
+	r.gen = gen
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var (
 		rec     *load.Record
@@ -175,7 +199,9 @@ func (r *Runner) Run(ctx context.Context) (*Outcome, error) {
 		out.QuiesceErr = err.Error()
 		r.logf("quiescence: %v", err)
 	}
-	out.Replay = r.replay(ctx, rec)
+	if !r.cfg.Cluster {
+		out.Replay = r.replay(ctx, rec)
+	}
 	out.Poison = r.poison(ctx, rec)
 	out.Whole = append(out.Whole, r.pipelineWhole(ctx, rec, "poison"))
 	out.Fuzz = r.fuzz(ctx)
@@ -218,13 +244,14 @@ func (r *Runner) underLoad(ctx context.Context, out *Outcome) error {
 			return err
 		}
 	}
-	if !r.cfg.Short {
+	if !r.cfg.Short && !r.cfg.Cluster {
 		out.Extras = r.secondInstances(ctx)
 	}
-	var err error
-	out.WAL, err = r.walOutage(ctx)
-	if err != nil {
-		return err
+	if !r.cfg.Cluster {
+		var err error
+		if out.WAL, err = r.walOutage(ctx); err != nil {
+			return err
+		}
 	}
 	if r.cfg.WebhookOutage > 0 {
 		out.Webhook = r.webhookOutage(ctx)
@@ -233,26 +260,58 @@ func (r *Runner) underLoad(ctx context.Context, out *Outcome) error {
 	return nil
 }
 
-// cycle kills one component at a random moment and brings it back; every third cycle it first
-// restarts a consumer service so that the kill lands during a consumer-group rebalance.
+// cycle kills one component (on the cluster: one kind of member) at a random moment and brings
+// it back; every third cycle it first restarts a consumer service (an instance of one) so that
+// the kill lands during a consumer-group rebalance.
 func (r *Runner) cycle(ctx context.Context, n int) ([]Kill, error) {
 	time.Sleep(time.Duration(500+r.rng.IntN(2500)) * time.Millisecond)
-	target := r.nextTarget()
+	kind := r.nextTarget()
+	names, note := []string{kind}, "random moment under load"
+	if r.members != nil {
+		var err error
+		if names, note, err = r.victims(ctx, kind); err != nil {
+			return nil, fmt.Errorf("cycle %d: find the %s to kill: %w", n, kind, err)
+		}
+	}
 	var kills []Kill
-	note := "random moment under load"
 	if n%3 == 0 {
-		other := Services[r.rng.IntN(len(Services))]
-		if other != target {
-			k, err := r.killAndRecover(ctx, n, other, "restart to start a rebalance")
+		other := r.rebalanceVictim()
+		if !slices.Contains(names, other) {
+			k, err := r.killAndRecover(ctx, n, r.kindOf(other), []string{other}, restartNote)
 			kills = append(kills, k)
 			if err != nil {
 				return kills, err
 			}
-			note = "right after restarting " + other + " (during the rebalance)"
+			if r.members != nil {
+				note += ", right after restarting " + other + " (during the rebalance)"
+			} else {
+				note = "right after restarting " + other + " (during the rebalance)"
+			}
 		}
 	}
-	k, err := r.killAndRecover(ctx, n, target, note)
+	k, err := r.killAndRecover(ctx, n, kind, names, note)
 	return append(kills, k), err
+}
+
+// restartNote marks the restart that starts a rebalance for the next kill.
+const restartNote = "restart to start a rebalance"
+
+// rebalanceVictim is the consumer service (on the cluster: an instance of one) that a cycle
+// restarts to start a rebalance.
+func (r *Runner) rebalanceVictim() string {
+	if r.members != nil {
+		return r.randomInstance()
+	}
+	return Services[r.rng.IntN(len(Services))]
+}
+
+// kindOf is the kind of the rebalance's restart: an instance on the cluster, the component
+// itself on the single node.
+func (r *Runner) kindOf(name string) string {
+	if r.members != nil {
+		return KillInstance
+	}
+	return name
 }
 
 // nextTarget returns the component the next cycle kills: rounds of every component in a random
@@ -261,7 +320,7 @@ func (r *Runner) cycle(ctx context.Context, n int) ([]Kill, error) {
 // fault that found the dead-lettering of good events on an outage).
 func (r *Runner) nextTarget() string {
 	if len(r.targets) == 0 {
-		r.targets = slices.Clone(Components)
+		r.targets = r.targetsOfRound()
 		r.rng.Shuffle(len(r.targets), func(i, j int) { r.targets[i], r.targets[j] = r.targets[j], r.targets[i] })
 		if r.rounds == 0 {
 			i := slices.Index(r.targets, "postgres")
@@ -274,16 +333,23 @@ func (r *Runner) nextTarget() string {
 	return t
 }
 
-// killAndRecover SIGKILLs name, restarts it and waits until a probe order completes.
-func (r *Runner) killAndRecover(ctx context.Context, cycle int, name, note string) (Kill, error) {
-	k := Kill{Cycle: cycle, Component: name, Note: note, At: time.Now()}
-	r.logf("cycle %d: SIGKILL %s (%s)", cycle, name, note)
-	if err := r.cfg.Stack.Kill(name); err != nil {
-		return k, err
+// killAndRecover SIGKILLs names (at once), restarts them and waits until a probe order completes.
+func (r *Runner) killAndRecover(ctx context.Context, cycle int, kind string, names []string, note string) (k Kill, err error) {
+	k = Kill{Cycle: cycle, Kind: kind, Component: strings.Join(names, "+"), Note: note, At: time.Now()}
+	before := r.gen.Stats()
+	defer func() { // the POSTs of the kill's window, whichever way it ends
+		after := r.gen.Stats()
+		k.Sent, k.Failed = after.Sent-before.Sent, after.Errors-before.Errors
+	}()
+	r.logf("cycle %d: SIGKILL %s (%s)", cycle, k.Component, note)
+	for _, name := range names {
+		if err := r.cfg.Stack.Kill(name); err != nil {
+			return k, err
+		}
 	}
-	if note == "restart to start a rebalance" {
+	if note == restartNote {
 		// Restart at once and do not wait for a probe: the next kill lands during the rebalance.
-		if err := r.cfg.Stack.Start(ctx, name); err != nil {
+		if err := r.cfg.Stack.Start(ctx, k.Component); err != nil {
 			return k, err
 		}
 		k.Restarted = time.Now()
@@ -291,16 +357,16 @@ func (r *Runner) killAndRecover(ctx context.Context, cycle int, name, note strin
 		return k, nil
 	}
 	time.Sleep(time.Duration(r.rng.IntN(1500)) * time.Millisecond)
-	if err := r.cfg.Stack.Start(ctx, name); err != nil {
+	if err := r.cfg.Stack.Start(ctx, k.Component); err != nil {
 		return k, err
 	}
 	k.Restarted = time.Now()
 	if err := r.probe(ctx, 3*time.Minute); err != nil {
 		k.RecoveryErr = err.Error()
-		r.logf("cycle %d: %s: %v", cycle, name, err)
+		r.logf("cycle %d: %s: %v", cycle, k.Component, err)
 	}
 	k.Recovered = time.Now()
-	r.logf("cycle %d: %s back after %s, orders complete again after %s", cycle, name,
+	r.logf("cycle %d: %s back after %s, orders complete again after %s", cycle, k.Component,
 		k.Restarted.Sub(k.At).Round(time.Millisecond), k.Recovery().Round(time.Millisecond))
 	return k, nil
 }

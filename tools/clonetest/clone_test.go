@@ -5,6 +5,11 @@
 // be left: no process, no PostgreSQL directory. make test runs it before its own stack starts (one
 // stack at a time), with CLONE_TEST=1; without it the test is skipped.
 //
+// With CLONE_TEST_TOPOLOGY=cluster (make test sets it) the clone brings up the cluster topology
+// instead (TOPOLOGY=cluster make up) and, after the plain order, runs the cluster's check in its
+// short variant (tools/cluster: a broker and a Connect worker SIGKILLed under load, the invariants
+// checked): the default `make up` from nothing is make test's own stack on a fresh checkout (CI).
+//
 //	CLONE_TEST=1 go test -count=1 -timeout 30m -v ./clonetest
 //
 // CLONE_TEST_PORT_OFFSET (default STACK_PORT_OFFSET+500) moves the clone's ports; CLONE_TEST_KEEP=1
@@ -86,6 +91,8 @@ func TestFreshClone(t *testing.T) {
 		}
 	}
 	c.env = append(c.env, "STACK_PORT_OFFSET="+stackenv.Or("CLONE_TEST_PORT_OFFSET", strconv.Itoa(offset+500)))
+	topology := stackenv.Or("CLONE_TEST_TOPOLOGY", "single")
+	c.env = append(c.env, "TOPOLOGY="+topology)
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, _ := filepath.Glob(filepath.Join(c.dir, ".stack", "logs", "*.log"))
@@ -123,10 +130,10 @@ func TestFreshClone(t *testing.T) {
 
 	t0 := time.Now()
 	if out, err := c.run(t, "clone-test-up.log", "make", "up"); err != nil {
-		t.Fatalf("make up in the clone: %v\n%s", err, out)
+		t.Fatalf("TOPOLOGY=%s make up in the clone: %v\n%s", topology, err, out)
 	}
 	up := time.Since(t0)
-	t.Logf("make up in the clone: %.0fs (Maven resolving the jars into the clone's .stack included)", up.Seconds())
+	t.Logf("TOPOLOGY=%s make up in the clone: %.0fs (Maven resolving the jars into the clone's .stack included)", topology, up.Seconds())
 
 	// The data directory: 0700, owned by the server's OS user (the postgres user as root).
 	owner := pgUser
@@ -145,6 +152,17 @@ func TestFreshClone(t *testing.T) {
 		t.Fatalf("no plain order completed in the clone's stack: %v %s", err, out)
 	} else {
 		t.Log(strings.TrimSpace(out))
+	}
+	if topology == "cluster" {
+		t1 := time.Now()
+		out, err := c.run(t, "clone-test-cluster.log", "bash", "-c",
+			`. scripts/lib.sh && ensure_secrets && supervisor_env && kafka_as viewer && cd tools/cluster && go test -count=1 -short -v -timeout 15m .`)
+		if err != nil {
+			t.Errorf("the cluster's check in the clone: %v\n%s", err, out)
+		} else {
+			t.Logf("the cluster's check (short) in the clone: passed in %.0fs; its log: %s", time.Since(t1).Seconds(),
+				filepath.Join(c.logs, "clone-test-cluster.log"))
+		}
 	}
 
 	if out, err := c.run(t, "clone-test-clean.log", "make", "clean"); err != nil {

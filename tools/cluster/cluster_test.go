@@ -2,28 +2,31 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"outboxsaga.dev/messaging/debezium"
 	"outboxsaga.dev/tools/invariant"
 	"outboxsaga.dev/tools/load"
 	"outboxsaga.dev/tools/stackenv"
 	"outboxsaga.dev/tools/supervisor"
 )
 
-// TestBrokerAndWorkerKill: under a steady load, SIGKILL one broker (kafka-2): orders keep being
-// accepted and completing; restart it. Then SIGKILL the Connect worker that runs the most tasks:
-// its connectors move to the other worker, which runs every task; restart it. Then every accepted
-// order is terminal and the invariants hold (0 violations); the Kafka-level duplicates are logged.
-func TestBrokerAndWorkerKill(t *testing.T) {
-	if os.Getenv("TOPOLOGY") != "cluster" {
+// TestKillsUnderLoad is the cluster's check. Under a steady load:
+//  1. SIGKILL one broker: orders keep being accepted and completing; restart it.
+//  2. SIGKILL the Connect worker that runs the most tasks: its connectors move to the other
+//     worker, which runs every task; restart it.
+//  3. (not with -short) SIGKILL two brokers at once: production stops (acks=all cannot reach
+//     min.insync.replicas=2, and no quorum elects leaders), orders are still accepted, none
+//     completes; restart both: every order completes.
+//
+// Then every accepted order is terminal and the invariants hold (0 violations); the Kafka-level
+// duplicates are logged.
+func TestKillsUnderLoad(t *testing.T) {
+	if !Enabled() {
 		t.Skip("TOPOLOGY is not cluster: the check runs on TOPOLOGY=cluster make up")
 	}
 	root, err := filepath.Abs("../..")
@@ -42,13 +45,28 @@ func TestBrokerAndWorkerKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	nodes, err := Nodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers, err := Workers()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 18*time.Minute)
 	defer cancel()
+	// The short variant (make test) waits less at each step.
+	wait := func(long, short time.Duration) {
+		if testing.Short() {
+			long = short
+		}
+		sleep(ctx, long)
+	}
 
 	// The load: 5 orders a second for the whole check.
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	gen := load.New(load.Config{OrderURL: env.OrderURL, InventoryURL: env.InventoryURL, AdminToken: env.AdminToken,
-		Customers: customers, Rate: 5, Concurrency: 16, Duration: 10 * time.Minute})
+		Customers: customers, Rate: 5, Concurrency: 16, Duration: 15 * time.Minute})
 	type result struct {
 		rec *load.Record
 		err error
@@ -60,74 +78,77 @@ func TestBrokerAndWorkerKill(t *testing.T) {
 		t.Logf("%s: sent %d accepted %d errors %d dropped %d", what, s.Sent, s.Accepted, s.Errors, s.Dropped)
 		return s
 	}
-	sleep(ctx, 20*time.Second)
+	wait(20*time.Second, 10*time.Second)
 	before := stats("before the kills")
 
-	// 1. A broker.
-	t0 := time.Now()
-	if _, err := sup.Kill("kafka-2"); err != nil {
-		t.Fatalf("SIGKILL kafka-2: %v", err)
-	}
-	t.Logf("SIGKILL kafka-2")
-	sleep(ctx, 30*time.Second)
-	during := stats("30 s with kafka-2 down")
-	if during.Accepted-before.Accepted < 50 {
-		t.Errorf("with a broker down, %d orders accepted in 30 s at 5/s", during.Accepted-before.Accepted)
-	}
-	if err := sup.Start(ctx, "kafka-2"); err != nil {
-		t.Fatalf("restart kafka-2: %v", err)
-	}
-	t.Logf("kafka-2 back after %s", time.Since(t0).Round(time.Second))
-	sleep(ctx, 10*time.Second)
-
-	// 2. The worker that runs the most tasks.
-	connect := connectClient{user: env.ConnectRESTUser, password: env.ConnectRESTPassword}
-	workers := map[string]string{} // worker id (host:port) → component
-	for _, f := range strings.Fields(os.Getenv("CONNECT_WORKERS")) {
-		name, port, _ := strings.Cut(f, ":")
-		workers["127.0.0.1:"+port] = name
-	}
-	tasks, err := connect.tasksByWorker(ctx, workerURLs(workers))
+	// 1. A broker: the active controller.
+	ctrl, err := ActiveController(cfg.StackDir, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim, most := "", -1
-	for w, n := range tasks {
-		if n > most {
-			victim, most = w, n
-		}
+	t0 := time.Now()
+	if _, err := sup.Kill(ctrl.Name); err != nil {
+		t.Fatalf("SIGKILL %s: %v", ctrl.Name, err)
 	}
-	survivor := ""
-	for w := range workers {
+	t.Logf("SIGKILL %s (the active controller)", ctrl.Name)
+	wait(30*time.Second, 20*time.Second)
+	during := stats("with " + ctrl.Name + " down")
+	if during.Accepted-before.Accepted < 50 {
+		t.Errorf("with a broker down, %d orders accepted in 20 s or more at 5/s", during.Accepted-before.Accepted)
+	}
+	if err := sup.Start(ctx, ctrl.Name); err != nil {
+		t.Fatalf("restart %s: %v", ctrl.Name, err)
+	}
+	t.Logf("%s back after %s", ctrl.Name, time.Since(t0).Round(time.Second))
+	wait(10*time.Second, 5*time.Second)
+
+	// 2. The worker that runs the most tasks.
+	victim, most, err := Busiest(ctx, env.ConnectRESTUser, env.ConnectRESTPassword, workers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var survivor Worker
+	for _, w := range workers {
 		if w != victim {
 			survivor = w
 		}
 	}
-	t.Logf("tasks per worker: %v; SIGKILL %s (%s, %d tasks)", tasks, workers[victim], victim, most)
+	t.Logf("SIGKILL %s (%s, %d tasks)", victim.Name, victim.ID(), most)
 	t1 := time.Now()
-	if _, err := sup.Kill(workers[victim]); err != nil {
-		t.Fatalf("SIGKILL %s: %v", workers[victim], err)
+	if _, err := sup.Kill(victim.Name); err != nil {
+		t.Fatalf("SIGKILL %s: %v", victim.Name, err)
 	}
+	connect := debezium.NewClient(survivor.URL(), env.ConnectRESTUser, env.ConnectRESTPassword)
 	moved := false
 	for time.Since(t1) < 3*time.Minute && ctx.Err() == nil {
-		st, err := connect.statuses(ctx, "http://"+survivor)
-		if err == nil && allRunningOn(st, survivor) {
+		st, err := connect.Statuses(ctx)
+		if err == nil && AllRunningOn(st, survivor) {
 			moved = true
 			break
 		}
 		sleep(ctx, 2*time.Second)
 	}
 	if !moved {
-		t.Errorf("the connectors did not all run on %s within 3 minutes of the SIGKILL", survivor)
+		t.Errorf("the connectors did not all run on %s within 3 minutes of the SIGKILL", survivor.Name)
 	} else {
-		t.Logf("every connector and task RUNNING on %s %s after the SIGKILL", survivor, time.Since(t1).Round(time.Second))
+		t.Logf("every connector and task RUNNING on %s %s after the SIGKILL", survivor.Name, time.Since(t1).Round(time.Second))
 	}
-	sleep(ctx, 20*time.Second)
+	wait(20*time.Second, 10*time.Second)
 	after := stats("after the worker kill")
-	if err := sup.Start(ctx, workers[victim]); err != nil {
-		t.Fatalf("restart %s: %v", workers[victim], err)
+	if after.Accepted <= during.Accepted {
+		t.Errorf("no order accepted after the broker kill")
 	}
-	sleep(ctx, 20*time.Second)
+	if err := sup.Start(ctx, victim.Name); err != nil {
+		t.Fatalf("restart %s: %v", victim.Name, err)
+	}
+
+	// 3. Two brokers at once.
+	var stopped stall
+	if !testing.Short() {
+		wait(20*time.Second, 0)
+		stopped = twoBrokersDown(ctx, t, sup, nodes, stats)
+	}
+	wait(20*time.Second, 10*time.Second)
 	stopLoad()
 	res := <-done
 	if res.err != nil {
@@ -135,11 +156,8 @@ func TestBrokerAndWorkerKill(t *testing.T) {
 	}
 	rec := res.rec
 	t.Logf("load: %d orders accepted, %d POSTs failed (of %d)", len(rec.Orders), rec.Stats.Errors, rec.Stats.Sent)
-	if after.Accepted <= during.Accepted {
-		t.Errorf("no order accepted after the broker kill")
-	}
 
-	// 3. The invariants, once the pipeline is quiet.
+	// The invariants, once the pipeline is quiet.
 	kc, err := invariant.NewKafkaClient(env.As(stackenv.Viewer))
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +168,9 @@ func TestBrokerAndWorkerKill(t *testing.T) {
 		t.Logf("quiescence: %v (checking anyway)", err)
 	} else if _, err := c.SettledSnapshot(ctx, rec, 3*time.Second, 3*time.Minute); err != nil {
 		t.Logf("quiescence: %v (checking anyway)", err)
+	}
+	if !stopped.from.IsZero() {
+		stopped.check(ctx, t, c, rec)
 	}
 	r, err := c.Check(ctx, rec)
 	if err != nil {
@@ -164,101 +185,73 @@ func TestBrokerAndWorkerKill(t *testing.T) {
 	}
 }
 
+// stall is the window in which two brokers were down and no saga may have progressed.
+type stall struct {
+	from, to time.Time
+}
+
+// twoBrokersDown SIGKILLs the two nodes other than the first for 20 s: the remaining node cannot
+// take a write (min.insync.replicas=2) and has no quorum to elect leaders, so every saga stops
+// where it is while the order service keeps accepting orders into its outbox. It returns the
+// window, from 8 s after the kill (what was in flight settles) to the restart, in which no order
+// may become terminal; the orders accepted then are checked after the restart (all terminal,
+// invariants) like every other.
+func twoBrokersDown(ctx context.Context, t *testing.T, sup *supervisor.Stack, nodes []Node, stats func(string) load.Stats) stall {
+	victims := []string{nodes[1].Name, nodes[2].Name}
+	before := stats("before two brokers down")
+	killed := time.Now()
+	for _, v := range victims {
+		if _, err := sup.Kill(v); err != nil {
+			t.Fatalf("SIGKILL %s: %v", v, err)
+		}
+	}
+	t.Logf("SIGKILL %s and %s: one node of three left", victims[0], victims[1])
+	sleep(ctx, 20*time.Second)
+	down := stats("20 s with two brokers down")
+	if down.Accepted-before.Accepted < 50 {
+		t.Errorf("with two brokers down, %d orders accepted in 20 s at 5/s: the order service must keep accepting (its outbox holds them)", down.Accepted-before.Accepted)
+	}
+	s := stall{from: killed.Add(8 * time.Second), to: time.Now()}
+	if err := sup.Start(ctx, victims...); err != nil {
+		t.Fatalf("restart %s: %v", strings.Join(victims, ", "), err)
+	}
+	t.Logf("%s and %s back after %s", victims[0], victims[1], time.Since(killed).Round(time.Second))
+	return s
+}
+
+// check fails the test when an order became terminal inside the window (production did not
+// stop), and logs how many orders were accepted in it and completed after.
+func (s stall) check(ctx context.Context, t *testing.T, c *invariant.Checker, rec *load.Record) {
+	snap, err := c.TakeSnapshot(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted, terminalIn := 0, 0
+	for _, o := range rec.Orders {
+		if o.AcceptedAt.After(s.from) && o.AcceptedAt.Before(s.to) {
+			accepted++
+		}
+	}
+	for _, o := range snap.Orders {
+		if o.UpdatedAt.After(s.from) && o.UpdatedAt.Before(s.to) && (o.Status == "COMPLETED" || o.Status == "CANCELED") {
+			terminalIn++
+		}
+	}
+	t.Logf("two brokers down: %d orders accepted from 8 s after the kill to the restart (%s), %d became terminal in that window",
+		accepted, s.to.Sub(s.from).Round(time.Second), terminalIn)
+	if terminalIn > 0 {
+		t.Errorf("%d orders became terminal while two of three brokers were down: production should have stopped", terminalIn)
+	}
+	if accepted == 0 {
+		t.Errorf("no order accepted while two brokers were down")
+	}
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-func workerURLs(workers map[string]string) []string {
-	var out []string
-	for w := range workers {
-		out = append(out, "http://"+w)
-	}
-	return out
-}
-
-// connectStatus is a connector's status as GET /connectors?expand=status gives it.
-type connectStatus struct {
-	Connector struct {
-		State    string `json:"state"`
-		WorkerID string `json:"worker_id"`
-	} `json:"connector"`
-	Tasks []struct {
-		State    string `json:"state"`
-		WorkerID string `json:"worker_id"`
-	} `json:"tasks"`
-}
-
-type connectClient struct{ user, password string }
-
-func (c connectClient) statuses(ctx context.Context, base string) (map[string]connectStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connectors?expand=status", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.SetBasicAuth(c.user, c.password)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/connectors: %s %s", base, res.Status, raw)
-	}
-	var body map[string]struct {
-		Status connectStatus `json:"status"`
-	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, fmt.Errorf("decode connector statuses: %w", err)
-	}
-	out := map[string]connectStatus{}
-	for name, v := range body {
-		out[name] = v.Status
-	}
-	return out, nil
-}
-
-// tasksByWorker counts the tasks each worker runs (asked of the first worker that answers).
-func (c connectClient) tasksByWorker(ctx context.Context, bases []string) (map[string]int, error) {
-	var last error
-	for _, b := range bases {
-		st, err := c.statuses(ctx, b)
-		if err != nil {
-			last = err
-			continue
-		}
-		out := map[string]int{}
-		for _, s := range st {
-			for _, task := range s.Tasks {
-				out[task.WorkerID]++
-			}
-		}
-		return out, nil
-	}
-	return nil, last
-}
-
-// allRunningOn: every connector and task RUNNING, all on worker.
-func allRunningOn(st map[string]connectStatus, worker string) bool {
-	if len(st) == 0 {
-		return false
-	}
-	for _, s := range st {
-		if s.Connector.State != "RUNNING" || s.Connector.WorkerID != worker || len(s.Tasks) == 0 {
-			return false
-		}
-		for _, task := range s.Tasks {
-			if task.State != "RUNNING" || task.WorkerID != worker {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // testWriter sends lines to t.Log.

@@ -53,6 +53,9 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 type State struct {
 	State string `json:"state"`
 	Trace string `json:"trace,omitempty"`
+	// WorkerID is the worker that runs it (its advertised REST host:port): with several workers
+	// in one group, where the connector or task is.
+	WorkerID string `json:"worker_id,omitempty"`
 }
 
 // TaskStatus is the state of one task of a connector.

@@ -3,6 +3,9 @@
 //
 //	go run ./cmd/chaos -cycles 20 -report ../docs/chaos
 //	go run ./cmd/chaos -short -cycles 3 -report ../.stack/logs/chaos-short
+//
+// On the cluster topology (TOPOLOGY=cluster, from scripts/lib.sh) it kills the cluster's kinds of
+// members (chaos.ClusterKinds) and writes REPORT-cluster.md.
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"outboxsaga.dev/tools/chaos"
+	"outboxsaga.dev/tools/cluster"
 	"outboxsaga.dev/tools/invariant"
 	"outboxsaga.dev/tools/stackenv"
 )
@@ -55,7 +59,7 @@ func run() (bool, error) {
 	r, err := chaos.NewRunner(chaos.Config{
 		Stack: stack, Endpoints: eps, Cycles: *cycles, Rate: *rate, Short: *short,
 		WALOutage: *outage, WebhookOutage: *webhook, FuzzRequests: *fuzz, ReportDir: *report, MaxSlotWALKeep: keep,
-		Seed: *seed, Budget: *budget, Out: os.Stdout,
+		Seed: *seed, Budget: *budget, Out: os.Stdout, Cluster: cluster.Enabled(),
 	})
 	if err != nil {
 		return false, err
@@ -69,7 +73,8 @@ func run() (bool, error) {
 		if err := chaos.WriteReport(out, *report); err != nil {
 			return false, err
 		}
-		fmt.Printf("chaos: report in %s\n", filepath.Join(*report, "REPORT.md"))
+		file, _ := out.ReportFiles()
+		fmt.Printf("chaos: report in %s\n", filepath.Join(*report, file))
 	}
 	if runErr != nil {
 		return false, runErr

@@ -2,8 +2,10 @@
 // by scripts/test.sh (with scripts/lib.sh's settings in its environment):
 //
 //  1. gofmt and go vet on every module of go.work (-vet-only: this step only);
-//  2. a fresh `git clone` into a 0700 directory brings its own stack up, completes an order and
-//     is cleaned again (tools/clonetest; before this stack starts: one stack at a time);
+//  2. a fresh `git clone` into a 0700 directory brings its own stack up as the cluster topology,
+//     completes an order, runs the cluster's short check (a broker and a Connect worker SIGKILLed
+//     under load, the invariants) and is cleaned again (tools/clonetest; before this stack
+//     starts: one stack at a time);
 //  3. the stack: reuse what runs, start what does not (scripts/up.sh);
 //  4. the alert rules' unit tests (scripts/alert-rules-test.sh) and the AsyncAPI document linted
 //     (scripts/contracts-test.sh; OpenAPI: kin-openapi in go test);
@@ -130,8 +132,8 @@ func (r *runner) run(ctx context.Context, vetOnly bool) int {
 	if os.Getenv("CLONE_IN_TEST") == "0" {
 		r.say("clone test skipped (CLONE_IN_TEST=0)")
 	} else {
-		r.say("make up from a fresh clone in a 0700 directory (log: %s)", r.rel(filepath.Join(r.logs(), "clone-test.log")))
-		r.step("clone-test.log", "clone-test", r.cmd(filepath.Join(r.root, "tools"), []string{"CLONE_TEST=1"},
+		r.say("TOPOLOGY=cluster make up from a fresh clone in a 0700 directory, and the cluster's check (log: %s)", r.rel(filepath.Join(r.logs(), "clone-test.log")))
+		r.step("clone-test.log", "clone-test", r.cmd(filepath.Join(r.root, "tools"), []string{"CLONE_TEST=1", "CLONE_TEST_TOPOLOGY=cluster"},
 			"go", "test", "-count=1", "-timeout", "30m", "-v", "-run", "^TestFreshClone$", "./clonetest"))
 	}
 
