@@ -33,6 +33,10 @@ const (
 	ZipkinPort = 9411
 )
 
+// ConnectGroup is the Kafka Connect workers' group.id (infra/connect/connect-distributed.properties):
+// the stem of the transactional ids of exactly-once source (KIP-618).
+const ConnectGroup = "outbox-saga-connect"
+
 // The topics every saga service shares.
 const (
 	// DeadLetterTopic receives what a service could not apply; every connector may write it.
@@ -203,6 +207,24 @@ func (p Program) ReplicationSlot() string { return p.Name + "_outbox" }
 
 // HeartbeatTopic returns its connector's heartbeat topic (__debezium-heartbeat.<topic.prefix>).
 func (p Program) HeartbeatTopic() string { return "__debezium-heartbeat." + p.Name }
+
+// OffsetsTopic returns its connector's own offsets topic (the connector's offsets.storage.topic):
+// the connector's producer writes its source offsets there (in the same transaction as its records
+// under exactly-once source), and nowhere else, so no connector can move another's offsets.
+func (p Program) OffsetsTopic() string { return "connect-offsets-" + p.Name }
+
+// TransactionalID returns the transactional id of its connector's task under exactly-once source:
+// <group>-<connector>-<task> (Kafka Connect's Worker.taskTransactionalId; one task, 0).
+func (p Program) TransactionalID() string { return ConnectGroup + "-" + p.Connector() + "-0" }
+
+// OffsetsTopics returns every connector's offsets topic (compacted, made before Connect runs).
+func OffsetsTopics() []string {
+	var out []string
+	for _, p := range SagaServices() {
+		out = append(out, p.OffsetsTopic())
+	}
+	return out
+}
 
 // ConnectorTopics returns the topics its connector may write besides its heartbeat topic and the
 // quarantine: its own, the dead letters and its measurement topics.

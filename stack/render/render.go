@@ -35,6 +35,7 @@ type data struct {
 	Simulators      []stack.Program
 	SagaTopics      []string
 	HeartbeatTopics []string
+	OffsetsTopics   []string
 	DeadLetterTopic string
 	QuarantineTopic string
 	Ports           map[string]int
@@ -53,6 +54,7 @@ func Files() ([]File, error) {
 		Saga:            stack.SagaServices(),
 		SagaTopics:      stack.SagaTopics(),
 		HeartbeatTopics: stack.HeartbeatTopics(),
+		OffsetsTopics:   stack.OffsetsTopics(),
 		DeadLetterTopic: stack.DeadLetterTopic,
 		QuarantineTopic: stack.QuarantineTopic,
 		Ports: map[string]int{
@@ -141,6 +143,10 @@ func funcs(tmpl *template.Template) template.FuncMap {
 		// connacl: a line of the connectors' part of acls.conf.
 		"connacl": func(principal, topic string) string {
 			return col(23, principal) + col(7, "topic") + col(9, "literal") + col(33, topic) + "Write,Describe"
+		},
+		// txnacl: a connector's transactional id line.
+		"txnacl": func(principal, id string) string {
+			return col(23, principal) + "transactional-id literal " + col(33, id) + "Write,Describe"
 		},
 		"confine": confine,
 		// slots and walSenders: PostgreSQL's max_replication_slots and max_wal_senders, one per

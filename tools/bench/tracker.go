@@ -52,6 +52,7 @@ func NewTracker(env stackenv.Env, topics []string) (*Tracker, error) {
 	cfg.Consumer.Return.Errors = false
 	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
 	cfg.Consumer.Fetch.Default = 1 << 20
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted // what the services see
 	c, err := sarama.NewConsumer(env.Brokers, env.SaramaConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("tracker: connect to %v as %q: %w", env.Brokers, env.KafkaUsername, err)

@@ -39,8 +39,16 @@ func NewKafkaClient(env stackenv.Env) (sarama.Client, error) {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Consumer.Return.Errors = true
 	cfg.Metadata.Retry.Max = 10
+	// What the services read: committed records only (an aborted transaction of a Connect task
+	// is no delivery, and no duplicate).
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	return env.NewKafkaClient(cfg)
 }
+
+// tailIdle is how long a scanned partition may deliver nothing before its remaining offsets count
+// as holding no record (transaction markers, aborted records): after quiescence the records come
+// in milliseconds.
+const tailIdle = 5 * time.Second
 
 // Event is one saga record as the checker sees it.
 type Event struct {
@@ -87,10 +95,17 @@ func ScanTopics(ctx context.Context, c sarama.Client, f func(Event)) (int, error
 			}
 			wg.Go(func() {
 				defer pc.Close()
+				// The partition's last offsets may hold no record to deliver: the commit markers
+				// and aborted records of Connect's transactions (exactly-once source). A partition
+				// that delivers nothing for tailIdle is read to its end.
+				idle := time.NewTimer(tailIdle)
+				defer idle.Stop()
 				for {
 					select {
 					case <-ctx.Done():
 						errs <- fmt.Errorf("scan %s[%d]: %w", topic, p, ctx.Err())
+						return
+					case <-idle.C:
 						return
 					case m := <-pc.Messages():
 						ev := eventOf(m)
@@ -101,6 +116,7 @@ func ScanTopics(ctx context.Context, c sarama.Client, f func(Event)) (int, error
 						if m.Offset >= newest-1 {
 							return
 						}
+						idle.Reset(tailIdle)
 					}
 				}
 			})

@@ -7,7 +7,7 @@
 //	order      topic     literal  inventory-events  Read
 //	connect    topic     prefixed __debezium-heartbeat.  Create,Write,Describe
 //
-// resource is topic, group or cluster; pattern literal or prefixed (name * with literal: every
+// resource is topic, group, transactional-id or cluster; pattern literal or prefixed (name * with literal: every
 // resource of the type); operations a comma-separated list of Kafka's ACL operations (Read,
 // Write, Create, Delete, Alter, Describe, DescribeConfigs, AlterConfigs, IdempotentWrite, All).
 // Every ACL allows, from any host; what no ACL allows is denied (allow.everyone.if.no.acl.found=false).
@@ -100,10 +100,12 @@ func parse(fields []string) ([]ACL, error) {
 		a.Resource = sarama.AclResourceTopic
 	case "group":
 		a.Resource = sarama.AclResourceGroup
+	case "transactional-id":
+		a.Resource = sarama.AclResourceTransactionalID
 	case "cluster":
 		a.Resource, a.Name = sarama.AclResourceCluster, "kafka-cluster"
 	default:
-		return nil, fmt.Errorf("resource %q: want topic, group or cluster", fields[1])
+		return nil, fmt.Errorf("resource %q: want topic, group, transactional-id or cluster", fields[1])
 	}
 	switch fields[2] {
 	case "literal":

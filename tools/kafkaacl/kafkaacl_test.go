@@ -163,3 +163,30 @@ func TestReadFileRejectsMistakes(t *testing.T) {
 		t.Errorf("PasswordVar(order) = %s", got)
 	}
 }
+
+// TestEachConnectorOwnsItsOffsetsAndTransactions: a connector's principal writes its own offsets
+// topic and uses its own task's transactional id, never another connector's (so no connector can
+// move another's offsets or fence its task); the worker reads every connector's offsets topic.
+func TestEachConnectorOwnsItsOffsetsAndTransactions(t *testing.T) {
+	s := spec(t)
+	for _, p := range stack.SagaServices() {
+		for _, other := range stack.SagaServices() {
+			want := p.Name == other.Name
+			if got := allows(s, p.ConnectorPrincipal(), sarama.AclResourceTopic, other.OffsetsTopic(), sarama.AclOperationWrite); got != want {
+				t.Errorf("%s may write %s: %v, want %v", p.ConnectorPrincipal(), other.OffsetsTopic(), got, want)
+			}
+			if got := allows(s, p.ConnectorPrincipal(), sarama.AclResourceTransactionalID, other.TransactionalID(), sarama.AclOperationWrite); got != want {
+				t.Errorf("%s may use transactional id %s: %v, want %v", p.ConnectorPrincipal(), other.TransactionalID(), got, want)
+			}
+		}
+		if allows(s, p.ConnectorPrincipal(), sarama.AclResourceTopic, "connect-offsets", sarama.AclOperationWrite) {
+			t.Errorf("%s may write the worker's connect-offsets", p.ConnectorPrincipal())
+		}
+		if !allows(s, "connect", sarama.AclResourceTopic, p.OffsetsTopic(), sarama.AclOperationRead) {
+			t.Errorf("the worker may not read %s", p.OffsetsTopic())
+		}
+		if allows(s, "connect", sarama.AclResourceTopic, p.OffsetsTopic(), sarama.AclOperationWrite) {
+			t.Errorf("the worker may write %s: only its connector does", p.OffsetsTopic())
+		}
+	}
+}

@@ -257,6 +257,9 @@ func (s *Stack) connectWorker(name string, restPort int) *component {
 			return err
 		}
 		text := string(base) + "\n" + string(extra) + "bootstrap.servers=" + s.bootstrap() + "\n"
+		if eos := s.cfg.get("EXACTLY_ONCE_SOURCE"); eos != "" {
+			text += "exactly.once.source.support=" + eos + "\n"
+		}
 		if err := writeSecret(conf, text); err != nil {
 			return err
 		}
@@ -282,13 +285,36 @@ func logAs(f func() (spec, error), log string) func() (spec, error) {
 
 // instance is instance i of saga service p: the program on its own address.
 func (s *Stack) instance(p stack.Program, i int) *component {
-	_, portStr, _ := strings.Cut(s.addr(p.Name), ":")
-	usual, _ := strconv.Atoi(portStr)
-	addr := fmt.Sprintf("127.0.0.1:%d", usual+i*stack.InstancePortStep)
-	c := s.withEnv(map[string]string{p.AddrVar: addr}).program(p.Name)
+	c := s.withEnv(map[string]string{p.AddrVar: s.instanceAddr(p, i)}).program(p.Name)
 	c.name, c.title = p.InstanceName(i), fmt.Sprintf("%s (instance %d)", p.Name, i)
 	c.spec = logAs(c.spec, s.logFile(c.name))
 	return c
+}
+
+// instanceAddr is the address of instance i (1-based) of p: its usual port (offset applied) +
+// i*stack.InstancePortStep.
+func (s *Stack) instanceAddr(p stack.Program, i int) string {
+	_, portStr, _ := strings.Cut(s.addr(p.Name), ":")
+	usual, _ := strconv.Atoi(portStr)
+	return fmt.Sprintf("127.0.0.1:%d", usual+i*stack.InstancePortStep)
+}
+
+// instanceAddrs are the addresses of every instance of p.
+func (s *Stack) instanceAddrs(p stack.Program) []string {
+	var out []string
+	for i := 1; i <= stack.Instances; i++ {
+		out = append(out, s.instanceAddr(p, i))
+	}
+	return out
+}
+
+// scrapeTargets are the addresses Prometheus scrapes for program p: every instance on the cluster
+// (each its own series, so one instance down is seen), its one address otherwise.
+func (s *Stack) scrapeTargets(p stack.Program) []string {
+	if s.clusterMode() && p.Replicated() {
+		return s.instanceAddrs(p)
+	}
+	return []string{s.cfg.get(p.AddrVar)}
 }
 
 // proxy is the reverse proxy (tools/cmd/proxy) on every saga service's usual address, forwarding
@@ -302,11 +328,7 @@ func (s *Stack) proxy() *component {
 		listen := s.addr(p.Name)
 		_, portStr, _ := strings.Cut(listen, ":")
 		usual, _ := strconv.Atoi(portStr)
-		var backends []string
-		for i := 1; i <= stack.Instances; i++ {
-			backends = append(backends, fmt.Sprintf("127.0.0.1:%d", usual+i*stack.InstancePortStep))
-		}
-		args = append(args, "-route", listen+"="+strings.Join(backends, ","))
+		args = append(args, "-route", listen+"="+strings.Join(s.instanceAddrs(p), ","))
 		ports = append(ports, port{usual, p.AddrVar})
 		listens = append(listens, listen)
 	}

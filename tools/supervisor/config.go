@@ -182,7 +182,7 @@ func (s *Stack) configureMonitor(name string) (bool, error) {
 		"@RELAY_TOKEN_FILE@", filepath.Join(s.cfg.StackDir, "alertmanager", "relay.token"),
 	}
 	for _, p := range stack.Programs() {
-		pairs = append(pairs, "@"+p.Env()+"_ADDR@", s.cfg.get(p.AddrVar))
+		pairs = append(pairs, "@"+p.Env()+"_TARGETS@", "'"+strings.Join(s.scrapeTargets(p), "', '")+"'")
 	}
 	text := strings.NewReplacer(pairs...).Replace(string(raw))
 	if l := placeholder.FindString(text); l != "" {

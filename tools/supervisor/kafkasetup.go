@@ -80,7 +80,7 @@ func (s *Stack) kafkaStamp() (string, error) {
 		}
 		h.Write(raw)
 	}
-	fmt.Fprintln(h, strings.Join(stack.SagaTopics(), " "), strings.Join(stack.HeartbeatTopics(), " "), s.partitions())
+	fmt.Fprintln(h, strings.Join(stack.SagaTopics(), " "), strings.Join(stack.HeartbeatTopics(), " "), strings.Join(stack.OffsetsTopics(), " "), s.partitions())
 	principals, err := KafkaPrincipals(s.cfg.Root, aclConf, aclTestConf)
 	if err != nil {
 		return "", err
@@ -117,6 +117,7 @@ func (s *Stack) setupKafka(ctx context.Context, onlyIfChanged bool) error {
 		return nil
 	}
 	args := []string{"-topics", strings.Join(stack.SagaTopics(), ","), "-transient-topics", strings.Join(stack.HeartbeatTopics(), ","),
+		"-compacted-topics", strings.Join(stack.OffsetsTopics(), ","),
 		"-partitions", strconv.Itoa(s.partitions())}
 	if !exists(s.injectorMark()) {
 		args = append(args, "-drop-logins", "injector")

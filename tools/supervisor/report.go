@@ -77,7 +77,11 @@ func (s *Stack) Report(ctx context.Context, w io.Writer) {
 			}
 			var tasks []string
 			for _, t := range st.Tasks {
-				tasks = append(tasks, fmt.Sprintf("%d:%s", t.ID, t.State.State))
+				task := fmt.Sprintf("%d:%s", t.ID, t.State.State)
+				if s.clusterMode() && t.WorkerID != "" { // which of the workers runs it
+					task += "@" + t.WorkerID
+				}
+				tasks = append(tasks, task)
 			}
 			line := fmt.Sprintf("  %s  connector=%s  tasks=%s", n, st.Connector.State, strings.Join(tasks, ","))
 			if st.Running() {

@@ -66,6 +66,10 @@ func NewConfig(clientID, username, password string) *sarama.Config {
 	cfg.Consumer.Fetch.Default = MaxRecordBytes
 	cfg.Consumer.Fetch.Max = 2 * MaxRecordBytes
 	cfg.Metadata.AllowAutoTopicCreation = false
+	// Only committed records: under exactly-once source (the cluster topology) a Connect task
+	// that dies mid-transaction leaves records that are aborted, never delivered. Without
+	// transactions every record is committed, and this changes nothing.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	return Authenticate(cfg, username, password)
 }
 

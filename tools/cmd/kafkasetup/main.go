@@ -46,6 +46,7 @@ func run() error {
 	brokers := flag.String("brokers", envOr("KAFKA_BROKERS", fmt.Sprintf("127.0.0.1:%d", stack.KafkaPort)), "bootstrap brokers, comma-separated")
 	topics := flag.String("topics", "", "topics to create when missing (kept for ever), comma-separated")
 	transient := flag.String("transient-topics", "", "topics to create when missing, with the broker's retention, comma-separated")
+	compacted := flag.String("compacted-topics", "", "topics to create when missing, compacted with one partition (the connectors' offsets topics), comma-separated")
 	partitions := flag.Int("partitions", 3, "partitions of a created topic")
 	wait := flag.Duration("wait", time.Minute, "how long to wait for the broker to accept the admin's login")
 	flag.Parse()
@@ -110,6 +111,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var offsets []string
+	if *compacted != "" {
+		offsets = strings.Split(*compacted, ",")
+	}
+	madeOffsets, err := createCompacted(admin, offsets)
+	if err != nil {
+		return err
+	}
 	var older []string // made before: a topic made now keeps its records for ever already
 	for _, t := range names {
 		if _, ok := existing[t]; ok {
@@ -119,7 +128,7 @@ func run() error {
 	if err := keepForever(admin, older); err != nil {
 		return err
 	}
-	names, made = append(names, short...), made+madeShort
+	names, made = append(append(names, short...), offsets...), made+madeShort+madeOffsets
 	fmt.Printf("    kafka: %d logins (%d set now, %d dropped), %d ACLs (%d added, %d removed), %d topics (%d created)\n",
 		len(passwords), created, len(dropped), len(spec.ACLs), added, removed, len(names), made)
 	return nil
@@ -282,6 +291,30 @@ func createTopics(admin sarama.ClusterAdmin, names []string, partitions int32, f
 		// the cluster; its min.insync.replicas likewise).
 		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1,
 			ConfigEntries: entries}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return made, fmt.Errorf("create topic %s: %w", t, err)
+		}
+		made++
+	}
+	return made, nil
+}
+
+// createCompacted creates the topics of names that do not exist yet, compacted with one partition,
+// as Kafka Connect makes its offsets topics (a connector's offsets are one small key each: the
+// latest wins), and returns how many it created.
+func createCompacted(admin sarama.ClusterAdmin, names []string) (int, error) {
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return 0, fmt.Errorf("list topics: %w", err)
+	}
+	compact := "compact"
+	made := 0
+	for _, t := range names {
+		if _, ok := existing[t]; ok {
+			continue
+		}
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: -1,
+			ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return made, fmt.Errorf("create topic %s: %w", t, err)
 		}
