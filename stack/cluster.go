@@ -1,6 +1,10 @@
 package stack
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // The cluster topology (TOPOLOGY=cluster make up; docs/architecture.md, "The cluster topology"):
 // three KRaft nodes, two Kafka Connect workers, two instances of every saga service behind a
@@ -83,4 +87,56 @@ func memberName(name string, id int) string {
 		return name
 	}
 	return fmt.Sprintf("%s-%d", name, id)
+}
+
+// memberID is the id of the member called name (memberName's inverse): 1 for stem, N for stem-N.
+func memberID(stem, name string) (int, bool) {
+	if name == stem {
+		return 1, true
+	}
+	n, ok := strings.CutPrefix(name, stem+"-")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.Atoi(n)
+	return id, err == nil && id > 1
+}
+
+// ParseKafkaNodes reads the Kafka nodes as scripts/topology.sh exports them in KAFKA_NODES
+// ("<component>:<node id>:<broker port>:<controller port> ...", the ports moved by the stack's
+// offset).
+func ParseKafkaNodes(v string) ([]KafkaNode, error) {
+	var out []KafkaNode
+	for _, f := range strings.Fields(v) {
+		parts := strings.Split(f, ":")
+		if len(parts) != 4 {
+			return nil, fmt.Errorf("KAFKA_NODES: %q is not name:id:port:controller-port", f)
+		}
+		var n KafkaNode
+		var err1, err2, err3 error
+		n.ID, err1 = strconv.Atoi(parts[1])
+		n.Port, err2 = strconv.Atoi(parts[2])
+		n.ControllerPort, err3 = strconv.Atoi(parts[3])
+		if err1 != nil || err2 != nil || err3 != nil || n.Name() != parts[0] {
+			return nil, fmt.Errorf("KAFKA_NODES: %q is not name:id:port:controller-port", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// ParseConnectWorkers reads the Connect workers as scripts/topology.sh exports them in
+// CONNECT_WORKERS ("<component>:<REST port> ...", the ports moved by the stack's offset).
+func ParseConnectWorkers(v string) ([]ConnectWorker, error) {
+	var out []ConnectWorker
+	for _, f := range strings.Fields(v) {
+		name, p, _ := strings.Cut(f, ":")
+		id, ok := memberID("connect", name)
+		port, err := strconv.Atoi(p)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("CONNECT_WORKERS: %q is not name:port", f)
+		}
+		out = append(out, ConnectWorker{ID: id, Port: port})
+	}
+	return out, nil
 }

@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"outboxsaga.dev/messaging/debezium"
+	"outboxsaga.dev/stack"
 )
 
 // Enabled reports whether the stack the environment describes is the cluster (TOPOLOGY=cluster,
@@ -35,42 +35,30 @@ func (w Worker) ID() string { return "127.0.0.1:" + strconv.Itoa(w.Port) }
 // URL is its REST API.
 func (w Worker) URL() string { return "http://" + w.ID() }
 
-// Nodes returns the Kafka nodes of KAFKA_NODES (name:id:port:controller-port ...).
+// Nodes returns the Kafka nodes of KAFKA_NODES (stack.ParseKafkaNodes).
 func Nodes() ([]Node, error) {
-	var out []Node
-	for _, f := range strings.Fields(os.Getenv("KAFKA_NODES")) {
-		parts := strings.Split(f, ":")
-		if len(parts) != 4 {
-			return nil, fmt.Errorf("KAFKA_NODES: %q is not name:id:port:controller-port", f)
-		}
-		id, err1 := strconv.Atoi(parts[1])
-		port, err2 := strconv.Atoi(parts[2])
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("KAFKA_NODES: %q is not name:id:port:controller-port", f)
-		}
-		out = append(out, Node{Name: parts[0], ID: id, Port: port})
+	nodes, err := stack.ParseKafkaNodes(os.Getenv("KAFKA_NODES"))
+	if err == nil && len(nodes) == 0 {
+		err = fmt.Errorf("KAFKA_NODES is empty: run with scripts/lib.sh's settings on a cluster (TOPOLOGY=cluster)")
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("KAFKA_NODES is empty: run with scripts/lib.sh's settings on a cluster (TOPOLOGY=cluster)")
+	out := make([]Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = Node{Name: n.Name(), ID: n.ID, Port: n.Port}
 	}
-	return out, nil
+	return out, err
 }
 
-// Workers returns the Connect workers of CONNECT_WORKERS (name:port ...).
+// Workers returns the Connect workers of CONNECT_WORKERS (stack.ParseConnectWorkers).
 func Workers() ([]Worker, error) {
-	var out []Worker
-	for _, f := range strings.Fields(os.Getenv("CONNECT_WORKERS")) {
-		name, p, _ := strings.Cut(f, ":")
-		port, err := strconv.Atoi(p)
-		if err != nil {
-			return nil, fmt.Errorf("CONNECT_WORKERS: %q is not name:port", f)
-		}
-		out = append(out, Worker{Name: name, Port: port})
+	workers, err := stack.ParseConnectWorkers(os.Getenv("CONNECT_WORKERS"))
+	if err == nil && len(workers) == 0 {
+		err = fmt.Errorf("CONNECT_WORKERS is empty: run with scripts/lib.sh's settings on a cluster (TOPOLOGY=cluster)")
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("CONNECT_WORKERS is empty: run with scripts/lib.sh's settings on a cluster (TOPOLOGY=cluster)")
+	out := make([]Worker, len(workers))
+	for i, w := range workers {
+		out[i] = Worker{Name: w.Name(), Port: w.Port}
 	}
-	return out, nil
+	return out, err
 }
 
 // quorumState is the part of a node's __cluster_metadata-0/quorum-state file (the KRaft

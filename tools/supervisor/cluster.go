@@ -28,29 +28,17 @@ import (
 func (s *Stack) clusterMode() bool { return s.cfg.get("TOPOLOGY") == "cluster" }
 
 // kafkaNode is a Kafka node of the cluster, its ports moved by the stack's offset.
-type kafkaNode struct {
-	name                 string
-	id, port, controller int
-}
+type kafkaNode = stack.KafkaNode
 
-// kafkaNodes reads KAFKA_NODES (name:id:port:controller-port ..., scripts/topology.sh).
+// kafkaNodes are the nodes of KAFKA_NODES (scripts/topology.sh; ConfigFromEnv refuses a value
+// that does not parse).
 func (s *Stack) kafkaNodes() []kafkaNode {
-	var out []kafkaNode
-	for _, f := range strings.Fields(s.cfg.get("KAFKA_NODES")) {
-		parts := strings.Split(f, ":")
-		if len(parts) != 4 {
-			continue
-		}
-		id, _ := strconv.Atoi(parts[1])
-		p, _ := strconv.Atoi(parts[2])
-		c, _ := strconv.Atoi(parts[3])
-		out = append(out, kafkaNode{name: parts[0], id: id, port: p, controller: c})
-	}
-	return out
+	nodes, _ := stack.ParseKafkaNodes(s.cfg.get("KAFKA_NODES"))
+	return nodes
 }
 
 func (s *Stack) brokerAddr(n kafkaNode) string {
-	return fmt.Sprintf("%s:%d", s.cfg.get("KAFKA_HOST"), n.port)
+	return fmt.Sprintf("%s:%d", s.cfg.get("KAFKA_HOST"), n.Port)
 }
 
 // bootstrap lists every broker of the cluster.
@@ -62,12 +50,13 @@ func (s *Stack) bootstrap() string {
 	return strings.Join(out, ",")
 }
 
-// connectWorkers reads CONNECT_WORKERS (name:port ..., scripts/topology.sh).
+// connectWorkers are the workers of CONNECT_WORKERS (scripts/topology.sh), by name: their REST
+// ports.
 func (s *Stack) connectWorkers() map[string]int {
 	out := map[string]int{}
-	for _, f := range strings.Fields(s.cfg.get("CONNECT_WORKERS")) {
-		name, p, _ := strings.Cut(f, ":")
-		out[name], _ = strconv.Atoi(p)
+	workers, _ := stack.ParseConnectWorkers(s.cfg.get("CONNECT_WORKERS"))
+	for _, w := range workers {
+		out[w.Name()] = w.Port
 	}
 	return out
 }
@@ -125,14 +114,14 @@ func (s *Stack) clusterComponents() []*component {
 // ---- Kafka nodes ----
 
 func (s *Stack) kafkaNode(n kafkaNode) *component {
-	dir := filepath.Join(s.cfg.StackDir, n.name)
+	dir := filepath.Join(s.cfg.StackDir, n.Name())
 	conf := filepath.Join(dir, "server.properties")
 	addr := s.brokerAddr(n)
-	controller := fmt.Sprintf("%s:%d", s.cfg.get("KAFKA_HOST"), n.controller)
+	controller := fmt.Sprintf("%s:%d", s.cfg.get("KAFKA_HOST"), n.ControllerPort)
 	return &component{
-		name: n.name, title: fmt.Sprintf("Kafka node %d", n.id), where: "on " + addr,
+		name: n.Name(), title: fmt.Sprintf("Kafka node %d", n.ID), where: "on " + addr,
 		is:    func(_ int, args []string) bool { return argsHave(args, "kafka.Kafka", conf) },
-		ports: []port{{n.port, "KAFKA_NODES"}, {n.controller, "KAFKA_NODES"}},
+		ports: []port{{n.Port, "KAFKA_NODES"}, {n.ControllerPort, "KAFKA_NODES"}},
 		lock:  filepath.Join(dir, "data", ".lock"),
 		// A broker's controlled shutdown moves its leaders away first: it needs the quorum, so
 		// the last node of a stopping cluster may get SIGKILL after the grace.
@@ -149,7 +138,7 @@ func (s *Stack) kafkaNode(n kafkaNode) *component {
 		},
 		prepare: func(ctx context.Context) error { return s.configureKafkaNode(ctx, n, dir, conf) },
 		spec: func() (spec, error) {
-			return s.javaSpec(n.name, s.cfg.get("KAFKA_HEAP"), []string{"LANG=C.UTF-8"},
+			return s.javaSpec(n.Name(), s.cfg.get("KAFKA_HEAP"), []string{"LANG=C.UTF-8"},
 				"-Dlog4j2.configurationFile="+filepath.Join(s.cfg.Root, "infra/kafka/log4j2.properties"),
 				"-cp", s.classpath(), "kafka.Kafka", conf)
 		},
@@ -169,14 +158,14 @@ func (s *Stack) afterKafkaNode(ctx context.Context, started kafkaNode) error {
 		}
 	}
 	for _, n := range nodes {
-		addr, want := s.brokerAddr(n), fmt.Sprintf("broker %d at", n.id)
+		addr, want := s.brokerAddr(n), fmt.Sprintf("broker %d at", n.ID)
 		answers := func() bool {
 			out, err := exec.CommandContext(ctx, "kcat", "-F", s.cfg.get("KCAT_CONF"), "-b", addr, "-L", "-m", "5").Output()
 			return err == nil && bytes.Contains(out, []byte(want))
 		}
-		if !s.await(fmt.Sprintf("broker %d (%s) to join the cluster", n.id, addr), 300*time.Second, answers) {
-			s.tail(s.logFile(n.name), 30)
-			return fmt.Errorf("broker %d (%s) does not answer with itself in the cluster's metadata (log: %s)", n.id, addr, s.logFile(n.name))
+		if !s.await(fmt.Sprintf("broker %d (%s) to join the cluster", n.ID, addr), 300*time.Second, answers) {
+			s.tail(s.logFile(n.Name()), 30)
+			return fmt.Errorf("broker %d (%s) does not answer with itself in the cluster's metadata (log: %s)", n.ID, addr, s.logFile(n.Name()))
 		}
 	}
 	// Only what changed, unless no setup ran yet on this stack.

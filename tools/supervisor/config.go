@@ -283,13 +283,13 @@ func (s *Stack) configureKafkaBroker(ctx context.Context, n *kafkaNode, dir, con
 	broker, controller := fmt.Sprintf("%s:%d", host, s.cfg.port("KAFKA_PORT")), fmt.Sprintf("%s:%d", host, s.cfg.port("KAFKA_CONTROLLER_PORT"))
 	quorum := "controller.quorum.bootstrap.servers=" + controller
 	if n != nil {
-		broker, controller = s.brokerAddr(*n), fmt.Sprintf("%s:%d", host, n.controller)
+		broker, controller = s.brokerAddr(*n), fmt.Sprintf("%s:%d", host, n.ControllerPort)
 		var voters []string
 		for _, v := range s.kafkaNodes() {
-			voters = append(voters, fmt.Sprintf("%d@%s:%d", v.id, host, v.controller))
+			voters = append(voters, fmt.Sprintf("%d@%s:%d", v.ID, host, v.ControllerPort))
 		}
 		quorum = "controller.quorum.voters=" + strings.Join(voters, ",")
-		fmt.Fprintf(&b, "\n# node %d of the cluster (tools/supervisor/cluster.go)\nnode.id=%d\n", n.id, n.id)
+		fmt.Fprintf(&b, "\n# node %d of the cluster (tools/supervisor/cluster.go)\nnode.id=%d\n", n.ID, n.ID)
 	}
 	fmt.Fprintf(&b, "log.dirs=%s\n", data)
 	fmt.Fprintf(&b, "listeners=BROKER://%s,CONTROLLER://%s\nadvertised.listeners=BROKER://%s\n", broker, controller, broker)
@@ -337,7 +337,7 @@ func (s *Stack) formatKafka(ctx context.Context, n *kafkaNode, conf, data, pw st
 			return err
 		}
 		idArgs = []string{"--cluster-id", id}
-		s.out.say("formatting Kafka node %d's storage in %s (cluster %s, with the admin's SCRAM login)", n.id, where, id)
+		s.out.say("formatting Kafka node %d's storage in %s (cluster %s, with the admin's SCRAM login)", n.ID, where, id)
 	}
 	args := filepath.Join(filepath.Dir(conf), "format.args")
 	lines := append(append([]string{"kafka.tools.StorageTool", "format", "--config", conf}, idArgs...),

@@ -136,7 +136,7 @@ func TestConfigureKafkaNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.cfg.Env["KAFKA_NODES"] = "kafka-1:1:29092:29093 kafka-2:2:29095:29097 kafka-3:3:29096:29098"
+	s.cfg.Env["KAFKA_NODES"] = "kafka:1:29092:29093 kafka-2:2:29095:29097 kafka-3:3:29096:29098"
 	nodes := s.kafkaNodes()
 	if len(nodes) != 3 {
 		t.Fatalf("kafkaNodes() = %v, want 3 nodes", nodes)

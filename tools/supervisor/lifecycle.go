@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -365,7 +367,37 @@ func (s *Stack) Up(ctx context.Context) error {
 			fmt.Fprintf(s.cfg.Out, "\033[1;31m    %s is %s: %s\033[0m\n", n, body.Status, body.Degraded)
 		}
 	}
+	if s.clusterMode() {
+		s.sayMembers(ctx)
+	}
 	return nil
+}
+
+// sayMembers says what the cluster is made of: its Kafka nodes and which connectors each Connect
+// worker runs.
+func (s *Stack) sayMembers(ctx context.Context) {
+	var nodes []string
+	for _, n := range s.kafkaNodes() {
+		nodes = append(nodes, n.Name()+" "+s.brokerAddr(n))
+	}
+	s.out.say("the cluster: %d Kafka nodes (%s)", len(nodes), strings.Join(nodes, ", "))
+	st, err := s.connectREST().Statuses(ctx)
+	if err != nil {
+		fmt.Fprintf(s.cfg.Out, "    Connect's statuses: %v\n", err)
+		return
+	}
+	byWorker := map[string][]string{}
+	for name, c := range st {
+		byWorker[c.Connector.WorkerID] = append(byWorker[c.Connector.WorkerID], name)
+	}
+	workers := s.connectWorkers()
+	names := slices.Sorted(maps.Keys(workers))
+	for _, w := range names {
+		id := fmt.Sprintf("127.0.0.1:%d", workers[w]) // rest.advertised.host.name:port (configureConnect)
+		runs := byWorker[id]
+		slices.Sort(runs)
+		fmt.Fprintf(s.cfg.Out, "    Connect worker %s (%s): %d connectors: %s\n", w, id, len(runs), strings.Join(runs, " "))
+	}
 }
 
 // Status writes one line per component: its pid, up or down, its RSS; a stale pid file says

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"outboxsaga.dev/stack"
 )
 
 // Config is where the stack lives and what it is started with.
@@ -63,6 +65,14 @@ func ConfigFromEnv(root string, env []string) (Config, error) {
 	for _, k := range []string{"PG_DATA", "PG_DIR", "PG_LOG", "PG_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CONNECT_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT"} {
 		if m[k] == "" {
 			return Config{}, fmt.Errorf("%s is not set: run through scripts/ (scripts/lib.sh's supervise)", k)
+		}
+	}
+	if m["TOPOLOGY"] == "cluster" { // the members scripts/topology.sh exports
+		if _, err := stack.ParseKafkaNodes(m["KAFKA_NODES"]); err != nil {
+			return Config{}, err
+		}
+		if _, err := stack.ParseConnectWorkers(m["CONNECT_WORKERS"]); err != nil {
+			return Config{}, err
 		}
 	}
 	return cfg, nil
