@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"outboxsaga.dev/stack"
 )
 
 // FuzzResult is what the live fuzz found.
@@ -194,8 +196,30 @@ func (r *Runner) adminHeaders() map[string]string {
 	return map[string]string{"Authorization": "Bearer " + r.cfg.Endpoints.AdminToken}
 }
 
-// metric reads one counter from a service's /metrics (-1 when absent).
+// metric reads one counter of a service (-1 when absent).
 func (r *Runner) metric(ctx context.Context, base, name string) float64 {
+	if r.members == nil {
+		return r.metricAt(ctx, base, name)
+	}
+	// On the cluster the proxy answers from one instance at a time, each with its own counters:
+	// the service's figure is their sum.
+	var sum float64
+	for i := 1; i <= stack.Instances; i++ {
+		addr, err := besideAddr(base, i*stack.InstancePortStep)
+		if err != nil {
+			return -1
+		}
+		v := r.metricAt(ctx, "http://"+addr, name)
+		if v < 0 {
+			return -1
+		}
+		sum += v
+	}
+	return sum
+}
+
+// metricAt reads the value of the unlabeled series name from base's /metrics (-1: none).
+func (r *Runner) metricAt(ctx context.Context, base, name string) float64 {
 	code, raw := send(ctx, http.MethodGet, base+"/metrics", "", nil)
 	if code != http.StatusOK {
 		return -1
