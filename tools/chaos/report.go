@@ -346,6 +346,9 @@ func (o *Outcome) markdown(b *strings.Builder) {
 	p("| --- | --- | --- | --- | --- | --- | --- |")
 	for _, k := range o.Kills {
 		rec := k.Recovery().Round(time.Millisecond).String()
+		if k.WhileDown {
+			rec += " (while down)"
+		}
 		if k.RecoveryErr != "" {
 			rec += " (" + k.RecoveryErr + ")"
 		}
@@ -360,9 +363,9 @@ func (o *Outcome) markdown(b *strings.Builder) {
 // kill until orders completed again (the API's availability during it), and the recovery times.
 func (o *Outcome) perKindMarkdown(p func(string, ...any)) {
 	type agg struct {
-		kills        int
-		sent, failed int64
-		rec          []time.Duration
+		kills, whileDown int
+		sent, failed     int64
+		rec              []time.Duration
 	}
 	by := map[string]*agg{}
 	var kinds []string
@@ -377,15 +380,18 @@ func (o *Outcome) perKindMarkdown(p func(string, ...any)) {
 			kinds = append(kinds, k.label())
 		}
 		a.kills++
+		if k.WhileDown {
+			a.whileDown++
+		}
 		a.sent += k.Sent
 		a.failed += k.Failed
 		a.rec = append(a.rec, k.Recovery())
 	}
 	sort.Strings(kinds)
-	p("By kind of kill (the rebalance restarts left out). POSTs are counted from the kill until a probe order completed again; recovery is kill → that probe's completion.")
+	p("By kind of kill (the rebalance restarts left out). POSTs are counted from the kill until a probe order completed again; recovery is kill → that probe's completion. On the cluster, a kind it must survive (a broker, the controller, a worker, an instance, a broker and a worker) is probed before its restart: \"completed while down\" counts the kills after which an order completed with the killed member still down.")
 	p("")
-	p("| kind | kills | POSTs sent | failed | available | recovery p50 / max |")
-	p("| --- | --- | --- | --- | --- | --- |")
+	p("| kind | kills | completed while down | POSTs sent | failed | available | recovery p50 / max |")
+	p("| --- | --- | --- | --- | --- | --- | --- |")
 	for _, kind := range kinds {
 		a := by[kind]
 		slices.Sort(a.rec)
@@ -393,7 +399,7 @@ func (o *Outcome) perKindMarkdown(p func(string, ...any)) {
 		if a.sent > 0 {
 			avail = fmt.Sprintf("%.2f %%", 100*float64(a.sent-a.failed)/float64(a.sent))
 		}
-		p("| %s | %d | %d | %d | %s | %s / %s |", kind, a.kills, a.sent, a.failed, avail, pct(a.rec, 50), pct(a.rec, 100))
+		p("| %s | %d | %d | %d | %d | %s | %s / %s |", kind, a.kills, a.whileDown, a.sent, a.failed, avail, pct(a.rec, 50), pct(a.rec, 100))
 	}
 	p("")
 }
@@ -403,6 +409,11 @@ func (o *Outcome) walMarkdown(p func(string, ...any)) {
 	p("## WAL safety (Connect stopped under load)")
 	p("")
 	if !w.Ran {
+		if o.Cluster {
+			p("not run on the cluster (it stops the one Connect worker of the single node; the single node's report has it)")
+			p("")
+			return
+		}
 		p("not run")
 		p("")
 		return
